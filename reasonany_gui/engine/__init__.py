@@ -1,0 +1,1 @@
+"""The engine: pure Python + torch. Never imports Qt (a test enforces it)."""

@@ -1,0 +1,192 @@
+"""The run configuration: one dataclass shared by the CLI, the GUI, run.yaml and the tests.
+
+Why one object: `reasonany merge OUT/reasonany/run.yaml` must reproduce a run exactly, so everything
+that changes the result lives here, is validated here (one clear message per bad value), and is written
+back verbatim into the output folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import InputError
+
+METHODS = ("reasonany", "task_arithmetic", "ties", "dare", "linear", "led")
+#: methods that need importance scores (and so calibration data and backward passes)
+SCORED_METHODS = ("reasonany", "led")
+SCORES = ("gradient", "snip", "fisher")
+SCOPES = ("global", "tensor")
+DEVICES_HELP = "auto, cpu, cuda or cuda:N"
+OUT_DTYPES = ("auto", "bfloat16", "float16", "float32")
+COMPUTE_DTYPES = ("auto", "bfloat16", "float16", "float32")
+ACCUMULATORS = ("auto", "device", "host")
+ROLES = ("base", "reasoning", "domain")
+SCORE_PRECISIONS = ("bfloat16", "float32")
+GRANULARITIES = ("element", "tensor")
+
+
+@dataclass
+class MergeConfig:
+    """Everything that determines a merge. Defaults come from benchmarks/quality (see README)."""
+
+    base: str = ""
+    reasoning: str = ""
+    domain: str = ""
+    reasoning_data: str = "builtin:reasoning"
+    domain_data: str = "builtin:safety"
+    out: str | None = None
+
+    method: str = "reasonany"
+    reasoning_ratio: float = 0.05
+    domain_ratio: float = 0.05
+    reasoning_scale: float = 1.0
+    domain_scale: float = 1.0
+    score: str = "gradient"
+    samples: int = 100
+    max_length: int = 512
+    scope: str = "global"
+    intersect: bool = True
+    #: whether embedding and lm_head elements may be selected (else they are copied from the base)
+    select_embeddings: bool = False
+    #: score only response tokens of prompt/response and chat samples
+    response_only: bool = False
+    #: "element" (the paper) or "tensor" (the official scripts' whole-tensor selection; comparison only)
+    granularity: str = "element"
+
+    device: str = "auto"
+    dtype: str = "auto"  # output storage dtype; auto = the base model's
+    compute_dtype: str = "auto"  # identification dtype; auto = bfloat16 on CUDA, float32 on CPU
+    accumulators: str = "auto"  # where the float32 score accumulators live
+    gradient_checkpointing: bool = False
+    seed: int = 0
+
+    tokenizer_source: str = "reasoning"  # config, tokenizer and chat template come from this model
+    shard_size: str = "5GB"
+    score_cache: bool = True
+    score_precision: str = "bfloat16"
+    allow_pickle: bool = False
+    allow_download: bool = False
+
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept in run.yaml
+
+    # ----------------------------------------------------------------- (de)serialisation
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "the configuration") -> "MergeConfig":
+        if not isinstance(data, dict):
+            raise InputError(f"{source} must be a mapping of settings (key: value), not {type(data).__name__}.")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(
+                f"{source}: unknown setting(s) {', '.join(unknown)}. Known settings: {', '.join(sorted(known))}."
+            )
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "MergeConfig":
+        p = Path(path)
+        if not p.is_file():
+            raise InputError(f"Config file {p} does not exist. Check the path.")
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise InputError(f"Config file {p} is not valid YAML: {exc}") from None
+        return cls.from_dict(data or {}, source=f"Config file {p}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def replace(self, **changes: Any) -> "MergeConfig":
+        return dataclasses.replace(self, **changes)
+
+    # ----------------------------------------------------------------- validation
+    @property
+    def needs_scores(self) -> bool:
+        return self.method in SCORED_METHODS
+
+    @property
+    def shard_bytes(self) -> int:
+        return parse_size(self.shard_size)
+
+    def validate(self, need_out: bool = True) -> None:
+        """Raise one InputError listing every bad value, each with what to do."""
+        problems: list[str] = []
+
+        def choice(name: str, options: tuple[str, ...]) -> None:
+            value = getattr(self, name)
+            if value not in options:
+                problems.append(f"{name} = {value!r} is not one of: {', '.join(options)}.")
+
+        for role in ROLES:
+            if not str(getattr(self, role) or "").strip():
+                problems.append(f"No {role} model given: pass a local folder or a Hugging Face repo id.")
+        choice("method", METHODS)
+        choice("score", SCORES)
+        choice("scope", SCOPES)
+        choice("dtype", OUT_DTYPES)
+        choice("compute_dtype", COMPUTE_DTYPES)
+        choice("accumulators", ACCUMULATORS)
+        choice("tokenizer_source", ROLES)
+        choice("score_precision", SCORE_PRECISIONS)
+        choice("granularity", GRANULARITIES)
+        for name in ("reasoning_ratio", "domain_ratio"):
+            v = getattr(self, name)
+            if not _is_number(v) or not (0.0 < float(v) < 1.0):
+                problems.append(f"{name} = {v!r} must be a fraction strictly between 0 and 1 (e.g. 0.05).")
+        for name in ("reasoning_scale", "domain_scale"):
+            v = getattr(self, name)
+            if not _is_number(v) or not (0.0 <= float(v) <= 10.0):
+                problems.append(f"{name} = {v!r} must be a number between 0 and 10 (1.0 keeps the task vector as is).")
+        if self.method == "linear" and _is_number(self.reasoning_scale) and _is_number(self.domain_scale):
+            if float(self.reasoning_scale) + float(self.domain_scale) <= 0:
+                problems.append("linear merging needs reasoning_scale + domain_scale > 0 (they are the weights).")
+        for name, low, high in (("samples", 1, 1_000_000), ("max_length", 8, 1_048_576)):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or not (low <= v <= high):
+                problems.append(f"{name} = {v!r} must be a whole number between {low} and {high}.")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            problems.append(f"seed = {self.seed!r} must be a whole number.")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(self.device)):
+            problems.append(f"device = {self.device!r} is not valid: use {DEVICES_HELP}.")
+        try:
+            if self.shard_bytes < 1_000_000:
+                problems.append(f"shard_size = {self.shard_size!r} is too small: use at least 1MB (e.g. 5GB).")
+        except InputError as exc:
+            problems.append(str(exc))
+        if self.needs_scores:
+            for name in ("reasoning_data", "domain_data"):
+                if not str(getattr(self, name) or "").strip():
+                    problems.append(f"{name} is empty: pick a built-in set (builtin:NAME) or a data file.")
+        if need_out and not (self.out and str(self.out).strip()):
+            problems.append("No output folder given: pass --out DIR (or set out: in the config).")
+        if problems:
+            raise InputError("Invalid settings:\n  - " + "\n  - ".join(problems))
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v  # NaN is not a number here
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B?)?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str | int) -> int:
+    """'5GB' -> 5_000_000_000, '500MiB' -> 524_288_000, 1234 -> 1234 (bytes)."""
+    if isinstance(text, int):
+        return text
+    m = _SIZE.match(str(text))
+    if not m:
+        raise InputError(f"shard_size = {text!r} is not a size: write e.g. 5GB, 2GiB or 500MB.")
+    number, unit = float(m.group(1)), (m.group(2) or "B").upper()
+    base = 1024 if "I" in unit else 1000
+    power = {"": 0, "K": 1, "M": 2, "G": 3, "T": 4}[unit.rstrip("IB").rstrip("I")]
+    return int(number * base**power)

@@ -1,0 +1,34 @@
+"""Where the app keeps its files (platformdirs), overridable with REASONANY_HOME for tests and portables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP = "reasonany-gui"
+
+
+def _root(kind: str) -> Path | None:
+    home = os.environ.get("REASONANY_HOME")
+    return Path(home) / kind if home else None
+
+
+def cache_dir() -> Path:
+    """Score cache and the generated demo trio. Safe to delete."""
+    return _root("cache") or Path(platformdirs.user_cache_dir(APP, appauthor=False))
+
+
+def config_dir() -> Path:
+    return _root("config") or Path(platformdirs.user_config_dir(APP, appauthor=False))
+
+
+def log_dir() -> Path:
+    return _root("logs") or Path(platformdirs.user_log_dir(APP, appauthor=False))
+
+
+def log_file() -> Path:
+    d = log_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    return d / "reasonany.log"
