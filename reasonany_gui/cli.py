@@ -1,0 +1,215 @@
+"""`reasonany`: the headless twin of the GUI (DESIGN §4). Used by tests, benchmarks and power users.
+
+Exit codes: 0 done; 2 bad input (one message naming the file or value and what to do; nothing written);
+130 cancelled; 1 anything else (message plus the log path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from .engine.config import MergeConfig, METHODS, SCOPES, SCORES, OUT_DTYPES
+from .engine.errors import CancelledError, InputError, OutOfMemoryError, ReasonAnyError
+from .engine.events import CancelToken, Log, Progress, StageFinished, StageStarted
+from .engine.paths import log_file
+
+log = logging.getLogger("reasonany")
+
+#: CLI flag -> MergeConfig field (flags default to None = "not given", so a config file's value stands)
+FLAGS = {
+    "base": "base", "reasoning": "reasoning", "domain": "domain", "reasoning_data": "reasoning_data",
+    "domain_data": "domain_data", "out": "out", "method": "method", "reasoning_ratio": "reasoning_ratio",
+    "domain_ratio": "domain_ratio", "reasoning_scale": "reasoning_scale", "domain_scale": "domain_scale",
+    "score": "score", "samples": "samples", "max_length": "max_length", "scope": "scope", "device": "device",
+    "dtype": "dtype", "seed": "seed", "accumulators": "accumulators", "tokenizer_source": "tokenizer_source",
+    "shard_size": "shard_size", "compute_dtype": "compute_dtype",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reasonany", description="Training-free Reasoning + X model merging (ReasonAny).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    m = sub.add_parser("merge", help="identify and merge; writes the output folder")
+    m.add_argument("config", nargs="?", help="a run config (YAML), e.g. an earlier OUT/reasonany/run.yaml")
+    m.add_argument("--base", help="base model: local folder or Hugging Face repo id")
+    m.add_argument("--reasoning", help="reasoning model (fine-tuned from the base)")
+    m.add_argument("--domain", help="domain model (fine-tuned from the base)")
+    m.add_argument("--reasoning-data", help="calibration data for reasoning: a file or builtin:reasoning")
+    m.add_argument("--domain-data", help="calibration data for the domain: a file or builtin:safety|biomedicine|finance")
+    m.add_argument("--out", help="output folder (must not exist or be empty)")
+    m.add_argument("--method", choices=METHODS)
+    m.add_argument("--reasoning-ratio", type=float)
+    m.add_argument("--domain-ratio", type=float)
+    m.add_argument("--reasoning-scale", type=float)
+    m.add_argument("--domain-scale", type=float)
+    m.add_argument("--score", choices=SCORES)
+    m.add_argument("--samples", type=int)
+    m.add_argument("--max-length", type=int)
+    m.add_argument("--scope", choices=SCOPES)
+    m.add_argument("--no-intersect", action="store_true", default=None, help="do not intersect with the base model's scores")
+    m.add_argument("--select-embeddings", action="store_true", default=None, help="let embeddings and lm_head be selected")
+    m.add_argument("--response-only", action="store_true", default=None, help="score only response tokens")
+    m.add_argument("--gradient-checkpointing", action="store_true", default=None)
+    m.add_argument("--device", help="auto, cpu or cuda:N")
+    m.add_argument("--dtype", choices=OUT_DTYPES, help="output storage dtype (auto = the base model's)")
+    m.add_argument("--compute-dtype", choices=OUT_DTYPES, help="precision of the gradient passes")
+    m.add_argument("--accumulators", choices=("auto", "device", "host"))
+    m.add_argument("--tokenizer-source", choices=("base", "reasoning", "domain"))
+    m.add_argument("--shard-size", help="e.g. 5GB")
+    m.add_argument("--seed", type=int)
+    m.add_argument("--no-cache", action="store_true", default=None, help="do not keep importance scores in the cache")
+    m.add_argument("--allow-pickle", action="store_true", default=None, help="allow .bin/.pt weights (weights_only=True)")
+    m.add_argument("--allow-download", action="store_true", default=None, help="download repo ids missing from the HF cache")
+    m.add_argument("--quiet", action="store_true")
+
+    e = sub.add_parser("eval", help="post-merge check: perplexity and sample generations of the four models")
+    e.add_argument("out", help="a finished output folder")
+    e.add_argument("--data", nargs="+", default=None, help="held-out text files or builtin:NAME (default: the run's data)")
+    e.add_argument("--prompt", action="append", default=None, help="a prompt to generate from (repeatable)")
+    e.add_argument("--max-samples", type=int, default=32)
+    e.add_argument("--device", default="auto")
+    e.add_argument("--quiet", action="store_true")
+
+    c = sub.add_parser("cache", help="show or clear the importance-score cache")
+    c.add_argument("action", choices=("info", "clear"))
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> MergeConfig:
+    cfg = MergeConfig.from_yaml(args.config) if args.config else MergeConfig()
+    changes = {field: getattr(args, flag) for flag, field in FLAGS.items() if getattr(args, flag, None) is not None}
+    if args.no_intersect:
+        changes["intersect"] = False
+    for flag in ("select_embeddings", "response_only", "gradient_checkpointing", "allow_pickle", "allow_download"):
+        if getattr(args, flag):
+            changes[flag] = True
+    if args.no_cache:
+        changes["score_cache"] = False
+    cfg = cfg.replace(**changes)
+    if args.config and "out" not in changes and cfg.out and Path(cfg.out).exists():
+        raise InputError(f"The config's output folder {cfg.out} already exists: pass --out NEW_FOLDER to reproduce the run there.")
+    return cfg
+
+
+class ConsolePrinter:
+    """Stage titles and a progress line at most once a second, on stderr (stdout stays clean)."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self._last = 0.0
+
+    def __call__(self, event: object) -> None:
+        if isinstance(event, Log):
+            getattr(log, "warning" if event.level == "warning" else "info")(event.message)
+            if not self.quiet or event.level != "info":
+                print(f"[{event.level}] {event.message}", file=sys.stderr)
+        if self.quiet:
+            return
+        if isinstance(event, StageStarted):
+            print(f"== {event.title}", file=sys.stderr)
+        elif isinstance(event, Progress):
+            now = time.monotonic()
+            if now - self._last >= 1.0 or event.fraction >= 1.0:
+                self._last = now
+                eta = f", about {event.eta_seconds:.0f} s left" if event.eta_seconds else ""
+                print(f"   {100 * event.fraction:5.1f} % {event.message}{eta}", file=sys.stderr)
+        elif isinstance(event, StageFinished):
+            print(f"   done in {event.seconds:.1f} s", file=sys.stderr)
+
+
+def setup_logging() -> Path:
+    path = log_file()
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("reasonany")
+    root.setLevel(logging.INFO)
+    if not any(isinstance(h, logging.FileHandler) and h.baseFilename == handler.baseFilename for h in root.handlers):
+        root.addHandler(handler)
+    return path
+
+
+def cmd_merge(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from .engine.pipeline import Pipeline
+
+    cfg = config_from_args(args)
+    cfg.validate(need_out=True)
+    log.info("merge: %s", cfg.to_dict())
+    out = Pipeline(cfg, listener=ConsolePrinter(args.quiet), cancel=cancel).run()
+    print(out)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from .engine import evaluate
+
+    result = evaluate.evaluate_run(Path(args.out), data=args.data or [], prompts=args.prompt, max_samples=args.max_samples,
+                                   device=args.device, listener=ConsolePrinter(args.quiet), cancel=cancel)
+    for data, vals in (result.get("perplexity") or {}).items():
+        print(f"perplexity on {data}: " + ", ".join(f"{r} {v:.2f}" for r, v in vals.items()))
+    return 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from .engine.paths import cache_dir
+    from .engine.scorecache import ScoreStore
+    from .engine.writer import human_bytes
+
+    store = ScoreStore(cache_dir() / "scores")
+    if args.action == "clear":
+        store.clear()
+        print(f"Cleared the score cache in {store.root}")
+    else:
+        print(f"{store.root}: {human_bytes(store.size_bytes())}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    path = setup_logging()
+    cancel = CancelToken()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(_sig, _frame):  # first Ctrl+C: cancel cleanly; second: default behaviour
+        cancel.cancel()
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        if args.command == "merge":
+            return cmd_merge(args, cancel)
+        if args.command == "eval":
+            return cmd_eval(args, cancel)
+        return cmd_cache(args)
+    except InputError as exc:
+        log.error("input error: %s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (CancelledError, KeyboardInterrupt):
+        log.warning("cancelled")
+        print("Cancelled; nothing was written.", file=sys.stderr)
+        return 130
+    except OutOfMemoryError as exc:
+        log.error("out of memory: %s", exc)
+        flags = " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in exc.suggestions.items())
+        print(f"error: {exc}\nTry again with: {flags}\nLog: {path}", file=sys.stderr)
+        return 1
+    except ReasonAnyError as exc:
+        log.error("%s", exc)
+        print(f"error: {exc}\nLog: {path}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: message + log, never a bare traceback
+        log.error("unexpected error:\n%s", traceback.format_exc())
+        print(f"error: {type(exc).__name__}: {exc}\nDetails are in the log: {path}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

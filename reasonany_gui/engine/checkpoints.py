@@ -1,0 +1,402 @@
+"""Model folders: resolve a folder or repo id, read tensors lazily, describe, and check that a trio fits.
+
+Why lazy: a 7B model is 15 GB; the merge streams one tensor at a time from memory-mapped safetensors
+(`safe_open`), so host memory stays near one output shard. Why strict: every later stage assumes the
+three models share names and shapes, so all mismatches are found and reported here, in one message,
+before any heavy work starts. Safe by default: safetensors only; pickle files only when the user allows
+it (then with `weights_only=True`); `trust_remote_code` is never turned on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .errors import InputError
+
+INDEX_SAFE = "model.safetensors.index.json"
+INDEX_PICKLE = "pytorch_model.bin.index.json"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}$")
+_DTYPE_NAMES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64", "I64": "int64",
+                "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool",
+                "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2"}
+
+
+def resolve_model(spec: str, allow_download: bool = False) -> Path:
+    """A local folder, or a Hugging Face repo id found in the local hub cache (downloaded only if allowed)."""
+    text = str(spec).strip()
+    if not text:
+        raise InputError("No model given: pick a model folder or type a Hugging Face repo id (owner/name).")
+    path = Path(text).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise InputError(f"{path} is a file; pick the model's folder (the one that holds config.json).")
+        return path.resolve()
+    looks_like_path = text.startswith(("/", "~", ".", "\\")) or os.sep in text.replace("/", "", 1) or ":" in text
+    if looks_like_path and ".." not in text and not _REPO_ID.match(text):
+        raise InputError(f"Model folder {path} does not exist. Check the path (pick the folder that holds config.json).")
+    if looks_like_path or ".." in text or not _REPO_ID.match(text):
+        raise InputError(
+            f"Model {text!r} is neither an existing folder nor a valid Hugging Face repo id (owner/name, no '..', "
+            "no absolute path). Check the path or the repo id."
+        )
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    patterns = ["*.json", "*.safetensors", "*.jinja", "tokenizer*", "*.model", "*.txt", "*.tiktoken"]
+    try:
+        return Path(snapshot_download(text, local_files_only=not allow_download, allow_patterns=patterns))
+    except LocalEntryNotFoundError:
+        raise InputError(
+            f"Model {text!r} is not in the local Hugging Face cache. Download it first (huggingface-cli download "
+            f"{text}), allow downloads, or pick a local folder."
+        ) from None
+    except Exception as exc:  # network, auth, missing repo
+        raise InputError(f"Could not get model {text!r} from the Hugging Face Hub: {exc}") from None
+
+
+def cached_repo_ids() -> list[str]:
+    """Model repos in the local Hugging Face cache that carry a config.json (offered in the GUI's pickers)."""
+    try:
+        from huggingface_hub import scan_cache_dir
+
+        info = scan_cache_dir()
+    except Exception:
+        return []
+    out = []
+    for repo in info.repos:
+        if repo.repo_type != "model":
+            continue
+        if any(f.file_name == "config.json" for rev in repo.revisions for f in rev.files):
+            out.append(repo.repo_id)
+    return sorted(out)
+
+
+@dataclass(frozen=True)
+class TensorMeta:
+    file: Path
+    shape: tuple[int, ...]
+    dtype: str  # torch dtype name, e.g. "bfloat16"
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    @property
+    def is_float(self) -> bool:
+        return self.dtype in ("float32", "float16", "bfloat16", "float64")
+
+
+class TensorFiles:
+    """Tensors spread over safetensors (or, if allowed, pickle) files, read lazily one at a time."""
+
+    def __init__(self, files: list[Path], is_pickle: bool = False) -> None:
+        self.is_pickle = is_pickle
+        self.tensors: dict[str, TensorMeta] = {}
+        self._pickle_cache: dict[Path, dict[str, torch.Tensor]] = {}
+        self._open: dict[Path, object] = {}
+        for f in files:
+            self._read_header(f)
+
+    @classmethod
+    def from_folder(cls, folder: Path) -> "TensorFiles":
+        """A folder written by writer.ShardedWriter (index + shards), e.g. a score map."""
+        return cls(_files_from_index(Path(folder), INDEX_SAFE))
+
+    def _read_header(self, f: Path) -> None:
+        if self.is_pickle:
+            for name, t in self._load_pickle(f).items():
+                self.tensors[name] = TensorMeta(f, tuple(t.shape), str(t.dtype).removeprefix("torch."))
+            return
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(str(f), framework="pt") as handle:
+                for name in handle.keys():
+                    sl = handle.get_slice(name)
+                    dtype = _DTYPE_NAMES.get(sl.get_dtype(), sl.get_dtype().lower())
+                    self.tensors[name] = TensorMeta(f, tuple(sl.get_shape()), dtype)
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise InputError(
+                f"{f} is not a readable safetensors file ({exc}). The file is truncated or corrupted: download it again."
+            ) from None
+
+    def _load_pickle(self, f: Path) -> dict[str, torch.Tensor]:
+        if f not in self._pickle_cache:
+            try:
+                data = torch.load(str(f), map_location="cpu", weights_only=True, mmap=True)
+            except Exception as exc:
+                raise InputError(f"{f} could not be loaded safely (weights_only=True): {exc}") from None
+            if not isinstance(data, dict):
+                raise InputError(f"{f} does not hold a state dict of tensors.")
+            self._pickle_cache[f] = {k: v for k, v in data.items() if isinstance(v, torch.Tensor)}
+        return self._pickle_cache[f]
+
+    @property
+    def names(self) -> list[str]:
+        """Tensor names in canonical order (sorted), the order ties are broken in."""
+        return sorted(self.tensors)
+
+    def get(self, name: str) -> torch.Tensor:
+        """One tensor, read from disk (memory-mapped), on the CPU, in its stored dtype."""
+        meta = self.tensors[name]
+        if self.is_pickle:
+            return self._load_pickle(meta.file)[name]
+        from safetensors import safe_open
+
+        handle = self._open.get(meta.file)
+        if handle is None:
+            handle = safe_open(str(meta.file), framework="pt")
+            self._open[meta.file] = handle
+        try:
+            return handle.get_tensor(name)
+        except Exception as exc:
+            raise InputError(f"Reading tensor {name} from {meta.file} failed ({exc}): the file is damaged.") from None
+
+    def close(self) -> None:
+        self._open.clear()
+        self._pickle_cache.clear()
+
+    @property
+    def weight_files(self) -> list[Path]:
+        return sorted({m.file for m in self.tensors.values()})
+
+
+class Checkpoint(TensorFiles):
+    """A model folder opened lazily: config, tensor metadata, and one tensor at a time on request."""
+
+    def __init__(self, path: Path, allow_pickle: bool = False) -> None:
+        self.path = Path(path)
+        self.config = _read_config(self.path)
+        self.is_pickle = False
+        files = self._weight_files(allow_pickle)
+        super().__init__(files, self.is_pickle)
+        if not self.tensors:
+            raise InputError(f"{self.path}: the weight files hold no tensors. Re-download or re-save the model.")
+
+    def _weight_files(self, allow_pickle: bool) -> list[Path]:
+        p = self.path
+        if (p / INDEX_SAFE).is_file():
+            return _files_from_index(p, INDEX_SAFE)
+        safes = sorted(p.glob("*.safetensors"))
+        if safes:
+            return safes
+        pickles = [f for f in sorted(p.iterdir()) if f.suffix in PICKLE_SUFFIXES and f.is_file()]
+        if pickles or (p / INDEX_PICKLE).is_file():
+            if not allow_pickle:
+                raise InputError(
+                    f"{p} has only pickle weight files ({', '.join(f.name for f in pickles[:3]) or INDEX_PICKLE}). Pickle "
+                    "files can run code when loaded, so they are refused. Convert the model to safetensors, or, if you "
+                    "trust its source, allow pickle files (--allow-pickle; they are then loaded with weights_only=True)."
+                )
+            self.is_pickle = True
+            return _files_from_index(p, INDEX_PICKLE) if (p / INDEX_PICKLE).is_file() else pickles
+        raise InputError(f"{p} has a config.json but no weight files (*.safetensors). Is the download complete?")
+
+    @property
+    def tied_embeddings(self) -> bool:
+        return bool(self.config.get("tie_word_embeddings", _tie_default(self.config)))
+
+    @property
+    def num_params(self) -> int:
+        return sum(m.numel for m in self.tensors.values() if m.is_float)
+
+    @property
+    def storage_dtype(self) -> str:
+        counts = Counter(m.dtype for m in self.tensors.values() if m.is_float)
+        return counts.most_common(1)[0][0] if counts else "float32"
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(f.stat().st_size for f in self.weight_files)
+
+    def fingerprint(self) -> str:
+        """Content fingerprint: headers, sizes and 16 spread samples of 64 KiB per file (seconds even for 15 GB).
+
+        Why not a full hash: hashing 15 GB costs ~30 s per model on every run; two different fine-tunes
+        differ in every sampled block, and the headers pin names, shapes and dtypes.
+        """
+        h = hashlib.blake2b(digest_size=16)
+        for f in self.weight_files:
+            size = f.stat().st_size
+            h.update(f.name.encode() + str(size).encode())
+            with open(f, "rb") as fh:
+                for i in range(17):
+                    fh.seek(min(size - 1, (size * i) // 16) if size else 0)
+                    h.update(fh.read(65536))
+        return h.hexdigest()
+
+
+def _read_config(path: Path) -> dict:
+    cfg = path / "config.json"
+    if not path.is_dir():
+        raise InputError(f"Model folder {path} does not exist. Check the path.")
+    if not cfg.is_file():
+        raise InputError(
+            f"{path} is not a model folder: it has no config.json. Pick the folder that holds config.json and the "
+            "*.safetensors files."
+        )
+    try:
+        data = json.loads(cfg.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{cfg} is not valid JSON ({exc}). Re-download the model.") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{cfg} does not hold a JSON object.")
+    return data
+
+
+def _files_from_index(path: Path, index_name: str) -> list[Path]:
+    index = path / index_name
+    try:
+        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{index} is not a valid shard index ({exc}). Re-download the model.") from None
+    files = sorted({path / name for name in weight_map.values()})
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise InputError(
+            f"{path} is incomplete: the index {index_name} names shard(s) that are missing: {', '.join(missing)}. "
+            "Download the missing files again."
+        )
+    return files
+
+
+def _tie_default(config: dict) -> bool:
+    """transformers' default for configs that do not say (most causal-LM configs default to tied)."""
+    try:
+        from transformers import AutoConfig
+
+        cls = AutoConfig.for_model(config.get("model_type", "")).__class__
+        return bool(getattr(cls(), "tie_word_embeddings", True))
+    except Exception:
+        return True
+
+
+# ---------------------------------------------------------------------- description and compatibility
+@dataclass(frozen=True)
+class ModelInfo:
+    path: Path
+    architecture: str
+    model_type: str
+    num_params: int
+    dtype: str
+    size_bytes: int
+    num_layers: int
+    hidden_size: int
+    vocab_size: int
+    tied_embeddings: bool
+
+
+def info_of(ckpt: Checkpoint) -> ModelInfo:
+    c = ckpt.config
+    archs = c.get("architectures") or ["?"]
+    text = c.get("text_config") or {}
+    get = lambda k: c.get(k, text.get(k, 0)) or 0  # noqa: E731
+    return ModelInfo(
+        path=ckpt.path,
+        architecture=str(archs[0]),
+        model_type=str(c.get("model_type", "?")),
+        num_params=ckpt.num_params,
+        dtype=ckpt.storage_dtype,
+        size_bytes=ckpt.size_bytes,
+        num_layers=int(get("num_hidden_layers")),
+        hidden_size=int(get("hidden_size")),
+        vocab_size=int(get("vocab_size")),
+        tied_embeddings=ckpt.tied_embeddings,
+    )
+
+
+def describe_model(spec: str, allow_pickle: bool = False, allow_download: bool = False) -> ModelInfo:
+    """What a model is (for the GUI's pickers): raises InputError when it is not a usable model."""
+    return info_of(Checkpoint(resolve_model(spec, allow_download), allow_pickle=allow_pickle))
+
+
+def trio_problems(infos: dict[str, ModelInfo]) -> list[str]:
+    """Config-level mismatches between base, reasoning and domain, in plain words ([] when they fit)."""
+    base = infos.get("base")
+    problems: list[str] = []
+    if base is None:
+        return problems
+    fields = (
+        ("architecture", "architecture"), ("num_layers", "number of layers"), ("hidden_size", "hidden size"),
+        ("vocab_size", "vocabulary size"), ("tied_embeddings", "tied input/output embeddings"),
+    )
+    for role in ("reasoning", "domain"):
+        other = infos.get(role)
+        if other is None:
+            continue
+        for attr, label in fields:
+            a, b = getattr(base, attr), getattr(other, attr)
+            if a != b:
+                problems.append(
+                    f"The {role} model's {label} ({b}) differs from the base model's ({a}): it was not fine-tuned from "
+                    "this base, so the two cannot be merged. Pick a model fine-tuned from the same base."
+                )
+    return problems
+
+
+def tensor_problems(ckpts: dict[str, Checkpoint], limit: int = 8) -> list[str]:
+    """Tensor-level mismatches (names, shapes) of reasoning and domain against the base."""
+    base = ckpts["base"]
+    problems: list[str] = []
+    for role in ("reasoning", "domain"):
+        other = ckpts[role]
+        missing = sorted(set(base.tensors) - set(other.tensors))
+        extra = sorted(set(other.tensors) - set(base.tensors))
+        if missing:
+            problems.append(f"The {role} model lacks {len(missing)} tensor(s) of the base: {_few(missing, limit)}.")
+        if extra:
+            problems.append(f"The {role} model has {len(extra)} tensor(s) the base lacks: {_few(extra, limit)}.")
+        shapes = [
+            f"{n} {other.tensors[n].shape} vs {base.tensors[n].shape}"
+            for n in base.names
+            if n in other.tensors and other.tensors[n].shape != base.tensors[n].shape
+        ]
+        if shapes:
+            problems.append(f"The {role} model has {len(shapes)} tensor(s) shaped differently: {_few(shapes, limit)}.")
+    return problems
+
+
+def check_trio(ckpts: dict[str, Checkpoint]) -> None:
+    """Raise one InputError listing every mismatch (config and tensors) of the trio."""
+    problems = trio_problems({r: info_of(c) for r, c in ckpts.items()})
+    problems += tensor_problems(ckpts)
+    if problems:
+        raise InputError("The three models do not fit together:\n  - " + "\n  - ".join(dict.fromkeys(problems)))
+
+
+def _few(items: list[str], limit: int) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" … (+{len(items) - limit} more)" if len(items) > limit else "")
+
+
+# ---------------------------------------------------------------------- loading a whole model (scoring, evaluation)
+def load_model(path: Path, dtype: torch.dtype, device: torch.device | str = "cpu", allow_pickle: bool = False):
+    """AutoModelForCausalLM from a local folder: never remote code, safetensors unless pickle is allowed."""
+    import transformers
+    from transformers import AutoModelForCausalLM
+
+    dtype_kw = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            str(path), trust_remote_code=False, use_safetensors=not allow_pickle, **{dtype_kw: dtype}
+        )
+    except ValueError as exc:
+        if "trust_remote_code" in str(exc) or "custom code" in str(exc):
+            raise InputError(
+                f"{path} needs custom code from the model folder to load; ReasonAny GUI never runs code from model "
+                "folders. Use a model whose architecture is built into transformers."
+            ) from None
+        raise InputError(f"{path} could not be loaded as a causal language model: {exc}") from None
+    return model.to(device)

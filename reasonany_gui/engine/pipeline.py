@@ -1,0 +1,404 @@
+"""The one pipeline behind the GUI, the CLI and the tests: check → identify → select → write.
+
+Why stages on one object: the GUI runs identification once and then re-selects as the user moves a
+ratio or scale (no new gradients: `backward_passes` stays put), and writes when they press Save; the
+CLI simply calls `run()`. Every stage reports through events and checks the cancellation token between
+samples and tensors; nothing is written under the final output name until the very end.
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from . import calibration, layout
+from .checkpoints import Checkpoint, ModelInfo, check_trio, info_of, load_model, resolve_model
+from .config import MergeConfig
+from .devices import compute_dtype, free_device_bytes, resolve_device
+from .errors import InputError
+from .events import CancelToken, Log, Progress, StageFinished, StageStarted, null_listener
+from .importance import parameter_names, score_pass
+from .paths import cache_dir
+from .scorecache import ScoreStore, cache_key
+from .selection import Selection, mask_terms, pack, select_masks
+from .writer import check_free_space, check_output_target, clean_stale
+
+ROLES = ("base", "reasoning", "domain")
+#: score maps: map id -> (model role, data role)
+MAPS = {
+    "reasoning@reasoning": ("reasoning", "reasoning"),
+    "base@reasoning": ("base", "reasoning"),
+    "domain@domain": ("domain", "domain"),
+    "base@domain": ("base", "domain"),
+}
+#: settings that only change selection or merging: re-tuning them needs no new gradients
+RETUNABLE = {"reasoning_ratio", "domain_ratio", "reasoning_scale", "domain_scale", "scope", "intersect",
+             "select_embeddings", "granularity", "method", "out", "dtype", "shard_size", "tokenizer_source", "extra"}
+
+
+def registry_path() -> Path:
+    return cache_dir() / "temp-folders.json"
+
+
+class Pipeline:
+    def __init__(self, config: MergeConfig, listener=None, cancel: CancelToken | None = None,
+                 cache_root: Path | None = None) -> None:
+        self.config = config
+        self.listener = listener or null_listener
+        self.cancel = cancel or CancelToken()
+        self.backward_passes = 0
+        self.ckpts: dict[str, Checkpoint] = {}
+        self.infos: dict[str, ModelInfo] = {}
+        self.device: torch.device | None = None
+        self.calib: dict[str, calibration.CalibrationSet] = {}
+        self.map_keys: dict[str, str] = {}
+        self.selection: Selection | None = None
+        self.timings: dict[str, float] = {}
+        self.peak_device_bytes: dict[str, int] = {}
+        self.pass_stats: dict[str, dict] = {}
+        self._tmp_root: Path | None = None
+        root = Path(cache_root) if cache_root else cache_dir() / "scores"
+        if not config.score_cache:
+            self._tmp_root = Path(tempfile.mkdtemp(prefix="reasonany-scores-"))
+            root = self._tmp_root
+        self.store = ScoreStore(root)
+        self._stage_index = 0
+
+    # ------------------------------------------------------------------ events
+    def _emit(self, event) -> None:
+        self.listener(event)
+
+    def log(self, message: str, level: str = "info") -> None:
+        self._emit(Log(level, message))
+
+    def _stage(self, stage: str, title: str, total: int):
+        self._emit(StageStarted(stage, title, self._stage_index, total))
+        self._stage_index += 1
+        return time.perf_counter()
+
+    def _done(self, stage: str, start: float) -> None:
+        seconds = time.perf_counter() - start
+        self.timings[stage] = self.timings.get(stage, 0.0) + seconds
+        self._emit(StageFinished(stage, seconds))
+
+    # ------------------------------------------------------------------ check
+    def check(self) -> dict[str, ModelInfo]:
+        """Validate settings, resolve and open the three models, check they fit, check the device."""
+        cfg = self.config
+        cfg.validate(need_out=False)
+        start = self._stage("check", "Checking the models and settings", self._plan_size())
+        removed = clean_stale(registry_path())
+        for p in removed:
+            self.log(f"Removed the leftovers of an interrupted run: {p}", "warning")
+        self.ckpts = {}
+        for role in ROLES:
+            path = resolve_model(getattr(cfg, role), cfg.allow_download)
+            try:
+                self.ckpts[role] = Checkpoint(path, allow_pickle=cfg.allow_pickle)
+            except InputError as exc:
+                raise InputError(f"The {role} model: {exc}") from None
+        check_trio(self.ckpts)
+        self.infos = {r: info_of(c) for r, c in self.ckpts.items()}
+        self.device = resolve_device(cfg.device)
+        if cfg.needs_scores:
+            for role, spec in (("reasoning", cfg.reasoning_data), ("domain", cfg.domain_data)):
+                calibration.resolve_spec(spec)
+        self._done("check", start)
+        return self.infos
+
+    def _plan_size(self) -> int:
+        return 1 + (len(self._needed_maps()) + 1 if self.config.needs_scores else 0) + 1
+
+    def _needed_maps(self, cfg: MergeConfig | None = None) -> list[str]:
+        cfg = cfg or self.config
+        maps = ["reasoning@reasoning", "domain@domain"]
+        if cfg.intersect:
+            maps += ["base@reasoning", "base@domain"]
+        return maps
+
+    # ------------------------------------------------------------------ identify
+    def identify(self, cfg: MergeConfig | None = None) -> None:
+        """Compute (or find in the cache) every score map the method needs."""
+        cfg = cfg or self.config
+        if not self.ckpts:
+            self.check()
+        if not cfg.needs_scores:
+            return
+        source = self.ckpts[cfg.tokenizer_source].path
+        tokenizer = _load_tokenizer(source)
+        for data_role, spec in (("reasoning", cfg.reasoning_data), ("domain", cfg.domain_data)):
+            if data_role not in self.calib:
+                cs = calibration.prepare(spec, tokenizer, cfg.samples, cfg.max_length, cfg.seed, cfg.response_only)
+                for w in cs.warnings:
+                    self.log(w, "warning")
+                self.calib[data_role] = cs
+        todo: dict[str, list[str]] = {}
+        dtype = compute_dtype(cfg.compute_dtype, self.device)
+        for map_id in self._needed_maps(cfg):
+            model_role, data_role = MAPS[map_id]
+            key = cache_key(model=self.ckpts[model_role].fingerprint(), data=self.calib[data_role].fingerprint,
+                            score=cfg.score, dtype=str(dtype), device=self.device.type, precision=cfg.score_precision)
+            self.map_keys[map_id] = key
+            if self.store.has(key):
+                self.log(f"Scores of the {model_role} model on the {data_role} data found in the cache: reused.")
+            else:
+                todo.setdefault(model_role, []).append(map_id)
+        total = self._plan_size()
+        for model_role, map_ids in todo.items():
+            model = self._load_for_scoring(model_role, dtype, cfg)
+            try:
+                for map_id in map_ids:
+                    self._score(model, model_role, map_id, cfg, total)
+            finally:
+                del model
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+
+    def _load_for_scoring(self, role: str, dtype: torch.dtype, cfg: MergeConfig):
+        self.log(f"Loading the {role} model on {self.device} ({str(dtype).removeprefix('torch.')}).")
+        self.cancel.check()
+        model = load_model(self.ckpts[role].path, dtype, self.device, allow_pickle=cfg.allow_pickle)
+        if cfg.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            model.config.use_cache = False
+        return model
+
+    def _accumulate_on(self, cfg: MergeConfig, model) -> torch.device:
+        if self.device.type == "cpu" or cfg.accumulators == "device":
+            return self.device
+        if cfg.accumulators == "host":
+            return torch.device("cpu")
+        n = sum(p.numel() for p in model.parameters())
+        return self.device if free_device_bytes(self.device) > 4 * n * 1.3 + 2e9 else torch.device("cpu")
+
+    def _score(self, model, model_role: str, map_id: str, cfg: MergeConfig, total: int) -> None:
+        data_role = MAPS[map_id][1]
+        title = f"Scoring the {model_role} model on the {data_role} data"
+        stage = f"identify:{map_id}"
+        start = self._stage(stage, title, total)
+        cs = self.calib[data_role]
+        ckpt = self.ckpts[model_role]
+        params = parameter_names(model, set(ckpt.tensors))
+        acc_on = self._accumulate_on(cfg, model)
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        t0 = time.perf_counter()
+
+        def on_sample(i: int, n: int) -> None:
+            elapsed = time.perf_counter() - t0
+            eta = elapsed / i * (n - i)
+            self._emit(Progress(stage, i / n, self._overall(i / n), f"sample {i}/{n}", eta))
+
+        result = score_pass(model, params, cs.samples, cfg.score, acc_on, map_id, model_role, data_role,
+                            self.listener, self.cancel, on_sample)
+        self.backward_passes += result.backward_passes
+        if self.device.type == "cuda":
+            self.peak_device_bytes[stage] = int(torch.cuda.max_memory_allocated(self.device))
+        self.cancel.check()
+        meta = {"map": map_id, "model": str(ckpt.path), "data": cs.spec, "score": cfg.score, "samples": result.samples,
+                "tokens": result.tokens, "seconds": result.seconds}
+        self.store.write(self.map_keys[map_id], result.scores, cfg.score_precision, meta)
+        self.pass_stats[map_id] = {"samples": result.samples, "tokens": result.tokens, "seconds": round(result.seconds, 3),
+                                   "tokens_per_second": round(result.tokens / max(result.seconds, 1e-9), 1),
+                                   "accumulators": str(acc_on)}
+        del result
+        self._done(stage, start)
+
+    def _overall(self, fraction: float) -> float:
+        total = max(self._plan_size(), 1)
+        return min(1.0, (max(self._stage_index - 1, 0) + fraction) / total)
+
+    # ------------------------------------------------------------------ select
+    def selectable_names(self, cfg: MergeConfig) -> list[str]:
+        base = self.ckpts["base"]
+        store = self.store.open(self.map_keys["reasoning@reasoning"])
+        aliases = self.aliases()
+        return [n for n in base.names if n in store.tensors and n not in aliases
+                and (cfg.select_embeddings or not layout.is_embedding(n))]
+
+    def aliases(self) -> dict[str, str]:
+        """Tied output head stored under its own name too: it takes the embedding's merged value."""
+        base = self.ckpts["base"]
+        if not base.tied_embeddings or "lm_head.weight" not in base.tensors:
+            return {}
+        embed = [n for n in base.names if n.endswith("embed_tokens.weight")]
+        return {"lm_head.weight": embed[0]} if embed else {}
+
+    def select(self, config: MergeConfig | None = None) -> Selection | None:
+        """Masks from the score maps; a config differing only in RETUNABLE settings needs no new gradients."""
+        if config is not None:
+            self._adopt(config)
+        cfg = self.config
+        cfg.validate(need_out=False)
+        if not cfg.needs_scores:
+            self.selection = None
+            return None
+        if any(m not in self.map_keys or not self.store.has(self.map_keys[m]) for m in self._needed_maps(cfg)):
+            self.identify(cfg)
+        start = self._stage("select", "Selecting the reasoning and domain parameters", self._plan_size())
+        terms = mask_terms(cfg.method, cfg.reasoning_ratio, cfg.domain_ratio, cfg.intersect)
+        maps = {m: self.store.open(self.map_keys[m]) for m in self._needed_maps(cfg)}
+        names = self.selectable_names(cfg)
+
+        def progress(fraction: float, message: str) -> None:
+            self._emit(Progress("select", fraction, self._overall(fraction), message))
+
+        masks, thresholds = select_masks(maps, names, terms, cfg.scope, cfg.granularity, self.cancel, progress)
+        self.selection = Selection(masks, thresholds, maps, terms)
+        self._emit(self.selection.summary)
+        self._done("select", start)
+        return self.selection
+
+    def _adopt(self, config: MergeConfig) -> None:
+        old = self.config.to_dict()
+        new = config.to_dict()
+        changed = {k for k in new if new[k] != old[k]}
+        if changed - RETUNABLE - {"intersect"}:
+            # data, score type, models...: the cached calibration sets and opened models no longer apply
+            if changed & {"base", "reasoning", "domain", "allow_pickle", "allow_download", "device"}:
+                self.ckpts = {}
+            self.calib = {}
+            self.map_keys = {}
+        self.config = config
+
+    # ------------------------------------------------------------------ write
+    def output_sizes(self, out_dtype: torch.dtype) -> list[tuple[str, int]]:
+        base = self.ckpts["base"]
+        sizes = []
+        for n in base.names:
+            meta = base.tensors[n]
+            item = out_dtype.itemsize if meta.is_float else getattr(torch, meta.dtype).itemsize
+            sizes.append((n, meta.numel * item))
+        return sizes
+
+    def write(self, out: str | Path | None = None) -> Path:
+        """Merge tensor by tensor into a temporary folder, write the report, rename to `out`."""
+        from . import report
+        from .writer import ShardedWriter, TempFolder
+
+        cfg = self.config
+        if out is not None:
+            cfg = self.config = cfg.replace(out=str(out))
+        cfg.validate(need_out=True)
+        if not self.ckpts:
+            self.check()
+        if cfg.needs_scores and self.selection is None:
+            self.select()
+        final = check_output_target(Path(cfg.out), [c.path for c in self.ckpts.values()])
+        out_dtype = _out_dtype(cfg.dtype, self.ckpts["base"].storage_dtype)
+        sizes = self.output_sizes(out_dtype)
+        needed = sum(s for _, s in sizes) + (sum(s for _, s in sizes) // 8 if cfg.needs_scores else 0)
+        check_free_space(final, needed)
+        start = self._stage("write", "Merging and writing the output folder", self._plan_size())
+        base, rsn, dom = (self.ckpts[r] for r in ROLES)
+        aliases = self.aliases()
+        sel = self.selection
+        mask_tensors: dict[str, torch.Tensor] = {}
+        with TempFolder(final, registry_path()) as tmp:
+            writer = ShardedWriter(tmp.path, sizes, cfg.shard_bytes)
+            done_bytes, total_bytes = 0, max(sum(s for _, s in sizes), 1)
+            for (name, nbytes) in sizes:
+                self.cancel.check()
+                merged = self._merge_one(aliases.get(name, name), base, rsn, dom, sel, out_dtype)
+                writer.add(name, merged)
+                done_bytes += nbytes
+                frac = done_bytes / total_bytes
+                self._emit(Progress("write", frac, self._overall(frac), name))
+            writer.close()
+            if sel is not None:
+                for name in sel.names:
+                    m = sel.masks[name]
+                    mask_tensors[f"reasoning/{name}"] = torch.from_numpy(m.reasoning)
+                    mask_tensors[f"domain/{name}"] = torch.from_numpy(m.domain)
+            self.cancel.check()
+            report.write_run_files(tmp.path, self, mask_tensors, out_dtype)
+            self.cancel.check()
+            tmp.commit()
+        self._done("write", start)
+        self.log(f"Merged model written to {final}")
+        return final
+
+    def _merge_one(self, name: str, base, rsn, dom, sel: Selection | None, out_dtype: torch.dtype) -> torch.Tensor:
+        from .methods import merge_tensor
+
+        b = base.get(name)
+        if not b.is_floating_point():
+            return b
+        cfg = self.config
+        if cfg.needs_scores:
+            if sel is None or name not in sel.masks:
+                return b.to(out_dtype)
+            m_r, m_d = sel.bool_masks(name)
+            return merge_tensor(cfg.method, name, b, rsn.get(name), dom.get(name), cfg, m_r, m_d).to(out_dtype)
+        return merge_tensor(cfg.method, name, b, rsn.get(name), dom.get(name), cfg).to(out_dtype)
+
+    # ------------------------------------------------------------------ all of it
+    def run(self) -> Path:
+        self.config.validate(need_out=True)
+        started = time.perf_counter()
+        try:
+            self.check()
+            # refuse a bad output folder before hours of identification, not after
+            check_output_target(Path(self.config.out), [c.path for c in self.ckpts.values()])
+            self.identify()
+            self.select()
+            return self.write()
+        finally:
+            self.timings["total"] = time.perf_counter() - started
+            self.close()
+
+    def close(self) -> None:
+        for c in self.ckpts.values():
+            c.close()
+        if self._tmp_root is not None:
+            shutil.rmtree(self._tmp_root, ignore_errors=True)
+
+    # ------------------------------------------------------------------ facts for the report
+    def environment(self) -> dict:
+        import numpy
+        import safetensors
+        import transformers
+
+        from .. import __version__
+
+        peak_rss = peak_rss_bytes()
+        return {
+            "reasonany_gui": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "safetensors": safetensors.__version__,
+            "numpy": numpy.__version__, "platform": platform.platform(),
+            "device": str(self.device), "device_name": torch.cuda.get_device_name(self.device)
+            if self.device is not None and self.device.type == "cuda" else platform.processor() or "cpu",
+            "peak_host_rss_bytes": int(peak_rss),
+        }
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident memory of this process (ru_maxrss on Unix, peak working set on Windows)."""
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    except ImportError:
+        import psutil
+
+        return int(getattr(psutil.Process().memory_info(), "peak_wset", 0))
+
+
+def _out_dtype(setting: str, base_dtype: str) -> torch.dtype:
+    name = base_dtype if setting == "auto" else setting
+    return getattr(torch, name) if name in ("float32", "float16", "bfloat16") else torch.float32
+
+
+def _load_tokenizer(path: Path):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
+    except Exception as exc:
+        raise InputError(f"The tokenizer in {path} could not be loaded ({exc}). Pick another tokenizer source model.") from None

@@ -1,0 +1,279 @@
+"""What a run leaves next to the merged weights: config/tokenizer files, model card, run.yaml,
+report.json, report.html and the bit-packed masks (DESIGN §4) — and reading such a folder back.
+
+Why self-contained: the people who use the app share the folder; report.html must open anywhere with
+no network (inline SVG, no scripts), and report.json must carry everything a tool needs to audit the run.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import layout
+from .config import MergeConfig
+from .errors import InputError
+from .selection import Selection, TensorMasks
+from .writer import write_text
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
+                   "tokenizer.model", "added_tokens.json", "chat_template.jinja", "chat_template.json")
+RUN_DIR = "reasonany"
+METHOD_TITLES = {"reasonany": "ReasonAny (Contrastive Gradient Identification)", "led": "LED-Merging",
+                 "task_arithmetic": "Task Arithmetic", "ties": "TIES-Merging", "dare": "DARE", "linear": "Linear average"}
+
+
+# ---------------------------------------------------------------------- writing
+def write_run_files(folder: Path, pipeline, mask_tensors: dict[str, torch.Tensor], out_dtype: torch.dtype) -> dict:
+    """Everything but the weight shards, into the (temporary) output folder. Returns the report."""
+    from safetensors.torch import save_file
+
+    cfg: MergeConfig = pipeline.config
+    source = pipeline.ckpts[cfg.tokenizer_source].path
+    _copy_model_files(source, folder, out_dtype)
+    run_dir = folder / RUN_DIR
+    run_dir.mkdir(exist_ok=True)
+    sel: Selection | None = pipeline.selection
+    if sel is not None:
+        save_file(mask_tensors, str(run_dir / "masks.safetensors"), metadata=_mask_metadata())
+        conflicts = {f"conflicts/{n}": torch.from_numpy(sel.masks[n].conflicts) for n in sel.names}
+        save_file(conflicts, str(run_dir / "conflicts.safetensors"), metadata=_mask_metadata())
+        shapes = {n: list(sel.masks[n].shape) for n in sel.names}
+        write_text(run_dir / "mask_shapes.json", json.dumps(shapes))
+    report = build_report(pipeline, out_dtype)
+    write_text(run_dir / "run.yaml", cfg.to_yaml())
+    write_text(run_dir / "report.json", json.dumps(report, indent=2))
+    write_text(run_dir / "report.html", render_html(report))
+    write_text(folder / "README.md", model_card(report))
+    return report
+
+
+def _mask_metadata() -> dict[str, str]:
+    return {"format": "reasonany-masks-v1", "packing": "numpy.packbits(mask.ravel(), bitorder='little')"}
+
+
+def _copy_model_files(source: Path, folder: Path, out_dtype: torch.dtype) -> None:
+    config = json.loads((source / "config.json").read_text(encoding="utf-8"))
+    name = str(out_dtype).removeprefix("torch.")
+    for key in ("dtype", "torch_dtype"):
+        if key in config:
+            config[key] = name
+    config.setdefault("dtype" if "torch_dtype" not in config else "torch_dtype", name)
+    write_text(folder / "config.json", json.dumps(config, indent=2))
+    for fname in ("generation_config.json",) + TOKENIZER_FILES:
+        if (source / fname).is_file():
+            shutil.copyfile(source / fname, folder / fname)
+
+
+def build_report(pipeline, out_dtype: torch.dtype) -> dict:
+    cfg: MergeConfig = pipeline.config
+    sel: Selection | None = pipeline.selection
+    models = {}
+    for role, ckpt in pipeline.ckpts.items():
+        info = pipeline.infos[role]
+        models[role] = {"spec": getattr(cfg, role), "path": str(ckpt.path), "fingerprint": ckpt.fingerprint(),
+                        "architecture": info.architecture, "num_params": info.num_params, "dtype": info.dtype,
+                        "size_bytes": info.size_bytes, "num_layers": info.num_layers, "hidden_size": info.hidden_size,
+                        "vocab_size": info.vocab_size, "tied_embeddings": info.tied_embeddings}
+    data = {}
+    for role, cs in pipeline.calib.items():
+        data[role] = {"spec": cs.spec, "path": str(cs.path), "fingerprint": cs.fingerprint, "available": cs.available,
+                      "requested": cs.requested, "used": cs.used, "truncated": cs.truncated, "dropped": cs.dropped,
+                      "tokens": cs.tokens, "warnings": list(cs.warnings)}
+    per_tensor = {}
+    if sel is not None:
+        for n in sel.names:
+            entry = dict(sel.counts[n])
+            if sel.masks[n].thresholds:
+                entry["thresholds"] = sel.masks[n].thresholds
+            per_tensor[n] = entry
+    totals = sel.summary.totals if sel is not None else {}
+    return {
+        "format": "reasonany-report-v1",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "method": cfg.method,
+        "config": cfg.to_dict(),
+        "output_dtype": str(out_dtype).removeprefix("torch."),
+        "models": models,
+        "data": data,
+        "totals": totals,
+        "thresholds": sel.thresholds if sel is not None else {},
+        "per_tensor": per_tensor,
+        "passes": pipeline.pass_stats,
+        "timings_seconds": {k: round(v, 3) for k, v in pipeline.timings.items()},
+        "peak_device_bytes": pipeline.peak_device_bytes,
+        "backward_passes": pipeline.backward_passes,
+        "environment": pipeline.environment(),
+    }
+
+
+# ---------------------------------------------------------------------- model card
+def model_card(report: dict) -> str:
+    cfg = report["config"]
+    models = report["models"]
+    front = ["---", "library_name: transformers", "tags:", "- merge", "- reasonany", "- reasonany-gui", "base_model:"]
+    front += [f"- {models[r]['spec']}" for r in ("base", "reasoning", "domain")]
+    front += ["---", ""]
+    t = report.get("totals") or {}
+    lines = [
+        f"# Merged model: {Path(str(cfg.get('out') or 'merged')).name}",
+        "",
+        f"Made with [ReasonAny GUI](https://arxiv.org/abs/2601.05560) by **{METHOD_TITLES.get(report['method'], report['method'])}**,"
+        " a training-free merge that adds the reasoning model's skill to the domain model.",
+        "",
+        "| role | model | parameters |",
+        "| --- | --- | --- |",
+    ]
+    for r in ("base", "reasoning", "domain"):
+        lines.append(f"| {r} | `{models[r]['spec']}` | {models[r]['num_params']:,} |")
+    lines += ["", "## Settings", "", "| setting | value |", "| --- | --- |"]
+    for k, v in cfg.items():
+        if k not in ("base", "reasoning", "domain", "extra"):
+            lines.append(f"| {k} | `{v}` |")
+    if report.get("data"):
+        lines += ["", "## Calibration data", ""]
+        for role, d in report["data"].items():
+            lines.append(f"- {role}: `{d['spec']}` — {d['used']} samples, {d['tokens']} scored tokens"
+                         f" ({d['truncated']} truncated)")
+    if t:
+        sel = max(t.get("selectable", 0), 1)
+        lines += ["", "## Selection", "",
+                  f"- reasoning elements merged: {t['reasoning']:,} ({100 * t['reasoning'] / sel:.2f} % of selectable)",
+                  f"- domain elements merged: {t['domain']:,} ({100 * t['domain'] / sel:.2f} %)",
+                  f"- conflicts excluded from both: {t['conflicts']:,} ({100 * t['conflicts'] / sel:.2f} %)"]
+    env = report["environment"]
+    lines += ["", "## Reproduce", "", "```", "reasonany merge reasonany/run.yaml --out NEW_FOLDER", "```", "",
+              f"Versions: reasonany-gui {env['reasonany_gui']}, torch {env['torch']}, transformers {env['transformers']}."
+              " Full details: `reasonany/report.json`, `reasonany/report.html`; masks: `reasonany/masks.safetensors`.", ""]
+    return "\n".join(front + lines)
+
+
+# ---------------------------------------------------------------------- HTML
+def _svg_heatmap(grid: list[list[float]], modules: list[str], title: str, color: str) -> str:
+    cell, left, top = 26, 40, 28
+    rows = len(grid)
+    w, h = left + cell * len(modules) + 10, top + cell * rows + 10
+    vmax = max([v for row in grid for v in row if v == v] + [1e-12])
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="{html.escape(title)}">',
+             f'<text x="{left}" y="14" font-size="12" font-weight="bold">{html.escape(title)} (max {vmax:.2%})</text>']
+    for j, m in enumerate(modules):
+        parts.append(f'<text x="{left + j * cell + cell / 2}" y="{top - 2}" font-size="10" text-anchor="middle">{m}</text>')
+    for i, row in enumerate(grid):
+        parts.append(f'<text x="{left - 4}" y="{top + i * cell + cell * 0.65}" font-size="10" text-anchor="end">L{i}</text>')
+        for j, v in enumerate(row):
+            op = 0 if v != v else 0.08 + 0.92 * v / vmax
+            tip = "n/a" if v != v else f"{v:.3%}"
+            parts.append(f'<rect x="{left + j * cell}" y="{top + i * cell}" width="{cell - 1}" height="{cell - 1}" '
+                         f'fill="{color}" fill-opacity="{op:.3f}"><title>layer {i} {modules[j]}: {tip}</title></rect>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render_html(report: dict) -> str:
+    cfg = report["config"]
+    t = report.get("totals") or {}
+    esc = html.escape
+    rows = "".join(f"<tr><td>{esc(k)}</td><td><code>{esc(str(v))}</code></td></tr>" for k, v in cfg.items() if k != "extra")
+    models = "".join(f"<tr><td>{r}</td><td><code>{esc(m['spec'])}</code></td><td>{m['architecture']}</td>"
+                     f"<td>{m['num_params']:,}</td><td>{m['dtype']}</td></tr>" for r, m in report["models"].items())
+    maps = ""
+    if report.get("per_tensor"):
+        names = list(report["per_tensor"])
+        cells = layout.cells(names)
+        layers = max(layout.num_layers(names), 0)
+        for key, color, title in (("reasoning", "#2f6fdf", "Reasoning mask"), ("domain", "#e0730f", "Domain mask"),
+                                  ("conflicts", "#c0392b", "Conflicts (excluded)")):
+            grid = [[float("nan")] * len(layout.MODULES) for _ in range(layers)]
+            for (layer, module), members in cells.items():
+                numel = sum(report["per_tensor"][n]["numel"] for n in members)
+                grid[layer][layout.MODULES.index(module)] = sum(report["per_tensor"][n][key] for n in members) / numel
+            maps += _svg_heatmap(grid, list(layout.MODULES), title, color)
+    sel = max(t.get("selectable", 0), 1)
+    summary = (f"<p>Reasoning elements merged: <b>{t['reasoning']:,}</b> ({t['reasoning'] / sel:.2%}); domain: "
+               f"<b>{t['domain']:,}</b> ({t['domain'] / sel:.2%}); conflicts excluded: <b>{t['conflicts']:,}</b> "
+               f"({t['conflicts'] / sel:.2%}) of {t['selectable']:,} selectable elements.</p>") if t else ""
+    timings = "".join(f"<tr><td>{esc(k)}</td><td>{v:.1f} s</td></tr>" for k, v in report["timings_seconds"].items())
+    evaluation = _eval_html(report.get("evaluation"))
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ReasonAny run report</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ddd;padding:4px 8px;text-align:left;font-size:13px}}h1{{font-size:22px}}h2{{font-size:17px;margin-top:1.6em}}
+svg{{margin:0 16px 16px 0;vertical-align:top}}code{{font-size:12px}}</style></head><body>
+<h1>ReasonAny run report</h1><p>{esc(METHOD_TITLES.get(report['method'], report['method']))}, {esc(report['created'])}.</p>
+<h2>Models</h2><table><tr><th>role</th><th>model</th><th>architecture</th><th>parameters</th><th>dtype</th></tr>{models}</table>
+<h2>Selection</h2>{summary}<div>{maps}</div>
+{evaluation}
+<h2>Settings</h2><table>{rows}</table>
+<h2>Timings</h2><table>{timings}</table>
+<p>Reproduce with <code>reasonany merge reasonany/run.yaml --out NEW_FOLDER</code>. Machine-readable details: report.json.</p>
+</body></html>"""
+
+
+def _eval_html(ev: dict | None) -> str:
+    if not ev:
+        return ""
+    esc = html.escape
+    out = "<h2>Post-merge check</h2>"
+    ppl = ev.get("perplexity") or {}
+    if ppl:
+        roles = sorted({r for v in ppl.values() for r in v})
+        out += "<table><tr><th>data</th>" + "".join(f"<th>{r}</th>" for r in roles) + "</tr>"
+        for data, vals in ppl.items():
+            out += f"<tr><td>{esc(data)}</td>" + "".join(f"<td>{vals.get(r, float('nan')):.2f}</td>" for r in roles) + "</tr>"
+        out += "</table>"
+    for g in ev.get("generations") or []:
+        out += f"<p><b>Prompt:</b> {esc(g['prompt'])}</p><table>"
+        out += "".join(f"<tr><td>{esc(r)}</td><td><pre>{esc(t)}</pre></td></tr>" for r, t in g["outputs"].items())
+        out += "</table>"
+    return out
+
+
+def add_evaluation(out_dir: Path, evaluation: dict) -> None:
+    """Merge a post-merge evaluation into report.json and re-render report.html."""
+    run_dir = Path(out_dir) / RUN_DIR
+    report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    report["evaluation"] = evaluation
+    write_text(run_dir / "report.json", json.dumps(report, indent=2))
+    write_text(run_dir / "report.html", render_html(report))
+
+
+# ---------------------------------------------------------------------- reading a run back
+class RunView(Selection):
+    """An earlier output folder: its report and masks, with the same inspector methods as a live Selection."""
+
+    def __init__(self, out_dir: Path, report: dict, masks: dict[str, TensorMasks]) -> None:
+        self.out_dir = Path(out_dir)
+        self.report = report
+        super().__init__(masks, report.get("thresholds"))
+
+
+def load_run(out_dir: str | Path) -> RunView:
+    from safetensors.torch import load_file
+
+    out = Path(out_dir)
+    run_dir = out / RUN_DIR
+    if not (run_dir / "report.json").is_file():
+        raise InputError(f"{out} is not a ReasonAny output folder (no {RUN_DIR}/report.json). Pick the folder of a finished run.")
+    try:
+        report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{run_dir / 'report.json'} is damaged ({exc}).") from None
+    masks: dict[str, TensorMasks] = {}
+    if (run_dir / "masks.safetensors").is_file():
+        packed = {k: v.numpy() for k, v in load_file(str(run_dir / "masks.safetensors")).items()}
+        conflicts = {}
+        if (run_dir / "conflicts.safetensors").is_file():
+            conflicts = {k: v.numpy() for k, v in load_file(str(run_dir / "conflicts.safetensors")).items()}
+        shapes = json.loads((run_dir / "mask_shapes.json").read_text()) if (run_dir / "mask_shapes.json").is_file() else {}
+        for name, entry in report.get("per_tensor", {}).items():
+            numel = entry["numel"]
+            empty = np.zeros((numel + 7) // 8, dtype=np.uint8)
+            masks[name] = TensorMasks(numel, tuple(shapes.get(name, [numel])), packed[f"reasoning/{name}"],
+                                      packed[f"domain/{name}"], conflicts.get(f"conflicts/{name}", empty),
+                                      entry.get("thresholds", {}))
+    return RunView(out, report, masks)

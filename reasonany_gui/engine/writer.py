@@ -1,0 +1,221 @@
+"""Writing outputs safely: sharded safetensors streamed tensor by tensor, inside a temporary folder that
+is renamed to its final name only when everything is written.
+
+Why: a cancelled, failed or killed run must never leave a half-written model under the final name, and
+host memory must stay near one shard whatever the model size (a 7B model is 15 GB). The shard plan is
+fixed up front from the tensor sizes, so shard file names (model-0000i-of-0000n) are final when written.
+Temporary folders are registered in the cache folder, so a run killed mid-save is cleaned up at the next
+start (see `clean_stale`).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import psutil
+import torch
+
+from .errors import InputError, WriteError
+
+INDEX = "model.safetensors.index.json"
+TMP_MARK = ".reasonany-tmp-"
+
+
+def plan_shards(sizes: list[tuple[str, int]], max_bytes: int) -> list[list[str]]:
+    """Greedy in the given order: a new shard when the next tensor would overflow (a big tensor gets its own)."""
+    shards: list[list[str]] = [[]]
+    used = 0
+    for name, nbytes in sizes:
+        if shards[-1] and used + nbytes > max_bytes:
+            shards.append([])
+            used = 0
+        shards[-1].append(name)
+        used += nbytes
+    return shards
+
+
+class ShardedWriter:
+    """Receives tensors in plan order and writes each shard as soon as it is complete."""
+
+    def __init__(self, folder: Path, sizes: list[tuple[str, int]], max_bytes: int, prefix: str = "model",
+                 metadata: dict[str, str] | None = None) -> None:
+        self.folder = Path(folder)
+        self.shards = plan_shards(sizes, max_bytes)
+        n = len(self.shards)
+        self.file_of = {name: f"{prefix}-{i + 1:05d}-of-{n:05d}.safetensors" for i, s in enumerate(self.shards) for name in s}
+        self._pending: dict[str, torch.Tensor] = {}
+        self._next = 0
+        self._total = 0
+        self._metadata = {"format": "pt", **(metadata or {})}
+
+    def add(self, name: str, tensor: torch.Tensor) -> None:
+        self._pending[name] = tensor.detach().to("cpu").contiguous()
+        while self._next < len(self.shards) and all(n in self._pending for n in self.shards[self._next]):
+            self._flush(self._next)
+            self._next += 1
+
+    def _flush(self, i: int) -> None:
+        from safetensors.torch import save_file
+
+        names = self.shards[i]
+        tensors = {n: self._pending.pop(n) for n in names}
+        self._total += sum(t.numel() * t.element_size() for t in tensors.values())
+        path = self.folder / self.file_of[names[0]]
+        try:
+            save_file(tensors, str(path), metadata=self._metadata)
+        except Exception as exc:
+            raise _write_error(exc, path) from None
+
+    def close(self) -> None:
+        """Write the index; every planned tensor must have arrived."""
+        if self._next != len(self.shards):
+            missing = [n for s in self.shards[self._next:] for n in s if n not in self._pending][:5]
+            raise RuntimeError(f"ShardedWriter closed before all tensors arrived (e.g. {missing})")
+        index = {"metadata": {"total_size": self._total}, "weight_map": dict(sorted(self.file_of.items()))}
+        write_text(self.folder / INDEX, json.dumps(index, indent=2))
+
+
+def write_text(path: Path, text: str) -> None:
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _write_error(exc, path) from None
+
+
+def _write_error(exc: Exception, path: Path) -> WriteError:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return WriteError(f"The disk is full while writing {path}. Free some space (see the size estimate) and run again.")
+    return WriteError(f"Writing {path} failed: {exc}. Check that the folder is writable and the disk has space.")
+
+
+# ---------------------------------------------------------------------- output folder lifecycle
+def check_output_target(out: Path, inputs: list[Path]) -> Path:
+    """Refuse an output folder that would overwrite something: existing and non-empty, an input model
+    or inside one, or in a place that cannot be written."""
+    out = Path(out).expanduser().resolve()
+    for src in inputs:
+        src = Path(src).resolve()
+        if out == src or src in out.parents:
+            raise InputError(
+                f"The output folder {out} is (inside) the input model folder {src}; input folders are never "
+                "modified. Choose another output folder."
+            )
+        if out in src.parents:
+            raise InputError(f"The output folder {out} contains the input model {src}. Choose another output folder.")
+    if out.exists():
+        if not out.is_dir():
+            raise InputError(f"The output path {out} is a file. Choose a new folder name.")
+        if any(out.iterdir()):
+            raise InputError(f"The output folder {out} already exists and is not empty. Choose a new folder or empty it.")
+    parent = _existing_parent(out)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"The output folder {out} cannot be created: {parent} is not writable. Choose another place.")
+    return out
+
+
+def check_free_space(out: Path, needed_bytes: int) -> None:
+    parent = _existing_parent(Path(out))
+    free = shutil.disk_usage(parent).free
+    if free < needed_bytes * 1.05 + 50_000_000:
+        raise InputError(
+            f"Not enough free disk space for the output in {parent}: {human_bytes(needed_bytes)} needed, "
+            f"{human_bytes(free)} free. Free some space or choose another output folder."
+        )
+
+
+def _existing_parent(p: Path) -> Path:
+    p = Path(p)
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+class TempFolder:
+    """A folder written under a temporary name next to `final` and renamed at commit.
+
+    Use as a context manager: leaving it by an exception (cancel, error) removes the temporary folder.
+    """
+
+    def __init__(self, final: Path, registry: Path | None = None) -> None:
+        self.final = Path(final)
+        self.path = self.final.parent / f".{self.final.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.registry = registry
+        self.committed = False
+
+    def __enter__(self) -> "TempFolder":
+        try:
+            self.final.parent.mkdir(parents=True, exist_ok=True)
+            self.path.mkdir()
+        except OSError as exc:
+            raise _write_error(exc, self.path) from None
+        _register(self.registry, self.path, add=True)
+        return self
+
+    def commit(self) -> Path:
+        if self.final.exists():  # an empty folder the user chose (checked empty before the run)
+            self.final.rmdir()
+        os.replace(self.path, self.final)
+        self.committed = True
+        _register(self.registry, self.path, add=False)
+        return self.final
+
+    def __exit__(self, *exc) -> None:
+        if not self.committed:
+            shutil.rmtree(self.path, ignore_errors=True)
+            _register(self.registry, self.path, add=False)
+
+
+def _register(registry: Path | None, path: Path, add: bool) -> None:
+    """Remember temporary folders in flight (pid + path), so a killed run's leftovers can be found later."""
+    if registry is None:
+        return
+    try:
+        entries = json.loads(registry.read_text()) if registry.is_file() else []
+    except (OSError, json.JSONDecodeError):
+        entries = []
+    entries = [e for e in entries if e.get("path") != str(path)]
+    if add:
+        entries.append({"path": str(path), "pid": os.getpid()})
+    try:
+        registry.parent.mkdir(parents=True, exist_ok=True)
+        registry.write_text(json.dumps(entries))
+    except OSError:
+        pass
+
+
+def stale_temp_folders(registry: Path) -> list[Path]:
+    """Temporary folders of runs whose process is gone (killed mid-save)."""
+    try:
+        entries = json.loads(registry.read_text()) if registry.is_file() else []
+    except (OSError, json.JSONDecodeError):
+        return []
+    return [Path(e["path"]) for e in entries if not _alive(e.get("pid", -1)) and Path(e["path"]).exists()]
+
+
+def clean_stale(registry: Path) -> list[Path]:
+    """Remove the leftovers of killed runs; returns what was removed (logged by the caller)."""
+    removed = []
+    for p in stale_temp_folders(registry):
+        if TMP_MARK in p.name:  # never remove anything we did not name ourselves
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+        _register(registry, p, add=False)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    return pid == os.getpid() or (pid > 0 and psutil.pid_exists(pid))

@@ -1,0 +1,118 @@
+"""Hook-accumulated scores equal a plain per-sample autograd reference, for every score type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from reasonany_gui.engine.checkpoints import Checkpoint, load_model
+from reasonany_gui.engine.events import CancelToken, SensitivityUpdate
+from reasonany_gui.engine.importance import parameter_names, score_pass
+
+
+@dataclass
+class S:
+    input_ids: torch.Tensor
+    labels: torch.Tensor
+
+
+def samples(n=4):
+    g = torch.Generator().manual_seed(0)
+    out = []
+    for i in range(n):
+        ids = torch.randint(0, 256, (1, 6 + 3 * i), generator=g)
+        labels = ids.clone()
+        labels[0, :2] = -100  # a prompt part that is not scored
+        out.append(S(ids, labels))
+    return out
+
+
+def reference(model, data, kind):
+    """Per sample: fresh gradients with autograd, absolute value per sample, mean over samples."""
+    params = dict(model.named_parameters())
+    acc = {n: torch.zeros_like(p, dtype=torch.float32) for n, p in params.items()}
+    for s in data:
+        model.zero_grad(set_to_none=True)
+        loss = model(input_ids=s.input_ids, labels=s.labels).loss
+        grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+        for (n, p), g in zip(params.items(), grads):
+            if g is None:
+                continue
+            if kind == "gradient":
+                acc[n] += g.abs()
+            elif kind == "snip":
+                acc[n] += (p.detach() * g).abs()
+            else:
+                acc[n] += g.square()
+    return {n: a / len(data) for n, a in acc.items()}
+
+
+@pytest.mark.parametrize("kind", ["gradient", "snip", "fisher"])
+def test_scores_equal_autograd_reference(trio, kind):
+    ckpt = Checkpoint(trio["reasoning"])
+    model = load_model(trio["reasoning"], torch.float32, "cpu")
+    data = samples()
+    events = []
+    params = parameter_names(model, set(ckpt.tensors))
+    assert set(params) == set(ckpt.tensors)  # every stored float tensor is scored
+    res = score_pass(model, params, data, kind, torch.device("cpu"), "reasoning@reasoning", "reasoning", "reasoning",
+                     events.append, CancelToken())
+    for p in model.parameters():
+        p.requires_grad_(True)
+    ref = reference(model, data, kind)
+    assert res.backward_passes == len(data)
+    for name, score in res.scores.items():
+        assert score.dtype == torch.float32
+        torch.testing.assert_close(score, ref[name], rtol=1e-5, atol=1e-12, msg=name)
+    assert res.tokens == sum(int((s.labels[:, 1:] != -100).sum()) for s in data)
+    grids = [e for e in events if isinstance(e, SensitivityUpdate)]
+    assert grids and grids[-1].samples_done == len(data) and grids[-1].grid.shape == (2, 7)
+    assert (grids[-1].grid > 0).all()
+
+
+def test_tied_embedding_scored_once_under_its_stored_name(llama_tied_trio):
+    ckpt = Checkpoint(llama_tied_trio["base"])
+    model = load_model(llama_tied_trio["base"], torch.float32, "cpu")
+    params = parameter_names(model, set(ckpt.tensors))
+    assert "model.embed_tokens.weight" in params and "lm_head.weight" not in params
+    assert len({id(p) for p in params.values()}) == len(params)
+
+
+def test_cancel_stops_between_samples(trio):
+    ckpt = Checkpoint(trio["base"])
+    model = load_model(trio["base"], torch.float32, "cpu")
+    token = CancelToken()
+    seen = []
+
+    def on_sample(i, n):
+        seen.append(i)
+        if i == 2:
+            token.cancel()
+
+    from reasonany_gui.engine.errors import CancelledError
+
+    with pytest.raises(CancelledError):
+        score_pass(model, parameter_names(model, set(ckpt.tensors)), samples(5), "gradient", torch.device("cpu"),
+                   "p", "base", "reasoning", lambda e: None, token, on_sample)
+    assert seen == [1, 2]
+    assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("where", ["device", "host"])
+def test_cuda_scores_match_cpu(trio, where):
+    ckpt = Checkpoint(trio["reasoning"])
+    data = samples()
+    cpu_model = load_model(trio["reasoning"], torch.float32, "cpu")
+    ref = score_pass(cpu_model, parameter_names(cpu_model, set(ckpt.tensors)), data, "gradient", torch.device("cpu"),
+                     "p", "r", "r", lambda e: None, CancelToken()).scores
+    gpu_model = load_model(trio["reasoning"], torch.float32, "cuda")
+    acc = torch.device("cuda") if where == "device" else torch.device("cpu")
+    got = score_pass(gpu_model, parameter_names(gpu_model, set(ckpt.tensors)), data, "gradient", acc,
+                     "p", "r", "r", lambda e: None, CancelToken()).scores
+    for n in ref:
+        assert got[n].device.type == acc.type
+        torch.testing.assert_close(got[n].cpu(), ref[n], rtol=1e-3, atol=1e-7)
