@@ -1,0 +1,5 @@
+"""`python -m reasonany_gui` starts the desktop app."""
+
+from reasonany_gui.app import main
+
+raise SystemExit(main())

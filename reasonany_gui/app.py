@@ -1,0 +1,96 @@
+"""The desktop app's entry point (`reasonany-gui`, `python -m reasonany_gui`).
+
+Why logging to a file only: a gui-script on Windows has no stdout; everything goes to
+`paths.log_file()`, which every error dialog names. Uncaught exceptions in the GUI thread are logged
+and shown as a dialog instead of ending the app.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+import traceback
+from pathlib import Path
+
+RESOURCES = Path(__file__).resolve().parent / "resources"
+
+
+def setup_logging(level: int = logging.INFO) -> Path:
+    """Log to the rotating log file (and nowhere else). Returns its path."""
+    from reasonany_gui.engine import paths
+
+    log_path = paths.log_file()
+    root = logging.getLogger()
+    if not any(getattr(h, "_reasonany", False) for h in root.handlers):
+        handler = logging.handlers.RotatingFileHandler(log_path, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
+        handler._reasonany = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(level)
+    logging.captureWarnings(True)
+    return log_path
+
+
+def apply_style(app) -> None:
+    """The light stylesheet and the app icon; pyqtgraph draws on white to match."""
+    import pyqtgraph as pg
+    from PySide6.QtGui import QIcon
+
+    pg.setConfigOptions(antialias=True, background="w", foreground="#344054")
+    app.setStyle("Fusion")
+    qss = RESOURCES / "style.qss"
+    if qss.is_file():
+        app.setStyleSheet(qss.read_text(encoding="utf-8").replace("@RES@", RESOURCES.as_posix()))
+    icon = QIcon()
+    for name in ("icon.svg", "icon.png"):
+        if (RESOURCES / name).is_file():
+            icon.addFile(str(RESOURCES / name))
+    app.setWindowIcon(icon)
+
+
+def create_app(argv: list[str] | None = None):
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(list(argv if argv is not None else sys.argv))
+    app.setApplicationName("ReasonAny")
+    app.setOrganizationName("reasonany-gui")
+    app.setApplicationDisplayName("ReasonAny")
+    apply_style(app)
+    return app
+
+
+def _install_excepthook(window) -> None:
+    """Show unexpected GUI-thread errors as a dialog (with the log path) and keep running."""
+    log = logging.getLogger("reasonany_gui")
+
+    def hook(exc_type, exc, tb) -> None:
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        log.error("uncaught exception in the GUI thread:\n%s", text)
+        try:
+            window.errors.show_error(exc, text)
+        except Exception:  # noqa: BLE001 - never recurse in the hook
+            pass
+
+    sys.excepthook = hook
+
+
+def main(argv: list[str] | None = None) -> int:
+    log_path = setup_logging()
+    log = logging.getLogger("reasonany_gui")
+    from reasonany_gui import __version__
+
+    log.info("ReasonAny GUI %s starting (Python %s); log: %s", __version__, sys.version.split()[0], log_path)
+    app = create_app(argv)
+    from reasonany_gui.ui.main_window import MainWindow
+
+    window = MainWindow()
+    _install_excepthook(window)
+    window.show()
+    code = app.exec()
+    log.info("ReasonAny GUI exits with %s", code)
+    return int(code)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

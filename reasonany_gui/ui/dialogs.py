@@ -1,0 +1,100 @@
+"""Turns engine errors into dialogs a non-programmer can act on.
+
+Why non-blocking (`QMessageBox.open()`): an error arrives from the worker while the window keeps
+running; a modal `exec()` would nest an event loop inside a signal slot. The last dialog stays
+reachable (`ErrorReporter.last`) so tests can read and click it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from reasonany_gui.engine import paths
+from reasonany_gui.engine.errors import CancelledError, InputError, OutOfMemoryError, WriteError
+
+from .texts import describe_value
+
+log = logging.getLogger(__name__)
+
+
+def error_title(exc: BaseException) -> str:
+    if isinstance(exc, InputError):
+        return "Please check your input"
+    if isinstance(exc, OutOfMemoryError):
+        return "Not enough memory"
+    if isinstance(exc, WriteError):
+        return "Could not save the model"
+    if isinstance(exc, CancelledError):
+        return "Cancelled"
+    return "Something went wrong"
+
+
+def error_text(exc: BaseException, log_path: Path | None = None) -> str:
+    """The dialog's body: the engine's message, plus where the details are when it is not an input error."""
+    message = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, (InputError, CancelledError)):
+        return message
+    if isinstance(exc, OutOfMemoryError):
+        sugg = getattr(exc, "suggestions", {}) or {}
+        if sugg:
+            lines = "\n".join(f"  • {describe_value(k, v)}" for k, v in sugg.items())
+            message += f"\n\nThese settings use less memory:\n{lines}"
+        return message
+    where = log_path or paths.log_file()
+    if isinstance(exc, WriteError):
+        return f"{message}\n\nNothing was left half-written. Details are in the log file:\n{where}"
+    return f"{message}\n\nThe app is still usable. Details for a bug report are in the log file:\n{where}"
+
+
+class ErrorReporter(QObject):
+    """Shows one dialog per error; emits `retry_requested(suggestions)` from the out-of-memory dialog."""
+
+    retry_requested = Signal(dict)
+
+    def __init__(self, parent_widget: QWidget) -> None:
+        super().__init__(parent_widget)
+        self._parent = parent_widget
+        self.last: QMessageBox | None = None
+        self.retry_button = None
+
+    def show_error(self, exc: BaseException, details: str = "") -> QMessageBox:
+        box = QMessageBox(self._parent)
+        box.setWindowTitle(error_title(exc))
+        box.setText(f"<b>{error_title(exc)}</b>")
+        box.setInformativeText(error_text(exc))
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.setIcon(QMessageBox.Icon.Information if isinstance(exc, (InputError, CancelledError))
+                    else QMessageBox.Icon.Warning)
+        if details and not isinstance(exc, (InputError, CancelledError)):
+            box.setDetailedText(details)
+        self.retry_button = None
+        sugg = dict(getattr(exc, "suggestions", {}) or {}) if isinstance(exc, OutOfMemoryError) else {}
+        if sugg:
+            self.retry_button = box.addButton("Retry with these settings", QMessageBox.ButtonRole.AcceptRole)
+            box.addButton(QMessageBox.StandardButton.Close)
+            self.retry_button.clicked.connect(lambda: self.retry_requested.emit(sugg))
+        else:
+            box.addButton(QMessageBox.StandardButton.Ok)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
+        self._close_last()
+        self.last = box
+        box.open()
+        return box
+
+    def info(self, title: str, text: str) -> QMessageBox:
+        box = QMessageBox(QMessageBox.Icon.Information, title, text, QMessageBox.StandardButton.Ok, self._parent)
+        self._close_last()
+        self.last = box
+        box.open()
+        return box
+
+    def _close_last(self) -> None:
+        if self.last is not None:
+            try:
+                self.last.close()
+            except RuntimeError:  # already deleted
+                pass

@@ -1,0 +1,112 @@
+"""The engine calls the app runs on the worker thread, one function per user action.
+
+Why separate from the window: each job is a plain function of (listener, cancel) that only calls the
+engine and returns its results, so it is easy to read, runs the same in tests, and never touches a widget.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from reasonany_gui.engine.config import MergeConfig
+from reasonany_gui.engine.events import CancelToken
+from reasonany_gui.engine.pipeline import Pipeline
+
+Listener = Callable[[object], None]
+
+
+@dataclass
+class MergeResult:
+    pipeline: Pipeline
+    selection: Any
+    out: Path | None
+    report: dict = field(default_factory=dict)
+
+
+def _read_report(out: Path | None) -> dict:
+    import json
+
+    if out is None:
+        return {}
+    path = Path(out) / "reasonany" / "report.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def merge_job(config: MergeConfig, holder: dict) -> Callable[[Listener, CancelToken], MergeResult]:
+    """check -> (refuse a bad output folder early) -> identify -> select -> write."""
+
+    def run(listener: Listener, cancel: CancelToken) -> MergeResult:
+        from reasonany_gui.engine.writer import check_output_target
+
+        p = Pipeline(config, listener, cancel)
+        holder["pipeline"] = p
+        p.check()
+        check_output_target(Path(config.out), [c.path for c in p.ckpts.values()])
+        p.identify()
+        sel = p.select()
+        out = p.write(config.out)
+        return MergeResult(p, sel, out, _read_report(out))
+
+    return run
+
+
+def _adopt(p: Pipeline, listener: Listener, cancel: CancelToken) -> None:
+    """A pipeline built in an earlier job reports to this job's listener and obeys its token."""
+    p.listener = listener
+    p.cancel = cancel
+
+
+def retune_job(pipeline: Pipeline | None, config: MergeConfig, holder: dict):
+    """Re-select with new shares/strengths/scope. With a live pipeline: no new gradients."""
+
+    def run(listener: Listener, cancel: CancelToken) -> MergeResult:
+        p = pipeline
+        if p is None:  # an opened run: identification hits the score cache when its scores are kept
+            p = Pipeline(config, listener, cancel)
+            p.check()
+            p.identify()
+        _adopt(p, listener, cancel)
+        holder["pipeline"] = p
+        sel = p.select(config)
+        return MergeResult(p, sel, None)
+
+    return run
+
+
+def write_job(pipeline: Pipeline, out: Path):
+    def run(listener: Listener, cancel: CancelToken) -> MergeResult:
+        _adopt(pipeline, listener, cancel)
+        written = pipeline.write(out)
+        return MergeResult(pipeline, pipeline.selection, written, _read_report(written))
+
+    return run
+
+
+def open_run_job(folder: Path):
+    def run(_listener: Listener, _cancel: CancelToken):
+        from reasonany_gui.engine import report
+
+        return report.load_run(folder)
+
+    return run
+
+
+def evaluate_job(out_dir: Path, data: list[str], samples: int = 16, max_length: int = 256,
+                 device: str = "auto"):
+    """Post-merge check of the merged model against the three inputs (engine.evaluate)."""
+
+    def run(listener: Listener, cancel: CancelToken) -> dict:
+        from reasonany_gui.engine import evaluate
+
+        fn = evaluate.evaluate_run
+        wanted = {"data": data, "listener": listener, "cancel": cancel, "samples": samples,
+                  "max_length": max_length, "device": device}
+        params = inspect.signature(fn).parameters
+        has_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        kwargs = {k: v for k, v in wanted.items() if has_kwargs or k in params}
+        return fn(out_dir, **kwargs)
+
+    return run

@@ -1,0 +1,471 @@
+"""The main window: a sidebar of steps, one screen per step, and the worker that runs the engine.
+
+It owns the state of a session (the last pipeline, its selection, the output folder) and turns user
+actions into jobs (`jobs.py`) on the worker (`worker.JobRunner`); the screens only show and collect.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, QUrl
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow,
+                               QProgressBar, QPushButton, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
+
+from reasonany_gui import __version__
+from reasonany_gui.engine import demo, paths
+from reasonany_gui.engine.config import MergeConfig
+from reasonany_gui.engine.errors import CancelledError, InputError
+
+from . import jobs
+from .data_panel import DataPanel
+from .dialogs import ErrorReporter
+from .models_panel import ModelsPanel
+from .output_panel import OutputPanel, suggest_output
+from .results_panel import ResultsPanel
+from .run_panel import RunPanel
+from .settings_panel import SettingsPanel
+from .settings_store import SettingsStore
+from .worker import JobRunner
+
+log = logging.getLogger(__name__)
+STEPS = (("models", "Models"), ("data", "Data"), ("settings", "Settings"), ("save", "Save"), ("run", "Run"),
+         ("results", "Results"))
+#: jobs shown on the Run screen (long); the others report in the status bar
+RUN_SCREEN_JOBS = ("merge", "save")
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, store: SettingsStore | None = None, demo_on_first_start: bool = True) -> None:
+        super().__init__()
+        self.setWindowTitle("ReasonAny — merge reasoning and domain models")
+        self.setMinimumSize(QSize(960, 640))
+        self.store = store or SettingsStore()
+        self.runner = JobRunner(self)
+        self.errors = ErrorReporter(self)
+        self.pipeline = None  # engine Pipeline of the last merge (for re-tuning)
+        self.selection = None  # what the inspector shows (Selection or RunView)
+        self.out_dir: Path | None = None
+        self._hidden_config = self.store.load_config()  # settings without a widget keep their stored value
+        self._holder: dict = {}
+        self._demo_on_first_start = demo_on_first_start
+
+        self.models = ModelsPanel()
+        self.data = DataPanel()
+        self.settings = SettingsPanel()
+        self.output = OutputPanel()
+        self.run_panel = RunPanel()
+        self.results = ResultsPanel()
+        self.pages = {"models": self.models, "data": self.data, "settings": self.settings, "save": self.output,
+                      "run": self.run_panel, "results": self.results}
+        self._build_layout()
+        self._build_menus()
+        self._connect()
+        self._restore()
+
+    # ================================================================== layout
+    def _build_layout(self) -> None:
+        self.stack = QStackedWidget()
+        for page in self.pages.values():
+            self.stack.addWidget(page)
+        self.nav = QListWidget()
+        self.nav.setObjectName("nav")
+        for i, (_key, title) in enumerate(STEPS):
+            item = QListWidgetItem(f"{i + 1}   {title}")
+            item.setSizeHint(QSize(180, 40))
+            self.nav.addItem(item)
+        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.nav.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+
+        brand = QLabel("ReasonAny")
+        brand.setObjectName("brand")
+        tagline = QLabel("Reasoning + your domain,\nwithout training")
+        tagline.setObjectName("tagline")
+        self.merge_button = QPushButton("Merge")
+        self.merge_button.setObjectName("primary")
+        self.merge_button.setToolTip("Measure, select and save the merged model with the current choices.")
+        self.open_run_button = QPushButton("Open run…")
+        self.open_run_button.setToolTip("Show the report and masks of an earlier output folder.")
+        side = QWidget()
+        side.setObjectName("sidebar")
+        sl = QVBoxLayout(side)
+        sl.setContentsMargins(12, 16, 12, 16)
+        sl.addWidget(brand)
+        sl.addWidget(tagline)
+        sl.addSpacing(12)
+        sl.addWidget(self.nav, 1)
+        sl.addWidget(self.merge_button)
+        sl.addWidget(self.open_run_button)
+        side.setFixedWidth(210)
+
+        self.back_button = QPushButton("◂ Back")
+        self.next_button = QPushButton("Next ▸")
+        footer = QHBoxLayout()
+        footer.addWidget(self.back_button)
+        footer.addStretch(1)
+        footer.addWidget(self.next_button)
+        content = QWidget()
+        content.setObjectName("content")
+        cl = QVBoxLayout(content)
+        cl.setContentsMargins(20, 16, 20, 12)
+        cl.addWidget(self.stack, 1)
+        cl.addLayout(footer)
+
+        central = QWidget()
+        hl = QHBoxLayout(central)
+        hl.setContentsMargins(0, 0, 0, 0)
+        hl.setSpacing(0)
+        hl.addWidget(side)
+        hl.addWidget(content, 1)
+        self.setCentralWidget(central)
+
+        self.status_text = QLabel("Ready.")
+        self.status_progress = QProgressBar()
+        self.status_progress.setRange(0, 1000)
+        self.status_progress.setFixedWidth(160)
+        self.status_progress.setVisible(False)
+        self.status_cancel = QToolButton()
+        self.status_cancel.setText("Cancel")
+        self.status_cancel.setVisible(False)
+        self.statusBar().addWidget(self.status_text, 1)
+        self.statusBar().addPermanentWidget(self.status_progress)
+        self.statusBar().addPermanentWidget(self.status_cancel)
+        self.nav.setCurrentRow(0)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        act = QAction("&Open run…", self)
+        act.setShortcut(QKeySequence.StandardKey.Open)
+        act.triggered.connect(self.choose_run)
+        file_menu.addAction(act)
+        self.recent_menu = file_menu.addMenu("Recent runs")
+        file_menu.addSeparator()
+        act = QAction("Use the &demo models", self)
+        act.triggered.connect(self.use_demo)
+        file_menu.addAction(act)
+        file_menu.addSeparator()
+        act = QAction("&Quit", self)
+        act.setShortcut(QKeySequence.StandardKey.Quit)
+        act.triggered.connect(self.close)
+        file_menu.addAction(act)
+        help_menu = self.menuBar().addMenu("&Help")
+        act = QAction("Open the &log file", self)
+        act.triggered.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.log_file()))))
+        help_menu.addAction(act)
+        act = QAction("&About ReasonAny", self)
+        act.triggered.connect(self._about)
+        help_menu.addAction(act)
+
+    def _connect(self) -> None:
+        self.merge_button.clicked.connect(self.start_merge)
+        self.output.merge_requested.connect(self.start_merge)
+        self.open_run_button.clicked.connect(self.choose_run)
+        self.back_button.clicked.connect(lambda: self.go(max(self.nav.currentRow() - 1, 0)))
+        self.next_button.clicked.connect(lambda: self.go(min(self.nav.currentRow() + 1, len(STEPS) - 1)))
+        self.stack.currentChanged.connect(self._on_page)
+        self.models.changed.connect(self._on_models_changed)
+        self.models.demo_requested.connect(self.use_demo)
+        self.output.tokenizer.currentIndexChanged.connect(lambda *_: self._update_tokenizer_source())
+        self.run_panel.cancel_requested.connect(self.runner.cancel)
+        self.status_cancel.clicked.connect(self.runner.cancel)
+        self.results.retune_requested.connect(self.start_retune)
+        self.results.save_requested.connect(self.start_save_version)
+        self.results.evaluate_requested.connect(self.start_evaluate)
+        self.runner.event.connect(self.run_panel.on_event)
+        self.runner.event.connect(self._on_status_event)
+        self.runner.finished.connect(self._on_job_finished)
+        self.runner.failed.connect(self._on_job_failed)
+        self.errors.retry_requested.connect(self.retry_with)
+
+    # ================================================================== settings in and out
+    def _restore(self) -> None:
+        geometry = self.store.geometry()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1360, 880)
+        cfg = self._hidden_config
+        self.models.set_recent(self.store.recent("models"))
+        try:
+            self.models.refresh_cache()
+        except Exception as exc:  # noqa: BLE001 - a broken cache is not a reason to fail at start
+            log.warning("scanning the Hugging Face cache failed: %s", exc)
+        self.data.pickers["reasoning"].set_recent(self.store.recent("data:reasoning"))
+        self.data.pickers["domain"].set_recent(self.store.recent("data:domain"))
+        self.settings.load(cfg)
+        self.output.load(cfg)
+        self.data.set_specs(cfg.reasoning_data, cfg.domain_data)
+        if self.store.has_config() and all(getattr(cfg, r) for r in ("base", "reasoning", "domain")):
+            self.models.set_specs({r: getattr(cfg, r) for r in ("base", "reasoning", "domain")})
+        elif self._demo_allowed():
+            self.use_demo()
+        self._fill_recent_runs()
+
+    def _demo_allowed(self) -> bool:
+        return self._demo_on_first_start
+
+    def build_config(self) -> MergeConfig:
+        """Everything on the screens, on top of the stored settings that have no widget."""
+        values = {**self.models.specs(), **self.data.specs(), **self.settings.values(), **self.output.values()}
+        return self._hidden_config.replace(**values)
+
+    def save_settings(self) -> None:
+        try:
+            self.store.save_config(self.build_config())
+        except Exception as exc:  # noqa: BLE001
+            log.warning("saving settings failed: %s", exc)
+        self.store.save_geometry(self.saveGeometry())
+        self.store.sync()
+
+    def use_demo(self) -> None:
+        """The built-in demo trio and presets: every screen works in about a minute on a CPU."""
+        try:
+            trio = demo.ensure_demo()
+        except Exception as exc:  # noqa: BLE001
+            log.exception("building the demo failed")
+            self.errors.show_error(exc, self.runner.last_traceback)
+            return
+        self.models.set_specs({r: str(p) for r, p in trio.items()})
+        defaults = MergeConfig()
+        self.data.set_specs(defaults.reasoning_data, defaults.domain_data)
+        self.status_text.setText("Demo models selected: press Merge to see every screen.")
+
+    # ================================================================== navigation
+    def go(self, index_or_key: int | str) -> None:
+        index = index_or_key if isinstance(index_or_key, int) else [k for k, _ in STEPS].index(index_or_key)
+        self.nav.setCurrentRow(index)
+
+    def _on_page(self, index: int) -> None:
+        key = STEPS[index][0]
+        self.back_button.setEnabled(index > 0)
+        self.next_button.setEnabled(index < len(STEPS) - 1)
+        if key == "data":
+            self._update_tokenizer_source()
+            self.data.refresh_previews()
+
+    def _update_tokenizer_source(self) -> None:
+        role = self.output.values()["tokenizer_source"]
+        picker = self.models.pickers.get(role)
+        ok = picker is not None and picker.model_info is not None
+        self.data.set_tokenizer_source(picker.spec if ok else None)
+        if self.stack.currentWidget() is self.data:
+            self.data.refresh_previews()
+
+    def _on_models_changed(self) -> None:
+        self.settings.set_base_info(self.models.infos.get("base"))
+        self._update_tokenizer_source()
+
+    # ================================================================== actions
+    def start_merge(self) -> None:
+        if self.runner.busy:
+            self.status_text.setText("Wait for the current task to finish, or cancel it.")
+            return
+        problems = self.models.problems()
+        if problems:
+            self.go("models")
+            self.errors.show_error(InputError("These models cannot be merged yet:\n• " + "\n• ".join(problems)))
+            return
+        specs = self.models.specs()
+        self.output.ensure_out(specs["reasoning"], specs["domain"])
+        config = self.build_config()
+        try:
+            config.validate(need_out=True)
+        except InputError as exc:
+            self.errors.show_error(exc)
+            return
+        self.save_settings()
+        self._close_pipeline()
+        self.results.set_selection(None)
+        self._holder = {}
+        self.run_panel.begin("Merging", "Measuring which weights carry each skill, then merging.")
+        self._start("merge", jobs.merge_job(config, self._holder))
+
+    def retry_with(self, suggestions: dict) -> None:
+        """The out-of-memory dialog's one-click retry: apply the suggested settings and merge again."""
+        self.settings.apply(suggestions)
+        hidden = {k: v for k, v in suggestions.items() if k not in self.settings.fields}
+        if hidden:
+            self._hidden_config = self._hidden_config.replace(**hidden)
+        self.start_merge()
+
+    def start_retune(self, changes: dict) -> None:
+        if self.runner.busy:
+            return
+        base = self.pipeline.config if self.pipeline is not None else self._opened_config()
+        if base is None:
+            self.errors.show_error(InputError("Nothing to re-tune yet: run a merge or open an earlier run first."))
+            return
+        config = base.replace(**changes)
+        self._holder = {}
+        self._start("retune", jobs.retune_job(self.pipeline, config, self._holder))
+
+    def start_save_version(self) -> None:
+        if self.runner.busy or self.pipeline is None:
+            return
+        cfg = self.pipeline.config
+        root = Path(self.out_dir).parent if self.out_dir else None
+        out = suggest_output(cfg.reasoning, cfg.domain, root)
+        self.run_panel.begin("Saving the re-tuned model", f"Writing to {out}", clear_plots=False)
+        self._start("save", jobs.write_job(self.pipeline, out))
+
+    def start_evaluate(self) -> None:
+        if self.runner.busy or self.out_dir is None:
+            return
+        cfg = self.pipeline.config if self.pipeline is not None else (self._opened_config() or self.build_config())
+        self._start("evaluate", jobs.evaluate_job(self.out_dir, [cfg.reasoning_data, cfg.domain_data],
+                                                  device=cfg.device))
+
+    def choose_run(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open an earlier output folder",
+                                                  str(self.out_dir.parent) if self.out_dir else "")
+        if folder:
+            self.open_run(folder)
+
+    def open_run(self, folder: str | Path) -> None:
+        if self.runner.busy:
+            self.status_text.setText("Wait for the current task to finish, or cancel it.")
+            return
+        self._start("open", jobs.open_run_job(Path(folder)))
+
+    def cancel(self) -> None:
+        self.runner.cancel()
+
+    def _start(self, name: str, fn) -> None:
+        self._set_busy(True, name)
+        self.runner.start(name, fn)
+
+    # ================================================================== job results
+    def _on_job_finished(self, name: str, result) -> None:
+        self._set_busy(False, name)
+        if name in ("merge", "save"):
+            self._show_merge(result, saved=True)
+            self.run_panel.finish("done", f"Saved in {result.out}")
+            specs = self.models.specs()
+            for role in ("base", "reasoning", "domain"):
+                self.store.add_recent("models", specs[role])
+            for role in ("reasoning", "domain"):
+                spec = self.data.pickers[role].spec
+                if not spec.startswith("builtin:"):
+                    self.store.add_recent(f"data:{role}", spec)
+            self.store.add_recent("runs", str(result.out))
+            self._fill_recent_runs()
+            self.output.next_suggestion(specs["reasoning"], specs["domain"])
+            self.go("results")
+        elif name == "retune":
+            self.pipeline = result.pipeline
+            self.selection = result.selection
+            self.results.set_selection(result.selection)
+            self.results.set_output(self.out_dir, saved_current=False)
+            self.results.retune.load(result.pipeline.config)
+            self.status_text.setText("Masks updated from the measured scores. Save this version to keep it.")
+        elif name == "open":
+            self._show_opened(result)
+        elif name == "evaluate":
+            self.results.evaluation.show_result(result if isinstance(result, dict) else None)
+            self.results.tabs.setCurrentWidget(self.results.evaluation)
+            self.status_text.setText("Evaluation finished.")
+
+    def _show_merge(self, result: jobs.MergeResult, saved: bool) -> None:
+        self.pipeline = result.pipeline
+        self.selection = result.selection
+        self.out_dir = Path(result.out) if result.out else self.out_dir
+        self.results.set_selection(result.selection)
+        self.results.set_output(self.out_dir, saved_current=saved)
+        self.results.set_report(result.report)
+        self.results.retune.load(result.pipeline.config)
+        self.results.retune.setEnabled(result.selection is not None)
+        self.status_text.setText(f"Merged model saved in {self.out_dir}")
+
+    def _show_opened(self, view) -> None:
+        self._close_pipeline()
+        self.selection = view if getattr(view, "names", None) else None
+        self.out_dir = Path(view.out_dir)
+        self.results.set_selection(self.selection)
+        self.results.set_output(self.out_dir, saved_current=True)
+        self.results.set_report(view.report)
+        cfg = self._opened_config()
+        if cfg is not None:
+            self.results.retune.load(cfg)
+        self.results.retune.setEnabled(self.selection is not None and cfg is not None)
+        self.store.add_recent("runs", str(self.out_dir))
+        self._fill_recent_runs()
+        self.status_text.setText(f"Opened {self.out_dir}")
+        self.go("results")
+
+    def _opened_config(self) -> MergeConfig | None:
+        report = getattr(self.selection, "report", None)
+        if not report or "config" not in report:
+            return None
+        try:
+            return MergeConfig.from_dict(dict(report["config"]))
+        except InputError:
+            return None
+
+    def _on_job_failed(self, name: str, exc: BaseException) -> None:
+        self._set_busy(False, name)
+        failed_pipeline = self._holder.get("pipeline")
+        if name == "merge" and failed_pipeline is not None:
+            failed_pipeline.close()
+        cancelled = isinstance(exc, CancelledError)
+        if name in RUN_SCREEN_JOBS:
+            self.run_panel.finish("cancelled" if cancelled else "failed",
+                                  str(exc) if cancelled else f"{exc}\nDetails: {paths.log_file()}")
+        if cancelled:
+            self.status_text.setText(str(exc))
+            return
+        self.status_text.setText(f"{name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+        self.errors.show_error(exc, self.runner.last_traceback)
+
+    def _set_busy(self, busy: bool, name: str) -> None:
+        self.merge_button.setEnabled(not busy)
+        self.output.merge_button.setEnabled(not busy)
+        self.open_run_button.setEnabled(not busy)
+        self.results.set_busy(busy)
+        on_status = busy and name not in RUN_SCREEN_JOBS
+        self.status_progress.setVisible(on_status)
+        self.status_cancel.setVisible(on_status)
+        self.status_progress.setValue(0)
+        if busy:
+            self.status_text.setText({"merge": "Merging…", "save": "Saving…", "retune": "Updating the masks…",
+                                      "evaluate": "Evaluating…", "open": "Opening the run…"}.get(name, "Working…"))
+        if busy and name in RUN_SCREEN_JOBS:
+            self.go("run")
+
+    def _on_status_event(self, ev) -> None:
+        overall = getattr(ev, "overall", None)
+        if overall is not None and self.status_progress.isVisible():
+            self.status_progress.setValue(int(max(0.0, min(1.0, float(overall))) * 1000))
+
+    def _close_pipeline(self) -> None:
+        if self.pipeline is not None:
+            try:
+                self.pipeline.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self.pipeline = None
+
+    # ================================================================== misc
+    def _fill_recent_runs(self) -> None:
+        self.recent_menu.clear()
+        runs = [r for r in self.store.recent("runs") if Path(r).is_dir()]
+        for r in runs:
+            act = self.recent_menu.addAction(r)
+            act.triggered.connect(lambda _=False, r=r: self.open_run(r))
+        self.recent_menu.setEnabled(bool(runs))
+
+    def _about(self) -> None:
+        self.errors.info("About ReasonAny",
+                         f"ReasonAny GUI {__version__}\n\nTraining-free merging of a reasoning model and a domain "
+                         "model (ReasonAny, arXiv 2601.05560).\n\n"
+                         f"Settings: {self.store.path}\nLog: {paths.log_file()}")
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.save_settings()
+        if self.runner.busy:
+            self.status_text.setText("Stopping the current task…")
+            self.runner.shutdown(15000)
+        self._close_pipeline()
+        super().closeEvent(event)

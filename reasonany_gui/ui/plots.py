@@ -1,0 +1,133 @@
+"""Live sensitivity plots (the paper's Figure 2): per layer, mean importance per module type.
+
+One panel per scoring pass (model x data set). Why store-then-redraw: the engine may send updates
+faster than a screen can show them; `on_update` only keeps the latest grid per pass, and a QTimer
+redraws at ~15 Hz whatever arrived since, so the window stays responsive during identification.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from reasonany_gui.engine.events import SensitivityUpdate
+
+REDRAW_MS = 66  # ~15 Hz
+#: the order the four passes are laid out in (2 x 2: reasoning data on top, domain data below)
+PASS_ORDER = ("reasoning@reasoning", "base@reasoning", "domain@domain", "base@domain")
+MODULE_COLORS = {
+    "q": "#1f5fbf", "k": "#3f8fdf", "v": "#2aa198", "o": "#6c71c4",
+    "gate": "#d9480f", "up": "#e8890c", "down": "#b5179e",
+}
+ROLE_WORDS = {"base": "Base", "reasoning": "Reasoning", "domain": "Domain"}
+
+
+def pass_title(update: SensitivityUpdate) -> str:
+    model = ROLE_WORDS.get(update.model_role, update.model_role)
+    return f"{model} model · {update.data_role} data ({update.samples_done}/{update.samples_total})"
+
+
+class SensitivityPlots(QWidget):
+    """A 2 x 2 grid of line plots; one line per module type, x = layer, y = mean importance (log)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.setBackground("w")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.view)
+        self.latest: dict[str, SensitivityUpdate] = {}
+        self.updates_received = 0
+        self.redraws = 0
+        self._dirty: set[str] = set()
+        self._plots: dict[str, pg.PlotItem] = {}
+        self._curves: dict[str, dict[str, pg.PlotDataItem]] = {}
+        self._placeholder = self.view.addLabel("The sensitivity plots appear here while importance is measured.",
+                                               color="#667085", size="11pt")
+        self.timer = QTimer(self)
+        self.timer.setInterval(REDRAW_MS)
+        self.timer.timeout.connect(self.refresh)
+
+    # ------------------------------------------------------------------ data in (GUI thread, cheap)
+    def on_update(self, update: SensitivityUpdate) -> None:
+        self.latest[update.pass_id] = update
+        self._dirty.add(update.pass_id)
+        self.updates_received += 1
+        if not self.timer.isActive():
+            self.timer.start()
+
+    def clear(self) -> None:
+        self.timer.stop()
+        self.latest.clear()
+        self._dirty.clear()
+        self._plots.clear()
+        self._curves.clear()
+        self.view.clear()
+        self.updates_received = 0
+        self._placeholder = self.view.addLabel("The sensitivity plots appear here while importance is measured.",
+                                               color="#667085", size="11pt")
+
+    # ------------------------------------------------------------------ drawing (timer)
+    def refresh(self) -> None:
+        """Redraw the passes that changed since the last call; stop the timer when nothing did."""
+        if not self._dirty:
+            self.timer.stop()
+            return
+        dirty, self._dirty = self._dirty, set()
+        for pass_id in sorted(dirty, key=self._order):
+            self._draw(self.latest[pass_id])
+        self.redraws += 1
+
+    def _order(self, pass_id: str) -> int:
+        return PASS_ORDER.index(pass_id) if pass_id in PASS_ORDER else len(PASS_ORDER)
+
+    def _plot_for(self, update: SensitivityUpdate) -> pg.PlotItem:
+        plot = self._plots.get(update.pass_id)
+        if plot is not None:
+            return plot
+        if self._placeholder is not None:
+            self.view.clear()
+            self._placeholder = None
+        # place by the fixed order so the layout does not depend on arrival order
+        index = self._order(update.pass_id)
+        if index >= len(PASS_ORDER):
+            index = len(PASS_ORDER) + len(self._plots)
+        row, col = divmod(index, 2)
+        plot = self.view.addPlot(row=row, col=col)
+        plot.setLogMode(x=False, y=True)
+        plot.showGrid(x=True, y=True, alpha=0.2)
+        plot.setLabel("bottom", "layer")
+        plot.getAxis("left").enableAutoSIPrefix(False)
+        if col == 0:
+            plot.setLabel("left", "mean importance")
+        plot.setMenuEnabled(False)
+        if not self._plots:
+            legend = plot.addLegend(offset=(-10, 10), labelTextSize="8pt", colCount=4)
+            legend.setBrush(pg.mkBrush(255, 255, 255, 210))
+        self._plots[update.pass_id] = plot
+        self._curves[update.pass_id] = {}
+        return plot
+
+    def _draw(self, update: SensitivityUpdate) -> None:
+        plot = self._plot_for(update)
+        plot.setTitle(pass_title(update), size="10pt", color="#1d2939")
+        grid = np.asarray(update.grid, dtype=np.float64)
+        if grid.ndim != 2:
+            return
+        layers = np.arange(grid.shape[0], dtype=np.float64)
+        step = max(1, int(np.ceil(grid.shape[0] / 12)))
+        plot.getAxis("bottom").setTicks([[(float(i), str(i)) for i in range(0, grid.shape[0], step)], []])
+        curves = self._curves[update.pass_id]
+        for j, module in enumerate(update.modules[: grid.shape[1]]):
+            y = grid[:, j].copy()
+            y[~(y > 0)] = np.nan  # log axis: zeros and absent modules are gaps, not -inf
+            curve = curves.get(module)
+            if curve is None:
+                color = MODULE_COLORS.get(module, "#475467")
+                curve = plot.plot(pen=pg.mkPen(color, width=2), symbol="o", symbolSize=5,
+                                  symbolBrush=color, symbolPen=None, name=module, connect="finite")
+                curves[module] = curve
+            curve.setData(layers, y, connect="finite")

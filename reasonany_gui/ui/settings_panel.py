@@ -1,0 +1,284 @@
+"""Step 3: how to merge. Every field has a plain-language tooltip; defaults are `MergeConfig()`'s.
+
+Ratios are shown as percentages (people read "5 %" more easily than 0.05); the config keeps fractions.
+The estimate of memory, disk and time comes from the engine and is refreshed whenever a value changes,
+so a user sees before pressing Merge whether the run fits their machine.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QHBoxLayout, QLabel,
+                               QPushButton, QScrollArea, QSpinBox, QToolButton, QVBoxLayout, QWidget)
+
+from reasonany_gui.engine import devices
+from reasonany_gui.engine.config import (ACCUMULATORS, COMPUTE_DTYPES, METHODS, SCORED_METHODS, SCORES, SCOPES,
+                                         MergeConfig)
+
+from .texts import (DTYPE_TITLES, LABELS, METHOD_TITLES, SCOPE_TITLES, SCORE_TITLES, TOOLTIPS, human_bytes,
+                    human_seconds)
+from .widgets import Banner, Card, page_header
+
+log = logging.getLogger(__name__)
+
+METHOD_HELP = {
+    "reasonany": "Takes the reasoning model's least sensitive weights and the domain model's most sensitive ones, "
+                 "and leaves weights both want to the base (the paper's method).",
+    "task_arithmetic": "Adds both experts' full changes to the base. Simple; often loses one of the two skills.",
+    "ties": "Trims small changes and resolves sign conflicts before adding them.",
+    "dare": "Randomly drops most changes and rescales the rest before adding them.",
+    "linear": "A weighted average of the two experts (strengths are the weights).",
+    "led": "LED-Merging: the most important weights of each expert, made disjoint.",
+}
+ACCUMULATOR_TITLES = {"auto": "Automatic", "device": "On the GPU (fast)", "host": "In RAM (saves GPU memory)"}
+SCORED_FIELDS = ("score", "samples", "max_length", "scope", "reasoning_ratio", "domain_ratio", "intersect",
+                 "select_embeddings", "response_only", "compute_dtype", "accumulators", "gradient_checkpointing")
+
+
+def _combo(options: tuple[str, ...], titles: dict[str, str]) -> QComboBox:
+    box = QComboBox()
+    for o in options:
+        box.addItem(titles.get(o, o), o)
+    return box
+
+
+def _percent_box() -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setRange(0.01, 99.99)
+    box.setDecimals(2)
+    box.setSingleStep(1.0)
+    box.setSuffix(" %")
+    return box
+
+
+def _scale_box() -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setRange(0.0, 10.0)
+    box.setDecimals(2)
+    box.setSingleStep(0.1)
+    return box
+
+
+class SettingsPanel(QWidget):
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.base_info = None  # ModelInfo of the base model, for the estimate
+        self.fields: dict[str, QWidget] = {}
+        self._loading = False
+
+        self.method = _combo(METHODS, METHOD_TITLES)
+        self.method_help = QLabel("")
+        self.method_help.setObjectName("muted")
+        self.method_help.setWordWrap(True)
+        self.fields["method"] = self.method
+
+        for name in ("reasoning_ratio", "domain_ratio"):
+            self.fields[name] = _percent_box()
+        for name in ("reasoning_scale", "domain_scale"):
+            self.fields[name] = _scale_box()
+        self.fields["score"] = _combo(SCORES, SCORE_TITLES)
+        samples = QSpinBox()
+        samples.setRange(1, 1_000_000)
+        self.fields["samples"] = samples
+        max_len = QSpinBox()
+        max_len.setRange(8, 1_048_576)
+        max_len.setSingleStep(64)
+        max_len.setSuffix(" tokens")
+        self.fields["max_length"] = max_len
+        self.fields["scope"] = _combo(SCOPES, SCOPE_TITLES)
+        self.fields["device"] = QComboBox()
+        self.fields["compute_dtype"] = _combo(COMPUTE_DTYPES, DTYPE_TITLES)
+        self.fields["accumulators"] = _combo(ACCUMULATORS, ACCUMULATOR_TITLES)
+        for name in ("intersect", "select_embeddings", "response_only", "gradient_checkpointing", "score_cache"):
+            self.fields[name] = QCheckBox(LABELS[name])
+        seed = QSpinBox()
+        seed.setRange(0, 2**31 - 1)
+        self.fields["seed"] = seed
+        for name, w in self.fields.items():
+            w.setToolTip(TOOLTIPS.get(name, ""))
+        self.fill_devices()
+
+        lay = QVBoxLayout(self)
+        lay.addWidget(page_header(
+            "3  Settings",
+            "The defaults work well; hover over any setting for a one-line explanation. "
+            "The estimate at the bottom tells you what the run will need."))
+        content = QWidget()
+        grid = QGridLayout(content)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setHorizontalSpacing(12)
+        grid.setVerticalSpacing(12)
+
+        method_card = Card("Method")
+        method_card.body.addWidget(self.method)
+        method_card.body.addWidget(self.method_help)
+        grid.addWidget(method_card, 0, 0, 1, 2)
+
+        grid.addWidget(self._form_card("How much of each expert", ("reasoning_ratio", "domain_ratio",
+                                                                   "reasoning_scale", "domain_scale")), 1, 0)
+        grid.addWidget(self._form_card("Measuring importance", ("score", "samples", "max_length", "scope")), 1, 1)
+        grid.addWidget(self._form_card("Hardware", ("device", "compute_dtype")), 2, 0)
+
+        adv_card = Card()
+        self.adv_toggle = QToolButton()
+        self.adv_toggle.setText("▸ Advanced settings")
+        self.adv_toggle.setCheckable(True)
+        self.adv_toggle.setObjectName("linkButton")
+        self.adv_toggle.toggled.connect(self._toggle_advanced)
+        adv_card.body.addWidget(self.adv_toggle)
+        self.advanced = QWidget()
+        adv_form = QFormLayout(self.advanced)
+        adv_form.setContentsMargins(0, 0, 0, 0)
+        for name in ("intersect", "select_embeddings", "response_only", "gradient_checkpointing", "score_cache"):
+            adv_form.addRow(self.fields[name])
+        for name in ("accumulators", "seed"):
+            adv_form.addRow(self._label(name), self.fields[name])
+        self.advanced.setVisible(False)
+        adv_card.body.addWidget(self.advanced)
+        grid.addWidget(adv_card, 2, 1)
+
+        self.estimate = Banner("", "info")
+        self.estimate.setObjectName("estimate")
+        grid.addWidget(self.estimate, 3, 0, 1, 2)
+        reset = QPushButton("Reset to recommended settings")
+        reset.clicked.connect(self.reset_defaults)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(reset)
+        grid.addLayout(row, 4, 0, 1, 2)
+        grid.setRowStretch(5, 1)
+
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(content)
+        lay.addWidget(scroll, 1)
+
+        for name, w in self.fields.items():
+            signal = (w.toggled if isinstance(w, QCheckBox) else w.valueChanged if isinstance(w, (QSpinBox, QDoubleSpinBox))
+                      else w.currentIndexChanged)
+            signal.connect(self._on_changed)
+        self.load(MergeConfig())
+
+    # ------------------------------------------------------------------ layout helpers
+    def _label(self, name: str) -> QLabel:
+        label = QLabel(LABELS[name])
+        label.setToolTip(TOOLTIPS.get(name, ""))
+        return label
+
+    def _form_card(self, title: str, names: tuple[str, ...]) -> Card:
+        card = Card(title)
+        form = QFormLayout()
+        form.setContentsMargins(0, 0, 0, 0)
+        for name in names:
+            form.addRow(self._label(name), self.fields[name])
+        card.body.addLayout(form)
+        return card
+
+    def _toggle_advanced(self, on: bool) -> None:
+        self.advanced.setVisible(on)
+        self.adv_toggle.setText(("▾ " if on else "▸ ") + "Advanced settings")
+
+    def fill_devices(self) -> None:
+        box: QComboBox = self.fields["device"]
+        current = box.currentData()
+        box.blockSignals(True)
+        box.clear()
+        box.addItem("Automatic (the first GPU, else the CPU)", "auto")
+        try:
+            for d in devices.list_devices():
+                box.addItem(d.label, d.id)
+        except Exception as exc:  # noqa: BLE001 - a broken driver must not hide the settings
+            log.warning("listing devices failed: %s", exc)
+            box.addItem("CPU", "cpu")
+        i = box.findData(current)
+        box.setCurrentIndex(max(i, 0))
+        box.blockSignals(False)
+
+    # ------------------------------------------------------------------ values
+    def load(self, config: MergeConfig) -> None:
+        """Show a config's values (restored settings, defaults, a retry's suggestions)."""
+        self._loading = True
+        try:
+            for name, w in self.fields.items():
+                value = getattr(config, name)
+                if isinstance(w, QCheckBox):
+                    w.setChecked(bool(value))
+                elif name in ("reasoning_ratio", "domain_ratio"):
+                    w.setValue(float(value) * 100.0)
+                elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
+                    w.setValue(value)
+                else:
+                    i = w.findData(str(value))
+                    if i < 0:  # e.g. a remembered cuda:1 that is gone: keep it visible, the check explains
+                        w.addItem(str(value), str(value))
+                        i = w.findData(str(value))
+                    w.setCurrentIndex(i)
+        finally:
+            self._loading = False
+        self._on_changed()
+
+    def values(self) -> dict:
+        out = {}
+        for name, w in self.fields.items():
+            if isinstance(w, QCheckBox):
+                out[name] = w.isChecked()
+            elif name in ("reasoning_ratio", "domain_ratio"):
+                out[name] = round(w.value() / 100.0, 6)
+            elif isinstance(w, QDoubleSpinBox):
+                out[name] = round(w.value(), 6)
+            elif isinstance(w, QSpinBox):
+                out[name] = int(w.value())
+            else:
+                out[name] = str(w.currentData())
+        return out
+
+    def apply(self, changes: dict) -> None:
+        """Set some fields (e.g. the out-of-memory dialog's suggestions), keep the rest."""
+        current = MergeConfig().replace(**self.values())
+        known = {k: v for k, v in changes.items() if k in self.fields}
+        self.load(current.replace(**known))
+
+    def reset_defaults(self) -> None:
+        self.load(MergeConfig())
+
+    # ------------------------------------------------------------------ reactions
+    def _on_changed(self, *_args) -> None:
+        if self._loading:
+            return
+        method = self.method.currentData()
+        self.method_help.setText(METHOD_HELP.get(method, ""))
+        scored = method in SCORED_METHODS
+        for name in SCORED_FIELDS:
+            self.fields[name].setEnabled(scored)
+        self.update_estimate()
+        self.changed.emit()
+
+    def set_base_info(self, info) -> None:
+        self.base_info = info
+        self.update_estimate()
+
+    def update_estimate(self, config: MergeConfig | None = None) -> None:
+        if self.base_info is None:
+            self.estimate.set_message("Choose the models to see how much memory, disk and time the run needs.", "info")
+            return
+        config = config or MergeConfig().replace(**self.values())
+        try:
+            from reasonany_gui.engine.estimate import estimate_run
+
+            est = estimate_run(config, self.base_info)
+        except Exception as exc:  # noqa: BLE001 - an estimate is a courtesy, never a blocker
+            log.info("no estimate: %s", exc)
+            self.estimate.set_message("No estimate available for these settings.", "info")
+            return
+        text = (f"<b>Estimate:</b> about {human_bytes(est.device_bytes)} of device memory, "
+                f"{human_bytes(est.host_bytes)} of RAM and {human_bytes(est.disk_bytes)} of disk; "
+                f"about {human_seconds(est.seconds)}.")
+        notes = list(getattr(est, "notes", []) or [])
+        if notes:
+            text += "<br>" + "<br>".join(f"• {n}" for n in notes)
+        self.estimate.set_message(text, "warn" if notes else "info")
