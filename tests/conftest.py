@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 
 import pytest
 
-
-@pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory, monkeypatch):
-    """Cache, config and logs of the app go to a fresh folder: tests never touch the user's."""
-    home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("REASONANY_HOME", str(home))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    yield home
+# Set at import time, before any fixture of any scope runs: the app's cache, config and logs go to a fresh
+# folder for the whole session, so tests never read or write the user's (a module-scoped fixture that
+# ran before a function-scoped override once hit the real score cache).
+os.environ["REASONANY_HOME"] = tempfile.mkdtemp(prefix="reasonany-test-home-")
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 
 @pytest.fixture(autouse=True)

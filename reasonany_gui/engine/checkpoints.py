@@ -386,6 +386,9 @@ def load_model(path: Path, dtype: torch.dtype, device: torch.device | str = "cpu
     """AutoModelForCausalLM from a local folder: never remote code, safetensors unless pickle is allowed."""
     import transformers
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # no tqdm on a gui-script's missing console; the pipeline reports progress
 
     dtype_kw = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
     try:

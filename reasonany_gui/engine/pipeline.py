@@ -108,7 +108,10 @@ class Pipeline:
         self.device = resolve_device(cfg.device)
         if cfg.needs_scores:
             for role, spec in (("reasoning", cfg.reasoning_data), ("domain", cfg.domain_data)):
-                calibration.resolve_spec(spec)
+                try:  # unreadable data is reported now, before any model is loaded
+                    calibration.load_samples(spec)
+                except InputError as exc:
+                    raise InputError(f"The {role} calibration data: {exc}") from None
         self._done("check", start)
         return self.infos
 

@@ -55,7 +55,9 @@ def write_run_files(folder: Path, pipeline, mask_tensors: dict[str, torch.Tensor
 
 
 def _mask_metadata() -> dict[str, str]:
-    return {"format": "reasonany-masks-v1", "packing": "numpy.packbits(mask.ravel(), bitorder='little')"}
+    # one key only: safetensors stores metadata in hash order, and the files must be byte-identical across runs.
+    # Packing (DESIGN §4): numpy.packbits(mask.ravel(), bitorder="little"), 8 elements per byte.
+    return {"format": "reasonany-masks-v1"}
 
 
 def _copy_model_files(source: Path, folder: Path, out_dtype: torch.dtype) -> None:
