@@ -13,6 +13,7 @@ import pytest
 # ran before a function-scoped override once hit the real score cache).
 os.environ["REASONANY_HOME"] = tempfile.mkdtemp(prefix="reasonany-test-home-")
 os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # UI tests run headless everywhere
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,44 @@
+"""Architecture rules: the engine never imports Qt; the engine never enables remote code."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+
+ENGINE = pathlib.Path(__file__).resolve().parents[1] / "reasonany_gui" / "engine"
+
+
+def test_engine_imports_no_qt():
+    code = (
+        "import sys, pkgutil, importlib, reasonany_gui.engine as e, reasonany_gui.cli\n"
+        "for m in pkgutil.iter_modules(e.__path__): importlib.import_module('reasonany_gui.engine.' + m.name)\n"
+        "bad = sorted(k for k in sys.modules if k.split('.')[0] in ('PySide6', 'PyQt5', 'PyQt6', 'shiboken6', 'pyqtgraph'))\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "", f"engine/CLI imported Qt modules: {out.stdout}"
+
+
+def test_engine_never_enables_remote_code_or_unsafe_pickle():
+    for f in ENGINE.glob("*.py"):
+        text = f.read_text()
+        assert "trust_remote_code=True" not in text, f
+        if "torch.load(" in text:
+            assert "weights_only=True" in text, f
+
+
+def test_estimate_scales_with_model_and_names_the_cache(trio):
+    from reasonany_gui.engine.checkpoints import describe_model
+    from reasonany_gui.engine.config import MergeConfig
+    from reasonany_gui.engine.estimate import estimate_run
+
+    info = describe_model(str(trio["base"]))
+    cfg = MergeConfig(device="cpu")
+    e = estimate_run(cfg, info)
+    assert e.host_bytes >= info.num_params * 8  # fp32 weights + fp32 accumulators at least
+    assert e.disk_bytes >= info.num_params * 4  # float32 base: the output alone
+    assert e.seconds > 0 and any("score cache" in n for n in e.notes)
+    longer = estimate_run(cfg.replace(max_length=2048), info)
+    assert longer.host_bytes > e.host_bytes and longer.seconds > e.seconds
