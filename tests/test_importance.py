@@ -116,3 +116,18 @@ def test_cuda_scores_match_cpu(trio, where):
     for n in ref:
         assert got[n].device.type == acc.type
         torch.testing.assert_close(got[n].cpu(), ref[n], rtol=1e-3, atol=1e-7)
+
+
+def test_gradient_checkpointing_gives_the_same_scores(trio):
+    ckpt = Checkpoint(trio["domain"])
+    data = samples()
+    plain = load_model(trio["domain"], torch.float32, "cpu")
+    ref = score_pass(plain, parameter_names(plain, set(ckpt.tensors)), data, "gradient", torch.device("cpu"),
+                     "p", "d", "d", lambda e: None, CancelToken()).scores
+    gc = load_model(trio["domain"], torch.float32, "cpu")
+    gc.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    assert gc.is_gradient_checkpointing
+    got = score_pass(gc, parameter_names(gc, set(ckpt.tensors)), data, "gradient", torch.device("cpu"),
+                     "p", "d", "d", lambda e: None, CancelToken()).scores
+    for n in ref:
+        torch.testing.assert_close(got[n], ref[n], rtol=1e-5, atol=1e-10)

@@ -93,7 +93,7 @@ def score_pass(
     tokens = 0
     n = len(samples)
     backward = 0
-    model.eval()
+    _set_mode(model)
     try:
         with torch.enable_grad(), torch.autocast(device.type, enabled=False):
             for i, s in enumerate(samples):
@@ -126,6 +126,18 @@ def score_pass(
     for acc in accs.values():
         acc.div_(max(n, 1))
     return PassResult(accs, n, tokens, time.perf_counter() - start, backward)
+
+
+def _set_mode(model: torch.nn.Module) -> None:
+    """Eval mode (no dropout), except that transformers only checkpoints activations in train mode: then
+    train mode with every dropout module switched back to eval, so scores stay deterministic."""
+    if getattr(model, "is_gradient_checkpointing", False):
+        model.train()
+        for m in model.modules():
+            if isinstance(m, torch.nn.Dropout):
+                m.eval()
+    else:
+        model.eval()
 
 
 def _make_hook(kind: str, acc: torch.Tensor):
