@@ -30,7 +30,14 @@ _live: "weakref.WeakSet[JobThread]" = weakref.WeakSet()
 
 def live_threads() -> list["JobThread"]:
     """Job threads still running (the test suite fails a test that leaves any behind)."""
-    return [t for t in list(_live) if t.isRunning()]
+    out = []
+    for t in list(_live):
+        try:
+            if t.isRunning():
+                out.append(t)
+        except RuntimeError:  # the C++ object is gone (deleteLater): it is not running
+            _live.discard(t)
+    return out
 
 
 class JobThread(QThread):
@@ -136,6 +143,7 @@ class JobRunner(QObject):
         t.wait(5000)
         if self._thread is t:
             self._thread = None
+        _live.discard(t)
         t.deleteLater()
         if exc is None:
             self.finished.emit(t.name, result)

@@ -86,6 +86,18 @@ def window(qtbot, styled_app, trio, tmp_path):
     w.close()
 
 
+@pytest.fixture
+def job_waiter(qtbot):
+    """wait(window) -> ('finished'|'failed', job name, result or exception)."""
+    return lambda w, timeout=120_000: wait_job(qtbot, w, timeout)
+
+
+@pytest.fixture
+def picker():
+    """pick(window, {role: folder}) chooses the three models as a user would."""
+    return pick_models
+
+
 def pick_models(w, specs: dict) -> None:
     for role in ("base", "reasoning", "domain"):
         w.models.pickers[role].set_spec(str(specs[role]))
