@@ -75,7 +75,20 @@ def _install_excepthook(window) -> None:
     sys.excepthook = hook
 
 
+def quiet_console() -> None:
+    """A gui-script (pythonw on Windows) has no console: give libraries a sink and switch off tqdm bars."""
+    import os
+
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115 - lives as long as the app
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+
+
 def main(argv: list[str] | None = None) -> int:
+    quiet_console()
     log_path = setup_logging()
     log = logging.getLogger("reasonany_gui")
     from reasonany_gui import __version__
@@ -84,6 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(argv)
     from reasonany_gui.ui.main_window import MainWindow
 
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except Exception:  # noqa: BLE001 - cosmetic
+        pass
     window = MainWindow()
     _install_excepthook(window)
     window.show()

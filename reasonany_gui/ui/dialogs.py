@@ -87,6 +87,7 @@ class ErrorReporter(QObject):
 
     def info(self, title: str, text: str) -> QMessageBox:
         box = QMessageBox(QMessageBox.Icon.Information, title, text, QMessageBox.StandardButton.Ok, self._parent)
+        box.setWindowTitle(title)
         self._close_last()
         self.last = box
         box.open()

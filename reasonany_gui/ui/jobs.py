@@ -6,7 +6,6 @@ engine and returns its results, so it is easy to read, runs the same in tests, a
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -94,19 +93,19 @@ def open_run_job(folder: Path):
     return run
 
 
-def evaluate_job(out_dir: Path, data: list[str], samples: int = 16, max_length: int = 256,
-                 device: str = "auto"):
-    """Post-merge check of the merged model against the three inputs (engine.evaluate)."""
+def evaluate_job(out_dir: Path, data: list[str], device: str = "auto", **options):
+    """Post-merge check of the merged model against the three inputs; the result also goes into the report.
+
+    options: max_samples, max_length, max_new_tokens, prompts (engine.evaluate.evaluate_run's defaults otherwise).
+    """
 
     def run(listener: Listener, cancel: CancelToken) -> dict:
-        from reasonany_gui.engine import evaluate
+        from reasonany_gui.engine import report
+        from reasonany_gui.engine.evaluate import evaluate_run
 
-        fn = evaluate.evaluate_run
-        wanted = {"data": data, "listener": listener, "cancel": cancel, "samples": samples,
-                  "max_length": max_length, "device": device}
-        params = inspect.signature(fn).parameters
-        has_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-        kwargs = {k: v for k, v in wanted.items() if has_kwargs or k in params}
-        return fn(out_dir, **kwargs)
+        result = evaluate_run(Path(out_dir), data=list(dict.fromkeys(data)), device=device, listener=listener,
+                              cancel=cancel, **options)
+        report.add_evaluation(Path(out_dir), result)
+        return result
 
     return run

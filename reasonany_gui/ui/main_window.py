@@ -13,7 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QSize, Qt, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow,
-                               QProgressBar, QPushButton, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
+                               QMessageBox, QProgressBar, QPushButton, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
 from reasonany_gui import __version__
 from reasonany_gui.engine import demo, paths
@@ -29,6 +29,7 @@ from .results_panel import ResultsPanel
 from .run_panel import RunPanel
 from .settings_panel import SettingsPanel
 from .settings_store import SettingsStore
+from .texts import describe_value, human_bytes
 from .worker import JobRunner
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ class MainWindow(QMainWindow):
         self._hidden_config = self.store.load_config()  # settings without a widget keep their stored value
         self._holder: dict = {}
         self._demo_on_first_start = demo_on_first_start
+        #: options of the post-merge evaluation (engine.evaluate.evaluate_run keywords)
+        self.eval_options: dict = {"max_samples": 32, "max_length": 256, "max_new_tokens": 64}
 
         self.models = ModelsPanel()
         self.data = DataPanel()
@@ -146,6 +149,10 @@ class MainWindow(QMainWindow):
         act = QAction("Use the &demo models", self)
         act.triggered.connect(self.use_demo)
         file_menu.addAction(act)
+        self.clear_cache_action = QAction("&Clear the score cache…", self)
+        self.clear_cache_action.setToolTip("Delete the kept importance scores (re-tuning earlier runs then measures again).")
+        self.clear_cache_action.triggered.connect(self.ask_clear_cache)
+        file_menu.addAction(self.clear_cache_action)
         file_menu.addSeparator()
         act = QAction("&Quit", self)
         act.setShortcut(QKeySequence.StandardKey.Quit)
@@ -212,6 +219,24 @@ class MainWindow(QMainWindow):
         values = {**self.models.specs(), **self.data.specs(), **self.settings.values(), **self.output.values()}
         return self._hidden_config.replace(**values)
 
+    def plan_text(self) -> str:
+        """What Merge will do, in words (shown on the Save screen)."""
+        cfg = self.build_config()
+        problems = self.models.problems()
+        lines = []
+        for role in ("base", "reasoning", "domain"):
+            lines.append(f"<b>{role.capitalize()} model:</b> {getattr(cfg, role) or '—'}")
+        if cfg.needs_scores:
+            lines.append(f"<b>Data:</b> {cfg.reasoning_data} (reasoning), {cfg.domain_data} (domain); "
+                         f"{cfg.samples} samples of up to {cfg.max_length} tokens each")
+        lines.append("<b>" + describe_value("method", cfg.method).replace(": ", ":</b> ", 1))
+        if cfg.needs_scores:
+            lines.append(f"<b>Shares:</b> {100 * cfg.reasoning_ratio:.2f} % reasoning, {100 * cfg.domain_ratio:.2f} % "
+                         f"domain; strengths {cfg.reasoning_scale:g} and {cfg.domain_scale:g}")
+        if problems:
+            lines.append("<span style='color:#a1122b'>⚠ " + " ".join(problems) + "</span>")
+        return "<br>".join(lines)
+
     def save_settings(self) -> None:
         try:
             self.store.save_config(self.build_config())
@@ -245,6 +270,8 @@ class MainWindow(QMainWindow):
         if key == "data":
             self._update_tokenizer_source()
             self.data.refresh_previews()
+        elif key == "save":
+            self.output.set_summary(self.plan_text())
 
     def _update_tokenizer_source(self) -> None:
         role = self.output.values()["tokenizer_source"]
@@ -315,8 +342,9 @@ class MainWindow(QMainWindow):
         if self.runner.busy or self.out_dir is None:
             return
         cfg = self.pipeline.config if self.pipeline is not None else (self._opened_config() or self.build_config())
+        self.results.evaluation.status.setText("Evaluating the base, reasoning, domain and merged models…")
         self._start("evaluate", jobs.evaluate_job(self.out_dir, [cfg.reasoning_data, cfg.domain_data],
-                                                  device=cfg.device))
+                                                  device=cfg.device, **self.eval_options))
 
     def choose_run(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open an earlier output folder",
@@ -332,6 +360,31 @@ class MainWindow(QMainWindow):
 
     def cancel(self) -> None:
         self.runner.cancel()
+
+    def score_store(self):
+        from reasonany_gui.engine.scorecache import ScoreStore
+
+        return ScoreStore(paths.cache_dir() / "scores")
+
+    def ask_clear_cache(self) -> None:
+        if self.runner.busy:
+            self.status_text.setText("Wait for the current task to finish before clearing the score cache.")
+            return
+        size = self.score_store().size_bytes()
+        box = self.errors.info("Clear the score cache?",
+                               f"The kept importance scores take {human_bytes(size)}. Without them, re-tuning an "
+                               "earlier run measures the models again. Merged models are not affected.")
+        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
+        yes = box.button(QMessageBox.StandardButton.Yes)
+        yes.setText("Clear")
+        yes.clicked.connect(self.clear_cache)
+
+    def clear_cache(self) -> None:
+        """Delete the score cache; the live pipeline reads from it, so re-tuning needs a new run afterwards."""
+        self._close_pipeline()
+        self.results.retune.setEnabled(False)
+        self.score_store().clear()
+        self.status_text.setText("Score cache cleared.")
 
     def _start(self, name: str, fn) -> None:
         self._set_busy(True, name)

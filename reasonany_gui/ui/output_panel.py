@@ -7,7 +7,7 @@ import os
 import re
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                                QVBoxLayout, QWidget)
 
@@ -88,6 +88,12 @@ class OutputPanel(QWidget):
         what.setWordWrap(True)
         card.body.addWidget(what)
 
+        self.plan = Card("What Merge will do")
+        self.plan_text = QLabel("")
+        self.plan_text.setWordWrap(True)
+        self.plan_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.plan.body.addWidget(self.plan_text)
+
         self.merge_button = QPushButton("Merge")
         self.merge_button.setObjectName("primary")
         self.merge_button.clicked.connect(self.merge_requested)
@@ -98,12 +104,16 @@ class OutputPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.addWidget(page_header("4  Save", "Choose where the merged model goes, then press Merge."))
         lay.addWidget(card)
+        lay.addWidget(self.plan)
         lay.addLayout(row)
         lay.addStretch(1)
         for sig in (self.out.textChanged, self.tokenizer.currentIndexChanged, self.dtype.currentIndexChanged,
                     self.shard.currentTextChanged):
             sig.connect(lambda *_: self.changed.emit())
         self.load(MergeConfig())
+
+    def set_summary(self, html: str) -> None:
+        self.plan_text.setText(html)
 
     def _browse(self) -> None:
         start = self.out.text() or str(output_root())

@@ -93,13 +93,16 @@ class RetuneCard(Card):
         return out
 
 
+EVAL_HINT = ("Press Evaluate to compare the merged model with the three inputs: perplexity on held-out samples "
+             "of both data sets, and answers to a few prompts.")
+
+
 class EvaluationView(QWidget):
     """Perplexities (rows: data sets, columns: models) and side-by-side generations."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.status = QLabel("Press Evaluate to compare the merged model with the three inputs: perplexity on "
-                             "held-out samples of both data sets, and answers to a few prompts.")
+        self.status = QLabel(EVAL_HINT)
         self.status.setObjectName("muted")
         self.status.setWordWrap(True)
         self.table = QTableWidget(0, 0)
@@ -122,13 +125,14 @@ class EvaluationView(QWidget):
         if not ev:
             self.table.setRowCount(0)
             self.table.setColumnCount(0)
+            self.status.setText(EVAL_HINT)
             return
         ppl = ev.get("perplexity") or {}
         models = sorted({m for row in ppl.values() for m in row}, key=_model_order)
         self.table.setRowCount(len(ppl))
         self.table.setColumnCount(len(models))
         self.table.setHorizontalHeaderLabels(models)
-        self.table.setVerticalHeaderLabels([f"{d} data" for d in ppl])
+        self.table.setVerticalHeaderLabels([data_title(d) for d in ppl])
         for r, (_data, row) in enumerate(ppl.items()):
             for c, m in enumerate(models):
                 v = row.get(m)
@@ -142,7 +146,19 @@ class EvaluationView(QWidget):
                 lines.append(f"  [{m}] {str(text).strip()}")
             lines.append("")
         self.generations.setPlainText("\n".join(lines))
-        self.status.setText("Evaluation finished; it was also added to the report.")
+        status = "Evaluation finished; it was also added to the report."
+        warnings = list(ev.get("warnings") or [])
+        if warnings:
+            status += "\n⚠ " + "\n⚠ ".join(warnings)
+        self.status.setText(status)
+
+
+def data_title(spec: str) -> str:
+    """'builtin:safety' -> 'safety (built-in)'; a file -> its name."""
+    spec = str(spec)
+    if spec.startswith("builtin:"):
+        return f"{spec[len('builtin:'):]} (built-in)"
+    return Path(spec).name or spec
 
 
 def _model_order(name: str) -> tuple[int, str]:

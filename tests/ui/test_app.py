@@ -1,0 +1,143 @@
+"""Start-up: the demo on first start, the entry point, the log file, the estimate, the score cache, evaluation."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from reasonany_gui.engine import paths
+from reasonany_gui.engine.config import MergeConfig
+
+
+def test_first_start_preselects_the_demo(qtbot, styled_app):
+    from reasonany_gui.ui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    specs = w.models.specs()
+    assert all(Path(specs[r], "config.json").is_file() for r in ("base", "reasoning", "domain"))
+    assert w.models.verdict.kind == "ok"
+    cfg = w.build_config()
+    default = MergeConfig()
+    assert (cfg.reasoning_data, cfg.domain_data) == ("builtin:reasoning", "builtin:safety")
+    # every setting on the screens starts at the MergeConfig default (the benchmark sets them)
+    for name, value in w.settings.values().items():
+        assert value == getattr(default, name), name
+    # the estimate is there before anything runs
+    assert "Estimate" in w.settings.estimate.text() and "RAM" in w.settings.estimate.text()
+    w.close()
+
+
+def test_data_preview_of_a_users_file_and_a_broken_one(qtbot, window, tmp_path):
+    w = window
+    good = tmp_path / "mine.jsonl"
+    good.write_text("\n".join(json.dumps({"text": f"Sample number {i} about interest rates."}) for i in range(7)))
+    bad = tmp_path / "broken.jsonl"
+    bad.write_text('{"nothing useful": 1}\n')
+    picker = w.data.pickers["domain"]
+    picker.set_spec(str(good))
+    w.go("data")
+    assert [t for t, _ in picker.preview_rows][0].startswith("Sample number 0")
+    assert len(picker.preview_rows) == 5 and all(n and n > 30 for _, n in picker.preview_rows)
+    assert picker.combo.currentData() == str(good)
+    picker.set_spec(str(bad))
+    w.data.refresh_previews()
+    assert picker.preview_error and str(bad) in picker.preview_error
+    assert picker.table.rowCount() == 0 and picker.status.text().startswith("⚠")
+
+
+def test_settings_store_types_round_trip(reasonany_home):
+    from reasonany_gui.ui.settings_store import SettingsStore, settings_path
+
+    store = SettingsStore()
+    assert store.path == settings_path() and store.path.parent == paths.config_dir()
+    cfg = MergeConfig(base="/m/base", samples=33, reasoning_ratio=0.125, intersect=False, device="cuda:1")
+    store.save_config(cfg)
+    store.add_recent("runs", "/a")
+    store.add_recent("runs", "/b")
+    store.add_recent("runs", "/a")
+    again = SettingsStore()
+    back = again.load_config()
+    assert (back.samples, back.reasoning_ratio, back.intersect, back.device, back.base) == (33, 0.125, False, "cuda:1",
+                                                                                            "/m/base")
+    assert isinstance(back.samples, int) and isinstance(back.intersect, bool)
+    assert again.recent("runs") == ["/a", "/b"]
+    assert store.path.suffix == ".ini" and "samples=33" in store.path.read_text()
+
+
+def test_clear_score_cache(qtbot, window, job_waiter):
+    w = window
+    qtbot.mouseClick(w.merge_button, Qt.MouseButton.LeftButton)
+    assert job_waiter(w)[0] == "finished"
+    assert w.score_store().size_bytes() > 0
+    w.ask_clear_cache()
+    assert w.errors.last.windowTitle() == "Clear the score cache?"
+    w.errors.last.button(w.errors.last.StandardButton.Yes).click()
+    assert w.score_store().size_bytes() == 0
+    assert w.pipeline is None and not w.results.retune.isEnabled()
+
+
+def test_evaluate_button_shows_perplexities_and_answers(qtbot, window, job_waiter):
+    pytest.importorskip("reasonany_gui.engine.evaluate")
+    w = window
+    w.eval_options = {"max_samples": 2, "max_length": 32, "max_new_tokens": 4}
+    qtbot.mouseClick(w.merge_button, Qt.MouseButton.LeftButton)
+    assert job_waiter(w)[0] == "finished"
+    assert w.results.evaluate.isEnabled()
+    qtbot.mouseClick(w.results.evaluate, Qt.MouseButton.LeftButton)
+    state, name, result = job_waiter(w)
+    assert (state, name) == ("finished", "evaluate"), result
+    view = w.results.evaluation
+    assert view.table.rowCount() == 2 and view.table.columnCount() == 4
+    headers = [view.table.horizontalHeaderItem(c).text() for c in range(4)]
+    assert headers[0] == "merged" and set(headers) == {"merged", "base", "reasoning", "domain"}
+    values = [float(view.table.item(r, c).text()) for r in range(2) for c in range(4)]
+    assert all(v > 1.0 for v in values)  # perplexities of a tiny random model
+    assert "[merged]" in view.generations.toPlainText()
+    report = json.loads((w.out_dir / "reasonany" / "report.json").read_text())
+    assert report["evaluation"]["perplexity"] == result["perplexity"]
+
+
+MAIN_SCRIPT = """
+import sys
+from PySide6.QtCore import QTimer
+from reasonany_gui import app
+
+make = app.create_app
+
+def create(argv=None):
+    qapp = make(argv)
+    QTimer.singleShot(1500, qapp.closeAllWindows)  # the app ends when its last window closes
+    return qapp
+
+app.create_app = create
+sys.exit(app.main([]))
+"""
+
+
+def test_main_starts_logs_and_quits(reasonany_home):
+    """The real entry point in its own process (app.exec() must not run inside the test session)."""
+    import os
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "REASONANY_HOME": str(reasonany_home)}
+    out = subprocess.run([sys.executable, "-c", MAIN_SCRIPT], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    log = (reasonany_home / "logs" / "reasonany.log").read_text()
+    assert "ReasonAny GUI" in log and "starting" in log and "exits with 0" in log
+    assert (reasonany_home / "config" / "reasonany-gui.ini").is_file()  # settings saved on close
+    assert "Traceback" not in out.stderr
+
+
+def test_python_dash_m_entry_point_exists():
+    out = subprocess.run([sys.executable, "-c", "import importlib.util as u; "
+                          "print(u.find_spec('reasonany_gui.__main__') is not None)"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "True"
+    from reasonany_gui.app import main
+
+    assert callable(main)
