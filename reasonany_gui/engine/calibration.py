@@ -524,3 +524,22 @@ def preview(spec: str, tokenizer=None, n: int = 5) -> list[tuple[str, int | None
         count = None if tokenizer is None else len(_encode(tokenizer, text, templated, 0)[0])
         out.append((text, count))
     return out
+
+
+def load_tokenizer(model_spec: str):
+    """The tokenizer of a model folder (or cached repo id), for previews; never runs code from the folder.
+
+    Why trust_remote_code=False spelled out: left at None, transformers asks on stdin (15 s alarm) whether to
+    run a folder's custom tokenizer code, so a user who answers 'y' in the terminal would run it.
+    """
+    from transformers import AutoTokenizer
+
+    from .checkpoints import resolve_model
+
+    path = resolve_model(model_spec)
+    try:
+        return AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
+    except Exception as exc:  # custom code refused, missing or broken tokenizer files
+        raise InputError(f"The tokenizer in {path} could not be loaded ({exc}). The folder needs its tokenizer "
+                         "files (tokenizer.json or tokenizer.model and tokenizer_config.json); ReasonAny GUI never "
+                         "runs custom tokenizer code from a model folder.") from None

@@ -21,13 +21,14 @@ from . import calibration, layout
 from .checkpoints import Checkpoint, ModelInfo, check_trio, info_of, load_model, resolve_model
 from .config import MergeConfig
 from .devices import compute_dtype, free_device_bytes, resolve_device
-from .errors import InputError
+from .errors import InputError, OutOfMemoryError, WriteError
 from .events import CancelToken, Log, Progress, StageFinished, StageStarted, null_listener
 from .importance import parameter_names, score_pass
 from .paths import cache_dir
 from .scorecache import ScoreStore, cache_key
 from .selection import Selection, mask_terms, pack, select_masks
-from .writer import check_free_space, check_output_target, clean_stale
+from .writer import (TMP_MARK, _existing_parent, _register, _write_error, check_free_space, check_output_target,
+                     clean_stale, human_bytes)
 
 ROLES = ("base", "reasoning", "domain")
 #: score maps: map id -> (model role, data role)
@@ -64,10 +65,11 @@ class Pipeline:
         self.pass_stats: dict[str, dict] = {}
         self._tmp_root: Path | None = None
         root = Path(cache_root) if cache_root else cache_dir() / "scores"
-        if not config.score_cache:
-            self._tmp_root = Path(tempfile.mkdtemp(prefix="reasonany-scores-"))
+        if not config.score_cache:  # named and registered like any temporary folder: a killed run's is cleaned later
+            self._tmp_root = Path(tempfile.mkdtemp(prefix=f"scores{TMP_MARK}"))
+            _register(registry_path(), self._tmp_root, add=True)
             root = self._tmp_root
-        self.store = ScoreStore(root)
+        self.store = ScoreStore(root, registry_path())
         self._stage_index = 0
 
     # ------------------------------------------------------------------ events
@@ -98,8 +100,9 @@ class Pipeline:
             self.log(f"Removed the leftovers of an interrupted run: {p}", "warning")
         self.ckpts = {}
         for role in ROLES:
-            path = resolve_model(getattr(cfg, role), cfg.allow_download)
+            self.cancel.check()
             try:
+                path = resolve_model(getattr(cfg, role), cfg.allow_download)
                 self.ckpts[role] = Checkpoint(path, allow_pickle=cfg.allow_pickle)
             except InputError as exc:
                 raise InputError(f"The {role} model: {exc}") from None
@@ -112,6 +115,7 @@ class Pipeline:
                     calibration.load_samples(spec)
                 except InputError as exc:
                     raise InputError(f"The {role} calibration data: {exc}") from None
+        self.cancel.check()
         self._done("check", start)
         return self.infos
 
@@ -166,7 +170,13 @@ class Pipeline:
     def _load_for_scoring(self, role: str, dtype: torch.dtype, cfg: MergeConfig):
         self.log(f"Loading the {role} model on {self.device} ({str(dtype).removeprefix('torch.')}).")
         self.cancel.check()
-        model = load_model(self.ckpts[role].path, dtype, self.device, allow_pickle=cfg.allow_pickle)
+        try:
+            model = load_model(self.ckpts[role].path, dtype, self.device, allow_pickle=cfg.allow_pickle)
+        except torch.cuda.OutOfMemoryError:
+            fewer = {"compute_dtype": "bfloat16"} if dtype == torch.float32 else {"device": "cpu"}
+            raise OutOfMemoryError(
+                f"The {role} model's weights do not fit in the memory of {self.device}. Compute in bfloat16, close "
+                "other programs that use the GPU, or use the CPU (much slower).", fewer) from None
         if cfg.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             model.config.use_cache = False
@@ -198,8 +208,11 @@ class Pipeline:
             eta = elapsed / i * (n - i)
             self._emit(Progress(stage, i / n, self._overall(i / n), f"sample {i}/{n}", eta))
 
-        result = score_pass(model, params, cs.samples, cfg.score, acc_on, map_id, model_role, data_role,
-                            self.listener, self.cancel, on_sample)
+        try:
+            result = score_pass(model, params, cs.samples, cfg.score, acc_on, map_id, model_role, data_role,
+                                self.listener, self.cancel, on_sample)
+        except (torch.cuda.OutOfMemoryError, OutOfMemoryError):
+            raise oom_error(cfg, title.lower()) from None
         self.backward_passes += result.backward_passes
         if self.device.type == "cuda":
             self.peak_device_bytes[stage] = int(torch.cuda.max_memory_allocated(self.device))
@@ -282,9 +295,6 @@ class Pipeline:
 
     def write(self, out: str | Path | None = None) -> Path:
         """Merge tensor by tensor into a temporary folder, write the report, rename to `out`."""
-        from . import report
-        from .writer import ShardedWriter, TempFolder
-
         cfg = self.config
         if out is not None:
             cfg = self.config = cfg.replace(out=str(out))
@@ -293,11 +303,45 @@ class Pipeline:
             self.check()
         if cfg.needs_scores and self.selection is None:
             self.select()
-        final = check_output_target(Path(cfg.out), [c.path for c in self.ckpts.values()])
+        final, needed = self.check_output()
         out_dtype = _out_dtype(cfg.dtype, self.ckpts["base"].storage_dtype)
         sizes = self.output_sizes(out_dtype)
+        try:
+            self._write_into(final, sizes, out_dtype)
+        except OSError as exc:  # report files, copies: the shard writer already turns its own into WriteError
+            raise self._with_space(_write_error(exc, final), final, needed) from None
+        except WriteError as exc:
+            raise self._with_space(exc, final, needed) from None
+        self.log(f"Merged model written to {final}")
+        return final
+
+    def check_output(self, out: str | Path | None = None) -> tuple[Path, int]:
+        """Refuse a bad output folder and too little disk space, before hours of identification.
+
+        Returns the resolved folder and the bytes the output needs (weights, plus masks for scored methods)."""
+        cfg = self.config
+        if not self.ckpts:
+            self.check()
+        final = check_output_target(Path(out or cfg.out), [c.path for c in self.ckpts.values()])
+        sizes = self.output_sizes(_out_dtype(cfg.dtype, self.ckpts["base"].storage_dtype))
         needed = sum(s for _, s in sizes) + (sum(s for _, s in sizes) // 8 if cfg.needs_scores else 0)
         check_free_space(final, needed)
+        return final, needed
+
+    @staticmethod
+    def _with_space(exc: WriteError, final: Path, needed: int) -> WriteError:
+        try:
+            free = human_bytes(shutil.disk_usage(_existing_parent(final)).free)
+        except OSError:
+            free = "unknown"
+        return WriteError(f"{exc} The output needs about {human_bytes(needed)}; {free} free now. Nothing was "
+                          "written and the input models are untouched.")
+
+    def _write_into(self, final: Path, sizes: list[tuple[str, int]], out_dtype: torch.dtype) -> None:
+        from . import report
+        from .writer import ShardedWriter, TempFolder
+
+        cfg = self.config
         start = self._stage("write", "Merging and writing the output folder", self._plan_size())
         base, rsn, dom = (self.ckpts[r] for r in ROLES)
         aliases = self.aliases()
@@ -324,8 +368,6 @@ class Pipeline:
             self.cancel.check()
             tmp.commit()
         self._done("write", start)
-        self.log(f"Merged model written to {final}")
-        return final
 
     def _merge_one(self, name: str, base, rsn, dom, sel: Selection | None, out_dtype: torch.dtype) -> torch.Tensor:
         from .methods import merge_tensor
@@ -347,8 +389,8 @@ class Pipeline:
         started = time.perf_counter()
         try:
             self.check()
-            # refuse a bad output folder before hours of identification, not after
-            check_output_target(Path(self.config.out), [c.path for c in self.ckpts.values()])
+            # refuse a bad output folder or a too small disk before hours of identification, not after
+            self.check_output()
             self.identify()
             self.select()
             return self.write()
@@ -361,6 +403,7 @@ class Pipeline:
             c.close()
         if self._tmp_root is not None:
             shutil.rmtree(self._tmp_root, ignore_errors=True)
+            _register(registry_path(), self._tmp_root, add=False)
 
     # ------------------------------------------------------------------ facts for the report
     def environment(self) -> dict:
@@ -391,6 +434,28 @@ def peak_rss_bytes() -> int:
         import psutil
 
         return int(getattr(psutil.Process().memory_info(), "peak_wset", 0))
+
+
+def oom_error(cfg: MergeConfig, while_doing: str) -> OutOfMemoryError:
+    """The out-of-memory message, with the next settings that lower peak memory and are not already on.
+
+    Why in this order: host accumulators free 4 B/param of device memory at a small speed cost; gradient
+    checkpointing frees most activations for ~30 % more time; a shorter max length cuts activations but
+    changes the scores. Fewer samples save time, not memory (batch of one), so they are never suggested.
+    """
+    fixes: dict[str, object] = {}
+    if cfg.accumulators != "host":
+        fixes["accumulators"] = "host"
+    if not cfg.gradient_checkpointing:
+        fixes["gradient_checkpointing"] = True
+    if not fixes and cfg.max_length > 64:
+        fixes["max_length"] = max(64, cfg.max_length // 2)
+    if not fixes:
+        fixes["device"] = "cpu"
+    return OutOfMemoryError(
+        f"The GPU ran out of memory while {while_doing}. Keep the score accumulators in host memory, turn on "
+        f"gradient checkpointing, or use a shorter maximum length (now {cfg.max_length} tokens; samples are cut "
+        "to it). Close other programs that use the GPU.", fixes)
 
 
 def _out_dtype(setting: str, base_dtype: str) -> torch.dtype:

@@ -33,8 +33,10 @@ def cache_key(**parts: object) -> str:
 class ScoreStore:
     """A folder of score maps, one sub-folder per key (`meta.json` + safetensors shards + index)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, registry: Path | None = None) -> None:
         self.root = Path(root)
+        #: where temporary folders in flight are listed, so a killed run's half-written map is cleaned later
+        self.registry = registry
 
     def path(self, key: str) -> Path:
         return self.root / key
@@ -56,7 +58,7 @@ class ScoreStore:
         sizes = [(n, scores[n].numel() * dtype.itemsize) for n in names]
         final = self.path(key)
         shutil.rmtree(final, ignore_errors=True)
-        with TempFolder(final) as tmp:
+        with TempFolder(final, self.registry) as tmp:
             writer = ShardedWriter(tmp.path, sizes, SHARD_BYTES, prefix="scores")
             for n in names:
                 writer.add(n, scores[n].to(dtype))

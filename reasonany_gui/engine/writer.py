@@ -14,6 +14,7 @@ import errno
 import json
 import os
 import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -113,10 +114,22 @@ def check_output_target(out: Path, inputs: list[Path]) -> Path:
             raise InputError(f"The output path {out} is a file. Choose a new folder name.")
         if any(out.iterdir()):
             raise InputError(f"The output folder {out} already exists and is not empty. Choose a new folder or empty it.")
-    parent = _existing_parent(out)
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"The output folder {out} cannot be created: {parent} is not writable. Choose another place.")
+    parent = _existing_parent(out.parent)  # where the temporary folder will be made
+    if not parent.is_dir():
+        raise InputError(f"The output folder {out} cannot be created: {parent} is a file, not a folder. "
+                         "Choose another place.")
+    _probe_writable(parent, out)
     return out
+
+
+def _probe_writable(folder: Path, out: Path) -> None:
+    """Make and remove an empty probe folder. Why not os.access: it says yes to root on read-only mounts
+    and network shares, and the run would then fail only at the end, after hours of identification."""
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".reasonany-probe-", dir=folder))
+    except OSError as exc:
+        raise InputError(f"The output folder {out} cannot be created: {folder} is not writable "
+                         f"({exc.strerror}). Choose another place.") from None
 
 
 def check_free_space(out: Path, needed_bytes: int) -> None:
@@ -190,9 +203,11 @@ def _register(registry: Path | None, path: Path, add: bool) -> None:
     entries = [e for e in entries if e.get("path") != str(path)]
     if add:
         entries.append({"path": str(path), "pid": os.getpid()})
-    try:
+    try:  # write-then-rename: a kill mid-write must not lose the list (and with it the leftovers' names)
         registry.parent.mkdir(parents=True, exist_ok=True)
-        registry.write_text(json.dumps(entries))
+        tmp = registry.with_name(f"{registry.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(entries))
+        os.replace(tmp, registry)
     except OSError:
         pass
 
