@@ -1,0 +1,286 @@
+"""Post-merge checks a user can run without writing code: perplexity on held-out texts and greedy replies.
+
+Why these two: they are what a domain expert can judge after a merge. Perplexity of the base, both experts
+and the merged model on held-out texts of each skill says, in one table, whether the merge kept what each
+expert learned (the merged model should sit near the reasoning expert on reasoning text and near the domain
+expert on domain text). A few greedy replies to the same prompts show it in words.
+
+Choices:
+- held-out texts: when a data set was the run's calibration data, the rows the seeded calibration choice
+  used are skipped, and the last `max_samples` of the rest are taken (the calibration choice is reproduced
+  with `calibration.choose_indices`); other data sets give their last `max_samples` rows;
+- perplexity = exp(total negative log-likelihood / total predicted tokens), batch of one, no padding,
+  texts rendered exactly as for calibration (chat template for chat and prompt/response rows);
+- generation is greedy, with the chat template when the tokenizer has one, stopping at the model's end
+  tokens (generation_config eos ids, the tokenizer's eos and <|im_end|> when it is a special token).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from . import calibration
+from .checkpoints import load_model, resolve_model
+from .config import MergeConfig
+from .devices import resolve_device
+from .errors import InputError
+from .events import CancelToken, Log, Progress, StageFinished, StageStarted, null_listener
+
+EVAL_FILE = "eval.json"
+RUN_DIR = "reasonany"
+ROLES = ("base", "reasoning", "domain", "merged")
+
+
+# ============================================================================ loading
+def _eval_dtype(device: torch.device) -> torch.dtype:
+    """float32 on the CPU (exact, and CPU half precision is slow); bfloat16 on a GPU (a 7B model fits)."""
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def load_for_eval(model_dir: Path, device: torch.device | str = "cpu"):
+    """(model, tokenizer) in eval mode: safetensors only, never remote code."""
+    from transformers import AutoTokenizer
+
+    device = resolve_device(str(device))
+    model = load_model(Path(model_dir), _eval_dtype(device), device)
+    model.eval()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=False)
+    except Exception as exc:
+        raise InputError(f"The tokenizer in {model_dir} could not be loaded ({exc}). The folder needs its "
+                         "tokenizer files (tokenizer.json or tokenizer.model and tokenizer_config.json).") from None
+    return model, tokenizer
+
+
+# ============================================================================ perplexity
+def heldout_samples(spec: str, max_samples: int, exclude: set[int] | None = None) -> list[calibration.Sample]:
+    """The last `max_samples` usable rows of `spec` that are not in `exclude` (file order kept)."""
+    rows = calibration.load_samples(spec)
+    keep = [s for i, s in enumerate(rows) if not exclude or i not in exclude]
+    return keep[-max_samples:] if max_samples > 0 else []
+
+
+def encode_sample(sample: calibration.Sample, tokenizer, max_length: int) -> list[int]:
+    """Token ids exactly as calibration renders the sample (chat template included), cut to max_length."""
+    text, _, templated = calibration.render(sample, tokenizer)
+    ids = tokenizer(text, add_special_tokens=not templated, verbose=False)["input_ids"]
+    return list(ids)[:max_length]
+
+
+@torch.no_grad()
+def nll_sum(model, ids: list[int]) -> tuple[float, int]:
+    """Summed next-token negative log-likelihood (float64) and the number of predicted tokens."""
+    if len(ids) < 2:
+        return 0.0, 0
+    device = next(model.parameters()).device
+    x = torch.tensor([ids], dtype=torch.long, device=device)
+    logits = model(input_ids=x).logits[0, :-1].double()
+    nll = torch.nn.functional.cross_entropy(logits, x[0, 1:], reduction="sum")
+    return float(nll), len(ids) - 1
+
+
+def perplexity_of(model, tokenizer, samples: list[calibration.Sample], max_length: int = 256,
+                  cancel: CancelToken | None = None, on_sample=None) -> float:
+    """exp(total NLL / total predicted tokens) of a loaded model over the samples."""
+    total, count = 0.0, 0
+    for i, s in enumerate(samples):
+        if cancel is not None:
+            cancel.check()
+        nll, n = nll_sum(model, encode_sample(s, tokenizer, max_length))
+        total, count = total + nll, count + n
+        if on_sample is not None:
+            on_sample(i + 1, len(samples))
+    if count == 0:
+        raise InputError("No held-out text has two or more tokens to measure perplexity on; use longer texts "
+                         "or raise max_length.")
+    return math.exp(total / count)
+
+
+def perplexity(model_dir: Path, texts_spec: str, max_samples: int = 32, max_length: int = 256, device: str = "cpu",
+               cancel: CancelToken | None = None) -> float:
+    """Perplexity of the model in `model_dir` on the last `max_samples` rows of `texts_spec`."""
+    samples = heldout_samples(texts_spec, max_samples)
+    if not samples:
+        raise InputError(f"max_samples = {max_samples} leaves no text of {texts_spec} to measure: use 1 or more.")
+    model, tokenizer = load_for_eval(Path(model_dir), device)
+    return perplexity_of(model, tokenizer, samples, max_length, cancel)
+
+
+# ============================================================================ generation
+def stop_token_ids(model, tokenizer) -> list[int]:
+    """Every id that ends a reply: generation_config's eos, the tokenizer's eos, and <|im_end|> if special."""
+    ids: list[int] = []
+    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for v in (gen_eos if isinstance(gen_eos, (list, tuple)) else [gen_eos]) + [tokenizer.eos_token_id]:
+        if isinstance(v, int) and v not in ids:
+            ids.append(v)
+    for token in ("<|im_end|>", "<|eot_id|>", "<end_of_turn>"):
+        if token in getattr(tokenizer, "all_special_tokens", []) or token in getattr(tokenizer, "added_tokens_encoder", {}):
+            tid = tokenizer.convert_tokens_to_ids(token)
+            if isinstance(tid, int) and tid >= 0 and tid not in ids:
+                ids.append(tid)
+    return ids
+
+
+def prompt_ids(tokenizer, prompt: str) -> list[int]:
+    """The user prompt as the model expects it: one user turn plus the generation prompt, or the raw text."""
+    if calibration.has_chat_template(tokenizer):
+        text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                             add_generation_prompt=True)
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return list(tokenizer(prompt)["input_ids"])
+
+
+@torch.no_grad()
+def greedy_generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 64, batch_size: int = 64) -> list[str]:
+    """Greedy replies, decoded without special tokens and stripped; batched with left padding.
+
+    Why batched by hand-checked left padding: the benchmark scores thousands of replies on a CPU; HF
+    `generate` derives position ids from the attention mask, so padded rows give the same tokens as
+    unpadded ones (tests/test_evaluate.py checks it).
+    """
+    if not prompts:
+        return []
+    device = next(model.parameters()).device
+    stops = stop_token_ids(model, tokenizer)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0] if stops else 0
+    outputs: list[str] = []
+    for start in range(0, len(prompts), batch_size):
+        batch = [prompt_ids(tokenizer, p) for p in prompts[start:start + batch_size]]
+        width = max(len(b) for b in batch)
+        x = torch.full((len(batch), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for r, ids in enumerate(batch):
+            x[r, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
+            mask[r, width - len(ids):] = 1
+        out = model.generate(input_ids=x.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
+                             do_sample=False, eos_token_id=stops or None, pad_token_id=pad,
+                             temperature=None, top_p=None, top_k=None)
+        for row in out[:, width:].tolist():
+            cut = next((i for i, t in enumerate(row) if t in stops), len(row))
+            outputs.append(tokenizer.decode(row[:cut], skip_special_tokens=True).strip())
+    return outputs
+
+
+def generate(model_dir: Path, prompts: list[str], max_new_tokens: int = 64, device: str = "cpu") -> list[str]:
+    """Greedy replies of the model in `model_dir` to each prompt (chat template if the tokenizer has one)."""
+    model, tokenizer = load_for_eval(Path(model_dir), device)
+    return greedy_generate(model, tokenizer, list(prompts), max_new_tokens)
+
+
+# ============================================================================ a whole run
+def _run_config(out_dir: Path) -> MergeConfig:
+    path = Path(out_dir) / RUN_DIR / "run.yaml"
+    if not path.is_file():
+        raise InputError(f"{out_dir} is not a ReasonAny output folder: {path} is missing. Pick the folder a merge "
+                         "wrote (it holds reasonany/run.yaml).")
+    return MergeConfig.from_yaml(path)
+
+
+def _calibration_rows(cfg: MergeConfig, spec: str) -> set[int]:
+    """Row indices the run's seeded calibration choice used from `spec` (empty when it was not calibration data)."""
+    used: set[int] = set()
+    if not cfg.needs_scores:
+        return used
+    for calib in (cfg.reasoning_data, cfg.domain_data):
+        if _same_data(calib, spec):
+            available = len(calibration.load_samples(calib))
+            used |= set(calibration.choose_indices(available, cfg.samples, cfg.seed))
+    return used
+
+
+def _same_data(a: str, b: str) -> bool:
+    try:
+        return calibration.resolve_spec(a).resolve() == calibration.resolve_spec(b).resolve()
+    except InputError:
+        return False
+
+
+def default_prompts(samples_by_spec: dict[str, list[calibration.Sample]], per_spec: int = 1) -> list[str]:
+    """The user turn of the first held-out prompt/response or chat row of each data set."""
+    prompts: list[str] = []
+    for samples in samples_by_spec.values():
+        found = 0
+        for s in samples:
+            user = s.prompt if s.kind == "pair" else next(
+                (m["content"] for m in s.messages or [] if m.get("role") == "user"), None)
+            if user and user not in prompts:
+                prompts.append(user)
+                found += 1
+                if found >= per_spec:
+                    break
+    return prompts
+
+
+def evaluate_run(out_dir: Path, data: list[str], prompts: list[str] | None = None, max_samples: int = 32,
+                 max_length: int = 256, device: str = "auto", listener=None, cancel: CancelToken | None = None,
+                 max_new_tokens: int = 64) -> dict:
+    """Perplexity of base, reasoning, domain and merged on held-out texts of each data set, plus greedy replies.
+
+    Writes OUT/reasonany/eval.json and returns the same dict:
+    {"perplexity": {data: {role: ppl}}, "generations": [{"prompt", "outputs": {role: text}}],
+     "heldout": {data: {"samples", "excluded_calibration_rows"}}, "models": {role: path}, "warnings", ...}.
+    """
+    listener = listener or null_listener
+    cancel = cancel or CancelToken()
+    out_dir = Path(out_dir)
+    cfg = _run_config(out_dir)
+    if not data:
+        raise InputError("No evaluation data given: pass at least one data file or built-in set (builtin:NAME).")
+    started = time.perf_counter()
+    dev = resolve_device(device)
+    models = {role: resolve_model(getattr(cfg, role), cfg.allow_download) for role in ROLES[:3]}
+    models["merged"] = out_dir
+    warnings: list[str] = []
+    held: dict[str, list[calibration.Sample]] = {}
+    heldout_info: dict[str, dict] = {}
+    for spec in data:
+        exclude = _calibration_rows(cfg, spec)
+        samples = heldout_samples(spec, max_samples, exclude)
+        if not samples:
+            samples = heldout_samples(spec, max_samples)
+            warnings.append(f"Every row of {spec} was used for calibration: its perplexity is measured on "
+                            "calibration texts, not held-out ones. Pass a separate test file for a fair check.")
+        held[spec] = samples
+        heldout_info[spec] = {"samples": len(samples), "excluded_calibration_rows": len(exclude)}
+    if prompts is None:
+        prompts = default_prompts(held)
+    result: dict = {"perplexity": {spec: {} for spec in data}, "generations": [{"prompt": p, "outputs": {}} for p in prompts],
+                    "heldout": heldout_info, "models": {r: str(p) for r, p in models.items()},
+                    "max_samples": max_samples, "max_length": max_length, "max_new_tokens": max_new_tokens,
+                    "device": str(dev), "warnings": warnings}
+    for w in warnings:
+        listener(Log("warning", w))
+    per_model = sum(len(s) for s in held.values()) + len(prompts)
+    for index, role in enumerate(ROLES):
+        stage = f"eval:{role}"
+        listener(StageStarted(stage, f"Evaluating the {role} model", index, len(ROLES)))
+        t0 = time.perf_counter()
+        cancel.check()
+        model, tokenizer = load_for_eval(models[role], dev)
+        done = 0
+        for spec, samples in held.items():
+            def tick(i: int, n: int, _base=done) -> None:
+                frac = (_base + i) / max(per_model, 1)
+                listener(Progress(stage, frac, (index + frac) / len(ROLES), f"{spec}: text {i}/{n}"))
+
+            result["perplexity"][spec][role] = perplexity_of(model, tokenizer, samples, max_length, cancel, tick)
+            done += len(samples)
+        cancel.check()
+        for g, text in zip(result["generations"], greedy_generate(model, tokenizer, prompts, max_new_tokens)):
+            g["outputs"][role] = text
+        del model
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+        listener(StageFinished(stage, time.perf_counter() - t0))
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    path = out_dir / RUN_DIR / EVAL_FILE
+    path.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    return result
