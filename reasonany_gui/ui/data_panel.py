@@ -135,7 +135,7 @@ class DataPicker(Card):
         preset = calibration.PRESETS.get(name) if name else None
         self.description.setText(preset.description if preset is not None else "Your own file.")
 
-    def show_preview(self, tokenizer=None) -> None:
+    def show_preview(self, tokenizer=None, max_length: int | None = None) -> None:
         """Read the first samples with the engine's reader (the same one the run uses)."""
         self.table.setRowCount(0)
         self.preview_rows, self.preview_error = [], None
@@ -153,8 +153,14 @@ class DataPicker(Card):
             self.status.setText(f"⚠ {self.preview_error}")
             self.status.setProperty("error", True)
         else:
-            self.status.setText(f"First {len(self.preview_rows)} samples shown"
-                                + ("" if tokenizer is not None else " (token counts appear once a model is chosen)."))
+            text = f"First {len(self.preview_rows)} samples shown"
+            if tokenizer is None:
+                text += " (token counts appear once a model is chosen)."
+            elif max_length:
+                long = sum(1 for _, n in self.preview_rows if n is not None and n > max_length)
+                text += (f"; {long} of them are longer than the {max_length}-token limit (Settings) and will be cut."
+                         if long else f"; all fit in the {max_length}-token limit.")
+            self.status.setText(text)
             self.status.setProperty("error", False)
         self.status.style().unpolish(self.status)
         self.status.style().polish(self.status)
@@ -187,7 +193,8 @@ class DataPanel(QWidget):
             lay.addWidget(p, 1)
         self._tokenizer_source: str | None = None
         self._tokenizer = None
-        self._previewed: dict[str, tuple[str, str | None]] = {}
+        self._previewed: dict[str, tuple] = {}
+        self.max_length: int | None = None
 
     def set_specs(self, reasoning: str, domain: str) -> None:
         self.pickers["reasoning"].set_spec(reasoning)
@@ -215,7 +222,7 @@ class DataPanel(QWidget):
         """Preview each picker whose data or tokenizer changed since it was last shown."""
         tok = self.tokenizer()
         for role, p in self.pickers.items():
-            key = (p.spec, self._tokenizer_source if tok is not None else None)
+            key = (p.spec, self._tokenizer_source if tok is not None else None, self.max_length)
             if force or self._previewed.get(role) != key:
-                p.show_preview(tok)
+                p.show_preview(tok, self.max_length)
                 self._previewed[role] = key

@@ -25,7 +25,7 @@ from .data_panel import DataPanel
 from .dialogs import ErrorReporter
 from .models_panel import ModelsPanel
 from .output_panel import OutputPanel, suggest_output
-from .results_panel import ResultsPanel
+from .results_panel import ResultsPanel, data_title
 from .run_panel import RunPanel
 from .settings_panel import SettingsPanel
 from .settings_store import SettingsStore
@@ -227,7 +227,8 @@ class MainWindow(QMainWindow):
         for role in ("base", "reasoning", "domain"):
             lines.append(f"<b>{role.capitalize()} model:</b> {getattr(cfg, role) or '—'}")
         if cfg.needs_scores:
-            lines.append(f"<b>Data:</b> {cfg.reasoning_data} (reasoning), {cfg.domain_data} (domain); "
+            lines.append(f"<b>Data:</b> {data_title(cfg.reasoning_data)} for reasoning, "
+                         f"{data_title(cfg.domain_data)} for the domain; "
                          f"{cfg.samples} samples of up to {cfg.max_length} tokens each")
         lines.append("<b>" + describe_value("method", cfg.method).replace(": ", ":</b> ", 1))
         if cfg.needs_scores:
@@ -268,6 +269,7 @@ class MainWindow(QMainWindow):
         self.back_button.setEnabled(index > 0)
         self.next_button.setEnabled(index < len(STEPS) - 1)
         if key == "data":
+            self.data.max_length = int(self.settings.values()["max_length"])
             self._update_tokenizer_source()
             self.data.refresh_previews()
         elif key == "save":

@@ -154,10 +154,14 @@ class EvaluationView(QWidget):
 
 
 def data_title(spec: str) -> str:
-    """'builtin:safety' -> 'safety (built-in)'; a file -> its name."""
+    """'builtin:safety' -> 'Safety (refusals) (built-in)'; a file -> its name."""
     spec = str(spec)
     if spec.startswith("builtin:"):
-        return f"{spec[len('builtin:'):]} (built-in)"
+        from reasonany_gui.engine.calibration import PRESETS
+
+        name = spec[len("builtin:"):]
+        preset = PRESETS.get(name)
+        return f"{preset.title if preset else name} (built-in)"
     return Path(spec).name or spec
 
 

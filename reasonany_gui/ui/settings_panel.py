@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QHBoxLayout, QLabel,
                                QPushButton, QScrollArea, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
@@ -106,7 +106,7 @@ class SettingsPanel(QWidget):
         lay.addWidget(page_header(
             "3  Settings",
             "The defaults work well; hover over any setting for a one-line explanation. "
-            "The estimate at the bottom tells you what the run will need."))
+            "The estimate box tells you what the run will need before it starts."))
         content = QWidget()
         grid = QGridLayout(content)
         grid.setContentsMargins(0, 0, 0, 0)
@@ -122,6 +122,10 @@ class SettingsPanel(QWidget):
                                                                    "reasoning_scale", "domain_scale")), 1, 0)
         grid.addWidget(self._form_card("Measuring importance", ("score", "samples", "max_length", "scope")), 1, 1)
         grid.addWidget(self._form_card("Hardware", ("device", "compute_dtype")), 2, 0)
+        self.estimate = Banner("", "info")
+        self.estimate.setObjectName("estimate")
+        self.estimate.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        grid.addWidget(self.estimate, 2, 1)
 
         adv_card = Card()
         self.adv_toggle = QToolButton()
@@ -132,6 +136,7 @@ class SettingsPanel(QWidget):
         adv_card.body.addWidget(self.adv_toggle)
         self.advanced = QWidget()
         adv_form = QFormLayout(self.advanced)
+        adv_form.setHorizontalSpacing(16)
         adv_form.setContentsMargins(0, 0, 0, 0)
         for name in ("intersect", "select_embeddings", "response_only", "gradient_checkpointing", "score_cache"):
             adv_form.addRow(self.fields[name])
@@ -139,11 +144,7 @@ class SettingsPanel(QWidget):
             adv_form.addRow(self._label(name), self.fields[name])
         self.advanced.setVisible(False)
         adv_card.body.addWidget(self.advanced)
-        grid.addWidget(adv_card, 2, 1)
-
-        self.estimate = Banner("", "info")
-        self.estimate.setObjectName("estimate")
-        grid.addWidget(self.estimate, 3, 0, 1, 2)
+        grid.addWidget(adv_card, 3, 0, 1, 2)
         reset = QPushButton("Reset to recommended settings")
         reset.clicked.connect(self.reset_defaults)
         row = QHBoxLayout()
@@ -275,10 +276,30 @@ class SettingsPanel(QWidget):
             log.info("no estimate: %s", exc)
             self.estimate.set_message("No estimate available for these settings.", "info")
             return
-        text = (f"<b>Estimate:</b> about {human_bytes(est.device_bytes)} of device memory, "
-                f"{human_bytes(est.host_bytes)} of RAM and {human_bytes(est.disk_bytes)} of disk; "
-                f"about {human_seconds(est.seconds)}.")
+        device_id = str(self.fields["device"].currentData())
+        free = self._free_bytes(device_id)
+        on_cpu = est.device_bytes == 0
+        where = "on the CPU" if on_cpu else f"about {human_bytes(est.device_bytes)} of GPU memory"
+        text = (f"<b>Estimate</b> for these settings: {where}, {human_bytes(est.host_bytes)} of RAM, "
+                f"{human_bytes(est.disk_bytes)} of disk, {human_seconds(est.seconds, rough=True)}.")
+        kind = "info"
+        needed = est.host_bytes if on_cpu else est.device_bytes
+        if free is not None and needed > free:
+            kind = "warn"
+            text += (f"<br><b>This may not fit:</b> {human_bytes(needed)} needed, {human_bytes(free)} free. "
+                     "Try fewer tokens per sample, memory saving (Advanced) or another device.")
         notes = list(getattr(est, "notes", []) or [])
         if notes:
             text += "<br>" + "<br>".join(f"• {n}" for n in notes)
-        self.estimate.set_message(text, "warn" if notes else "info")
+        self.estimate.set_message(text, kind)
+
+    @staticmethod
+    def _free_bytes(device_id: str) -> int | None:
+        """Free memory of the chosen device (the first GPU for 'auto'), None when unknown."""
+        try:
+            listed = devices.list_devices()
+        except Exception:  # noqa: BLE001
+            return None
+        if device_id == "auto":
+            device_id = next((d.id for d in listed if d.id.startswith("cuda")), "cpu")
+        return next((d.free_bytes for d in listed if d.id == device_id), None)

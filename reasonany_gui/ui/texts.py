@@ -132,10 +132,16 @@ def human_count(n: int | float | None) -> str:
     return f"{n:.0f}"
 
 
-def human_seconds(s: float | None) -> str:
+def human_seconds(s: float | None, rough: bool = False) -> str:
+    """'42 s', '3 min 05 s', '2 h 10 min'; rough=True says 'under a minute' and rounds to minutes."""
     if s is None or s != s:
         return "estimating..."
     s = max(0.0, float(s))
+    if rough:
+        if s < 60:
+            return "under a minute"
+        if s < 3600:
+            return f"about {round(s / 60):.0f} min"
     if s < 60:
         return f"{s:.0f} s"
     if s < 3600:

@@ -70,19 +70,8 @@ def test_settings_store_types_round_trip(reasonany_home):
     assert store.path.suffix == ".ini" and "samples=33" in store.path.read_text()
 
 
-def test_clear_score_cache(qtbot, window, job_waiter):
-    w = window
-    qtbot.mouseClick(w.merge_button, Qt.MouseButton.LeftButton)
-    assert job_waiter(w)[0] == "finished"
-    assert w.score_store().size_bytes() > 0
-    w.ask_clear_cache()
-    assert w.errors.last.windowTitle() == "Clear the score cache?"
-    w.errors.last.button(w.errors.last.StandardButton.Yes).click()
-    assert w.score_store().size_bytes() == 0
-    assert w.pipeline is None and not w.results.retune.isEnabled()
-
-
-def test_evaluate_button_shows_perplexities_and_answers(qtbot, window, job_waiter):
+def test_evaluate_then_clear_the_score_cache(qtbot, window, job_waiter):
+    """After a merge: Evaluate shows perplexities and answers; clearing the score cache frees its space."""
     pytest.importorskip("reasonany_gui.engine.evaluate")
     w = window
     w.eval_options = {"max_samples": 2, "max_length": 32, "max_new_tokens": 4}
@@ -101,6 +90,13 @@ def test_evaluate_button_shows_perplexities_and_answers(qtbot, window, job_waite
     assert "[merged]" in view.generations.toPlainText()
     report = json.loads((w.out_dir / "reasonany" / "report.json").read_text())
     assert report["evaluation"]["perplexity"] == result["perplexity"]
+
+    assert w.score_store().size_bytes() > 0
+    w.ask_clear_cache()
+    assert w.errors.last.windowTitle() == "Clear the score cache?"
+    w.errors.last.button(w.errors.last.StandardButton.Yes).click()
+    assert w.score_store().size_bytes() == 0
+    assert w.pipeline is None and not w.results.retune.isEnabled()
 
 
 MAIN_SCRIPT = """

@@ -55,6 +55,7 @@ def test_full_flow(qtbot, window, job_waiter):
         rows = w.data.pickers[role].preview_rows
         assert len(rows) == 5 and all(isinstance(t, int) and t > 0 for _, t in rows)
         assert w.data.pickers[role].table.rowCount() == 5
+        assert "longer than the 64-token limit" in w.data.pickers[role].status.text()
     shoot(qtbot, w, "2-data")
 
     # 3. settings: fast values applied on top of the MergeConfig defaults
@@ -157,6 +158,15 @@ def test_full_flow(qtbot, window, job_waiter):
     assert str(out) in w.results.where.text()
     assert "Method" in w.results.summary.text()
     assert w.store.recent("runs")[0] == str(out)
+    assert w.pipeline is None and w.results.retune.isEnabled()
+
+    # ... and re-tuning the opened run takes its scores from the score cache: no backward pass at all
+    w.results.retune.boxes["domain_ratio"].setValue(2.0)
+    qtbot.mouseClick(w.results.retune.apply_button, Qt.MouseButton.LeftButton)
+    state, name, result = wait_job(qtbot, w)
+    assert (state, name) == ("finished", "retune"), result
+    assert w.pipeline.backward_passes == 0 and w.pipeline.config.domain_ratio == 0.02
+    assert sum(c["domain"] for c in inspector.table.shown_counts().values()) < totals["domain"]
 
 
 def test_settings_and_choices_persist(qtbot, styled_app, trio, picker):
