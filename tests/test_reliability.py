@@ -240,9 +240,26 @@ def test_pickle_with_code_is_refused_even_when_pickle_is_allowed(trio, data_file
     out = tmp_path / "merged"
     code, err = run_cli(merge_argv(trio, data_files, out, domain=evil) + ["--allow-pickle"], capsys)
     assert code == 2, err
-    assert "pytorch_model.bin could not be loaded safely (weights_only=True)" in err
+    assert ("pytorch_model.bin could not be loaded safely (weights_only=True): it holds more than tensors, and "
+            "loading it could run code (") in err and "unsupported GLOBAL" in err and "mkdir" in err
+    assert "Use a safetensors copy of the model instead." in err
     assert not marker.exists()
     assert_nothing_written(out)
+
+
+def test_old_format_pickle_loads_and_a_damaged_one_says_download_again(trio, tmp_path):
+    """Pre-1.6 (non-zip) .bin files cannot be memory-mapped; they still load, with weights_only=True."""
+    state = load_file(str(trio["base"] / "model.safetensors"))
+    old = tmp_path / "old"
+    old.mkdir()
+    shutil.copy(trio["base"] / "config.json", old)
+    torch.save(state, old / "pytorch_model.bin", _use_new_zipfile_serialization=False)
+    ckpt = Checkpoint(old, allow_pickle=True)
+    assert ckpt.names == sorted(state) and all(torch.equal(ckpt.get(n), state[n]) for n in state)
+    (old / "pytorch_model.bin").write_bytes(b"\x80\x02 not a pickle")
+    with pytest.raises(InputError, match=r"pytorch_model.bin is not a readable PyTorch weight file .* The file is "
+                                         r"truncated or corrupted: download it again"):
+        Checkpoint(old, allow_pickle=True)
 
 
 def _plant_custom_code(folder: Path, marker: Path, where: str) -> None:
@@ -682,7 +699,8 @@ def test_disk_full_while_saving_removes_the_temporary_folder_and_says_how_much_i
     code, err = run_cli(merge_argv(trio, data_files, out) + ["--method", "task_arithmetic"], capsys)
     assert code == 1, err
     needed = Checkpoint(trio["base"]).num_params * 4  # float32 output, no masks for task arithmetic
-    assert "The disk is full while writing" in err and "model-00001-of-00001.safetensors" in err
+    assert f"The disk is full while writing {out.resolve() / 'model-00001-of-00001.safetensors'}." in err
+    assert TMP_MARK not in err  # the temporary folder is gone; the message names the folder the user chose
     assert f"The output needs about {human_bytes(needed)};" in err and "free now" in err
     assert "input models are untouched" in err and "Log: " in err
     assert_nothing_written(out)

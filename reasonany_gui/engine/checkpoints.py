@@ -135,9 +135,23 @@ class TensorFiles:
     def _load_pickle(self, f: Path) -> dict[str, torch.Tensor]:
         if f not in self._pickle_cache:
             try:
-                data = torch.load(str(f), map_location="cpu", weights_only=True, mmap=True)
+                try:
+                    data = torch.load(str(f), map_location="cpu", weights_only=True, mmap=True)
+                except RuntimeError as exc:  # files saved before torch 1.6 (not zip) cannot be memory-mapped
+                    if "mmap" not in str(exc):
+                        raise
+                    data = torch.load(str(f), map_location="cpu", weights_only=True)
             except Exception as exc:
-                raise InputError(f"{f} could not be loaded safely (weights_only=True): {exc}") from None
+                lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+                code_marks = ("GLOBAL", "Unsupported global", "Unsupported class")  # objects, not tensors
+                why = next((ln for ln in lines if any(m in ln for m in code_marks)), None)
+                if why is None:  # not a code problem: a damaged or foreign file
+                    raise InputError(f"{f} is not a readable PyTorch weight file ({lines[0] if lines else exc}). "
+                                     "The file is truncated or corrupted: download it again.") from None
+                raise InputError(
+                    f"{f} could not be loaded safely (weights_only=True): it holds more than tensors, and loading it "
+                    f"could run code ({why}). Use a safetensors copy of the model instead."
+                ) from None
             if not isinstance(data, dict):
                 raise InputError(f"{f} does not hold a state dict of tensors.")
             self._pickle_cache[f] = {k: v for k, v in data.items() if isinstance(v, torch.Tensor)}

@@ -9,6 +9,7 @@ samples and tensors; nothing is written under the final output name until the ve
 from __future__ import annotations
 
 import platform
+import re
 import shutil
 import sys
 import tempfile
@@ -334,7 +335,10 @@ class Pipeline:
             free = human_bytes(shutil.disk_usage(_existing_parent(final)).free)
         except OSError:
             free = "unknown"
-        return WriteError(f"{exc} The output needs about {human_bytes(needed)}; {free} free now. Nothing was "
+        # the temporary folder is gone: name the file under the output folder the user chose
+        temp = re.escape(str(final.parent / f".{final.name}{TMP_MARK}")) + r"[\w-]+"
+        message = re.sub(temp, lambda _m: str(final), str(exc))
+        return WriteError(f"{message} The output needs about {human_bytes(needed)}; {free} free now. Nothing was "
                           "written and the input models are untouched.")
 
     def _write_into(self, final: Path, sizes: list[tuple[str, int]], out_dtype: torch.dtype) -> None:
