@@ -527,6 +527,28 @@ def test_existing_empty_output_folder_is_used(trio, data_files, tmp_path):
     assert (out / "model.safetensors.index.json").is_file() and not leftovers(tmp_path)
 
 
+def test_output_folder_filled_during_the_run_is_left_alone_and_the_work_is_kept(trio, data_files, tmp_path):
+    """Something writes into the chosen (empty) folder while the run works: the last step must neither
+    overwrite it nor throw hours of work away; the model goes to NAME-2 and a warning says so."""
+    out = tmp_path / "merged"
+    out.mkdir()
+    logs: list[str] = []
+
+    def listener(e):
+        if isinstance(e, Progress) and e.stage == "write" and e.fraction >= 1.0:
+            (out / "theirs.txt").write_text("written by another program")
+        if isinstance(e, Log) and e.level == "warning":
+            logs.append(e.message)
+
+    written = Pipeline(make_config(trio, data_files, out, method="task_arithmetic"), listener=listener).run()
+    assert written == out.resolve().with_name("merged-2")
+    assert (written / "model.safetensors.index.json").is_file() and (written / "reasonany" / "run.yaml").is_file()
+    assert [f.name for f in out.iterdir()] == ["theirs.txt"] and (out / "theirs.txt").read_text().startswith("written")
+    assert any(f"The output folder {out.resolve()} was filled by something else" in m and str(written) in m
+               for m in logs)
+    assert not leftovers(tmp_path)
+
+
 REPO_IDS = [
     ("owner/../../etc", "is neither an existing folder nor a valid Hugging Face repo id (owner/name, no '..'"),
     ("../../../outside/model", "is neither an existing folder nor a valid Hugging Face repo id"),

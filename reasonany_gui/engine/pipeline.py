@@ -308,13 +308,16 @@ class Pipeline:
         out_dtype = _out_dtype(cfg.dtype, self.ckpts["base"].storage_dtype)
         sizes = self.output_sizes(out_dtype)
         try:
-            self._write_into(final, sizes, out_dtype)
+            written = self._write_into(final, sizes, out_dtype)
         except OSError as exc:  # report files, copies: the shard writer already turns its own into WriteError
             raise self._with_space(_write_error(exc, final), final, needed) from None
         except WriteError as exc:
             raise self._with_space(exc, final, needed) from None
-        self.log(f"Merged model written to {final}")
-        return final
+        if written != final:
+            self.log(f"The output folder {final} was filled by something else during the run; it was left as it is "
+                     f"and the merged model was saved to {written} instead.", "warning")
+        self.log(f"Merged model written to {written}")
+        return written
 
     def check_output(self, out: str | Path | None = None) -> tuple[Path, int]:
         """Refuse a bad output folder and too little disk space, before hours of identification.
@@ -341,7 +344,7 @@ class Pipeline:
         return WriteError(f"{message} The output needs about {human_bytes(needed)}; {free} free now. Nothing was "
                           "written and the input models are untouched.")
 
-    def _write_into(self, final: Path, sizes: list[tuple[str, int]], out_dtype: torch.dtype) -> None:
+    def _write_into(self, final: Path, sizes: list[tuple[str, int]], out_dtype: torch.dtype) -> Path:
         from . import report
         from .writer import ShardedWriter, TempFolder
 
@@ -370,8 +373,9 @@ class Pipeline:
             self.cancel.check()
             report.write_run_files(tmp.path, self, mask_tensors, out_dtype)
             self.cancel.check()
-            tmp.commit()
+            written = tmp.commit(elsewhere_if_taken=True)
         self._done("write", start)
+        return written
 
     def _merge_one(self, name: str, base, rsn, dom, sel: Selection | None, out_dtype: torch.dtype) -> torch.Tensor:
         from .methods import merge_tensor

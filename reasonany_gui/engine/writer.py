@@ -178,10 +178,19 @@ class TempFolder:
         _register(self.registry, self.path, add=True)
         return self
 
-    def commit(self) -> Path:
-        if self.final.exists():  # an empty folder the user chose (checked empty before the run)
-            self.final.rmdir()
-        os.replace(self.path, self.final)
+    def commit(self, elsewhere_if_taken: bool = False) -> Path:
+        """Rename to the final name. With `elsewhere_if_taken`, a final folder that something else filled
+        while the run worked is left alone and the output goes to the first free NAME-2, NAME-3, …: hours
+        of work are never thrown away at the last step, and nothing is overwritten."""
+        try:
+            if self.final.exists():  # an empty folder the user chose (checked empty before the run)
+                self.final.rmdir()
+            os.replace(self.path, self.final)
+        except OSError:
+            if not (elsewhere_if_taken and self.final.exists()):
+                raise
+            self.final = _free_name(self.final)
+            os.replace(self.path, self.final)
         self.committed = True
         _register(self.registry, self.path, add=False)
         return self.final
@@ -190,6 +199,13 @@ class TempFolder:
         if not self.committed:
             shutil.rmtree(self.path, ignore_errors=True)
             _register(self.registry, self.path, add=False)
+
+
+def _free_name(final: Path) -> Path:
+    i = 2
+    while final.with_name(f"{final.name}-{i}").exists():
+        i += 1
+    return final.with_name(f"{final.name}-{i}")
 
 
 def _register(registry: Path | None, path: Path, add: bool) -> None:
