@@ -262,6 +262,9 @@ class TensorDetail(QWidget):
             f"({100 * c.get('domain', 0) / numel:.2f}%), conflicts {c.get('conflicts', 0):,}")
         cats = self.selection.mask_categories(name, max_side=256)
         self.mask_image.setImage(category_image(cats), levels=(0, 255))
+        h, w = cats.shape[:2]
+        # show a matrix with its real proportions; a vector (one row) is stretched to stay visible
+        self.mask_plot.setAspectLocked(min(h, w) / max(h, w, 1) >= 0.05, ratio=1.0)
         self.mask_plot.setRange(xRange=(0, cats.shape[1]), yRange=(0, cats.shape[0]), padding=0.02)
         self._show_histograms(name)
 

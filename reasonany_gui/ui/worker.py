@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThread, Signal
 
-from reasonany_gui.engine.events import CancelToken
+from reasonany_gui.engine.events import CancelToken, Log, StageFinished, StageStarted
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,19 @@ def live_threads() -> list["JobThread"]:
         except RuntimeError:  # the C++ object is gone (deleteLater): it is not running
             _live.discard(t)
     return out
+
+
+_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def _log_event(ev: object) -> None:
+    """The log file gets what the log pane shows, plus stage boundaries (for bug reports)."""
+    if isinstance(ev, Log):
+        log.log(_LEVELS.get(ev.level, logging.INFO), "engine: %s", ev.message)
+    elif isinstance(ev, StageStarted):
+        log.info("stage %d/%d started: %s", ev.index + 1, ev.total, ev.title)
+    elif isinstance(ev, StageFinished):
+        log.info("stage %s finished in %.2f s", ev.stage, ev.seconds)
 
 
 class JobThread(QThread):
@@ -76,6 +89,7 @@ class JobThread(QThread):
 
     def _emit(self, ev: object) -> None:  # worker thread: the engine's listener
         self.events_emitted += 1
+        _log_event(ev)
         self.event.emit(ev)
 
     def cancel(self) -> None:

@@ -134,3 +134,18 @@ def test_unexpected_error_shows_message_and_log_path(qtbot, window, job_waiter, 
     assert "RuntimeError" in box.detailedText()
     assert w.run_panel.heading.text() == "Stopped by an error"
     assert w.merge_button.isEnabled()  # the app stays usable
+
+
+def test_closing_the_window_during_a_run_cancels_it(qtbot, window):
+    w = window
+    w.settings.apply({"samples": 64})
+    out = Path(w.output.out.text())
+    before = leftovers(out.parent)
+    qtbot.mouseClick(w.merge_button, Qt.MouseButton.LeftButton)
+    thread = w.runner.thread
+    qtbot.waitUntil(lambda: w.run_panel.events_received > 3, timeout=60_000)
+    t0 = time.monotonic()
+    w.close()
+    assert time.monotonic() - t0 < 10.0
+    assert not thread.isRunning()
+    assert not out.exists() and leftovers(out.parent) == before

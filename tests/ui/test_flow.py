@@ -125,6 +125,9 @@ def test_full_flow(qtbot, window, job_waiter):
     heat.cellClicked.connect(lambda layer, module: clicked.append((layer, module)))
     heat._clicked(heat.modules.index("v"), 0)
     assert clicked == [(0, "v")] and detail.title.text() == "Layer 0 · v"
+    detail.tensors.setCurrentRow(1)
+    assert detail.current == "model.layers.0.self_attn.v_proj.weight"
+    assert detail.mask_image.image.shape == (32, 64, 3)  # v_proj of the tiny model: 2 kv heads x 16 dims
     shoot(qtbot, w, "6-results")
 
     # 7. re-tune: a larger reasoning share re-selects from cached scores, no new backward pass
