@@ -6,7 +6,6 @@ actions into jobs (`jobs.py`) on the worker (`worker.JobRunner`); the screens on
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
