@@ -87,10 +87,36 @@ def quiet_console() -> None:
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 
+#: system libraries PySide6's X11 (xcb) plugin loads beyond libxcb itself -> their Debian/Ubuntu packages
+XCB_LIBS = {"xcb-cursor": "libxcb-cursor0", "xcb-icccm": "libxcb-icccm4", "xcb-keysyms": "libxcb-keysyms1"}
+
+
+def missing_x11_libraries() -> list[str]:
+    """Packages Qt's X11 plugin needs that this Linux machine lacks ([] elsewhere or when unsure).
+
+    Why: without them Qt aborts at start with a message few users understand. This only warns (in the
+    log and on stderr, before Qt starts); it never refuses to start, since the lookup can miss libraries.
+    """
+    import ctypes.util
+    import os
+
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return []
+    if os.environ.get("WAYLAND_DISPLAY") or not os.environ.get("DISPLAY"):
+        return []  # Qt uses its Wayland plugin, or there is no X server to talk to anyway
+    return [pkg for lib, pkg in XCB_LIBS.items() if ctypes.util.find_library(lib) is None]
+
+
 def main(argv: list[str] | None = None) -> int:
     quiet_console()
     log_path = setup_logging()
     log = logging.getLogger("reasonany_gui")
+    missing = missing_x11_libraries()
+    if missing:
+        text = ("ReasonAny needs these system libraries to open its window: " + ", ".join(missing)
+                + ". Install them (Debian/Ubuntu: sudo apt install " + " ".join(missing) + ") and start again.")
+        log.warning(text)
+        print(text, file=sys.stderr)
     from reasonany_gui import __version__
 
     log.info("ReasonAny GUI %s starting (Python %s); log: %s", __version__, sys.version.split()[0], log_path)

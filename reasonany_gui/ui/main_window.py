@@ -208,6 +208,9 @@ class MainWindow(QMainWindow):
             self.models.set_specs({r: getattr(cfg, r) for r in ("base", "reasoning", "domain")})
         elif self._demo_allowed():
             self.use_demo()
+        if not self.output.values()["out"]:
+            specs = self.models.specs()
+            self.output.next_suggestion(specs["reasoning"], specs["domain"])
         self._fill_recent_runs()
 
     def _demo_allowed(self) -> bool:

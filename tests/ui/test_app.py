@@ -137,3 +137,18 @@ def test_python_dash_m_entry_point_exists():
     from reasonany_gui.app import main
 
     assert callable(main)
+
+
+def test_missing_x11_libraries_are_named(monkeypatch):
+    import ctypes.util
+
+    from reasonany_gui import app
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None if name == "xcb-cursor" else f"lib{name}.so")
+    assert app.missing_x11_libraries() == ["libxcb-cursor0"]
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")  # an explicit platform: nothing to check
+    assert app.missing_x11_libraries() == []

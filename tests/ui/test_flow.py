@@ -195,3 +195,19 @@ def test_settings_and_choices_persist(qtbot, styled_app, trio, picker):
     assert cfg.base == str(trio["base"]) and w2.models.pickers["base"].model_info is not None
     assert w2.store.geometry() == saved  # restoreGeometry clamps to the (offscreen) screen, so compare bytes
     w2.close()
+
+
+def test_a_baseline_method_merges_without_masks(qtbot, window, job_waiter):
+    w = window
+    w.settings.apply({"method": "task_arithmetic", "reasoning_scale": 0.5, "domain_scale": 0.5})
+    assert not w.settings.fields["samples"].isEnabled()  # no importance measurement for baselines
+    out = Path(w.output.out.text())
+    qtbot.mouseClick(w.merge_button, Qt.MouseButton.LeftButton)
+    state, name, result = job_waiter(w)
+    assert (state, name) == ("finished", "merge"), result
+    assert (out / "config.json").is_file() and not (out / "reasonany" / "masks.safetensors").exists()
+    assert result.selection is None and w.pipeline.backward_passes == 0
+    assert not w.results.retune.isEnabled()
+    assert w.results.inspector.table.shown_counts() == {}
+    assert "No masks" in w.results.inspector.totals.text()
+    assert w.run_panel.plots.updates_received == 0
