@@ -148,11 +148,21 @@ def cmd_merge(args: argparse.Namespace, cancel: CancelToken) -> int:
 def cmd_eval(args: argparse.Namespace, cancel: CancelToken) -> int:
     from .engine import evaluate
 
-    result = evaluate.evaluate_run(Path(args.out), data=args.data or [], prompts=args.prompt, max_samples=args.max_samples,
+    data = args.data or run_data(Path(args.out))
+    result = evaluate.evaluate_run(Path(args.out), data=data, prompts=args.prompt, max_samples=args.max_samples,
                                    device=args.device, listener=ConsolePrinter(args.quiet), cancel=cancel)
     for data, vals in (result.get("perplexity") or {}).items():
         print(f"perplexity on {data}: " + ", ".join(f"{r} {v:.2f}" for r, v in vals.items()))
     return 0
+
+
+def run_data(out: Path) -> list[str]:
+    """The calibration data of a finished run (its held-out part is what `eval` measures by default)."""
+    run = out / "reasonany" / "run.yaml"
+    if not run.is_file():
+        raise InputError(f"{out} is not a ReasonAny output folder (no reasonany/run.yaml). Pick a finished run's folder.")
+    cfg = MergeConfig.from_yaml(run)
+    return list(dict.fromkeys(d for d in (cfg.reasoning_data, cfg.domain_data) if d))
 
 
 def cmd_cache(args: argparse.Namespace) -> int:

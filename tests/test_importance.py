@@ -9,7 +9,7 @@ import torch
 
 from reasonany_gui.engine.checkpoints import Checkpoint, load_model
 from reasonany_gui.engine.events import CancelToken, SensitivityUpdate
-from reasonany_gui.engine.importance import parameter_names, score_pass
+from reasonany_gui.engine.importance import enable_checkpointing, is_checkpointing, parameter_names, score_pass
 
 
 @dataclass
@@ -125,8 +125,8 @@ def test_gradient_checkpointing_gives_the_same_scores(trio):
     ref = score_pass(plain, parameter_names(plain, set(ckpt.tensors)), data, "gradient", torch.device("cpu"),
                      "p", "d", "d", lambda e: None, CancelToken()).scores
     gc = load_model(trio["domain"], torch.float32, "cpu")
-    gc.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    assert gc.is_gradient_checkpointing
+    enable_checkpointing(gc)
+    assert is_checkpointing(gc)
     got = score_pass(gc, parameter_names(gc, set(ckpt.tensors)), data, "gradient", torch.device("cpu"),
                      "p", "d", "d", lambda e: None, CancelToken()).scores
     for n in ref:

@@ -128,10 +128,25 @@ def score_pass(
     return PassResult(accs, n, tokens, time.perf_counter() - start, backward)
 
 
+def enable_checkpointing(model: torch.nn.Module) -> None:
+    """Activation (gradient) checkpointing under the name this transformers version uses (5.x renamed it)."""
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.config.use_cache = False
+
+
+def is_checkpointing(model: torch.nn.Module) -> bool:
+    if hasattr(type(model), "is_activation_checkpointing"):
+        return bool(model.is_activation_checkpointing)
+    return bool(getattr(model, "is_gradient_checkpointing", False))
+
+
 def _set_mode(model: torch.nn.Module) -> None:
     """Eval mode (no dropout), except that transformers only checkpoints activations in train mode: then
     train mode with every dropout module switched back to eval, so scores stay deterministic."""
-    if getattr(model, "is_gradient_checkpointing", False):
+    if is_checkpointing(model):
         model.train()
         for m in model.modules():
             if isinstance(m, torch.nn.Dropout):

@@ -24,7 +24,7 @@ from .config import MergeConfig
 from .devices import compute_dtype, free_device_bytes, resolve_device
 from .errors import InputError, OutOfMemoryError, WriteError
 from .events import CancelToken, Log, Progress, StageFinished, StageStarted, null_listener
-from .importance import parameter_names, score_pass
+from .importance import enable_checkpointing, parameter_names, score_pass
 from .paths import cache_dir
 from .scorecache import ScoreStore, cache_key
 from .selection import Selection, mask_terms, pack, select_masks
@@ -179,8 +179,7 @@ class Pipeline:
                 f"The {role} model's weights do not fit in the memory of {self.device}. Compute in bfloat16, close "
                 "other programs that use the GPU, or use the CPU (much slower).", fewer) from None
         if cfg.gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-            model.config.use_cache = False
+            enable_checkpointing(model)
         return model
 
     def _accumulate_on(self, cfg: MergeConfig, model) -> torch.device:
