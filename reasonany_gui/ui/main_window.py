@@ -312,6 +312,11 @@ class MainWindow(QMainWindow):
         self.results.set_selection(None)
         self._holder = {}
         self.run_panel.begin("Merging", "Measuring which weights carry each skill, then merging.")
+        if config.needs_scores:
+            passes = ["reasoning@reasoning", "domain@domain"]
+            if config.intersect:
+                passes += ["base@reasoning", "base@domain"]
+            self.run_panel.plots.prepare(passes)
         self._start("merge", jobs.merge_job(config, self._holder))
 
     def retry_with(self, suggestions: dict) -> None:
@@ -519,10 +524,14 @@ class MainWindow(QMainWindow):
                          "model (ReasonAny, arXiv 2601.05560).\n\n"
                          f"Settings: {self.store.path}\nLog: {paths.log_file()}")
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+    def shutdown(self) -> None:
+        """Save the settings, stop the worker, release the models (closing, or the app quitting)."""
         self.save_settings()
         if self.runner.busy:
             self.status_text.setText("Stopping the current task…")
             self.runner.shutdown(15000)
         self._close_pipeline()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.shutdown()
         super().closeEvent(event)

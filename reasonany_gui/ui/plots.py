@@ -7,6 +7,8 @@ redraws at ~15 Hz whatever arrived since, so the window stays responsive during 
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
@@ -14,7 +16,11 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from reasonany_gui.engine.events import SensitivityUpdate
 
-REDRAW_MS = 66  # ~15 Hz
+REDRAW_MS = 66  # ~15 Hz at most
+MAX_REDRAW_MS = 1000
+#: painting may take at most this share of the GUI thread (the interval grows with the measured paint time)
+PAINT_BUDGET = 0.2
+SYMBOL_MAX_LAYERS = 12  # markers on every point only while they stay few (they dominate paint time)
 #: the order the four passes are laid out in (2 x 2: reasoning data on top, domain data below)
 PASS_ORDER = ("reasoning@reasoning", "base@reasoning", "domain@domain", "base@domain")
 MODULE_COLORS = {
@@ -29,12 +35,25 @@ def pass_title(update: SensitivityUpdate) -> str:
     return f"{model} model · {update.data_role} data ({update.samples_done}/{update.samples_total})"
 
 
+class _TimedView(pg.GraphicsLayoutWidget):
+    """Measures how long a paint takes, so the redraw rate can adapt to the machine."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last_paint_s = 0.0
+
+    def paintEvent(self, ev) -> None:  # noqa: N802 - Qt naming
+        t0 = time.perf_counter()
+        super().paintEvent(ev)
+        self.last_paint_s = time.perf_counter() - t0
+
+
 class SensitivityPlots(QWidget):
     """A 2 x 2 grid of line plots; one line per module type, x = layer, y = mean importance (log)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.view = pg.GraphicsLayoutWidget()
+        self.view = _TimedView()
         self.view.setBackground("w")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -45,6 +64,7 @@ class SensitivityPlots(QWidget):
         self._dirty: set[str] = set()
         self._plots: dict[str, pg.PlotItem] = {}
         self._curves: dict[str, dict[str, pg.PlotDataItem]] = {}
+        self._ranges: dict[str, tuple[float, float] | None] = {}
         self._placeholder = self.view.addLabel("The sensitivity plots appear here while importance is measured.",
                                                color="#667085", size="11pt")
         self.timer = QTimer(self)
@@ -59,12 +79,24 @@ class SensitivityPlots(QWidget):
         if not self.timer.isActive():
             self.timer.start()
 
+    def prepare(self, pass_ids: list[str]) -> None:
+        """Lay out the panels of the coming passes now, so the layout does not change during the run."""
+        titles = {"reasoning@reasoning": ("reasoning", "reasoning"), "base@reasoning": ("base", "reasoning"),
+                  "domain@domain": ("domain", "domain"), "base@domain": ("base", "domain")}
+        for pass_id in sorted(pass_ids, key=self._order):
+            model, data = titles.get(pass_id, pass_id.split("@", 1) if "@" in pass_id else (pass_id, ""))
+            empty = SensitivityUpdate(pass_id, model, data, 0, 0, (), np.zeros((0, 0)))
+            plot = self._plot_for(empty)
+            plot.setTitle(f"{ROLE_WORDS.get(model, model)} model · {data} data (waiting)", size="10pt",
+                          color="#98a2b3")
+
     def clear(self) -> None:
         self.timer.stop()
         self.latest.clear()
         self._dirty.clear()
         self._plots.clear()
         self._curves.clear()
+        self._ranges.clear()
         self.view.clear()
         self.updates_received = 0
         self._placeholder = self.view.addLabel("The sensitivity plots appear here while importance is measured.",
@@ -80,6 +112,9 @@ class SensitivityPlots(QWidget):
         for pass_id in sorted(dirty, key=self._order):
             self._draw(self.latest[pass_id])
         self.redraws += 1
+        # slow machine or big window: redraw less often, so painting never starves the rest of the window
+        paint_ms = 1000.0 * self.view.last_paint_s
+        self.timer.setInterval(int(min(MAX_REDRAW_MS, max(REDRAW_MS, paint_ms / PAINT_BUDGET))))
 
     def _order(self, pass_id: str) -> int:
         return PASS_ORDER.index(pass_id) if pass_id in PASS_ORDER else len(PASS_ORDER)
@@ -98,7 +133,9 @@ class SensitivityPlots(QWidget):
         row, col = divmod(index, 2)
         plot = self.view.addPlot(row=row, col=col)
         plot.setLogMode(x=False, y=True)
-        plot.showGrid(x=True, y=True, alpha=0.2)
+        # ranges are set by hand (see _fit_range): auto-ranging on every update re-lays out the axes
+        plot.disableAutoRange()
+        plot.setMouseEnabled(x=False, y=False)
         plot.setLabel("bottom", "layer")
         plot.getAxis("left").enableAutoSIPrefix(False)
         if col == 0:
@@ -109,7 +146,21 @@ class SensitivityPlots(QWidget):
             legend.setBrush(pg.mkBrush(255, 255, 255, 210))
         self._plots[update.pass_id] = plot
         self._curves[update.pass_id] = {}
+        self._ranges[update.pass_id] = None
         return plot
+
+    def _fit_range(self, pass_id: str, plot: pg.PlotItem, grid: np.ndarray) -> None:
+        """Grow the y range (log10) only when the data leaves it, with a margin, so most frames keep the axes."""
+        plot.setXRange(-0.2, max(grid.shape[0] - 1, 1) + 0.2, padding=0)
+        finite = grid[np.isfinite(grid) & (grid > 0)]
+        if finite.size == 0:
+            return
+        lo, hi = float(np.log10(finite.min())), float(np.log10(finite.max()))
+        current = self._ranges.get(pass_id)
+        if current is None or lo < current[0] or hi > current[1]:
+            current = (lo - 0.3, hi + 0.3) if current is None else (min(lo - 0.3, current[0]), max(hi + 0.3, current[1]))
+            self._ranges[pass_id] = current
+            plot.setYRange(*current, padding=0)
 
     def _draw(self, update: SensitivityUpdate) -> None:
         plot = self._plot_for(update)
@@ -127,7 +178,10 @@ class SensitivityPlots(QWidget):
             curve = curves.get(module)
             if curve is None:
                 color = MODULE_COLORS.get(module, "#475467")
-                curve = plot.plot(pen=pg.mkPen(color, width=2), symbol="o", symbolSize=5,
-                                  symbolBrush=color, symbolPen=None, name=module, connect="finite")
+                markers = {"symbol": "o", "symbolSize": 5, "symbolBrush": color, "symbolPen": None} \
+                    if grid.shape[0] <= SYMBOL_MAX_LAYERS else {}
+                curve = plot.plot(pen=pg.mkPen(color, width=2), name=module, connect="finite", antialias=False,
+                                  **markers)
                 curves[module] = curve
             curve.setData(layers, y, connect="finite")
+        self._fit_range(update.pass_id, plot, grid)

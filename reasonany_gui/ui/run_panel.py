@@ -130,7 +130,7 @@ class RunPanel(QWidget):
         split.addWidget(plots_box)
         split.setStretchFactor(0, 0)
         split.setStretchFactor(1, 1)
-        split.setSizes([330, 800])
+        split.setSizes([400, 800])
         split.setChildrenCollapsible(False)
 
         lay = QVBoxLayout(self)

@@ -6,10 +6,11 @@ It also writes the README's screenshots (docs/screenshots/), so they always show
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 
 from reasonany_gui.engine.events import Progress
 
@@ -77,11 +78,19 @@ def test_full_flow(qtbot, window, job_waiter):
             seen["identify"] += 1
 
     w.runner.event.connect(count)
+    beats: list[float] = []
+    heartbeat = QTimer()
+    heartbeat.setInterval(20)
+    heartbeat.timeout.connect(lambda: beats.append(time.monotonic()))
+    heartbeat.start()
     qtbot.mouseClick(w.merge_button, Qt.MouseButton.LeftButton)
     assert w.runner.busy and w.stack.currentWidget() is w.run_panel
     assert not w.merge_button.isEnabled()
     state, name, result = wait_job(qtbot, w)
+    heartbeat.stop()
     assert (state, name) == ("finished", "merge"), result
+    # the window stayed responsive: the GUI thread's timer kept ticking during the whole run
+    assert len(beats) > 10 and max(b - a for a, b in zip(beats, beats[1:])) < 2.0
     assert out.is_dir() and (out / "config.json").is_file() and (out / "reasonany" / "report.json").is_file()
     assert list(out.glob("*.safetensors"))
     assert seen["identify"] > 0
