@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:  # noqa: BLE001 - cosmetic
         pass
     window = MainWindow()
+    app.aboutToQuit.connect(window.shutdown)  # quitting without closing the window still saves and stops
     _install_excepthook(window)
     window.show()
     code = app.exec()
