@@ -12,10 +12,9 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel,
-                               QPlainTextEdit, QPushButton, QStackedWidget, QTableWidget, QTableWidgetItem, QTabWidget,
-                               QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QHeaderView, QLabel,
+                               QPlainTextEdit, QPushButton, QStackedWidget, QTableWidget, QTableWidgetItem,
+                               QTabWidget, QVBoxLayout, QWidget)
 
 from reasonany_gui.engine.config import SCOPES
 
@@ -107,6 +106,8 @@ class EvaluationView(QWidget):
         self.status.setWordWrap(True)
         self.table = QTableWidget(0, 0)
         self.table.verticalHeader().setVisible(True)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setMaximumHeight(160)
         self.generations = QPlainTextEdit()
         self.generations.setReadOnly(True)
@@ -146,6 +147,8 @@ class EvaluationView(QWidget):
                 lines.append(f"  [{m}] {str(text).strip()}")
             lines.append("")
         self.generations.setPlainText("\n".join(lines))
+        header = self.table.horizontalHeader().height()
+        self.table.setFixedHeight(header + sum(self.table.rowHeight(r) for r in range(self.table.rowCount())) + 4)
         status = "Evaluation finished; it was also added to the report."
         warnings = list(ev.get("warnings") or [])
         if warnings:

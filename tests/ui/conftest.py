@@ -86,6 +86,32 @@ def window(qtbot, styled_app, trio, tmp_path):
     w.close()
 
 
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SHOT_SIZE = (1440, 900)
+
+
+@pytest.fixture
+def screenshot(qtbot):
+    """shoot(window, name): save the window as docs/screenshots/NAME.png once the timers painted."""
+
+    def shoot(w, name: str) -> Path:
+        from PySide6.QtWidgets import QApplication
+
+        focus = QApplication.focusWidget()
+        if focus is not None:  # no blinking cursor or selected text in the pictures
+            focus.clearFocus()
+        w.run_panel.refresh()
+        w.run_panel.plots.refresh()
+        qtbot.wait(150)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        path = SHOTS / f"{name}.png"
+        assert w.grab().save(str(path))
+        assert path.stat().st_size > 20_000  # a real picture, not an empty window
+        return path
+
+    return shoot
+
+
 @pytest.fixture
 def job_waiter(qtbot):
     """wait(window) -> ('finished'|'failed', job name, result or exception)."""

@@ -70,10 +70,11 @@ def test_settings_store_types_round_trip(reasonany_home):
     assert store.path.suffix == ".ini" and "samples=33" in store.path.read_text()
 
 
-def test_evaluate_then_clear_the_score_cache(qtbot, window, job_waiter):
+def test_evaluate_then_clear_the_score_cache(qtbot, window, job_waiter, screenshot):
     """After a merge: Evaluate shows perplexities and answers; clearing the score cache frees its space."""
     pytest.importorskip("reasonany_gui.engine.evaluate")
     w = window
+    w.resize(1440, 900)
     w.eval_options = {"max_samples": 2, "max_length": 32, "max_new_tokens": 4}
     qtbot.mouseClick(w.merge_button, Qt.MouseButton.LeftButton)
     assert job_waiter(w)[0] == "finished"
@@ -90,6 +91,8 @@ def test_evaluate_then_clear_the_score_cache(qtbot, window, job_waiter):
     assert "[merged]" in view.generations.toPlainText()
     report = json.loads((w.out_dir / "reasonany" / "report.json").read_text())
     assert report["evaluation"]["perplexity"] == result["perplexity"]
+    assert w.results.tabs.currentWidget() is view
+    screenshot(w, "7-evaluation")
 
     assert w.score_store().size_bytes() > 0
     w.ask_clear_cache()

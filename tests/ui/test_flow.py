@@ -14,20 +14,7 @@ from PySide6.QtCore import Qt, QTimer
 
 from reasonany_gui.engine.events import Progress
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 SHOT_SIZE = (1440, 900)
-
-
-def shoot(qtbot, w, name: str) -> Path:
-    """Save the window as docs/screenshots/NAME.png after the timers painted the latest state."""
-    w.run_panel.refresh()
-    w.run_panel.plots.refresh()
-    qtbot.wait(150)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    assert w.grab().save(str(path))
-    assert path.stat().st_size > 20_000  # a real picture, not an empty window
-    return path
 
 
 def report_counts(out: Path) -> dict:
@@ -36,8 +23,9 @@ def report_counts(out: Path) -> dict:
             for n, c in report["per_tensor"].items()}
 
 
-def test_full_flow(qtbot, window, job_waiter):
+def test_full_flow(qtbot, window, job_waiter, screenshot):
     w = window
+    shoot = lambda _qtbot, win, name: screenshot(win, name)  # noqa: E731
     wait_job = lambda _qtbot, win: job_waiter(win)  # noqa: E731
     w.resize(*SHOT_SIZE)
     # 1. models: described, and they fit together
