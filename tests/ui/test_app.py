@@ -155,3 +155,16 @@ def test_missing_x11_libraries_are_named(monkeypatch):
     assert app.missing_x11_libraries() == ["libxcb-cursor0"]
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")  # an explicit platform: nothing to check
     assert app.missing_x11_libraries() == []
+
+
+def test_models_in_the_hugging_face_cache_are_offered(qtbot, window, monkeypatch):
+    from reasonany_gui.engine import checkpoints
+
+    monkeypatch.setattr(checkpoints, "cached_repo_ids", lambda: ["Qwen/Qwen2.5-7B", "deepseek-ai/R1-Distill-7B"])
+    window.models.refresh_cache()
+    combo = window.models.pickers["domain"].combo
+    items = [combo.itemText(i) for i in range(combo.count())]
+    assert "Qwen/Qwen2.5-7B" in items and "deepseek-ai/R1-Distill-7B" in items
+    # choosing a repo id that is not downloaded explains itself instead of failing silently
+    window.models.pickers["domain"].set_spec("someone/not-downloaded-model")
+    assert "not in the local Hugging Face cache" in (window.models.pickers["domain"].error or "")

@@ -149,3 +149,17 @@ def test_closing_the_window_during_a_run_cancels_it(qtbot, window):
     assert time.monotonic() - t0 < 10.0
     assert not thread.isRunning()
     assert not out.exists() and leftovers(out.parent) == before
+
+
+def test_bad_data_file_found_by_the_engine_becomes_an_input_dialog(qtbot, window, job_waiter, tmp_path):
+    w = window
+    missing = tmp_path / "no-such-file.jsonl"
+    w.data.pickers["domain"].set_spec(str(missing))
+    qtbot.mouseClick(w.merge_button, Qt.MouseButton.LeftButton)
+    state, name, exc = job_waiter(w)
+    assert (state, name) == ("failed", "merge")
+    box = w.errors.last
+    assert box.windowTitle() == "Please check your input"
+    assert str(missing) in box.informativeText()
+    assert not Path(w.output.out.text()).exists()
+    assert w.merge_button.isEnabled()
