@@ -224,13 +224,15 @@ def main() -> None:
     ap.add_argument("--host-samples", type=int, default=3, help="timed samples with host accumulators")
     ap.add_argument("--max-length", type=int, default=512)
     ap.add_argument("--naive-texts", type=int, default=8, help="short texts for the naive comparison (0: skip)")
+    ap.add_argument("--dtype", choices=["auto", "bfloat16", "float32"], default="auto",
+                    help="model dtype; auto: bfloat16 on a GPU, float32 on a CPU")
     ap.add_argument("--threads", type=int, help="torch CPU threads (be civil on a shared machine)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    dtype = (torch.bfloat16 if device.type == "cuda" else torch.float32) if args.dtype == "auto" else getattr(torch, args.dtype)
     torch.manual_seed(0)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     total = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else 0

@@ -146,7 +146,7 @@ def main() -> None:
     stages = ["identify", "select", "write"] + (["naive"] if args.naive else [])
     slopes = {}
     a, b = rows[0], rows[-1]
-    for s in stages:
+    for s in stages if b["params"] != a["params"] else []:  # one size: no slope
         dn = b["params"] - a["params"]
         slopes[s] = {k: (b[s][k] - a[s][k]) / dn for k in ("rss_delta", "anon_delta")}
     report = {"machine": machine(), "shard_size": args.shard_size, "samples": args.samples, "rows": rows,
