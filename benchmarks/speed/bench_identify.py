@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -68,6 +69,7 @@ def child(args: argparse.Namespace) -> None:
             sel = p.select()
             seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         p.close()
+        shutil.rmtree(cache, ignore_errors=True)
         stats = p.pass_stats.values()
         out.update(seconds=seconds, cpu_seconds=cpu, phases={k: round(v, 3) for k, v in p.timings.items()},
                    backward_passes=p.backward_passes, tokens_in_loss=sum(s["tokens"] for s in stats),
@@ -110,7 +112,8 @@ def main() -> None:
     if args.child:
         return child(args)
 
-    os.environ.setdefault("REASONANY_HOME", tempfile.mkdtemp(prefix="bench-home-"))
+    home = tempfile.mkdtemp(prefix="bench-home-")
+    os.environ["REASONANY_HOME"] = home
     folder = Path(tempfile.mkdtemp(prefix="bench-identify-"))
     trio, data, n_params = build(folder, args)
     lengths = [len(t.encode()) for t in read_texts(data / "reasoning.jsonl") + read_texts(data / "domain.jsonl")]
@@ -139,9 +142,8 @@ def main() -> None:
     print(f"\nspeed-up, naive / ours: {speedup:.1f}x wall, {speedup_cpu:.1f}x CPU time (target >= 10x)")
     for v, r in results.items():
         print(f"  {v} phases: " + ", ".join(f"{k} {val:.2f}s" for k, val in r["phases"].items()))
-    import shutil
-
     shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":
