@@ -69,5 +69,7 @@ def estimate_run(config: MergeConfig, info: ModelInfo) -> Estimate:
     flops = 6 * p * tokens * passes * (1.33 if config.gradient_checkpointing else 1.0)
     seconds = flops / RATE[device.type] + 4 * info.size_bytes / DISK_RATE
     if config.needs_scores:
-        notes.append(f"The score cache takes about {cache_bytes / 1e9:.1f} GB (clear it from the menu).")
+        from reasonany_gui.engine.writer import human_bytes  # one byte formatter for every message
+
+        notes.append(f"The score cache takes about {human_bytes(cache_bytes)} (clear it from the menu).")
     return Estimate(int(device_bytes), int(host_bytes), int(disk), float(seconds), notes)

@@ -31,15 +31,8 @@ def presets_for(role: str) -> list:
 
 
 def _load_tokenizer(model_spec: str):
-    """The engine's tokenizer loader when it has one, else transformers' (never remote code)."""
-    loader = getattr(calibration, "load_tokenizer", None)
-    if loader is not None:
-        return loader(model_spec)
-    from transformers import AutoTokenizer
-
-    from reasonany_gui.engine.checkpoints import resolve_model
-
-    return AutoTokenizer.from_pretrained(str(resolve_model(model_spec)))
+    """The engine's tokenizer loader: resolves folders and cached repo ids and never runs code from them."""
+    return calibration.load_tokenizer(model_spec)
 
 
 class DataPicker(Card):

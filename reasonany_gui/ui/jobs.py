@@ -35,15 +35,15 @@ def _read_report(out: Path | None) -> dict:
 
 
 def merge_job(config: MergeConfig, holder: dict) -> Callable[[Listener, CancelToken], MergeResult]:
-    """check -> (refuse a bad output folder early) -> identify -> select -> write."""
+    """check -> (refuse a bad output folder or too little disk early) -> identify -> select -> write.
+
+    The result's `out` is what `write` returned: `NAME-2` when NAME was filled during the run."""
 
     def run(listener: Listener, cancel: CancelToken) -> MergeResult:
-        from reasonany_gui.engine.writer import check_output_target
-
         p = Pipeline(config, listener, cancel)
         holder["pipeline"] = p
         p.check()
-        check_output_target(Path(config.out), [c.path for c in p.ckpts.values()])
+        p.check_output()  # folder and free disk space, before the long identification
         p.identify()
         sel = p.select()
         out = p.write(config.out)
