@@ -131,3 +131,25 @@ def test_gradient_checkpointing_gives_the_same_scores(trio):
                      "p", "d", "d", lambda e: None, CancelToken()).scores
     for n in ref:
         torch.testing.assert_close(got[n], ref[n], rtol=1e-5, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["gradient", "snip", "fisher"])
+def test_bf16_model_scores_accumulate_exactly_in_float32(llama_tied_trio, kind):
+    """In a bfloat16 model the hook's in-place |g| and the float32 products equal a float32 reference."""
+    ckpt = Checkpoint(llama_tied_trio["reasoning"])
+    model = load_model(llama_tied_trio["reasoning"], torch.bfloat16, "cpu")
+    data = samples(3)
+    res = score_pass(model, parameter_names(model, set(ckpt.tensors)), data, kind, torch.device("cpu"), "p", "r", "r",
+                     lambda e: None, CancelToken())
+    params = dict(model.named_parameters())
+    for p in params.values():
+        p.requires_grad_(True)
+    ref = {n: torch.zeros(p.shape, dtype=torch.float32) for n, p in params.items()}
+    for s in data:
+        loss = model(input_ids=s.input_ids, labels=s.labels).loss
+        for (n, p), g in zip(params.items(), torch.autograd.grad(loss, list(params.values()))):
+            g32, p32 = g.float(), p.detach().float()
+            ref[n] += {"gradient": g32.abs(), "snip": (p32 * g32).abs(), "fisher": g32 * g32}[kind]
+    assert "model.embed_tokens.weight" in res.scores
+    for n, score in res.scores.items():
+        torch.testing.assert_close(score, ref[n] / len(data), rtol=0, atol=0, msg=n)

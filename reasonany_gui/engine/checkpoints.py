@@ -178,8 +178,12 @@ class TensorFiles:
         except Exception as exc:
             raise InputError(f"Reading tensor {name} from {meta.file} failed ({exc}): the file is damaged.") from None
 
-    def close(self) -> None:
+    def release_maps(self) -> None:
+        """Drop the open safetensors handles (and their memory maps); they reopen lazily on the next get()."""
         self._open.clear()
+
+    def close(self) -> None:
+        self.release_maps()
         self._pickle_cache.clear()
 
     @property
@@ -310,6 +314,7 @@ class ModelInfo:
     hidden_size: int
     vocab_size: int
     tied_embeddings: bool
+    intermediate_size: int = 0  # MLP width (0 when the config does not say); for the activation estimate
 
 
 def info_of(ckpt: Checkpoint) -> ModelInfo:
@@ -328,6 +333,7 @@ def info_of(ckpt: Checkpoint) -> ModelInfo:
         hidden_size=int(get("hidden_size")),
         vocab_size=int(get("vocab_size")),
         tied_embeddings=ckpt.tied_embeddings,
+        intermediate_size=int(get("intermediate_size")),
     )
 
 

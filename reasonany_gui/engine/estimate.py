@@ -31,10 +31,12 @@ class Estimate:
 
 
 def activation_bytes(info: ModelInfo, max_length: int, dtype_bytes: int, checkpointing: bool) -> int:
-    """One sample's saved activations: ~18 hidden-sized tensors per layer (attention + MLP), plus fp32 logits."""
-    per_layer = max_length * info.hidden_size * 18 * dtype_bytes
+    """One sample's saved activations: ~1.08·(16·hidden + 4·intermediate) values per layer and token (measured
+    on Qwen2 shapes, benchmarks/speed/RESULTS.md), plus the float32 logits, their log-softmax and gradient."""
+    inter = info.intermediate_size or 4 * info.hidden_size
+    per_layer = int(1.08 * (16 * info.hidden_size + 4 * inter)) * max_length * dtype_bytes
     layers = 2 if checkpointing else max(info.num_layers, 1)
-    logits = max_length * info.vocab_size * 4 * 3  # logits, log-softmax and its gradient, float32
+    logits = max_length * info.vocab_size * 4 * 3
     return per_layer * layers + logits
 
 
@@ -48,7 +50,8 @@ def estimate_run(config: MergeConfig, info: ModelInfo) -> Estimate:
     weights = p * dtype.itemsize
     acc_on_device = device.type == "cpu" or config.accumulators != "host"
     acc = 4 * p
-    largest_grad = info.vocab_size * info.hidden_size * dtype.itemsize
+    # the largest gradient (the embedding), plus the float32 copy snip/fisher make of it in the hook
+    largest_grad = info.vocab_size * info.hidden_size * (dtype.itemsize + (0 if config.score == "gradient" else 4))
     act = activation_bytes(info, config.max_length, dtype.itemsize, config.gradient_checkpointing)
     notes: list[str] = []
     out_dtype_bytes = {"float32": 4, "float16": 2, "bfloat16": 2}.get(

@@ -53,12 +53,18 @@ def parameter_names(model, ckpt_names: set[str]) -> dict[str, torch.nn.Parameter
 
 
 def _contribution(kind: str, p: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """This sample's score term, computed in place where that is exact, to keep peak memory low.
+
+    The gradient is discarded right after, so `gradient` reuses its storage (|g| in the storage dtype is exact,
+    and the float32 accumulator's add promotes exactly): no temporary at all. `snip` and `fisher` need the
+    product in float32 (a bfloat16 product would round), so they make one float32 copy and work in it.
+    """
     if kind == "gradient":
-        return g.abs().float()
+        return g.abs_()
     if kind == "snip":
-        return (p.detach().float() * g.float()).abs()
+        return g.float().mul_(p.detach()).abs_()
     if kind == "fisher":
-        return g.float().square()
+        return g.float().square_()
     raise ValueError(f"unknown score kind {kind!r}")
 
 
@@ -159,7 +165,7 @@ def _make_hook(kind: str, acc: torch.Tensor):
     def hook(p: torch.Tensor) -> None:
         g = p.grad
         if g is not None:
-            acc.add_(_contribution(kind, p, g).to(acc.device, non_blocking=False))
+            acc.add_(_contribution(kind, p, g).to(acc.device))  # host accumulators: copies storage-dtype bytes
         p.grad = None  # free at once: full gradients never coexist
 
     return hook

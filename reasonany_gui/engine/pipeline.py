@@ -359,7 +359,10 @@ class Pipeline:
             for (name, nbytes) in sizes:
                 self.cancel.check()
                 merged = self._merge_one(aliases.get(name, name), base, rsn, dom, sel, out_dtype)
-                writer.add(name, merged)
+                flushed = writer.add(name, merged)
+                if flushed:  # drop the inputs' memory maps with each shard: host memory stays near one shard
+                    for ckpt in (base, rsn, dom):
+                        ckpt.release_maps()
                 done_bytes += nbytes
                 frac = done_bytes / total_bytes
                 self._emit(Progress("write", frac, self._overall(frac), name))

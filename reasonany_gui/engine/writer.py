@@ -54,11 +54,15 @@ class ShardedWriter:
         self._total = 0
         self._metadata = {"format": "pt", **(metadata or {})}
 
-    def add(self, name: str, tensor: torch.Tensor) -> None:
+    def add(self, name: str, tensor: torch.Tensor) -> int:
+        """Queue one tensor; returns how many shards were written as a result (0 if none)."""
         self._pending[name] = tensor.detach().to("cpu").contiguous()
+        flushed = 0
         while self._next < len(self.shards) and all(n in self._pending for n in self.shards[self._next]):
             self._flush(self._next)
             self._next += 1
+            flushed += 1
+        return flushed
 
     def _flush(self, i: int) -> None:
         from safetensors.torch import save_file
