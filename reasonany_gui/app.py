@@ -133,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     app.aboutToQuit.connect(window.shutdown)  # quitting without closing the window still saves and stops
     _install_excepthook(window)
     window.show()
+    from PySide6.QtCore import QTimer
+
+    QTimer.singleShot(0, window.offer_stale_cleanup)  # once the window is up, so the question has a parent
     code = app.exec()
     log.info("ReasonAny GUI exits with %s", code)
     return int(code)

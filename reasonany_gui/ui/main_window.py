@@ -370,6 +370,42 @@ class MainWindow(QMainWindow):
     def cancel(self) -> None:
         self.runner.cancel()
 
+    def offer_stale_cleanup(self) -> QMessageBox | None:
+        """At start: offer to delete the half-written folders of runs that were killed (power cut, kill -9).
+
+        Why ask instead of deleting silently: they can be large and sit next to the user's own folders; the
+        engine only ever removes folders it named itself (the `.reasonany-tmp-` mark)."""
+        from reasonany_gui.engine import writer
+        from reasonany_gui.engine.pipeline import registry_path
+
+        try:
+            stale = writer.stale_temp_folders(registry_path())
+        except Exception as exc:  # noqa: BLE001 - a broken registry must not stop the app from starting
+            log.warning("could not read the temporary-folder registry: %s", exc)
+            return None
+        if not stale:
+            return None
+        listed = "\n".join(f"• {p}" for p in stale[:10]) + (f"\n… and {len(stale) - 10} more" if len(stale) > 10 else "")
+        box = self.errors.info("Leftovers of interrupted runs",
+                               f"{len(stale)} unfinished output folder(s) from runs that were stopped abruptly "
+                               f"are still on disk:\n{listed}\n\nThey hold no usable model. Remove them?")
+        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        yes = box.button(QMessageBox.StandardButton.Yes)
+        yes.setText("Remove")
+        box.button(QMessageBox.StandardButton.No).setText("Keep")
+        yes.clicked.connect(self.clean_stale)
+        return box
+
+    def clean_stale(self) -> list[Path]:
+        from reasonany_gui.engine import writer
+        from reasonany_gui.engine.pipeline import registry_path
+
+        removed = writer.clean_stale(registry_path())
+        for p in removed:
+            log.info("removed the leftover temporary folder %s", p)
+        self.status_text.setText(f"Removed {len(removed)} leftover folder(s) of interrupted runs.")
+        return removed
+
     def score_store(self):
         from reasonany_gui.engine.scorecache import ScoreStore
 

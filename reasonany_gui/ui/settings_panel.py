@@ -17,7 +17,7 @@ from reasonany_gui.engine import devices
 from reasonany_gui.engine.config import (ACCUMULATORS, COMPUTE_DTYPES, METHODS, SCORED_METHODS, SCORES, SCOPES,
                                          MergeConfig)
 
-from .texts import (DTYPE_TITLES, LABELS, METHOD_TITLES, SCOPE_TITLES, SCORE_TITLES, TOOLTIPS, human_bytes,
+from .texts import (ACCUMULATOR_TITLES, DTYPE_TITLES, LABELS, METHOD_TITLES, SCOPE_TITLES, SCORE_TITLES, TOOLTIPS, human_bytes,
                     human_seconds)
 from .widgets import Banner, Card, page_header
 
@@ -32,7 +32,6 @@ METHOD_HELP = {
     "linear": "A weighted average of the two experts (strengths are the weights).",
     "led": "LED-Merging: the most important weights of each expert, made disjoint.",
 }
-ACCUMULATOR_TITLES = {"auto": "Automatic", "device": "On the GPU (fast)", "host": "In RAM (saves GPU memory)"}
 SCORED_FIELDS = ("score", "samples", "max_length", "scope", "reasoning_ratio", "domain_ratio", "intersect",
                  "select_embeddings", "response_only", "compute_dtype", "accumulators", "gradient_checkpointing")
 

@@ -92,6 +92,9 @@ DTYPE_TITLES: dict[str, str] = {
     "float32": "float32 (full size)",
 }
 
+ACCUMULATOR_TITLES: dict[str, str] = {"auto": "Automatic", "device": "On the GPU (fast)",
+                                      "host": "In RAM (saves GPU memory)"}
+
 ROLE_TITLES: dict[str, str] = {"base": "Base model", "reasoning": "Reasoning model", "domain": "Domain model"}
 
 
@@ -106,6 +109,12 @@ def describe_value(field: str, value: object) -> str:
         text = SCOPE_TITLES.get(str(value), str(value))
     elif field in ("dtype", "compute_dtype"):
         text = DTYPE_TITLES.get(str(value), str(value))
+    elif field == "accumulators":
+        text = ACCUMULATOR_TITLES.get(str(value), str(value))
+    elif field == "device":
+        text = {"cpu": "the CPU (slow, but no GPU memory needed)", "auto": "automatic"}.get(str(value), str(value))
+    elif field == "max_length":
+        text = f"{value} tokens"
     else:
         text = str(value)
     return f"{label}: {text}"
