@@ -28,6 +28,7 @@ class StageRow:
         self.mark.setObjectName("stageMark")
         self.title = QLabel(title)
         self.title.setMinimumWidth(120)
+        self.title.setWordWrap(True)  # a long stage title wraps instead of being cut off in a narrow window
         self.bar = QProgressBar()
         self.bar.setRange(0, 1000)
         self.bar.setTextVisible(False)
@@ -92,6 +93,7 @@ class RunPanel(QWidget):
 
         stage_box = QFrame()
         stage_box.setObjectName("card")
+        stage_box.setMinimumWidth(380)
         self.stage_grid = QGridLayout(stage_box)
         self.stage_grid.setColumnStretch(1, 1)
         self.stage_grid.setRowStretch(999, 1)  # rows stay at the top of the card
@@ -130,7 +132,7 @@ class RunPanel(QWidget):
         split.addWidget(plots_box)
         split.setStretchFactor(0, 0)
         split.setStretchFactor(1, 1)
-        split.setSizes([400, 800])
+        split.setSizes([460, 740])  # wide enough for the longest stage title on one line
         split.setChildrenCollapsible(False)
 
         lay = QVBoxLayout(self)

@@ -11,6 +11,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import re  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -80,7 +81,8 @@ def window(qtbot, styled_app, trio, tmp_path):
     w.show()
     pick_models(w, trio)
     w.settings.apply(FAST)
-    w.output.out.setText(str(tmp_path / "merged"))
+    (tmp_path / "merges").mkdir(exist_ok=True)  # a name that reads well in the screenshots
+    w.output.out.setText(str(tmp_path / "merges" / "qwen-safety-reasoning"))
     yield w
     w.runner.shutdown(10000)
     w.close()
@@ -88,11 +90,68 @@ def window(qtbot, styled_app, trio, tmp_path):
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 SHOT_SIZE = (1440, 900)
+#: only a run with REASONANY_UPDATE_SCREENSHOTS=1 rewrites docs/screenshots/ (no git churn from ordinary runs)
+UPDATE_SHOTS = os.environ.get("REASONANY_UPDATE_SCREENSHOTS") == "1"
+
+
+def _neutralizer(base: Path):
+    """text -> text with pytest's temp folders shown as a user's: models under ~/models, the rest under ~."""
+    roots = sorted({str(base), str(base.resolve())}, key=len, reverse=True)
+    pattern = re.compile("(?:" + "|".join(re.escape(r) for r in roots) + r")/([^/\s<>\"']+)")
+
+    def sub(m: re.Match) -> str:
+        return "~/models" if m.group(1).startswith(("trio", "other")) else "~"
+
+    return lambda text: pattern.sub(sub, text)
+
+
+def _show_neutral_paths(w, neutral) -> list:
+    """Rewrite what the widgets display; returns the undo steps (the flow goes on with the real paths)."""
+    from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QListWidget, QPlainTextEdit, QTableWidget, QTextEdit
+
+    undo: list = []
+
+    def swap(widget, get, put):
+        old = get()
+        new = neutral(old)
+        if new != old:
+            blocked = widget.blockSignals(True)
+            put(new)
+            widget.blockSignals(blocked)
+            undo.append((widget, put, old))
+
+    for lab in w.findChildren(QLabel):
+        swap(lab, lab.text, lab.setText)
+    for edit in w.findChildren(QLineEdit):
+        swap(edit, edit.text, edit.setText)
+    for box in w.findChildren(QComboBox):
+        for i in range(box.count()):
+            swap(box, lambda b=box, i=i: b.itemText(i), lambda t, b=box, i=i: b.setItemText(i, t))
+    for pte in w.findChildren(QPlainTextEdit):
+        swap(pte, pte.toPlainText, pte.setPlainText)
+    for te in w.findChildren(QTextEdit):
+        swap(te, te.toHtml, te.setHtml)
+    for lst in w.findChildren(QListWidget):
+        for i in range(lst.count()):
+            item = lst.item(i)
+            swap(lst, item.text, item.setText)
+    for table in w.findChildren(QTableWidget):
+        for r in range(table.rowCount()):
+            for c in range(table.columnCount()):
+                item = table.item(r, c)
+                if item is not None:
+                    swap(table, item.text, item.setText)
+    return undo
 
 
 @pytest.fixture
-def screenshot(qtbot):
-    """shoot(window, name): save the window as docs/screenshots/NAME.png once the timers painted."""
+def screenshot(qtbot, tmp_path, tmp_path_factory):
+    """shoot(window, name): save the window as NAME.png once the timers painted.
+
+    Into the test's temp folder; into docs/screenshots/ only with REASONANY_UPDATE_SCREENSHOTS=1. Paths are
+    shown as ~/models/... and ~/merges/... so the pictures never show pytest's temp folders."""
+    folder = SHOTS if UPDATE_SHOTS else tmp_path / "screenshots"
+    neutral = _neutralizer(tmp_path_factory.getbasetemp())
 
     def shoot(w, name: str) -> Path:
         from PySide6.QtWidgets import QApplication
@@ -103,9 +162,16 @@ def screenshot(qtbot):
         w.run_panel.refresh()
         w.run_panel.plots.refresh()
         qtbot.wait(150)
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        path = SHOTS / f"{name}.png"
-        assert w.grab().save(str(path))
+        undo = _show_neutral_paths(w, neutral)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{name}.png"
+            assert w.grab().save(str(path))
+        finally:
+            for widget, put, old in reversed(undo):
+                blocked = widget.blockSignals(True)
+                put(old)
+                widget.blockSignals(blocked)
         assert path.stat().st_size > 20_000  # a real picture, not an empty window
         return path
 

@@ -1,6 +1,6 @@
 """The whole flow driven through the widgets on a tiny trio: pick, run, watch, inspect, re-tune, save, reopen.
 
-It also writes the README's screenshots (docs/screenshots/), so they always show the app as it is.
+It also takes the README's screenshots; `REASONANY_UPDATE_SCREENSHOTS=1` writes them to docs/screenshots/.
 """
 
 from __future__ import annotations
