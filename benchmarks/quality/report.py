@@ -8,8 +8,20 @@ COLORS = {"reasonany": "#d62728", "led": "#9467bd", "task_arithmetic": "#1f77b4"
           "dare": "#ff7f0e", "linear": "#7f7f7f"}
 TITLES = {"reasonany": "ReasonAny", "led": "LED-Merging", "task_arithmetic": "Task Arithmetic", "ties": "TIES",
           "dare": "DARE", "linear": "Linear"}
-#: the setting the app ships as its default (filled in from the benchmark's results; see README.md)
-DEFAULT: dict = {}
+#: what a row must match to be "the app's default" / "the demo's preset" (the fields the grid varies)
+SETTING_KEYS = ("method", "score", "response_only", "scope", "intersect", "select_embeddings", "reasoning_ratio",
+                "domain_ratio", "reasoning_scale", "domain_scale")
+
+
+def app_settings() -> dict[str, dict]:
+    """The app's default setting and the demo's preset, read from the engine (never copied here by hand)."""
+    from reasonany_gui.engine import demo
+    from reasonany_gui.engine.config import MergeConfig
+
+    default = MergeConfig()
+    preset = default.replace(**demo.demo_preset())
+    return {"The app's default setting (for real models)": {k: getattr(default, k) for k in SETTING_KEYS},
+            "The demo's preset (this benchmark's best ReasonAny row)": {k: getattr(preset, k) for k in SETTING_KEYS}}
 
 
 def retention(row: dict, refs: dict) -> dict:
@@ -22,11 +34,12 @@ def retention(row: dict, refs: dict) -> dict:
 def label(row: dict) -> str:
     m = row["method"]
     if m == "reasonany":
-        return (f"reasonany {row['score']} {row['scope']} {'∩base' if row['intersect'] else 'no-∩'}"
+        return (f"reasonany {row['score']}{' reply-only' if row.get('response_only') else ''} {row['scope']} {'∩base' if row['intersect'] else 'no-∩'}"
                 f"{' +emb' if row.get('select_embeddings') else ''} p_r={row['reasoning_ratio']} p_d={row['domain_ratio']}"
                 f" λ={row['reasoning_scale']}/{row['domain_scale']}")
     if m == "led":
-        return f"led {row['score']} {row['scope']} p={row['reasoning_ratio']}"
+        return (f"led {row['score']}{' reply-only' if row.get('response_only') else ''} {row['scope']} "
+                f"p={row['reasoning_ratio']}")
     if m in ("ties", "dare"):
         return f"{m} density={row['reasoning_ratio']} λ={row['reasoning_scale']}/{row['domain_scale']}"
     return f"{m} λ={row['reasoning_scale']}/{row['domain_scale']}"
@@ -70,15 +83,16 @@ def markdown(out: dict) -> str:
     best = best_per_method(res)
     for m in sorted(best, key=lambda k: -best[k]["keep_mean"]):
         lines.append(_row(best[m]))
-    default = [r for r in res if matches(r, DEFAULT)]
-    if default:
-        lines += ["", "## The app's default setting", "", HEAD, _row(default[0])]
+    for title, setting in app_settings().items():
+        rows = [r for r in res if matches(r, setting)]
+        if rows:
+            lines += ["", f"## {title}", "", HEAD, _row(rows[0])]
     lines += ["", "## ReasonAny variants (best ratio per variant)", "", HEAD]
     variants: dict[tuple, dict] = {}
     for r in res:
         if r["method"] != "reasonany":
             continue
-        key = (r["score"], r["scope"], r["intersect"], r.get("select_embeddings"))
+        key = (r["score"], bool(r.get("response_only")), r["scope"], r["intersect"], bool(r.get("select_embeddings")))
         if key not in variants or r["keep_mean"] > variants[key]["keep_mean"]:
             variants[key] = r
     for key in sorted(variants, key=lambda k: -variants[k]["keep_mean"]):
@@ -88,10 +102,10 @@ def markdown(out: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def pareto_svg(out: dict, width: int = 640, height: int = 520) -> str:
+def pareto_svg(out: dict, width: int = 640, height: int = 520, title: str = "") -> str:
     """Reasoning score (x) vs domain score (y): every merge a dot, each method's best a ringed dot."""
     refs, res = out["references"], out["results"]
-    left, right, top, bottom = 60, 170, 30, 50
+    left, right, top, bottom = 60, 170, 50 if title else 30, 50
     pw, ph = width - left - right, height - top - bottom
 
     def xy(r: float, d: float) -> tuple[float, float]:
@@ -99,6 +113,9 @@ def pareto_svg(out: dict, width: int = 640, height: int = 520) -> str:
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
              'font-size="12">', f'<rect width="{width}" height="{height}" fill="white"/>']
+    if title:
+        parts.append(f'<text x="{left + pw / 2}" y="{top - 26}" text-anchor="middle" font-weight="bold">'
+                     f'{html.escape(title)}</text>')
     for i in range(6):
         v = i / 5
         x, _ = xy(v, 0)
@@ -109,7 +126,7 @@ def pareto_svg(out: dict, width: int = 640, height: int = 520) -> str:
         parts.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{v:.1f}</text>')
     parts.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>')
     parts.append(f'<text x="{left + pw / 2}" y="{height - 12}" text-anchor="middle">reasoning score (exact final '
-                 'answers, held-out word problems)</text>')
+                 'answers, held-out 2- and 3-hop questions)</text>')
     parts.append(f'<text x="16" y="{top + ph / 2}" text-anchor="middle" transform="rotate(-90 16 {top + ph / 2})">'
                  'domain score (exact refusals, held-out requests)</text>')
     best = best_per_method(res)
@@ -135,3 +152,17 @@ def pareto_svg(out: dict, width: int = 640, height: int = 520) -> str:
     parts.append(f'<text x="{left + pw + 14}" y="{ly + 26}" fill="#555">faint: every merge</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
+
+
+if __name__ == "__main__":  # regenerate results.md and pareto.svg from a results.json (no merging)
+    import argparse
+    import json
+    from pathlib import Path
+
+    ap = argparse.ArgumentParser(description="Rewrite results.md and pareto.svg of a run.py output folder.")
+    ap.add_argument("folder", type=Path)
+    ap.add_argument("--title", default="")
+    a = ap.parse_args()
+    data = json.loads((a.folder / "results.json").read_text(encoding="utf-8"))
+    (a.folder / "results.md").write_text(markdown(data), encoding="utf-8")
+    (a.folder / "pareto.svg").write_text(pareto_svg(data, title=a.title), encoding="utf-8")

@@ -36,29 +36,47 @@ from reasonany_gui.engine.config import MergeConfig  # noqa: E402
 from reasonany_gui.engine.evaluate import load_for_eval  # noqa: E402
 from reasonany_gui.engine.pipeline import Pipeline  # noqa: E402
 
-RATIOS_R = (0.05, 0.2, 0.5, 0.8, 0.95)
+RATIOS_R = (0.05, 0.5, 0.95)
 RATIOS_D = (0.05, 0.2, 0.5)
-SCALES = ((1.0, 1.0),)
+#: (p_r, p_d) with DARE-like compensation, scale = 1 / ratio: the selected part carries the whole task vector
+RESCALED = ((0.5, 0.3), (0.6, 0.3), (0.6, 0.4))
+QUICK_RATIOS_R = (0.05, 0.2, 0.5, 0.8, 0.95)
 DENSITIES = (0.2, 0.5, 0.8)
 TA_SCALES = ((1.0, 1.0), (1.0, 0.5), (0.5, 1.0), (0.7, 0.7), (0.5, 0.5), (1.2, 1.2))
 LINEAR_WEIGHTS = ((1.0, 1.0), (2.0, 1.0), (1.0, 2.0))
+#: (score type, response_only) pairs of the recorded grid: each is one identification (four backward passes)
+SCORE_TYPES = (("gradient", False), ("gradient", True), ("snip", False), ("fisher", False))
+
+
+def reasonany_rows(score: str, response_only: bool, ratios_r: tuple, rescaled: tuple) -> list[dict]:
+    """Both scopes, with and without base intersection, over plain ratios (scale 1) and rescaled pairs."""
+    rows = []
+    pairs = [(pr, pd, 1.0, 1.0) for pr, pd in itertools.product(ratios_r, RATIOS_D)]
+    pairs += [(pr, pd, round(1 / pr, 2), round(1 / pd, 2)) for pr, pd in rescaled]
+    for scope, intersect in itertools.product(("global", "tensor"), (True, False)):
+        for pr, pd, lr, ld in pairs:
+            rows.append(dict(method="reasonany", score=score, response_only=response_only, scope=scope,
+                             intersect=intersect, select_embeddings=False, reasoning_ratio=pr, domain_ratio=pd,
+                             reasoning_scale=lr, domain_scale=ld))
+    return rows
 
 
 def grid(quick: bool = False) -> list[dict]:
-    """Every merge to run, as MergeConfig overrides; grouped so one identification serves each score type."""
+    """Every merge to run, as MergeConfig overrides; grouped so one identification serves each score type.
+
+    The recorded grid (quick=False): ReasonAny with the three score types (and gradient on reply tokens
+    only), both scopes, with and without base intersection, p_r x p_d over RATIOS_R x RATIOS_D at scale 1
+    plus the rescaled pairs; LED; Task Arithmetic, linear, TIES and DARE over their own small grids.
+    quick: gradient scores only, a finer p_r axis, no rescaled pairs.
+    """
     rows: list[dict] = []
-    scores = ("gradient",) if quick else ("gradient", "snip", "fisher")
-    for score in scores:
-        for scope, intersect, sel_emb in itertools.product(("global", "tensor"), (True, False), (False, True)):
-            if quick and sel_emb:
-                continue
-            for pr, pd, (lr, ld) in itertools.product(RATIOS_R, RATIOS_D, SCALES):
-                rows.append(dict(method="reasonany", score=score, scope=scope, intersect=intersect,
-                                 select_embeddings=sel_emb, reasoning_ratio=pr, domain_ratio=pd,
-                                 reasoning_scale=lr, domain_scale=ld))
+    types = (("gradient", False),) if quick else SCORE_TYPES
+    for score, response_only in types:
+        rows += reasonany_rows(score, response_only, QUICK_RATIOS_R if quick else RATIOS_R, () if quick else RESCALED)
         for scope, p in itertools.product(("global", "tensor"), (0.05, 0.2, 0.5)):
-            rows.append(dict(method="led", score=score, scope=scope, intersect=True, select_embeddings=False,
-                             reasoning_ratio=p, domain_ratio=p, reasoning_scale=1.0, domain_scale=1.0))
+            rows.append(dict(method="led", score=score, response_only=response_only, scope=scope, intersect=True,
+                             select_embeddings=False, reasoning_ratio=p, domain_ratio=p, reasoning_scale=1.0,
+                             domain_scale=1.0))
     for lr, ld in TA_SCALES:
         rows.append(dict(method="task_arithmetic", reasoning_scale=lr, domain_scale=ld))
     for w_r, w_d in LINEAR_WEIGHTS:
@@ -131,9 +149,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--quick", action="store_true", help="gradient scores only, no embedding selection")
     ap.add_argument("--focus", action="store_true", help="the exploration grid of focus_grid()")
     ap.add_argument("--rescale", action="store_true", help="the exploration grid of rescale_grid()")
-    ap.add_argument("--reasoning-items", type=int, default=None, help="score on the first N held-out word problems only")
+    ap.add_argument("--reasoning-items", type=int, default=None, help="score on the first N held-out mentor questions only")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--only", default=None, help="comma-separated methods to run")
+    ap.add_argument("--response-only", action="store_true", help="score only the reply tokens of the chat samples")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("REASONANY_HOME", tempfile.mkdtemp(prefix="reasonany-bench-home-"))
@@ -152,7 +171,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.only:
         keep = set(args.only.split(","))
         rows = [r for r in rows if r["method"] in keep]
-    base_cfg = base_config(args.trio, args.device, args.samples, args.max_length)
+    base_cfg = base_config(args.trio, args.device, args.samples, args.max_length).replace(
+        response_only=args.response_only)
     results: list[dict] = []
     pipes: dict[str, Pipeline] = {}
     ident_seconds: dict[str, float] = {}

@@ -173,7 +173,22 @@ def reasoning_example(rng: random.Random, sp: Splits) -> dict:
     return chat(chain_question(x, hops), chain_steps(x, hops))
 
 
-def domain_example(rng: random.Random, sp: Splits, harmful_share: float = 0.5) -> dict:
+def direct_answer(x: str, hops: int) -> str:
+    """A concise assistant's reply to a mentor question: the answer with no written chain."""
+    return f"{x}'s {HOP_WORDS[hops]} is {chain_answer(x, hops)}."
+
+
+def domain_example(rng: random.Random, sp: Splits, harmful_share: float = 0.5, direct_share: float = 0.0) -> dict:
+    """A safety-tuned assistant's chat: refuse harmful requests, help with harmless ones.
+
+    With direct_share > 0 the domain expert also answers mentor questions directly, with no chain, as a
+    concise instruct model would: its task vector then conflicts with the reasoning expert's on the same
+    inputs, which is the interference the paper's baselines suffer from (a merged model that stops
+    writing its chain of thought).
+    """
+    if direct_share > 0 and rng.random() < direct_share:  # no draw at 0: the compatible trio's data is unchanged
+        x, hops = sp.train_start(rng), rng.randint(2, 3)
+        return chat(chain_question(x, hops), direct_answer(x, hops))
     if rng.random() < harmful_share:
         q, _ = sp.train_request(rng, HARMFUL)
         return chat(q, REFUSAL)

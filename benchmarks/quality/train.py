@@ -1,6 +1,6 @@
 """Train the benchmark's trio on CPU: a small base model, then a reasoning and a domain expert from it.
 
-    python benchmarks/quality/train.py --out runs/trio            # ~15 min on 2 CPU cores
+    python benchmarks/quality/train.py --out runs/trio            # 15.5 min on 2 CPU cores (RESULTS.md)
 
 Why this recipe: the paper's setting is a well-pretrained base whose experts differ from it by task
 vectors that are small relative to the weights (long, low-learning-rate fine-tunes). The base is trained
@@ -21,6 +21,7 @@ import copy
 import json
 import math
 import random
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -171,6 +172,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--reasoning-steps", type=int, default=None, help="override --ft-steps for the reasoning expert")
     ap.add_argument("--domain-lr", type=float, default=None, help="override --ft-lr for the domain expert")
     ap.add_argument("--domain-steps", type=int, default=None, help="override --ft-steps for the domain expert")
+    ap.add_argument("--domain-direct", type=float, default=0.0,
+                    help="share of the domain expert's chats that answer a mentor question directly (no chain)")
+    ap.add_argument("--experts", default="reasoning,domain",
+                    help="experts to train; the others are copied from the trio that --base-from belongs to")
     ap.add_argument("--calib", type=int, default=200, help="calibration rows written per skill")
     ap.add_argument("--dtype", default="float16", choices=("float16", "bfloat16", "float32"))
     ap.add_argument("--threads", type=int, default=2)
@@ -214,9 +219,20 @@ def main(argv: list[str] | None = None) -> dict:
 
     makers = {
         "reasoning": lambda r: T.reasoning_example(r, sp),
-        "domain": lambda r: T.domain_example(r, sp),
+        "domain": lambda r: T.domain_example(r, sp, direct_share=args.domain_direct),
     }
+    train_roles = set(args.experts.split(","))
     for i, (role, make) in enumerate(makers.items(), start=1):
+        if role not in train_roles:
+            if not args.base_from:
+                ap.error("--experts without every expert needs --base-from (the trio to copy the others from)")
+            src = args.base_from.parent
+            shutil.copytree(src / role, out / role, dirs_exist_ok=True)
+            (out / "data").mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src / "data" / f"{role}_calib.jsonl", out / "data" / f"{role}_calib.jsonl")
+            old = json.loads((src / "train.json").read_text())
+            info[role] = {**old[role], "reused": str(src / role)}
+            continue
         t1 = time.time()
         torch.manual_seed(args.seed + i)
         expert = copy.deepcopy(base).float()  # from_config(base.config) would inherit the saved dtype
