@@ -52,10 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--samples", type=int)
     m.add_argument("--max-length", type=int)
     m.add_argument("--scope", choices=SCOPES)
-    m.add_argument("--no-intersect", action="store_true", default=None, help="do not intersect with the base model's scores")
-    m.add_argument("--select-embeddings", action="store_true", default=None, help="let embeddings and lm_head be selected")
-    m.add_argument("--response-only", action="store_true", default=None, help="score only response tokens")
-    m.add_argument("--gradient-checkpointing", action="store_true", default=None)
+    # paired --x/--no-x switches: either way overrides the default or a config file's value
+    both = argparse.BooleanOptionalAction
+    m.add_argument("--intersect", action=both, default=None, help="intersect with the base model's scores")
+    m.add_argument("--select-embeddings", action=both, default=None, help="let embeddings and lm_head be selected")
+    m.add_argument("--response-only", action=both, default=None, help="score only the response tokens of chat samples")
+    m.add_argument("--gradient-checkpointing", action=both, default=None)
     m.add_argument("--device", help="auto, cpu or cuda:N")
     m.add_argument("--dtype", choices=OUT_DTYPES, help="output storage dtype (auto = the base model's)")
     m.add_argument("--compute-dtype", choices=OUT_DTYPES, help="precision of the gradient passes")
@@ -66,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--no-cache", action="store_true", default=None, help="do not keep importance scores in the cache")
     m.add_argument("--allow-pickle", action="store_true", default=None, help="allow .bin/.pt weights (weights_only=True)")
     m.add_argument("--allow-download", action="store_true", default=None, help="download repo ids missing from the HF cache")
+    m.add_argument("--demo", action="store_true",
+                   help="merge the built-in demo trio with its own data and benchmarked setting (flags still override)")
     m.add_argument("--quiet", action="store_true")
 
     e = sub.add_parser("eval", help="post-merge check: perplexity and sample generations of the four models")
@@ -83,10 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> MergeConfig:
     cfg = MergeConfig.from_yaml(args.config) if args.config else MergeConfig()
+    if getattr(args, "demo", False):
+        from .engine import demo
+
+        trio = demo.ensure_demo()
+        cfg = cfg.replace(**{r: str(p) for r, p in trio.items()}, **demo.demo_preset())
     changes = {field: getattr(args, flag) for flag, field in FLAGS.items() if getattr(args, flag, None) is not None}
-    if args.no_intersect:
-        changes["intersect"] = False
-    for flag in ("select_embeddings", "response_only", "gradient_checkpointing", "allow_pickle", "allow_download"):
+    for flag in ("intersect", "select_embeddings", "response_only", "gradient_checkpointing"):
+        if getattr(args, flag) is not None:
+            changes[flag] = getattr(args, flag)
+    for flag in ("allow_pickle", "allow_download"):
         if getattr(args, flag):
             changes[flag] = True
     if args.no_cache:

@@ -169,7 +169,7 @@ def test_retune_reuses_scores_without_backward(merged_run, tmp_path):
     assert p2.backward_passes == 0
 
 
-@pytest.mark.parametrize("scope,intersect,method", [("tensor", False, "reasonany"), ("global", True, "led")])
+@pytest.mark.parametrize("scope,intersect,method", [("global", True, "reasonany"), ("global", True, "led")])
 def test_other_modes_equal_formula(trio, data_files, tmp_path, scope, intersect, method):
     cfg = config(trio, data_files, tmp_path / "o", scope=scope, intersect=intersect, method=method,
                  reasoning_ratio=0.2, domain_ratio=0.4)

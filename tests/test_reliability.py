@@ -110,7 +110,7 @@ def reference_run(trio, data_files, tmp_path_factory, pristine):
     before = trio_state(trio)
     root = tmp_path_factory.mktemp("reference")
     out = root / "merged"
-    cfg = make_config(trio, data_files, out, score_cache=True)
+    cfg = make_config(trio, data_files, out, score_cache=True, intersect=True)  # all four passes
     p = Pipeline(cfg, cache_root=root / "scores")
     p.run()
     return {"cfg": cfg, "out": out, "before": before, "after": trio_state(trio), "cache": root / "scores",
@@ -604,7 +604,7 @@ def test_cancel_at_every_stage_stops_fast_and_leaves_nothing(stage, trio, data_f
             token.cancel()
 
     out = tmp_path / "merged"
-    p = Pipeline(make_config(trio, data_files, out, score_cache=True), listener=listener, cancel=token,
+    p = Pipeline(make_config(trio, data_files, out, score_cache=True, intersect=True), listener=listener, cancel=token,
                  cache_root=cache)
     with pytest.raises(CancelledError):
         p.run()

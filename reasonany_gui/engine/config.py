@@ -43,15 +43,18 @@ class MergeConfig:
     out: str | None = None
 
     method: str = "reasonany"
+    # Defaults: benchmarks/quality/RESULTS.md ("What sets the defaults"). Measured there: scope, intersection,
+    # score type, reply-only scoring, embeddings. Ratios and scales stay the paper's for real (7B-class)
+    # models: the table shows the usable ratio depends on model size, which a 0.85 M model cannot settle.
     reasoning_ratio: float = 0.05
     domain_ratio: float = 0.05
     reasoning_scale: float = 1.0
     domain_scale: float = 1.0
-    score: str = "gradient"
+    score: str = "snip"
     samples: int = 100
     max_length: int = 512
-    scope: str = "global"
-    intersect: bool = True
+    scope: str = "tensor"
+    intersect: bool = False
     #: whether embedding and lm_head elements may be selected (else they are copied from the base)
     select_embeddings: bool = False
     #: score only response tokens of prompt/response and chat samples

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from . import calibration
+from . import calibration, demo
 from .checkpoints import load_model, resolve_model
 from .config import MergeConfig
 from .devices import resolve_device
@@ -251,7 +251,7 @@ def evaluate_run(out_dir: Path, data: list[str], prompts: list[str] | None = Non
         held[spec] = samples
         heldout_info[spec] = {"samples": len(samples), "excluded_calibration_rows": len(exclude)}
     if prompts is None:
-        prompts = default_prompts(held)
+        prompts = demo.demo_prompts({r: getattr(cfg, r) for r in ROLES[:3]}) or default_prompts(held)
     result: dict = {"perplexity": {spec: {} for spec in data}, "generations": [{"prompt": p, "outputs": {}} for p in prompts],
                     "heldout": heldout_info, "models": {r: str(p) for r, p in models.items()},
                     "max_samples": max_samples, "max_length": max_length, "max_new_tokens": max_new_tokens,

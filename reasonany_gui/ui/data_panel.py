@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from reasonany_gui.engine import calibration
+from reasonany_gui.engine import calibration, demo
 from reasonany_gui.engine.errors import InputError
 
 from .texts import TOOLTIPS
@@ -126,7 +126,13 @@ class DataPicker(Card):
     def _describe(self) -> None:
         name = self._spec[len("builtin:"):] if self._spec.startswith("builtin:") else None
         preset = calibration.PRESETS.get(name) if name else None
-        self.description.setText(preset.description if preset is not None else "Your own file.")
+        if preset is not None:
+            text = preset.description
+        elif Path(self._spec).parent == demo.shipped_demo_dir() / "data":
+            text = "The demo models' own data (the kind of text each expert was trained on)."
+        else:
+            text = "Your own file."
+        self.description.setText(text)
 
     def show_preview(self, tokenizer=None, max_length: int | None = None) -> None:
         """Read the first samples with the engine's reader (the same one the run uses)."""

@@ -41,6 +41,8 @@ RUN_SCREEN_JOBS = ("merge", "save")
 class MainWindow(QMainWindow):
     def __init__(self, store: SettingsStore | None = None, demo_on_first_start: bool = True) -> None:
         super().__init__()
+        #: (model specs, settings) of the demo while it is selected; see _leave_demo_preset
+        self._demo: tuple[dict[str, str], dict] = ({}, {})
         self.setWindowTitle("ReasonAny — merge reasoning and domain models")
         self.setMinimumSize(QSize(960, 640))
         self.store = store or SettingsStore()
@@ -205,7 +207,11 @@ class MainWindow(QMainWindow):
         self.output.load(cfg)
         self.data.set_specs(cfg.reasoning_data, cfg.domain_data)
         if self.store.has_config() and all(getattr(cfg, r) for r in ("base", "reasoning", "domain")):
-            self.models.set_specs({r: getattr(cfg, r) for r in ("base", "reasoning", "domain")})
+            specs = {r: getattr(cfg, r) for r in ("base", "reasoning", "domain")}
+            self.models.set_specs(specs)
+            shipped = demo.shipped_demo_dir()
+            if all(Path(specs[r]) == shipped / r for r in specs):  # restored demo: its preset still applies
+                self._demo = (specs, demo.demo_preset())
         elif self._demo_allowed():
             self.use_demo()
         if not self.output.values()["out"]:
@@ -256,9 +262,14 @@ class MainWindow(QMainWindow):
             log.exception("building the demo failed")
             self.errors.show_error(exc, self.runner.last_traceback)
             return
-        self.models.set_specs({r: str(p) for r, p in trio.items()})
+        preset = demo.demo_preset()  # the trained demo's own data and benchmarked setting (engine decides)
         defaults = MergeConfig()
-        self.data.set_specs(defaults.reasoning_data, defaults.domain_data)
+        specs = {r: str(p) for r, p in trio.items()}
+        self.models.set_specs(specs)
+        self._demo = (specs, preset)  # after set_specs: its intermediate (mixed) trios must not drop the preset
+        self.data.set_specs(preset.get("reasoning_data", defaults.reasoning_data),
+                            preset.get("domain_data", defaults.domain_data))
+        self.settings.apply(preset)
         self.status_text.setText("Demo models selected: press Merge to see every screen.")
 
     # ================================================================== navigation
@@ -288,6 +299,26 @@ class MainWindow(QMainWindow):
     def _on_models_changed(self) -> None:
         self.settings.set_base_info(self.models.infos.get("base"))
         self._update_tokenizer_source()
+        self._leave_demo_preset()
+
+    def _leave_demo_preset(self) -> None:
+        """Once a user picks their own models, the demo's tuned setting must not carry over to them.
+
+        Settings and data the user has not changed since the demo go back to the recommended defaults
+        (the demo's shares suit a 0.85 M-parameter model, not a 7 B one); anything they changed stays.
+        """
+        demo_specs, preset = self._demo
+        if not preset or self.models.specs() == demo_specs:
+            return
+        self._demo = ({}, {})
+        defaults = MergeConfig()
+        current = self.settings.values()
+        self.settings.apply({k: getattr(defaults, k) for k, v in preset.items() if current.get(k) == v})
+        data = self.data.specs()
+        self.data.set_specs(
+            *(getattr(defaults, k) if data.get(k) == preset.get(k) else data.get(k, getattr(defaults, k))
+              for k in ("reasoning_data", "domain_data")))
+        self.status_text.setText("Your own models: the settings the demo used are back to the recommended defaults.")
 
     # ================================================================== actions
     def start_merge(self) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from reasonany_gui.engine import paths
+from reasonany_gui.engine import demo, paths
 from reasonany_gui.engine.config import MergeConfig
 
 
@@ -23,13 +23,54 @@ def test_first_start_preselects_the_demo(qtbot, styled_app):
     assert all(Path(specs[r], "config.json").is_file() for r in ("base", "reasoning", "domain"))
     assert w.models.verdict.kind == "ok"
     cfg = w.build_config()
-    default = MergeConfig()
-    assert (cfg.reasoning_data, cfg.domain_data) == ("builtin:reasoning", "builtin:safety")
-    # every setting on the screens starts at the MergeConfig default (the benchmark sets them)
+    # the demo's own data and benchmarked setting (demo.json); every other setting at the MergeConfig default
+    preset = demo.demo_preset()
+    default = MergeConfig().replace(**preset)
+    assert (cfg.reasoning_data, cfg.domain_data) == (default.reasoning_data, default.domain_data)
     for name, value in w.settings.values().items():
         assert value == getattr(default, name), name
     # the estimate is there before anything runs
     assert "Estimate" in w.settings.estimate.text() and "RAM" in w.settings.estimate.text()
+    w.close()
+
+
+def test_picking_own_models_drops_the_demo_preset_but_keeps_user_changes(qtbot, styled_app, trio, picker):
+    from reasonany_gui.ui.main_window import MainWindow
+
+    preset = demo.demo_preset()
+    if not preset:
+        pytest.skip("no trained demo shipped")
+    w = MainWindow()
+    qtbot.addWidget(w)
+    assert w.settings.values()["reasoning_ratio"] == preset["reasoning_ratio"]
+    w.settings.apply({"domain_scale": 1.25})  # the user's own change survives
+    picker(w, trio)
+    default = MergeConfig()
+    values = w.settings.values()
+    assert values["domain_scale"] == 1.25
+    for name in ("reasoning_ratio", "domain_ratio", "reasoning_scale", "scope", "intersect"):
+        assert values[name] == getattr(default, name), name
+    assert (w.data.specs()["reasoning_data"], w.data.specs()["domain_data"]) == (default.reasoning_data,
+                                                                                 default.domain_data)
+    assert "recommended defaults" in w.status_text.text()
+    w.close()
+
+
+def test_a_restored_demo_still_drops_its_preset_for_own_models(qtbot, styled_app, trio, picker):
+    from reasonany_gui.ui.main_window import MainWindow
+
+    preset = demo.demo_preset()
+    if not preset:
+        pytest.skip("no trained demo shipped")
+    first = MainWindow()
+    qtbot.addWidget(first)
+    first.save_settings()  # what closing the window does
+    first.close()
+    w = MainWindow()  # the next start restores the demo and its preset from the settings file
+    qtbot.addWidget(w)
+    assert w.settings.values()["domain_scale"] == preset["domain_scale"]
+    picker(w, trio)
+    assert w.settings.values()["domain_scale"] == MergeConfig().domain_scale
     w.close()
 
 

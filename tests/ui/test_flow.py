@@ -49,7 +49,8 @@ def test_full_flow(qtbot, window, job_waiter, screenshot):
 
     # 3. settings: fast values applied on top of the MergeConfig defaults
     w.go("settings")
-    w.settings.apply({"reasoning_ratio": 0.05, "domain_ratio": 0.05})
+    # intersection on (not the default) so that all four passes run and the Run screen shows four plots
+    w.settings.apply({"reasoning_ratio": 0.05, "domain_ratio": 0.05, "intersect": True})
     cfg = w.build_config()
     assert (cfg.samples, cfg.max_length, cfg.method, cfg.domain_data) == (4, 64, "reasonany", "builtin:biomedicine")
     shoot(qtbot, w, "3-settings")
