@@ -109,6 +109,19 @@ def rescale_grid() -> list[dict]:
     return rows
 
 
+def robust_grid() -> list[dict]:
+    """The rows the defaults rest on, for re-running under another calibration seed or another trained trio:
+    ReasonAny (three score types, both scopes, intersection on/off) at the rescaled pairs, and the best
+    Task Arithmetic and DARE rows."""
+    rows = []
+    for score in ("gradient", "snip", "fisher"):
+        rows += [r for r in reasonany_rows(score, False, (), RESCALED)]
+    rows.append(dict(method="task_arithmetic", reasoning_scale=0.5, domain_scale=1.0))
+    rows.append(dict(method="task_arithmetic", reasoning_scale=1.0, domain_scale=1.0))
+    rows.append(dict(method="dare", reasoning_ratio=0.8, domain_ratio=0.8, reasoning_scale=0.5, domain_scale=1.0))
+    return rows
+
+
 def base_config(trio: Path, device: str, samples: int, max_length: int) -> MergeConfig:
     return MergeConfig(base=str(trio / "base"), reasoning=str(trio / "reasoning"), domain=str(trio / "domain"),
                        reasoning_data=str(trio / "data" / "reasoning_calib.jsonl"),
@@ -149,6 +162,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--quick", action="store_true", help="gradient scores only, no embedding selection")
     ap.add_argument("--focus", action="store_true", help="the exploration grid of focus_grid()")
     ap.add_argument("--rescale", action="store_true", help="the exploration grid of rescale_grid()")
+    ap.add_argument("--robust", action="store_true", help="the rows the defaults rest on (robust_grid())")
+    ap.add_argument("--seed", type=int, default=0, help="calibration sampling seed (MergeConfig.seed)")
     ap.add_argument("--reasoning-items", type=int, default=None, help="score on the first N held-out mentor questions only")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--only", default=None, help="comma-separated methods to run")
@@ -167,12 +182,13 @@ def main(argv: list[str] | None = None) -> dict:
     refs = {role: score(args.trio / role) for role in ("base", "reasoning", "domain")}
     print("references:", json.dumps(refs), flush=True)
     train_info = json.loads((args.trio / "train.json").read_text()) if (args.trio / "train.json").is_file() else {}
-    rows = focus_grid() if args.focus else rescale_grid() if args.rescale else grid(args.quick)
+    rows = (focus_grid() if args.focus else rescale_grid() if args.rescale else robust_grid() if args.robust
+            else grid(args.quick))
     if args.only:
         keep = set(args.only.split(","))
         rows = [r for r in rows if r["method"] in keep]
     base_cfg = base_config(args.trio, args.device, args.samples, args.max_length).replace(
-        response_only=args.response_only)
+        response_only=args.response_only, seed=args.seed)
     results: list[dict] = []
     pipes: dict[str, Pipeline] = {}
     ident_seconds: dict[str, float] = {}
@@ -182,8 +198,8 @@ def main(argv: list[str] | None = None) -> dict:
         out = {"command": "python " + " ".join([str(Path(sys.argv[0]).as_posix())] + (argv or sys.argv[1:])),
                "trio": str(args.trio), "references": refs, "train": train_info, "identification_seconds": ident_seconds,
                "tau_share": tau_share,
-               "settings": {"samples": args.samples, "max_length": args.max_length, "device": args.device,
-                            "reasoning_items": len(ev.reasoning), "harmful_items": len(ev.harmful),
+               "settings": {"samples": args.samples, "seed": args.seed, "max_length": args.max_length,
+                            "device": args.device, "reasoning_items": len(ev.reasoning), "harmful_items": len(ev.harmful),
                             "benign_items": len(ev.benign)},
                "results": results, "seconds": round(time.time() - started, 1), "torch": torch.__version__}
         (args.out / "results.json").write_text(json.dumps(out, indent=1), encoding="utf-8")
