@@ -34,14 +34,26 @@ def test_first_start_preselects_the_demo(qtbot, styled_app):
     w.close()
 
 
-def test_picking_own_models_drops_the_demo_preset_but_keeps_user_changes(qtbot, styled_app, trio, picker):
+@pytest.fixture
+def preset(styled_app) -> dict:
+    """The shipped demo's preset; these tests need the trained demo."""
+    found = demo.demo_preset()
+    if not found:
+        pytest.skip("no trained demo shipped")
+    return found
+
+
+def open_window(qtbot):
+    """A main window as the app opens it (first start: the demo; later: the saved settings)."""
     from reasonany_gui.ui.main_window import MainWindow
 
-    preset = demo.demo_preset()
-    if not preset:
-        pytest.skip("no trained demo shipped")
     w = MainWindow()
     qtbot.addWidget(w)
+    return w
+
+
+def test_picking_own_models_drops_the_demo_preset_but_keeps_user_changes(qtbot, preset, trio, picker):
+    w = open_window(qtbot)
     assert w.settings.values()["reasoning_ratio"] == preset["reasoning_ratio"]
     w.settings.apply({"domain_scale": 1.25})  # the user's own change survives
     picker(w, trio)
@@ -56,18 +68,11 @@ def test_picking_own_models_drops_the_demo_preset_but_keeps_user_changes(qtbot, 
     w.close()
 
 
-def test_a_restored_demo_still_drops_its_preset_for_own_models(qtbot, styled_app, trio, picker):
-    from reasonany_gui.ui.main_window import MainWindow
-
-    preset = demo.demo_preset()
-    if not preset:
-        pytest.skip("no trained demo shipped")
-    first = MainWindow()
-    qtbot.addWidget(first)
+def test_a_restored_demo_still_drops_its_preset_for_own_models(qtbot, preset, trio, picker):
+    first = open_window(qtbot)
     first.save_settings()  # what closing the window does
     first.close()
-    w = MainWindow()  # the next start restores the demo and its preset from the settings file
-    qtbot.addWidget(w)
+    w = open_window(qtbot)  # the next start restores the demo and its preset from the settings file
     assert w.settings.values()["domain_scale"] == preset["domain_scale"]
     picker(w, trio)
     assert w.settings.values()["domain_scale"] == MergeConfig().domain_scale
