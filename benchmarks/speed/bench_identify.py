@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import HostPeak, machine, read_texts, run_child, short_texts, write_texts  # noqa: E402
+from common import MEASURED_SETTING, HostPeak, machine, read_texts, run_child, short_texts, write_texts  # noqa: E402
 
 VARIANTS = {
     "naive": "official approach: bf16, pads to 512 in the loss, base+expert resident, bf16 sums, cat+kthvalue",
@@ -59,7 +59,8 @@ def child(args: argparse.Namespace) -> None:
         cfg = MergeConfig(base=str(trio / "base"), reasoning=str(trio / "reasoning"), domain=str(trio / "domain"),
                           reasoning_data=str(data / "reasoning.jsonl"), domain_data=str(data / "domain.jsonl"),
                           samples=args.samples, max_length=512, device="cpu", reasoning_ratio=args.ratio,
-                          domain_ratio=args.ratio, compute_dtype="bfloat16" if args.child == "ours-bf16" else "auto")
+                          domain_ratio=args.ratio, compute_dtype="bfloat16" if args.child == "ours-bf16" else "auto",
+                          **MEASURED_SETTING)
         cache = Path(tempfile.mkdtemp(prefix="bench-scores-"))
         with HostPeak() as mem:
             t0, c0 = time.perf_counter(), time.process_time()

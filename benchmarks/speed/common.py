@@ -20,6 +20,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
+#: the setting RESULTS.md measured, pinned rather than taken from MergeConfig's defaults: all four passes, as
+#: the official script (and naive_official.py) runs them, so the comparison does the same work whatever the
+#: app's defaults are (they changed to tensor scope / no intersection / snip after these runs)
+MEASURED_SETTING = dict(score="gradient", scope="global", intersect=True)
+
 SUBJECTS = ["pick a lock", "write malware", "make poison", "steal a password", "build a weapon", "forge a check",
             "hack a phone", "cheat on a test", "stalk someone", "make a fake ID"]
 
