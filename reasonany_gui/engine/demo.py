@@ -110,6 +110,22 @@ def shipped_demo_dir() -> Path:
 PRESET_FILE = "demo.json"
 
 
+def _read_preset_file(folder: Path | None) -> tuple[Path, dict[str, Any]]:
+    """The demo folder and its demo.json ({} when there is none: the perturbed fallback has no preset)."""
+    folder = Path(folder) if folder is not None else shipped_demo_dir()
+    path = folder / PRESET_FILE
+    return folder, (json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {})
+
+
+def is_demo_trio(model_specs: dict[str, str], folder: Path | None = None) -> bool:
+    """Whether base, reasoning and domain are exactly the shipped demo's three folders."""
+    folder = Path(folder) if folder is not None else shipped_demo_dir()
+    try:
+        return all(Path(model_specs[r]).resolve() == (folder / r).resolve() for r in ("base", "reasoning", "domain"))
+    except (KeyError, OSError, TypeError):
+        return False
+
+
 def demo_preset(folder: Path | None = None) -> dict[str, Any]:
     """MergeConfig overrides that go with the demo trio (empty for the perturbed fallback trio).
 
@@ -118,15 +134,11 @@ def demo_preset(folder: Path | None = None) -> dict[str, Any]:
     each task vector. The demo therefore runs with the setting the benchmark found best for this very trio,
     on the calibration data it was trained alongside, so a first-time user sees a merge that works.
     """
-    folder = Path(folder) if folder is not None else shipped_demo_dir()
-    path = folder / PRESET_FILE
-    if not path.is_file():
-        return {}
-    preset = json.loads(path.read_text(encoding="utf-8"))
+    folder, preset = _read_preset_file(folder)
     settings = dict(preset.get("settings", {}))
-    for key in ("reasoning_data", "domain_data"):
-        if key in preset.get("data", {}):
-            settings[key] = str((folder / preset["data"][key]).resolve())
+    for key, rel in preset.get("data", {}).items():
+        if key in ("reasoning_data", "domain_data"):
+            settings[key] = str((folder / rel).resolve())
     return settings
 
 
@@ -136,15 +148,9 @@ def demo_prompts(model_specs: dict[str, str], folder: Path | None = None) -> lis
     Why: Evaluate's default prompts are the first held-out rows of the calibration data, which for the demo may
     be a harmless request; these make sure a first-time user sees a chain of thought and a refusal.
     """
-    folder = Path(folder) if folder is not None else shipped_demo_dir()
-    path = folder / PRESET_FILE
-    try:
-        same = all(Path(model_specs[r]).resolve() == (folder / r).resolve() for r in ("base", "reasoning", "domain"))
-    except (KeyError, OSError, TypeError):
+    if not is_demo_trio(model_specs, folder):
         return []
-    if not same or not path.is_file():
-        return []
-    return list(json.loads(path.read_text(encoding="utf-8")).get("prompts", []))
+    return list(_read_preset_file(folder)[1].get("prompts", []))
 
 
 def ensure_demo(cache_dir: Path | None = None) -> dict[str, Path]:

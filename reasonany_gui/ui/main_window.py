@@ -209,8 +209,7 @@ class MainWindow(QMainWindow):
         if self.store.has_config() and all(getattr(cfg, r) for r in ("base", "reasoning", "domain")):
             specs = {r: getattr(cfg, r) for r in ("base", "reasoning", "domain")}
             self.models.set_specs(specs)
-            shipped = demo.shipped_demo_dir()
-            if all(Path(specs[r]) == shipped / r for r in specs):  # restored demo: its preset still applies
+            if demo.is_demo_trio(specs):  # restored demo: its preset still applies
                 self._demo = (specs, demo.demo_preset())
         elif self._demo_allowed():
             self.use_demo()
@@ -312,12 +311,11 @@ class MainWindow(QMainWindow):
             return
         self._demo = ({}, {})
         defaults = MergeConfig()
-        current = self.settings.values()
-        self.settings.apply({k: getattr(defaults, k) for k, v in preset.items() if current.get(k) == v})
         data = self.data.specs()
-        self.data.set_specs(
-            *(getattr(defaults, k) if data.get(k) == preset.get(k) else data.get(k, getattr(defaults, k))
-              for k in ("reasoning_data", "domain_data")))
+        current = {**self.settings.values(), **data}
+        back = {k: getattr(defaults, k) for k, v in preset.items() if current.get(k) == v}
+        self.settings.apply(back)
+        self.data.set_specs(*(back.get(k, data[k]) for k in ("reasoning_data", "domain_data")))
         self.status_text.setText("Your own models: the settings the demo used are back to the recommended defaults.")
 
     # ================================================================== actions
