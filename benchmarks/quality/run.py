@@ -99,14 +99,10 @@ def focus_grid() -> list[dict]:
     return rows
 
 
-def rescale_grid() -> list[dict]:
+def rescale_grid(response_only: bool = False) -> list[dict]:
     """Masks with DARE-like compensation: scale = 1 / ratio, so the selected part carries the whole task vector."""
-    rows = []
-    for scope, intersect, (pr, lr), (pd, ld) in itertools.product(
-            ("global", "tensor"), (True, False), ((0.5, 2.0), (0.6, 1.67), (0.7, 1.43)), ((0.2, 5.0), (0.3, 3.33), (0.4, 2.5))):
-        rows.append(dict(method="reasonany", score="gradient", scope=scope, intersect=intersect, select_embeddings=False,
-                         reasoning_ratio=pr, domain_ratio=pd, reasoning_scale=lr, domain_scale=ld))
-    return rows
+    pairs = tuple(itertools.product((0.5, 0.6, 0.7), (0.2, 0.3, 0.4)))
+    return reasonany_rows("gradient", response_only, (), pairs)
 
 
 def robust_grid() -> list[dict]:
@@ -115,7 +111,7 @@ def robust_grid() -> list[dict]:
     Task Arithmetic and DARE rows."""
     rows = []
     for score in ("gradient", "snip", "fisher"):
-        rows += [r for r in reasonany_rows(score, False, (), RESCALED)]
+        rows += reasonany_rows(score, False, (), RESCALED)
     rows.append(dict(method="task_arithmetic", reasoning_scale=0.5, domain_scale=1.0))
     rows.append(dict(method="task_arithmetic", reasoning_scale=1.0, domain_scale=1.0))
     rows.append(dict(method="dare", reasoning_ratio=0.8, domain_ratio=0.8, reasoning_scale=0.5, domain_scale=1.0))
@@ -182,7 +178,7 @@ def main(argv: list[str] | None = None) -> dict:
     refs = {role: score(args.trio / role) for role in ("base", "reasoning", "domain")}
     print("references:", json.dumps(refs), flush=True)
     train_info = json.loads((args.trio / "train.json").read_text()) if (args.trio / "train.json").is_file() else {}
-    rows = (focus_grid() if args.focus else rescale_grid() if args.rescale else robust_grid() if args.robust
+    rows = (focus_grid() if args.focus else rescale_grid(args.response_only) if args.rescale else robust_grid() if args.robust
             else grid(args.quick))
     if args.only:
         keep = set(args.only.split(","))

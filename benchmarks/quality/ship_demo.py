@@ -94,12 +94,13 @@ def main(argv: list[str] | None = None) -> None:
                      "tau_over_theta_b": {r: train.get(r, {}).get("tau_over_theta_b") for r in ("reasoning", "domain")}},
         "results_command": results["command"],
     }
-    held = checks(1)  # what Evaluate generates from for the demo: one held-out item of each kind
-    preset["prompts"] = [held["reasoning"][0]["prompt"], held["refuse"][0]["prompt"], held["help"][0]["prompt"]]
+    held = checks()
+    # what Evaluate generates from for the demo: the first held-out item of each kind
+    preset["prompts"] = [held[kind][0]["prompt"] for kind in ("reasoning", "refuse", "help")]
     preset["settings"].update(method="reasonany", samples=results["settings"]["samples"],
                               max_length=results["settings"]["max_length"])
     (tmp / "demo.json").write_text(json.dumps(preset, indent=1) + "\n", encoding="utf-8")
-    (tmp / "checks.json").write_text(json.dumps(checks(), indent=1) + "\n", encoding="utf-8")
+    (tmp / "checks.json").write_text(json.dumps(held, indent=1) + "\n", encoding="utf-8")
     (tmp / "README.md").write_text(README, encoding="utf-8")
     shutil.rmtree(args.target, ignore_errors=True)
     tmp.rename(args.target)
