@@ -120,17 +120,14 @@ def _show_neutral_paths(w, neutral) -> list:
             widget.blockSignals(blocked)
             undo.append((widget, put, old))
 
-    for lab in w.findChildren(QLabel):
-        swap(lab, lab.text, lab.setText)
-    for edit in w.findChildren(QLineEdit):
-        swap(edit, edit.text, edit.setText)
+    # widgets that show one text: (class, getter, setter)
+    for cls, get, put in ((QLabel, "text", "setText"), (QLineEdit, "text", "setText"),
+                          (QPlainTextEdit, "toPlainText", "setPlainText"), (QTextEdit, "toHtml", "setHtml")):
+        for widget in w.findChildren(cls):
+            swap(widget, getattr(widget, get), getattr(widget, put))
     for box in w.findChildren(QComboBox):
         for i in range(box.count()):
             swap(box, lambda b=box, i=i: b.itemText(i), lambda t, b=box, i=i: b.setItemText(i, t))
-    for pte in w.findChildren(QPlainTextEdit):
-        swap(pte, pte.toPlainText, pte.setPlainText)
-    for te in w.findChildren(QTextEdit):
-        swap(te, te.toHtml, te.setHtml)
     for lst in w.findChildren(QListWidget):
         for i in range(lst.count()):
             item = lst.item(i)
