@@ -21,6 +21,14 @@ RATE = {"cuda": 1.5e14, "cpu": 1.0e11}
 DISK_RATE = 400e6  # bytes/s read+write during the streamed merge
 
 
+#: fixed cost of one calibration sample that FLOPs do not explain (Python, hooks, one small op per tensor):
+#: (per sample, per tensor and sample) seconds. Measured on the demo trio and the speed benchmark, roughly.
+SAMPLE_OVERHEAD = {"cuda": (0.03, 0.0003), "cpu": (0.05, 0.004)}
+#: how far off the time estimate may be: (low, high) multipliers, without and with a measurement on this machine
+SPREAD_UNMEASURED = (0.6, 3.0)
+SPREAD_MEASURED = (0.8, 1.3)
+
+
 @dataclass
 class Estimate:
     device_bytes: int
@@ -28,6 +36,10 @@ class Estimate:
     disk_bytes: int
     seconds: float
     notes: list[str] = field(default_factory=list)
+    #: (low, high) seconds: the honest form of `seconds` (wide until this machine's speed was measured)
+    seconds_range: tuple[float, float] = (0.0, 0.0)
+    #: True when the time comes from a measured run on this machine (`speed_factor`), not from nominal rates
+    measured: bool = False
 
 
 def activation_bytes(info: ModelInfo, max_length: int, dtype_bytes: int, checkpointing: bool) -> int:
@@ -40,7 +52,114 @@ def activation_bytes(info: ModelInfo, max_length: int, dtype_bytes: int, checkpo
     return per_layer * layers + logits
 
 
-def estimate_run(config: MergeConfig, info: ModelInfo) -> Estimate:
+def stage_costs(config: MergeConfig, info: ModelInfo, device_type: str = "cpu",
+                speed_factor: float | None = None) -> dict[str, float]:
+    """Expected seconds per stage of a merge, in run order, named as the pipeline names its stages.
+
+    The identification passes dominate; each costs FLOPs at a nominal rate plus a fixed cost per sample and
+    tensor, times `speed_factor` (measured seconds / predicted seconds of an earlier run on this machine)."""
+    factor = float(speed_factor) if speed_factor else 1.0
+    p = info.num_params
+    tokens = config.samples * config.max_length * 0.5  # calibration texts are usually shorter than max_length
+    per_sample, per_tensor = SAMPLE_OVERHEAD.get(device_type, SAMPLE_OVERHEAD["cpu"])
+    tensors = 12 * max(info.num_layers, 1) + 3
+    load = info.size_bytes / DISK_RATE
+    costs = {"check": 0.5 + 3 * 17 * 65536 / DISK_RATE}
+    if config.needs_scores:
+        maps = ["reasoning@reasoning", "domain@domain"] + (["base@reasoning", "base@domain"] if config.intersect else [])
+        flops = 6 * p * tokens * (1.33 if config.gradient_checkpointing else 1.0)
+        one_pass = (flops / RATE.get(device_type, RATE["cpu"]) + config.samples * (per_sample + per_tensor * tensors)
+                    + load) * factor
+        for m in maps:
+            costs[f"identify:{m}"] = one_pass
+        costs["select"] = 0.2 + len(maps) * p * 2 / 1e9 * factor  # bf16 maps read from the cache at ~1 GB/s
+    costs["write"] = 0.3 + 4 * info.size_bytes / DISK_RATE
+    return costs
+
+
+def speed_factor(report: dict, info: ModelInfo, device_type: str) -> float | None:
+    """measured / predicted identification time of a finished run (its report.json): how much slower or faster
+    this machine is than the nominal rates. None when the run measured nothing."""
+    try:
+        cfg = MergeConfig.from_dict(dict(report["config"]))
+        measured = sum(float(v) for k, v in (report.get("timings_seconds") or {}).items() if k.startswith("identify:"))
+        predicted = sum(v for k, v in stage_costs(cfg, info, device_type).items() if k.startswith("identify:"))
+    except Exception:  # noqa: BLE001 - an odd report just gives no calibration
+        return None
+    if measured <= 0 or predicted <= 0:
+        return None
+    return max(0.05, min(50.0, measured / predicted))
+
+
+class RunClock:
+    """The honest progress and time left of a run: stages weighted by their expected cost, corrected by what
+    is measured while the run goes (a finished scoring pass tells how long the next ones take).
+
+    Pure bookkeeping, no threads: the Run screen feeds it the pipeline's stage events and reads `fraction()`
+    and `remaining()`."""
+
+    def __init__(self, costs: dict[str, float]) -> None:
+        self.costs = dict(costs)
+        self.done: dict[str, float] = {}  # stage -> measured seconds
+        self.current: str | None = None
+        self.current_fraction = 0.0
+        self.current_started = 0.0
+        self._ratios: list[float] = []  # measured / expected of finished identification passes
+
+    def start(self, stage: str, now: float) -> None:
+        if stage not in self.costs:  # a stage the plan did not foresee (e.g. identify on a re-tune)
+            self.costs[stage] = next((v for k, v in self.costs.items() if k.split(":")[0] == stage.split(":")[0]), 1.0)
+        self.current, self.current_fraction, self.current_started = stage, 0.0, now
+
+    def progress(self, stage: str, fraction: float, now: float) -> None:
+        if stage != self.current:
+            self.start(stage, now)
+        self.current_fraction = max(0.0, min(1.0, float(fraction)))
+
+    def finish(self, stage: str, seconds: float) -> None:
+        expected = self.costs.get(stage)
+        self.done[stage] = float(seconds)
+        if stage.startswith("identify:") and expected:
+            self._ratios.append(float(seconds) / expected)
+        if stage == self.current:
+            self.current = None
+
+    def _expected(self, stage: str) -> float:
+        cost = self.costs[stage]
+        if stage.startswith("identify:") and self._ratios:
+            return cost * sum(self._ratios) / len(self._ratios)
+        return cost
+
+    def _current_left(self, now: float) -> float:
+        if self.current is None:
+            return 0.0
+        elapsed = max(0.0, now - self.current_started)
+        f = self.current_fraction
+        expected = self._expected(self.current)
+        if f >= 0.1 and elapsed >= 1.0:  # enough of this stage seen: extrapolate it
+            return elapsed * (1.0 - f) / f
+        return max(expected - elapsed, expected * (1.0 - f) * 0.5)
+
+    def remaining(self, now: float) -> float:
+        later = sum(self._expected(s) for s in self.costs if s not in self.done and s != self.current)
+        return self._current_left(now) + later
+
+    def remaining_range(self, now: float) -> tuple[float, float]:
+        """(low, high) seconds left: wide until a scoring pass was measured, then close."""
+        left = self.remaining(now)
+        low, high = SPREAD_MEASURED if self._ratios else (0.7, 1.6)
+        return left * low, left * high
+
+    def fraction(self, now: float) -> float:
+        """Share of the run's time already spent (0..1), by expected and measured costs, not by stage count."""
+        spent = sum(self.done.values())
+        if self.current is not None:
+            spent += max(0.0, now - self.current_started)
+        total = spent + self.remaining(now)
+        return 0.0 if total <= 0 else min(1.0, spent / total)
+
+
+def estimate_run(config: MergeConfig, info: ModelInfo, speed_factor: float | None = None) -> Estimate:
     try:
         device = resolve_device(config.device)
     except Exception:
@@ -68,11 +187,12 @@ def estimate_run(config: MergeConfig, info: ModelInfo) -> Estimate:
     else:
         device_bytes = 0
         host_bytes = weights + acc + largest_grad + act
-    tokens = config.samples * config.max_length * 0.5  # calibration texts are usually shorter than max_length
-    flops = 6 * p * tokens * passes * (1.33 if config.gradient_checkpointing else 1.0)
-    seconds = flops / RATE[device.type] + 4 * info.size_bytes / DISK_RATE
+    costs = stage_costs(config, info, device.type, speed_factor)
+    seconds = sum(costs.values())
+    spread = SPREAD_MEASURED if speed_factor else SPREAD_UNMEASURED
     if config.needs_scores:
         from reasonany_gui.engine.writer import human_bytes  # one byte formatter for every message
 
         notes.append(f"The score cache takes about {human_bytes(cache_bytes)} (clear it from the menu).")
-    return Estimate(int(device_bytes), int(host_bytes), int(disk), float(seconds), notes)
+    return Estimate(int(device_bytes), int(host_bytes), int(disk), float(seconds), notes,
+                    (seconds * spread[0], seconds * spread[1]), bool(speed_factor))

@@ -47,6 +47,8 @@ class DataPicker(Card):
         hint.setObjectName("muted")
         hint.setWordWrap(True)
         self.combo = QComboBox()
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setMinimumContentsLength(20)  # a long file path is elided, it does not widen the page
         self.combo.setToolTip(TOOLTIPS[f"{role}_data"])
         self.combo.activated.connect(self._on_activated)
         self.description = QLabel("")
@@ -61,7 +63,7 @@ class DataPicker(Card):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        self.table.setMinimumHeight(150)
+        self.table.setMinimumHeight(PREVIEW_ROWS * 30 + 34)  # every preview row visible, header included
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.status.setObjectName("muted")
@@ -188,12 +190,18 @@ class DataPanel(QWidget):
             "(.jsonl, .json, .csv, .parquet or .txt)."))
         self.pickers = {role: DataPicker(role) for role in ("reasoning", "domain")}
         for p in self.pickers.values():
-            p.changed.connect(lambda *_: self.changed.emit())
+            p.changed.connect(self._on_picker_changed)
             lay.addWidget(p, 1)
         self._tokenizer_source: str | None = None
         self._tokenizer = None
         self._previewed: dict[str, tuple] = {}
         self.max_length: int | None = None
+
+    def _on_picker_changed(self, *_args) -> None:
+        """A newly chosen file is previewed at once (an unreadable one shows its error at once)."""
+        if self.isVisible():
+            self.refresh_previews()
+        self.changed.emit()
 
     def set_specs(self, reasoning: str, domain: str) -> None:
         self.pickers["reasoning"].set_spec(reasoning)

@@ -29,6 +29,7 @@ from .run_panel import RunPanel
 from .settings_panel import SettingsPanel
 from .settings_store import SettingsStore
 from .texts import describe_value, human_bytes
+from .widgets import guard_wheel, scroll_page
 from .worker import JobRunner
 
 log = logging.getLogger(__name__)
@@ -68,13 +69,14 @@ class MainWindow(QMainWindow):
         self._build_layout()
         self._build_menus()
         self._connect()
+        guard_wheel(self)  # value fields take the wheel only when focused: scrolling never edits a setting
         self._restore()
 
     # ================================================================== layout
     def _build_layout(self) -> None:
         self.stack = QStackedWidget()
-        for page in self.pages.values():
-            self.stack.addWidget(page)
+        for page in self.pages.values():  # each screen scrolls on a small window instead of squeezing
+            self.stack.addWidget(scroll_page(page))
         self.nav = QListWidget()
         self.nav.setObjectName("nav")
         for i, (_key, title) in enumerate(STEPS):
@@ -203,6 +205,7 @@ class MainWindow(QMainWindow):
             log.warning("scanning the Hugging Face cache failed: %s", exc)
         self.data.pickers["reasoning"].set_recent(self.store.recent("data:reasoning"))
         self.data.pickers["domain"].set_recent(self.store.recent("data:domain"))
+        self.settings.speed_factors = self.store.speed_factors()
         self.settings.load(cfg)
         self.output.load(cfg)
         self.data.set_specs(cfg.reasoning_data, cfg.domain_data)
@@ -211,6 +214,7 @@ class MainWindow(QMainWindow):
             self.models.set_specs(specs)
             if demo.is_demo_trio(specs):  # restored demo: its preset still applies
                 self._demo = (specs, demo.demo_preset())
+                self.settings.set_demo_values(bool(self._demo[1]))
         elif self._demo_allowed():
             self.use_demo()
         if not self.output.values()["out"]:
@@ -269,12 +273,17 @@ class MainWindow(QMainWindow):
         self.data.set_specs(preset.get("reasoning_data", defaults.reasoning_data),
                             preset.get("domain_data", defaults.domain_data))
         self.settings.apply(preset)
+        self.settings.set_demo_values(bool(preset))
         self.status_text.setText("Demo models selected: press Merge to see every screen.")
 
     # ================================================================== navigation
     def go(self, index_or_key: int | str) -> None:
         index = index_or_key if isinstance(index_or_key, int) else [k for k, _ in STEPS].index(index_or_key)
         self.nav.setCurrentRow(index)
+
+    def current_page(self) -> QWidget:
+        """The screen shown now (the stack holds each screen inside its scroll area)."""
+        return list(self.pages.values())[self.stack.currentIndex()]
 
     def _on_page(self, index: int) -> None:
         key = STEPS[index][0]
@@ -292,7 +301,7 @@ class MainWindow(QMainWindow):
         picker = self.models.pickers.get(role)
         ok = picker is not None and picker.model_info is not None
         self.data.set_tokenizer_source(picker.spec if ok else None)
-        if self.stack.currentWidget() is self.data:
+        if self.current_page() is self.data:
             self.data.refresh_previews()
 
     def _on_models_changed(self) -> None:
@@ -310,6 +319,7 @@ class MainWindow(QMainWindow):
         if not preset or self.models.specs() == demo_specs:
             return
         self._demo = ({}, {})
+        self.settings.set_demo_values(False)
         defaults = MergeConfig()
         data = self.data.specs()
         current = {**self.settings.values(), **data}
@@ -340,13 +350,58 @@ class MainWindow(QMainWindow):
         self._close_pipeline()
         self.results.set_selection(None)
         self._holder = {}
-        self.run_panel.begin("Merging", "Measuring which weights carry each skill, then merging.")
+        self.run_panel.begin("Merging", "Measuring which weights carry each skill, then merging.",
+                             costs=self._stage_costs(config))
         if config.needs_scores:
             passes = ["reasoning@reasoning", "domain@domain"]
             if config.intersect:
                 passes += ["base@reasoning", "base@domain"]
             self.run_panel.plots.prepare(passes)
         self._start("merge", jobs.merge_job(config, self._holder))
+
+    def _device_type(self, config: MergeConfig) -> str:
+        from reasonany_gui.engine.devices import resolve_device
+
+        try:
+            return resolve_device(config.device).type
+        except Exception:  # noqa: BLE001 - the pipeline's check explains a bad device
+            return "cpu"
+
+    def _stage_costs(self, config: MergeConfig) -> dict[str, float] | None:
+        """Expected seconds per stage (engine.estimate), scaled by this machine's measured speed."""
+        from reasonany_gui.engine.estimate import stage_costs
+
+        info = self.models.infos.get("base")
+        if info is None:
+            return None
+        device_type = self._device_type(config)
+        try:
+            return stage_costs(config, info, device_type, self.store.speed_factors().get(device_type))
+        except Exception as exc:  # noqa: BLE001 - a progress estimate is never a reason to refuse a run
+            log.info("no stage costs: %s", exc)
+            return None
+
+    def _remember_speed(self, report: dict) -> None:
+        """After a merge: how fast this machine really was, so the next estimate is a measurement, not a guess."""
+        from reasonany_gui.engine.estimate import speed_factor
+
+        info = self.models.infos.get("base")
+        cfg = self._config_of(report)
+        if info is None or cfg is None or not cfg.needs_scores:
+            return
+        device_type = self._device_type(cfg)
+        factor = speed_factor(report, info, device_type)
+        if factor:
+            self.store.set_speed_factor(device_type, factor)
+            self.settings.speed_factors = self.store.speed_factors()
+            self.settings.update_estimate()
+
+    @staticmethod
+    def _config_of(report: dict | None) -> MergeConfig | None:
+        try:
+            return MergeConfig.from_dict(dict(report["config"])) if report and "config" in report else None
+        except InputError:
+            return None
 
     def retry_with(self, suggestions: dict) -> None:
         """The out-of-memory dialog's one-click retry: apply the suggested settings and merge again."""
@@ -373,7 +428,9 @@ class MainWindow(QMainWindow):
         cfg = self.pipeline.config
         root = Path(self.out_dir).parent if self.out_dir else None
         out = suggest_output(cfg.reasoning, cfg.domain, root)
-        self.run_panel.begin("Saving the re-tuned model", f"Writing to {out}", clear_plots=False)
+        costs = self._stage_costs(cfg)
+        self.run_panel.begin("Saving the re-tuned model", f"Writing to {out}", clear_plots=False,
+                             costs={"write": costs["write"]} if costs else None)
         self._start("save", jobs.write_job(self.pipeline, out))
 
     def start_evaluate(self) -> None:
@@ -469,6 +526,8 @@ class MainWindow(QMainWindow):
         self._set_busy(False, name)
         if name in ("merge", "save"):
             self._show_merge(result, saved=True)
+            if name == "merge":
+                self._remember_speed(result.report)
             self.run_panel.finish("done", f"Saved in {result.out}")
             specs = self.models.specs()
             for role in ("base", "reasoning", "domain"):

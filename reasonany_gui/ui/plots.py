@@ -35,6 +35,33 @@ def pass_title(update: SensitivityUpdate) -> str:
     return f"{model} model · {update.data_role} data ({update.samples_done}/{update.samples_total})"
 
 
+SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def decade_label(exponent: int) -> str:
+    return "1" if exponent == 0 else f"10{str(exponent).translate(SUPERSCRIPT)}"
+
+
+class LogAxis(pg.AxisItem):
+    """A log axis that labels only what fits: whole decades (10⁻⁵, 10⁻⁴), or 2 and 5 between them when the range
+    holds fewer than two decades. pyqtgraph's default labels every minor tick, and the labels pile up."""
+
+    def logTickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph naming
+        values = [float(v) for v in values]
+        decades = [v for v in values if abs(v - round(v)) < 1e-6]
+        out = []
+        for v in values:
+            exponent = int(np.floor(v + 1e-9))
+            mantissa = 10 ** (v - exponent)
+            if abs(v - round(v)) < 1e-6:
+                out.append(decade_label(int(round(v))))
+            elif len(decades) < 2 and any(abs(mantissa - m) < 1e-3 for m in (2.0, 5.0)):
+                out.append(f"{mantissa:.0f}·{decade_label(exponent)}")
+            else:
+                out.append("")
+        return out
+
+
 class _TimedView(pg.GraphicsLayoutWidget):
     """Measures how long a paint takes, so the redraw rate can adapt to the machine."""
 
@@ -65,6 +92,7 @@ class SensitivityPlots(QWidget):
         self._plots: dict[str, pg.PlotItem] = {}
         self._curves: dict[str, dict[str, pg.PlotDataItem]] = {}
         self._ranges: dict[str, tuple[float, float] | None] = {}
+        self.shared_range: tuple[float, float] | None = None  # log10 y range of every panel
         self._placeholder = self.view.addLabel("The sensitivity plots appear here while importance is measured.",
                                                color="#667085", size="11pt")
         self.timer = QTimer(self)
@@ -89,6 +117,22 @@ class SensitivityPlots(QWidget):
             plot = self._plot_for(empty)
             plot.setTitle(f"{ROLE_WORDS.get(model, model)} model · {data} data (waiting)", size="10pt",
                           color="#98a2b3")
+            self._set_waiting(plot, True)
+
+    def _set_waiting(self, plot: pg.PlotItem, waiting: bool) -> None:
+        """A panel without data shows its title and a line of text, not empty axes with made-up numbers."""
+        for side in ("left", "bottom"):
+            (plot.hideAxis if waiting else plot.showAxis)(side)
+        note = getattr(plot, "_waiting_note", None)
+        if waiting and note is None:
+            note = pg.TextItem("Waiting for this pass to start…", color="#98a2b3", anchor=(0.5, 0.5))
+            plot.addItem(note)
+            note.setPos(0.5, 0.5)
+            plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+            plot._waiting_note = note
+        elif not waiting and note is not None:
+            plot.removeItem(note)
+            plot._waiting_note = None
 
     def clear(self) -> None:
         self.timer.stop()
@@ -97,6 +141,7 @@ class SensitivityPlots(QWidget):
         self._plots.clear()
         self._curves.clear()
         self._ranges.clear()
+        self.shared_range = None
         self.view.clear()
         self.updates_received = 0
         self._placeholder = self.view.addLabel("The sensitivity plots appear here while importance is measured.",
@@ -131,7 +176,7 @@ class SensitivityPlots(QWidget):
         if index >= len(PASS_ORDER):
             index = len(PASS_ORDER) + len(self._plots)
         row, col = divmod(index, 2)
-        plot = self.view.addPlot(row=row, col=col)
+        plot = self.view.addPlot(row=row, col=col, axisItems={"left": LogAxis("left")})
         plot.setLogMode(x=False, y=True)
         # ranges are set by hand (see _fit_range): auto-ranging on every update re-lays out the axes
         plot.disableAutoRange()
@@ -141,30 +186,41 @@ class SensitivityPlots(QWidget):
         if col == 0:
             plot.setLabel("left", "mean importance")
         plot.setMenuEnabled(False)
-        if not self._plots:
-            legend = plot.addLegend(offset=(-10, 10), labelTextSize="8pt", colCount=4)
-            legend.setBrush(pg.mkBrush(255, 255, 255, 210))
+        legend = plot.addLegend(offset=(-10, 10), labelTextSize="8pt", colCount=4)  # every panel: read each alone
+        legend.setBrush(pg.mkBrush(255, 255, 255, 210))
         self._plots[update.pass_id] = plot
         self._curves[update.pass_id] = {}
         self._ranges[update.pass_id] = None
         return plot
 
     def _fit_range(self, pass_id: str, plot: pg.PlotItem, grid: np.ndarray) -> None:
-        """Grow the y range (log10) only when the data leaves it, with a margin, so most frames keep the axes."""
+        """One y range (log10) for every panel, grown only when data leaves it, with a margin.
+
+        Why shared: "reasoning sits in low-sensitivity weights, domain in high" is a comparison between panels,
+        which separate ranges would hide. Why grow-only: most frames then keep their axes (cheap redraws)."""
         plot.setXRange(-0.2, max(grid.shape[0] - 1, 1) + 0.2, padding=0)
         finite = grid[np.isfinite(grid) & (grid > 0)]
         if finite.size == 0:
             return
         lo, hi = float(np.log10(finite.min())), float(np.log10(finite.max()))
-        current = self._ranges.get(pass_id)
+        current = self.shared_range
         if current is None or lo < current[0] or hi > current[1]:
             current = (lo - 0.3, hi + 0.3) if current is None else (min(lo - 0.3, current[0]), max(hi + 0.3, current[1]))
-            self._ranges[pass_id] = current
+            self.shared_range = current
+            for other_id, other in self._plots.items():
+                if getattr(other, "_waiting_note", None) is None:
+                    other.setYRange(*current, padding=0)
+                    self._ranges[other_id] = current
+        elif self._ranges.get(pass_id) != current:
             plot.setYRange(*current, padding=0)
+        self._ranges[pass_id] = current
 
     def _draw(self, update: SensitivityUpdate) -> None:
         plot = self._plot_for(update)
         plot.setTitle(pass_title(update), size="10pt", color="#1d2939")
+        if getattr(plot, "_waiting_note", None) is not None:
+            self._set_waiting(plot, False)
+            self._ranges[update.pass_id] = None  # the waiting view's range is not the data's
         grid = np.asarray(update.grid, dtype=np.float64)
         if grid.ndim != 2:
             return

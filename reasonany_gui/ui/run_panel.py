@@ -12,10 +12,15 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
                                QPushButton, QSplitter, QVBoxLayout, QWidget)
 
+from reasonany_gui.engine.estimate import RunClock
 from reasonany_gui.engine.events import Log, MaskSummary, Progress, SensitivityUpdate, StageFinished, StageStarted
 
 from .plots import SensitivityPlots
-from .texts import human_seconds
+from .texts import human_range, human_seconds
+from .widgets import AdaptiveSplitter
+
+#: below this width the stage list and log stand above the plots instead of beside them
+SIDE_BY_SIDE_FROM = 1000
 
 REFRESH_MS = 66
 
@@ -67,6 +72,7 @@ class RunPanel(QWidget):
         self._dirty = False
         self._running = False
         self._stage_title = ""
+        self.clock: RunClock | None = None  # stage costs of the running job, for an honest progress and ETA
 
         self.heading = QLabel("Ready to merge")
         self.heading.setObjectName("pageTitle")
@@ -93,7 +99,7 @@ class RunPanel(QWidget):
 
         stage_box = QFrame()
         stage_box.setObjectName("card")
-        stage_box.setMinimumWidth(380)
+        stage_box.setMinimumWidth(360)
         self.stage_grid = QGridLayout(stage_box)
         self.stage_grid.setColumnStretch(1, 1)
         self.stage_grid.setRowStretch(999, 1)  # rows stay at the top of the card
@@ -108,6 +114,7 @@ class RunPanel(QWidget):
         self.log_view.setMaximumBlockCount(5000)
         self.log_view.setObjectName("log")
         self.log_view.setPlaceholderText("Messages from the run appear here.")
+        self.log_view.setMinimumHeight(90)
 
         self.plots = SensitivityPlots()
         plots_box = QWidget()
@@ -119,6 +126,7 @@ class RunPanel(QWidget):
         cap.setWordWrap(True)
         pl.addWidget(cap)
         pl.addWidget(self.plots, 1)
+        self.plots.setMinimumSize(360, 380)
 
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(stage_box)
@@ -127,13 +135,13 @@ class RunPanel(QWidget):
         left.setStretchFactor(1, 2)
         left.setChildrenCollapsible(False)
 
-        split = QSplitter(Qt.Orientation.Horizontal)
+        split = AdaptiveSplitter(SIDE_BY_SIDE_FROM)  # side by side when wide, stacked (and scrolling) when narrow
         split.addWidget(left)
         split.addWidget(plots_box)
         split.setStretchFactor(0, 0)
         split.setStretchFactor(1, 1)
         split.setSizes([460, 740])  # wide enough for the longest stage title on one line
-        split.setChildrenCollapsible(False)
+        self.split = split
 
         lay = QVBoxLayout(self)
         lay.addWidget(self.heading)
@@ -146,7 +154,10 @@ class RunPanel(QWidget):
         self.timer.timeout.connect(self.refresh)
 
     # ------------------------------------------------------------------ lifecycle
-    def begin(self, title: str, subtitle: str = "", clear_plots: bool = True) -> None:
+    def begin(self, title: str, subtitle: str = "", clear_plots: bool = True,
+              costs: dict[str, float] | None = None) -> None:
+        """costs: expected seconds per stage (engine.estimate.stage_costs); with them the top bar and the time
+        left weigh each stage by its cost and correct themselves with what the run measures."""
         for row in self.stages.values():
             for w in (row.mark, row.title, row.bar, row.time):
                 self.stage_grid.removeWidget(w)
@@ -159,6 +170,8 @@ class RunPanel(QWidget):
         self._pending_logs.clear()
         self._overall, self._eta, self._message, self._stage_title = 0.0, None, "", ""
         self.events_received = 0
+        self.clock = RunClock(costs) if costs else None
+        self.eta.setText("")
         self.heading.setText(title)
         self.sub.setText(subtitle or "Working… the window stays usable; Cancel stops within seconds.")
         self.cancel_button.setEnabled(True)
@@ -178,7 +191,7 @@ class RunPanel(QWidget):
                 row.set_state("done" if state == "done" else state)
         if state == "done":
             self.overall.setValue(1000)
-            self.eta.setText("")
+        self.eta.setText("")  # no time left to wait for, whatever the ending
         self.heading.setText({"done": "Finished", "failed": "Stopped by an error", "cancelled": "Cancelled"}[state])
         self.sub.setText(message)
         self.cancel_button.setEnabled(False)
@@ -187,6 +200,8 @@ class RunPanel(QWidget):
     def _on_cancel(self) -> None:
         self.cancel_button.setEnabled(False)
         self.cancel_button.setText("Cancelling…")
+        self._eta, self.clock = None, None
+        self.eta.setText("")
         self.sub.setText("Cancelling: the current step stops at the next sample or tensor.")
         self.cancel_requested.emit()
 
@@ -199,26 +214,40 @@ class RunPanel(QWidget):
             self._overall = float(ev.overall)
             self._eta = ev.eta_seconds
             self._message = ev.message
+            if self.clock is not None:
+                self.clock.progress(ev.stage, ev.fraction, time.monotonic())
         elif isinstance(ev, SensitivityUpdate):
             self.plots.on_update(ev)
         elif isinstance(ev, StageStarted):
             row = self.stages.get(ev.stage) or self._add_stage(ev.stage, ev.title)
             row.title.setText(ev.title)
-            row.title.setToolTip(f"Step {ev.index + 1} of {ev.total}: {ev.title}")
+            # numbered within this job: a re-tune or save reuses the merge's pipeline, whose count runs on
+            row.title.setToolTip(f"Step {list(self.stages).index(ev.stage) + 1}: {ev.title}")
             self._stage_title = ev.title
             row.started = time.monotonic()
+            if self.clock is not None:
+                self.clock.start(ev.stage, row.started)
             row.set_state("running")
         elif isinstance(ev, StageFinished):
             row = self.stages.get(ev.stage) or self._add_stage(ev.stage, ev.stage)
             row.fraction = 1.0
             row.set_state("done")
             row.time.setText(human_seconds(ev.seconds))
+            if self.clock is not None:
+                self.clock.finish(ev.stage, ev.seconds)
         elif isinstance(ev, Log):
             prefix = "" if ev.level == "info" else f"{ev.level.upper()}: "
             self._pending_logs.append(prefix + ev.message)
         elif isinstance(ev, MaskSummary):
             pass  # the results screen takes it from the selection
         self._dirty = True
+
+    def eta_text(self, now: float | None = None) -> str:
+        """'2–4 min left' from the run clock (stages weighted by cost); the engine's own guess without one."""
+        now = time.monotonic() if now is None else now
+        if self.clock is not None and self.clock.current is not None:
+            return f"{human_range(*self.clock.remaining_range(now))} left"
+        return "" if self._eta is None else f"about {human_seconds(self._eta)} left"
 
     def append_log(self, text: str) -> None:
         self._pending_logs.append(text)
@@ -242,10 +271,10 @@ class RunPanel(QWidget):
             row.bar.setValue(int(round(row.fraction * 1000)))
             if row.state == "running":
                 row.time.setText(human_seconds(now - row.started))
-        self.overall.setValue(int(round(max(0.0, min(1.0, self._overall)) * 1000)))
+        overall = self.clock.fraction(now) if (self.clock is not None and self._running) else self._overall
+        self.overall.setValue(int(round(max(0.0, min(1.0, overall)) * 1000)))
         if self._running:
-            eta = "" if self._eta is None else f"about {human_seconds(self._eta)} left"
-            self.eta.setText(eta)
+            self.eta.setText(self.eta_text(now))
             if self._message:
                 self.sub.setText(f"{self._stage_title} — {self._message}" if self._stage_title else self._message)
         if self._pending_logs:

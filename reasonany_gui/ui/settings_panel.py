@@ -11,15 +11,18 @@ import logging
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QHBoxLayout, QLabel,
-                               QPushButton, QScrollArea, QSpinBox, QToolButton, QVBoxLayout, QWidget)
+                               QPushButton, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from reasonany_gui.engine import devices
 from reasonany_gui.engine.config import (ACCUMULATORS, COMPUTE_DTYPES, METHODS, SCORED_METHODS, SCORES, SCOPES,
                                          MergeConfig)
 
-from .texts import (ACCUMULATOR_TITLES, DTYPE_TITLES, LABELS, METHOD_TITLES, SCOPE_TITLES, SCORE_TITLES, TOOLTIPS, human_bytes,
-                    human_seconds)
-from .widgets import Banner, Card, page_header
+from .texts import (ACCUMULATOR_TITLES, DEMO_VALUES_NOTE, DTYPE_TITLES, FOLLOW_HELP, FOLLOW_LABEL, LABELS, METHOD_TITLES,
+                    SCOPE_TITLES, SCORE_TITLES, TOOLTIPS, human_bytes, human_range)
+from .widgets import Banner, Card, Columns, StrengthLink, page_header, strengths_follow_shares
+
+#: below this width the cards stand in one column (two columns of ~370 px cut labels and values off)
+COLUMNS_FROM = 900
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +39,16 @@ SCORED_FIELDS = ("score", "samples", "max_length", "scope", "reasoning_ratio", "
                  "select_embeddings", "response_only", "compute_dtype", "accumulators", "gradient_checkpointing")
 
 
+def narrow_combo(box: QComboBox | None = None) -> QComboBox:
+    """A combo box whose width follows its layout, not its longest entry (long entries are elided)."""
+    box = box or QComboBox()
+    box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    box.setMinimumContentsLength(12)
+    return box
+
+
 def _combo(options: tuple[str, ...], titles: dict[str, str]) -> QComboBox:
-    box = QComboBox()
+    box = narrow_combo()
     for o in options:
         box.addItem(titles.get(o, o), o)
     return box
@@ -66,6 +77,8 @@ class SettingsPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.base_info = None  # ModelInfo of the base model, for the estimate
+        #: device type -> measured/predicted time of the last run on this machine (the main window keeps it)
+        self.speed_factors: dict[str, float] = {}
         self.fields: dict[str, QWidget] = {}
         self._loading = False
 
@@ -89,7 +102,7 @@ class SettingsPanel(QWidget):
         max_len.setSuffix(" tokens")
         self.fields["max_length"] = max_len
         self.fields["scope"] = _combo(SCOPES, SCOPE_TITLES)
-        self.fields["device"] = QComboBox()
+        self.fields["device"] = narrow_combo()
         self.fields["compute_dtype"] = _combo(COMPUTE_DTYPES, DTYPE_TITLES)
         self.fields["accumulators"] = _combo(ACCUMULATORS, ACCUMULATOR_TITLES)
         for name in ("intersect", "select_embeddings", "response_only", "gradient_checkpointing", "score_cache"):
@@ -104,27 +117,36 @@ class SettingsPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.addWidget(page_header(
             "3  Settings",
-            "The defaults work well; hover over any setting for a one-line explanation. "
+            "The recommended values are preset; hover over any setting for a one-line explanation. "
             "The estimate box tells you what the run will need before it starts."))
-        content = QWidget()
-        grid = QGridLayout(content)
-        grid.setContentsMargins(0, 0, 0, 0)
-        grid.setHorizontalSpacing(12)
-        grid.setVerticalSpacing(12)
+        self.columns = Columns(COLUMNS_FROM)
 
         method_card = Card("Method")
         method_card.body.addWidget(self.method)
         method_card.body.addWidget(self.method_help)
-        grid.addWidget(method_card, 0, 0, 1, 2)
+        self.columns.add(method_card, span=2)
 
-        grid.addWidget(self._form_card("How much of each expert", ("reasoning_ratio", "domain_ratio",
-                                                                   "reasoning_scale", "domain_scale")), 1, 0)
-        grid.addWidget(self._form_card("Measuring importance", ("score", "samples", "max_length", "scope")), 1, 1)
-        grid.addWidget(self._form_card("Hardware", ("device", "compute_dtype")), 2, 0)
+        self.follow = QCheckBox(FOLLOW_LABEL)
+        self.follow.setToolTip(FOLLOW_HELP)
+        follow_help = QLabel(FOLLOW_HELP)
+        follow_help.setObjectName("muted")
+        follow_help.setWordWrap(True)
+        self.demo_note = Banner("", "warn")
+        self.demo_note.setObjectName("banner")
+        share_card = self._form_card("How much of each expert", ("reasoning_ratio", "domain_ratio",
+                                                                  "reasoning_scale", "domain_scale"))
+        share_card.body.addWidget(self.follow)
+        share_card.body.addWidget(follow_help)
+        share_card.body.addWidget(self.demo_note)
+        self.link = StrengthLink(self.follow, [(self.fields["reasoning_ratio"], self.fields["reasoning_scale"]),
+                                               (self.fields["domain_ratio"], self.fields["domain_scale"])], self)
+        self.columns.add(share_card)
+        self.columns.add(self._form_card("Measuring importance", ("score", "samples", "max_length", "scope")))
+        self.columns.add(self._form_card("Hardware", ("device", "compute_dtype")))
         self.estimate = Banner("", "info")
         self.estimate.setObjectName("estimate")
         self.estimate.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        grid.addWidget(self.estimate, 2, 1)
+        self.columns.add(self.estimate)
 
         adv_card = Card()
         self.adv_toggle = QToolButton()
@@ -137,26 +159,22 @@ class SettingsPanel(QWidget):
         adv_form = QFormLayout(self.advanced)
         adv_form.setHorizontalSpacing(16)
         adv_form.setContentsMargins(0, 0, 0, 0)
+        adv_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         for name in ("intersect", "select_embeddings", "response_only", "gradient_checkpointing", "score_cache"):
             adv_form.addRow(self.fields[name])
         for name in ("accumulators", "seed"):
             adv_form.addRow(self._label(name), self.fields[name])
         self.advanced.setVisible(False)
         adv_card.body.addWidget(self.advanced)
-        grid.addWidget(adv_card, 3, 0, 1, 2)
+        self.columns.add(adv_card, span=2)
         reset = QPushButton("Reset to recommended settings")
         reset.clicked.connect(self.reset_defaults)
         row = QHBoxLayout()
         row.addStretch(1)
         row.addWidget(reset)
-        grid.addLayout(row, 4, 0, 1, 2)
-        grid.setRowStretch(5, 1)
-
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setWidget(content)
-        lay.addWidget(scroll, 1)
+        lay.addWidget(self.columns)
+        lay.addLayout(row)
+        lay.addStretch(1)
 
         for name, w in self.fields.items():
             signal = (w.toggled if isinstance(w, QCheckBox) else w.valueChanged if isinstance(w, (QSpinBox, QDoubleSpinBox))
@@ -174,6 +192,7 @@ class SettingsPanel(QWidget):
         card = Card(title)
         form = QFormLayout()
         form.setContentsMargins(0, 0, 0, 0)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         for name in names:
             form.addRow(self._label(name), self.fields[name])
         card.body.addLayout(form)
@@ -218,6 +237,7 @@ class SettingsPanel(QWidget):
                         w.addItem(str(value), str(value))
                         i = w.findData(str(value))
                     w.setCurrentIndex(i)
+            self.follow.setChecked(strengths_follow_shares(self.values()))
         finally:
             self._loading = False
         self._on_changed()
@@ -258,6 +278,10 @@ class SettingsPanel(QWidget):
         self.update_estimate()
         self.changed.emit()
 
+    def set_demo_values(self, on: bool) -> None:
+        """Say, next to the shares and strengths, that they are the demo's own setting (not for real models)."""
+        self.demo_note.set_message(DEMO_VALUES_NOTE if on else "", "warn")
+
     def set_base_info(self, info) -> None:
         self.base_info = info
         self.update_estimate()
@@ -270,7 +294,11 @@ class SettingsPanel(QWidget):
         try:
             from reasonany_gui.engine.estimate import estimate_run
 
-            est = estimate_run(config, self.base_info)
+            try:
+                device_type = devices.resolve_device(config.device).type
+            except Exception:  # noqa: BLE001
+                device_type = "cpu"
+            est = estimate_run(config, self.base_info, self.speed_factors.get(device_type))
         except Exception as exc:  # noqa: BLE001 - an estimate is a courtesy, never a blocker
             log.info("no estimate: %s", exc)
             self.estimate.set_message("No estimate available for these settings.", "info")
@@ -280,7 +308,9 @@ class SettingsPanel(QWidget):
         on_cpu = est.device_bytes == 0
         where = "on the CPU" if on_cpu else f"about {human_bytes(est.device_bytes)} of GPU memory"
         text = (f"<b>Estimate</b> for these settings: {where}, {human_bytes(est.host_bytes)} of RAM, "
-                f"{human_bytes(est.disk_bytes)} of disk, {human_seconds(est.seconds, rough=True)}.")
+                f"{human_bytes(est.disk_bytes)} of disk, {human_range(*est.seconds_range)} "
+                + ("(timed from your last run on this machine)." if est.measured else
+                   "(a wide range until a first run has timed this machine)."))
         kind = "info"
         needed = est.host_bytes if on_cpu else est.device_bytes
         if free is not None and needed > free:

@@ -93,6 +93,20 @@ class SettingsStore:
         self.qs.setValue(key, value)
 
     # ---------------------------------------------------------------- window
+    def speed_factors(self) -> dict[str, float]:
+        """device type -> how much slower (>1) or faster than the nominal rates the last run here was."""
+        out = {}
+        for kind in ("cpu", "cuda"):
+            text = self.get_str(f"speed/{kind}")
+            try:
+                out[kind] = float(text) if text else None
+            except ValueError:
+                out[kind] = None
+        return {k: v for k, v in out.items() if v}
+
+    def set_speed_factor(self, device_type: str, factor: float) -> None:
+        self.set(f"speed/{device_type}", f"{float(factor):.4g}")
+
     def geometry(self) -> QByteArray | None:
         value = self.qs.value("window/geometry", None, type=QByteArray)
         return value if isinstance(value, QByteArray) and not value.isEmpty() else None

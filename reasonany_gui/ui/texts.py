@@ -70,6 +70,14 @@ TOOLTIPS: dict[str, str] = {
     "score_precision": "Precision of the kept scores: lower takes half the disk space.",
 }
 
+#: the "strength follows share" link: its label and its one-sentence explanation
+FOLLOW_LABEL = "Strength follows share (1 ÷ share)"
+FOLLOW_HELP = ("A smaller share moves fewer weights, so each must be applied more strongly for the skill to "
+               "survive; strength = 1 ÷ share keeps the expert's total change about the same (at most 10).")
+#: shown next to the shares and strengths while the built-in demo's own setting is in use
+DEMO_VALUES_NOTE = ("These shares and strengths are the <b>demo's own setting</b>, tuned for its tiny "
+                    "(0.85 M-parameter) models. Your own models start from the recommended 5 % and strength 1.")
+
 METHOD_TITLES: dict[str, str] = {
     "reasonany": "ReasonAny (recommended)",
     "task_arithmetic": "Task Arithmetic (comparison)",
@@ -158,3 +166,15 @@ def human_seconds(s: float | None, rough: bool = False) -> str:
     if s < 3600:
         return f"{s // 60:.0f} min {s % 60:02.0f} s"
     return f"{s // 3600:.0f} h {(s % 3600) // 60:02.0f} min"
+
+
+def human_range(low: float, high: float) -> str:
+    """A time estimate as a range: '10–30 s', '2–6 min', '1.5–3.0 h'; 'under a minute' when all of it is."""
+    low, high = max(0.0, float(low)), max(0.0, float(high))
+    if high < 60:
+        return f"{max(1, round(low)):.0f}–{max(1, round(high)):.0f} s" if round(high) > round(low) else f"about {round(high):.0f} s"
+    if high < 3600:
+        a, b = max(1, round(low / 60)), max(1, round(high / 60))
+        return f"about {b} min" if a == b else f"{a}–{b} min"
+    a, b = low / 3600, high / 3600
+    return f"about {b:.1f} h" if f"{a:.1f}" == f"{b:.1f}" else f"{a:.1f}–{b:.1f} h"

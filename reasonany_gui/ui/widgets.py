@@ -1,8 +1,11 @@
-"""Small building blocks shared by the screens: page header, card frame, status banner."""
+"""Small building blocks shared by the screens: page header, card frame, status banner, the wheel guard,
+and layouts that adapt to the window width (splitter, columns, scrolling page)."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QComboBox, QFrame, QGridLayout, QLabel, QScrollArea,
+                               QSplitter, QVBoxLayout, QWidget)
 
 
 def page_header(title: str, text: str) -> QWidget:
@@ -54,3 +57,157 @@ class Banner(QLabel):
     @property
     def kind(self) -> str:
         return str(self.property("kind"))
+
+
+# ---------------------------------------------------------------------- wheel guard
+class _WheelGuard(QObject):
+    """Spin boxes and combo boxes take the mouse wheel only when they have the keyboard focus.
+
+    Why: on a long scrolling screen the wheel must scroll the page; Qt's default lets every value field
+    under the pointer eat the wheel and change silently ("Samples" 100 -> 97 while scrolling). Ignoring the
+    event and returning True hands it on to the parent, so the scroll area scrolls instead.
+    """
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt naming
+        if event.type() == QEvent.Type.Wheel and isinstance(obj, QWidget) and not _has_focus(obj):
+            event.ignore()
+            return True
+        return False
+
+
+def _has_focus(widget: QWidget) -> bool:
+    focus = QApplication.focusWidget()
+    return widget.hasFocus() or (focus is not None and widget.isAncestorOf(focus))
+
+
+_GUARD: _WheelGuard | None = None
+
+
+def guard_wheel(root: QWidget) -> int:
+    """Give every spin box and combo box under `root` the wheel guard and click/tab focus; returns how many."""
+    global _GUARD
+    if _GUARD is None:
+        _GUARD = _WheelGuard(QApplication.instance())
+    boxes = [w for w in root.findChildren(QWidget) if isinstance(w, (QAbstractSpinBox, QComboBox))]
+    for box in boxes:
+        box.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        box.removeEventFilter(_GUARD)  # idempotent: guarding twice must not filter twice
+        box.installEventFilter(_GUARD)
+    return len(boxes)
+
+
+# ---------------------------------------------------------------------- layouts that adapt to the width
+class AdaptiveSplitter(QSplitter):
+    """A splitter that puts its panes side by side when wide and one above the other when narrow.
+
+    Why: at 1024 px two panes side by side squeeze plots and tables to strips; stacked, each keeps a usable
+    size and the page scrolls."""
+
+    def __init__(self, breakpoint: int, parent: QWidget | None = None) -> None:
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self.breakpoint = breakpoint
+        self.setChildrenCollapsible(False)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        wanted = Qt.Orientation.Horizontal if event.size().width() >= self.breakpoint else Qt.Orientation.Vertical
+        if wanted != self.orientation():
+            self.setOrientation(wanted)
+        super().resizeEvent(event)
+
+
+class Columns(QWidget):
+    """Cards in two columns when there is room, in one column when not (items keep their order).
+
+    add(widget, span=2) makes a widget take a whole row in the two-column arrangement."""
+
+    def __init__(self, breakpoint: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.breakpoint = breakpoint
+        self.grid = QGridLayout(self)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.grid.setHorizontalSpacing(12)
+        self.grid.setVerticalSpacing(12)
+        self._items: list[tuple[QWidget, int]] = []
+        self._columns = 0
+
+    def add(self, widget: QWidget, span: int = 1) -> None:
+        self._items.append((widget, span))
+        self._place(self._columns or 2)
+
+    def _place(self, columns: int) -> None:
+        for w, _ in self._items:
+            self.grid.removeWidget(w)
+        row = col = 0
+        for w, span in self._items:
+            span = min(span, columns)
+            if col + span > columns:
+                row, col = row + 1, 0
+            self.grid.addWidget(w, row, col, 1, span)
+            col += span
+            if col >= columns:
+                row, col = row + 1, 0
+        for c in range(2):
+            self.grid.setColumnStretch(c, 1 if c < columns else 0)
+        self.grid.setRowStretch(row + 1, 1)
+        self._columns = columns
+
+    @property
+    def columns(self) -> int:
+        return self._columns
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        columns = 2 if event.size().width() >= self.breakpoint else 1
+        if columns != self._columns:
+            self._place(columns)
+        super().resizeEvent(event)
+
+
+def scroll_page(page: QWidget) -> QScrollArea:
+    """A screen inside a vertical scroll area: on a small window it scrolls instead of squeezing its widgets
+    into each other. The page keeps its full width (no sideways scrolling unless it truly cannot fit)."""
+    area = QScrollArea()
+    area.setObjectName("pageScroll")
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setWidget(page)
+    return area
+
+
+# ---------------------------------------------------------------------- strength follows share
+MAX_STRENGTH = 10.0  # MergeConfig's upper bound for a scale
+
+
+def strength_for_share(percent: float) -> float:
+    """1/share, rounded to the spin boxes' two decimals and kept within MergeConfig's range."""
+    return round(min(MAX_STRENGTH, 100.0 / max(float(percent), 1e-6)), 2)
+
+
+def strengths_follow_shares(values: dict) -> bool:
+    """True when both strengths already equal 1/share (the demo's setting): the link starts ticked."""
+    try:
+        return all(abs(float(values[f"{r}_scale"]) - strength_for_share(100.0 * float(values[f"{r}_ratio"]))) < 0.006
+                   for r in ("reasoning", "domain"))
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+class StrengthLink(QObject):
+    """A check box that keeps each expert's strength at 1/share while it is ticked (the strength boxes are then
+    greyed out). pairs: [(share box in %, strength box), ...]."""
+
+    def __init__(self, check, pairs, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.check = check
+        self.pairs = list(pairs)
+        check.toggled.connect(self.sync)
+        for share, _strength in self.pairs:
+            share.valueChanged.connect(lambda *_: self.sync())
+
+    def sync(self, *_args) -> None:
+        on = self.check.isChecked()
+        for share, strength in self.pairs:
+            strength.setEnabled(not on)
+            if on:
+                value = strength_for_share(share.value())
+                if abs(strength.value() - value) > 1e-9:
+                    strength.setValue(value)

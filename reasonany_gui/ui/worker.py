@@ -43,12 +43,15 @@ def live_threads() -> list["JobThread"]:
 _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
-def _log_event(ev: object) -> None:
-    """The log file gets what the log pane shows, plus stage boundaries (for bug reports)."""
+def _log_event(ev: object, step: int = 0) -> None:
+    """The log file gets what the log pane shows, plus stage boundaries (for bug reports).
+
+    step: the stage's number within this job. Why not the event's index/total: a re-tune or a save reuses the
+    merge's pipeline, whose stage count runs on past its plan ("stage 6/5")."""
     if isinstance(ev, Log):
         log.log(_LEVELS.get(ev.level, logging.INFO), "engine: %s", ev.message)
     elif isinstance(ev, StageStarted):
-        log.info("stage %d/%d started: %s", ev.index + 1, ev.total, ev.title)
+        log.info("step %d of this job started: %s", step, ev.title)
     elif isinstance(ev, StageFinished):
         log.info("stage %s finished in %.2f s", ev.stage, ev.seconds)
 
@@ -69,6 +72,7 @@ class JobThread(QThread):
         self.cancel_token = CancelToken()
         self.traceback_text = ""
         self.events_emitted = 0
+        self.steps = 0
         _live.add(self)
 
     def run(self) -> None:  # worker thread
@@ -89,7 +93,9 @@ class JobThread(QThread):
 
     def _emit(self, ev: object) -> None:  # worker thread: the engine's listener
         self.events_emitted += 1
-        _log_event(ev)
+        if isinstance(ev, StageStarted):
+            self.steps += 1
+        _log_event(ev, self.steps)
         self.event.emit(ev)
 
     def cancel(self) -> None:

@@ -54,7 +54,7 @@ def test_bad_model_folder_is_explained_before_anything_runs(qtbot, window, tmp_p
     box = w.errors.last
     assert box is not None and box.windowTitle() == "Please check your input"
     assert str(empty) in box.informativeText()
-    assert w.stack.currentWidget() is w.models
+    assert w.current_page() is w.models
     assert not Path(w.output.out.text()).exists()
 
 

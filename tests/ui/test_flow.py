@@ -73,7 +73,7 @@ def test_full_flow(qtbot, window, job_waiter, screenshot):
     heartbeat.timeout.connect(lambda: beats.append(time.monotonic()))
     heartbeat.start()
     qtbot.mouseClick(w.merge_button, Qt.MouseButton.LeftButton)
-    assert w.runner.busy and w.stack.currentWidget() is w.run_panel
+    assert w.runner.busy and w.current_page() is w.run_panel
     assert not w.merge_button.isEnabled()
     state, name, result = wait_job(qtbot, w)
     heartbeat.stop()
@@ -83,7 +83,7 @@ def test_full_flow(qtbot, window, job_waiter, screenshot):
     assert out.is_dir() and (out / "config.json").is_file() and (out / "reasonany" / "report.json").is_file()
     assert list(out.glob("*.safetensors"))
     assert seen["identify"] > 0
-    assert w.stack.currentWidget() is w.results  # the app moves on to the results by itself
+    assert w.current_page() is w.results  # the app moves on to the results by itself
 
     # 5. live sensitivity plots received data for all four passes, drawn on the timer
     plots = w.run_panel.plots
