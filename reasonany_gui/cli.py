@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import time
@@ -134,12 +135,27 @@ class ConsolePrinter:
 
 
 def setup_logging() -> Path:
-    path = log_file()
-    handler = logging.FileHandler(path, encoding="utf-8")
+    """The log file in the user log folder; if that cannot be made (HOME not creatable, REASONANY_HOME a file,
+    the log path a folder), a log in the temporary folder, and failing that stderr, with a note that says so."""
+    try:
+        path = log_file()
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError as exc:
+        import tempfile
+
+        try:
+            path = Path(tempfile.gettempdir()) / f"reasonany-{os.getpid()}.log"
+            handler = logging.FileHandler(path, encoding="utf-8")
+            print(f"note: the log folder cannot be used ({exc}); logging to {path}", file=sys.stderr)
+        except OSError:
+            handler = logging.StreamHandler(sys.stderr)
+            path = Path("<stderr>")
+            print(f"note: the log folder cannot be used ({exc}); logging to the console", file=sys.stderr)
+        handler.baseFilename = str(path)  # type: ignore[attr-defined]  # for the duplicate check below
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("reasonany")
     root.setLevel(logging.INFO)
-    if not any(isinstance(h, logging.FileHandler) and h.baseFilename == handler.baseFilename for h in root.handlers):
+    if not any(getattr(h, "baseFilename", None) == handler.baseFilename for h in root.handlers):
         root.addHandler(handler)
     return path
 
@@ -158,6 +174,8 @@ def cmd_merge(args: argparse.Namespace, cancel: CancelToken) -> int:
 def cmd_eval(args: argparse.Namespace, cancel: CancelToken) -> int:
     from .engine import evaluate
 
+    if args.max_samples < 1:
+        raise InputError(f"--max-samples {args.max_samples}: evaluate at least 1 sample per data file (default 32).")
     data = args.data or run_data(Path(args.out))
     result = evaluate.evaluate_run(Path(args.out), data=data, prompts=args.prompt, max_samples=args.max_samples,
                                    device=args.device, listener=ConsolePrinter(args.quiet), cancel=cancel)
@@ -182,8 +200,11 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
     store = ScoreStore(cache_dir() / "scores")
     if args.action == "clear":
-        store.clear()
-        print(f"Cleared the score cache in {store.root}")
+        removed, kept = store.clear()
+        where = store.root.resolve()
+        print(f"Cleared the score cache in {where}: {removed} entr{'y' if removed == 1 else 'ies'} removed")
+        for k in kept:
+            print(f"  left alone (not a score entry): {k}")
     else:
         print(f"{store.root}: {human_bytes(store.size_bytes())}")
     return 0
@@ -193,13 +214,17 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     path = setup_logging()
     cancel = CancelToken()
-    previous = signal.getsignal(signal.SIGINT)
+    # SIGTERM (kill, a service manager) and SIGHUP (a closed terminal) clean up like Ctrl+C
+    handled = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    previous = {sig: signal.getsignal(sig) for sig in handled}
 
-    def on_sigint(_sig, _frame):  # first Ctrl+C: cancel cleanly; second: default behaviour
+    def on_signal(sig, _frame):  # first signal: cancel cleanly; a second Ctrl+C: default behaviour
         cancel.cancel()
-        signal.signal(signal.SIGINT, previous)
+        if sig == signal.SIGINT:
+            signal.signal(signal.SIGINT, previous[signal.SIGINT])
 
-    signal.signal(signal.SIGINT, on_sigint)
+    for sig in handled:
+        signal.signal(sig, on_signal)
     try:
         if args.command == "merge":
             return cmd_merge(args, cancel)
@@ -228,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {type(exc).__name__}: {exc}\nDetails are in the log: {path}", file=sys.stderr)
         return 1
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

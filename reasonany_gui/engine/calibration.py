@@ -101,6 +101,12 @@ def resolve_spec(spec: str) -> Path:
     path = Path(text).expanduser()
     if path.is_dir():
         raise InputError(f"Calibration data {path} is a folder; pick a file ({', '.join(EXTENSIONS)}).")
+    from .checkpoints import special_file_kind
+
+    kind = special_file_kind(path)
+    if kind is not None:
+        raise InputError(f"Calibration data {path} is {kind}, not a regular file: reading it would hang. Pick a "
+                         "saved file.")
     if not path.is_file():
         hint = f" Did you mean builtin:{text}?" if text.lower() in PRESETS else " Check the path."
         raise InputError(f"Calibration data file {path} does not exist.{hint}")
@@ -150,7 +156,10 @@ def _load(spec: str) -> tuple[list[Sample], int, Path]:
     samples: list[Sample] = []
     skipped = 0
     for i, rec in enumerate(records, start=1):
-        sample = _to_sample(rec, path, i)
+        try:
+            sample = _to_sample(rec, path, i)
+        except NotText as exc:
+            raise InputError(_not_text_message(path, i, rec, exc.value)) from None
         if sample is None:
             skipped += 1
         else:
@@ -194,6 +203,9 @@ def _parse_jsonl(text: str, path: Path) -> list[Any]:
         except json.JSONDecodeError as exc:
             raise InputError(f"Calibration data {path}, line {number}: not valid JSON ({exc.msg} at column "
                              f"{exc.colno}). Each line of a .jsonl file must be one JSON object.") from None
+        except RecursionError:
+            raise InputError(f"Calibration data {path}, line {number}: the JSON is nested too deeply. Each line "
+                             "must be one flat object such as {\"text\": ...}.") from None
     return records
 
 
@@ -203,6 +215,9 @@ def _parse_json(text: str, path: Path) -> list[Any]:
     except json.JSONDecodeError as exc:
         raise InputError(f"Calibration data {path}: not valid JSON ({exc.msg} at line {exc.lineno}, column "
                          f"{exc.colno}). If it has one object per line, rename it to .jsonl.") from None
+    except RecursionError:
+        raise InputError(f"Calibration data {path}: the JSON is nested too deeply. Write a list of flat objects "
+                         "such as {\"text\": ...}.") from None
     if isinstance(data, dict):
         for key in ("data", "samples", "rows"):
             if isinstance(data.get(key), list):
@@ -247,14 +262,26 @@ def _no_usable_field_message(path: Path, records: list[Any]) -> str:
             "Rename the columns/keys, or export the data in one of these shapes.")
 
 
+class NotText(Exception):
+    """A calibration field holds a number, a list or an object where text is expected."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__(value)
+        self.value = value
+
+
 def _as_text(value: Any) -> str | None:
-    """A field value as text; None when missing or blank (so the record counts as empty)."""
+    """A field value as text; None when missing or blank (so the record counts as empty).
+
+    Only text is text: a number, list or object in a text field is a mistake in the file (a wrong column,
+    a nested record), and turning it into its Python spelling would score the model on that spelling."""
     if value is None:
         return None
     if isinstance(value, float) and value != value:  # NaN: how pandas-made files spell an empty cell
         return None
-    text = value if isinstance(value, str) else str(value)
-    return text if text.strip() else None
+    if not isinstance(value, str):
+        raise NotText(value)
+    return value if value.strip() else None
 
 
 def _first(rec: dict, keys: Iterable[str]) -> tuple[str | None, str | None]:
@@ -262,6 +289,16 @@ def _first(rec: dict, keys: Iterable[str]) -> tuple[str | None, str | None]:
         if key in rec:
             return key, _as_text(rec[key])
     return None, None
+
+
+def _not_text_message(path: Path, number: int, rec: dict, value: Any) -> str:
+    key = next((k for k, v in rec.items() if v is value), None) if isinstance(rec, dict) else None
+    key = key or next((k for k in CHAT_KEYS if isinstance(rec, dict) and k in rec), "?")
+    kind = {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(
+        type(value), type(value).__name__)
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    return (f"Calibration data {path}, record {number}: the field {key!r} is {kind} ({shown}), not text. "
+            "Calibration texts must be strings: write the value in quotes, or pick the column that holds the text.")
 
 
 def _to_sample(rec: Any, path: Path, number: int) -> Sample | None:
@@ -311,8 +348,10 @@ def _messages(value: Any, path: Path, number: int, key: str) -> list[dict] | Non
             raise InputError(f"Calibration data {path}, record {number}, message {j}: unknown role {raw_role!r} "
                              f"(fields: {_keys(msg)}). Use user/assistant/system (or human/gpt).")
         if isinstance(content, list):  # OpenAI-style content parts: keep the text parts
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        out.append({"role": role, "content": "" if content is None else str(content)})
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+        if content is not None and not isinstance(content, str):
+            raise NotText(content)
+        out.append({"role": role, "content": "" if content is None else content})
     if not any(m["content"].strip() for m in out):
         return None
     return out
@@ -401,6 +440,25 @@ def _encode(tokenizer, text: str, templated: bool, boundary: int) -> tuple[list[
     return ids, min(len(head), len(ids))
 
 
+#: a text is cut to max_length · CHARS_PER_TOKEN characters before it is tokenized (a 20 MB record once took
+#: 7 GB and a minute to tokenize whole, only to be cut to 512 tokens); if the cut text gives fewer than
+#: max_length + CUT_SLACK tokens, the cut is widened until it does or the whole text is used. Tokenizers are
+#: local (a cut changes only the last few tokens), so the first max_length ids are those of the whole text.
+CHARS_PER_TOKEN = 8
+CUT_SLACK = 16
+
+
+def _encode_cut(tokenizer, text: str, templated: bool, boundary: int, max_length: int) -> tuple[list[int], int]:
+    """_encode of the text's beginning: enough of it to give more than max_length tokens, or all of it."""
+    limit = max_length * CHARS_PER_TOKEN + 64
+    while len(text) > limit:
+        ids, n_prompt = _encode(tokenizer, text[:limit], templated, boundary)
+        if len(ids) > max_length + CUT_SLACK:
+            return ids, n_prompt
+        limit *= 4
+    return _encode(tokenizer, text, templated, boundary)
+
+
 # ============================================================================ preparing
 @dataclass
 class TokenizedSample:
@@ -455,8 +513,10 @@ def choose_indices(available: int, samples: int, seed: int) -> list[int]:
 
 
 def prepare(spec: str, tokenizer, samples: int, max_length: int, seed: int,
-            response_only: bool = False) -> CalibrationSet:
-    """Load, choose, render and tokenize: the exact tensors the importance pass feeds the model."""
+            response_only: bool = False, cancel=None) -> CalibrationSet:
+    """Load, choose, render and tokenize: the exact tensors the importance pass feeds the model.
+
+    `cancel` (a CancelToken) is checked between samples."""
     if not isinstance(samples, int) or samples < 1:
         raise InputError(f"samples = {samples!r} must be a whole number of at least 1.")
     if not isinstance(max_length, int) or max_length < 2:
@@ -472,11 +532,13 @@ def prepare(spec: str, tokenizer, samples: int, max_length: int, seed: int,
     out: list[TokenizedSample] = []
     truncated = dropped = cut_response = altered = 0
     for idx in chosen:
+        if cancel is not None:
+            cancel.check()
         sample = records[idx]
         text, boundary, templated = render(sample, tokenizer)
         if templated and _template_altered(sample, text):
             altered += 1
-        ids, n_prompt = _encode(tokenizer, text, templated, boundary if response_only else 0)
+        ids, n_prompt = _encode_cut(tokenizer, text, templated, boundary if response_only else 0, max_length)
         was_cut = len(ids) > max_length
         ids = ids[:max_length]
         labels = list(ids)
@@ -516,13 +578,23 @@ def _template_altered(sample: Sample, rendered: str) -> bool:
                for m in _chat_of(sample))
 
 
-def preview(spec: str, tokenizer=None, n: int = 5) -> list[tuple[str, int | None]]:
-    """The first n samples as the model will read them, with their token counts (None without a tokenizer)."""
+PREVIEW_CHARS = 20_000
+
+
+def preview(spec: str, tokenizer=None, n: int = 5, max_chars: int = PREVIEW_CHARS) -> list[tuple[str, int | None]]:
+    """The first n samples as the model will read them, with their token counts (None without a tokenizer).
+
+    A text longer than `max_chars` is shown cut, with a note of its length, and the count is that of the part
+    shown: a 5 MB record must not be tokenized (seconds, gigabytes) to fill a preview."""
     out: list[tuple[str, int | None]] = []
     for sample in load_samples(spec)[: max(0, n)]:
         text, _, templated = render(sample, tokenizer)
-        count = None if tokenizer is None else len(_encode(tokenizer, text, templated, 0)[0])
-        out.append((text, count))
+        cut = len(text) > max_chars
+        shown = text[:max_chars]
+        count = None if tokenizer is None else len(_encode(tokenizer, shown, templated, 0)[0])
+        if cut:
+            shown += f"\n… [cut for the preview: {len(text):,} characters in all]"
+        out.append((shown, count))
     return out
 
 
@@ -543,3 +615,36 @@ def load_tokenizer(model_spec: str):
         raise InputError(f"The tokenizer in {path} could not be loaded ({exc}). The folder needs its tokenizer "
                          "files (tokenizer.json or tokenizer.model and tokenizer_config.json); ReasonAny GUI never "
                          "runs custom tokenizer code from a model folder.") from None
+
+
+TOKENIZER_MARKERS = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer.tiktoken", "vocab.txt",
+                     "spiece.model", "sentencepiece.bpe.model")
+
+
+def check_tokenizer(path: Path, vocab_rows: int | None = None):
+    """The tokenizer of a model folder, refused when it cannot serve a merge: files missing (transformers then
+    builds an empty tokenizer that turns every text into no tokens), no ids for plain text, or ids beyond the
+    model's embedding rows (an IndexError deep inside the first forward pass). Returns the tokenizer."""
+    from transformers import AutoTokenizer
+
+    path = Path(path)
+    found = [m for m in TOKENIZER_MARKERS if (path / m).is_file()]
+    if not found:
+        raise InputError(f"{path} has no tokenizer files ({', '.join(TOKENIZER_MARKERS[:3])}, …), so it cannot "
+                         "tokenize the calibration data, and the merged model would have no tokenizer.")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
+    except Exception as exc:
+        raise InputError(f"The tokenizer in {path} could not be loaded ({exc}). The folder needs its tokenizer "
+                         "files; ReasonAny GUI never runs custom tokenizer code from a model folder.") from None
+    try:
+        ids = tokenizer("The answer is 42.", add_special_tokens=False)["input_ids"]
+    except Exception as exc:
+        raise InputError(f"The tokenizer in {path} cannot encode text ({exc}).") from None
+    if not ids:
+        raise InputError(f"The tokenizer in {path} turns text into no tokens: its files are incomplete.")
+    if vocab_rows is not None and len(tokenizer) > vocab_rows:
+        raise InputError(f"The tokenizer in {path} has {len(tokenizer)} tokens, but the models have embeddings for "
+                         f"only {vocab_rows}: token ids beyond that cannot be scored. The tokenizer does not belong "
+                         "to these models.")
+    return tokenizer

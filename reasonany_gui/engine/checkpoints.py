@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,18 +197,32 @@ class Checkpoint(TensorFiles):
 
     def __init__(self, path: Path, allow_pickle: bool = False) -> None:
         self.path = Path(path)
+        _refuse_special_files(self.path)
         self.config = _read_config(self.path)
+        _refuse_quantized(self.path, self.config)
+        if not isinstance(self.config.get("model_type"), str) or not self.config["model_type"].strip():
+            raise InputError(f"{self.path / 'config.json'} has no \"model_type\", so transformers can load neither this "
+                             "model nor a merge of it. Re-download the model (its config.json is incomplete).")
         self.is_pickle = False
+        #: weight files in the folder that are not read (transformers ignores them too), for a warning
+        self.ignored_files: list[Path] = []
         files = self._weight_files(allow_pickle)
         super().__init__(files, self.is_pickle)
         if not self.tensors:
             raise InputError(f"{self.path}: the weight files hold no tensors. Re-download or re-save the model.")
+        if not self.is_pickle and not (self.path / INDEX_SAFE).is_file():
+            self._refuse_duplicates(files + self.ignored_files)
 
     def _weight_files(self, allow_pickle: bool) -> list[Path]:
         p = self.path
         if (p / INDEX_SAFE).is_file():
             return _files_from_index(p, INDEX_SAFE)
-        safes = sorted(p.glob("*.safetensors"))
+        safes = _visible_safetensors(p)
+        if len(safes) > 1 and (p / "model.safetensors") in safes:
+            # no index: transformers loads model.safetensors alone, so scoring and merging must read it alone;
+            # files that repeat its tensors are refused after the headers are read (_refuse_duplicates)
+            self.ignored_files = [f for f in safes if f.name != "model.safetensors"]
+            return [p / "model.safetensors"]
         if safes:
             return safes
         pickles = [f for f in sorted(p.iterdir()) if f.suffix in PICKLE_SUFFIXES and f.is_file()]
@@ -222,9 +237,27 @@ class Checkpoint(TensorFiles):
             return _files_from_index(p, INDEX_PICKLE) if (p / INDEX_PICKLE).is_file() else pickles
         raise InputError(f"{p} has a config.json but no weight files (*.safetensors). Is the download complete?")
 
+    def _refuse_duplicates(self, files: list[Path]) -> None:
+        """Several safetensors files without an index that store the same tensor: which one is the model?"""
+        if len(files) < 2:
+            return
+        seen: dict[str, Path] = {}
+        for f in files:
+            for name in _safetensors_names(f):
+                if name in seen:
+                    raise _ambiguous(self.path, [seen[name], f], name)
+                seen[name] = f
+
     @property
     def tied_embeddings(self) -> bool:
         return bool(self.config.get("tie_word_embeddings", _tie_default(self.config)))
+
+    @property
+    def embedding_rows(self) -> int | None:
+        """Rows of the input embedding (the token ids the model accepts); None when no tensor looks like one."""
+        ends = ("embed_tokens.weight", "wte.weight", "word_embeddings.weight")
+        shapes = [m.shape for n, m in self.tensors.items() if n.endswith(ends) and len(m.shape) == 2]
+        return shapes[0][0] if shapes else None
 
     @property
     def num_params(self) -> int:
@@ -256,6 +289,73 @@ class Checkpoint(TensorFiles):
         return h.hexdigest()
 
 
+_FINITE_CHECKED: dict[tuple[str, str], list[str]] = {}  # (folder, fingerprint) -> non-finite tensors found
+FINITE_CHUNK = 1 << 24  # elements per isfinite() call: bounds the temporary bool buffer for huge embeddings
+
+
+def nonfinite_tensors(ckpt: Checkpoint, cancel=None, progress=None) -> list[str]:
+    """Names of the float tensors holding NaN or ±Inf, streamed tensor by tensor (each model once per process).
+
+    Why in the check: a NaN weight makes every gradient NaN (the scores then look like a precision problem),
+    and the baselines would silently write NaN/Inf into the merge."""
+    memo = (str(ckpt.path), ckpt.fingerprint())
+    if memo in _FINITE_CHECKED:
+        return list(_FINITE_CHECKED[memo])
+    bad: list[str] = []
+    # file by file, so that one file's memory map is open at a time
+    names = sorted((n for n in ckpt.names if ckpt.tensors[n].is_float), key=lambda n: (ckpt.tensors[n].file, n))
+    total = max(sum(ckpt.tensors[n].numel for n in names), 1)
+    done = 0
+    last_file = None
+    for name in names:
+        if cancel is not None:
+            cancel.check()
+        meta = ckpt.tensors[name]
+        if last_file is not None and meta.file != last_file:
+            ckpt.release_maps()
+        last_file = meta.file
+        flat = ckpt.get(name).reshape(-1)
+        for i in range(0, flat.numel(), FINITE_CHUNK):
+            if not bool(torch.isfinite(flat[i:i + FINITE_CHUNK]).all()):
+                bad.append(name)
+                break
+        done += meta.numel
+        if progress is not None:
+            progress(done / total, name)
+    ckpt.release_maps()
+    _FINITE_CHECKED[memo] = list(bad)
+    return bad
+
+
+def check_finite(ckpts: dict[str, Checkpoint], cancel=None, progress=None) -> None:
+    """InputError naming the model and its tensors when any weight of the trio is NaN or infinite."""
+    roles = list(ckpts)
+    for i, role in enumerate(roles):
+        def step(fraction: float, name: str, i=i) -> None:
+            if progress is not None:
+                progress((i + fraction) / len(roles), f"checking the {role} model's weights: {name}")
+
+        bad = nonfinite_tensors(ckpts[role], cancel, step)
+        if bad:
+            raise InputError(
+                f"The {role} model {ckpts[role].path} has weights that are NaN or infinite, in {len(bad)} tensor(s): "
+                f"{', '.join(bad[:5])}{' …' if len(bad) > 5 else ''}. The checkpoint is damaged (or was saved from "
+                "a diverged training run): download it again or use another checkpoint.")
+
+
+def same_model_warnings(ckpts: dict[str, Checkpoint]) -> list[str]:
+    """Warnings for a model given in two roles (same folder or same weights): the merge would add nothing."""
+    prints = {r: (c.path.resolve(), c.fingerprint()) for r, c in ckpts.items()}
+    out = []
+    for a, b in (("base", "reasoning"), ("base", "domain"), ("reasoning", "domain")):
+        if a in prints and b in prints and (prints[a][0] == prints[b][0] or prints[a][1] == prints[b][1]):
+            what = (f"the {b} task vector is zero, so the merge takes nothing from it" if a == "base" else
+                    "both skills come from one model and its task vector is added twice")
+            out.append(f"The {a} and {b} models are the same weights ({ckpts[b].path}): {what}. Check the models "
+                       "you picked.")
+    return out
+
+
 def _read_config(path: Path) -> dict:
     cfg = path / "config.json"
     if not path.is_dir():
@@ -267,19 +367,97 @@ def _read_config(path: Path) -> dict:
         )
     try:
         data = json.loads(cfg.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{cfg} is not valid JSON ({exc}). Re-download the model.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise InputError(f"{cfg} is not valid JSON ({why}). Re-download the model.") from None
     if not isinstance(data, dict):
         raise InputError(f"{cfg} does not hold a JSON object.")
+    text = data.get("text_config")
+    if text is not None and not isinstance(text, dict):
+        raise InputError(f"{cfg}: \"text_config\" must be an object (found a {type(text).__name__}). "
+                         "Re-download the model or fix its config.json.")
     return data
+
+
+def _visible_safetensors(path: Path) -> list[Path]:
+    """*.safetensors files of a folder, without hidden ones (macOS '._model.safetensors' resource forks)."""
+    return sorted(f for f in Path(path).glob("*.safetensors") if not f.name.startswith("."))
+
+
+def _safetensors_names(f: Path) -> list[str]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(f), framework="pt") as handle:
+            return list(handle.keys())
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InputError(
+            f"{f} is not a readable safetensors file ({exc}). The file is truncated or corrupted: download it again."
+        ) from None
+
+
+def _ambiguous(folder: Path, files: list[Path], name: str) -> InputError:
+    return InputError(
+        f"{folder} holds several safetensors files that store the same tensors ({', '.join(f.name for f in files)}: "
+        f"both have {name}) and no {INDEX_SAFE} that says which one is the model. A leftover copy? Move the extra "
+        "file(s) out of the folder, so that one copy of each tensor remains."
+    )
+
+
+_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
+          (stat.S_ISBLK, "a device"))
+
+
+def special_file_kind(f: Path) -> str | None:
+    """'a named pipe (FIFO)', 'a socket', 'a device', or None for a regular file, a folder or a missing path.
+
+    Why: opening a FIFO blocks until something writes to it; the run (and the app's window) would hang."""
+    try:
+        mode = os.stat(f).st_mode
+    except OSError:
+        return None
+    return next((what for test, what in _KINDS if test(mode)), None)
+
+
+def _refuse_special_files(folder: Path) -> None:
+    """No file of a model folder may be a pipe, socket or device: every loader would block on it."""
+    try:
+        entries = sorted(Path(folder).iterdir()) if Path(folder).is_dir() else []
+    except OSError:
+        return
+    for f in entries:
+        kind = special_file_kind(f)
+        if kind is not None:
+            raise InputError(f"{f} is {kind}, not a regular file: reading it would hang. Remove it from the model "
+                             "folder or pick another folder.")
+
+
+def _refuse_quantized(folder: Path, config: dict) -> None:
+    q = config.get("quantization_config")
+    if q:
+        method = q.get("quant_method", "") if isinstance(q, dict) else ""
+        raise InputError(
+            f"{folder}/config.json describes a quantized model{f' ({method})' if method else ''}: quantized models "
+            "are not supported, because their weights are not the fine-tuned values to merge. Use the full-precision "
+            "(bfloat16/float16/float32) weights of the model."
+        )
 
 
 def _files_from_index(path: Path, index_name: str) -> list[Path]:
     index = path / index_name
+    kind = special_file_kind(index)
+    if kind is not None:
+        raise InputError(f"{index} is {kind}, not a regular file: reading it would hang. Remove it.")
     try:
         weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{index} is not a valid shard index ({exc}). Re-download the model.") from None
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError, RecursionError, OSError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise InputError(f"{index} is not a valid shard index ({why}). Re-download the model.") from None
+    if not isinstance(weight_map, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v and Path(v).name == v and not v.startswith(".")
+            for k, v in weight_map.items()):
+        raise InputError(f"{index} is not a valid shard index: \"weight_map\" must map each tensor name to the "
+                         "name of a shard file in the same folder. Re-download the model.")
     files = sorted({path / name for name in weight_map.values()})
     missing = [f.name for f in files if not f.is_file()]
     if missing:
@@ -321,19 +499,26 @@ def info_of(ckpt: Checkpoint) -> ModelInfo:
     c = ckpt.config
     archs = c.get("architectures") or ["?"]
     text = c.get("text_config") or {}
-    get = lambda k: c.get(k, text.get(k, 0)) or 0  # noqa: E731
+
+    def get(key: str) -> int:
+        value = c.get(key, text.get(key, 0)) or 0
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InputError(f"{ckpt.path / 'config.json'}: {key} = {value!r} must be a whole number. "
+                             "Re-download the model or fix its config.json.")
+        return value
+
     return ModelInfo(
         path=ckpt.path,
-        architecture=str(archs[0]),
+        architecture=str(archs[0] if isinstance(archs, list) else archs),
         model_type=str(c.get("model_type", "?")),
         num_params=ckpt.num_params,
         dtype=ckpt.storage_dtype,
         size_bytes=ckpt.size_bytes,
-        num_layers=int(get("num_hidden_layers")),
-        hidden_size=int(get("hidden_size")),
-        vocab_size=int(get("vocab_size")),
+        num_layers=get("num_hidden_layers"),
+        hidden_size=get("hidden_size"),
+        vocab_size=get("vocab_size"),
         tied_embeddings=ckpt.tied_embeddings,
-        intermediate_size=int(get("intermediate_size")),
+        intermediate_size=get("intermediate_size"),
     )
 
 
@@ -411,9 +596,13 @@ def load_model(path: Path, dtype: torch.dtype, device: torch.device | str = "cpu
     hf_logging.disable_progress_bar()  # no tqdm on a gui-script's missing console; the pipeline reports progress
 
     dtype_kw = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
+    # the same files Checkpoint reads: safetensors whenever the folder has them (allowing pickle must not turn
+    # safetensors off: a trio mixing one .bin model with safetensors models is why pickle is allowed at all)
+    path = Path(path)
+    has_safetensors = (path / INDEX_SAFE).is_file() or any(_visible_safetensors(path))
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            str(path), trust_remote_code=False, use_safetensors=not allow_pickle, **{dtype_kw: dtype}
+            str(path), trust_remote_code=False, use_safetensors=has_safetensors or not allow_pickle, **{dtype_kw: dtype}
         )
     except ValueError as exc:
         if "trust_remote_code" in str(exc) or "custom code" in str(exc):

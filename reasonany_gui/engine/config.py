@@ -81,14 +81,18 @@ class MergeConfig:
     # ----------------------------------------------------------------- (de)serialisation
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "the configuration") -> "MergeConfig":
+        """Settings from a mapping (a run.yaml); every value is type-checked here, with one message for all."""
         if not isinstance(data, dict):
             raise InputError(f"{source} must be a mapping of settings (key: value), not {type(data).__name__}.")
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(repr(k) if not isinstance(k, str) else k for k in data if k not in known)
         if unknown:
             raise InputError(
                 f"{source}: unknown setting(s) {', '.join(unknown)}. Known settings: {', '.join(sorted(known))}."
             )
+        problems = type_problems(data)
+        if problems:
+            raise InputError(f"{source} has settings of the wrong type:\n  - " + "\n  - ".join(problems))
         return cls(**data)
 
     @classmethod
@@ -96,10 +100,21 @@ class MergeConfig:
         p = Path(path)
         if not p.is_file():
             raise InputError(f"Config file {p} does not exist. Check the path.")
+        if p.stat().st_size > MAX_CONFIG_BYTES:
+            raise InputError(f"Config file {p} is {p.stat().st_size:,} bytes; a run config is a few KB. Pick the "
+                             "run.yaml of a run (OUT/reasonany/run.yaml).")
         try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8"))
+            text = p.read_text(encoding="utf-8")
+            # aliases (&a / *a) are refused, not expanded: a "billion laughs" of nested aliases would take hours
+            # and all memory at report time, and a run config written by us never uses them
+            if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader)):
+                raise InputError(f"Config file {p} uses YAML aliases (*name); run configs may not. Write each "
+                                 "value out in full.")
+            data = yaml.safe_load(text)
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise InputError(f"Config file {p} is not valid YAML: {exc}") from None
+        except RecursionError:
+            raise InputError(f"Config file {p} is nested too deeply to be a run config.") from None
         return cls.from_dict(data or {}, source=f"Config file {p}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -122,7 +137,9 @@ class MergeConfig:
 
     def validate(self, need_out: bool = True) -> None:
         """Raise one InputError listing every bad value, each with what to do."""
-        problems: list[str] = []
+        problems: list[str] = type_problems(self.to_dict())
+        if problems:  # the checks below assume the right types
+            raise InputError("Invalid settings:\n  - " + "\n  - ".join(problems))
 
         def choice(name: str, options: tuple[str, ...]) -> None:
             value = getattr(self, name)
@@ -173,6 +190,93 @@ class MergeConfig:
             problems.append("No output folder given: pass --out DIR (or set out: in the config).")
         if problems:
             raise InputError("Invalid settings:\n  - " + "\n  - ".join(problems))
+
+
+MAX_CONFIG_BYTES = 1_000_000
+#: the type every setting must have (a run.yaml is read with these; a quoted "false" is not a boolean)
+FIELD_TYPES: dict[str, str] = {
+    **dict.fromkeys(("base", "reasoning", "domain", "reasoning_data", "domain_data", "method", "score", "scope",
+                     "granularity", "device", "dtype", "compute_dtype", "accumulators", "tokenizer_source",
+                     "score_precision"), "text"),
+    "out": "text or empty",
+    "shard_size": "size",
+    **dict.fromkeys(("reasoning_ratio", "domain_ratio", "reasoning_scale", "domain_scale"), "number"),
+    **dict.fromkeys(("samples", "max_length", "seed"), "whole number"),
+    **dict.fromkeys(("intersect", "select_embeddings", "response_only", "gradient_checkpointing", "score_cache",
+                     "allow_pickle", "allow_download"), "boolean"),
+    "extra": "mapping",
+}
+_HINT = {"text": "write it as text (in quotes in YAML)", "text or empty": "write a folder path in quotes, or leave it out",
+         "size": "write e.g. 5GB", "number": "write a number such as 0.05, without quotes",
+         "whole number": "write a whole number such as 100, without quotes",
+         "boolean": "write true or false, without quotes", "mapping": "write key: value pairs"}
+_LABEL = {"text": "text", "text or empty": "text", "size": "a size", "number": "a number",
+          "whole number": "a whole number", "boolean": "true or false", "mapping": "a mapping"}
+MAX_EXTRA_DEPTH = 20
+
+
+def _has_type(value: Any, kind: str) -> bool:
+    if kind == "text":
+        return isinstance(value, str)
+    if kind == "text or empty":
+        return value is None or isinstance(value, str)
+    if kind == "size":
+        return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+    if kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "whole number":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    return isinstance(value, dict)
+
+
+def _kind_of(value: Any) -> str:
+    return {str: "text", bool: "a boolean", int: "a whole number", float: "a number", list: "a list",
+            dict: "a mapping", type(None): "empty"}.get(type(value), type(value).__name__)
+
+
+def type_problems(data: dict[str, Any]) -> list[str]:
+    """One line per setting whose value has the wrong type (unknown keys are the caller's business)."""
+    problems = []
+    for name, kind in FIELD_TYPES.items():
+        if name in data and not _has_type(data[name], kind):
+            value = data[name]
+            shown = repr(value) if len(repr(value)) < 60 else repr(value)[:57] + "..."
+            problems.append(f"{name} = {shown} is {_kind_of(value)}, not {_LABEL[kind]}: {_HINT[kind]}.")
+    if isinstance(data.get("extra"), dict):
+        bad = _plain_problem(data["extra"], "extra", 0)
+        if bad:
+            problems.append(bad)
+    return problems
+
+
+def _plain_problem(value: Any, where: str, depth: int) -> str | None:
+    """`extra` must hold plain data (text, numbers, booleans, lists, mappings with text keys): it is written to
+    run.yaml and report.json at the very end of a run, and a date, bytes or a set would fail only there."""
+    if depth > MAX_EXTRA_DEPTH:
+        return f"{where} is nested more than {MAX_EXTRA_DEPTH} levels deep: keep extra notes flat."
+    if value is None or isinstance(value, (str, bool, int)):
+        return None
+    if isinstance(value, float):
+        return None if value == value and value not in (float("inf"), float("-inf")) else \
+            f"{where} = {value!r} is not a finite number: extra notes must be plain data."
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            bad = _plain_problem(item, f"{where}[{i}]", depth + 1)
+            if bad:
+                return bad
+        return None
+    if isinstance(value, dict):
+        for k, item in value.items():
+            if not isinstance(k, str):
+                return f"{where} has the key {k!r}, which is not text: write keys as text (in quotes in YAML)."
+            bad = _plain_problem(item, f"{where}.{k}", depth + 1)
+            if bad:
+                return bad
+        return None
+    return (f"{where} = {str(value)[:40]!r} is {_kind_of(value)}, which run.yaml and report.json cannot keep: extra "
+            "notes must be text, numbers, booleans, lists or mappings (write dates and times in quotes).")
 
 
 def _is_number(v: Any) -> bool:

@@ -19,15 +19,16 @@ from pathlib import Path
 import torch
 
 from . import calibration, layout
-from .checkpoints import Checkpoint, ModelInfo, check_trio, info_of, load_model, resolve_model
+from .checkpoints import (Checkpoint, ModelInfo, check_finite, check_trio, info_of, load_model, resolve_model,
+                          same_model_warnings)
 from .config import MergeConfig
 from .devices import compute_dtype, free_device_bytes, resolve_device
 from .errors import InputError, OutOfMemoryError, WriteError
 from .events import CancelToken, Log, Progress, StageFinished, StageStarted, null_listener
 from .importance import enable_checkpointing, parameter_names, score_pass
 from .paths import cache_dir
-from .scorecache import ScoreStore, cache_key
-from .selection import Selection, mask_terms, pack, select_masks
+from .scorecache import ScoreStore, cache_key, check_cache_root
+from .selection import Selection, empty_selection_warnings, mask_terms, pack, select_masks
 from .writer import (TMP_MARK, _existing_parent, _register, _write_error, check_free_space, check_output_target,
                      clean_stale, human_bytes)
 
@@ -99,6 +100,7 @@ class Pipeline:
         removed = clean_stale(registry_path())
         for p in removed:
             self.log(f"Removed the leftovers of an interrupted run: {p}", "warning")
+        self.store.warn = lambda message: self.log(message, "warning")  # a damaged cache entry is recomputed
         self.ckpts = {}
         for role in ROLES:
             self.cancel.check()
@@ -107,15 +109,35 @@ class Pipeline:
                 self.ckpts[role] = Checkpoint(path, allow_pickle=cfg.allow_pickle)
             except InputError as exc:
                 raise InputError(f"The {role} model: {exc}") from None
+            for f in self.ckpts[role].ignored_files:
+                self.log(f"The {role} model: {f} is not read: the folder has no index, and transformers loads "
+                         "model.safetensors alone.", "warning")
         check_trio(self.ckpts)
         self.infos = {r: info_of(c) for r, c in self.ckpts.items()}
+        for message in same_model_warnings(self.ckpts):
+            self.log(message, "warning")
         self.device = resolve_device(cfg.device)
+        try:  # the scoring passes and the output both need it; missing files used to be blamed on the data
+            calibration.check_tokenizer(self.ckpts[cfg.tokenizer_source].path, self.ckpts["base"].embedding_rows)
+        except InputError as exc:
+            raise InputError(f"The tokenizer source (the {cfg.tokenizer_source} model): {exc} Pick another "
+                             "tokenizer source (--tokenizer-source), or copy the tokenizer files into that "
+                             "folder.") from None
         if cfg.needs_scores:
             for role, spec in (("reasoning", cfg.reasoning_data), ("domain", cfg.domain_data)):
                 try:  # unreadable data is reported now, before any model is loaded
                     calibration.load_samples(spec)
                 except InputError as exc:
                     raise InputError(f"The {role} calibration data: {exc}") from None
+            for message in empty_selection_warnings(cfg, self.ckpts["base"], set(self.aliases())):
+                self.log(message, "warning")
+            if cfg.score_cache:  # known now, not when the scores are saved after hours of identification
+                check_cache_root(self.store.root)
+
+        def progress(fraction: float, message: str) -> None:
+            self._emit(Progress("check", fraction, self._overall(fraction), message))
+
+        check_finite(self.ckpts, self.cancel, progress)  # NaN/Inf weights, named, streamed, before any gradient
         self.cancel.check()
         self._done("check", start)
         return self.infos
@@ -234,41 +256,55 @@ class Pipeline:
     def selectable_names(self, cfg: MergeConfig) -> list[str]:
         base = self.ckpts["base"]
         store = self.store.open(self.map_keys["reasoning@reasoning"])
-        aliases = self.aliases()
+        aliases = self.aliases(set(store.tensors))
         return [n for n in base.names if n in store.tensors and n not in aliases
                 and (cfg.select_embeddings or not layout.is_embedding(n))]
 
-    def aliases(self) -> dict[str, str]:
-        """Tied output head stored under its own name too: it takes the embedding's merged value."""
+    def aliases(self, scored: set[str] | None = None) -> dict[str, str]:
+        """A tied checkpoint that stores both the embedding and lm_head.weight: {copy: primary}. The primary is
+        the name the tied weight was scored under (importance stores it once, under the first stored name in
+        sorted order: lm_head.weight), so it can be selected; the copy is written with the primary's merged value."""
         base = self.ckpts["base"]
         if not base.tied_embeddings or "lm_head.weight" not in base.tensors:
             return {}
         embed = [n for n in base.names if n.endswith("embed_tokens.weight")]
-        return {"lm_head.weight": embed[0]} if embed else {}
+        if not embed:
+            return {}
+        if scored is None and "reasoning@reasoning" in self.map_keys and self.store.has(self.map_keys["reasoning@reasoning"]):
+            scored = set(self.store.open(self.map_keys["reasoning@reasoning"]).tensors)
+        pair = sorted(["lm_head.weight", embed[0]])
+        primary = next((n for n in pair if scored is not None and n in scored), pair[0])
+        return {n: primary for n in pair if n != primary}
 
-    def select(self, config: MergeConfig | None = None) -> Selection | None:
-        """Masks from the score maps; a config differing only in RETUNABLE settings needs no new gradients."""
+    def select(self, config: MergeConfig | None = None, announce: bool = True) -> Selection | None:
+        """Masks from the score maps; a config differing only in RETUNABLE settings needs no new gradients.
+
+        `announce=False` (the tuner's many candidates) emits no stage, progress or summary events and adds no
+        timing: the run's stage plan and the inspector stay those of the user's own run."""
         if config is not None:
             self._adopt(config)
         cfg = self.config
         cfg.validate(need_out=False)
+        self.selection = None  # a failed selection must not leave the previous masks looking current
         if not cfg.needs_scores:
-            self.selection = None
             return None
         if any(m not in self.map_keys or not self.store.has(self.map_keys[m]) for m in self._needed_maps(cfg)):
             self.identify(cfg)
-        start = self._stage("select", "Selecting the reasoning and domain parameters", self._plan_size())
+        start = self._stage("select", "Selecting the reasoning and domain parameters", self._plan_size()) \
+            if announce else time.perf_counter()
         terms = mask_terms(cfg.method, cfg.reasoning_ratio, cfg.domain_ratio, cfg.intersect)
         maps = {m: self.store.open(self.map_keys[m]) for m in self._needed_maps(cfg)}
         names = self.selectable_names(cfg)
 
         def progress(fraction: float, message: str) -> None:
-            self._emit(Progress("select", fraction, self._overall(fraction), message))
+            if announce:
+                self._emit(Progress("select", fraction, self._overall(fraction), message))
 
         masks, thresholds = select_masks(maps, names, terms, cfg.scope, cfg.granularity, self.cancel, progress)
         self.selection = Selection(masks, thresholds, maps, terms)
-        self._emit(self.selection.summary)
-        self._done("select", start)
+        if announce:
+            self._emit(self.selection.summary)
+            self._done("select", start)
         return self.selection
 
     def _adopt(self, config: MergeConfig) -> None:
@@ -388,7 +424,10 @@ class Pipeline:
         cfg = self.config
         if cfg.needs_scores:
             if sel is None or name not in sel.masks:
-                return b.to(out_dtype)
+                out = b.to(out_dtype)
+                # the tied head is written twice from this one memory-mapped tensor (safetensors returns the same
+                # tensor for the same name), and save_file refuses tensors that share memory: copy it
+                return out.clone() if layout.is_embedding(name) and out.data_ptr() == b.data_ptr() else out
             m_r, m_d = sel.bool_masks(name)
             return merge_tensor(cfg.method, name, b, rsn.get(name), dom.get(name), cfg, m_r, m_d).to(out_dtype)
         return merge_tensor(cfg.method, name, b, rsn.get(name), dom.get(name), cfg).to(out_dtype)

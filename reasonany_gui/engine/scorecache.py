@@ -6,23 +6,39 @@ The base model scored on the reasoning data is therefore reused by every later r
 data, whatever the domain model. Maps are stored as sharded safetensors (streamed, one shard in host
 memory) in bfloat16 by default (2 B/param; float32 on request). Selection always reads the stored maps,
 so a fresh run and a re-tune from the cache select exactly the same elements.
+
+Why safe between processes: an entry is written under a temporary name and renamed into place in one step,
+so a reader sees it whole or not at all; an entry that another run put there first (same key, so the same
+content) counts as success. Why checksums: `meta.json` holds the SHA-256 of every shard; an entry whose
+files are missing, truncated or changed is dropped (with a warning) and recomputed, never used and never a
+dead end that only deleting the cache by hand would clear.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
+import re
 import shutil
+import tempfile
 import time
+import uuid
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 from .checkpoints import TensorFiles
-from .writer import ShardedWriter, TempFolder, write_text
+from .errors import InputError
+from .writer import TMP_MARK, ShardedWriter, TempFolder, write_text
 
 SHARD_BYTES = 2_000_000_000
 DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
+INDEX = "model.safetensors.index.json"
+KEY = re.compile(r"^[0-9a-f]{24}$")
+log = logging.getLogger("reasonany")
 
 
 def cache_key(**parts: object) -> str:
@@ -30,20 +46,86 @@ def cache_key(**parts: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 class ScoreStore:
     """A folder of score maps, one sub-folder per key (`meta.json` + safetensors shards + index)."""
 
-    def __init__(self, root: Path, registry: Path | None = None) -> None:
+    def __init__(self, root: Path, registry: Path | None = None, warn: Callable[[str], None] | None = None) -> None:
         self.root = Path(root)
         #: where temporary folders in flight are listed, so a killed run's half-written map is cleaned later
         self.registry = registry
+        #: where "a damaged entry was dropped" goes (the pipeline's log; the Python log otherwise)
+        self.warn = warn
+        self._verified: dict[str, tuple] = {}  # key -> stat signature of the files that passed the checksum
 
     def path(self, key: str) -> Path:
         return self.root / key
 
     def has(self, key: str) -> bool:
+        """True when the entry is there and intact (checksums verified once per process and file state).
+        A damaged entry is dropped, with a warning, so the caller recomputes it."""
         p = self.path(key)
-        return (p / "meta.json").is_file() and (p / "model.safetensors.index.json").is_file()
+        if not p.exists():
+            return False
+        problem = self._problem(key)
+        if problem is None:
+            return True
+        message = (f"The cached scores in {p} are damaged ({problem}); they were removed and will be computed "
+                   "again.")
+        (self.warn or log.warning)(message)
+        self.drop(key)
+        return False
+
+    def _problem(self, key: str) -> str | None:
+        p = self.path(key)
+        try:
+            meta = json.loads((p / "meta.json").read_text(encoding="utf-8"))
+            index = json.loads((p / INDEX).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            return f"{Path(exc.filename).name} is missing"
+        except (OSError, ValueError, RecursionError) as exc:
+            return f"unreadable meta.json or index: {exc}"
+        if not isinstance(meta, dict) or not isinstance(index, dict) or not isinstance(index.get("weight_map"), dict):
+            return "meta.json or the index has the wrong shape"
+        files = sorted(set(index["weight_map"].values()))
+        sums = meta.get("sha256")
+        try:
+            signature = tuple((f, os.stat(p / f).st_size, os.stat(p / f).st_mtime_ns) for f in files)
+        except (OSError, TypeError, ValueError):
+            return "a shard named in the index is missing"
+        if self._verified.get(key) == signature:
+            return None
+        if isinstance(sums, dict):
+            if sorted(sums) != files:
+                return "the index and the checksums name different shards"
+            for f in files:
+                if file_sha256(p / f) != sums[f]:
+                    return f"{f} does not match its checksum"
+        else:  # an entry written before checksums: at least every header must read and match its file size
+            try:
+                TensorFiles.from_folder(p)
+            except InputError as exc:
+                return str(exc)
+        self._verified[key] = signature
+        return None
+
+    def drop(self, key: str) -> None:
+        """Remove an entry: renamed aside first (one atomic step for readers), then deleted."""
+        p = self.path(key)
+        aside = self.root / f".{key}{TMP_MARK}drop-{uuid.uuid4().hex[:8]}"
+        try:
+            os.replace(p, aside)
+        except OSError:
+            aside = p
+        shutil.rmtree(aside, ignore_errors=True)
+        self._verified.pop(key, None)
 
     def open(self, key: str) -> TensorFiles:
         return TensorFiles.from_folder(self.path(key))
@@ -52,19 +134,27 @@ class ScoreStore:
         return json.loads((self.path(key) / "meta.json").read_text())
 
     def write(self, key: str, scores: dict[str, torch.Tensor], precision: str, meta: dict) -> Path:
-        """Write maps streamed (each converted on its own device before the copy to the host)."""
+        """Write maps streamed (each converted on its own device before the copy to the host), then rename the
+        finished entry into place; an intact entry already there (another run's) is kept and counts as done."""
         dtype = DTYPES[precision]
         names = sorted(scores)
         sizes = [(n, scores[n].numel() * dtype.itemsize) for n in names]
         final = self.path(key)
-        shutil.rmtree(final, ignore_errors=True)
         with TempFolder(final, self.registry) as tmp:
             writer = ShardedWriter(tmp.path, sizes, SHARD_BYTES, prefix="scores")
             for n in names:
                 writer.add(n, scores[n].to(dtype))
             writer.close()
-            write_text(tmp.path / "meta.json", json.dumps({**meta, "precision": precision, "created": time.time()}, indent=2))
-            tmp.commit()
+            sums = {f: file_sha256(tmp.path / f) for f in sorted(set(writer.file_of.values()))}
+            write_text(tmp.path / "meta.json", json.dumps({**meta, "precision": precision, "created": time.time(),
+                                                           "sha256": sums}, indent=2))
+            if self.has(key):  # another run finished the same entry first (same key, same content); has()
+                return final   # drops a damaged one, so the rename below can replace it
+            try:
+                tmp.commit()
+            except OSError:
+                if not self.has(key):  # the rename lost a race, and what won is not an intact entry
+                    raise
         return final
 
     @staticmethod
@@ -72,9 +162,34 @@ class ScoreStore:
         return num_params * DTYPES[precision].itemsize
 
     def size_bytes(self) -> int:
-        if not self.root.is_dir():
+        root = self.root.resolve()
+        if not root.is_dir():
             return 0
-        return sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file())
+        return sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
 
-    def clear(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+    def clear(self) -> tuple[int, list[Path]]:
+        """Remove every score entry (and leftovers of interrupted writes) from the cache folder, following a
+        symlinked folder to its target. Anything else found there is left alone and returned."""
+        root = self.root.resolve()
+        removed, kept = 0, []
+        if not root.is_dir():
+            return 0, []
+        for child in sorted(root.iterdir()):
+            if child.is_dir() and not child.is_symlink() and (KEY.match(child.name) or TMP_MARK in child.name):
+                shutil.rmtree(child, ignore_errors=True)
+                removed += 1
+            else:
+                kept.append(child)
+        return removed, kept
+
+
+def check_cache_root(root: Path) -> None:
+    """InputError unless `root` is (or can become) a writable folder: scores are saved there after identification."""
+    root = Path(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(prefix=".reasonany-probe-", dir=root))
+    except OSError as exc:
+        raise InputError(f"The score cache folder {root} cannot be used ({exc.strerror or exc}), so the importance "
+                         "scores could not be saved after identification. Make it a writable folder (or set "
+                         "REASONANY_HOME to one), or turn the score cache off (--no-cache).") from None

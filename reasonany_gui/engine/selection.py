@@ -13,7 +13,9 @@ Masks are kept bit-packed (numpy.packbits, little bit order), 1 bit per weight a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Callable, Iterable
 
 import numpy as np
@@ -88,8 +90,14 @@ class Threshold:
         return None if self.key is None else key_to_float(self.key, self.bits)
 
 
+def exact_k(ratio: float, n: int) -> int:
+    """floor(ratio·n) computed exactly for the ratio as written (0.29 · 100 = 29, where the float product
+    0.29 * 100 = 28.999999999999996 floors to 28). repr() gives the shortest decimal that is the float."""
+    return math.floor(Fraction(repr(float(ratio))) * int(n))
+
+
 def find_threshold(chunks: Callable[[], Iterable[torch.Tensor]], n: int, ratio: float, direction: str, bits: int) -> Threshold:
-    k = int(np.floor(ratio * n))
+    k = exact_k(ratio, n)
     t = Threshold(direction, k, n, bits=bits)
     if k <= 0 or n == 0:
         return t
@@ -311,3 +319,21 @@ class Selection:
         if value is None:
             value = self.thresholds.get(_tkey(term), {}).get("value")
         return score_histogram(self.maps[term.map_id].get(name), value)
+
+
+def empty_selection_warnings(cfg, base, aliases: set[str]) -> list[str]:
+    """Warnings for a ratio so small that floor(ratio·n) is 0 everywhere: that skill's mask is empty, and
+    the output takes nothing from that model. `base` is the base Checkpoint; aliases are never selected."""
+    sizes = [m.numel for n, m in base.tensors.items() if m.is_float and n not in aliases
+             and (cfg.select_embeddings or not layout.is_embedding(n))]
+    if not sizes:
+        return []
+    n = sum(sizes) if cfg.scope == "global" else max(sizes)
+    where = "all selectable weights" if cfg.scope == "global" else "the weights of the largest tensor"
+    out = []
+    for name in ("reasoning_ratio", "domain_ratio"):
+        ratio = getattr(cfg, name)
+        if exact_k(ratio, n) == 0:
+            out.append(f"{name} = {ratio} selects no weight: floor({ratio} × {n:,}, {where}) is 0, so the merge "
+                       f"takes nothing from the {name.split('_')[0]} model. Raise it to at least {1 / n:.2g}.")
+    return out

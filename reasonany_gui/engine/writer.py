@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -93,10 +95,41 @@ def write_text(path: Path, text: str) -> None:
         raise _write_error(exc, path) from None
 
 
+#: how safetensors (Rust) spells a full disk in its own error type: it raises no OSError, so errno is not there
+_DISK_FULL = ("No space left on device", "StorageFull", "code: 28,", "Disk quota exceeded", "QuotaExceeded")
+
+
 def _write_error(exc: Exception, path: Path) -> WriteError:
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+    full = (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or any(m in str(exc) for m in _DISK_FULL)
+    if full:
         return WriteError(f"The disk is full while writing {path}. Free some space (see the size estimate) and run again.")
     return WriteError(f"Writing {path} failed: {exc}. Check that the folder is writable and the disk has space.")
+
+
+def _read_umask() -> int:
+    """The process umask, read without changing it where the system allows (os.umask is process-wide and racy)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(folder: Path) -> None:
+    """Give every file and folder under `folder` the mode a plain open()/mkdir() would (0644/0755 with the usual
+    umask). Why: safetensors writes its files 0600, so a merge saved for a team or a server was unreadable to all
+    but its owner."""
+    mask = _read_umask()
+    for root, dirs, files in os.walk(folder):
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o777 & ~mask)
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o666 & ~mask)
+    os.chmod(folder, 0o777 & ~mask)
 
 
 # ---------------------------------------------------------------------- output folder lifecycle
@@ -104,6 +137,13 @@ def check_output_target(out: Path, inputs: list[Path]) -> Path:
     """Refuse an output folder that would overwrite something: existing and non-empty, an input model
     or inside one, or in a place that cannot be written."""
     out = Path(out).expanduser().resolve()
+    _refuse_long_name(out)
+    from .paths import cache_dir
+
+    cache = Path(cache_dir()).expanduser().resolve()
+    if out == cache or cache in out.parents:
+        raise InputError(f"The output folder {out} is inside the app's cache folder {cache}, which `reasonany cache "
+                         "clear` empties. Choose another output folder.")
     for src in inputs:
         src = Path(src).resolve()
         if out == src or src in out.parents:
@@ -126,6 +166,22 @@ def check_output_target(out: Path, inputs: list[Path]) -> Path:
     return out
 
 
+def _refuse_long_name(out: Path) -> None:
+    """The temporary folder's name is the output's plus ~33 characters: it must fit the file system's limit."""
+    parent = _existing_parent(out.parent)
+    try:
+        limit = os.pathconf(parent, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        limit = 255
+    temp = f".{out.name}{TMP_MARK}{4194304}-{'0' * 8}"  # the longest pid Linux hands out
+    longest = max(len(os.fsencode(temp)), len(os.fsencode(out.name + "-99")))
+    if longest > limit:
+        room = limit - (longest - len(os.fsencode(out.name)))
+        raise InputError(f"The output folder name {out.name[:40]}… is {len(os.fsencode(out.name))} bytes long; this "
+                         f"file system allows names of {limit} bytes, and the run needs room for a temporary "
+                         f"suffix. Choose a name of at most {room} bytes.")
+
+
 def _probe_writable(folder: Path, out: Path) -> None:
     """Make and remove an empty probe folder. Why not os.access: it says yes to root on read-only mounts
     and network shares, and the run would then fail only at the end, after hours of identification."""
@@ -139,11 +195,18 @@ def _probe_writable(folder: Path, out: Path) -> None:
 def check_free_space(out: Path, needed_bytes: int) -> None:
     parent = _existing_parent(Path(out))
     free = shutil.disk_usage(parent).free
-    if free < needed_bytes * 1.05 + 50_000_000:
+    with_margin = space_with_margin(needed_bytes)
+    if free < with_margin:
         raise InputError(
-            f"Not enough free disk space for the output in {parent}: {human_bytes(needed_bytes)} needed, "
-            f"{human_bytes(free)} free. Free some space or choose another output folder."
+            f"Not enough free disk space for the output in {parent}: {human_bytes(with_margin)} needed (the output, "
+            f"{human_bytes(needed_bytes)}, plus a safety margin of 5 % and 50 MB), {human_bytes(free)} free. Free some "
+            "space or choose another output folder."
         )
+
+
+def space_with_margin(needed_bytes: int) -> int:
+    """What the free-space check asks for: the output plus 5 % and 50 MB (file system overhead, logs, the cache)."""
+    return int(needed_bytes * 1.05 + 50_000_000)
 
 
 def _existing_parent(p: Path) -> Path:
@@ -172,20 +235,40 @@ class TempFolder:
         self.path = self.final.parent / f".{self.final.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.registry = registry
         self.committed = False
+        #: parent folders this run created (removed again, when empty, if the run does not finish)
+        self._made: list[Path] = []
 
     def __enter__(self) -> "TempFolder":
         try:
+            missing = []
+            p = self.final.parent
+            while not p.exists() and p != p.parent:
+                missing.append(p)
+                p = p.parent
             self.final.parent.mkdir(parents=True, exist_ok=True)
+            self._made = missing  # deepest first
             self.path.mkdir()
         except OSError as exc:
+            self._remove_made()
             raise _write_error(exc, self.path) from None
         _register(self.registry, self.path, add=True)
         return self
+
+    def _remove_made(self) -> None:
+        for p in self._made:
+            try:
+                p.rmdir()  # only if empty: never remove what someone else put there
+            except OSError:
+                break
 
     def commit(self, elsewhere_if_taken: bool = False) -> Path:
         """Rename to the final name. With `elsewhere_if_taken`, a final folder that something else filled
         while the run worked is left alone and the output goes to the first free NAME-2, NAME-3, …: hours
         of work are never thrown away at the last step, and nothing is overwritten."""
+        try:
+            apply_umask(self.path)
+        except OSError:
+            pass  # a file system without modes (FAT, some network shares): the files are written all the same
         try:
             if self.final.exists():  # an empty folder the user chose (checked empty before the run)
                 self.final.rmdir()
@@ -203,6 +286,7 @@ class TempFolder:
         if not self.committed:
             shutil.rmtree(self.path, ignore_errors=True)
             _register(self.registry, self.path, add=False)
+            self._remove_made()
 
 
 def _free_name(final: Path) -> Path:
@@ -212,14 +296,36 @@ def _free_name(final: Path) -> Path:
     return final.with_name(f"{final.name}-{i}")
 
 
+def read_registry(registry: Path) -> list[dict]:
+    """The registry's entries ({"path": str, "pid": int}). A file of another shape (hand-edited, damaged,
+    written by something else) is renamed aside to `temp-folders.json.broken-TIME` and treated as empty: it
+    must never block every run until someone deletes it by hand."""
+    registry = Path(registry)
+    if not registry.exists():
+        return []
+    try:
+        entries = json.loads(registry.read_text(encoding="utf-8"))
+        ok = isinstance(entries, list) and all(
+            isinstance(e, dict) and isinstance(e.get("path"), str) and isinstance(e.get("pid"), int)
+            and not isinstance(e.get("pid"), bool) for e in entries)
+    except (OSError, ValueError, RecursionError):
+        entries, ok = None, False
+    if ok:
+        return entries
+    try:
+        os.replace(registry, registry.with_name(f"{registry.name}.broken-{int(time.time())}"))
+        logging.getLogger("reasonany").warning("The temporary-folders list %s was damaged; it was renamed aside.",
+                                               registry)
+    except OSError:
+        pass
+    return []
+
+
 def _register(registry: Path | None, path: Path, add: bool) -> None:
     """Remember temporary folders in flight (pid + path), so a killed run's leftovers can be found later."""
     if registry is None:
         return
-    try:
-        entries = json.loads(registry.read_text()) if registry.is_file() else []
-    except (OSError, json.JSONDecodeError):
-        entries = []
+    entries = read_registry(registry)
     entries = [e for e in entries if e.get("path") != str(path)]
     if add:
         entries.append({"path": str(path), "pid": os.getpid()})
@@ -234,21 +340,22 @@ def _register(registry: Path | None, path: Path, add: bool) -> None:
 
 def stale_temp_folders(registry: Path) -> list[Path]:
     """Temporary folders of runs whose process is gone (killed mid-save)."""
-    try:
-        entries = json.loads(registry.read_text()) if registry.is_file() else []
-    except (OSError, json.JSONDecodeError):
-        return []
-    return [Path(e["path"]) for e in entries if not _alive(e.get("pid", -1)) and Path(e["path"]).exists()]
+    return [Path(e["path"]) for e in read_registry(registry) if not _alive(e["pid"]) and Path(e["path"]).exists()]
 
 
 def clean_stale(registry: Path) -> list[Path]:
-    """Remove the leftovers of killed runs; returns what was removed (logged by the caller)."""
+    """Remove the leftovers of killed runs; returns what was removed (logged by the caller). Entries whose
+    folder is already gone (a second Ctrl+C ended the run between its cleanup and its registry update) and
+    whose process is gone are dropped from the list too."""
     removed = []
     for p in stale_temp_folders(registry):
         if TMP_MARK in p.name:  # never remove anything we did not name ourselves
             shutil.rmtree(p, ignore_errors=True)
             removed.append(p)
         _register(registry, p, add=False)
+    for e in read_registry(registry):
+        if not _alive(e["pid"]) and not Path(e["path"]).exists():
+            _register(registry, Path(e["path"]), add=False)
     return removed
 
 
