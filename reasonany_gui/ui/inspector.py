@@ -17,10 +17,13 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
-                               QListWidget, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout,
+                               QListWidget, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout,
                                QWidget)
 
+from .widgets import AdaptiveSplitter
+
 log = logging.getLogger(__name__)
+SIDE_BY_SIDE_FROM = 900
 
 #: category colours of a mask picture: untouched, reasoning, domain, excluded conflict
 CATEGORY_COLORS = np.array([[236, 239, 243], [47, 111, 222], [240, 140, 0], [214, 40, 57]], dtype=np.uint8)
@@ -90,6 +93,15 @@ def _colormap(color: str) -> pg.ColorMap:
     return pg.ColorMap(pos=[0.0, 1.0], color=[QColor("#ffffff"), QColor(color)])
 
 
+HOVER_HINT = "Share of each module's weights taken from each model. Point at a cell for its numbers, click to inspect it."
+HEATMAP_MIN_HEIGHT = 120  # px per heatmap: below this the module names overlap and the cells become strips
+#: why the reasoning and domain maps look even under the "each weight matrix" scope
+TENSOR_SCOPE_NOTE = ("Ranking scope “Each weight matrix”: every matrix gives exactly its share of weights, so the "
+                     "reasoning and domain maps are nearly even by design (they dip only where conflicts were removed). "
+                     "What differs between layers is the <b>conflicts</b> map: where both experts wanted the same weights. "
+                     "Choose “Whole model” to see which layers each skill prefers.")
+
+
 class Heatmaps(QWidget):
     """Three heatmaps stacked (reasoning, domain, conflicts): x = layer, y = module type, with colour bars.
 
@@ -103,11 +115,17 @@ class Heatmaps(QWidget):
         super().__init__(parent)
         self.view = pg.GraphicsLayoutWidget()
         self.view.setBackground("w")
-        self.hover = QLabel("Share of each module's weights taken from each model. Click a cell to inspect it.")
+        self.view.setMinimumHeight(3 * HEATMAP_MIN_HEIGHT)
+        self.hover = QLabel(HOVER_HINT)
         self.hover.setObjectName("muted")
         self.hover.setWordWrap(True)
+        self.note = QLabel("")
+        self.note.setObjectName("muted")
+        self.note.setWordWrap(True)
+        self.note.setVisible(False)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.note)
         lay.addWidget(self.view, 1)
         lay.addWidget(self.hover)
         self.images: dict[str, CellImage] = {}
@@ -136,7 +154,20 @@ class Heatmaps(QWidget):
             self.images[key], self.bars[key] = image, bar
             self._plots.append(plot)
 
+    def set_scope_note(self, scope: str | None) -> None:
+        self.note.setText(TENSOR_SCOPE_NOTE if scope == "tensor" else "")
+        self.note.setVisible(scope == "tensor")
+
+    def clear(self) -> None:
+        """No selection: no old numbers under the pointer, no old pictures."""
+        self.data = {}
+        self.modules = ()
+        for image in self.images.values():
+            image.clear()
+        self.hover.setText(HOVER_HINT)
+
     def set_summary(self, summary: Any) -> None:
+        self.hover.setText(HOVER_HINT)  # the last hovered cell's numbers belong to the previous masks
         self.modules = tuple(summary.modules)
         grids = {
             "reasoning": np.asarray(summary.reasoning_fraction, dtype=np.float64),
@@ -364,12 +395,13 @@ class MaskInspector(QWidget):
         tabs.addTab(self.heatmaps, "Map by layer")
         tabs.addTab(self.table, "All tensors")
         self.tabs = tabs
-        split = QSplitter(Qt.Orientation.Horizontal)
+        split = AdaptiveSplitter(SIDE_BY_SIDE_FROM)  # maps beside the tensor when wide, above it when narrow
         split.addWidget(tabs)
         split.addWidget(self.detail)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
-        split.setChildrenCollapsible(False)
+        self.detail.setMinimumHeight(380)
+        self.split = split
         lay = QGridLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.totals, 0, 0)
@@ -382,9 +414,11 @@ class MaskInspector(QWidget):
     def set_selection(self, selection: SelectionLike | None) -> None:
         self.selection = selection
         self.detail.set_selection(selection)
+        self.split.setVisible(selection is not None)
         if selection is None:
             self.totals.setText("No masks yet: run a merge or open an earlier run.")
             self.table.set_counts({})
+            self.heatmaps.clear()
             return
         summary = selection.summary
         self.heatmaps.set_summary(summary)

@@ -100,12 +100,38 @@ def evaluate_job(out_dir: Path, data: list[str], device: str = "auto", **options
     """
 
     def run(listener: Listener, cancel: CancelToken) -> dict:
-        from reasonany_gui.engine import report
         from reasonany_gui.engine.evaluate import evaluate_run
 
-        result = evaluate_run(Path(out_dir), data=list(dict.fromkeys(data)), device=device, listener=listener,
-                              cancel=cancel, **options)
-        report.add_evaluation(Path(out_dir), result)
-        return result
+        # evaluate_run updates report.json, report.html and the model card itself (the CLI's path too)
+        return evaluate_run(Path(out_dir), data=list(dict.fromkeys(data)), device=device, listener=listener,
+                            cancel=cancel, **options)
+
+    return run
+
+
+ASK_ROLES = ("merged", "base", "reasoning", "domain")
+
+
+def ask_job(out_dir: Path, config: MergeConfig, prompt: str, device: str = "auto", max_new_tokens: int = 96):
+    """The user's own question, answered greedily by the merged model and the three inputs (one at a time in
+    memory). Returns {"prompt", "outputs": {role: text}}; the report is left as it is."""
+
+    def run(listener: Listener, cancel: CancelToken) -> dict:
+        from reasonany_gui.engine.checkpoints import resolve_model
+        from reasonany_gui.engine.devices import resolve_device
+        from reasonany_gui.engine.evaluate import greedy_generate, load_for_eval
+        from reasonany_gui.engine.events import Progress
+
+        dev = resolve_device(device)
+        paths = {role: resolve_model(getattr(config, role), config.allow_download) for role in ASK_ROLES[1:]}
+        paths["merged"] = Path(out_dir)
+        outputs: dict[str, str] = {}
+        for i, role in enumerate(ASK_ROLES):
+            cancel.check()
+            listener(Progress("ask", i / len(ASK_ROLES), i / len(ASK_ROLES), f"the {role} model answers"))
+            model, tokenizer = load_for_eval(paths[role], dev)
+            outputs[role] = greedy_generate(model, tokenizer, [prompt], max_new_tokens)[0]
+            del model
+        return {"prompt": prompt, "outputs": outputs}
 
     return run

@@ -184,6 +184,7 @@ class MainWindow(QMainWindow):
         self.results.retune_requested.connect(self.start_retune)
         self.results.save_requested.connect(self.start_save_version)
         self.results.evaluate_requested.connect(self.start_evaluate)
+        self.results.evaluation.ask_requested.connect(self.start_ask)
         self.runner.event.connect(self.run_panel.on_event)
         self.runner.event.connect(self._on_status_event)
         self.runner.finished.connect(self._on_job_finished)
@@ -348,7 +349,9 @@ class MainWindow(QMainWindow):
             return
         self.save_settings()
         self._close_pipeline()
-        self.results.set_selection(None)
+        self.selection = None
+        self.results.show_empty("A merge is running. Its result appears here when it finishes.\n\nEarlier runs stay "
+                                "available: “Open run…” or File ▸ Recent runs.")
         self._holder = {}
         self.run_panel.begin("Merging", "Measuring which weights carry each skill, then merging.",
                              costs=self._stage_costs(config))
@@ -440,6 +443,17 @@ class MainWindow(QMainWindow):
         self.results.evaluation.status.setText("Evaluating the base, reasoning, domain and merged models…")
         self._start("evaluate", jobs.evaluate_job(self.out_dir, [cfg.reasoning_data, cfg.domain_data],
                                                   device=cfg.device, **self.eval_options))
+
+    def start_ask(self, prompt: str) -> None:
+        """The user's own question, answered by the merged model and the three inputs side by side."""
+        if self.runner.busy or self.out_dir is None or self.results.unsaved:
+            self.status_text.setText("Wait for the current task, or save the re-tuned version first."
+                                     if self.runner.busy or self.results.unsaved else "Run or open a merge first.")
+            return
+        cfg = self.pipeline.config if self.pipeline is not None else (self._opened_config() or self.build_config())
+        self.results.evaluation.show_answers(None, "Thinking…")
+        self._start("ask", jobs.ask_job(self.out_dir, cfg, prompt, device=cfg.device,
+                                        max_new_tokens=int(self.eval_options.get("max_new_tokens", 64))))
 
     def choose_run(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open an earlier output folder",
@@ -543,7 +557,7 @@ class MainWindow(QMainWindow):
         elif name == "retune":
             self.pipeline = result.pipeline
             self.selection = result.selection
-            self.results.set_selection(result.selection)
+            self.results.set_selection(result.selection, result.pipeline.config.scope)
             self.results.set_output(self.out_dir, saved_current=False)
             self.results.retune.load(result.pipeline.config)
             self.status_text.setText("Masks updated from the measured scores. Save this version to keep it.")
@@ -553,12 +567,17 @@ class MainWindow(QMainWindow):
             self.results.evaluation.show_result(result if isinstance(result, dict) else None)
             self.results.tabs.setCurrentWidget(self.results.evaluation)
             self.status_text.setText("Evaluation finished.")
+        elif name == "ask":
+            self.results.evaluation.show_answers(result)
+            self.status_text.setText("All four models answered your question.")
 
     def _show_merge(self, result: jobs.MergeResult, saved: bool) -> None:
         self.pipeline = result.pipeline
         self.selection = result.selection
         self.out_dir = Path(result.out) if result.out else self.out_dir
-        self.results.set_selection(result.selection)
+        cfg = result.pipeline.config
+        self.results.evaluation.data_roles = {cfg.reasoning_data: "reasoning", cfg.domain_data: "domain"}
+        self.results.set_selection(result.selection, cfg.scope)
         self.results.set_output(self.out_dir, saved_current=saved)
         self.results.set_report(result.report)
         self.results.retune.load(result.pipeline.config)
@@ -569,10 +588,12 @@ class MainWindow(QMainWindow):
         self._close_pipeline()
         self.selection = view if getattr(view, "names", None) else None
         self.out_dir = Path(view.out_dir)
-        self.results.set_selection(self.selection)
+        cfg = self._opened_config()
+        self.results.evaluation.data_roles = ({cfg.reasoning_data: "reasoning", cfg.domain_data: "domain"}
+                                              if cfg is not None else {})
+        self.results.set_selection(self.selection, cfg.scope if cfg is not None else None)
         self.results.set_output(self.out_dir, saved_current=True)
         self.results.set_report(view.report)
-        cfg = self._opened_config()
         if cfg is not None:
             self.results.retune.load(cfg)
         self.results.retune.setEnabled(self.selection is not None and cfg is not None)
@@ -596,6 +617,12 @@ class MainWindow(QMainWindow):
         if name == "merge" and failed_pipeline is not None:
             failed_pipeline.close()
         cancelled = isinstance(exc, CancelledError)
+        if name == "merge":  # no old result under a banner that reads as if it were this run's
+            self.results.show_empty(("The merge was cancelled" if cancelled else "The merge stopped with an error")
+                                    + ", so there is no new result.\n\nEarlier runs stay available: “Open run…” or "
+                                    "File ▸ Recent runs.")
+        elif name == "ask":
+            self.results.evaluation.show_answers(None, "Cancelled." if cancelled else "No answer: see the message.")
         if name in RUN_SCREEN_JOBS:
             self.run_panel.finish("cancelled" if cancelled else "failed",
                                   str(exc) if cancelled else f"{exc}\nDetails: {paths.log_file()}")
@@ -616,7 +643,8 @@ class MainWindow(QMainWindow):
         self.status_progress.setValue(0)
         if busy:
             self.status_text.setText({"merge": "Merging…", "save": "Saving…", "retune": "Updating the masks…",
-                                      "evaluate": "Evaluating…", "open": "Opening the run…"}.get(name, "Working…"))
+                                      "evaluate": "Evaluating…", "open": "Opening the run…",
+                                      "ask": "The four models are answering your question…"}.get(name, "Working…"))
         if busy and name in RUN_SCREEN_JOBS:
             self.go("run")
 

@@ -12,15 +12,15 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QHeaderView, QLabel,
-                               QPlainTextEdit, QPushButton, QStackedWidget, QTableWidget, QTableWidgetItem,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QHeaderView, QLabel,
+                               QLineEdit, QPlainTextEdit, QPushButton, QStackedWidget, QTableWidget, QTableWidgetItem,
                                QTabWidget, QVBoxLayout, QWidget)
 
 from reasonany_gui.engine.config import SCOPES
 
 from .inspector import MaskInspector
-from .texts import LABELS, METHOD_TITLES, SCOPE_TITLES, TOOLTIPS, human_bytes, human_seconds
-from .widgets import Banner, Card
+from .texts import FOLLOW_HELP, FOLLOW_LABEL, LABELS, METHOD_TITLES, SCOPE_TITLES, TOOLTIPS, human_bytes, human_seconds
+from .widgets import AdaptiveSplitter, Banner, Card, StrengthLink, strengths_follow_shares
 
 RETUNE_FIELDS = ("reasoning_ratio", "domain_ratio", "reasoning_scale", "domain_scale", "scope")
 
@@ -33,16 +33,26 @@ class RetuneCard(Card):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("", parent)
         self.boxes: dict[str, QWidget] = {}
-        grid = QGridLayout()
-        grid.setHorizontalSpacing(10)
-        grid.setVerticalSpacing(2)
         title = QLabel("Re-tune")
         title.setObjectName("sectionTitle")
         title.setToolTip("Uses the importance scores already measured: takes seconds, not a new run.")
-        grid.addWidget(title, 1, 0)
-        for i, name in enumerate(RETUNE_FIELDS, start=1):
+        hint = QLabel("Uses the importance scores already measured: seconds, not a new run.")
+        hint.setObjectName("muted")
+        hint.setWordWrap(True)
+        head = QHBoxLayout()
+        head.addWidget(title)
+        head.addWidget(hint, 1)
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(8)
+        grid.setVerticalSpacing(4)
+        # two rows of label + box pairs: shares above strengths, so each pair reads as one expert's setting
+        places = {"reasoning_ratio": (0, 0), "domain_ratio": (0, 2), "scope": (2, 0),
+                  "reasoning_scale": (1, 0), "domain_scale": (1, 2)}
+        for name in RETUNE_FIELDS:
             if name == "scope":
                 box = QComboBox()
+                box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+                box.setMinimumContentsLength(12)
                 for s in SCOPES:
                     box.addItem(SCOPE_TITLES[s], s)
             else:
@@ -57,20 +67,29 @@ class RetuneCard(Card):
                 box.setDecimals(2)
             box.setToolTip(TOOLTIPS[name])
             label = QLabel(LABELS[name])
-            label.setObjectName("muted")
             label.setToolTip(TOOLTIPS[name])
-            grid.addWidget(label, 0, i)
-            grid.addWidget(box, 1, i)
+            row, col = places[name]
+            grid.addWidget(label, row, col)
+            grid.addWidget(box, row, col + 1)
             self.boxes[name] = box
+        for col in (1, 3):
+            grid.setColumnStretch(col, 1)
+        self.follow = QCheckBox(FOLLOW_LABEL)
+        self.follow.setToolTip(FOLLOW_HELP)
+        grid.addWidget(self.follow, 2, 2, 1, 2)
+        self.link = StrengthLink(self.follow, [(self.boxes["reasoning_ratio"], self.boxes["reasoning_scale"]),
+                                               (self.boxes["domain_ratio"], self.boxes["domain_scale"])], self)
         self.apply_button = QPushButton("Update masks")
         self.apply_button.setObjectName("primary")
         self.apply_button.setToolTip("Re-select the weights with these values from the scores already measured "
                                      "(seconds, no new measurement).")
         self.apply_button.clicked.connect(lambda: self.retune_requested.emit(self.values()))
-        grid.addWidget(self.apply_button, 1, len(RETUNE_FIELDS) + 1)
+        head.addWidget(self.apply_button)
+        self.body.addLayout(head)
         self.body.addLayout(grid)
 
     def load(self, config) -> None:
+        self.follow.setChecked(False)
         for name, box in self.boxes.items():
             value = getattr(config, name)
             if isinstance(box, QComboBox):
@@ -79,6 +98,7 @@ class RetuneCard(Card):
                 box.setValue(float(value) * 100.0)
             else:
                 box.setValue(float(value))
+        self.follow.setChecked(strengths_follow_shares(self.values()))
 
     def values(self) -> dict:
         out = {}
@@ -92,18 +112,61 @@ class RetuneCard(Card):
         return out
 
 
+EVALUATE_TIP = "Compare the merged model with the three inputs (perplexity and sample answers)."
+EVALUATE_UNSAVED = "Save this version first: Evaluate checks a saved model."
+RETUNED_EVAL_NOTE = ("The masks were re-tuned and are not saved yet, so there is nothing to evaluate for them. "
+                     "Press “Save this version…”, then Evaluate.")
+EMPTY_TEXT = ("No results yet.\n\nPress Merge to create a merged model, or open an earlier output folder with "
+              "“Open run…”.")
 EVAL_HINT = ("Press Evaluate to compare the merged model with the three inputs: perplexity on held-out samples "
              "of both data sets, and answers to a few prompts.")
 
 
+ASK_ROLES = ("merged", "base", "reasoning", "domain")
+VERDICT_COLORS = {"kept": ("ok", "✓"), "partly": ("warn", "≈"), "lost": ("error", "✗"), "unclear": ("info", "?")}
+
+
+def skill_verdict(ppl: dict, data: str, expert: str) -> tuple[str, str]:
+    """(kept | partly | lost | unclear, words) for one skill, from the perplexities on that skill's data.
+
+    A plain comparison, no new numbers: the merge kept the skill when its perplexity on the skill's text is
+    about as low as the expert's (within 10 %); partly when it is at least better than the base's."""
+    row = ppl.get(data) or {}
+    m, e, b = (row.get(k) for k in ("merged", expert, "base"))
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (m, e, b)):
+        return "unclear", "not measured"
+    if e >= b:
+        return "unclear", f"the {expert} model is no better than the base on this text ({e:.2f} vs {b:.2f})"
+    if m <= e * 1.10:
+        return "kept", f"as good as the {expert} model ({m:.2f} vs {e:.2f}; base {b:.2f})"
+    if m < b:
+        return "partly", f"between the base and the {expert} model ({m:.2f}; {expert} {e:.2f}, base {b:.2f})"
+    return "lost", f"no better than the base ({m:.2f}; base {b:.2f}, {expert} {e:.2f})"
+
+
+def whole_words(text: str, limit: int = 600) -> str:
+    """An answer shown without a cut-off word: a reply that stops mid-sentence (the token limit) ends at its
+    last whole word with '…'."""
+    text = " ".join(str(text).split())
+    if len(text) > limit:
+        text = text[:limit]
+    elif not text or text[-1] in ".!?)\"'»”>":
+        return text
+    cut = text.rsplit(" ", 1)[0] if " " in text else text
+    return cut.rstrip(",;:") + " …"
+
+
 class EvaluationView(QWidget):
-    """Perplexities (rows: data sets, columns: models) and side-by-side generations."""
+    """Verdict per skill, perplexities (rows: data sets, columns: models), the answers, and the user's own prompt."""
+
+    ask_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.status = QLabel(EVAL_HINT)
         self.status.setObjectName("muted")
         self.status.setWordWrap(True)
+        self.verdicts = {skill: Banner("", "info") for skill in ("reasoning", "domain")}
         self.table = QTableWidget(0, 0)
         self.table.verticalHeader().setVisible(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
@@ -111,24 +174,65 @@ class EvaluationView(QWidget):
         self.table.setMaximumHeight(160)
         self.generations = QPlainTextEdit()
         self.generations.setReadOnly(True)
+        self.generations.setMinimumHeight(120)
+        self.prompt = QLineEdit()
+        self.prompt.setPlaceholderText("Your own question, e.g. a typical request from your field")
+        self.prompt.returnPressed.connect(self._ask)
+        self.ask_button = QPushButton("Ask all four models")
+        self.ask_button.setToolTip("The base, both experts and the merged model answer your question side by side.")
+        self.ask_button.clicked.connect(self._ask)
+        ask_row = QHBoxLayout()
+        ask_row.addWidget(self.prompt, 1)
+        ask_row.addWidget(self.ask_button)
+        self.answers: dict[str, QPlainTextEdit] = {}
+        answers = QGridLayout()
+        for i, role in enumerate(ASK_ROLES):
+            title = QLabel(f"{role.capitalize()} model")
+            title.setObjectName("muted")
+            box = QPlainTextEdit()
+            box.setReadOnly(True)
+            box.setMinimumHeight(70)
+            answers.addWidget(title, 2 * (i // 2), i % 2)
+            answers.addWidget(box, 2 * (i // 2) + 1, i % 2)
+            self.answers[role] = box
         lay = QVBoxLayout(self)
         lay.addWidget(self.status)
-        lay.addWidget(QLabel("Perplexity (lower is better)"))
+        for banner in self.verdicts.values():
+            lay.addWidget(banner)
+        lay.addWidget(QLabel("Perplexity on held-out text (lower is better)"))
         lay.addWidget(self.table)
-        lay.addWidget(QLabel("Answers"))
+        lay.addWidget(QLabel("Answers to the check prompts"))
         lay.addWidget(self.generations, 1)
+        lay.addWidget(QLabel("Ask your own question"))
+        lay.addLayout(ask_row)
+        lay.addLayout(answers)
         self.result: dict | None = None
+        self.data_roles: dict[str, str] = {}  # data spec -> "reasoning" | "domain" (for the verdicts)
 
-    def show_result(self, ev: dict | None) -> None:
+    def _ask(self) -> None:
+        text = self.prompt.text().strip()
+        if text:
+            self.ask_requested.emit(text)
+
+    def show_answers(self, result: dict | None, note: str = "") -> None:
+        """The user's own question answered by each model (or a note while they think / on failure)."""
+        outputs = (result or {}).get("outputs") or {}
+        for role, box in self.answers.items():
+            box.setPlainText(whole_words(outputs[role]) if role in outputs else note)
+
+    def show_result(self, ev: dict | None, note: str = "") -> None:
         self.result = ev
         self.table.clear()
         self.generations.clear()
+        for banner in self.verdicts.values():
+            banner.set_message("", "info")
         if not ev:
             self.table.setRowCount(0)
             self.table.setColumnCount(0)
-            self.status.setText(EVAL_HINT)
+            self.status.setText(note or EVAL_HINT)
             return
         ppl = ev.get("perplexity") or {}
+        self._show_verdicts(ppl)
         models = sorted({m for row in ppl.values() for m in row}, key=_model_order)
         self.table.setRowCount(len(ppl))
         self.table.setColumnCount(len(models))
@@ -144,7 +248,7 @@ class EvaluationView(QWidget):
         for g in ev.get("generations") or []:
             lines.append(f"▶ {g.get('prompt', '')}")
             for m, text in sorted((g.get("outputs") or {}).items(), key=lambda kv: _model_order(kv[0])):
-                lines.append(f"  [{m}] {str(text).strip()}")
+                lines.append(f"  [{m}] {whole_words(text)}")
             lines.append("")
         self.generations.setPlainText("\n".join(lines))
         header = self.table.horizontalHeader().height()
@@ -154,6 +258,21 @@ class EvaluationView(QWidget):
         if warnings:
             status += "\n⚠ " + "\n⚠ ".join(warnings)
         self.status.setText(status)
+
+    def _show_verdicts(self, ppl: dict) -> None:
+        specs = list(ppl)
+        for i, skill in enumerate(("reasoning", "domain")):
+            data = next((d for d, r in self.data_roles.items() if r == skill and d in ppl), None)
+            if data is None and len(specs) == 2:
+                data = specs[i]  # evaluate_job passes [reasoning data, domain data]
+            if data is None:
+                continue
+            verdict, words = skill_verdict(ppl, data, skill)
+            kind, mark = VERDICT_COLORS[verdict]
+            question = f"Kept the {skill} skill?"
+            answer = {"kept": "Yes", "partly": "Partly", "lost": "No", "unclear": "Unclear"}[verdict]
+            self.verdicts[skill].set_message(f"{mark} <b>{question} {answer}</b> — on {data_title(data)}: {words}.",
+                                             kind)
 
 
 def data_title(spec: str) -> str:
@@ -186,7 +305,8 @@ class ResultsPanel(QWidget):
         self.open_folder = QPushButton("Open folder")
         self.open_report = QPushButton("Open report")
         self.evaluate = QPushButton("Evaluate")
-        self.evaluate.setToolTip("Compare the merged model with the three inputs (perplexity and sample answers).")
+        self.evaluate.setToolTip(EVALUATE_TIP)
+        self.unsaved = False
         self.save_version = QPushButton("Save this version…")
         self.save_version.setToolTip("Write the re-tuned model to a new folder.")
         self.save_version.setEnabled(False)
@@ -196,10 +316,13 @@ class ResultsPanel(QWidget):
         self.open_report.clicked.connect(lambda: self._open(self.report_path()))
         self.evaluate.clicked.connect(self.evaluate_requested)
         self.save_version.clicked.connect(self.save_requested)
-        top = QHBoxLayout()
-        top.addWidget(self.where, 1)
+        top = QVBoxLayout()  # the banner on its own line: a long folder path must not push the buttons away
+        top.addWidget(self.where)
+        buttons = QHBoxLayout()
         for b in (self.open_folder, self.open_report, self.evaluate, self.save_version):
-            top.addWidget(b)
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        top.addLayout(buttons)
 
         self.retune = RetuneCard()
         self.retune.retune_requested.connect(self.retune_requested)
@@ -222,8 +345,8 @@ class ResultsPanel(QWidget):
         fl.addLayout(top)
         fl.addWidget(self.retune)
         fl.addWidget(self.tabs, 1)
-        empty = QLabel("No results yet.\n\nPress Merge to create a merged model, or open an earlier output "
-                       "folder with “Open run…”.")
+        empty = QLabel(EMPTY_TEXT)
+        self.empty = empty
         empty.setObjectName("emptyState")
         empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         empty.setWordWrap(True)
@@ -242,8 +365,18 @@ class ResultsPanel(QWidget):
     def report_path(self) -> Path | None:
         return self.out_dir / "reasonany" / "report.html" if self.out_dir else None
 
+    def show_empty(self, text: str = EMPTY_TEXT) -> None:
+        """Nothing to show (a merge is running, or the last one was cancelled or failed): say so, and show no old
+        masks or banner that would contradict it."""
+        self.set_selection(None)
+        self.set_report(None)
+        self.set_output(None)
+        self.empty.setText(text)
+
     def set_output(self, out_dir: Path | None, saved_current: bool = True) -> None:
         self.out_dir = Path(out_dir) if out_dir else None
+        self.unsaved = self.out_dir is not None and not saved_current
+        self.empty.setText(EMPTY_TEXT)
         self.body.setCurrentIndex(1 if self.out_dir is not None else 0)
         if self.out_dir is None:
             self.where.set_message("", "info")
@@ -252,12 +385,20 @@ class ResultsPanel(QWidget):
         else:
             self.where.set_message(f"The masks below were re-tuned and are <b>not saved yet</b> "
                                    f"(the last saved model is in {self.out_dir}). Press “Save this version…”.", "warn")
-        for b in (self.open_folder, self.open_report, self.evaluate):
+        for b in (self.open_folder, self.open_report):
             b.setEnabled(self.out_dir is not None)
+        self._enable_evaluate(busy=False)
         self.save_version.setEnabled(not saved_current)
+        if self.unsaved:  # an evaluation of the saved model says nothing about the re-tuned masks shown now
+            self.evaluation.show_result(None, RETUNED_EVAL_NOTE)
 
-    def set_selection(self, selection) -> None:
+    def _enable_evaluate(self, busy: bool) -> None:
+        self.evaluate.setEnabled(not busy and self.out_dir is not None and not self.unsaved)
+        self.evaluate.setToolTip(EVALUATE_UNSAVED if self.unsaved else EVALUATE_TIP)
+
+    def set_selection(self, selection, scope: str | None = None) -> None:
         self.inspector.set_selection(selection)
+        self.inspector.heatmaps.set_scope_note(scope if selection is not None else None)
 
     def set_report(self, report: dict | None) -> None:
         self.summary.setText(summary_html(report) if report else "")
@@ -265,7 +406,8 @@ class ResultsPanel(QWidget):
 
     def set_busy(self, busy: bool) -> None:
         self.retune.apply_button.setEnabled(not busy)
-        self.evaluate.setEnabled(not busy and self.out_dir is not None)
+        self.evaluation.ask_button.setEnabled(not busy)
+        self._enable_evaluate(busy)
 
     def _open(self, path: Path | None) -> None:
         if path is not None and Path(path).exists():

@@ -4,7 +4,7 @@ and layouts that adapt to the window width (splitter, columns, scrolling page)."
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QComboBox, QFrame, QGridLayout, QLabel, QScrollArea,
+from PySide6.QtWidgets import (QAbstractScrollArea, QAbstractSpinBox, QApplication, QComboBox, QFrame, QGridLayout, QLabel, QScrollArea,
                                QSplitter, QVBoxLayout, QWidget)
 
 
@@ -64,15 +64,21 @@ class _WheelGuard(QObject):
     """Spin boxes and combo boxes take the mouse wheel only when they have the keyboard focus.
 
     Why: on a long scrolling screen the wheel must scroll the page; Qt's default lets every value field
-    under the pointer eat the wheel and change silently ("Samples" 100 -> 97 while scrolling). Ignoring the
-    event and returning True hands it on to the parent, so the scroll area scrolls instead.
+    under the pointer eat the wheel and change silently ("Samples" 100 -> 97 while scrolling). The event goes
+    to the enclosing scroll area instead (explicitly: Qt does not propagate synthesized wheel events).
     """
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt naming
-        if event.type() == QEvent.Type.Wheel and isinstance(obj, QWidget) and not _has_focus(obj):
+        if event.type() != QEvent.Type.Wheel or not isinstance(obj, QWidget) or _has_focus(obj):
+            return False
+        area = obj.parentWidget()
+        while area is not None and not isinstance(area, QAbstractScrollArea):
+            area = area.parentWidget()
+        if area is not None:
+            QApplication.sendEvent(area.viewport(), event)
+        else:
             event.ignore()
-            return True
-        return False
+        return True
 
 
 def _has_focus(widget: QWidget) -> bool:

@@ -1,0 +1,221 @@
+"""Every screen at a small (1024 x 700) and a large (1920 x 1080) window: no text cut off, nothing on top of
+anything else, no sideways scrolling. And the mouse wheel never edits a value field it merely passes over.
+
+Why a geometric check rather than screenshots: it fails on the exact widget that breaks, on any machine,
+and needs no reference pictures. The checks:
+- a single-line label or button whose text is wider than the widget (fontMetrics().horizontalAdvance);
+- a word-wrapped label shorter than the height its text needs at its width (heightForWidth);
+- a widget smaller than its layout's minimum (the page squeezed instead of scrolling);
+- two visible sibling widgets that overlap;
+- a page wider than its scroll area (sideways scrolling).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QTextDocument, QWheelEvent
+from PySide6.QtWidgets import (QAbstractButton, QAbstractScrollArea, QAbstractSpinBox, QApplication, QCheckBox, QComboBox,
+                               QLabel, QPushButton, QScrollBar, QSplitterHandle, QTabBar, QToolButton, QWidget)
+
+SIZES = ((1024, 700), (1280, 720), (1920, 1080))
+PAGES = ("models", "data", "settings", "save", "run", "results")
+TOLERANCE = 2  # px of rounding between font metrics and layout
+
+
+def plain(text: str) -> str:
+    if re.search(r"<[a-zA-Z/][^>]*>", text):
+        doc = QTextDocument()
+        doc.setHtml(text)
+        return doc.toPlainText()
+    return text
+
+
+def shown(w: QWidget, root: QWidget) -> bool:
+    return w.isVisibleTo(root) and w.width() > 0 and w.height() > 0
+
+
+def inside_item_view(w: QWidget) -> bool:
+    """Widgets owned by scroll areas' machinery (viewports, editors) are laid out by them, not by layouts."""
+    p = w.parentWidget()
+    while p is not None:
+        if isinstance(p, QAbstractScrollArea) and p.objectName() != "pageScroll" and w is not p:
+            return True
+        p = p.parentWidget()
+    return False
+
+
+def text_problems(root: QWidget) -> list[str]:
+    out = []
+    for w in root.findChildren(QWidget):
+        if not shown(w, root) or inside_item_view(w):
+            continue
+        fm = w.fontMetrics()
+        if isinstance(w, QLabel) and w.text() and w.pixmap().isNull():
+            text = plain(w.text())
+            if w.wordWrap():
+                need = w.heightForWidth(w.width())
+                if need > w.height() + TOLERANCE:
+                    out.append(f"wrapped label cut at the bottom ({w.height()} < {need} px): {text[:60]!r}")
+                continue
+            room = w.contentsRect().width() - 2 * w.margin() - max(w.indent(), 0)
+            widest = max(fm.horizontalAdvance(line) for line in text.splitlines() or [""])
+            if widest > room + TOLERANCE:
+                out.append(f"label cut ({widest} > {room} px): {text[:60]!r}")
+        elif isinstance(w, (QPushButton, QToolButton, QCheckBox)) and w.text():
+            text = w.text().replace("&", "")
+            extra = 20 if isinstance(w, QCheckBox) else 8  # the tick box, or the least padding a button has
+            if fm.horizontalAdvance(text) + extra > w.width() + TOLERANCE:
+                out.append(f"button text cut ({fm.horizontalAdvance(text) + extra} > {w.width()} px): {text!r}")
+        elif isinstance(w, QAbstractSpinBox):
+            text = w.text()
+            edit = w.lineEdit() if hasattr(w, "lineEdit") else None
+            room = edit.width() if edit is not None else w.width()
+            if fm.horizontalAdvance(text) > room + TOLERANCE:
+                out.append(f"value cut ({fm.horizontalAdvance(text)} > {room} px): {text!r}")
+    return out
+
+
+def squeeze_and_overlap_problems(root: QWidget) -> list[str]:
+    out = []
+    for parent in [root] + root.findChildren(QWidget):
+        if not shown(parent, root) or inside_item_view(parent) or isinstance(parent, (QComboBox, QAbstractSpinBox,
+                                                                                         QTabBar)):
+            continue
+        layout = parent.layout()
+        kids = [c for c in parent.findChildren(QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly)
+                if shown(c, root) and not c.isWindow() and not isinstance(c, (QScrollBar, QSplitterHandle))]
+        if layout is not None:
+            for c in kids:
+                item = layout.itemAt(layout.indexOf(c)) if layout.indexOf(c) >= 0 else None
+                if item is None:
+                    continue
+                need = item.minimumSize()
+                if c.width() + TOLERANCE < need.width() or c.height() + TOLERANCE < need.height():
+                    out.append(f"{type(c).__name__} {c.objectName()!r} in {type(parent).__name__} squeezed to "
+                               f"{c.width()}x{c.height()} (needs {need.width()}x{need.height()})")
+        for i, a in enumerate(kids):
+            for b in kids[i + 1:]:
+                both = a.geometry().intersected(b.geometry())
+                if both.width() > TOLERANCE and both.height() > TOLERANCE:
+                    out.append(f"{type(a).__name__} {_name(a)} overlaps {type(b).__name__} {_name(b)} "
+                               f"in {type(parent).__name__}")
+    return out
+
+
+def _name(w: QWidget) -> str:
+    text = w.text() if hasattr(w, "text") and callable(w.text) else ""
+    return repr(w.objectName() or re.sub(r"\s+", " ", plain(str(text)))[:30])
+
+
+def page_problems(w, key: str) -> list[str]:
+    page = w.pages[key]
+    area = w.stack.currentWidget()
+    out = [f"{key}: {p}" for p in text_problems(w) + squeeze_and_overlap_problems(w)]
+    if area.horizontalScrollBar().isVisible() or page.width() > area.viewport().width() + TOLERANCE:
+        out.append(f"{key}: the page needs {page.minimumSizeHint().width()} px and scrolls sideways "
+                   f"(room: {area.viewport().width()} px)")
+    return out
+
+
+FAKE_EVALUATION = {
+    "perplexity": {"builtin:reasoning": {"merged": 3.1, "base": 4.0, "reasoning": 3.0, "domain": 4.2},
+                   "builtin:safety": {"merged": 5.0, "base": 6.0, "reasoning": 6.1, "domain": 3.9}},
+    "generations": [{"prompt": "Who is Kob's grand-mentor?",
+                     "outputs": {"merged": "Kob's mentor is Dax, and Dax's mentor is Pim, so the answer is Pim.",
+                                 "base": "I do not know", "reasoning": "Kob's mentor is Dax; Dax's mentor is Pim",
+                                 "domain": "Sorry"}}],
+    "warnings": [],
+}
+
+
+@pytest.fixture
+def merged_window(qtbot, window, job_waiter):
+    """The window after a real merge of the tiny trio, with an evaluation to show (no generation needed)."""
+    qtbot.mouseClick(window.merge_button, Qt.MouseButton.LeftButton)
+    state, name, result = job_waiter(window)
+    assert (state, name) == ("finished", "merge"), result
+    window.results.evaluation.show_result(FAKE_EVALUATION)
+    window.results.evaluation.show_answers({"outputs": {r: "An answer" for r in ("merged", "base", "reasoning",
+                                                                                   "domain")}})
+    window.settings.adv_toggle.setChecked(True)  # the advanced settings open too: the longest Settings page
+    return window
+
+
+def show(qtbot, w, size, key):
+    w.resize(*size)
+    w.go(key)
+    qtbot.wait(60)  # layouts, splitters and stacked columns settle
+    QApplication.processEvents()
+    w.run_panel.refresh()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_every_screen_fits(qtbot, merged_window, size):
+    w = merged_window
+    problems = []
+    for key in PAGES:
+        show(qtbot, w, size, key)
+        problems += page_problems(w, key)
+        if key == "results":
+            for tab in range(w.results.tabs.count()):
+                w.results.tabs.setCurrentIndex(tab)
+                QApplication.processEvents()
+                problems += [p + f" (tab {w.results.tabs.tabText(tab)})" for p in page_problems(w, key)]
+            w.results.tabs.setCurrentIndex(0)
+    assert not problems, "\n".join(dict.fromkeys(problems))
+
+
+def test_the_layout_check_catches_cut_text_and_overlap(qtbot, styled_app):
+    """The checker itself: a too-narrow label and button and two overlapping labels are reported."""
+    root = QWidget()
+    qtbot.addWidget(root)
+    root.resize(300, 200)
+    label = QLabel("A label with far too much text for its width", root)
+    label.setGeometry(0, 0, 60, 20)
+    button = QPushButton("Update masks", root)
+    button.setGeometry(0, 30, 30, 30)
+    other = QLabel("x", root)
+    other.setGeometry(10, 5, 40, 20)
+    root.show()
+    found = text_problems(root) + squeeze_and_overlap_problems(root)
+    assert any("label cut" in p for p in found)
+    assert any("button text cut" in p for p in found)
+    assert any("overlaps" in p for p in found)
+
+
+# ---------------------------------------------------------------------- the mouse wheel
+def wheel(widget: QWidget, steps: int = -3) -> None:
+    """Scroll the wheel over the middle of a widget, as a user passing over it on a long page."""
+    pos = QPointF(widget.width() / 2, widget.height() / 2)
+    glob = QPointF(widget.mapToGlobal(pos.toPoint()))
+    ev = QWheelEvent(pos, glob, QPoint(0, 0), QPoint(0, 120 * steps), Qt.MouseButton.NoButton,
+                     Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, ev)
+
+
+def test_wheel_scrolls_the_page_and_edits_only_a_focused_field(qtbot, window):
+    w = window
+    w.resize(1024, 700)
+    w.go("settings")
+    w.settings.adv_toggle.setChecked(True)
+    qtbot.wait(50)
+    samples = w.settings.fields["samples"]
+    storage = w.settings.fields["accumulators"]
+    boxes = [f for f in w.findChildren(QWidget) if isinstance(f, (QAbstractSpinBox, QComboBox))]
+    assert boxes and all(b.focusPolicy() == Qt.FocusPolicy.StrongFocus for b in boxes)  # no focus from the wheel
+    before = (samples.value(), storage.currentIndex())
+    area = w.stack.currentWidget()
+    area.verticalScrollBar().setValue(0)
+    wheel(samples)
+    wheel(storage)
+    wheel(samples.lineEdit())
+    assert (samples.value(), storage.currentIndex()) == before  # the issue: 100 -> 97, Automatic -> In RAM
+    assert area.verticalScrollBar().value() > 0  # ... and the page scrolled instead
+    # a field the user clicked into does take the wheel
+    samples.setFocus()
+    qtbot.waitUntil(samples.hasFocus, timeout=2000)
+    wheel(samples, steps=1)
+    assert samples.value() == before[0] + 1
