@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -116,32 +117,105 @@ def build_report(pipeline, out_dtype: torch.dtype) -> dict:
 
 
 # ---------------------------------------------------------------------- model card
+TOOL_URL = "https://pypi.org/project/reasonany-gui/"
+PAPER_URL = "https://arxiv.org/abs/2601.05560"
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
+_HF_CACHE_DIR = re.compile(r"(?:^|[\\/])models--([^\\/]+?)--([^\\/]+)(?:[\\/]|$)")
+
+
+def hub_repo_id(spec: str, path: str | None = None) -> str | None:
+    """The Hugging Face repo id a model came from, or None for a model that is only a local folder.
+
+    A repo id typed by the user (`org/name`, not an existing folder) or a folder inside the HF cache
+    (`…/models--org--name/snapshots/…`) names a Hub model; any other folder is private to this machine and must
+    not appear in a card's metadata (the Hub rejects it, and it shows the user's folder names)."""
+    for text in (str(spec or ""), str(path or "")):
+        m = _HF_CACHE_DIR.search(text)
+        if m:
+            return f"{m.group(1)}/{m.group(2)}"
+    text = str(spec or "").strip()
+    if _REPO_ID.match(text) and not Path(text).expanduser().exists() and not text.startswith((".", "~")):
+        return text
+    return None
+
+
+def public_name(spec: str, path: str | None = None) -> str:
+    """How a model or data file is named in shared documents: its repo id, a built-in set, or the folder's or
+    file's own name (never the full local path)."""
+    repo = hub_repo_id(spec, path)
+    if repo:
+        return repo
+    text = str(spec or "")
+    if text.startswith("builtin:"):
+        return text
+    name = Path(text.rstrip("/\\")).name or text
+    return f"local: {name}"
+
+
+#: settings as people read them (report.html and the model card); the raw key is kept next to the label
+SETTING_TITLES = {
+    "method": "Method", "reasoning_ratio": "Reasoning share", "domain_ratio": "Domain share",
+    "reasoning_scale": "Reasoning strength", "domain_scale": "Domain strength", "score": "Importance score",
+    "samples": "Samples per data set", "max_length": "Max tokens per sample", "scope": "Ranking scope",
+    "intersect": "Agree with base model", "select_embeddings": "Include embeddings",
+    "response_only": "Score answers only", "granularity": "Granularity", "device": "Device",
+    "dtype": "Saved precision", "compute_dtype": "Working precision", "accumulators": "Score storage",
+    "gradient_checkpointing": "Save memory on long samples", "seed": "Random seed",
+    "tokenizer_source": "Tokenizer and chat template from", "shard_size": "File size per shard",
+    "score_cache": "Keep scores for re-tuning", "score_precision": "Kept score precision",
+    "reasoning_data": "Reasoning data", "domain_data": "Domain data", "allow_download": "Allow downloads",
+    "allow_pickle": "Allow pickle weights",
+}
+_PRIVATE_SETTINGS = ("base", "reasoning", "domain", "extra", "out")
+
+
+def setting_rows(cfg: dict) -> list[tuple[str, str, str]]:
+    """(label, key, value in words) for each setting worth showing; paths shortened to their names."""
+    rows = []
+    for k, v in cfg.items():
+        if k in _PRIVATE_SETTINGS:
+            continue
+        if k.endswith("_ratio") and isinstance(v, (int, float)):
+            text = f"{100 * v:.2f} %"
+        elif k.endswith("_data"):
+            text = public_name(str(v))
+        elif isinstance(v, bool):
+            text = "on" if v else "off"
+        else:
+            text = str(v)
+        rows.append((SETTING_TITLES.get(k, k.replace("_", " ").capitalize()), k, text))
+    return rows
+
+
 def model_card(report: dict) -> str:
     cfg = report["config"]
     models = report["models"]
-    front = ["---", "library_name: transformers", "tags:", "- merge", "- reasonany", "- reasonany-gui", "base_model:"]
-    front += [f"- {models[r]['spec']}" for r in ("base", "reasoning", "domain")]
+    repos = [hub_repo_id(models[r].get("spec"), models[r].get("path")) for r in ("base", "reasoning", "domain")]
+    front = ["---", "library_name: transformers", "tags:", "- merge", "- reasonany", "- reasonany-gui"]
+    hub = list(dict.fromkeys(r for r in repos if r))
+    if hub:  # only Hub models: a local folder is meaningless (and private) on the Hub
+        front += ["base_model:"] + [f"- {r}" for r in hub] + ["base_model_relation: merge"]
     front += ["---", ""]
     t = report.get("totals") or {}
     lines = [
         f"# Merged model: {Path(str(cfg.get('out') or 'merged')).name}",
         "",
-        f"Made with [ReasonAny GUI](https://arxiv.org/abs/2601.05560) by **{METHOD_TITLES.get(report['method'], report['method'])}**,"
-        " a training-free merge that adds the reasoning model's skill to the domain model.",
+        f"Made with [ReasonAny GUI]({TOOL_URL}) by **{METHOD_TITLES.get(report['method'], report['method'])}**"
+        f" ([paper]({PAPER_URL})), a training-free merge that adds the reasoning model's skill to the domain model.",
         "",
         "| role | model | parameters |",
         "| --- | --- | --- |",
     ]
     for r in ("base", "reasoning", "domain"):
-        lines.append(f"| {r} | `{models[r]['spec']}` | {models[r]['num_params']:,} |")
+        lines.append(f"| {r} | `{public_name(models[r].get('spec'), models[r].get('path'))}` | "
+                     f"{models[r]['num_params']:,} |")
     lines += ["", "## Settings", "", "| setting | value |", "| --- | --- |"]
-    for k, v in cfg.items():
-        if k not in ("base", "reasoning", "domain", "extra"):
-            lines.append(f"| {k} | `{v}` |")
+    for label, key, text in setting_rows(cfg):
+        lines.append(f"| {label} (`{key}`) | `{text}` |")
     if report.get("data"):
         lines += ["", "## Calibration data", ""]
         for role, d in report["data"].items():
-            lines.append(f"- {role}: `{d['spec']}` — {d['used']} samples, {d['tokens']} scored tokens"
+            lines.append(f"- {role}: `{public_name(d['spec'])}` — {d['used']} samples, {d['tokens']} scored tokens"
                          f" ({d['truncated']} truncated)")
     if t:
         sel = max(t.get("selectable", 0), 1)
@@ -149,6 +223,7 @@ def model_card(report: dict) -> str:
                   f"- reasoning elements merged: {t['reasoning']:,} ({100 * t['reasoning'] / sel:.2f} % of selectable)",
                   f"- domain elements merged: {t['domain']:,} ({100 * t['domain'] / sel:.2f} %)",
                   f"- conflicts excluded from both: {t['conflicts']:,} ({100 * t['conflicts'] / sel:.2f} %)"]
+    lines += _eval_markdown(report.get("evaluation"))
     env = report["environment"]
     lines += ["", "## Reproduce", "", "```", "reasonany merge reasonany/run.yaml --out NEW_FOLDER", "```", "",
               f"Versions: reasonany-gui {env['reasonany_gui']}, torch {env['torch']}, transformers {env['transformers']}."
@@ -156,32 +231,71 @@ def model_card(report: dict) -> str:
     return "\n".join(front + lines)
 
 
+def _eval_markdown(ev: dict | None) -> list[str]:
+    """The card's evaluation section: perplexity per data set and model (lower is better)."""
+    ppl = (ev or {}).get("perplexity") or {}
+    if not ppl:
+        return []
+    roles = [r for r in ("merged", "base", "reasoning", "domain") if any(r in v for v in ppl.values())]
+    lines = ["", "## Evaluation", "", "Perplexity on held-out text of each calibration set (lower is better):", "",
+             "| data | " + " | ".join(roles) + " |", "|" + " --- |" * (len(roles) + 1)]
+    for data, vals in ppl.items():
+        cells = [f"{vals[r]:.2f}" if isinstance(vals.get(r), (int, float)) else "–" for r in roles]
+        lines.append(f"| {public_name(data)} | " + " | ".join(cells) + " |")
+    return lines
+
+
 # ---------------------------------------------------------------------- HTML
 def _svg_heatmap(grid: list[list[float]], modules: list[str], title: str, color: str) -> str:
-    cell, left, top = 26, 40, 28
-    rows = len(grid)
-    w, h = left + cell * len(modules) + 10, top + cell * rows + 10
+    """One heatmap as the app draws it: layers across (x), module types down (y), with a colour scale.
+
+    grid is [layers][modules]. The title sits in the HTML caption (it wraps there instead of being cut off at
+    the SVG's edge); the scale on the right maps the colour to a share of the cell's weights."""
+    layers = len(grid)
+    cell_w = max(8, min(26, 760 // max(layers, 1)))
+    cell_h, left, top, scale_w = 20, 44, 6, 70
+    w = left + cell_w * layers + 16 + scale_w
+    h = top + cell_h * len(modules) + 30
     vmax = max([v for row in grid for v in row if v == v] + [1e-12])
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="{html.escape(title)}">',
-             f'<text x="{left}" y="14" font-size="12" font-weight="bold">{html.escape(title)} (max {vmax:.2%})</text>']
+    label = html.escape(title)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="{label}">']
     for j, m in enumerate(modules):
-        parts.append(f'<text x="{left + j * cell + cell / 2}" y="{top - 2}" font-size="10" text-anchor="middle">{m}</text>')
+        parts.append(f'<text x="{left - 4}" y="{top + j * cell_h + cell_h * 0.68}" font-size="10" '
+                     f'text-anchor="end">{html.escape(m)}</text>')
+    step = max(1, -(-layers // 16))  # at most ~16 layer numbers under the map
+    for i in range(0, layers, step):
+        parts.append(f'<text x="{left + i * cell_w + cell_w / 2}" y="{top + cell_h * len(modules) + 12}" '
+                     f'font-size="10" text-anchor="middle">{i}</text>')
+    parts.append(f'<text x="{left + cell_w * layers / 2}" y="{h - 2}" font-size="10" text-anchor="middle" '
+                 f'fill="#667085">layer</text>')
     for i, row in enumerate(grid):
-        parts.append(f'<text x="{left - 4}" y="{top + i * cell + cell * 0.65}" font-size="10" text-anchor="end">L{i}</text>')
         for j, v in enumerate(row):
             op = 0 if v != v else 0.08 + 0.92 * v / vmax
             tip = "n/a" if v != v else f"{v:.3%}"
-            parts.append(f'<rect x="{left + j * cell}" y="{top + i * cell}" width="{cell - 1}" height="{cell - 1}" '
-                         f'fill="{color}" fill-opacity="{op:.3f}"><title>layer {i} {modules[j]}: {tip}</title></rect>')
+            parts.append(f'<rect x="{left + i * cell_w}" y="{top + j * cell_h}" width="{cell_w - 1}" '
+                         f'height="{cell_h - 1}" fill="{color}" fill-opacity="{op:.3f}">'
+                         f'<title>layer {i} {html.escape(modules[j])}: {tip}</title></rect>')
+    # colour scale: from 0 (white) at the bottom to the largest share at the top
+    sx, sh = left + cell_w * layers + 16, cell_h * len(modules)
+    gid = "g" + re.sub(r"\W", "", title)
+    parts.append(f'<defs><linearGradient id="{gid}" x1="0" y1="1" x2="0" y2="0"><stop offset="0" stop-color="{color}" '
+                 f'stop-opacity="0.08"/><stop offset="1" stop-color="{color}" stop-opacity="1"/></linearGradient></defs>')
+    parts.append(f'<rect x="{sx}" y="{top}" width="10" height="{sh}" fill="url(#{gid})" stroke="#98a2b3" '
+                 'stroke-width="0.5"/>')
+    for frac in (0.0, 0.5, 1.0):
+        y = top + sh * (1 - frac)
+        parts.append(f'<text x="{sx + 14}" y="{y + 3.5}" font-size="10">{frac * vmax:.1%}</text>')
     parts.append("</svg>")
-    return "".join(parts)
+    return (f'<figure><figcaption>{label} — share of each cell\'s weights (darkest: {vmax:.2%})</figcaption>'
+            + "".join(parts) + "</figure>")
 
 
 def render_html(report: dict) -> str:
     cfg = report["config"]
     t = report.get("totals") or {}
     esc = html.escape
-    rows = "".join(f"<tr><td>{esc(k)}</td><td><code>{esc(str(v))}</code></td></tr>" for k, v in cfg.items() if k != "extra")
+    rows = "".join(f"<tr><td>{esc(label)} <span class='key'>{esc(key)}</span></td><td>{esc(text)}</td></tr>"
+                   for label, key, text in setting_rows(cfg))
     models = "".join(f"<tr><td>{r}</td><td><code>{esc(m['spec'])}</code></td><td>{m['architecture']}</td>"
                      f"<td>{m['num_params']:,}</td><td>{m['dtype']}</td></tr>" for r, m in report["models"].items())
     maps = ""
@@ -205,7 +319,8 @@ def render_html(report: dict) -> str:
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ReasonAny run report</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ddd;padding:4px 8px;text-align:left;font-size:13px}}h1{{font-size:22px}}h2{{font-size:17px;margin-top:1.6em}}
-svg{{margin:0 16px 16px 0;vertical-align:top}}code{{font-size:12px}}</style></head><body>
+svg{{vertical-align:top}}figure{{margin:0 0 18px 0}}figcaption{{font-weight:bold;font-size:13px;margin-bottom:4px}}
+code{{font-size:12px}}.key{{color:#98a2b3;font-size:11px}}</style></head><body>
 <h1>ReasonAny run report</h1><p>{esc(METHOD_TITLES.get(report['method'], report['method']))}, {esc(report['created'])}.</p>
 <h2>Models</h2><table><tr><th>role</th><th>model</th><th>architecture</th><th>parameters</th><th>dtype</th></tr>{models}</table>
 <h2>Selection</h2>{summary}<div>{maps}</div>
@@ -223,8 +338,11 @@ def _eval_html(ev: dict | None) -> str:
     out = "<h2>Post-merge check</h2>"
     ppl = ev.get("perplexity") or {}
     if ppl:
-        roles = sorted({r for v in ppl.values() for r in v})
-        out += "<table><tr><th>data</th>" + "".join(f"<th>{r}</th>" for r in roles) + "</tr>"
+        order = {"merged": 0, "base": 1, "reasoning": 2, "domain": 3}
+        roles = sorted({r for v in ppl.values() for r in v}, key=lambda r: (order.get(r, 9), r))
+        out += ("<p>Perplexity on held-out text of each data set: <b>lower is better</b>. The merge kept a skill when "
+                "its number on that skill's text is close to the expert's.</p>")
+        out += "<table><tr><th>data (perplexity, lower is better)</th>" + "".join(f"<th>{r}</th>" for r in roles) + "</tr>"
         for data, vals in ppl.items():
             out += f"<tr><td>{esc(data)}</td>" + "".join(f"<td>{vals.get(r, float('nan')):.2f}</td>" for r in roles) + "</tr>"
         out += "</table>"
