@@ -57,8 +57,8 @@ def resolve_model(spec: str, allow_download: bool = False) -> Path:
         return Path(snapshot_download(text, local_files_only=not allow_download, allow_patterns=patterns))
     except LocalEntryNotFoundError:
         raise InputError(
-            f"Model {text!r} is not in the local Hugging Face cache. Download it first (huggingface-cli download "
-            f"{text}), allow downloads, or pick a local folder."
+            f"Model {text!r} is not in the local Hugging Face cache. Download it first (in a terminal: hf download "
+            f"{text}), allow downloads (reasonany merge --allow-download), or pick a local folder."
         ) from None
     except Exception as exc:  # network, auth, missing repo
         raise InputError(f"Could not get model {text!r} from the Hugging Face Hub: {exc}") from None
