@@ -26,6 +26,7 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from reasonany_gui import cli
+from reasonany_gui.engine import layout
 from reasonany_gui.engine.checkpoints import Checkpoint
 from reasonany_gui.engine.config import MergeConfig
 from reasonany_gui.engine.errors import CancelledError, InputError, OutOfMemoryError, WriteError
@@ -841,6 +842,598 @@ def test_unexpected_error_prints_message_and_log_path_with_exit_1(trio, data_fil
     assert "Traceback" in text and "injected bug in merge_tensor" in text
     assert "Traceback" not in err  # the console gets the message, the log the details
     assert_nothing_written(out)  # the temporary folder of the write stage is gone
+
+
+# ============================================================================ round two (issue 12)
+def _cli_merge_yaml(tmp_path: Path, trio, data_files, capsys, text: str) -> tuple[int, str, Path]:
+    """`reasonany merge run.yaml` with the trio, the data and `text` appended (YAML)."""
+    out = tmp_path / "merged"
+    head = {"base": str(trio["base"]), "reasoning": str(trio["reasoning"]), "domain": str(trio["domain"]),
+            "reasoning_data": str(data_files["reasoning"]), "domain_data": str(data_files["domain"])}
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(head) + text)
+    code, err = run_cli(["merge", config, "--out", out, *CLI_FAST], capsys)
+    return code, err, out
+
+
+def _copy_model(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_allow_pickle_keeps_safetensors_models_loading(trio, data_files, tmp_path):
+    """#12.1: a trio mixing one .bin model with safetensors models (the reason to allow pickle) merges, and
+    exactly like the all-safetensors trio."""
+    pk = _copy_model(trio["reasoning"], tmp_path / "reasoning_bin")
+    torch.save(load_file(str(pk / "model.safetensors")), pk / "pytorch_model.bin")
+    (pk / "model.safetensors").unlink()
+    cfg = make_config(trio, data_files, tmp_path / "ref", samples=2, reasoning_ratio=0.3, domain_ratio=0.3)
+    ref = load_output(Pipeline(cfg).run())
+    mixed = cfg.replace(out=str(tmp_path / "mixed"), reasoning=str(pk), allow_pickle=True)
+    got = load_output(Pipeline(mixed).run())
+    assert set(got) == set(ref) and all(torch.equal(got[n], ref[n]) for n in ref)
+
+
+def test_ambiguous_safetensors_files_are_refused_and_stray_ones_ignored(trio, data_files, tmp_path, capsys):
+    """#12.2: two files with the same tensors and no index: which is the model? Refused, naming both. A file
+    with other tensors next to model.safetensors is ignored (as transformers does), with a warning."""
+    amb = _copy_model(trio["domain"], tmp_path / "ambiguous")
+    backup = load_file(str(amb / "model.safetensors"))
+    save_file({n: t * 0 for n, t in backup.items()}, str(amb / "model-backup.safetensors"))  # sorts last
+    before = tree_state(amb)
+    out = tmp_path / "merged"
+    code, err = run_cli(merge_argv(trio, data_files, out, domain=amb), capsys)
+    assert code == 2, err
+    assert (f"The domain model: {amb} holds several safetensors files that store the same tensors "
+            "(model-backup.safetensors, model.safetensors: both have") in err or \
+           (f"The domain model: {amb} holds several safetensors files that store the same tensors "
+            "(model.safetensors, model-backup.safetensors: both have") in err, err
+    assert "Move the extra file(s) out of the folder" in err
+    assert_nothing_written(out) and tree_state(amb) == before
+    # no model.safetensors: the same check between the other files
+    (amb / "model.safetensors").rename(amb / "weights-a.safetensors")
+    with pytest.raises(InputError, match="weights-a.safetensors: both have"):
+        Checkpoint(amb)
+    # disjoint extra file and a macOS resource fork: ignored, with a warning for the extra
+    stray = _copy_model(trio["domain"], tmp_path / "stray")
+    save_file({"adapter.weight": torch.ones(2)}, str(stray / "adapter.safetensors"))
+    (stray / "._model.safetensors").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    ck = Checkpoint(stray)
+    assert ck.weight_files == [stray / "model.safetensors"] and ck.ignored_files == [stray / "adapter.safetensors"]
+    logs: list[str] = []
+    p = Pipeline(make_config(trio, data_files, method="task_arithmetic", domain=str(stray)),
+                 listener=lambda e: logs.append(e.message) if isinstance(e, Log) else None)
+    p.check()
+    p.close()
+    assert any(f"The domain model: {stray / 'adapter.safetensors'} is not read" in m for m in logs), logs
+
+
+CONFIG_TYPES = {
+    "allow_pickle_quoted": ('allow_pickle: "false"\n', "allow_pickle = 'false' is text, not true or false"),
+    "allow_download_quoted": ('allow_download: "no"\n', "allow_download = 'no' is text, not true or false"),
+    "score_cache_quoted": ('score_cache: "false"\n', "score_cache = 'false' is text, not true or false"),
+    "intersect_number": ("intersect: 1\n", "intersect = 1 is a whole number, not true or false"),
+    "samples_text": ('samples: "100"\n', "samples = '100' is text, not a whole number"),
+    "ratio_text": ('reasoning_ratio: "0.1"\n', "reasoning_ratio = '0.1' is text, not a number"),
+    "method_list": ("method: [ties]\n", "method = ['ties'] is a list, not text"),
+    "out_number": ("out: 12345\n", "out = 12345 is a whole number, not text"),
+    "int_key": ("1: x\n", "unknown setting(s) 1."),
+    "extra_not_mapping": ("extra: [1, 2]\n", "extra = [1, 2] is a list, not a mapping"),
+    "extra_date": ("extra: {when: 2024-01-02}\n", "extra.when = '2024-01-02' is date"),
+    "extra_timestamp": ("extra: {at: 2024-01-02 10:00:00}\n", "extra.at = '2024-01-02 10:00:00' is datetime"),
+    "extra_bytes": ("extra: {blob: !!binary aGVsbG8=}\n", "extra.blob = \"b'hello'\" is bytes"),
+    "extra_set": ("extra: {tags: !!set {a: null}}\n", "extra.tags = \"{'a'}\" is set"),
+    "extra_int_key": ("extra: {1: one}\n", "extra has the key 1, which is not text"),
+    "billion_laughs": ('extra:\n  a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+                       "  b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n  c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+                       "  d: [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n", "uses YAML aliases (*name); run configs may not"),
+    "deep_nesting": ("extra: " + "[" * 50_000 + "]" * 50_000 + "\n", "nested too deeply"),
+}
+
+
+@pytest.mark.parametrize("case", list(CONFIG_TYPES))
+def test_every_run_config_field_is_type_checked(case, trio, data_files, tmp_path, capsys):
+    """#12.3, #12.6 (extra that run.yaml cannot keep), #12.12 (billion laughs), #12.14 (int key, out: 12345):
+    exit 2 with the setting, what it is, and how to write it; found before anything is loaded."""
+    text, expected = CONFIG_TYPES[case]
+    t0 = time.perf_counter()
+    code, err, out = _cli_merge_yaml(tmp_path, trio, data_files, capsys, text)
+    assert code == 2, err
+    assert expected in err and "Traceback" not in err, err
+    assert time.perf_counter() - t0 < 30
+    assert_nothing_written(out)
+
+
+def test_config_type_check_also_guards_configs_built_in_code():
+    with pytest.raises(InputError, match="allow_pickle = 'false' is text, not true or false"):
+        MergeConfig(base="b", reasoning="r", domain="d", allow_pickle="false").validate(need_out=False)
+    MergeConfig(base="b", reasoning="r", domain="d", reasoning_scale=1, extra={"note": [1, 2.5, None]}).validate(
+        need_out=False)  # ints for numbers and plain nested notes are fine
+
+
+@pytest.fixture(scope="module")
+def tied_head_trio(tmp_path_factory):
+    """A tied Llama trio whose files store lm_head.weight too (a copy of the embedding), as many real ones do."""
+    from reasonany_gui.engine.demo import build_trio
+
+    trio = build_trio(tmp_path_factory.mktemp("tied_head"), arch="llama", seed=3, tie=True, dtype=torch.bfloat16)
+    for folder in trio.values():
+        state = load_file(str(folder / "model.safetensors"))
+        state["lm_head.weight"] = state["model.embed_tokens.weight"].clone()
+        save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    return trio
+
+
+@pytest.mark.parametrize("select_embeddings", [False, True])
+def test_tied_checkpoint_that_stores_lm_head_merges_and_can_select_it(select_embeddings, tied_head_trio, data_files,
+                                                                        tmp_path):
+    """#12.18: the default run used to fail at the write ("Some tensors share memory"); with select_embeddings
+    the tied weight (scored under lm_head.weight) was never selected."""
+    out = tmp_path / "merged"
+    cfg = make_config(tied_head_trio, data_files, out, select_embeddings=select_embeddings, reasoning_ratio=0.3,
+                      domain_ratio=0.3)
+    p = Pipeline(cfg)
+    written = p.run()
+    got = load_output(written)
+    base = load_file(str(tied_head_trio["base"] / "model.safetensors"))
+    assert torch.equal(got["lm_head.weight"], got["model.embed_tokens.weight"])
+    changed = not torch.equal(got["model.embed_tokens.weight"], base["model.embed_tokens.weight"])
+    assert changed == select_embeddings
+    selected = [n for n in p.selection.names if layout.is_embedding(n)]
+    assert selected == (["lm_head.weight"] if select_embeddings else [])
+    assert p.selection.counts.get("lm_head.weight", {}).get("domain", 0) > 0 or not select_embeddings
+
+
+def test_selection_k_is_the_exact_floor_of_ratio_times_n():
+    """#12.19: 0.29 · 100 is 28.999999999999996 in floats; k must be 29."""
+    from reasonany_gui.engine.selection import exact_k, find_threshold, to_keys
+
+    assert 0.29 * 100 < 29 and exact_k(0.29, 100) == 29
+    assert [exact_k(r, n) for r, n in ((0.57, 100), (0.58, 100), (0.1, 30), (0.05, 7_000_000_000), (0.5, 3))] == \
+        [57, 58, 3, 350_000_000, 1]
+    keys, bits = to_keys(torch.arange(100, dtype=torch.float32))
+    t = find_threshold(lambda: [keys], 100, 0.29, "top", bits)
+    assert t.k == 29 and t.value == 71.0
+
+
+@pytest.mark.parametrize("method", ["reasonany", "task_arithmetic"])
+def test_nan_or_inf_weights_are_named_in_the_check(method, trio, data_files, tmp_path, capsys, monkeypatch):
+    """#12.13: ReasonAny blamed the compute precision after identification; Task Arithmetic wrote Inf, exit 0."""
+    bad = _copy_model(trio["domain"], tmp_path / "nan_domain")
+    state = load_file(str(bad / "model.safetensors"))
+    state["model.layers.1.mlp.up_proj.weight"][3, 5] = float("nan")
+    state["model.norm.weight"][0] = float("inf")
+    save_file(state, str(bad / "model.safetensors"), metadata={"format": "pt"})
+    stages: list[str] = []
+    monkeypatch.setattr(cli, "ConsolePrinter", lambda quiet: (lambda e: stages.append(getattr(e, "stage", ""))))
+    out = tmp_path / "merged"
+    code, err = run_cli(merge_argv(trio, data_files, out, domain=bad) + ["--method", method], capsys)
+    assert code == 2, err
+    assert (f"The domain model {bad} has weights that are NaN or infinite, in 2 tensor(s): "
+            "model.layers.1.mlp.up_proj.weight, model.norm.weight.") in err, err
+    assert "download it again" in err and "float32" not in err
+    assert not any(s.startswith(("identify", "write")) for s in stages), stages
+    assert_nothing_written(out)
+
+
+_CACHE_WRITER = """
+import sys, time, torch
+from pathlib import Path
+from reasonany_gui.engine.scorecache import ScoreStore
+root, start = Path(sys.argv[1]), float(sys.argv[2])
+scores = {f"t{i}": torch.arange(20000, dtype=torch.float32) * (i + 1) for i in range(6)}
+store = ScoreStore(root)
+while time.time() < start:
+    time.sleep(0.001)
+for i in range(15):
+    store.write("0123456789abcdef01234567", scores, "bfloat16", {"round": i})
+    assert store.has("0123456789abcdef01234567")
+    store.open("0123456789abcdef01234567").get("t3")
+print("OK")
+"""
+
+
+def test_score_cache_writes_are_atomic_between_processes(tmp_path, monkeypatch):
+    """#12.4: ScoreStore.write removed the entry with rmtree and then failed to rename onto a folder another run
+    had just filled. An entry already there with the same key is success; three writers at once all succeed."""
+    from reasonany_gui.engine import writer
+    from reasonany_gui.engine.scorecache import ScoreStore
+
+    scores = {"a": torch.rand(64), "b": torch.rand(8, 8)}
+    store = ScoreStore(tmp_path / "one")
+    key = "0123456789abcdef01234567"
+    real_commit = writer.TempFolder.commit
+
+    def another_run_wins(self, *a, **k):  # the same entry is completed by another process just before our rename
+        if self.final.name == key and not self.final.exists():
+            ScoreStore(store.root).write.__wrapped__ if False else None
+            shutil.copytree(self.path, self.final)
+        return real_commit(self, *a, **k)
+
+    monkeypatch.setattr(writer.TempFolder, "commit", another_run_wins)
+    assert store.write(key, scores, "float32", {}) == store.path(key)
+    monkeypatch.setattr(writer.TempFolder, "commit", real_commit)
+    assert store.has(key) and torch.equal(store.open(key).get("a"), scores["a"])
+    assert [p.name for p in store.root.iterdir()] == [key]  # no temporary folder left
+    store.write(key, scores, "float32", {})  # again, with the entry in place: kept, not removed first
+    assert store.has(key)
+
+    script = tmp_path / "writer.py"
+    script.write_text(_CACHE_WRITER)
+    root = tmp_path / "shared"
+    start = time.time() + 3
+    procs = [subprocess.Popen([sys.executable, str(script), str(root), str(start)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 and "OK" in r[0] for p, r in zip(procs, results)), [r[1][-2000:] for r in results]
+    assert [p.name for p in root.iterdir()] == ["0123456789abcdef01234567"]
+
+
+DAMAGE = ["truncated_shard", "missing_shard", "corrupt_index", "scrambled_values", "corrupt_meta"]
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_damaged_score_cache_entry_is_dropped_and_recomputed(damage, trio, data_files, tmp_path, reference_run):
+    """#12.7: a damaged entry gave exit 2 "download it again" on every rerun; scrambled values were used
+    silently. Every shard has a checksum: the entry is dropped with a warning and computed again."""
+    cache = tmp_path / "cache"
+    shutil.copytree(reference_run["cache"], cache)
+    entry = cache / reference_run["keys"]["domain@domain"]
+    shard = next(entry.glob("scores-*.safetensors"))
+    original = {n: t.clone() for n, t in load_file(str(shard)).items()}  # not a view of the file damaged below
+    if damage == "truncated_shard":
+        shard.write_bytes(shard.read_bytes()[:-100])
+    elif damage == "missing_shard":
+        shard.unlink()
+    elif damage == "corrupt_index":
+        (entry / "model.safetensors.index.json").write_text("{not json")
+    elif damage == "scrambled_values":
+        save_file({n: t.flip(0) for n, t in original.items()}, str(shard))  # same size, same header
+    else:
+        (entry / "meta.json").write_text("[]")
+    logs: list[str] = []
+    cfg = make_config(trio, data_files, tmp_path / "merged", score_cache=True, intersect=True)
+    p = Pipeline(cfg, cache_root=cache, listener=lambda e: logs.append(e.message) if isinstance(e, Log) else None)
+    out = p.run()
+    assert any(f"The cached scores in {entry} are damaged" in m and "computed again" in m for m in logs), logs
+    assert p.backward_passes == len(p.calib["domain"].samples)  # only the damaged map was computed again
+    assert all(torch.equal(load_file(str(shard))[n], original[n]) for n in original)
+    assert torch.equal(load_output(out)["model.norm.weight"], load_output(reference_run["out"])["model.norm.weight"])
+
+
+def test_huge_record_is_cut_before_tokenizing_and_prepare_can_be_cancelled(trio, tmp_path, monkeypatch):
+    """#12.5: a 20 MB record was tokenized whole (7 GB, 39 s before Ctrl+C acted). Now the text is cut by
+    characters first (the ids are those of the whole text's beginning), and cancel is checked per sample."""
+    from transformers import PreTrainedTokenizerFast
+
+    from reasonany_gui.engine import calibration
+    from reasonany_gui.engine.calibration import load_tokenizer, prepare, preview
+
+    tok = load_tokenizer(str(trio["reasoning"]))
+    data = tmp_path / "huge.jsonl"
+    huge = "step " * 1_000_000  # 5 MB
+    data.write_text("\n".join(json.dumps(r) for r in ({"text": "short one"}, {"text": huge},
+                                                      {"prompt": "Why?", "response": huge})))
+    seen: list[int] = []
+    real = calibration._encode
+
+    def spy(tokenizer, text, *a, **k):
+        seen.append(len(text))
+        return real(tokenizer, text, *a, **k)
+
+    monkeypatch.setattr(calibration, "_encode", spy)
+    t0 = time.perf_counter()
+    cs = prepare(str(data), tok, 3, 48, 0, response_only=True)
+    assert time.perf_counter() - t0 < 20 and max(seen) < 10_000, seen
+    assert cs.truncated == 2 and [s.input_ids.shape[1] for s in cs.samples] == [9, 48, 48]
+    assert cs.samples[1].input_ids[0].tolist() == tok(huge[:48], add_special_tokens=True)["input_ids"][:48]
+    shown = preview(str(data), tok, n=2)
+    assert len(shown[1][0]) < 25_000 and "cut for the preview: 5,000,000 characters" in shown[1][0]
+
+    # the cut gives the same ids as the whole text, also for a trained BPE with a regex pre-tokenizer
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    texts = [f"Question {i}: what is {i} times {i + 7}? Let us think step by step, carefully." * 3 for i in range(300)]
+    bpe.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=600, show_progress=False,
+                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    fast = PreTrainedTokenizerFast(tokenizer_object=bpe)
+    for text in ("".join(texts[:40]), "x" * 5000, "  ".join(texts[5:30]) + " zzzz" * 900):
+        whole = real(fast, text, False, 0)[0][:64]
+        assert calibration._encode_cut(fast, text, False, 0, 64)[0][:64] == whole
+
+    token = CancelToken()
+    calls = {"n": 0}
+
+    def cancel_after_first(*a, **k):
+        calls["n"] += 1
+        token.cancel()
+        return real(*a, **k)
+
+    monkeypatch.setattr(calibration, "_encode", cancel_after_first)
+    with pytest.raises(CancelledError):
+        prepare(str(data), tok, 3, 48, 0, cancel=token)
+    assert calls["n"] == 1
+
+
+def test_failures_found_in_the_check_not_after_identification(trio, data_files, tmp_path, capsys, monkeypatch):
+    """#12.6: an output name too long for its temporary name, and an unusable score-cache folder, failed only
+    after identification, with exit 1 (and a failed run left the output's new parent folders behind)."""
+    stages: list[str] = []
+    monkeypatch.setattr(cli, "ConsolePrinter", lambda quiet: (lambda e: stages.append(getattr(e, "stage", ""))))
+    out = tmp_path / ("m" * 230)
+    code, err = run_cli(merge_argv(trio, data_files, out), capsys)
+    assert code == 2 and "bytes long; this file system allows names of 255 bytes" in err, err
+    assert "Choose a name of at most" in err and not leftovers(tmp_path) and not out.exists()
+
+    home = tmp_path / "home_is_a_file"
+    home.write_text("not a folder")
+    cfg = make_config(trio, data_files, tmp_path / "merged", score_cache=True)
+    with pytest.raises(InputError, match=r"The score cache folder .* cannot be used .*--no-cache"):
+        Pipeline(cfg, cache_root=home / "scores").run()
+    assert not any(s.startswith("identify") for s in stages)
+    assert_nothing_written(tmp_path / "merged")
+
+    from reasonany_gui.engine.writer import TempFolder
+
+    deep = tmp_path / "new" / "deeper" / "merged"
+    with pytest.raises(RuntimeError):
+        with TempFolder(deep):
+            raise RuntimeError("a failed run")
+    assert not (tmp_path / "new").exists()  # the parents it made are gone again
+
+
+def test_unusable_log_folder_falls_back_to_a_temporary_log(tmp_path, capsys, monkeypatch):
+    """#12.8: setup_logging() ran outside the error handling: a raw traceback when the log folder could not be
+    made. Now: a log in the temporary folder (or the console), and a note that says so."""
+    import logging
+
+    home = tmp_path / "home_file"
+    home.write_text("REASONANY_HOME is a file")
+    monkeypatch.setenv("REASONANY_HOME", str(home))
+    root = logging.getLogger("reasonany")
+    before = list(root.handlers)
+    try:
+        code = cli.main(["cache", "info"])
+        err = capsys.readouterr().err
+        assert code == 0 and "note: the log folder cannot be used" in err and "logging to" in err, err
+    finally:
+        for h in root.handlers[:]:
+            if h not in before:
+                root.removeHandler(h)
+                h.close()
+
+
+@pytest.mark.parametrize("content", ['"just text"', '[["not", "a dict"]]', '{"path": 1}', '[{"path": 5, "pid": "x"}]',
+                                     "{broken"])
+def test_temp_folder_registry_of_the_wrong_shape_is_set_aside(content, trio, data_files, tmp_path, monkeypatch):
+    """#12.9: AttributeError on every run until the file was deleted by hand."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("REASONANY_HOME", str(home))
+    registry_path().parent.mkdir(parents=True)
+    registry_path().write_text(content)
+    logs: list[str] = []
+    out = Pipeline(make_config(trio, data_files, tmp_path / "merged", method="task_arithmetic")).run()
+    assert (out / "model.safetensors.index.json").is_file()
+    assert [p.name.startswith("temp-folders.json.broken-") for p in registry_path().parent.glob("temp-folders.json.*")] == [True]
+    assert registry_entries() == []
+
+
+@pytest.mark.parametrize("method", ["reasonany", "task_arithmetic"])
+def test_missing_tokenizer_files_are_named_in_the_check(method, trio, data_files, tmp_path, capsys):
+    """#12.10: "all chosen samples were dropped" blamed the data; a baseline wrote a model without tokenizer."""
+    notok = _copy_model(trio["reasoning"], tmp_path / "no_tokenizer")
+    for f in list(notok.iterdir()):
+        if f.name.startswith(("tokenizer", "special_tokens", "chat_template")):
+            f.unlink()
+    out = tmp_path / "merged"
+    code, err = run_cli(merge_argv(trio, data_files, out, reasoning=notok) + ["--method", method], capsys)
+    assert code == 2, err
+    assert f"The tokenizer source (the reasoning model): {notok} has no tokenizer files" in err, err
+    assert "--tokenizer-source" in err
+    assert_nothing_written(out)
+
+
+_FIFO_RUN = """
+import sys
+from reasonany_gui import cli
+from reasonany_gui.engine import layout
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+@pytest.mark.parametrize("where", ["weights", "tokenizer", "data"])
+def test_fifo_or_other_special_file_is_refused_not_read(where, trio, data_files, tmp_path):
+    """#12.11: a FIFO as a weight or data file hung the run (Ctrl+C ignored). Refused up front, by file type."""
+    model = _copy_model(trio["domain"], tmp_path / "domain")
+    data = data_files["domain"]
+    if where == "weights":
+        fifo = model / "model-extra.safetensors"
+    elif where == "tokenizer":
+        (model / "tokenizer.json").unlink()
+        fifo = model / "tokenizer.json"
+    else:
+        fifo = data = tmp_path / "data.jsonl"
+    os.mkfifo(fifo)
+    script = tmp_path / "run.py"
+    script.write_text(_FIFO_RUN)
+    argv = merge_argv(trio, data_files, tmp_path / "merged", domain=model, domain_data=data)
+    proc = subprocess.run([sys.executable, str(script), *map(str, argv)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert f"{fifo} is a named pipe (FIFO), not a regular file: reading it would hang" in proc.stderr
+
+
+MALFORMED = {
+    "layers_text": ("num_hidden_layers = 'two' must be a whole number", "config"),
+    "text_config_list": ('"text_config" must be an object (found a list)', "config"),
+    "weight_map_list": ('"weight_map" must map each tensor name to the name of a shard file', "index"),
+    "weight_map_dict_values": ('"weight_map" must map each tensor name to the name of a shard file', "index"),
+    "weight_map_escape": ('"weight_map" must map each tensor name to the name of a shard file', "index"),
+    "bitsandbytes": ("describes a quantized model (bitsandbytes): quantized models are not supported", "config"),
+    "deep_json": ("is not valid JSON (nested too deeply)", "config"),
+    "no_model_type": ('has no "model_type", so transformers can load neither this model nor a merge', "config"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_model_config_is_a_clear_input_error(case, trio, data_files, tmp_path, capsys):
+    """#12.14 and #12.17 (no model_type): bare exceptions (exit 1) or a merge that would not load (exit 0)."""
+    bad = _copy_model(trio["domain"], tmp_path / case)
+    cfg = json.loads((bad / "config.json").read_text())
+    if case == "layers_text":
+        cfg["num_hidden_layers"] = "two"
+    elif case == "text_config_list":
+        cfg["text_config"] = [1, 2]
+    elif case == "bitsandbytes":
+        cfg["quantization_config"] = {"quant_method": "bitsandbytes", "load_in_4bit": True}
+    elif case == "no_model_type":
+        del cfg["model_type"]
+    elif case.startswith("weight_map"):
+        names = list(load_file(str(bad / "model.safetensors")))
+        weight_map = {"weight_map_list": ["model.safetensors"],
+                      "weight_map_dict_values": {n: {"file": "model.safetensors"} for n in names},
+                      "weight_map_escape": {n: "../domain/model.safetensors" for n in names}}[case]
+        (bad / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    if case == "deep_json":
+        (bad / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    else:
+        (bad / "config.json").write_text(json.dumps(cfg))
+    out = tmp_path / "merged"
+    code, err = run_cli(merge_argv(trio, data_files, out, domain=bad), capsys)
+    assert code == 2, err
+    assert MALFORMED[case][0] in err and "Traceback" not in err, err
+    assert_nothing_written(out)
+
+
+def test_tokenizer_with_ids_beyond_the_vocabulary_and_deep_calibration_json(trio, data_files, tmp_path, capsys):
+    """#12.14: tokenizer ids beyond the model's embedding rows (IndexError) and 100k-deep JSON data
+    (RecursionError) were exit 1."""
+    from reasonany_gui.engine.demo import make_tokenizer
+
+    big = _copy_model(trio["reasoning"], tmp_path / "big_tokenizer")
+    tok = make_tokenizer()
+    tok.add_tokens([f"<extra_{i}>" for i in range(10)])
+    tok.save_pretrained(big)
+    code, err = run_cli(merge_argv(trio, data_files, tmp_path / "m1", reasoning=big), capsys)
+    assert code == 2 and "has 269 tokens, but the models have embeddings for only 259" in err, err
+    for name, text in (("deep.json", "[" * 100_000 + "]" * 100_000), ("deep.jsonl", "[" * 100_000 + "]" * 100_000)):
+        (tmp_path / name).write_text(text)
+        code, err = run_cli(merge_argv(trio, data_files, tmp_path / "m2", domain_data=tmp_path / name), capsys)
+        assert code == 2 and "nested too deeply" in err and "Traceback" not in err, err
+    assert_nothing_written(tmp_path / "m1") and not (tmp_path / "m2").exists()
+
+
+def test_cache_clear_follows_a_symlink_and_outputs_inside_the_cache_are_refused(trio, data_files, tmp_path, capsys,
+                                                                                  monkeypatch):
+    """#12.15: with a symlinked cache folder "Cleared" removed nothing; a merge written into the cache was
+    deleted by clear."""
+    from reasonany_gui.engine.paths import cache_dir
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("REASONANY_HOME", str(home))
+    real = tmp_path / "elsewhere"
+    entry = real / "0123456789abcdef01234567"
+    entry.mkdir(parents=True)
+    (entry / "meta.json").write_text("{}")
+    (real / "my-notes.txt").write_text("mine")
+    cache_dir().mkdir(parents=True)
+    (cache_dir() / "scores").symlink_to(real)
+    code, text = cli.main(["cache", "clear"]), capsys.readouterr().out
+    assert code == 0 and not entry.exists() and (real / "my-notes.txt").is_file(), text
+    assert f"Cleared the score cache in {real.resolve()}: 1 entry removed" in text and "my-notes.txt" in text
+    for out in (cache_dir() / "merged", cache_dir() / "scores" / "merged"):
+        code, err = run_cli(merge_argv(trio, data_files, out), capsys)
+        assert code == 2 and "is inside the app's cache folder" in err, err
+        assert not out.exists()
+
+
+def test_safetensors_own_disk_full_error_is_reported_as_a_full_disk(trio, data_files, tmp_path, capsys, monkeypatch):
+    """#12.16: safetensors raises its own error type on a full disk, not OSError. The message below is the one
+    safetensors 0.8 gave on a real full 64 KB tmpfs (recorded; mounting one needs root, and writing to /dev/full
+    is not an option: as root, safetensors' write-then-rename replaces the device node with a plain file)."""
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    def full(*_a, **_k):
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    out = tmp_path / "merged"
+    code, err = run_cli(merge_argv(trio, data_files, out) + ["--method", "task_arithmetic"], capsys)
+    assert code == 1 and "The disk is full while writing" in err and "Free some space" in err, err
+    assert_nothing_written(out)
+
+
+def test_output_files_respect_the_umask(trio, data_files, tmp_path):
+    """Issue 11, in the writer: safetensors writes 0600, so a merge saved for a team was unreadable to it."""
+    old = os.umask(0o022)
+    try:
+        out = Pipeline(make_config(trio, data_files, tmp_path / "merged", reasoning_ratio=0.3)).run()
+    finally:
+        os.umask(old)
+    modes = {str(f.relative_to(out)): f.stat().st_mode & 0o777 for f in out.rglob("*")}
+    assert modes["model-00001-of-00001.safetensors"] == 0o644 and modes["reasonany/masks.safetensors"] == 0o644
+    assert all(m == (0o755 if (out / f).is_dir() else 0o644) for f, m in modes.items()), modes
+    assert out.stat().st_mode & 0o777 == 0o755
+
+
+def test_minor_cases_warn_or_refuse(trio, data_files, tmp_path, capsys):
+    """#12.17: a ratio that selects nothing, the same model in two roles (warnings); non-text calibration
+    values and eval --max-samples 0 (exit 2); a registry entry whose folder and process are gone (pruned)."""
+    logs: list[str] = []
+    cfg = make_config(trio, data_files, reasoning_ratio=1e-9, domain=str(trio["reasoning"]))
+    p = Pipeline(cfg, listener=lambda e: logs.append(e.message) if isinstance(e, Log) else None)
+    p.check()
+    p.close()
+    assert any(m.startswith("reasoning_ratio = 1e-09 selects no weight") for m in logs), logs
+    assert any(m.startswith("The reasoning and domain models are the same weights") for m in logs), logs
+
+    for rec, what in (({"prompt": "2+2?", "response": 4}, "the field 'response' is a number (4), not text"),
+                      ({"text": {"nested": "x"}}, "the field 'text' is an object"),
+                      ({"messages": [{"role": "user", "content": 5}]}, "the field 'messages' is a number")):
+        data = tmp_path / "nontext.jsonl"
+        data.write_text(json.dumps({"text": "fine"}) + "\n" + json.dumps(rec))
+        code, err = run_cli(merge_argv(trio, data_files, tmp_path / "m", domain_data=data), capsys)
+        assert code == 2 and f"{data}, record 2: {what}" in err, err
+
+    code, err = run_cli(["eval", tmp_path, "--max-samples", "0"], capsys)
+    assert code == 2 and "--max-samples 0: evaluate at least 1 sample" in err, err
+
+    from reasonany_gui.engine.writer import _register, clean_stale
+
+    gone = tmp_path / f".x{TMP_MARK}999999-deadbeef"
+    registry_path().parent.mkdir(parents=True, exist_ok=True)
+    entries = registry_entries() + [{"path": str(gone), "pid": 2 ** 22 + 1}]
+    registry_path().write_text(json.dumps(entries))
+    clean_stale(registry_path())
+    assert str(gone) not in [e["path"] for e in registry_entries()]
+
+
+def test_sigterm_cancels_cleanly_like_ctrl_c(trio, data_files, tmp_path):
+    """#12.17: SIGTERM (and SIGHUP) got no cleanup: the temporary folder stayed."""
+    import signal
+
+    script = tmp_path / "run.py"
+    script.write_text("import sys, time\nfrom reasonany_gui import cli\nfrom reasonany_gui.engine import pipeline\n"
+                      "real = pipeline.Pipeline._merge_one\n"
+                      "def slow(*a, **k):\n    print('WRITING', flush=True)\n    time.sleep(0.5)\n"
+                      "    return real(*a, **k)\n"
+                      "pipeline.Pipeline._merge_one = slow\nsys.exit(cli.main(sys.argv[1:]))\n")
+    out = tmp_path / "merged"
+    argv = merge_argv(trio, data_files, out) + ["--method", "task_arithmetic"]
+    proc = subprocess.Popen([sys.executable, str(script), *map(str, argv)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert "WRITING" in proc.stdout.readline()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "Cancelled; nothing was written." in err, err
+    assert_nothing_written(out)
 
 
 # ============================================================================ last: the inputs, after everything

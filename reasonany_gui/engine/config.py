@@ -105,6 +105,8 @@ class MergeConfig:
                              "run.yaml of a run (OUT/reasonany/run.yaml).")
         try:
             text = p.read_text(encoding="utf-8")
+            if _flow_depth(text) > MAX_EXTRA_DEPTH + 2:  # PyYAML's parser is quadratic in the nesting depth
+                raise RecursionError
             # aliases (&a / *a) are refused, not expanded: a "billion laughs" of nested aliases would take hours
             # and all memory at report time, and a run config written by us never uses them
             if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader)):
@@ -213,6 +215,31 @@ _HINT = {"text": "write it as text (in quotes in YAML)", "text or empty": "write
 _LABEL = {"text": "text", "text or empty": "text", "size": "a size", "number": "a number",
           "whole number": "a whole number", "boolean": "true or false", "mapping": "a mapping"}
 MAX_EXTRA_DEPTH = 20
+
+
+def _flow_depth(text: str) -> int:
+    """Deepest nesting of [ ] and { } outside quotes and comments (a cheap scan before the YAML parser)."""
+    depth = deepest = 0
+    quote = None
+    comment = False
+    prev = "\n"
+    for ch in text:
+        if comment:
+            comment = ch != "\n"
+        elif quote:
+            if ch == quote and prev != "\\":
+                quote = None
+        elif ch in "\"'" and (prev in " \t\n[{,:" ):
+            quote = ch
+        elif ch == "#" and prev in " \t\n":
+            comment = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+        prev = ch
+    return deepest
 
 
 def _has_type(value: Any, kind: str) -> bool:

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -31,6 +32,9 @@ from .scorecache import ScoreStore, cache_key, check_cache_root
 from .selection import Selection, empty_selection_warnings, mask_terms, pack, select_masks
 from .writer import (TMP_MARK, _existing_parent, _register, _write_error, check_free_space, check_output_target,
                      clean_stale, human_bytes)
+
+if TYPE_CHECKING:
+    from .tune import TuneResult
 
 ROLES = ("base", "reasoning", "domain")
 #: score maps: map id -> (model role, data role)
@@ -65,6 +69,8 @@ class Pipeline:
         self.timings: dict[str, float] = {}
         self.peak_device_bytes: dict[str, int] = {}
         self.pass_stats: dict[str, dict] = {}
+        #: the tuner's result (tune.TuneResult) when the setting was chosen by `run(tune=...)`
+        self.tune_result = None
         self._tmp_root: Path | None = None
         root = Path(cache_root) if cache_root else cache_dir() / "scores"
         if not config.score_cache:  # named and registered like any temporary folder: a killed run's is cleaned later
@@ -164,7 +170,8 @@ class Pipeline:
         tokenizer = _load_tokenizer(source)
         for data_role, spec in (("reasoning", cfg.reasoning_data), ("domain", cfg.domain_data)):
             if data_role not in self.calib:
-                cs = calibration.prepare(spec, tokenizer, cfg.samples, cfg.max_length, cfg.seed, cfg.response_only)
+                cs = calibration.prepare(spec, tokenizer, cfg.samples, cfg.max_length, cfg.seed, cfg.response_only,
+                                         cancel=self.cancel)
                 for w in cs.warnings:
                     self.log(w, "warning")
                 self.calib[data_role] = cs
@@ -410,6 +417,8 @@ class Pipeline:
                     mask_tensors[f"domain/{name}"] = torch.from_numpy(m.domain)
             self.cancel.check()
             report.write_run_files(tmp.path, self, mask_tensors, out_dtype)
+            if self.tune_result is not None:
+                self.tune_result.write(tmp.path / report.RUN_DIR)
             self.cancel.check()
             written = tmp.commit(elsewhere_if_taken=True)
         self._done("write", start)
@@ -433,19 +442,38 @@ class Pipeline:
         return merge_tensor(cfg.method, name, b, rsn.get(name), dom.get(name), cfg).to(out_dtype)
 
     # ------------------------------------------------------------------ all of it
-    def run(self) -> Path:
+    def run(self, tune: dict | None = None) -> Path:
+        """check → identify → select → write; with `tune` (Tuner options: budget, minutes, checks, check_rows),
+        the setting written is the tuner's recommendation, and the output holds tune.json and its report section."""
         self.config.validate(need_out=True)
         started = time.perf_counter()
         try:
             self.check()
+            if tune is not None:  # before scoring: the checks need rows that scoring never sees
+                from .tune import reserve_check_rows
+
+                self.config, notes = reserve_check_rows(self.config, tune.get("check_rows", 24))
+                for note in notes:
+                    self.log(note, "warning")
             # refuse a bad output folder or a too small disk before hours of identification, not after
             self.check_output()
             self.identify()
+            if tune is not None:
+                self.tune(**tune)
             self.select()
             return self.write()
         finally:
             self.timings["total"] = time.perf_counter() - started
             self.close()
+
+    def tune(self, **options) -> "TuneResult":
+        """Search the setting (tune.Tuner) and adopt the recommended one; scores are identified first if needed."""
+        from .tune import Tuner
+
+        result = Tuner(self, listener=self.listener, cancel=self.cancel, **options).run()
+        self._adopt(self.config.replace(**result.best().setting))
+        self.tune_result = result
+        return result
 
     def close(self) -> None:
         for c in self.ckpts.values():

@@ -96,7 +96,8 @@ def write_text(path: Path, text: str) -> None:
 
 
 #: how safetensors (Rust) spells a full disk in its own error type: it raises no OSError, so errno is not there
-_DISK_FULL = ("No space left on device", "StorageFull", "code: 28,", "Disk quota exceeded", "QuotaExceeded")
+#: e.g. SafetensorError('Error while serializing: I/O error: No space left on device (os error 28)') on a full tmpfs
+_DISK_FULL = ("No space left on device", "(os error 28)", "StorageFull", "Disk quota exceeded", "(os error 122)")
 
 
 def _write_error(exc: Exception, path: Path) -> WriteError:
@@ -136,12 +137,15 @@ def apply_umask(folder: Path) -> None:
 def check_output_target(out: Path, inputs: list[Path]) -> Path:
     """Refuse an output folder that would overwrite something: existing and non-empty, an input model
     or inside one, or in a place that cannot be written."""
-    out = Path(out).expanduser().resolve()
+    given = Path(out).expanduser().absolute()
+    out = given.resolve()
     _refuse_long_name(out)
     from .paths import cache_dir
 
-    cache = Path(cache_dir()).expanduser().resolve()
-    if out == cache or cache in out.parents:
+    cache = Path(cache_dir()).expanduser().absolute()
+    # the cache (or its score folder) may be a symlink to elsewhere: compare as given and as resolved
+    caches = {cache, cache.resolve(), (cache / "scores").resolve()}
+    if any(c == p or c in p.parents for c in caches for p in (given, out)):
         raise InputError(f"The output folder {out} is inside the app's cache folder {cache}, which `reasonany cache "
                          "clear` empties. Choose another output folder.")
     for src in inputs:
