@@ -94,7 +94,7 @@ def _colormap(color: str) -> pg.ColorMap:
 
 
 HOVER_HINT = "Share of each module's weights taken from each model. Point at a cell for its numbers, click to inspect it."
-HEATMAP_MIN_HEIGHT = 120  # px per heatmap: below this the module names overlap and the cells become strips
+HEATMAP_MIN_HEIGHT = 90  # px per heatmap: below this the module names overlap and the cells become strips
 #: why the reasoning and domain maps look even under the "each weight matrix" scope
 TENSOR_SCOPE_NOTE = ("Ranking scope “Each weight matrix”: every matrix gives exactly its share of weights, so the "
                      "reasoning and domain maps are nearly even by design (they dip only where conflicts were removed). "

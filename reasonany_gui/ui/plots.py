@@ -20,6 +20,7 @@ REDRAW_MS = 66  # ~15 Hz at most
 MAX_REDRAW_MS = 1000
 #: painting may take at most this share of the GUI thread (the interval grows with the measured paint time)
 PAINT_BUDGET = 0.2
+LEGEND_HEADROOM = 1.0  # decades kept free above the highest line, where the legend sits
 SYMBOL_MAX_LAYERS = 12  # markers on every point only while they stay few (they dominate paint time)
 #: the order the four passes are laid out in (2 x 2: reasoning data on top, domain data below)
 PASS_ORDER = ("reasoning@reasoning", "base@reasoning", "domain@domain", "base@domain")
@@ -205,7 +206,9 @@ class SensitivityPlots(QWidget):
         lo, hi = float(np.log10(finite.min())), float(np.log10(finite.max()))
         current = self.shared_range
         if current is None or lo < current[0] or hi > current[1]:
-            current = (lo - 0.3, hi + 0.3) if current is None else (min(lo - 0.3, current[0]), max(hi + 0.3, current[1]))
+            # headroom above the data for the legend (two rows of module names), so it never hides a line
+            top = hi + LEGEND_HEADROOM
+            current = (lo - 0.3, top) if current is None else (min(lo - 0.3, current[0]), max(top, current[1]))
             self.shared_range = current
             for other_id, other in self._plots.items():
                 if getattr(other, "_waiting_note", None) is None:

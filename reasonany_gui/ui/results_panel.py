@@ -144,6 +144,12 @@ def skill_verdict(ppl: dict, data: str, expert: str) -> tuple[str, str]:
     return "lost", f"no better than the base ({m:.2f}; base {b:.2f}, {expert} {e:.2f})"
 
 
+def kept_verdict(fraction: float, skill: str) -> tuple[str, str]:
+    """The engine's kept fraction (share of the expert's gain over the base that the merge keeps) in words."""
+    verdict = "kept" if fraction >= 0.8 else "partly" if fraction >= 0.3 else "lost"
+    return verdict, f"keeps {100 * fraction:.0f} % of the {skill} model's gain over the base"
+
+
 def whole_words(text: str, limit: int = 600) -> str:
     """An answer shown without a cut-off word: a reply that stops mid-sentence (the token limit) ends at its
     last whole word with '…'."""
@@ -167,6 +173,9 @@ class EvaluationView(QWidget):
         self.status.setObjectName("muted")
         self.status.setWordWrap(True)
         self.verdicts = {skill: Banner("", "info") for skill in ("reasoning", "domain")}
+        self.comparison = QLabel("")  # the engine's comparison with Task Arithmetic, when it reports one
+        self.comparison.setWordWrap(True)
+        self.comparison.setVisible(False)
         self.table = QTableWidget(0, 0)
         self.table.verticalHeader().setVisible(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
@@ -199,6 +208,7 @@ class EvaluationView(QWidget):
         lay.addWidget(self.status)
         for banner in self.verdicts.values():
             lay.addWidget(banner)
+        lay.addWidget(self.comparison)
         lay.addWidget(QLabel("Perplexity on held-out text (lower is better)"))
         lay.addWidget(self.table)
         lay.addWidget(QLabel("Answers to the check prompts"))
@@ -226,13 +236,19 @@ class EvaluationView(QWidget):
         self.generations.clear()
         for banner in self.verdicts.values():
             banner.set_message("", "info")
+        self.comparison.setText("")
+        self.comparison.setVisible(False)
         if not ev:
             self.table.setRowCount(0)
             self.table.setColumnCount(0)
             self.status.setText(note or EVAL_HINT)
             return
         ppl = ev.get("perplexity") or {}
-        self._show_verdicts(ppl)
+        self._show_verdicts(ppl, (ev.get("kept") or {}).get("merged") or {})
+        others = [line for line in ev.get("verdict") or [] if "Task Arithmetic" in line]
+        if others:
+            self.comparison.setText(" ".join(others))
+            self.comparison.setVisible(True)
         models = sorted({m for row in ppl.values() for m in row}, key=_model_order)
         self.table.setRowCount(len(ppl))
         self.table.setColumnCount(len(models))
@@ -259,7 +275,8 @@ class EvaluationView(QWidget):
             status += "\n⚠ " + "\n⚠ ".join(warnings)
         self.status.setText(status)
 
-    def _show_verdicts(self, ppl: dict) -> None:
+    def _show_verdicts(self, ppl: dict, kept: dict) -> None:
+        """kept: the engine's {skill: fraction} for the merge when it reports one; else perplexities compared."""
         specs = list(ppl)
         for i, skill in enumerate(("reasoning", "domain")):
             data = next((d for d, r in self.data_roles.items() if r == skill and d in ppl), None)
@@ -267,7 +284,10 @@ class EvaluationView(QWidget):
                 data = specs[i]  # evaluate_job passes [reasoning data, domain data]
             if data is None:
                 continue
-            verdict, words = skill_verdict(ppl, data, skill)
+            if isinstance(kept.get(skill), (int, float)):
+                verdict, words = kept_verdict(float(kept[skill]), skill)
+            else:
+                verdict, words = skill_verdict(ppl, data, skill)
             kind, mark = VERDICT_COLORS[verdict]
             question = f"Kept the {skill} skill?"
             answer = {"kept": "Yes", "partly": "Partly", "lost": "No", "unclear": "Unclear"}[verdict]

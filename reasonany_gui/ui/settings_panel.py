@@ -196,6 +196,7 @@ class SettingsPanel(QWidget):
         for name in names:
             form.addRow(self._label(name), self.fields[name])
         card.body.addLayout(form)
+        card.body.addStretch(1)  # a card taller than its rows (its neighbour is taller) keeps them at the top
         return card
 
     def _toggle_advanced(self, on: bool) -> None:

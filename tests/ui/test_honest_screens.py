@@ -119,7 +119,11 @@ def test_strength_follows_share_and_demo_values_are_labelled(qtbot, trio, picker
 
 
 def test_verdicts_and_whole_word_answers():
-    from reasonany_gui.ui.results_panel import skill_verdict, whole_words
+    from reasonany_gui.ui.results_panel import kept_verdict, skill_verdict, whole_words
+
+    # the engine's kept fraction, when evaluation reports it, decides first
+    assert kept_verdict(0.97, "reasoning")[0] == "kept" and "97 %" in kept_verdict(0.97, "reasoning")[1]
+    assert kept_verdict(0.5, "domain")[0] == "partly" and kept_verdict(-0.1, "domain")[0] == "lost"
 
     ppl = {"r": {"merged": 3.1, "reasoning": 3.0, "base": 5.0}, "d": {"merged": 4.5, "domain": 3.0, "base": 5.0},
            "x": {"merged": 6.0, "domain": 3.0, "base": 5.0}}
