@@ -20,7 +20,7 @@ from reasonany_gui.engine.config import SCOPES
 
 from .inspector import MaskInspector
 from .texts import FOLLOW_HELP, FOLLOW_LABEL, LABELS, METHOD_TITLES, SCOPE_TITLES, TOOLTIPS, human_bytes, human_seconds
-from .widgets import AdaptiveSplitter, Banner, Card, StrengthLink, strengths_follow_shares
+from .widgets import Banner, Card, StrengthLink, strengths_follow_shares
 
 RETUNE_FIELDS = ("reasoning_ratio", "domain_ratio", "reasoning_scale", "domain_scale", "scope")
 

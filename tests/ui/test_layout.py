@@ -17,7 +17,7 @@ import re
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QTextDocument, QWheelEvent
-from PySide6.QtWidgets import (QAbstractButton, QAbstractScrollArea, QAbstractSpinBox, QApplication, QCheckBox, QComboBox,
+from PySide6.QtWidgets import (QAbstractScrollArea, QAbstractSpinBox, QApplication, QCheckBox, QComboBox,
                                QLabel, QPushButton, QScrollBar, QSplitterHandle, QTabBar, QToolButton, QWidget)
 
 SIZES = ((1024, 700), (1280, 720), (1920, 1080))
