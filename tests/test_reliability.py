@@ -1390,13 +1390,21 @@ def test_minor_cases_warn_or_refuse(trio, data_files, tmp_path, capsys):
     assert any(m.startswith("reasoning_ratio = 1e-09 selects no weight") for m in logs), logs
     assert any(m.startswith("The reasoning and domain models are the same weights") for m in logs), logs
 
-    for rec, what in (({"prompt": "2+2?", "response": 4}, "the field 'response' is a number (4), not text"),
+    for rec, what in (({"prompt": "2+2?", "response": [4]}, "the field 'response' is a list ([4]), not text"),
                       ({"text": {"nested": "x"}}, "the field 'text' is an object"),
-                      ({"messages": [{"role": "user", "content": 5}]}, "the field 'messages' is a number")):
+                      ({"text": True}, "the field 'text' is a boolean"),
+                      ({"messages": [{"role": "user", "content": {"a": 1}}]}, "the field 'messages' is an object")):
         data = tmp_path / "nontext.jsonl"
         data.write_text(json.dumps({"text": "fine"}) + "\n" + json.dumps(rec))
         code, err = run_cli(merge_argv(trio, data_files, tmp_path / "m", domain_data=data), capsys)
         assert code == 2 and f"{data}, record 2: {what}" in err, err
+
+    from reasonany_gui.engine.calibration import load_tokenizer, prepare
+
+    data = tmp_path / "numbers.jsonl"  # a numeric answer is used as text, and the run says so
+    data.write_text(json.dumps({"question": "2+2?", "answer": 4}) + "\n" + json.dumps({"text": "fine"}))
+    cs = prepare(str(data), load_tokenizer(str(trio["reasoning"])), 2, 48, 0)
+    assert "1 sample(s) in numbers.jsonl have a number where text is expected" in " ".join(cs.warnings)
 
     code, err = run_cli(["eval", tmp_path, "--max-samples", "0"], capsys)
     assert code == 2 and "--max-samples 0: evaluate at least 1 sample" in err, err

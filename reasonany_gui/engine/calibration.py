@@ -122,6 +122,8 @@ class Sample:
     prompt: str | None = None
     response: str | None = None
     messages: list[dict] | None = None
+    #: a field held a number, used as its text (prepare() warns)
+    had_number: bool = field(default=False, compare=False, repr=False)
 
     @property
     def kind(self) -> str:
@@ -156,10 +158,13 @@ def _load(spec: str) -> tuple[list[Sample], int, Path]:
     samples: list[Sample] = []
     skipped = 0
     for i, rec in enumerate(records, start=1):
+        _NUMBERS_SEEN.clear()
         try:
             sample = _to_sample(rec, path, i)
         except NotText as exc:
             raise InputError(_not_text_message(path, i, rec, exc.value)) from None
+        if sample is not None and _NUMBERS_SEEN:
+            sample.had_number = True
         if sample is None:
             skipped += 1
         else:
@@ -273,15 +278,22 @@ class NotText(Exception):
 def _as_text(value: Any) -> str | None:
     """A field value as text; None when missing or blank (so the record counts as empty).
 
-    Only text is text: a number, list or object in a text field is a mistake in the file (a wrong column,
-    a nested record), and turning it into its Python spelling would score the model on that spelling."""
+    A list, an object or a boolean in a text field is a mistake in the file (a wrong column, a nested record),
+    and turning it into its Python spelling would score the model on that spelling: refused. A number (a
+    numeric answer) is used as its text, and the sample is flagged so that prepare() warns."""
     if value is None:
         return None
     if isinstance(value, float) and value != value:  # NaN: how pandas-made files spell an empty cell
         return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        _NUMBERS_SEEN.append(value)  # a numeric answer ("answer": 4) is text enough; prepare() says so
+        return str(value)
     if not isinstance(value, str):
         raise NotText(value)
     return value if value.strip() else None
+
+
+_NUMBERS_SEEN: list = []  # numbers used as text while reading the current record (see _to_sample)
 
 
 def _first(rec: dict, keys: Iterable[str]) -> tuple[str | None, str | None]:
@@ -349,9 +361,8 @@ def _messages(value: Any, path: Path, number: int, key: str) -> list[dict] | Non
                              f"(fields: {_keys(msg)}). Use user/assistant/system (or human/gpt).")
         if isinstance(content, list):  # OpenAI-style content parts: keep the text parts
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-        if content is not None and not isinstance(content, str):
-            raise NotText(content)
-        out.append({"role": role, "content": "" if content is None else content})
+        text = _as_text(content) if content is not None and not isinstance(content, str) else content
+        out.append({"role": role, "content": "" if text is None else text})
     if not any(m["content"].strip() for m in out):
         return None
     return out
@@ -531,6 +542,10 @@ def prepare(spec: str, tokenizer, samples: int, max_length: int, seed: int,
     chosen = choose_indices(available, samples, seed)
     out: list[TokenizedSample] = []
     truncated = dropped = cut_response = altered = 0
+    numbers = sum(records[idx].had_number for idx in chosen)
+    if numbers:
+        warnings.append(f"{numbers} sample(s) in {path.name} have a number where text is expected (e.g. "
+                        "\"answer\": 4); the number was used as text.")
     for idx in chosen:
         if cancel is not None:
             cancel.check()
