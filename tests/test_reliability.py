@@ -1016,6 +1016,22 @@ def test_nan_or_inf_weights_are_named_in_the_check(method, trio, data_files, tmp
     assert_nothing_written(out)
 
 
+def test_the_fast_finite_check_finds_every_nan_and_inf():
+    """#12.13: the check reads every weight, so it reads bfloat16 as float32 pairs (CPU bf16 math is slow);
+    every position, every kind of non-finite value, every dtype, odd and even lengths."""
+    from reasonany_gui.engine.checkpoints import all_finite
+
+    for dtype in (torch.bfloat16, torch.float16, torch.float32):
+        for n in (1, 2, 3, 4, 7, 64, 65):
+            for pos in range(n):
+                for bad in (float("nan"), float("inf"), float("-inf")):
+                    t = torch.randn(n).to(dtype)
+                    assert all_finite(t)
+                    t[pos] = bad
+                    assert not all_finite(t), (dtype, n, pos, bad)
+    assert all_finite(torch.full((99,), 3e38, dtype=torch.bfloat16)) and all_finite(torch.full((99,), 3e38))
+
+
 _CACHE_WRITER = """
 import sys, time, torch
 from pathlib import Path

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import stat
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .errors import InputError
@@ -316,7 +319,7 @@ def nonfinite_tensors(ckpt: Checkpoint, cancel=None, progress=None) -> list[str]
         last_file = meta.file
         flat = ckpt.get(name).reshape(-1)
         for i in range(0, flat.numel(), FINITE_CHUNK):
-            if not bool(torch.isfinite(flat[i:i + FINITE_CHUNK]).all()):
+            if not all_finite(flat[i:i + FINITE_CHUNK]):
                 bad.append(name)
                 break
         done += meta.numel
@@ -325,6 +328,25 @@ def nonfinite_tensors(ckpt: Checkpoint, cancel=None, progress=None) -> list[str]
     ckpt.release_maps()
     _FINITE_CHECKED[memo] = list(bad)
     return bad
+
+
+def all_finite(chunk: torch.Tensor) -> bool:
+    """True when no element is NaN or ±Inf. A float32 sum is NaN/Inf when any term is (one fast pass, no
+    temporary); bfloat16 is read as float32 pairs, twice (offset 0 and 2 bytes), so that every element is once
+    the high half, whose bits are a float32's sign, exponent and top mantissa: finite exactly when it is.
+    (CPU bfloat16 arithmetic is 10x slower.) A sum that overflows is rechecked element by element."""
+    n = chunk.numel()
+    if chunk.dtype == torch.bfloat16 and sys.byteorder == "little" and n >= 3:
+        a = chunk.contiguous().view(torch.int16).numpy()
+        hi = np.frombuffer(a, dtype=np.float32, count=n // 2)  # elements 1, 3, 5, ...
+        lo = np.frombuffer(a, dtype=np.float32, offset=2, count=(n - 1) // 2)  # elements 2, 4, 6, ...
+        with np.errstate(all="ignore"):
+            if (int(a[0]) & 0x7F80) != 0x7F80 and np.isfinite(hi.sum()) and np.isfinite(lo.sum()):
+                return True
+    elif chunk.dtype in (torch.float32, torch.float64):
+        if math.isfinite(float(chunk.sum())):
+            return True
+    return bool(torch.isfinite(chunk).all())
 
 
 def check_finite(ckpts: dict[str, Checkpoint], cancel=None, progress=None) -> None:
