@@ -1062,7 +1062,6 @@ def test_score_cache_writes_are_atomic_between_processes(tmp_path, monkeypatch):
 
     def another_run_wins(self, *a, **k):  # the same entry is completed by another process just before our rename
         if self.final.name == key and not self.final.exists():
-            ScoreStore(store.root).write.__wrapped__ if False else None
             shutil.copytree(self.path, self.final)
         return real_commit(self, *a, **k)
 
