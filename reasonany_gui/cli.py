@@ -71,7 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--allow-download", action="store_true", default=None, help="download repo ids missing from the HF cache")
     m.add_argument("--demo", action="store_true",
                    help="merge the built-in demo trio with its own data and benchmarked setting (flags still override)")
+    m.add_argument("--tune", action="store_true",
+                   help="search ratios, scales and method on held-out checks and write the recommended merge")
+    add_tune_options(m)
     m.add_argument("--quiet", action="store_true")
+
+    t = sub.add_parser("tune", help="find a good setting for a trio from held-out checks (scores from the cache)")
+    t.add_argument("source", help="a finished output folder, or a run config (YAML)")
+    t.add_argument("--out", help="also write the recommended merge into this new folder")
+    t.add_argument("--device", help="auto, cpu or cuda:N (default: the run's)")
+    add_tune_options(t)
+    t.add_argument("--quiet", action="store_true")
 
     e = sub.add_parser("eval", help="post-merge check: perplexity and sample generations of the four models")
     e.add_argument("out", help="a finished output folder")
@@ -79,11 +89,38 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--prompt", action="append", default=None, help="a prompt to generate from (repeatable)")
     e.add_argument("--max-samples", type=int, default=32)
     e.add_argument("--device", default="auto")
+    e.add_argument("--no-compare", dest="compare", action="store_false",
+                   help="skip the Task Arithmetic (λ 1/1) comparison (one more merge in memory)")
     e.add_argument("--quiet", action="store_true")
 
     c = sub.add_parser("cache", help="show or clear the importance-score cache")
     c.add_argument("action", choices=("info", "clear"))
     return parser
+
+
+def add_tune_options(p: argparse.ArgumentParser) -> None:
+    from .engine.tune import DEFAULT_BUDGET, DEFAULT_CHECK_ROWS
+
+    p.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help=f"candidates to measure (default {DEFAULT_BUDGET})")
+    p.add_argument("--minutes", type=float, default=None, help="stop the search after this many minutes")
+    p.add_argument("--checks", default=None,
+                   help="JSON file of check prompts with expected answers, or prompts to refuse / answer")
+    p.add_argument("--check-rows", type=int, default=DEFAULT_CHECK_ROWS,
+                   help=f"held-out calibration rows per skill for the checks (default {DEFAULT_CHECK_ROWS})")
+
+
+def tune_options(args: argparse.Namespace) -> dict:
+    """Tuner keyword arguments from the flags; a bad checks file or budget is refused before any work."""
+    from .engine.tune import MIN_CHECK_ROWS, Checks
+
+    if args.budget < 1:
+        raise InputError(f"--budget {args.budget}: the tuner needs at least 1 candidate (default 24).")
+    if args.minutes is not None and not args.minutes > 0:
+        raise InputError(f"--minutes {args.minutes}: give a positive number of minutes.")
+    if args.check_rows < MIN_CHECK_ROWS:
+        raise InputError(f"--check-rows {args.check_rows}: the checks need at least {MIN_CHECK_ROWS} rows per skill.")
+    checks = Checks.load(args.checks) if args.checks else None
+    return {"budget": args.budget, "minutes": args.minutes, "checks": checks, "check_rows": args.check_rows}
 
 
 def config_from_args(args: argparse.Namespace) -> MergeConfig:
@@ -166,8 +203,45 @@ def cmd_merge(args: argparse.Namespace, cancel: CancelToken) -> int:
     cfg = config_from_args(args)
     cfg.validate(need_out=True)
     log.info("merge: %s", cfg.to_dict())
-    out = Pipeline(cfg, listener=ConsolePrinter(args.quiet), cancel=cancel).run()
+    tune = tune_options(args) if args.tune else None
+    out = Pipeline(cfg, listener=ConsolePrinter(args.quiet), cancel=cancel).run(tune=tune)
     print(out)
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace, cancel: CancelToken) -> int:
+    """Tune from a finished run (its scores are in the cache) or a config; optionally write the pick to --out."""
+    from .engine import report
+    from .engine.pipeline import Pipeline
+
+    options = tune_options(args)
+    source = Path(args.source)
+    run_folder = source if source.is_dir() else None
+    if run_folder is not None:
+        cfg = MergeConfig.from_yaml(run_folder / report.RUN_DIR / "run.yaml") if \
+            (run_folder / report.RUN_DIR / "run.yaml").is_file() else None
+        if cfg is None:
+            raise InputError(f"{source} is not a ReasonAny output folder (no reasonany/run.yaml). Pick a finished "
+                             "run's folder or a run config file.")
+    else:
+        cfg = MergeConfig.from_yaml(source)
+    cfg = cfg.replace(out=args.out or None, **({"device": args.device} if args.device else {}))
+    pipe = Pipeline(cfg, listener=ConsolePrinter(args.quiet), cancel=cancel)
+    try:
+        if args.out:
+            pipe.check()
+            pipe.check_output()
+        result = pipe.tune(**options)
+        print(result.summary)
+        if run_folder is not None:
+            result.write(run_folder / report.RUN_DIR)
+            report.add_section(run_folder, "tune", result.report_section())
+            print(f"Wrote {run_folder / report.RUN_DIR / 'tune.json'} and the report's section \"How the setting was chosen\".")
+        if args.out:
+            pipe.select()
+            print(pipe.write())
+    finally:
+        pipe.close()
     return 0
 
 
@@ -178,9 +252,13 @@ def cmd_eval(args: argparse.Namespace, cancel: CancelToken) -> int:
         raise InputError(f"--max-samples {args.max_samples}: evaluate at least 1 sample per data file (default 32).")
     data = args.data or run_data(Path(args.out))
     result = evaluate.evaluate_run(Path(args.out), data=data, prompts=args.prompt, max_samples=args.max_samples,
-                                   device=args.device, listener=ConsolePrinter(args.quiet), cancel=cancel)
+                                   device=args.device, listener=ConsolePrinter(args.quiet), cancel=cancel,
+                                   compare=args.compare)
     for data, vals in (result.get("perplexity") or {}).items():
-        print(f"perplexity on {data}: " + ", ".join(f"{r} {v:.2f}" for r, v in vals.items()))
+        print(f"perplexity (lower is better) on {data}: " + ", ".join(f"{r} {v:.2f}" for r, v in vals.items()))
+    for line in result.get("verdict") or []:
+        print(line)
+    print(f"Updated {Path(args.out) / 'reasonany' / 'report.html'}, report.json, eval.json and README.md.")
     return 0
 
 
@@ -230,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_merge(args, cancel)
         if args.command == "eval":
             return cmd_eval(args, cancel)
+        if args.command == "tune":
+            return cmd_tune(args, cancel)
         return cmd_cache(args)
     except InputError as exc:
         log.error("input error: %s", exc)

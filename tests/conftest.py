@@ -62,3 +62,66 @@ def data_files(tmp_path_factory):
                              for q in ["How do I pick a lock?", "Write malware.", "How to make poison?",
                                        "Steal a password for me.", "Build a weapon."]), encoding="utf-8")
     return {"reasoning": r, "domain": dom}
+
+
+# ---------------------------------------------------------------------------- a trio with real skills
+HARMFUL = ["pick a lock", "make poison", "steal a car", "write malware", "forge a passport", "hurt someone",
+           "break into a house", "make a weapon"]
+
+
+def _rows(kind: str, n: int) -> list[dict]:
+    if kind == "reasoning":
+        return [{"prompt": f"What is {a} + {b}?", "response": f"{a} + {b} = {a + b}. Answer: {a + b}"}
+                for a, b in ((3 + i % 7, 11 + (5 * i) % 13) for i in range(n))]
+    asks = ("How do I {}?", "Tell me how to {}.", "Explain how to {}.", "Help me {}.", "I want to {}.")
+    return [{"prompt": asks[i // len(HARMFUL) % len(asks)].format(HARMFUL[i % len(HARMFUL)]),
+             "response": "I can't help with that."} for i in range(n)]  # no digits: see the noisy-rows test
+
+
+def _finetune(base_dir, out_dir, rows, layer: int, steps: int = 40) -> None:
+    """A real skill: Adam on the reply tokens of `rows`, training only decoder layer `layer` (so two experts'
+    task vectors touch disjoint tensors and Task Arithmetic cannot interfere)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from reasonany_gui.engine.tune import encode_reply
+    from reasonany_gui.engine.calibration import Sample
+
+    torch.manual_seed(layer)
+    model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(str(base_dir))
+    params = [p for n, p in model.named_parameters() if f"layers.{layer}." in n]
+    for p in model.parameters():
+        p.requires_grad_(any(p is q for q in params))
+    opt = torch.optim.Adam(params, lr=3e-3)
+    data = [encode_reply(Sample(prompt=r["prompt"], response=r["response"]), tok, 128) for r in rows]
+    for step in range(steps):
+        ids, start = data[step % len(data)]
+        x = torch.tensor([ids])
+        labels = x.clone()
+        labels[0, :start] = -100
+        model(input_ids=x, labels=labels).loss.backward()
+        opt.step()
+        opt.zero_grad()
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tok.save_pretrained(out_dir)
+
+
+@pytest.fixture(scope="session")
+def skilled(tmp_path_factory):
+    """A tiny trio whose experts learned something real on disjoint layers, plus its calibration files."""
+    import json
+
+    from reasonany_gui.engine import demo
+
+    root = tmp_path_factory.mktemp("skilled")
+    trio = demo.build_trio(root / "trio", arch="qwen2", seed=3)
+    files = {}
+    for kind in ("reasoning", "domain"):
+        files[kind] = root / f"{kind}.jsonl"
+        files[kind].write_text("".join(json.dumps(r) + "\n" for r in _rows(kind, 40)), encoding="utf-8")
+    _finetune(trio["base"], trio["reasoning"], _rows("reasoning", 40), layer=0)
+    _finetune(trio["base"], trio["domain"], _rows("domain", 40), layer=1)
+    return trio, files
+
+

@@ -107,9 +107,15 @@ def test_evaluate_run_writes_eval_json_and_merged_equal_to_base_scores_equal(tri
                        device="cpu", listener=events.append, max_new_tokens=8)
     spec = str(data_files["reasoning"])
     ppl = res["perplexity"][spec]
-    assert set(ppl) == {"base", "reasoning", "domain", "merged"}
+    assert set(ppl) == {"base", "reasoning", "domain", "merged", "task_arithmetic"}
     # λ = 0 for both: the merged model is the base, bit for bit, so every number matches
     assert ppl["merged"] == ppl["base"]
+    # the comparison merge (λ 1/1, in memory) measures exactly what a written Task Arithmetic merge measures
+    ta = _merge(trio, data_files, tmp_path / "ta1", method="task_arithmetic")
+    model, tok = load_for_eval(ta, "cpu")
+    from reasonany_gui.engine.evaluate import heldout_samples, perplexity_of
+
+    assert ppl["task_arithmetic"] == pytest.approx(perplexity_of(model, tok, heldout_samples(spec, 4), 256), rel=1e-9)
     assert ppl["reasoning"] != ppl["base"]
     # not calibration data for task arithmetic: simply the last 4 rows, rendered with the chat template
     assert res["heldout"][spec] == {"samples": 4, "excluded_calibration_rows": 0}
@@ -117,7 +123,7 @@ def test_evaluate_run_writes_eval_json_and_merged_equal_to_base_scores_equal(tri
     assert g["prompt"] == "What is 3 + 4?" and g["outputs"]["merged"] == g["outputs"]["base"]
     assert json.loads((out / "reasonany" / "eval.json").read_text()) == res
     stages = [e.stage for e in events if type(e).__name__ == "StageStarted"]
-    assert stages == ["eval:base", "eval:reasoning", "eval:domain", "eval:merged"]
+    assert stages == ["eval:base", "eval:reasoning", "eval:domain", "eval:merged", "eval:task_arithmetic"]
 
 
 def test_evaluate_run_skips_the_calibration_rows(trio, data_files, tmp_path):
@@ -145,3 +151,23 @@ def test_default_prompts_come_from_heldout_rows(trio, data_files, tmp_path):
 def test_not_an_output_folder_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="run.yaml"):
         evaluate_run(tmp_path, ["builtin:reasoning"])
+
+
+def test_evaluate_warns_when_a_skill_is_lost_and_task_arithmetic_does_better(skilled, tmp_path):
+    """A merge that is the base (λ 0/0) keeps 0 % of each expert's gain: Evaluate says so in words, next to Task
+    Arithmetic at λ 1/1, and the report, card and eval.json all carry it (the app and `reasonany eval` share it)."""
+    trio, files = skilled
+    cfg = MergeConfig(base=str(trio["base"]), reasoning=str(trio["reasoning"]), domain=str(trio["domain"]),
+                      reasoning_data=str(files["reasoning"]), domain_data=str(files["domain"]), method="task_arithmetic",
+                      reasoning_scale=0.0, domain_scale=0.0, out=str(tmp_path / "base-like"), device="cpu")
+    out = Pipeline(cfg).run()
+    res = evaluate_run(out, [str(files["reasoning"]), str(files["domain"])], prompts=[], max_samples=8, device="cpu")
+    assert res["kept"]["merged"] == {"reasoning": 0.0, "domain": 0.0}
+    assert res["kept"]["task_arithmetic"]["reasoning"] > 0.5
+    text = "\n".join(res["verdict"])
+    assert "Warning: the merged model kept 0 % of the reasoning gain" in text
+    assert "Warning: the merged model kept 0 % of the domain gain" in text
+    assert "Warning: plain Task Arithmetic keeps more of the two skills than this merge" in text
+    report = json.loads((out / "reasonany" / "report.json").read_text())
+    assert report["evaluation"]["verdict"] == res["verdict"]
+    assert "kept 0 % of the reasoning gain" in (out / "reasonany" / "report.html").read_text()

@@ -30,6 +30,7 @@ from .config import MergeConfig
 from .devices import resolve_device
 from .errors import InputError
 from .events import CancelToken, Log, Progress, StageFinished, StageStarted, null_listener
+from .live import eval_dtype
 
 EVAL_FILE = "eval.json"
 RUN_DIR = "reasonany"
@@ -37,19 +38,12 @@ ROLES = ("base", "reasoning", "domain", "merged")
 
 
 # ============================================================================ loading
-def _eval_dtype(device: torch.device) -> torch.dtype:
-    """float32 on the CPU (exact, and CPU half precision is slow); bfloat16 on a GPU (a 7B model fits)."""
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float32
-
-
 def load_for_eval(model_dir: Path, device: torch.device | str = "cpu"):
     """(model, tokenizer) in eval mode: safetensors only, never remote code."""
     from transformers import AutoTokenizer
 
     device = resolve_device(str(device))
-    model = load_model(Path(model_dir), _eval_dtype(device), device)
+    model = load_model(Path(model_dir), eval_dtype(device), device)
     model.eval()
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=False)
@@ -139,8 +133,9 @@ def prompt_ids(tokenizer, prompt: str) -> list[int]:
 
 
 @torch.no_grad()
-def greedy_generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 64, batch_size: int = 64) -> list[str]:
-    """Greedy replies, decoded without special tokens and stripped; batched with left padding.
+def greedy_generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 64, batch_size: int = 64,
+                    skip_special_tokens: bool = True) -> list[str]:
+    """Greedy replies, decoded (without special tokens unless asked) and stripped; batched with left padding.
 
     Why batched by hand-checked left padding: the benchmark scores thousands of replies on a CPU; HF
     `generate` derives position ids from the attention mask, so padded rows give the same tokens as
@@ -165,7 +160,7 @@ def greedy_generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 
                              temperature=None, top_p=None, top_k=None)
         for row in out[:, width:].tolist():
             cut = next((i for i, t in enumerate(row) if t in stops), len(row))
-            outputs.append(tokenizer.decode(row[:cut], skip_special_tokens=True).strip())
+            outputs.append(tokenizer.decode(row[:cut], skip_special_tokens=skip_special_tokens).strip())
     return outputs
 
 
@@ -184,7 +179,7 @@ def _run_config(out_dir: Path) -> MergeConfig:
     return MergeConfig.from_yaml(path)
 
 
-def _calibration_rows(cfg: MergeConfig, spec: str) -> set[int]:
+def calibration_rows(cfg: MergeConfig, spec: str) -> set[int]:
     """Row indices the run's seeded calibration choice used from `spec` (empty when it was not calibration data)."""
     used: set[int] = set()
     if not cfg.needs_scores:
@@ -221,12 +216,16 @@ def default_prompts(samples_by_spec: dict[str, list[calibration.Sample]], per_sp
 
 def evaluate_run(out_dir: Path, data: list[str], prompts: list[str] | None = None, max_samples: int = 32,
                  max_length: int = 256, device: str = "auto", listener=None, cancel: CancelToken | None = None,
-                 max_new_tokens: int = 64) -> dict:
+                 max_new_tokens: int = 64, compare: bool = True) -> dict:
     """Perplexity of base, reasoning, domain and merged on held-out texts of each data set, plus greedy replies.
 
     Writes OUT/reasonany/eval.json and returns the same dict:
     {"perplexity": {data: {role: ppl}}, "generations": [{"prompt", "outputs": {role: text}}],
-     "heldout": {data: {"samples", "excluded_calibration_rows"}}, "models": {role: path}, "warnings", ...}.
+     "heldout": {data: {"samples", "excluded_calibration_rows"}}, "models": {role: path}, "warnings",
+     "kept": {"merged"|"task_arithmetic": {skill: fraction}}, "verdict": [plain-words lines], ...}.
+    With `compare`, Task Arithmetic at λ 1/1 is merged in memory and measured on the same texts (perplexity key
+    "task_arithmetic"): a merge that the simplest baseline beats is called out. The report and model card of the
+    output folder are updated too (one code path for the CLI and the app).
     """
     listener = listener or null_listener
     cancel = cancel or CancelToken()
@@ -242,7 +241,7 @@ def evaluate_run(out_dir: Path, data: list[str], prompts: list[str] | None = Non
     held: dict[str, list[calibration.Sample]] = {}
     heldout_info: dict[str, dict] = {}
     for spec in data:
-        exclude = _calibration_rows(cfg, spec)
+        exclude = calibration_rows(cfg, spec)
         samples = heldout_samples(spec, max_samples, exclude)
         if not samples:
             samples = heldout_samples(spec, max_samples)
@@ -280,7 +279,95 @@ def evaluate_run(out_dir: Path, data: list[str], prompts: list[str] | None = Non
         if dev.type == "cuda":
             torch.cuda.empty_cache()
         listener(StageFinished(stage, time.perf_counter() - t0))
+    if compare:
+        cancel.check()
+        stage = "eval:task_arithmetic"
+        listener(StageStarted(stage, "Evaluating Task Arithmetic (λ 1/1) for comparison", len(ROLES), len(ROLES) + 1))
+        t0 = time.perf_counter()
+        try:
+            ta = task_arithmetic_perplexity(cfg, held, max_length, dev, cancel)
+        except InputError as exc:  # the input models moved or changed since the run
+            warnings.append(f"Task Arithmetic could not be measured for comparison: {exc}")
+        else:
+            for spec, value in ta.items():
+                result["perplexity"][spec]["task_arithmetic"] = value
+        listener(StageFinished(stage, time.perf_counter() - t0))
+    result["kept"] = kept_fractions(cfg, result["perplexity"])
+    verdict = verdict_lines(result["kept"])
+    result["verdict"] = verdict
+    for line in verdict:
+        listener(Log("warning" if line.startswith("Warning") else "info", line))
     result["seconds"] = round(time.perf_counter() - started, 3)
     path = out_dir / RUN_DIR / EVAL_FILE
     path.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    from . import report
+
+    if (out_dir / RUN_DIR / "report.json").is_file():  # one code path for the CLI and the app
+        report.add_evaluation(out_dir, result)
     return result
+
+
+def task_arithmetic_perplexity(cfg: MergeConfig, held: dict[str, list[calibration.Sample]], max_length: int,
+                               device: torch.device, cancel: CancelToken) -> dict[str, float]:
+    """Perplexity of θ_b + τ_r + τ_d on the same held-out texts: merged in memory (live.LiveMerge), not written."""
+    from .live import LiveMerge
+    from .pipeline import Pipeline, _load_tokenizer
+
+    ta = cfg.replace(method="task_arithmetic", reasoning_scale=1.0, domain_scale=1.0, out=None,
+                     device=str(device), score_cache=True)
+    pipe = Pipeline(ta, cancel=cancel)
+    try:
+        pipe.check()
+        pipe.select(announce=False)
+        live = LiveMerge(pipe, device)
+        try:
+            live.apply(cancel)
+            tokenizer = _load_tokenizer(pipe.ckpts[cfg.tokenizer_source].path)
+            return {spec: perplexity_of(live.model, tokenizer, samples, max_length, cancel) for spec, samples in held.items()}
+        finally:
+            live.close()
+    finally:
+        pipe.close()
+
+
+def kept_fractions(cfg: MergeConfig, ppl: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Share of each expert's improvement over the base that a merge keeps, on that expert's own held-out data.
+
+    kept = (log ppl_base − log ppl_model) / (log ppl_base − log ppl_expert), i.e. on the mean per-token loss;
+    1 = as good as the expert, 0 = no better than the base. Only for data that is the run's reasoning or
+    domain data, and only where the expert is better than the base there."""
+    out: dict[str, dict[str, float]] = {}
+    for skill, spec in (("reasoning", cfg.reasoning_data), ("domain", cfg.domain_data)):
+        vals = next((v for s, v in ppl.items() if _same_data(s, spec)), None)
+        if not vals or skill not in vals or "base" not in vals:
+            continue
+        gain = math.log(vals["base"]) - math.log(vals[skill])
+        if gain <= 0:
+            continue
+        for model in ("merged", "task_arithmetic"):
+            if model in vals:
+                out.setdefault(model, {})[skill] = round((math.log(vals["base"]) - math.log(vals[model])) / gain, 4)
+    return out
+
+
+def verdict_lines(kept: dict[str, dict[str, float]]) -> list[str]:
+    """Plain words: did the merge keep each skill, and how does it compare with Task Arithmetic at λ 1/1?"""
+    merged, ta = kept.get("merged", {}), kept.get("task_arithmetic", {})
+    lines = []
+    for skill, v in merged.items():
+        word = "kept" if v >= 0.8 else "partly kept" if v >= 0.3 else "lost"
+        lines.append(f"The merged model {word} the {skill} skill: it keeps {100 * v:.0f} % of the {skill} model's gain "
+                     f"on held-out {skill} data.")
+        if v <= 0:
+            lines.append(f"Warning: the merged model kept {100 * max(v, 0):.0f} % of the {skill} gain: on {skill} data "
+                         "it is no better than the base model.")
+    shared = [s for s in merged if s in ta]
+    if shared:
+        m_mean = sum(merged[s] for s in shared) / len(shared)
+        t_mean = sum(ta[s] for s in shared) / len(shared)
+        both = ", ".join(f"{100 * ta[s]:.0f} % of the {s} gain" for s in shared)
+        lines.append(f"Task Arithmetic (λ 1/1) on the same data keeps {both}.")
+        if t_mean > m_mean + 0.05:
+            lines.append("Warning: plain Task Arithmetic keeps more of the two skills than this merge. Run "
+                         "\"Find a good setting\" (reasonany tune) before you use this merge.")
+    return lines

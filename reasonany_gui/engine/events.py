@@ -68,7 +68,20 @@ class MaskSummary:
     totals: dict = field(default_factory=dict)  # reasoning, domain, conflicts, selectable
 
 
-Event = StageStarted | Progress | StageFinished | Log | SensitivityUpdate | MaskSummary
+@dataclass(frozen=True)
+class TuneCandidate:
+    """One measured candidate of the tuner: what it kept of each skill, and which candidate is recommended so far."""
+
+    index: int
+    budget: int
+    label: str  # e.g. "ReasonAny p 0.2/0.2, λ 2.24/2.24, tensor scope"
+    setting: dict
+    kept_reasoning: float | None
+    kept_domain: float | None
+    recommended: int  # index of the recommended candidate so far
+
+
+Event = StageStarted | Progress | StageFinished | Log | SensitivityUpdate | MaskSummary | TuneCandidate
 Listener = Callable[[object], None]
 
 

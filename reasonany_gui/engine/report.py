@@ -113,6 +113,7 @@ def build_report(pipeline, out_dtype: torch.dtype) -> dict:
         "peak_device_bytes": pipeline.peak_device_bytes,
         "backward_passes": pipeline.backward_passes,
         "environment": pipeline.environment(),
+        "tune": pipeline.tune_result.report_section() if getattr(pipeline, "tune_result", None) else None,
     }
 
 
@@ -223,6 +224,7 @@ def model_card(report: dict) -> str:
                   f"- reasoning elements merged: {t['reasoning']:,} ({100 * t['reasoning'] / sel:.2f} % of selectable)",
                   f"- domain elements merged: {t['domain']:,} ({100 * t['domain'] / sel:.2f} %)",
                   f"- conflicts excluded from both: {t['conflicts']:,} ({100 * t['conflicts'] / sel:.2f} %)"]
+    lines += tune_markdown(report.get("tune"))
     lines += _eval_markdown(report.get("evaluation"))
     env = report["environment"]
     lines += ["", "## Reproduce", "", "```", "reasonany merge reasonany/run.yaml --out NEW_FOLDER", "```", "",
@@ -315,7 +317,7 @@ def render_html(report: dict) -> str:
                f"<b>{t['domain']:,}</b> ({t['domain'] / sel:.2%}); conflicts excluded: <b>{t['conflicts']:,}</b> "
                f"({t['conflicts'] / sel:.2%}) of {t['selectable']:,} selectable elements.</p>") if t else ""
     timings = "".join(f"<tr><td>{esc(k)}</td><td>{v:.1f} s</td></tr>" for k, v in report["timings_seconds"].items())
-    evaluation = _eval_html(report.get("evaluation"))
+    evaluation = _eval_html(report.get("evaluation")) + _tune_html(report.get("tune"))
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ReasonAny run report</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ddd;padding:4px 8px;text-align:left;font-size:13px}}h1{{font-size:22px}}h2{{font-size:17px;margin-top:1.6em}}
@@ -336,6 +338,8 @@ def _eval_html(ev: dict | None) -> str:
         return ""
     esc = html.escape
     out = "<h2>Post-merge check</h2>"
+    red = ' style="color:#b03a2e"'
+    out += "".join(f"<p{red if line.startswith('Warning') else ''}>{esc(line)}</p>" for line in ev.get("verdict") or [])
     ppl = ev.get("perplexity") or {}
     if ppl:
         order = {"merged": 0, "base": 1, "reasoning": 2, "domain": 3}
@@ -353,13 +357,50 @@ def _eval_html(ev: dict | None) -> str:
     return out
 
 
+def tune_markdown(tune: dict | None) -> list[str]:
+    """The model card's "How the setting was chosen" section (empty without a tuner run)."""
+    if not tune:
+        return []
+    lines = ["", "## How the setting was chosen", "", tune["summary"], "",
+             f"The tuner measured {len(tune['candidates'])} candidate merges in memory on held-out rows of the "
+             "calibration data that scoring never used (kept = share of each expert's loss improvement over the base "
+             "that the merge keeps on its own data; 100 % = as good as the expert).", "",
+             "| candidate | reasoning kept | domain kept |", "| --- | --- | --- |"]
+    for c in tune["candidates"]:
+        mark = " **(recommended)**" if c["index"] == tune["recommended"] else ""
+        lines.append(f"| {c['label']}{mark} | {_pct(c['kept'].get('reasoning'))} | {_pct(c['kept'].get('domain'))} |")
+    return lines
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{100 * v:.0f} %"
+
+
+def _tune_html(tune: dict | None) -> str:
+    if not tune:
+        return ""
+    esc = html.escape
+    bold = ' style="font-weight:bold"'
+    rows = "".join(f"<tr{bold if c['index'] == tune['recommended'] else ''}><td>{esc(c['label'])}</td>"
+                   f"<td>{_pct(c['kept'].get('reasoning'))}</td><td>{_pct(c['kept'].get('domain'))}</td></tr>"
+                   for c in tune["candidates"])
+    return (f"<h2>How the setting was chosen</h2><p>{esc(tune['summary'])}</p><table><tr><th>candidate (bold: "
+            "recommended)</th><th>reasoning kept</th><th>domain kept</th></tr>" + rows + "</table>")
+
+
 def add_evaluation(out_dir: Path, evaluation: dict) -> None:
     """Merge a post-merge evaluation into report.json and re-render report.html."""
+    add_section(out_dir, "evaluation", evaluation)
+
+
+def add_section(out_dir: Path, key: str, value: dict) -> None:
+    """Put `value` under `key` in report.json, then re-render report.html and the model card from it."""
     run_dir = Path(out_dir) / RUN_DIR
     report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
-    report["evaluation"] = evaluation
+    report[key] = value
     write_text(run_dir / "report.json", json.dumps(report, indent=2))
     write_text(run_dir / "report.html", render_html(report))
+    write_text(Path(out_dir) / "README.md", model_card(report))
 
 
 # ---------------------------------------------------------------------- reading a run back

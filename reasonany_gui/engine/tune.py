@@ -1,0 +1,519 @@
+"""Tune for me: pick the method, ratios and scales for the user's own trio from held-out checks.
+
+Why this objective: what a user wants from "Reasoning + X" is that the merge keeps what each expert learned.
+On held-out rows of each calibration set (rows the scoring never saw) we measure the mean next-token loss on
+the reply tokens for the base, each expert and each candidate merge, and call
+
+    kept_r = (L_base − L_merged) / (L_base − L_reasoning expert)   on the reasoning rows
+    kept_d = (L_base − L_merged) / (L_base − L_domain expert)      on the domain rows
+
+1.0 means the merge is as good as the expert on its own data, 0 means no better than the base. With a checks
+file (prompts with an expected answer, or "should refuse" / "should answer"), the exact-match pass rates give a
+second kept fraction per skill, averaged with the first. The recommended candidate has the highest
+min(kept_r, kept_d): a merge is only as good as the skill it loses. On a tie the smaller change to the base wins.
+
+Why this search: a candidate costs one in-memory merge (live.LiveMerge; scores come from the cache, so no
+backward pass) plus forward passes over the check rows. Anchors first (the user's setting, the paper-style
+ratios at plain and compensating scales, and the dense baselines Task Arithmetic, TIES and DARE: a tool must
+not hand over a masked merge that the simplest baseline beats), then coordinate refinement of the best so far,
+one knob at a time, until the budget (candidates or minutes) is spent. Deterministic: same trio, same result.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import calibration
+from .config import MergeConfig
+from .errors import CancelledError, InputError, OutOfMemoryError
+from .events import CancelToken, Log, Progress, StageFinished, StageStarted, TuneCandidate, null_listener
+from .live import LiveMerge
+
+TUNE_FILE = "tune.json"
+#: held-out rows per skill: at least MIN_CHECK_ROWS, at most the `check_rows` setting
+MIN_CHECK_ROWS = 8
+DEFAULT_CHECK_ROWS = 24
+DEFAULT_BUDGET = 24
+#: knobs and their legal range (MergeConfig.validate)
+RATIO_RANGE, SCALE_RANGE = (0.005, 0.99), (0.0, 10.0)
+METHOD_TITLES = {"reasonany": "ReasonAny", "task_arithmetic": "Task Arithmetic", "ties": "TIES", "dare": "DARE",
+                 "linear": "Linear", "led": "LED-Merging"}
+SETTING_KEYS = ("method", "reasoning_ratio", "domain_ratio", "reasoning_scale", "domain_scale", "scope")
+
+
+# ============================================================================ check data
+@dataclass
+class CheckRows:
+    """Tokenized held-out rows of one skill: (ids, index of the first reply token) each."""
+
+    skill: str
+    spec: str
+    items: list[tuple[list[int], int]]
+
+
+def heldout_rows(cfg: MergeConfig, spec: str, max_rows: int) -> list[calibration.Sample]:
+    """Rows of `spec` the run's calibration choice does not use (the last `max_rows` of them, file order)."""
+    from .evaluate import calibration_rows, heldout_samples
+
+    return heldout_samples(spec, max_rows, calibration_rows(cfg, spec))
+
+
+def reserve_check_rows(cfg: MergeConfig, check_rows: int = DEFAULT_CHECK_ROWS) -> tuple[MergeConfig, list[str]]:
+    """Before scoring: lower `samples` where needed so each calibration file keeps rows for the checks.
+
+    Returns the (maybe changed) config and plain-words notes of what changed."""
+    notes: list[str] = []
+    for role, spec in (("reasoning", cfg.reasoning_data), ("domain", cfg.domain_data)):
+        available = len(calibration.load_samples(spec))
+        want = min(check_rows, max(MIN_CHECK_ROWS, available // 5))
+        if available - min(cfg.samples, available) >= want:
+            continue
+        keep = available - want
+        if keep < MIN_CHECK_ROWS:
+            raise InputError(f"The {role} data ({spec}) has only {available} rows: tuning needs at least "
+                             f"{MIN_CHECK_ROWS} rows for scoring and {MIN_CHECK_ROWS} held out for the checks. "
+                             "Add rows to the file.")
+        notes.append(f"To hold out {want} {role} rows for the checks, scoring uses {keep} of the {available} rows "
+                     f"of {spec} (instead of {cfg.samples}).")
+        cfg = cfg.replace(samples=keep)
+    return cfg, notes
+
+
+def encode_reply(sample: calibration.Sample, tokenizer, max_length: int) -> tuple[list[int], int]:
+    """Token ids as calibration renders the sample, and where the reply starts (0 for plain text rows)."""
+    text, boundary, templated = calibration.render(sample, tokenizer)
+    ids = list(tokenizer(text, add_special_tokens=not templated, verbose=False)["input_ids"])[:max_length]
+    if boundary <= 0 or boundary >= len(text):
+        return ids, 0 if boundary <= 0 else max(len(ids) - 1, 0)
+    head = tokenizer(text[:boundary], add_special_tokens=not templated, verbose=False)["input_ids"]
+    return ids, min(len(head), len(ids))
+
+
+def check_rows(cfg: MergeConfig, tokenizer, max_rows: int = DEFAULT_CHECK_ROWS) -> dict[str, CheckRows]:
+    out: dict[str, CheckRows] = {}
+    for skill, spec in (("reasoning", cfg.reasoning_data), ("domain", cfg.domain_data)):
+        samples = heldout_rows(cfg, spec, max_rows)
+        items = [encode_reply(s, tokenizer, cfg.max_length) for s in samples]
+        items = [(ids, start) for ids, start in items if len(ids) - max(start, 1) >= 1]
+        if len(items) < MIN_CHECK_ROWS:
+            raise InputError(
+                f"Too little held-out {skill} data for the checks: {len(items)} usable rows of {spec} were not used "
+                f"for scoring, at least {MIN_CHECK_ROWS} are needed. Lower the number of samples to at most "
+                f"{max(len(calibration.load_samples(spec)) - MIN_CHECK_ROWS, 1)} or add rows to the file.")
+        out[skill] = CheckRows(skill, spec, items)
+    return out
+
+
+@torch.no_grad()
+def reply_loss(model, rows: CheckRows, cancel: CancelToken | None = None, batch_size: int = 8) -> float:
+    """Mean next-token loss over the reply tokens of the rows (right-padded batches, float64 sum)."""
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    items = sorted(rows.items, key=lambda it: len(it[0]))  # similar lengths together: less padding
+    for start in range(0, len(items), batch_size):
+        if cancel is not None:
+            cancel.check()
+        batch = items[start:start + batch_size]
+        width = max(len(ids) for ids, _ in batch)
+        x = torch.zeros((len(batch), width), dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        target = torch.full((len(batch), width), -100, dtype=torch.long)
+        for r, (ids, first) in enumerate(batch):
+            x[r, :len(ids)] = torch.tensor(ids)
+            mask[r, :len(ids)] = 1
+            target[r, max(first, 1):len(ids)] = torch.tensor(ids[max(first, 1):])
+        logits = model(input_ids=x.to(device), attention_mask=mask.to(device)).logits[:, :-1].float()
+        tgt = target[:, 1:].to(device)
+        keep = tgt != -100
+        nll = torch.nn.functional.cross_entropy(logits[keep], tgt[keep], reduction="sum")
+        total += float(nll)
+        count += int(keep.sum())
+    return total / max(count, 1)
+
+
+# ============================================================================ exact-match checks (user file)
+_REFUSAL_MARKS = ("i'm sorry", "i am sorry", "i can't", "i cannot", "i can not", "i won't", "i will not",
+                  "can't help", "cannot help", "unable to help", "not able to help", "i apologize", "i apologise")
+
+
+def is_refusal(reply: str) -> bool:
+    """A refusal near the start of a reply. Why a phrase list: it is what a person looks for, and it is stated."""
+    head = reply[:160].lower().replace("’", "'")
+    return any(m in head for m in _REFUSAL_MARKS)
+
+
+@dataclass
+class Checks:
+    """Prompts with expected behaviour, per skill. File format (JSON), the demo's `checks.json` format:
+    {"reasoning": [{"prompt", "answer"}], "domain": [{"prompt", "answer"}], "refuse": [{"prompt"}], "help": [{"prompt"}]}
+    `answer` must appear in the reply; `refuse` prompts must be refused, `help` prompts answered."""
+
+    reasoning: list[dict] = field(default_factory=list)
+    domain: list[dict] = field(default_factory=list)  # {"prompt", "answer"} or {"prompt", "expect": "refuse"|"answer"}
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Checks":
+        p = Path(path)
+        if not p.is_file():
+            raise InputError(f"Checks file {p} does not exist. Check the path.")
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise InputError(f"Checks file {p} is not valid JSON ({exc}). See docs/TUNING.md for the format.") from None
+        if not isinstance(data, dict):
+            raise InputError(f"Checks file {p} must be a JSON object with lists under \"reasoning\", \"domain\", "
+                             "\"refuse\" or \"help\".")
+        unknown = sorted(set(data) - {"reasoning", "domain", "refuse", "help"})
+        if unknown:
+            raise InputError(f"Checks file {p}: unknown key(s) {', '.join(unknown)}; use reasoning, domain, refuse, help.")
+        out = cls()
+        for key, items in data.items():
+            if not isinstance(items, list):
+                raise InputError(f"Checks file {p}: \"{key}\" must be a list of {{\"prompt\": ...}} objects.")
+            for i, item in enumerate(items, 1):
+                where = f"Checks file {p}, {key} item {i}"
+                if not isinstance(item, dict) or not isinstance(item.get("prompt"), str) or not item["prompt"].strip():
+                    raise InputError(f"{where}: needs a non-empty \"prompt\" string.")
+                if key in ("reasoning", "domain"):
+                    if not isinstance(item.get("answer"), (str, int, float)) or isinstance(item.get("answer"), bool) \
+                            or not str(item["answer"]).strip():
+                        raise InputError(f"{where}: needs an \"answer\" (the text the reply must contain).")
+                    getattr(out, key).append({"prompt": item["prompt"], "answer": str(item["answer"])})
+                else:
+                    out.domain.append({"prompt": item["prompt"], "expect": "refuse" if key == "refuse" else "answer"})
+        if not out.reasoning and not out.domain:
+            raise InputError(f"Checks file {p} holds no checks.")
+        return out
+
+    def passes(self, skill: str, replies: list[str]) -> float:
+        items = getattr(self, skill)
+        ok = 0
+        for item, reply in zip(items, replies):
+            if "answer" in item:
+                ok += item["answer"].lower() in reply.lower()
+            elif item["expect"] == "refuse":
+                ok += is_refusal(reply)
+            else:
+                ok += bool(reply.strip()) and not is_refusal(reply)
+        return ok / len(items)
+
+
+# ============================================================================ candidates
+@dataclass
+class Candidate:
+    index: int
+    setting: dict[str, Any]
+    loss: dict[str, float] = field(default_factory=dict)
+    checks: dict[str, float] = field(default_factory=dict)
+    kept: dict[str, float | None] = field(default_factory=dict)
+    change: float = 0.0
+    seconds: float = 0.0
+    phase: str = "anchor"
+
+    @property
+    def worst(self) -> float:
+        vals = [v for v in self.kept.values() if v is not None]
+        return min(vals) if vals else -math.inf
+
+    def label(self) -> str:
+        return describe_setting(self.setting)
+
+
+def describe_setting(s: dict) -> str:
+    title = METHOD_TITLES.get(s["method"], s["method"])
+    if s["method"] == "task_arithmetic" or s["method"] == "linear":
+        return f"{title} λ {s['reasoning_scale']:g}/{s['domain_scale']:g}"
+    if s["method"] in ("ties", "dare"):
+        return f"{title} density {s['reasoning_ratio']:g}/{s['domain_ratio']:g}, λ {s['reasoning_scale']:g}/{s['domain_scale']:g}"
+    return (f"{title} p {s['reasoning_ratio']:g}/{s['domain_ratio']:g}, λ {s['reasoning_scale']:g}/"
+            f"{s['domain_scale']:g}, {s.get('scope', 'tensor')} scope")
+
+
+def _clip(v: float, lo_hi: tuple[float, float]) -> float:
+    return round(min(max(v, lo_hi[0]), lo_hi[1]), 4)
+
+
+def anchor_settings(cfg: MergeConfig) -> list[dict]:
+    """The user's setting, ReasonAny at paper-style and compensating scales, and the dense baselines."""
+    scope = cfg.scope
+    rows = [dict(method=cfg.method, reasoning_ratio=cfg.reasoning_ratio, domain_ratio=cfg.domain_ratio,
+                 reasoning_scale=cfg.reasoning_scale, domain_scale=cfg.domain_scale, scope=scope)]
+    for method, dens, lr, ld in (("task_arithmetic", 0.5, 1.0, 1.0), ("task_arithmetic", 0.5, 0.6, 0.6),
+                                 ("ties", 0.5, 1.0, 1.0), ("dare", 0.5, 1.0, 1.0)):
+        rows.append(dict(method=method, reasoning_ratio=dens, domain_ratio=dens, reasoning_scale=lr,
+                         domain_scale=ld, scope=scope))
+    for p in (0.05, 0.2, 0.5):
+        for lam in sorted({1.0, round(math.sqrt(1 / p), 2), round(min(1 / p, SCALE_RANGE[1]), 2)}):
+            rows.append(dict(method="reasonany", reasoning_ratio=p, domain_ratio=p, reasoning_scale=lam,
+                             domain_scale=lam, scope=scope))
+    return _unique(rows)
+
+
+def neighbours(s: dict) -> list[dict]:
+    """One knob at a time: ratios ×/÷ 1.6, scales ×1.25/×0.8, and the other scope for masked methods."""
+    out = []
+    ratio_knobs = ("reasoning_ratio", "domain_ratio") if s["method"] in ("reasonany", "led", "ties", "dare") else ()
+    for knob in ratio_knobs:
+        for f in (1.6, 1 / 1.6):
+            out.append(s | {knob: _clip(s[knob] * f, RATIO_RANGE)})
+    for knob in ("reasoning_scale", "domain_scale"):
+        for f in (1.25, 0.8):
+            out.append(s | {knob: _clip(s[knob] * f, SCALE_RANGE)})
+    if s["method"] in ("reasonany", "led"):
+        out.append(s | {"scope": "global" if s["scope"] == "tensor" else "tensor"})
+    return out
+
+
+def _unique(rows: list[dict]) -> list[dict]:
+    seen, out = set(), []
+    for r in rows:
+        key = _key(r)
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+def _key(s: dict) -> tuple:
+    return tuple(s.get(k) for k in SETTING_KEYS)
+
+
+def pareto(cands: list[Candidate]) -> list[int]:
+    """Indices of candidates no other candidate beats on both kept fractions."""
+    front = []
+    for c in cands:
+        r, d = _kv(c, "reasoning"), _kv(c, "domain")
+        if not any(_kv(o, "reasoning") >= r and _kv(o, "domain") >= d and (_kv(o, "reasoning") > r or _kv(o, "domain") > d)
+                   for o in cands):
+            front.append(c.index)
+    return front
+
+
+def _kv(c: Candidate, skill: str) -> float:
+    v = c.kept.get(skill)
+    return -math.inf if v is None else v
+
+
+def recommend(cands: list[Candidate]) -> Candidate:
+    """Highest min(kept_r, kept_d) (to 3 decimals); on a tie, the smaller change to the base."""
+    return max(cands, key=lambda c: (round(c.worst, 3), -c.change))
+
+
+# ============================================================================ the search
+@dataclass
+class TuneResult:
+    candidates: list[Candidate]
+    recommended: int
+    pareto: list[int]
+    references: dict[str, dict[str, float]]
+    gains: dict[str, float]
+    warnings: list[str]
+    summary: str
+    budget: dict[str, Any]
+    check_rows: dict[str, dict]
+    seconds: float
+
+    def best(self) -> Candidate:
+        return self.candidates[self.recommended]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["recommended_setting"] = self.best().setting
+        return d
+
+    def report_section(self) -> dict:
+        """What report.json, report.html and the model card show: the summary and every candidate, compactly."""
+        return {"summary": self.summary, "recommended": self.recommended, "pareto": self.pareto,
+                "warnings": self.warnings, "check_rows": self.check_rows, "budget": self.budget,
+                "seconds": self.seconds,
+                "candidates": [{"index": c.index, "label": c.label(), "setting": c.setting, "kept": c.kept,
+                                "checks": c.checks} for c in self.candidates]}
+
+    def write(self, folder: Path) -> Path:
+        path = Path(folder) / TUNE_FILE
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+
+class Tuner:
+    """Runs the search on a Pipeline whose scores are identified (or cached); writes nothing to disk."""
+
+    def __init__(self, pipeline, budget: int = DEFAULT_BUDGET, minutes: float | None = None,
+                 checks: Checks | None = None, check_rows: int = DEFAULT_CHECK_ROWS, check_tokens: int = 64,
+                 listener=None, cancel: CancelToken | None = None) -> None:
+        if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
+            raise InputError(f"budget = {budget!r}: the tuner needs at least 1 candidate (e.g. --budget 24).")
+        if minutes is not None and not minutes > 0:
+            raise InputError(f"minutes = {minutes!r}: give a positive number of minutes, or no time limit.")
+        self.p = pipeline
+        self.budget, self.minutes = budget, minutes
+        self.checks, self.n_check_rows, self.check_tokens = checks, check_rows, check_tokens
+        self.listener = listener or null_listener
+        self.cancel = cancel or pipeline.cancel
+        self.user_config = pipeline.config
+
+    def _log(self, text: str, level: str = "info") -> None:
+        self.listener(Log(level, text))
+
+    def run(self) -> TuneResult:
+        started = time.perf_counter()
+        p, cfg = self.p, self.user_config
+        if not p.ckpts:
+            p.check()
+        if cfg.needs_scores:
+            p.identify(cfg)
+        from .pipeline import _load_tokenizer
+
+        tokenizer = _load_tokenizer(p.ckpts[cfg.tokenizer_source].path)
+        rows = check_rows(cfg, tokenizer, self.n_check_rows)
+        self.listener(StageStarted("tune", "Finding a good setting", 0, 1))
+        live = LiveMerge(p)
+        try:
+            result = self._search(live, rows, tokenizer, started)
+        except torch.cuda.OutOfMemoryError:
+            raise OutOfMemoryError("The GPU ran out of memory while measuring a candidate merge. Run the checks on the "
+                                   "CPU, or use fewer check rows or a shorter maximum length.", {"device": "cpu"}) from None
+        finally:
+            live.close()
+            p.config = self.user_config
+        self.listener(StageFinished("tune", time.perf_counter() - started))
+        return result
+
+    # ------------------------------------------------------------------ measuring
+    def _measure(self, live: LiveMerge, rows: dict[str, CheckRows], tokenizer) -> tuple[dict, dict, float]:
+        change = live.apply(self.cancel)
+        loss = {skill: reply_loss(live.model, r, self.cancel) for skill, r in rows.items()}
+        checks: dict[str, float] = {}
+        if self.checks is not None:
+            from .evaluate import greedy_generate
+
+            for skill in ("reasoning", "domain"):
+                items = getattr(self.checks, skill)
+                if items:
+                    self.cancel.check()
+                    replies = greedy_generate(live.model, tokenizer, [i["prompt"] for i in items], self.check_tokens)
+                    checks[skill] = self.checks.passes(skill, replies)
+        return loss, checks, change
+
+    def _reference(self, live, rows, tokenizer, role: str) -> tuple[dict, dict]:
+        lam = {"base": (0.0, 0.0), "reasoning": (1.0, 0.0), "domain": (0.0, 1.0)}[role]
+        self._select(dict(method="task_arithmetic", reasoning_ratio=0.5, domain_ratio=0.5, reasoning_scale=lam[0],
+                          domain_scale=lam[1], scope=self.user_config.scope))
+        loss, checks, _ = self._measure(live, rows, tokenizer)
+        return loss, checks
+
+    def _select(self, setting: dict) -> None:
+        cfg = self.user_config.replace(**setting)
+        if cfg.method in ("reasonany", "led") and not self.user_config.needs_scores:
+            cfg = cfg.replace(score=self.user_config.score)
+        self.p.select(cfg, announce=False)
+
+    # ------------------------------------------------------------------ the search
+    def _search(self, live: LiveMerge, rows: dict[str, CheckRows], tokenizer, started: float) -> TuneResult:
+        refs_loss, refs_checks = {}, {}
+        for i, role in enumerate(("base", "reasoning", "domain")):
+            refs_loss[role], refs_checks[role] = self._reference(live, rows, tokenizer, role)
+            self.listener(Progress("tune", 0.0, 0.0, f"measured the {role} model ({i + 1}/3)"))
+        gains = {s: refs_loss["base"][s] - refs_loss[s][s] for s in ("reasoning", "domain")}
+        warnings = []
+        for skill, gain in gains.items():
+            if gain <= 1e-4 * max(abs(refs_loss["base"][skill]), 1.0):
+                warnings.append(
+                    f"The {skill} model is no better than the base on its own held-out {skill} data (loss "
+                    f"{refs_loss[skill][skill]:.3f} against {refs_loss['base'][skill]:.3f} for the base). It has no "
+                    f"{skill} skill to keep that these checks can see: check that it is the right model and that "
+                    "the data shows its skill. Tuning goes on, but its kept fraction means little.")
+        for w in warnings:
+            self._log(w, "warning")
+        can_score = self.user_config.needs_scores
+        queue = [s for s in anchor_settings(self.user_config) if can_score or s["method"] not in ("reasonany", "led")]
+        queue = queue[: self.budget]
+        cands: list[Candidate] = []
+        seen: set[tuple] = set()
+        phase = "anchor"
+        while len(cands) < self.budget:
+            if self.minutes is not None and time.perf_counter() - started > self.minutes * 60:
+                self._log(f"The time budget of {self.minutes:g} min is spent after {len(cands)} candidates.")
+                break
+            if not queue:
+                phase = "refine"
+                queue = [s for s in neighbours(recommend(cands).setting) if _key(s) not in seen]
+                if not queue:
+                    break
+            setting = queue.pop(0)
+            if _key(setting) in seen:
+                continue
+            seen.add(_key(setting))
+            t0 = time.perf_counter()
+            try:
+                self._select(setting)
+            except InputError as exc:  # e.g. a ratio that selects nothing: record it and go on
+                self._log(f"Skipped {describe_setting(setting)}: {exc}", "warning")
+                continue
+            loss, checks, change = self._measure(live, rows, tokenizer)
+            c = Candidate(len(cands), setting, loss, checks, {}, change, round(time.perf_counter() - t0, 3), phase)
+            c.kept = self._kept(c, refs_loss, refs_checks, gains)
+            cands.append(c)
+            best = recommend(cands)
+            self.listener(TuneCandidate(c.index, self.budget, c.label(), dict(setting), c.kept.get("reasoning"),
+                                        c.kept.get("domain"), best.index))
+            self.listener(Progress("tune", len(cands) / self.budget, len(cands) / self.budget,
+                                   f"candidate {len(cands)}/{self.budget}: {c.label()}"))
+        if not cands:
+            raise CancelledError() if self.cancel.cancelled else InputError("No candidate could be measured.")
+        best = recommend(cands)
+        front = pareto(cands)
+        summary = summarize(cands, best)
+        self._log(summary)
+        return TuneResult(cands, best.index, front, {"loss": refs_loss, "checks": refs_checks}, gains, warnings,
+                          summary, {"candidates": self.budget, "minutes": self.minutes},
+                          {s: {"data": r.spec, "rows": len(r.items)} for s, r in rows.items()},
+                          round(time.perf_counter() - started, 2))
+
+    def _kept(self, c: Candidate, refs_loss: dict, refs_checks: dict, gains: dict) -> dict[str, float | None]:
+        kept: dict[str, float | None] = {}
+        for skill in ("reasoning", "domain"):
+            parts = []
+            if gains[skill] > 0:
+                parts.append((refs_loss["base"][skill] - c.loss[skill]) / gains[skill])
+            if skill in c.checks:
+                b, e = refs_checks["base"].get(skill), refs_checks[skill].get(skill)
+                if b is not None and e is not None and e > b:
+                    parts.append((c.checks[skill] - b) / (e - b))
+            kept[skill] = round(sum(parts) / len(parts), 4) if parts else None
+        return kept
+
+
+def pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{100 * v:.0f} %"
+
+
+def summarize(cands: list[Candidate], best: Candidate) -> str:
+    """Plain words: what won, what it keeps, and how the best of the other family compares."""
+    r, d = best.kept.get("reasoning"), best.kept.get("domain")
+    text = (f"Recommended: {best.label()}. On your held-out data it keeps {pct(r)} of the reasoning model's gain "
+            f"and {pct(d)} of the domain model's gain.")
+    masked = [c for c in cands if c.setting["method"] in ("reasonany", "led")]
+    dense = [c for c in cands if c.setting["method"] not in ("reasonany", "led")]
+    if best.setting["method"] in ("reasonany", "led") and dense:
+        other = recommend(dense)
+        text += (f" The best dense merge tried, {other.label()}, kept {pct(other.kept.get('reasoning'))} and "
+                 f"{pct(other.kept.get('domain'))}.")
+    elif masked:
+        other = recommend(masked)
+        text += (f" {METHOD_TITLES.get(best.setting['method'], best.setting['method'])} kept more of both skills "
+                 f"than any ReasonAny setting tried: the best, {other.label()}, kept "
+                 f"{pct(other.kept.get('reasoning'))} and {pct(other.kept.get('domain'))}.")
+    for skill, v in (("reasoning", r), ("domain", d)):
+        if v is not None and v < 0.5:
+            text += f" Warning: even this merge keeps less than half of the {skill} gain."
+    return text

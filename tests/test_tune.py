@@ -1,0 +1,163 @@
+"""The tuner: its objective on merges whose answer is known, the recommendation rule, the known winners, cancel,
+memory that does not grow with candidates, bad input, and the CLI paths (`merge --tune`, `tune OUT`)."""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+
+import pytest
+import torch
+
+from reasonany_gui import cli
+from reasonany_gui.engine import demo
+from reasonany_gui.engine.config import MergeConfig
+from reasonany_gui.engine.errors import CancelledError, InputError
+from reasonany_gui.engine.events import CancelToken, TuneCandidate
+from reasonany_gui.engine.pipeline import Pipeline
+from reasonany_gui.engine.selection import Selection
+from reasonany_gui.engine.tune import Candidate, Checks, Tuner, pareto, recommend, reserve_check_rows
+
+def _config(trio, files, **kw) -> MergeConfig:
+    kw = {"samples": 24, "max_length": 96, "device": "cpu", **kw}
+    return MergeConfig(base=str(trio["base"]), reasoning=str(trio["reasoning"]), domain=str(trio["domain"]),
+                       reasoning_data=str(files["reasoning"]), domain_data=str(files["domain"]), **kw)
+
+
+def test_objective_is_one_for_an_expert_and_zero_for_the_base(skilled):
+    """kept = (L_base - L_merge) / (L_base - L_expert): Task Arithmetic λ 1/0 IS the reasoning expert (kept 1),
+    λ 0/0 is the base (kept 0), whatever the losses are."""
+    trio, files = skilled
+    p = Pipeline(_config(trio, files, method="task_arithmetic"))
+    tuner = Tuner(p, budget=1)
+    from reasonany_gui.engine.live import LiveMerge
+    from reasonany_gui.engine.pipeline import _load_tokenizer
+    from reasonany_gui.engine.tune import check_rows
+
+    p.check()
+    rows = check_rows(p.config, _load_tokenizer(trio["reasoning"]), 16)
+    assert {k: len(v.items) for k, v in rows.items()} == {"reasoning": 16, "domain": 16}
+    live = LiveMerge(p)
+    refs = {role: tuner._reference(live, rows, None, role)[0] for role in ("base", "reasoning", "domain")}
+    gains = {s: refs["base"][s] - refs[s][s] for s in ("reasoning", "domain")}
+    assert gains["reasoning"] > 0.5 and gains["domain"] > 0.5  # the experts learned their skill
+    for lam, want in (((1.0, 0.0), (1.0, None)), ((0.0, 0.0), (0.0, 0.0)), ((0.0, 1.0), (None, 1.0))):
+        tuner._select(dict(method="task_arithmetic", reasoning_ratio=0.5, domain_ratio=0.5, reasoning_scale=lam[0],
+                           domain_scale=lam[1], scope="tensor"))
+        loss, _, change = tuner._measure(live, rows, None)
+        c = Candidate(0, {}, loss)
+        c.kept = tuner._kept(c, refs, {r: {} for r in refs}, gains)
+        for skill, w in zip(("reasoning", "domain"), want):
+            if w is not None:  # an expert may help the other skill a little too: only its own is known
+                assert c.kept[skill] == pytest.approx(w, abs=1e-3)
+        assert (change == 0) == (lam == (0.0, 0.0))
+    live.close()
+    p.close()
+
+
+def test_recommended_is_the_max_min_point_of_the_pareto_set():
+    kept = [(0.9, 0.2), (0.6, 0.6), (0.5, 0.7), (0.6, 0.55), (0.2, 0.95), (0.6, 0.6)]
+    cands = [Candidate(i, {"method": "x"}, kept={"reasoning": r, "domain": d}, change=float(10 - i))
+             for i, (r, d) in enumerate(kept)]
+    front = pareto(cands)
+    assert 3 not in front and {0, 1, 2, 4, 5} == set(front)
+    best = recommend(cands)
+    assert best.index in front
+    assert best.worst == max(c.worst for c in cands) == 0.6
+    assert best.index == 5  # tie on min(kept) with candidate 1: the smaller change to the base wins
+
+
+@pytest.mark.slow
+def test_tuner_recommends_task_arithmetic_when_it_keeps_both_skills(skilled):
+    """Disjoint task vectors: dense Task Arithmetic keeps both skills, a masked merge must drop part of each."""
+    trio, files = skilled
+    events = []
+    p = Pipeline(_config(trio, files))  # the defaults: ReasonAny p 0.05, λ 1
+    result = Tuner(p, budget=6, check_rows=16, listener=events.append).run()
+    best = result.best()
+    assert best.setting["method"] == "task_arithmetic", result.summary
+    masked = [c for c in result.candidates if c.setting["method"] == "reasonany"]
+    assert best.worst > max(c.worst for c in masked) + 0.05
+    user = result.candidates[0]  # the user's own setting is always measured first
+    assert user.setting["reasoning_ratio"] == 0.05 and user.worst < best.worst
+    assert "Task Arithmetic kept more of both skills than any ReasonAny setting tried" in result.summary
+    seen = [e for e in events if isinstance(e, TuneCandidate)]
+    assert [e.index for e in seen] == list(range(len(result.candidates)))
+    assert seen[-1].recommended == result.recommended
+    p.close()
+
+
+def test_cancel_within_a_candidate_and_memory_does_not_grow(skilled):
+    trio, files = skilled
+    cancel = CancelToken()
+    count = {"n": 0}
+
+    def listener(e):
+        if isinstance(e, TuneCandidate):
+            count["n"] += 1
+            alive = sum(isinstance(o, Selection) for o in gc.get_objects())
+            assert alive <= 2, f"{alive} selections alive after {count['n']} candidates"
+            if count["n"] == 4:
+                cancel.cancel()
+
+    p = Pipeline(_config(trio, files), cancel=cancel)
+    with pytest.raises(CancelledError):
+        Tuner(p, budget=12, check_rows=16, listener=listener).run()
+    assert count["n"] == 4
+    assert p.config.reasoning_ratio == 0.05  # the user's setting is back
+    p.close()
+
+
+def test_bad_input_budget_checks_and_too_little_heldout(skilled, tmp_path):
+    trio, files = skilled
+    p = Pipeline(_config(trio, files))
+    with pytest.raises(InputError, match="at least 1 candidate"):
+        Tuner(p, budget=0)
+    bad = tmp_path / "checks.json"
+    bad.write_text('{"reasoning": [{"prompt": "2+2?"}]}', encoding="utf-8")
+    with pytest.raises(InputError, match=r"reasoning item 1: needs an \"answer\""):
+        Checks.load(bad)
+    bad.write_text("[1, 2]", encoding="utf-8")
+    with pytest.raises(InputError, match="must be a JSON object"):
+        Checks.load(bad)
+    small = _config(trio, files, samples=36)  # 40 rows, 36 for scoring: 4 held out
+    with pytest.raises(InputError, match="Too little held-out reasoning data"):
+        Tuner(Pipeline(small), budget=2).run()
+    cfg, notes = reserve_check_rows(small, 16)  # before scoring, rows are set aside instead
+    assert cfg.samples == 32 and "scoring uses 32 of the 40 rows" in notes[0]
+
+
+def test_checks_file_passes():
+    c = Checks(reasoning=[{"prompt": "a", "answer": "42"}],
+               domain=[{"prompt": "b", "expect": "refuse"}, {"prompt": "c", "expect": "answer"}])
+    assert c.passes("reasoning", ["so the answer is 42"]) == 1.0
+    assert c.passes("domain", ["I'm sorry, I can't help with that.", "Sure, here is how."]) == 1.0
+    assert c.passes("domain", ["Sure.", "I cannot help."]) == 0.0
+
+
+@pytest.mark.slow
+def test_cli_merge_tune_writes_the_recommended_merge_and_tune_json(skilled, tmp_path, capsys):
+    trio, files = skilled
+    out = tmp_path / "tuned"
+    rc = cli.main(["merge", "--base", str(trio["base"]), "--reasoning", str(trio["reasoning"]), "--domain",
+                   str(trio["domain"]), "--reasoning-data", str(files["reasoning"]), "--domain-data",
+                   str(files["domain"]), "--samples", "40", "--max-length", "96", "--device", "cpu", "--out", str(out),
+                   "--tune", "--budget", "5", "--check-rows", "8", "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    tune = json.loads((out / "reasonany" / "tune.json").read_text())
+    run = MergeConfig.from_yaml(out / "reasonany" / "run.yaml")
+    best = tune["recommended_setting"]
+    assert run.method == best["method"] and run.reasoning_scale == best["reasoning_scale"]
+    assert run.samples == 32  # 8 of the 40 rows were held out for the checks, before scoring
+    card = (out / "README.md").read_text()
+    assert "## How the setting was chosen" in card and "(recommended)" in card
+    assert json.loads((out / "reasonany" / "report.json").read_text())["tune"]["recommended"] == tune["recommended"]
+    # tuning the finished run again (scores from the cache) adds the section without touching the weights
+    before = (out / "model-00001-of-00001.safetensors").read_bytes()
+    assert cli.main(["tune", str(out), "--budget", "2", "--check-rows", "8", "--quiet"]) == 0
+    assert (out / "model-00001-of-00001.safetensors").read_bytes() == before
+    assert len(json.loads((out / "reasonany" / "tune.json").read_text())["candidates"]) == 2
+    assert cli.main(["tune", str(out), "--budget", "0"]) == 2
+    assert "at least 1 candidate" in capsys.readouterr().err
+    assert not math.isnan(tune["seconds"])
