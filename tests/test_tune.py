@@ -96,7 +96,7 @@ def test_cancel_within_a_candidate_and_memory_does_not_grow(skilled):
     def listener(e):
         if isinstance(e, TuneCandidate):
             count["n"] += 1
-            alive = sum(isinstance(o, Selection) for o in gc.get_objects())
+            alive = sum(type(o) is Selection for o in gc.get_objects())
             assert alive <= 2, f"{alive} selections alive after {count['n']} candidates"
             if count["n"] == 4:
                 cancel.cancel()
@@ -161,3 +161,40 @@ def test_cli_merge_tune_writes_the_recommended_merge_and_tune_json(skilled, tmp_
     assert cli.main(["tune", str(out), "--budget", "0"]) == 2
     assert "at least 1 candidate" in capsys.readouterr().err
     assert not math.isnan(tune["seconds"])
+
+
+def test_renamed_token_rows_come_whole_from_the_tokenizer_source(trio, data_files, tmp_path):
+    """The reasoning model names token 257 `<think>` (R1-style: same id, a new meaning). ReasonAny keeps
+    embeddings at the base, except that row: it comes from the reasoning model whole, in the written merge."""
+    import shutil
+
+    from safetensors import safe_open
+
+    folders = {role: tmp_path / role for role in trio}
+    for role in trio:
+        shutil.copytree(trio[role], folders[role])
+    tj = folders["reasoning"] / "tokenizer.json"
+    data = json.loads(tj.read_text())
+    for entry in data["added_tokens"]:
+        if entry["id"] == 257:
+            entry["content"] = "<think>"
+    tj.write_text(json.dumps(data))
+    tc = folders["reasoning"] / "tokenizer_config.json"
+    tc.write_text(tc.read_text().replace('"<|im_start|>"', '"<think>"'))
+    cfg = MergeConfig(base=str(folders["base"]), reasoning=str(folders["reasoning"]), domain=str(folders["domain"]),
+                      reasoning_data=str(data_files["reasoning"]), domain_data=str(data_files["domain"]), samples=3,
+                      max_length=64, device="cpu", out=str(tmp_path / "out"))
+    p = Pipeline(cfg)
+    out = p.run()
+    assert p.renamed_tokens == {257: "<think>"}
+    name = "model.embed_tokens.weight"
+    read = {}
+    for role, folder in (("base", folders["base"]), ("reasoning", folders["reasoning"]), ("merged", out)):
+        f = sorted(folder.glob("*.safetensors"))[0]
+        with safe_open(str(f), "pt") as h:
+            read[role] = h.get_tensor(name)
+    assert torch.equal(read["merged"][257], read["reasoning"][257])
+    assert not torch.equal(read["base"][257], read["reasoning"][257])
+    keep = torch.ones(read["base"].shape[0], dtype=torch.bool)
+    keep[257] = False
+    assert torch.equal(read["merged"][keep], read["base"][keep])

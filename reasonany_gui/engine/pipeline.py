@@ -71,6 +71,8 @@ class Pipeline:
         self.pass_stats: dict[str, dict] = {}
         #: the tuner's result (tune.TuneResult) when the setting was chosen by `run(tune=...)`
         self.tune_result = None
+        #: token ids the tokenizer source names differently from the base: their embedding rows come from it whole
+        self.renamed_tokens: dict[int, str] = {}
         self._tmp_root: Path | None = None
         root = Path(cache_root) if cache_root else cache_dir() / "scores"
         if not config.score_cache:  # named and registered like any temporary folder: a killed run's is cleaned later
@@ -144,9 +146,23 @@ class Pipeline:
             self._emit(Progress("check", fraction, self._overall(fraction), message))
 
         check_finite(self.ckpts, self.cancel, progress)  # NaN/Inf weights, named, streamed, before any gradient
+        self._find_renamed_tokens()
         self.cancel.check()
         self._done("check", start)
         return self.infos
+
+    def _find_renamed_tokens(self) -> None:
+        from .tokens import renamed_token_ids
+
+        cfg = self.config
+        self.renamed_tokens = renamed_token_ids(self.ckpts["base"].path, self.ckpts[cfg.tokenizer_source].path,
+                                                self.ckpts["base"].embedding_rows)
+        if self.renamed_tokens:
+            shown = ", ".join(list(self.renamed_tokens.values())[:4])
+            more = f" and {len(self.renamed_tokens) - 4} more" if len(self.renamed_tokens) > 4 else ""
+            self.log(f"The {cfg.tokenizer_source} model's tokenizer gives {len(self.renamed_tokens)} token id(s) a "
+                     f"meaning the base does not have ({shown}{more}): their embedding and output rows are taken "
+                     f"from the {cfg.tokenizer_source} model whole.")
 
     def _plan_size(self) -> int:
         return 1 + (len(self._needed_maps()) + 1 if self.config.needs_scores else 0) + 1
@@ -436,10 +452,21 @@ class Pipeline:
                 out = b.to(out_dtype)
                 # the tied head is written twice from this one memory-mapped tensor (safetensors returns the same
                 # tensor for the same name), and save_file refuses tensors that share memory: copy it
-                return out.clone() if layout.is_embedding(name) and out.data_ptr() == b.data_ptr() else out
-            m_r, m_d = sel.bool_masks(name)
-            return merge_tensor(cfg.method, name, b, rsn.get(name), dom.get(name), cfg, m_r, m_d).to(out_dtype)
+                out = out.clone() if layout.is_embedding(name) and out.data_ptr() == b.data_ptr() else out
+            else:
+                m_r, m_d = sel.bool_masks(name)
+                out = merge_tensor(cfg.method, name, b, rsn.get(name), dom.get(name), cfg, m_r, m_d).to(out_dtype)
+            return self._renamed_rows(name, out)
         return merge_tensor(cfg.method, name, b, rsn.get(name), dom.get(name), cfg).to(out_dtype)
+
+    def _renamed_rows(self, name: str, out: torch.Tensor) -> torch.Tensor:
+        """Embedding/output rows of renamed tokens (tokens.py) come whole from the tokenizer-source model."""
+        if not self.renamed_tokens or not layout.is_embedding(name) or out.dim() != 2:
+            return out
+        rows = torch.tensor([i for i in self.renamed_tokens if i < out.shape[0]], dtype=torch.long)
+        out = out.clone()  # never write into a memory-mapped input
+        out[rows] = self.ckpts[self.config.tokenizer_source].get(name)[rows].to(out.dtype)
+        return out
 
     # ------------------------------------------------------------------ all of it
     def run(self, tune: dict | None = None) -> Path:
