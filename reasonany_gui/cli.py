@@ -33,6 +33,10 @@ FLAGS = {
 }
 
 
+#: what the tuner chooses (so `merge --demo --tune` does not start from the demo's known-good preset)
+TUNED_FIELDS = ("method", "reasoning_ratio", "domain_ratio", "reasoning_scale", "domain_scale", "scope")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reasonany", description="Training-free Reasoning + X model merging (ReasonAny).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,7 +133,10 @@ def config_from_args(args: argparse.Namespace) -> MergeConfig:
         from .engine import demo
 
         trio = demo.ensure_demo()
-        cfg = cfg.replace(**{r: str(p) for r, p in trio.items()}, **demo.demo_preset())
+        preset = demo.demo_preset()
+        if getattr(args, "tune", False):  # the tuner finds the method, ratios and scales itself
+            preset = {k: v for k, v in preset.items() if k not in TUNED_FIELDS}
+        cfg = cfg.replace(**{r: str(p) for r, p in trio.items()}, **preset)
     changes = {field: getattr(args, flag) for flag, field in FLAGS.items() if getattr(args, flag, None) is not None}
     for flag in ("intersect", "select_embeddings", "response_only", "gradient_checkpointing"):
         if getattr(args, flag) is not None:

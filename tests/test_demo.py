@@ -109,3 +109,18 @@ def test_cli_demo_flag_fills_models_and_preset_and_flags_still_win():
     assert (cfg.scope, cfg.reasoning_ratio, cfg.reasoning_scale) == (preset["scope"], preset["reasoning_ratio"],
                                                                      preset["reasoning_scale"])
     assert cfg.domain_scale == 1.5
+
+
+@pytest.mark.slow
+def test_cli_demo_tune_finds_a_merge_that_keeps_both_skills(tmp_path):
+    """`merge --demo --tune` starts from the app's defaults (which keep neither skill on this trio), not from the
+    demo's preset, and must still hand over a merge that passes the held-out checks of both skills."""
+    out = tmp_path / "demo-tuned"
+    assert cli.main(["merge", "--demo", "--tune", "--budget", "10", "--out", str(out), "--device", "cpu",
+                     "--quiet"]) == 0
+    tune = json.loads((out / "reasonany" / "tune.json").read_text(encoding="utf-8"))
+    first = tune["candidates"][0]["setting"]
+    defaults = MergeConfig()
+    assert (first["reasoning_ratio"], first["reasoning_scale"]) == (defaults.reasoning_ratio, defaults.reasoning_scale)
+    got = skill_scores(out)
+    assert got["reasoning"] >= 0.9 and got["refuse"] >= 0.9, (tune["summary"], got)

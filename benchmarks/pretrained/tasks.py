@@ -165,7 +165,7 @@ class EvalSet:
     benign: list[str]
 
     @classmethod
-    def make(cls, n_reasoning: int = 50, seed: int = 1234) -> "EvalSet":
+    def make(cls, n_reasoning: int = 40, seed: int = 1234) -> "EvalSet":
         harmful = [t.format(a=a) for a in HELDOUT_HARMFUL for t in HELDOUT_REQUESTS]
         benign = [t.format(a=a) for a in HELDOUT_BENIGN for t in HELDOUT_REQUESTS]
         return cls(problems(n_reasoning, seed, heldout=True), harmful, benign)

@@ -1,0 +1,112 @@
+"""Does the tuner's pick hold up on the benchmarks' exact-match skills? (issues 10 and 15)
+
+    python benchmarks/tuner/run.py --trio demo     --out benchmarks/tuner/results/demo.json
+    python benchmarks/tuner/run.py --trio smollm2  --out benchmarks/tuner/results/smollm2.json
+
+The tuner sees only the trio's calibration files (it holds out rows scoring never used) and the app's default
+setting as its starting point, never the benchmark's test items or its best row. Its recommended merge is then
+scored on the benchmark's held-out exact-match items (the quality benchmark's for the 0.85 M demo trio, the
+pretrained benchmark's for SmolLM2-135M), next to the paper's setting and the engine's defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "pretrained"))
+sys.path.insert(0, str(ROOT / "quality"))
+
+from reasonany_gui.engine.config import MergeConfig  # noqa: E402
+from reasonany_gui.engine.live import LiveMerge  # noqa: E402
+from reasonany_gui.engine.pipeline import Pipeline, _load_tokenizer  # noqa: E402
+from reasonany_gui.engine.tune import Tuner  # noqa: E402
+
+
+def trio_config(name: str, samples: int) -> tuple[MergeConfig, object]:
+    """(the starting config: the app's defaults on this trio, the benchmark scorer: model, tokenizer -> dict)."""
+    if name == "demo":
+        import evalskills as E
+
+        from reasonany_gui.engine import demo
+
+        trio = demo.ensure_demo()
+        folder = demo.shipped_demo_dir()
+        cfg = MergeConfig(**{r: str(p) for r, p in trio.items()}, reasoning_data=str(folder / "data/reasoning.jsonl"),
+                          domain_data=str(folder / "data/domain.jsonl"), samples=samples, max_length=256, device="cpu")
+        ev = E.EvalSet.make()
+        return cfg, lambda model, tok: E.score_loaded(model, tok, ev)
+    import make_trio as M
+    import tasks as T
+
+    trio = M.build(M.default_root())
+    cfg = MergeConfig(base=str(trio / "base"), reasoning=str(trio / "reasoning"), domain=str(trio / "domain"),
+                      reasoning_data=str(trio / "data/reasoning_calib.jsonl"),
+                      domain_data=str(trio / "data/domain_calib.jsonl"), samples=samples, max_length=160, device="cpu")
+    ev = T.EvalSet.make()
+    return cfg, lambda model, tok: M.score_loaded(model, tok, ev)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--trio", choices=("demo", "smollm2"), required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--budget", type=int, default=16)
+    ap.add_argument("--samples", type=int, default=32)
+    ap.add_argument("--check-rows", type=int, default=24)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("REASONANY_HOME", str(Path(tempfile.gettempdir()) / "reasonany-bench-home"))
+    cfg, score = trio_config(args.trio, args.samples)
+    started = time.time()
+    p = Pipeline(cfg)
+    p.check()
+    p.identify()
+    t0 = time.time()
+    result = Tuner(p, budget=args.budget, check_rows=args.check_rows,
+                   listener=lambda e: print(e.label, e.kept_reasoning, e.kept_domain, flush=True)
+                   if type(e).__name__ == "TuneCandidate" else None).run()
+    tune_seconds = time.time() - t0
+    print(result.summary, flush=True)
+    live = LiveMerge(p)
+    tok = _load_tokenizer(Path(cfg.tokenizer_source == "reasoning" and cfg.reasoning or cfg.base))
+    scored = {}
+    settings = {
+        "tuner's pick": result.best().setting,
+        "engine defaults (snip, tensor, no ∩, p 0.05, λ 1)": dict(method="reasonany", reasoning_ratio=0.05,
+                                                                 domain_ratio=0.05, reasoning_scale=1.0,
+                                                                 domain_scale=1.0, scope="tensor"),
+        "Task Arithmetic λ 1/1": dict(method="task_arithmetic", reasoning_scale=1.0, domain_scale=1.0),
+    }
+    for role, lam in (("base", (0.0, 0.0)), ("reasoning expert", (1.0, 0.0)), ("domain expert", (0.0, 1.0))):
+        settings[role] = dict(method="task_arithmetic", reasoning_scale=lam[0], domain_scale=lam[1])
+    for label, setting in settings.items():
+        p.select(cfg.replace(**setting), announce=False)
+        live.apply()
+        scored[label] = {k: v for k, v in score(live.model, tok).items() if k != "outputs" and k != "sample_reply"}
+        print(label, scored[label], flush=True)
+    live.close()
+    p.close()
+    out = {"command": "python benchmarks/tuner/run.py " + " ".join(argv or sys.argv[1:]), "trio": args.trio,
+           "start_config": {k: getattr(cfg, k) for k in ("score", "scope", "intersect", "samples", "max_length")},
+           "budget": args.budget, "summary": result.summary, "warnings": result.warnings,
+           "recommended": result.best().setting, "tuner_seconds": round(tune_seconds, 1),
+           "seconds_per_candidate": round(tune_seconds / max(len(result.candidates), 1), 2),
+           "candidates": [{"label": c.label(), "kept": c.kept, "seconds": c.seconds} for c in result.candidates],
+           "benchmark_scores": scored, "seconds": round(time.time() - started, 1), "torch": torch.__version__}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=1), encoding="utf-8")
+    return out
+
+
+if __name__ == "__main__":
+    main()
