@@ -34,22 +34,42 @@ def _read_report(out: Path | None) -> dict:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
-def merge_job(config: MergeConfig, holder: dict) -> Callable[[Listener, CancelToken], MergeResult]:
+def merge_job(config: MergeConfig, holder: dict, tune: dict | None = None) -> Callable[[Listener, CancelToken], MergeResult]:
     """check -> (refuse a bad output folder or too little disk early) -> identify -> select -> write.
 
-    The result's `out` is what `write` returned: `NAME-2` when NAME was filled during the run."""
+    tune: {"budget", "checks"} ("tune automatically"): the steps of `Pipeline.run(tune=...)`, so the merge written
+    is the tuner's recommendation and its folder holds tune.json. The result's `out` is what `write` returned:
+    `NAME-2` when NAME was filled during the run."""
 
     def run(listener: Listener, cancel: CancelToken) -> MergeResult:
+        checks = _load_checks(tune)  # a malformed checks file is refused before anything is loaded
         p = Pipeline(config, listener, cancel)
         holder["pipeline"] = p
         p.check()
+        if tune is not None:  # before scoring: the checks need rows that scoring never sees
+            from reasonany_gui.engine.tune import DEFAULT_CHECK_ROWS, reserve_check_rows
+
+            p.config, notes = reserve_check_rows(p.config, DEFAULT_CHECK_ROWS)
+            for note in notes:
+                p.log(note, "warning")
         p.check_output()  # folder and free disk space, before the long identification
         p.identify()
+        if tune is not None:
+            p.tune(budget=int(tune["budget"]), checks=checks)
         sel = p.select()
         out = p.write(config.out)
         return MergeResult(p, sel, out, _read_report(out))
 
     return run
+
+
+def _load_checks(tune: dict | None):
+    """The user's checks file (engine.tune.Checks), or None; a malformed one raises InputError with its reason."""
+    if not tune or not tune.get("checks"):
+        return None
+    from reasonany_gui.engine.tune import Checks
+
+    return Checks.load(tune["checks"])
 
 
 def _adopt(p: Pipeline, listener: Listener, cancel: CancelToken) -> None:
@@ -70,6 +90,34 @@ def retune_job(pipeline: Pipeline | None, config: MergeConfig, holder: dict):
         _adopt(p, listener, cancel)
         holder["pipeline"] = p
         sel = p.select(config)
+        return MergeResult(p, sel, None)
+
+    return run
+
+
+def tune_job(pipeline: Pipeline | None, config: MergeConfig, holder: dict, budget: int, checks: str | None = None):
+    """Find a good setting (engine.tune via `Pipeline.tune`) from the cached scores, then select the recommended one.
+
+    The pipeline adopts the recommendation (and keeps `tune_result`, so a saved version carries tune.json and the
+    report's tune section). Cancelled or failed, the pipeline is put back exactly as it was: its setting, the
+    masks the app shows and the previous search, so "Save this version" never writes a half-searched state."""
+
+    def run(listener: Listener, cancel: CancelToken) -> MergeResult:
+        loaded = _load_checks({"checks": checks})
+        p = pipeline
+        if p is None:  # an opened run: identification hits the score cache when its scores are kept
+            p = Pipeline(config, listener, cancel)
+            holder["pipeline"] = p
+            p.check()
+        _adopt(p, listener, cancel)
+        holder["pipeline"] = p
+        before = (p.config, p.selection, p.tune_result)
+        try:
+            p.tune(budget=int(budget), checks=loaded)
+            sel = p.select()
+        except BaseException:
+            p.config, p.selection, p.tune_result = before
+            raise
         return MergeResult(p, sel, None)
 
     return run

@@ -28,6 +28,7 @@ from .results_panel import ResultsPanel, data_title
 from .run_panel import RunPanel
 from .settings_panel import SettingsPanel
 from .settings_store import SettingsStore
+from .tune_view import DEFAULT_BUDGET, TuneOptions
 from .texts import describe_value, human_bytes
 from .widgets import guard_wheel, scroll_page
 from .worker import JobRunner
@@ -185,6 +186,15 @@ class MainWindow(QMainWindow):
         self.results.save_requested.connect(self.start_save_version)
         self.results.evaluate_requested.connect(self.start_evaluate)
         self.results.evaluation.ask_requested.connect(self.start_ask)
+        tune = self.results.tune_view
+        tune.tune_requested.connect(self.start_tune)
+        tune.cancel_requested.connect(self.runner.cancel)
+        tune.setting_requested.connect(self.choose_candidate)
+        self.runner.event.connect(tune.on_event)
+        # one set of search options, shown on Results and on Settings: each copy follows the other
+        tune.options.changed.connect(lambda: self._sync_tune_options(tune.options, self.settings.tune_options))
+        self.settings.tune_options.changed.connect(
+            lambda: self._sync_tune_options(self.settings.tune_options, tune.options))
         self.runner.event.connect(self.run_panel.on_event)
         self.runner.event.connect(self._on_status_event)
         self.runner.finished.connect(self._on_job_finished)
@@ -208,6 +218,9 @@ class MainWindow(QMainWindow):
         self.data.pickers["domain"].set_recent(self.store.recent("data:domain"))
         self.settings.speed_factors = self.store.speed_factors()
         self.settings.load(cfg)
+        self.settings.auto_tune.setChecked(self.store.get_bool("tune/auto", False))
+        for options in (self.settings.tune_options, self.results.tune_view.options):
+            options.set_values(self.store.get_int("tune/budget", DEFAULT_BUDGET), self.store.get_str("tune/checks"))
         self.output.load(cfg)
         self.data.set_specs(cfg.reasoning_data, cfg.domain_data)
         if self.store.has_config() and all(getattr(cfg, r) for r in ("base", "reasoning", "domain")):
@@ -255,6 +268,10 @@ class MainWindow(QMainWindow):
             self.store.save_config(self.build_config())
         except Exception as exc:  # noqa: BLE001
             log.warning("saving settings failed: %s", exc)
+        options = self.settings.tune_options.values()
+        self.store.set("tune/auto", self.settings.auto_tune.isChecked())
+        self.store.set("tune/budget", options["budget"])
+        self.store.set("tune/checks", options["checks"] or "")
         self.store.save_geometry(self.saveGeometry())
         self.store.sync()
 
@@ -353,14 +370,18 @@ class MainWindow(QMainWindow):
         self.results.show_empty("A merge is running. Its result appears here when it finishes.\n\nEarlier runs stay "
                                 "available: “Open run…” or File ▸ Recent runs.")
         self._holder = {}
-        self.run_panel.begin("Merging", "Measuring which weights carry each skill, then merging.",
-                             costs=self._stage_costs(config))
+        tune = self.settings.tune_options.values() if self.settings.auto_tune.isChecked() else None
+        costs = self._stage_costs(config)
+        if tune is not None and costs:  # the estimate has no model of the search yet: a rough weight, corrected live
+            costs["tune"] = tune["budget"] * (costs.get("write", 1.0) + costs.get("select", 0.5))
+        self.run_panel.begin("Merging", "Measuring which weights carry each skill, "
+                             + ("finding a good setting, " if tune is not None else "") + "then merging.", costs=costs)
         if config.needs_scores:
             passes = ["reasoning@reasoning", "domain@domain"]
             if config.intersect:
                 passes += ["base@reasoning", "base@domain"]
             self.run_panel.plots.prepare(passes)
-        self._start("merge", jobs.merge_job(config, self._holder))
+        self._start("merge", jobs.merge_job(config, self._holder, tune=tune))
 
     def _device_type(self, config: MergeConfig) -> str:
         from reasonany_gui.engine.devices import resolve_device
@@ -424,6 +445,48 @@ class MainWindow(QMainWindow):
         config = base.replace(**changes)
         self._holder = {}
         self._start("retune", jobs.retune_job(self.pipeline, config, self._holder))
+
+    def start_tune(self, options: dict) -> None:
+        """Results ▸ Find a good setting: search from the scores already measured (the merge's, or the cache's)."""
+        if self.runner.busy:
+            self.status_text.setText("Wait for the current task to finish, or cancel it.")
+            return
+        config = self.pipeline.config if self.pipeline is not None else self._opened_config()
+        if config is None:
+            self.errors.show_error(InputError("Nothing to search from yet: run a merge or open an earlier run first."))
+            return
+        self.save_settings()  # the options are remembered like every other choice
+        self._holder = {}
+        self.results.tune_view.begin(int(options["budget"]))
+        self.results.tabs.setCurrentWidget(self.results.tune_view)
+        self._start("tune", jobs.tune_job(self.pipeline, config, self._holder, int(options["budget"]),
+                                          options.get("checks")))
+
+    def choose_candidate(self, setting: dict) -> None:
+        """A point of the search was clicked: re-tune the masks to its setting (from the cached scores)."""
+        if self.runner.busy:
+            self.status_text.setText("Wait for the current task to finish, then click the point again.")
+            return
+        self.start_retune(setting)
+
+    @staticmethod
+    def _sync_tune_options(source: TuneOptions, target: TuneOptions) -> None:
+        values = source.values()
+        target.set_values(values["budget"], values["checks"])
+
+    def _shown_setting(self) -> dict | None:
+        """The setting the Results screen shows now (method, shares, strengths, scope), for the search's ring."""
+        cfg = self.pipeline.config if self.pipeline is not None else self._opened_config()
+        if cfg is None:
+            return None
+        from reasonany_gui.engine.tune import SETTING_KEYS
+
+        return {k: getattr(cfg, k) for k in SETTING_KEYS}
+
+    def _update_tune_view(self) -> None:
+        view = self.results.tune_view
+        view.set_available(self.pipeline is not None or self._opened_config() is not None)
+        view.mark_current(self._shown_setting())
 
     def start_save_version(self) -> None:
         if self.runner.busy or self.pipeline is None:
@@ -528,6 +591,7 @@ class MainWindow(QMainWindow):
         """Delete the score cache; the live pipeline reads from it, so re-tuning needs a new run afterwards."""
         self._close_pipeline()
         self.results.retune.setEnabled(False)
+        self.results.tune_view.set_available(False)
         self.score_store().clear()
         self.status_text.setText("Score cache cleared.")
 
@@ -554,13 +618,22 @@ class MainWindow(QMainWindow):
             self._fill_recent_runs()
             self.output.next_suggestion(specs["reasoning"], specs["domain"])
             self.go("results")
-        elif name == "retune":
+        elif name in ("retune", "tune"):
             self.pipeline = result.pipeline
             self.selection = result.selection
-            self.results.set_selection(result.selection, result.pipeline.config.scope)
+            cfg = result.pipeline.config
+            self.results.set_selection(result.selection, cfg.scope, cfg.method)
             self.results.set_output(self.out_dir, saved_current=False)
-            self.results.retune.load(result.pipeline.config)
-            self.status_text.setText("Masks updated from the measured scores. Save this version to keep it.")
+            self.results.retune.load(cfg)
+            self.results.retune.setEnabled(True)
+            if name == "tune":
+                view = self.results.tune_view
+                view.set_result(result.pipeline.tune_result.report_section() if result.pipeline.tune_result else None)
+                self.status_text.setText("Search finished: the recommended setting is shown. Save this version to "
+                                         "keep it, or click another point.")
+            else:
+                self.status_text.setText("Masks updated from the measured scores. Save this version to keep it.")
+            self._update_tune_view()
         elif name == "open":
             self._show_opened(result)
         elif name == "evaluate":
@@ -577,11 +650,13 @@ class MainWindow(QMainWindow):
         self.out_dir = Path(result.out) if result.out else self.out_dir
         cfg = result.pipeline.config
         self.results.evaluation.data_roles = {cfg.reasoning_data: "reasoning", cfg.domain_data: "domain"}
-        self.results.set_selection(result.selection, cfg.scope)
+        self.results.set_selection(result.selection, cfg.scope, cfg.method)
         self.results.set_output(self.out_dir, saved_current=saved)
         self.results.set_report(result.report)
         self.results.retune.load(result.pipeline.config)
-        self.results.retune.setEnabled(result.selection is not None)
+        # a search may have picked a method without masks; the measured scores still allow any other setting
+        self.results.retune.setEnabled(result.selection is not None or bool(result.pipeline.map_keys))
+        self._update_tune_view()
         self.status_text.setText(f"Merged model saved in {self.out_dir}")
 
     def _show_opened(self, view) -> None:
@@ -591,12 +666,14 @@ class MainWindow(QMainWindow):
         cfg = self._opened_config()
         self.results.evaluation.data_roles = ({cfg.reasoning_data: "reasoning", cfg.domain_data: "domain"}
                                               if cfg is not None else {})
-        self.results.set_selection(self.selection, cfg.scope if cfg is not None else None)
+        self.results.set_selection(self.selection, cfg.scope if cfg is not None else None,
+                                   cfg.method if cfg is not None else None)
         self.results.set_output(self.out_dir, saved_current=True)
         self.results.set_report(view.report)
         if cfg is not None:
             self.results.retune.load(cfg)
         self.results.retune.setEnabled(self.selection is not None and cfg is not None)
+        self._update_tune_view()
         self.store.add_recent("runs", str(self.out_dir))
         self._fill_recent_runs()
         self.status_text.setText(f"Opened {self.out_dir}")
@@ -614,8 +691,8 @@ class MainWindow(QMainWindow):
     def _on_job_failed(self, name: str, exc: BaseException) -> None:
         self._set_busy(False, name)
         failed_pipeline = self._holder.get("pipeline")
-        if name == "merge" and failed_pipeline is not None:
-            failed_pipeline.close()
+        if failed_pipeline is not None and (name == "merge" or (name == "tune" and failed_pipeline is not self.pipeline)):
+            failed_pipeline.close()  # a search on an opened run built its own pipeline: nothing else holds it
         cancelled = isinstance(exc, CancelledError)
         if name == "merge":  # no old result under a banner that reads as if it were this run's
             self.results.show_empty(("The merge was cancelled" if cancelled else "The merge stopped with an error")
@@ -623,6 +700,9 @@ class MainWindow(QMainWindow):
                                     "File ▸ Recent runs.")
         elif name == "ask":
             self.results.evaluation.show_answers(None, "Cancelled." if cancelled else "No answer: see the message.")
+        elif name == "tune":  # the job put the pipeline back as it was: the masks shown are still true
+            self.results.tune_view.finish("cancelled" if cancelled else "failed",
+                                          "" if cancelled else str(exc).splitlines()[0] if str(exc) else "")
         if name in RUN_SCREEN_JOBS:
             self.run_panel.finish("cancelled" if cancelled else "failed",
                                   str(exc) if cancelled else f"{exc}\nDetails: {paths.log_file()}")
@@ -636,7 +716,7 @@ class MainWindow(QMainWindow):
         self.merge_button.setEnabled(not busy)
         self.output.merge_button.setEnabled(not busy)
         self.open_run_button.setEnabled(not busy)
-        self.results.set_busy(busy)
+        self.results.set_busy(busy, name)
         on_status = busy and name not in RUN_SCREEN_JOBS
         self.status_progress.setVisible(on_status)
         self.status_cancel.setVisible(on_status)
@@ -644,6 +724,7 @@ class MainWindow(QMainWindow):
         if busy:
             self.status_text.setText({"merge": "Merging…", "save": "Saving…", "retune": "Updating the masks…",
                                       "evaluate": "Evaluating…", "open": "Opening the run…",
+                                      "tune": "Finding a good setting…",
                                       "ask": "The four models are answering your question…"}.get(name, "Working…"))
         if busy and name in RUN_SCREEN_JOBS:
             self.go("run")

@@ -8,6 +8,7 @@ version" then writes it to a new folder.
 from __future__ import annotations
 
 import math
+from html import escape as html_escape
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
@@ -16,17 +17,21 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout
                                QLineEdit, QPlainTextEdit, QPushButton, QStackedWidget, QTableWidget, QTableWidgetItem,
                                QTabWidget, QVBoxLayout, QWidget)
 
-from reasonany_gui.engine.config import SCOPES
+from reasonany_gui.engine.config import METHODS, SCOPES, SCORED_METHODS
 
 from .inspector import MaskInspector
+from .tune_view import TuneView
 from .texts import FOLLOW_HELP, FOLLOW_LABEL, LABELS, METHOD_TITLES, SCOPE_TITLES, TOOLTIPS, human_bytes, human_seconds
 from .widgets import Banner, Card, StrengthLink, strengths_follow_shares
 
-RETUNE_FIELDS = ("reasoning_ratio", "domain_ratio", "reasoning_scale", "domain_scale", "scope")
+RETUNE_FIELDS = ("method", "scope", "reasoning_ratio", "domain_ratio", "reasoning_scale", "domain_scale")
 
 
 class RetuneCard(Card):
-    """Shares, strengths and scope, applied to the cached scores with one click (one compact row)."""
+    """Method, shares, strengths and scope, applied to the cached scores with one click (compact rows).
+
+    The method is here because "Find a good setting" may recommend Task Arithmetic, TIES or DARE: the card must
+    show what the masks and a saved version use, and let the user go back to ReasonAny."""
 
     retune_requested = Signal(dict)
 
@@ -45,16 +50,16 @@ class RetuneCard(Card):
         grid = QGridLayout()
         grid.setHorizontalSpacing(8)
         grid.setVerticalSpacing(4)
-        # two rows of label + box pairs: shares above strengths, so each pair reads as one expert's setting
-        places = {"reasoning_ratio": (0, 0), "domain_ratio": (0, 2), "scope": (2, 0),
-                  "reasoning_scale": (1, 0), "domain_scale": (1, 2)}
+        # label + box pairs: method and scope, then shares above strengths (each pair reads as one expert's setting)
+        places = {"method": (0, 0), "scope": (0, 2), "reasoning_ratio": (1, 0), "domain_ratio": (1, 2),
+                  "reasoning_scale": (2, 0), "domain_scale": (2, 2)}
         for name in RETUNE_FIELDS:
-            if name == "scope":
+            if name in ("scope", "method"):
                 box = QComboBox()
                 box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
                 box.setMinimumContentsLength(12)
-                for s in SCOPES:
-                    box.addItem(SCOPE_TITLES[s], s)
+                for s in (SCOPES if name == "scope" else METHODS):
+                    box.addItem((SCOPE_TITLES if name == "scope" else METHOD_TITLES)[s], s)
             else:
                 box = QDoubleSpinBox()
                 if name.endswith("ratio"):
@@ -76,7 +81,7 @@ class RetuneCard(Card):
             grid.setColumnStretch(col, 1)
         self.follow = QCheckBox(FOLLOW_LABEL)
         self.follow.setToolTip(FOLLOW_HELP)
-        grid.addWidget(self.follow, 2, 2, 1, 2)
+        grid.addWidget(self.follow, 3, 0, 1, 4)
         self.link = StrengthLink(self.follow, [(self.boxes["reasoning_ratio"], self.boxes["reasoning_scale"]),
                                                (self.boxes["domain_ratio"], self.boxes["domain_scale"])], self)
         self.apply_button = QPushButton("Update masks")
@@ -166,6 +171,7 @@ class EvaluationView(QWidget):
     """Verdict per skill, perplexities (rows: data sets, columns: models), the answers, and the user's own prompt."""
 
     ask_requested = Signal(str)
+    find_setting_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -176,6 +182,12 @@ class EvaluationView(QWidget):
         self.comparison = QLabel("")  # the engine's comparison with Task Arithmetic, when it reports one
         self.comparison.setWordWrap(True)
         self.comparison.setVisible(False)
+        self.verdict_warning = Banner("", "warn")  # the verdict's "Warning: …" lines (a lost skill, a better baseline)
+        self.find_setting = QPushButton("Find a good setting…")
+        self.find_setting.setToolTip("Open “Find a good setting”: it compares many settings, Task Arithmetic included, "
+                                     "on held-out data.")
+        self.find_setting.clicked.connect(self.find_setting_requested)
+        self.find_setting.setVisible(False)
         self.table = QTableWidget(0, 0)
         self.table.verticalHeader().setVisible(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
@@ -209,6 +221,10 @@ class EvaluationView(QWidget):
         for banner in self.verdicts.values():
             lay.addWidget(banner)
         lay.addWidget(self.comparison)
+        warn_row = QHBoxLayout()
+        warn_row.addWidget(self.verdict_warning, 1)
+        warn_row.addWidget(self.find_setting, 0, Qt.AlignmentFlag.AlignTop)
+        lay.addLayout(warn_row)
         lay.addWidget(QLabel("Perplexity on held-out text (lower is better)"))
         lay.addWidget(self.table)
         lay.addWidget(QLabel("Answers to the check prompts"))
@@ -238,6 +254,8 @@ class EvaluationView(QWidget):
             banner.set_message("", "info")
         self.comparison.setText("")
         self.comparison.setVisible(False)
+        self.verdict_warning.set_message("", "warn")
+        self.find_setting.setVisible(False)
         if not ev:
             self.table.setRowCount(0)
             self.table.setColumnCount(0)
@@ -245,10 +263,15 @@ class EvaluationView(QWidget):
             return
         ppl = ev.get("perplexity") or {}
         self._show_verdicts(ppl, (ev.get("kept") or {}).get("merged") or {})
-        others = [line for line in ev.get("verdict") or [] if "Task Arithmetic" in line]
+        verdict = [str(line) for line in ev.get("verdict") or []]
+        warnings = [line for line in verdict if line.startswith("Warning")]
+        others = [line for line in verdict if "Task Arithmetic" in line and line not in warnings]
         if others:
             self.comparison.setText(" ".join(others))
             self.comparison.setVisible(True)
+        if warnings:  # a lost skill or a better plain baseline: said in the warning colour, never buried
+            self.verdict_warning.set_message("<br>".join("⚠ " + html_escape(line) for line in warnings), "warn")
+            self.find_setting.setVisible(any("Task Arithmetic" in line or "good setting" in line for line in warnings))
         models = sorted({m for row in ppl.values() for m in row}, key=_model_order)
         self.table.setRowCount(len(ppl))
         self.table.setColumnCount(len(models))
@@ -349,6 +372,8 @@ class ResultsPanel(QWidget):
         self.retune.setEnabled(False)
         self.inspector = MaskInspector()
         self.evaluation = EvaluationView()
+        self.tune_view = TuneView()
+        self.evaluation.find_setting_requested.connect(lambda: self.tabs.setCurrentWidget(self.tune_view))
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         self.summary.setAlignment(Qt.AlignmentFlag.AlignTop)
@@ -357,6 +382,7 @@ class ResultsPanel(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.inspector, "Masks")
         self.tabs.addTab(self.evaluation, "Evaluation")
+        self.tabs.addTab(self.tune_view, "Find a good setting")
         self.tabs.addTab(self.summary, "Run summary")
 
         filled = QWidget()
@@ -416,16 +442,21 @@ class ResultsPanel(QWidget):
         self.evaluate.setEnabled(not busy and self.out_dir is not None and not self.unsaved)
         self.evaluate.setToolTip(EVALUATE_UNSAVED if self.unsaved else EVALUATE_TIP)
 
-    def set_selection(self, selection, scope: str | None = None) -> None:
+    def set_selection(self, selection, scope: str | None = None, method: str | None = None) -> None:
         self.inspector.set_selection(selection)
         self.inspector.heatmaps.set_scope_note(scope if selection is not None else None)
+        if selection is None and method is not None and method not in SCORED_METHODS:
+            self.inspector.totals.setText(f"No masks: {METHOD_TITLES.get(method, method).split(' (')[0]} changes every "
+                                          "weight (it selects none), so there is nothing to inspect here.")
 
     def set_report(self, report: dict | None) -> None:
         self.summary.setText(summary_html(report) if report else "")
         self.evaluation.show_result((report or {}).get("evaluation"))
+        self.tune_view.set_result((report or {}).get("tune"))
 
-    def set_busy(self, busy: bool) -> None:
+    def set_busy(self, busy: bool, job: str = "") -> None:
         self.retune.apply_button.setEnabled(not busy)
+        self.tune_view.set_busy(busy, searching=job == "tune")
         self.evaluation.ask_button.setEnabled(not busy)
         self._enable_evaluate(busy)
 

@@ -19,6 +19,7 @@ from reasonany_gui.engine.config import (ACCUMULATORS, COMPUTE_DTYPES, METHODS, 
 
 from .texts import (ACCUMULATOR_TITLES, DEMO_VALUES_NOTE, DTYPE_TITLES, FOLLOW_HELP, FOLLOW_LABEL, LABELS, METHOD_TITLES,
                     SCOPE_TITLES, SCORE_TITLES, TOOLTIPS, human_bytes, human_range)
+from .tune_view import TuneOptions
 from .widgets import Banner, Card, Columns, StrengthLink, page_header, strengths_follow_shares
 
 #: below this width the cards stand in one column (two columns of ~370 px cut labels and values off)
@@ -35,6 +36,12 @@ METHOD_HELP = {
     "linear": "A weighted average of the two experts (strengths are the weights).",
     "led": "LED-Merging: the most important weights of each expert, made disjoint.",
 }
+AUTO_TUNE_LABEL = "Find a good setting automatically"
+AUTO_TUNE_HELP = ("Before saving, Merge measures several settings in memory (ReasonAny at other shares and strengths, "
+                  "and Task Arithmetic, TIES and DARE) on held-out rows of your data, and saves the one that keeps the "
+                  "most of both skills. The shares and strengths above are the first candidate. Each candidate costs "
+                  "one merge in memory and a few forward passes (no new gradients); the estimate above does not "
+                  "include it.")
 SCORED_FIELDS = ("score", "samples", "max_length", "scope", "reasoning_ratio", "domain_ratio", "intersect",
                  "select_embeddings", "response_only", "compute_dtype", "accumulators", "gradient_checkpointing")
 
@@ -147,6 +154,20 @@ class SettingsPanel(QWidget):
         self.estimate.setObjectName("estimate")
         self.estimate.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.columns.add(self.estimate)
+
+        tune_card = Card("Find a good setting")
+        self.auto_tune = QCheckBox(AUTO_TUNE_LABEL)
+        self.auto_tune.setToolTip(AUTO_TUNE_HELP)
+        auto_help = QLabel(AUTO_TUNE_HELP)
+        auto_help.setObjectName("muted")
+        auto_help.setWordWrap(True)
+        self.tune_options = TuneOptions()
+        self.tune_options.setEnabled(False)
+        self.auto_tune.toggled.connect(self.tune_options.setEnabled)
+        tune_card.body.addWidget(self.auto_tune)
+        tune_card.body.addWidget(auto_help)
+        tune_card.body.addWidget(self.tune_options)
+        self.columns.add(tune_card, span=2)
 
         adv_card = Card()
         self.adv_toggle = QToolButton()

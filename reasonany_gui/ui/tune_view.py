@@ -1,0 +1,579 @@
+"""Results ▸ Find a good setting: the tuner's candidates as a live scatter plot, and what they mean in words.
+
+Each point is one candidate merge the engine measured in memory (engine.tune): x is the share of the reasoning
+model's gain over the base it keeps on held-out reasoning rows, y the same for the domain. The recommended
+point is marked with a star, the Pareto front (no other point keeps more of both) is a dashed line, and the
+setting shown in the masks now has a ring. Clicking a point (or double-clicking its row) asks the window to
+re-tune to that setting from the cached scores.
+
+Why store-then-redraw again: candidates arrive from the worker as small `TuneCandidate` events; `on_event` only
+stores them and a QTimer redraws, so the worker never waits on painting and never touches a widget.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar,
+                               QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QToolButton, QVBoxLayout,
+                               QWidget)
+
+from reasonany_gui.engine.events import Progress, TuneCandidate
+
+from .widgets import AdaptiveSplitter, Banner
+
+REDRAW_MS = 66
+DEFAULT_BUDGET = 24
+MAX_BUDGET = 500
+#: below this width the candidate table stands under the plot instead of beside it
+SIDE_BY_SIDE_FROM = 900
+
+#: method -> (legend title, colour, symbol); colour and shape both differ, so the plot reads in grey too
+METHOD_STYLE = {
+    "reasonany": ("ReasonAny", "#2f6fde", "o"),
+    "task_arithmetic": ("Task Arithmetic", "#f08c00", "t1"),
+    "ties": ("TIES", "#12a150", "s"),
+    "dare": ("DARE", "#9b51e0", "d"),
+    "led": ("LED-Merging", "#0e9384", "p"),
+    "linear": ("Linear", "#667085", "h"),
+}
+OTHER_STYLE = ("Other", "#667085", "x")
+
+BUDGET_TIP = ("How many candidate merges to measure. Each costs one merge in memory and a few forward passes "
+              "over held-out rows (no new gradients); 24 is a good start, more refines the best one further.")
+CHECKS_TIP = ("Optional: a JSON file of check questions with the answer the reply must contain, and prompts the "
+              "model should refuse or answer, e.g. {\"reasoning\": [{\"prompt\": \"…\", \"answer\": \"42\"}], "
+              "\"refuse\": [{\"prompt\": \"…\"}], \"help\": [{\"prompt\": \"…\"}]}. Without it, the checks are "
+              "held-out rows of your calibration data.")
+INTRO = ("Measures many merges in memory, without writing anything: ReasonAny at several shares and strengths, "
+         "and Task Arithmetic, TIES and DARE, each on held-out rows of your calibration data that the importance "
+         "scores never saw. The recommended one keeps the most of the skill it keeps least of. Click a point to "
+         "see that merge's masks, then “Save this version…”.")
+IDLE_TEXT = "No search yet. Press “Find a good setting”."
+AXIS_X = "share of the reasoning model's gain kept"
+AXIS_Y = "share of the domain model's gain kept"
+PLACEHOLDER = "Each measured candidate appears here as a point."
+CAPTION = ("Top right is best. 100 % (dashed lines) = as good as the expert on its own held-out rows; 0 % = no better "
+           "than the base model. A hollow symbol: that skill could not be measured (drawn at 0 %).")
+
+
+def pct(v: float | None) -> str:
+    return "not measurable" if v is None else f"{100 * v:.0f} %"
+
+
+def split_summary(summary: str) -> tuple[str, list[str]]:
+    """The engine's summary without its 'Warning: …' sentences, and those sentences (shown as warnings)."""
+    parts = re.split(r"\s*(?=Warning:)", summary or "")
+    text = parts[0].strip()
+    return text, [p.strip() for p in parts[1:] if p.strip()]
+
+
+class TuneOptions(QWidget):
+    """The search's options: how many candidates, and an optional checks file (on Results and on Settings)."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.budget = QSpinBox()
+        self.budget.setRange(1, MAX_BUDGET)
+        self.budget.setValue(DEFAULT_BUDGET)
+        self.budget.setToolTip(BUDGET_TIP)
+        self.checks = QLineEdit()
+        self.checks.setPlaceholderText("none: held-out rows of your calibration data")
+        self.checks.setToolTip(CHECKS_TIP)
+        self.choose = QPushButton("Choose…")
+        self.choose.setToolTip(CHECKS_TIP)
+        self.choose.clicked.connect(self._choose)
+        self.clear = QToolButton()
+        self.clear.setText("Clear")
+        self.clear.setToolTip("Use no checks file.")
+        self.clear.clicked.connect(lambda: self.checks.setText(""))
+        budget_label = QLabel("Candidates to try")
+        budget_label.setToolTip(BUDGET_TIP)
+        checks_label = QLabel("Checks file (optional)")
+        checks_label.setToolTip(CHECKS_TIP)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setHorizontalSpacing(8)
+        grid.setVerticalSpacing(4)
+        grid.addWidget(budget_label, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(self.budget)
+        row.addStretch(1)
+        grid.addLayout(row, 0, 1, 1, 3)
+        grid.addWidget(checks_label, 1, 0)
+        grid.addWidget(self.checks, 1, 1)
+        grid.addWidget(self.choose, 1, 2)
+        grid.addWidget(self.clear, 1, 3)
+        grid.setColumnStretch(1, 1)
+        self.budget.valueChanged.connect(lambda *_: self.changed.emit())
+        self.checks.textChanged.connect(lambda *_: self.changed.emit())
+
+    def _choose(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a checks file", self.checks.text(),
+                                              "Checks (*.json);;All files (*)")
+        if path:
+            self.checks.setText(path)
+
+    def values(self) -> dict:
+        """{"budget": int, "checks": path or None} (the tune job's options)."""
+        text = self.checks.text().strip()
+        return {"budget": int(self.budget.value()), "checks": text or None}
+
+    def set_values(self, budget: int, checks: str | None) -> None:
+        """Show values without echoing `changed` (the window keeps the two copies in step)."""
+        for w in (self.budget, self.checks):
+            w.blockSignals(True)
+        try:
+            self.budget.setValue(max(1, min(int(budget), MAX_BUDGET)))
+            self.checks.setText(checks or "")
+        finally:
+            for w in (self.budget, self.checks):
+                w.blockSignals(False)
+
+
+class PercentAxis(pg.AxisItem):
+    """Kept fractions read as percentages (0 %, 50 %, 100 %)."""
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph naming
+        return [f"{100 * v:.0f} %" for v in values]
+
+
+class TuneScatter(pg.GraphicsLayoutWidget):
+    """The plot: one scatter item per method (for the legend), the Pareto front, the recommended and current marks."""
+
+    point_clicked = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setBackground("w")
+        self.plot = self.addPlot(row=0, col=0, axisItems={"bottom": PercentAxis("bottom"), "left": PercentAxis("left")})
+        self.plot.setMenuEnabled(False)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideButtons()
+        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self.plot.setLabel("bottom", AXIS_X)
+        self.plot.setLabel("left", AXIS_Y)
+        for axis in ("bottom", "left"):
+            self.plot.getAxis(axis).enableAutoSIPrefix(False)
+        # where each expert is: 100 % on its axis (dashed); the base model sits at 0 %, 0 %
+        for angle in (90, 0):
+            self.plot.addItem(pg.InfiniteLine(pos=1.0, angle=angle, pen=pg.mkPen("#98a2b3", width=1,
+                                                                                 style=Qt.PenStyle.DashLine)))
+        self.legend = pg.LegendItem(colCount=4, labelTextSize="8pt", labelTextColor="#344054")
+        self.addItem(self.legend, row=1, col=0)
+        self.front = pg.PlotDataItem(pen=pg.mkPen("#667085", width=1.5, style=Qt.PenStyle.DashLine))
+        self.front.setZValue(1)
+        self.plot.addItem(self.front)
+        self.scatters: dict[str, pg.ScatterPlotItem] = {}
+        self.recommended = pg.ScatterPlotItem(symbol="star", size=24, pen=pg.mkPen("#7a4b00", width=1.5),
+                                              brush=pg.mkBrush("#fdb022"))
+        self.recommended.setZValue(3)
+        self.current = pg.ScatterPlotItem(symbol="o", size=22, pen=pg.mkPen("#1d2939", width=2.5),
+                                          brush=pg.mkBrush(0, 0, 0, 0))
+        self.current.setZValue(4)
+        for item in (self.recommended, self.current):
+            self.plot.addItem(item)
+            item.sigClicked.connect(self._clicked)
+        self.placeholder = pg.TextItem(PLACEHOLDER, color="#98a2b3", anchor=(0.5, 0.5))
+        self.plot.addItem(self.placeholder)
+        self._legend_keys: list[str] = []
+        self._tips: dict[int, str] = {}
+        self.set_range([], [])
+
+    def scatter_for(self, method: str) -> pg.ScatterPlotItem:
+        item = self.scatters.get(method)
+        if item is None:
+            _title, color, symbol = METHOD_STYLE.get(method, OTHER_STYLE)
+            item = pg.ScatterPlotItem(symbol=symbol, size=11, pen=pg.mkPen("#ffffff", width=1),
+                                      brush=pg.mkBrush(color), hoverable=True, hoverSize=15,
+                                      tip=lambda x, y, data: self._tips.get(int(data), ""))
+            item.setZValue(2)
+            item.sigClicked.connect(self._clicked)
+            self.plot.addItem(item)
+            self.scatters[method] = item
+        return item
+
+    def _clicked(self, _item, points, _ev=None) -> None:
+        if len(points):
+            self.point_clicked.emit(int(points[0].data()))
+
+    def set_range(self, xs: list[float], ys: list[float]) -> None:
+        """Always 0–100 % on both axes (base to expert), wider where a point lies outside."""
+        lo_x, hi_x = min([0.0] + xs), max([1.0] + xs)
+        lo_y, hi_y = min([0.0] + ys), max([1.0] + ys)
+        pad_x, pad_y = 0.06 * (hi_x - lo_x), 0.06 * (hi_y - lo_y)
+        self.plot.setRange(xRange=(lo_x - pad_x, hi_x + pad_x), yRange=(lo_y - pad_y, hi_y + pad_y), padding=0)
+        self.placeholder.setPos((lo_x + hi_x) / 2, (lo_y + hi_y) / 2)
+
+    def set_legend(self, methods: list[str], have_front: bool, have_best: bool, have_current: bool) -> None:
+        keys = methods + ["front"] * have_front + ["best"] * have_best + ["current"] * have_current
+        if keys == self._legend_keys:
+            return
+        self.legend.clear()
+        for m in methods:
+            self.legend.addItem(self.scatters[m], METHOD_STYLE.get(m, OTHER_STYLE)[0])
+        if have_front:
+            self.legend.addItem(self.front, "Pareto front")
+        if have_best:
+            self.legend.addItem(self.recommended, "recommended")
+        if have_current:
+            self.legend.addItem(self.current, "shown now")
+        self._legend_keys = keys
+
+
+class TuneView(QWidget):
+    """The tab: options, the button, the live plot, the candidate table, and the result in words."""
+
+    tune_requested = Signal(dict)  # the options: {"budget", "checks"}
+    cancel_requested = Signal()
+    setting_requested = Signal(dict)  # a candidate's setting: re-tune to it
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.available = False  # a merge or an opened run to search from
+        self._busy = False
+        self._message = ""
+        self._fraction = 0.0
+        intro = QLabel(INTRO)
+        intro.setObjectName("muted")
+        intro.setWordWrap(True)
+        self.options = TuneOptions()
+        self.find_button = QPushButton("Find a good setting")
+        self.find_button.setObjectName("primary")
+        self.find_button.setToolTip("Search for the setting that keeps the most of both skills (nothing is written "
+                                    "until you save).")
+        self.find_button.clicked.connect(lambda: self.tune_requested.emit(self.options.values()))
+        self.find_button.setEnabled(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("danger")
+        self.cancel_button.setToolTip("Stop the search. The masks shown stay as they were.")
+        self.cancel_button.setVisible(False)
+        self.cancel_button.clicked.connect(self._cancel)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(False)
+        self.progress.setFixedHeight(8)
+        self.progress.setVisible(False)
+        self.status = QLabel(IDLE_TEXT)
+        self.status.setObjectName("muted")
+        self.status.setWordWrap(True)
+
+        self.scatter = TuneScatter()
+        self.scatter.setMinimumSize(360, 300)
+        self.scatter.point_clicked.connect(self._choose)
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["Setting", "Reasoning kept", "Domain kept"])
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in (1, 2):
+            self.table.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        self.table.setToolTip("Double-click a row to see that merge's masks (like clicking its point).")
+        self.table.setMinimumSize(300, 200)
+        self.table.cellDoubleClicked.connect(lambda row, _col: self._choose(self._row_index(row)))
+        split = AdaptiveSplitter(SIDE_BY_SIDE_FROM)
+        split.addWidget(self.scatter)
+        split.addWidget(self.table)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        split.setSizes([600, 400])
+        self.split = split
+
+        caption = QLabel(CAPTION)
+        caption.setObjectName("muted")
+        caption.setWordWrap(True)
+        self.summary = Banner("", "info")
+        self.shown_now = QLabel("")
+        self.shown_now.setWordWrap(True)
+        self.shown_now.setVisible(False)
+        self.warnings_box = QVBoxLayout()
+        self.warnings_box.setSpacing(4)
+        self.warning_banners: list[Banner] = []
+
+        head = QHBoxLayout()
+        head.addWidget(self.options, 1)
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.find_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addStretch(1)
+        head.addLayout(buttons)
+        lay = QVBoxLayout(self)
+        lay.addWidget(intro)
+        lay.addLayout(head)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.status)
+        lay.addWidget(split, 1)
+        lay.addWidget(caption)
+        lay.addWidget(self.summary)
+        lay.addLayout(self.warnings_box)
+        lay.addWidget(self.shown_now)
+
+        #: index -> {"label", "setting", "kept": {"reasoning", "domain"}}
+        self.points: dict[int, dict] = {}
+        self.recommended: int | None = None
+        self.pareto: list[int] | None = None  # from the result; None while the search runs (computed live)
+        self.current: int | None = None
+        self.current_setting: dict | None = None
+        self.budget = 0
+        self.running = False
+        self.redraws = 0
+        self.result: dict | None = None
+        self._dirty = False
+        self.timer = QTimer(self)
+        self.timer.setInterval(REDRAW_MS)
+        self.timer.timeout.connect(self.refresh)
+
+    # ------------------------------------------------------------------ state from the window
+    def set_available(self, available: bool) -> None:
+        self.available = available
+        self.find_button.setEnabled(available and not self._busy)
+
+    def set_busy(self, busy: bool, searching: bool = False) -> None:
+        """Another job (or this search) runs: no second search; only this search shows its Cancel."""
+        self._busy = busy
+        self.find_button.setEnabled(self.available and not busy)
+        self.cancel_button.setVisible(busy and searching)
+        self.cancel_button.setEnabled(True)
+        self.cancel_button.setText("Cancel")
+
+    def begin(self, budget: int) -> None:
+        """A search starts: the old points go (they measured another setting or trio)."""
+        self.clear(IDLE_TEXT)
+        self.running = True
+        self.budget = budget
+        self._message, self._fraction = "", 0.0
+        self.progress.setValue(0)
+        self.progress.setVisible(True)
+        self.status.setText(f"Measuring the base model and both experts on the held-out rows, then {budget} "
+                            "candidates…")
+
+    def finish(self, state: str, message: str = "") -> None:
+        """state: done | cancelled | failed (a result comes separately through set_result)."""
+        self.running = False
+        self.progress.setVisible(False)
+        self.refresh()
+        n = len(self.points)
+        if state == "cancelled":
+            self.status.setText(f"The search was cancelled after {n} candidate{'s' * (n != 1)}. "
+                                + ("The points measured so far stay: click one to use it. " if n else "")
+                                + "The masks shown did not change.")
+        elif state == "failed":
+            self.status.setText("The search stopped with an error" + (f": {message}" if message else ".")
+                                + " The masks shown did not change.")
+
+    def clear(self, text: str = IDLE_TEXT) -> None:
+        self.points.clear()
+        self.recommended, self.pareto, self.current, self.result = None, None, None, None
+        self.running = False
+        self.progress.setVisible(False)
+        self.status.setText(text)
+        self.summary.set_message("", "info")
+        self._set_warnings([])
+        self.shown_now.setVisible(False)
+        self._dirty = True
+        self.refresh()
+
+    def set_result(self, section: dict | None) -> None:
+        """The tuner's result as the report keeps it (TuneResult.report_section()); None: no search to show."""
+        if not section or not section.get("candidates"):
+            self.clear(IDLE_TEXT)
+            return
+        self.running = False
+        self.progress.setVisible(False)
+        self.result = section
+        self.points = {int(c["index"]): {"label": c["label"], "setting": dict(c["setting"]),
+                                         "kept": dict(c.get("kept") or {})} for c in section["candidates"]}
+        self.recommended = int(section["recommended"])
+        self.pareto = [int(i) for i in section.get("pareto") or []]
+        text, extra = split_summary(section.get("summary", ""))
+        n = len(self.points)
+        self.status.setText(f"{n} candidate merge{'s' * (n != 1)} measured on "
+                            + " and ".join(f"{v.get('rows', '?')} held-out {k} rows"
+                                           for k, v in (section.get("check_rows") or {}).items())
+                            + ". Click a point to see that merge's masks.")
+        best = self.points.get(self.recommended)
+        worst = min([v for v in (best or {}).get("kept", {}).values() if v is not None] or [math.nan])
+        self.summary.set_message(text, "ok" if worst >= 0.8 else "info" if worst >= 0.5 else "warn")
+        self._set_warnings(list(section.get("warnings") or []) + extra)
+        if self.current_setting is not None:
+            self.mark_current(self.current_setting)
+        self._dirty = True
+        self.refresh()
+
+    def mark_current(self, setting: dict | None) -> None:
+        """Ring the candidate whose setting the masks show now (none when it was set by hand)."""
+        self.current_setting = dict(setting) if setting else None
+        self.current = None
+        if setting:
+            for i, p in self.points.items():
+                if all(p["setting"].get(k) == setting.get(k) for k in p["setting"]):
+                    self.current = i
+                    break
+        if self.current is not None:
+            p = self.points[self.current]
+            which = "the recommended setting" if self.current == self.recommended else "not the recommended one"
+            self.shown_now.setText(f"<b>Shown now:</b> {p['label']} ({which}): keeps {pct(p['kept'].get('reasoning'))}"
+                                   f" of the reasoning gain and {pct(p['kept'].get('domain'))} of the domain gain.")
+            self.shown_now.setVisible(True)
+        else:
+            self.shown_now.setVisible(False)
+        self._dirty = True
+        if not self.timer.isActive():
+            self.timer.start()
+
+    def _set_warnings(self, lines: list[str]) -> None:
+        for banner in self.warning_banners:
+            self.warnings_box.removeWidget(banner)
+            banner.deleteLater()
+        self.warning_banners = []
+        for line in dict.fromkeys(lines):
+            text = line if line.startswith("Warning") else f"Warning: {line}"
+            banner = Banner("⚠ " + text, "warn")
+            self.warnings_box.addWidget(banner)
+            self.warning_banners.append(banner)
+
+    def warning_texts(self) -> list[str]:
+        return [b.text() for b in self.warning_banners]
+
+    # ------------------------------------------------------------------ events (GUI thread, cheap)
+    def on_event(self, ev: object) -> None:
+        if isinstance(ev, TuneCandidate):
+            self.points[int(ev.index)] = {"label": ev.label, "setting": dict(ev.setting),
+                                          "kept": {"reasoning": ev.kept_reasoning, "domain": ev.kept_domain}}
+            self.recommended = int(ev.recommended)
+            self.budget = int(ev.budget)
+            self.pareto = None
+            self.running = True
+        elif isinstance(ev, Progress) and ev.stage == "tune":
+            self._message = ev.message
+            self._fraction = float(ev.fraction)
+        else:
+            return
+        self._dirty = True
+        if not self.timer.isActive():
+            self.timer.start()
+
+    # ------------------------------------------------------------------ drawing (timer)
+    def refresh(self) -> None:
+        if not self._dirty:
+            self.timer.stop()
+            return
+        self._dirty = False
+        self.redraws += 1
+        if self.running:
+            self._live_words()
+        self._draw()
+
+    def _live_words(self) -> None:
+        fraction = self._fraction
+        self.progress.setVisible(True)
+        self.progress.setValue(int(1000 * max(0.0, min(1.0, fraction))))
+        best = self.points.get(self.recommended) if self.recommended is not None else None
+        text = f"{len(self.points)} of up to {self.budget} candidates measured." if self.points else \
+            "Measuring the base model and both experts on the held-out rows…"
+        message = self._message
+        if message and self.points:
+            text = f"{text} Last: {message.split(': ', 1)[-1]}."
+        if best is not None:
+            text += (f" Best so far: {best['label']} (keeps {pct(best['kept'].get('reasoning'))} and "
+                     f"{pct(best['kept'].get('domain'))}).")
+        self.status.setText(text)
+
+    def positions(self) -> dict[int, tuple[float, float]]:
+        """Where each candidate is drawn: a kept fraction the checks could not measure (the expert showed no gain
+        over the base) is drawn at 0 % on that axis, with a hollow symbol and a tooltip that says so."""
+        return {i: (p["kept"].get("reasoning") or 0.0, p["kept"].get("domain") or 0.0) for i, p in self.points.items()}
+
+    def front(self) -> list[int]:
+        """The Pareto front: the result's, or during the search the engine's rule on the points so far."""
+        if self.pareto is not None:
+            return list(self.pareto)
+        from reasonany_gui.engine.tune import Candidate, pareto
+
+        return pareto([Candidate(i, p["setting"], kept=dict(p["kept"])) for i, p in self.points.items()])
+
+    def _draw(self) -> None:
+        sc = self.scatter
+        pos = self.positions()
+        by_method: dict[str, list[dict]] = {}
+        self._fill_table()
+        sc._tips = {i: self._tip(i) for i in self.points}
+        for i, p in sorted(self.points.items()):
+            x, y = pos[i]
+            measurable = None not in (p["kept"].get("reasoning"), p["kept"].get("domain"))
+            spot = {"pos": (x, y), "data": i}
+            if not measurable:
+                _title, color, _symbol = METHOD_STYLE.get(p["setting"].get("method"), OTHER_STYLE)
+                spot.update(brush=pg.mkBrush(255, 255, 255), pen=pg.mkPen(color, width=2))
+            by_method.setdefault(p["setting"].get("method", "other"), []).append(spot)
+        for method, item in sc.scatters.items():
+            if method not in by_method:
+                item.setData([])
+        for method, spots in by_method.items():
+            sc.scatter_for(method).setData(spots)
+        front = sorted((pos[i] for i in self.front() if i in pos), key=lambda xy: (xy[0], -xy[1]))
+        if len(front) > 1:
+            sc.front.setData([x for x, _ in front], [y for _, y in front])
+        else:
+            sc.front.setData([], [])
+        best = self.recommended if self.recommended in pos else None
+        sc.recommended.setData([{"pos": pos[best], "data": best}] if best is not None else [])
+        cur = self.current if self.current in pos else None
+        sc.current.setData([{"pos": pos[cur], "data": cur}] if cur is not None else [])
+        xs, ys = [x for x, _ in pos.values()], [y for _, y in pos.values()]
+        sc.set_range(xs, ys)
+        sc.placeholder.setVisible(not self.points)
+        methods = [m for m in METHOD_STYLE if m in by_method] + [m for m in by_method if m not in METHOD_STYLE]
+        sc.set_legend(methods, len(front) > 1, best is not None, cur is not None)
+
+    def _tip(self, i: int) -> str:
+        p = self.points[i]
+        marks = [" (recommended)" if i == self.recommended else "", " (shown now)" if i == self.current else ""]
+        return (f"{p['label']}{''.join(marks)}\nreasoning kept: {pct(p['kept'].get('reasoning'))}\n"
+                f"domain kept: {pct(p['kept'].get('domain'))}\nClick to see this merge's masks.")
+
+    def _fill_table(self) -> None:
+        t = self.table
+        rows = sorted(self.points)
+        t.setRowCount(len(rows))
+        bold = QFont()
+        bold.setBold(True)
+        for r, i in enumerate(rows):
+            p = self.points[i]
+            mark = ("★ " if i == self.recommended else "") + ("● " if i == self.current else "")
+            cells = [mark + p["label"], pct(p["kept"].get("reasoning")), pct(p["kept"].get("domain"))]
+            for c, text in enumerate(cells):
+                item = t.item(r, c)
+                if item is None:
+                    item = QTableWidgetItem()
+                    t.setItem(r, c, item)
+                item.setText(text)
+                item.setData(Qt.ItemDataRole.UserRole, i)
+                item.setToolTip(self._tip(i))
+                item.setFont(bold if i == self.recommended else QFont())
+                if c:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+    def _row_index(self, row: int) -> int:
+        item = self.table.item(row, 0)
+        return int(item.data(Qt.ItemDataRole.UserRole)) if item is not None else -1
+
+    # ------------------------------------------------------------------ user actions
+    def _choose(self, index: int) -> None:
+        p = self.points.get(index)
+        if p is not None:
+            self.setting_requested.emit(dict(p["setting"]))
+
+    def _cancel(self) -> None:
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.setText("Cancelling…")
+        self.status.setText("Cancelling: the search stops within the current candidate.")
+        self.cancel_requested.emit()
