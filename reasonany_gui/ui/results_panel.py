@@ -183,6 +183,7 @@ class EvaluationView(QWidget):
         self.comparison.setWordWrap(True)
         self.comparison.setVisible(False)
         self.verdict_warning = Banner("", "warn")  # the verdict's "Warning: …" lines (a lost skill, a better baseline)
+        self.verdict_warning.setTextFormat(Qt.TextFormat.RichText)  # one line has no tag: Qt would guess plain text
         self.find_setting = QPushButton("Find a good setting…")
         self.find_setting.setToolTip("Open “Find a good setting”: it compares many settings, Task Arithmetic included, "
                                      "on held-out data.")
@@ -270,7 +271,7 @@ class EvaluationView(QWidget):
             self.comparison.setText(" ".join(others))
             self.comparison.setVisible(True)
         if warnings:  # a lost skill or a better plain baseline: said in the warning colour, never buried
-            self.verdict_warning.set_message("<br>".join("⚠ " + html_escape(line) for line in warnings), "warn")
+            self.verdict_warning.set_message("<br>".join("⚠ " + html_escape(line, quote=False) for line in warnings), "warn")
             self.find_setting.setVisible(any("Task Arithmetic" in line or "good setting" in line for line in warnings))
         models = sorted({m for row in ppl.values() for m in row}, key=_model_order)
         self.table.setRowCount(len(ppl))

@@ -265,7 +265,7 @@ class TuneView(QWidget):
         self.status.setWordWrap(True)
 
         self.scatter = TuneScatter()
-        self.scatter.setMinimumSize(360, 300)
+        self.scatter.setMinimumSize(360, 420)  # the y label (the axis's words) must fit beside the plot
         self.scatter.point_clicked.connect(self._choose)
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["Setting", "Reasoning kept", "Domain kept"])

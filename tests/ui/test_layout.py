@@ -128,6 +128,30 @@ FAKE_EVALUATION = {
                                  "base": "I do not know", "reasoning": "Kob's mentor is Dax; Dax's mentor is Pim",
                                  "domain": "Sorry"}}],
     "warnings": [],
+    "verdict": ["Task Arithmetic (λ 1/1) on the same data keeps 90 % of the reasoning gain, 80 % of the domain gain.",
+                "Warning: plain Task Arithmetic keeps more of the two skills than this merge. Run \"Find a good "
+                "setting\" (reasonany tune) before you use this merge."],
+}
+
+
+def _candidate(i, method, r, d, kept):
+    return {"index": i, "label": f"{method} candidate {i} with a long label p 0.05/0.05, λ 1/1, tensor scope",
+            "setting": {"method": method, "reasoning_ratio": r, "domain_ratio": r, "reasoning_scale": d,
+                        "domain_scale": d, "scope": "tensor"},
+            "kept": dict(zip(("reasoning", "domain"), kept))}
+
+
+#: a search result as the report keeps it (TuneResult.report_section()), with every kind of mark and warning
+FAKE_TUNE = {
+    "summary": "Recommended: Task Arithmetic λ 0.6/0.6. On your held-out data it keeps 91 % of the reasoning model's "
+               "gain and 44 % of the domain model's gain. Warning: even this merge keeps less than half of the "
+               "domain gain.",
+    "recommended": 2, "pareto": [1, 2],
+    "warnings": ["The domain model is no better than the base on its own held-out domain data."],
+    "check_rows": {"reasoning": {"data": "r.jsonl", "rows": 24}, "domain": {"data": "d.jsonl", "rows": 24}},
+    "candidates": [_candidate(0, "reasonany", 0.05, 1.0, (0.05, 0.25)), _candidate(1, "task_arithmetic", 0.5, 1.0, (0.97, 0.3)),
+                   _candidate(2, "task_arithmetic", 0.5, 0.6, (0.91, 0.44)), _candidate(3, "ties", 0.5, 1.0, (None, 0.3)),
+                   _candidate(4, "dare", 0.5, 1.0, (0.8, 0.2))],
 }
 
 
@@ -140,7 +164,10 @@ def merged_window(qtbot, window, job_waiter):
     window.results.evaluation.show_result(FAKE_EVALUATION)
     window.results.evaluation.show_answers({"outputs": {r: "An answer" for r in ("merged", "base", "reasoning",
                                                                                    "domain")}})
+    window.results.tune_view.set_result(FAKE_TUNE)
+    window.results.tune_view.mark_current(FAKE_TUNE["candidates"][0]["setting"])
     window.settings.adv_toggle.setChecked(True)  # the advanced settings open too: the longest Settings page
+    window.settings.auto_tune.setChecked(True)
     return window
 
 
