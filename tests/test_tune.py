@@ -96,6 +96,7 @@ def test_cancel_within_a_candidate_and_memory_does_not_grow(skilled):
     def listener(e):
         if isinstance(e, TuneCandidate):
             count["n"] += 1
+            gc.collect()
             alive = sum(type(o) is Selection for o in gc.get_objects())
             assert alive <= 2, f"{alive} selections alive after {count['n']} candidates"
             if count["n"] == 4:

@@ -35,8 +35,10 @@ def linear(base, tau_r, tau_d, w_r: float, w_d: float) -> torch.Tensor:
 
 def magnitude_trim(tau: torch.Tensor, density: float) -> torch.Tensor:
     """Keep the floor(density·n) largest |τ| entries of a tensor (ties by flat order), zero the rest."""
+    from .selection import exact_k
+
     flat = tau.reshape(-1)
-    k = int(density * flat.numel())
+    k = exact_k(density, flat.numel())  # floor(density·n) exactly, as in selection (0.29·100 = 29, not 28)
     keep = torch.zeros(flat.numel(), dtype=torch.bool)
     if k > 0:
         order = torch.sort(flat.abs(), descending=True, stable=True).indices[:k]
