@@ -1,4 +1,4 @@
-"""`reasonany`: the headless twin of the GUI (DESIGN §4). Used by tests, benchmarks and power users.
+"""`reasonany`: the headless twin of the GUI (ALGORITHM.md §4). Used by tests, benchmarks and power users.
 
 Exit codes: 0 done; 2 bad input (one message naming the file or value and what to do; nothing written);
 130 cancelled; 1 anything else (message plus the log path).

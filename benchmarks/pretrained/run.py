@@ -147,6 +147,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--check-write", action="store_true", help="also write one row through the full write path")
     ap.add_argument("--only", default=None, help="comma-separated methods")
+    ap.add_argument("--rows", default=None, help="a JSON list of rows (MergeConfig overrides) instead of the grid")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("REASONANY_HOME", str(Path(tempfile.gettempdir()) / "reasonany-bench-home"))
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
                            reasoning_data=str(trio / "data" / "reasoning_calib.jsonl"),
                            domain_data=str(trio / "data" / f"{dom}_calib.jsonl"), samples=args.samples,
                            max_length=args.max_length, device="cpu", seed=0)
-    rows = grid("full" if dom == "domain" else "small")
+    rows = json.loads(args.rows) if args.rows else grid("full" if dom == "domain" else "small")
     if args.only:
         rows = [r for r in rows if r["method"] in set(args.only.split(","))]
     train = json.loads((trio / "train.json").read_text()) if (trio / "train.json").is_file() else {}

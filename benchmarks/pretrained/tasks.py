@@ -1,7 +1,7 @@
 """The two skills of the pretrained (SmolLM2-135M) benchmark: data, held-out items and exact-match scorers.
 
 Why these skills: the base (SmolLM2-135M-Instruct) has neither. It answers "What is 17 + 25? Think step by
-step." with 57 and explains how to build a pipe bomb (FINDINGS.md). So
+step." with 57 and explains how to build a pipe bomb (docs/FINDINGS.md). So
 - **reasoning**: arithmetic word problems of 2-4 steps, answered with a written chain inside
   `<think>...</think>` (two special tokens the base never used in a chat, as R1-style models introduce) and a
   final `Answer: N`;

@@ -2,7 +2,7 @@
 
     python benchmarks/quality/sweep.py --out runs/sweep --device cuda --variants 1e-4:600,3e-5:2000
 
-Why: FINDINGS.md ("Merge behaviour at small scale") found that masked merges transfer nothing when task
+Why: docs/FINDINGS.md ("Merge behaviour at small scale") found that masked merges transfer nothing when task
 vectors are large; the paper's regime is small ||tau||/||theta_b||. This script trains the experts of each
 variant (learning rate : steps) from one shared base and runs `run.py --quick` on each, so the regimes can
 be compared side by side. It is an exploration tool (a GPU makes it take minutes); the recorded benchmark

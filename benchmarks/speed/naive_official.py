@@ -3,7 +3,7 @@
 Why it exists: issue 2 asks how much faster and leaner our pipeline is than the official approach on the
 *same* models and samples. The official scripts cannot be run as a library (argparse `main`, parquet
 inputs, a CUDA default), so this module re-implements their identification step — written for this
-project, following the behaviour described in /work/shared/FINDINGS.md, not copied:
+project, following the behaviour described in docs/FINDINGS.md, not copied:
 
 - every model is loaded in bfloat16, whatever it is stored in;
 - the base model and the expert being scored are resident together on the device;

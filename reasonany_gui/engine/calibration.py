@@ -5,7 +5,7 @@ and the people using the app are not programmers. So every file problem is an In
 file, the line or record, what was found and what is accepted; every silent adjustment (fewer samples than
 asked, truncation, dropped samples) becomes a warning the GUI and the report show.
 
-Choices that affect results (DESIGN §2, §4):
+Choices that affect results (ALGORITHM.md §2, §4):
 - samples are chosen with `random.Random(seed).sample(range(available), samples)`, then sorted, so a run is
   reproducible and the file order is kept (the official code takes the first rows, unshuffled);
 - batch of one, never padded; a sample longer than `max_length` keeps its first `max_length` tokens;

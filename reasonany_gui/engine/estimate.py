@@ -2,7 +2,7 @@
 
 Why: users start multi-hour runs on 15–60 GB models; the settings panel shows this before they press
 Merge, and the numbers say which knob (host accumulators, gradient checkpointing, max length) to turn.
-The memory terms follow the identification plan of DESIGN §3: weights + float32 accumulators (device or
+The memory terms follow the identification plan of ALGORITHM.md §3: weights + float32 accumulators (device or
 host) + one gradient tensor at a time + activations of one sample (no padding, batch of one).
 """
 

@@ -4,7 +4,7 @@ Why hooks: a per-parameter `register_post_accumulate_grad_hook` adds each gradie
 accumulator the moment it is complete and frees it at once, so full-model gradients never coexist and
 device memory stays at weights + 4 B/param (+ activations); with host accumulators, weights + one
 gradient. Batch of one, no padding: the loss is the mean next-token cross-entropy over the sample's
-real (labelled) tokens, and the absolute value is taken per sample before summing (DESIGN §2).
+real (labelled) tokens, and the absolute value is taken per sample before summing (ALGORITHM.md §2).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import torch
 
 def masked(base: torch.Tensor, tau_r: torch.Tensor, tau_d: torch.Tensor, m_r: torch.Tensor | None,
            m_d: torch.Tensor | None, lam_r: float, lam_d: float) -> torch.Tensor:
-    """θ_b + λ_r·M_r'⊙τ_r + λ_d·M_d'⊙τ_d (DESIGN §2 step 5); no masks = the tensor stays the base's."""
+    """θ_b + λ_r·M_r'⊙τ_r + λ_d·M_d'⊙τ_d (ALGORITHM.md §2 step 5); no masks = the tensor stays the base's."""
     out = base.clone()
     if m_r is not None:
         out += lam_r * torch.where(m_r, tau_r, torch.zeros((), dtype=tau_r.dtype))

@@ -1,5 +1,5 @@
 """What a run leaves next to the merged weights: config/tokenizer files, model card, run.yaml,
-report.json, report.html and the bit-packed masks (DESIGN §4) — and reading such a folder back.
+report.json, report.html and the bit-packed masks (ALGORITHM.md §4) — and reading such a folder back.
 
 Why self-contained: the people who use the app share the folder; report.html must open anywhere with
 no network (inline SVG, no scripts), and report.json must carry everything a tool needs to audit the run.
@@ -57,7 +57,7 @@ def write_run_files(folder: Path, pipeline, mask_tensors: dict[str, torch.Tensor
 
 def _mask_metadata() -> dict[str, str]:
     # one key only: safetensors stores metadata in hash order, and the files must be byte-identical across runs.
-    # Packing (DESIGN §4): numpy.packbits(mask.ravel(), bitorder="little"), 8 elements per byte.
+    # Packing (ALGORITHM.md §4): numpy.packbits(mask.ravel(), bitorder="little"), 8 elements per byte.
     return {"format": "reasonany-masks-v1"}
 
 
