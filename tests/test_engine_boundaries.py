@@ -21,6 +21,39 @@ def test_engine_imports_no_qt():
     assert out.stdout.strip() == "", f"engine/CLI imported Qt modules: {out.stdout}"
 
 
+def _imported_modules(path: pathlib.Path) -> set[str]:
+    """Absolute names of every module a file imports (relative imports resolved against reasonany_gui)."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = ".".join(path.relative_to(ENGINE.parents[1]).with_suffix("").parts[:-1])
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                module = f"{base}.{node.module}" if node.module else base
+                names |= {module} | {f"{module}.{a.name}" for a in node.names}
+            else:
+                names.add(node.module or "")
+    return names
+
+
+def test_layers_import_only_downwards():
+    """engine -> nothing of ours above it; cli -> engine only; ui -> engine (never cli). Checked on the source,
+    function-level imports included, so a lazy import cannot sneak past."""
+    pkg = ENGINE.parent
+    rules = {ENGINE: ("reasonany_gui.ui", "reasonany_gui.cli", "reasonany_gui.app"),
+             pkg / "cli.py": ("reasonany_gui.ui", "reasonany_gui.app"),
+             pkg / "ui": ("reasonany_gui.cli",)}
+    for where, forbidden in rules.items():
+        for f in ([where] if where.is_file() else sorted(where.rglob("*.py"))):
+            bad = sorted(m for m in _imported_modules(f) if m.startswith(forbidden))
+            assert not bad, f"{f.relative_to(pkg.parent)} imports {bad}"
+
+
 def test_engine_never_enables_remote_code_or_unsafe_pickle():
     for f in ENGINE.glob("*.py"):
         text = f.read_text()
