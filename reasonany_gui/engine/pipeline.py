@@ -90,7 +90,8 @@ class Pipeline:
         self._emit(Log(level, message))
 
     def _stage(self, stage: str, title: str, total: int):
-        self._emit(StageStarted(stage, title, self._stage_index, total))
+        # a re-tune or a save after the run continues the count: the plan grows, it never reads "stage 6/5"
+        self._emit(StageStarted(stage, title, self._stage_index, max(total, self._stage_index + 1)))
         self._stage_index += 1
         return time.perf_counter()
 
