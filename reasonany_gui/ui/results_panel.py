@@ -152,6 +152,9 @@ def skill_verdict(ppl: dict, data: str, expert: str) -> tuple[str, str]:
 def kept_verdict(fraction: float, skill: str) -> tuple[str, str]:
     """The engine's kept fraction (share of the expert's gain over the base that the merge keeps) in words."""
     verdict = "kept" if fraction >= 0.8 else "partly" if fraction >= 0.3 else "lost"
+    if fraction < 0:  # worse than the base: "keeps −16 %" reads like a typo, and the engine's warning says 0 %
+        return verdict, (f"keeps none of the {skill} model's gain over the base; it is even worse than the base on "
+                         f"this text ({100 * fraction:.0f} %)")
     return verdict, f"keeps {100 * fraction:.0f} % of the {skill} model's gain over the base"
 
 

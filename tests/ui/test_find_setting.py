@@ -166,11 +166,13 @@ def test_cancel_and_a_bad_checks_file_leave_the_masks_as_they_were(qtbot, skille
     box.close()
     w.errors.last = None
 
-    # Cancel in the middle of the search
+    # Cancel in the middle of the search, once the first points are on the plot (drawn live, while it runs)
     qtbot.mouseClick(view.options.clear, Qt.MouseButton.LeftButton)
-    view.options.budget.setValue(12)
+    view.options.budget.setValue(24)
     qtbot.mouseClick(view.find_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(view.points) >= 1, timeout=120_000)
+    drawn = lambda: sum(len(item.points()) for item in view.scatter.scatters.values())  # noqa: E731
+    qtbot.waitUntil(lambda: drawn() >= 1, timeout=120_000)
+    assert w.runner.current == "tune" and view.progress.isVisible() and "measured" in view.status.text()
     qtbot.mouseClick(view.cancel_button, Qt.MouseButton.LeftButton)
     assert view.cancel_button.text() == "Cancelling…"
     state, name, exc = job_waiter(w)
@@ -178,7 +180,7 @@ def test_cancel_and_a_bad_checks_file_leave_the_masks_as_they_were(qtbot, skille
     assert w.errors.last is None  # a cancel is not an error
     assert w.pipeline is p and p.config is before[0] and p.selection is before[1] and p.tune_result is None
     assert res.inspector.selection is before[1] and res.where.kind == "ok" and not res.save_version.isEnabled()
-    assert 1 <= len(view.points) < 12 and "cancelled" in view.status.text()
+    assert 1 <= len(view.points) < 24 and "cancelled" in view.status.text()
     assert view.find_button.isEnabled() and not view.cancel_button.isVisible()
 
     # the points measured so far still work

@@ -124,6 +124,7 @@ def test_verdicts_and_whole_word_answers():
     # the engine's kept fraction, when evaluation reports it, decides first
     assert kept_verdict(0.97, "reasoning")[0] == "kept" and "97 %" in kept_verdict(0.97, "reasoning")[1]
     assert kept_verdict(0.5, "domain")[0] == "partly" and kept_verdict(-0.1, "domain")[0] == "lost"
+    assert "keeps none of the domain model's gain" in kept_verdict(-0.16, "domain")[1]
 
     ppl = {"r": {"merged": 3.1, "reasoning": 3.0, "base": 5.0}, "d": {"merged": 4.5, "domain": 3.0, "base": 5.0},
            "x": {"merged": 6.0, "domain": 3.0, "base": 5.0}}
