@@ -142,7 +142,15 @@ def test_find_a_good_setting_through_the_widgets(qtbot, skilled_window, job_wait
     w.open_run(saved)
     assert job_waiter(w)[:2] == ("finished", "open")
     assert len(view.points) == 4 and view.recommended == tuned.recommended and view.current == target.index
-    assert view.find_button.isEnabled()
+    assert view.find_button.isEnabled() and w.pipeline is None
+
+    # ... and a new search on the opened run takes its scores from the score cache: no backward pass at all
+    view.options.budget.setValue(3)
+    qtbot.mouseClick(view.find_button, Qt.MouseButton.LeftButton)
+    state, name, result = job_waiter(w)
+    assert (state, name) == ("finished", "tune"), result
+    assert w.pipeline is not None and w.pipeline.backward_passes == 0 and len(view.points) == 3
+    assert view.points[0]["setting"] == target.setting  # the search starts from the setting shown
 
 
 def test_cancel_and_a_bad_checks_file_leave_the_masks_as_they_were(qtbot, skilled_window, job_waiter, tmp_path):
