@@ -231,3 +231,14 @@ def test_tied_bf16_llama_keeps_dtype_and_tie(llama_tied_trio, data_files, tmp_pa
     assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
     report = json.loads((out / "reasonany/report.json").read_text())
     assert "model.embed_tokens.weight" in report["per_tensor"]
+
+
+def test_report_records_write_and_total_time(trio, tmp_path):
+    from reasonany_gui.engine.config import MergeConfig
+    from reasonany_gui.engine.pipeline import Pipeline
+
+    cfg = MergeConfig(base=str(trio["base"]), reasoning=str(trio["reasoning"]), domain=str(trio["domain"]),
+                      method="task_arithmetic", device="cpu", out=str(tmp_path / "out"))
+    out = Pipeline(cfg).run()
+    t = json.loads((out / "reasonany" / "report.json").read_text())["timings_seconds"]
+    assert t["write"] > 0 and t["total"] >= t["write"] + t["check"]

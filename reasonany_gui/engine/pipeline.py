@@ -81,6 +81,7 @@ class Pipeline:
             root = self._tmp_root
         self.store = ScoreStore(root, registry_path())
         self._stage_index = 0
+        self._run_started: float | None = None
 
     # ------------------------------------------------------------------ events
     def _emit(self, event) -> None:
@@ -433,12 +434,16 @@ class Pipeline:
                     mask_tensors[f"reasoning/{name}"] = torch.from_numpy(m.reasoning)
                     mask_tensors[f"domain/{name}"] = torch.from_numpy(m.domain)
             self.cancel.check()
+            # the report records the write and total times: set them now (up to the report itself)
+            self.timings["write"] = self.timings.get("write", 0.0) + time.perf_counter() - start
+            if self._run_started is not None:
+                self.timings["total"] = time.perf_counter() - self._run_started
             report.write_run_files(tmp.path, self, mask_tensors, out_dtype)
             if self.tune_result is not None:
                 self.tune_result.write(tmp.path / report.RUN_DIR)
             self.cancel.check()
             written = tmp.commit(elsewhere_if_taken=True)
-        self._done("write", start)
+        self._emit(StageFinished("write", time.perf_counter() - start))  # its timing is already recorded
         return written
 
     def _merge_one(self, name: str, base, rsn, dom, sel: Selection | None, out_dtype: torch.dtype) -> torch.Tensor:
@@ -474,7 +479,7 @@ class Pipeline:
         """check → identify → select → write; with `tune` (Tuner options: budget, minutes, checks, check_rows),
         the setting written is the tuner's recommendation, and the output holds tune.json and its report section."""
         self.config.validate(need_out=True)
-        started = time.perf_counter()
+        started = self._run_started = time.perf_counter()
         try:
             self.check()
             if tune is not None:  # before scoring: the checks need rows that scoring never sees
