@@ -96,6 +96,25 @@ def build(folder: Path, args: argparse.Namespace) -> tuple[Path, Path, int]:
     return trio, data, Checkpoint(trio / "base").num_params
 
 
+def build_pretrained(folder: Path, args: argparse.Namespace) -> tuple[Path, Path, int]:
+    """The SmolLM2-135M benchmark trio (benchmarks/pretrained/make_trio.py, cached) and the first `samples`
+    rows of its calibration files, rendered through the chat template into plain texts both variants read."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pretrained"))
+    import make_trio as M
+    from transformers import AutoTokenizer
+
+    from reasonany_gui.engine import calibration
+    from reasonany_gui.engine.checkpoints import Checkpoint
+
+    trio = M.build(M.default_root())
+    tok = AutoTokenizer.from_pretrained(str(trio / "reasoning"))
+    data = folder / "data"
+    for role in ("reasoning", "domain"):
+        rows = calibration.load_samples(str(trio / "data" / f"{role}_calib.jsonl"))[: args.samples]
+        write_texts(data / f"{role}.jsonl", [calibration.render(r, tok)[0] for r in rows])
+    return trio, data, Checkpoint(trio / "base").num_params
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--samples", type=int, default=100, help="samples per calibration set (official default 100)")
@@ -106,6 +125,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ablation", action="store_true", help="also run naive-fp32 and ours-bf16")
     ap.add_argument("--json", type=Path, help="write all numbers here")
+    ap.add_argument("--pretrained", action="store_true",
+                    help="the SmolLM2-135M trio of benchmarks/pretrained instead of a built 0.81 M trio")
     ap.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
     ap.add_argument("--trio", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
@@ -116,7 +137,7 @@ def main() -> None:
     home = tempfile.mkdtemp(prefix="bench-home-")
     os.environ["REASONANY_HOME"] = home
     folder = Path(tempfile.mkdtemp(prefix="bench-identify-"))
-    trio, data, n_params = build(folder, args)
+    trio, data, n_params = (build_pretrained if args.pretrained else build)(folder, args)
     lengths = [len(t.encode()) for t in read_texts(data / "reasoning.jsonl") + read_texts(data / "domain.jsonl")]
     variants = ["naive", "ours"] + (["naive-fp32", "ours-bf16"] if args.ablation else [])
     results = {}
@@ -132,7 +153,7 @@ def main() -> None:
               "speedup_naive_over_ours": speedup, "cpu_time_speedup_naive_over_ours": speedup_cpu, "command": " ".join([Path(sys.executable).name, *sys.argv])}
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
-    print(f"\nQwen2 trio, {n_params / 1e6:.2f} M params/model, {args.samples} samples per set "
+    print(f"\n{'SmolLM2 (Llama)' if args.pretrained else 'Qwen2'} trio, {n_params / 1e6:.2f} M params/model, {args.samples} samples per set "
           f"(mean {report['mean_text_bytes']:.0f} tokens), ratio {args.ratio}, {args.threads} torch threads, "
           f"{report['machine']['cpu']}\n")
     print("| variant | end-to-end s | CPU s | backward passes | tokens in loss | peak RSS | what |")
