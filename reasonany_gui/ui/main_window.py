@@ -381,7 +381,8 @@ class MainWindow(QMainWindow):
             if config.intersect:
                 passes += ["base@reasoning", "base@domain"]
             self.run_panel.plots.prepare(passes)
-        self._start("merge", jobs.merge_job(config, self._holder, tune=tune))
+        # a plain merge calls merge_job exactly as before "tune automatically" existed (tests replace it with fakes)
+        self._start("merge", jobs.merge_job(config, self._holder, **({"tune": tune} if tune is not None else {})))
 
     def _device_type(self, config: MergeConfig) -> str:
         from reasonany_gui.engine.devices import resolve_device
