@@ -19,6 +19,10 @@ from reasonany_gui.engine.pipeline import Pipeline
 from reasonany_gui.engine.selection import Selection
 from reasonany_gui.engine.tune import Candidate, Checks, Tuner, pareto, recommend, reserve_check_rows
 
+#: the paper's ratio and scale
+PAPER = {"reasoning_ratio": 0.05, "domain_ratio": 0.05, "reasoning_scale": 1.0, "domain_scale": 1.0}
+
+
 def _config(trio, files, **kw) -> MergeConfig:
     kw = {"samples": 24, "max_length": 96, "device": "cpu", **kw}
     return MergeConfig(base=str(trio["base"]), reasoning=str(trio["reasoning"]), domain=str(trio["domain"]),
@@ -73,7 +77,7 @@ def test_tuner_recommends_task_arithmetic_when_it_keeps_both_skills(skilled):
     """Disjoint task vectors: dense Task Arithmetic keeps both skills, a masked merge must drop part of each."""
     trio, files = skilled
     events = []
-    p = Pipeline(_config(trio, files))  # the defaults: ReasonAny p 0.05, λ 1
+    p = Pipeline(_config(trio, files, **PAPER))
     result = Tuner(p, budget=6, check_rows=16, listener=events.append).run()
     best = result.best()
     assert best.setting["method"] == "task_arithmetic", result.summary
@@ -106,7 +110,7 @@ def test_cancel_within_a_candidate_and_memory_does_not_grow(skilled):
     with pytest.raises(CancelledError):
         Tuner(p, budget=12, check_rows=16, listener=listener).run()
     assert count["n"] == 4
-    assert p.config.reasoning_ratio == 0.05  # the user's setting is back
+    assert p.config == _config(trio, files)  # the user's setting is back
     p.close()
 
 

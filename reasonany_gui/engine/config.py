@@ -43,13 +43,15 @@ class MergeConfig:
     out: str | None = None
 
     method: str = "reasonany"
-    # Defaults: benchmarks/quality/RESULTS.md ("What sets the defaults"). Measured there: scope, intersection,
-    # score type, reply-only scoring, embeddings. Ratios and scales stay the paper's for real (7B-class)
-    # models: the table shows the usable ratio depends on model size, which a 0.85 M model cannot settle.
-    reasoning_ratio: float = 0.05
-    domain_ratio: float = 0.05
-    reasoning_scale: float = 1.0
-    domain_scale: float = 1.0
+    # Defaults: set where both merge-quality benchmarks agree (benchmarks/quality, 0.85 M from scratch, and
+    # benchmarks/pretrained, SmolLM2-135M): snip scores, tensor scope, no intersection, whole-text scoring, and
+    # ratio 0.5 with scale 2 (= 1/ratio) for both skills, which kept both skills on both trios (0.98/0.95 and
+    # 0.15/1.00 against experts at 1.00/1.00 and 0.15/1.00), where the paper's 0.05 with scale 1 kept neither.
+    # No 7B trio has been measured: `reasonany tune` / "Find a good setting" checks a user's own trio.
+    reasoning_ratio: float = 0.5
+    domain_ratio: float = 0.5
+    reasoning_scale: float = 2.0
+    domain_scale: float = 2.0
     score: str = "snip"
     samples: int = 100
     max_length: int = 512

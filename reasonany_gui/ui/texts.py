@@ -76,7 +76,8 @@ FOLLOW_HELP = ("A smaller share moves fewer weights, so each must be applied mor
                "survive; strength = 1 ÷ share keeps the expert's total change about the same (at most 10).")
 #: shown next to the shares and strengths while the built-in demo's own setting is in use
 DEMO_VALUES_NOTE = ("These shares and strengths are the <b>demo's own setting</b>, tuned for its tiny "
-                    "(0.85 M-parameter) models. Your own models start from the recommended 5 % and strength 1.")
+                    "(0.85 M-parameter) models. Your own models start from the recommended 50 % and strength 2; "
+                    "\"Find a good setting\" checks them on your own models.")
 
 METHOD_TITLES: dict[str, str] = {
     "reasonany": "ReasonAny (recommended)",
