@@ -203,3 +203,19 @@ def test_renamed_token_rows_come_whole_from_the_tokenizer_source(trio, data_file
     keep = torch.ones(read["base"].shape[0], dtype=torch.bool)
     keep[257] = False
     assert torch.equal(read["merged"][keep], read["base"][keep])
+
+
+def test_report_says_when_the_saved_setting_is_not_the_recommendation():
+    from reasonany_gui.engine.report import chosen_by_hand, tune_markdown
+
+    a = {"method": "reasonany", "reasoning_ratio": 0.5, "domain_ratio": 0.5, "reasoning_scale": 2.0,
+         "domain_scale": 2.0, "scope": "tensor"}
+    b = dict(a, method="task_arithmetic", reasoning_scale=1.0, domain_scale=1.0)
+    tune = {"summary": "Recommended: A.", "recommended": 0, "candidates": [
+        {"index": 0, "label": "A", "setting": a, "kept": {"reasoning": 1.0, "domain": 0.9}},
+        {"index": 1, "label": "B", "setting": b, "kept": {"reasoning": 0.9, "domain": 0.2}}]}
+    assert chosen_by_hand(tune, dict(a, samples=100)) is None
+    assert chosen_by_hand(tune, b) == "This folder holds another candidate of the search, picked by hand: B."
+    assert "changed by hand" in chosen_by_hand(tune, dict(a, reasoning_ratio=0.3))
+    card = "\n".join(tune_markdown(tune, b))
+    assert "picked by hand: B" in card and "| A **(recommended)** | 100 % | 90 % |" in card

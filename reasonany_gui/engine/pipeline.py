@@ -505,6 +505,7 @@ class Pipeline:
 
         result = Tuner(self, listener=self.listener, cancel=self.cancel, **options).run()
         self._adopt(self.config.replace(**result.best().setting))
+        self.selection = None  # the last candidate's masks are not the adopted setting's: write() re-selects
         self.tune_result = result
         return result
 

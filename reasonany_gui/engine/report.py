@@ -224,7 +224,7 @@ def model_card(report: dict) -> str:
                   f"- reasoning elements merged: {t['reasoning']:,} ({100 * t['reasoning'] / sel:.2f} % of selectable)",
                   f"- domain elements merged: {t['domain']:,} ({100 * t['domain'] / sel:.2f} %)",
                   f"- conflicts excluded from both: {t['conflicts']:,} ({100 * t['conflicts'] / sel:.2f} %)"]
-    lines += tune_markdown(report.get("tune"))
+    lines += tune_markdown(report.get("tune"), report.get("config"))
     lines += _eval_markdown(report.get("evaluation"))
     env = report["environment"]
     lines += ["", "## Reproduce", "", "```", "reasonany merge reasonany/run.yaml --out NEW_FOLDER", "```", "",
@@ -317,7 +317,7 @@ def render_html(report: dict) -> str:
                f"<b>{t['domain']:,}</b> ({t['domain'] / sel:.2%}); conflicts excluded: <b>{t['conflicts']:,}</b> "
                f"({t['conflicts'] / sel:.2%}) of {t['selectable']:,} selectable elements.</p>") if t else ""
     timings = "".join(f"<tr><td>{esc(k)}</td><td>{v:.1f} s</td></tr>" for k, v in report["timings_seconds"].items())
-    evaluation = _eval_html(report.get("evaluation")) + _tune_html(report.get("tune"))
+    evaluation = _eval_html(report.get("evaluation")) + _tune_html(report.get("tune"), cfg)
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ReasonAny run report</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ddd;padding:4px 8px;text-align:left;font-size:13px}}h1{{font-size:22px}}h2{{font-size:17px;margin-top:1.6em}}
@@ -357,11 +357,24 @@ def _eval_html(ev: dict | None) -> str:
     return out
 
 
-def tune_markdown(tune: dict | None) -> list[str]:
+def chosen_by_hand(tune: dict, config: dict) -> str | None:
+    """Plain words when the folder's setting is not the tuner's recommendation (a point picked by the user, or a
+    setting changed after the search); None when it is the recommendation."""
+    best = next((c for c in tune["candidates"] if c["index"] == tune["recommended"]), None)
+    if best is None or all(config.get(k) == v for k, v in best["setting"].items()):
+        return None
+    picked = next((c for c in tune["candidates"] if all(config.get(k) == v for k, v in c["setting"].items())), None)
+    if picked is not None:
+        return f"This folder holds another candidate of the search, picked by hand: {picked['label']}."
+    return "This folder holds a setting changed by hand after the search; it was not measured by the tuner."
+
+
+def tune_markdown(tune: dict | None, config: dict | None = None) -> list[str]:
     """The model card's "How the setting was chosen" section (empty without a tuner run)."""
     if not tune:
         return []
-    lines = ["", "## How the setting was chosen", "", tune["summary"], "",
+    by_hand = chosen_by_hand(tune, config or {})
+    lines = ["", "## How the setting was chosen", "", tune["summary"] + (f" **{by_hand}**" if by_hand else ""), "",
              f"The tuner measured {len(tune['candidates'])} candidate merges in memory on held-out rows of the "
              "calibration data that scoring never used (kept = share of each expert's loss improvement over the base "
              "that the merge keeps on its own data; 100 % = as good as the expert).", "",
@@ -376,15 +389,17 @@ def _pct(v: float | None) -> str:
     return "n/a" if v is None else f"{100 * v:.0f} %"
 
 
-def _tune_html(tune: dict | None) -> str:
+def _tune_html(tune: dict | None, config: dict | None = None) -> str:
     if not tune:
         return ""
     esc = html.escape
+    by_hand = chosen_by_hand(tune, config or {})
     bold = ' style="font-weight:bold"'
     rows = "".join(f"<tr{bold if c['index'] == tune['recommended'] else ''}><td>{esc(c['label'])}</td>"
                    f"<td>{_pct(c['kept'].get('reasoning'))}</td><td>{_pct(c['kept'].get('domain'))}</td></tr>"
                    for c in tune["candidates"])
-    return (f"<h2>How the setting was chosen</h2><p>{esc(tune['summary'])}</p><table><tr><th>candidate (bold: "
+    note = f"<p><b>{esc(by_hand)}</b></p>" if by_hand else ""
+    return (f"<h2>How the setting was chosen</h2><p>{esc(tune['summary'])}</p>{note}<table><tr><th>candidate (bold: "
             "recommended)</th><th>reasoning kept</th><th>domain kept</th></tr>" + rows + "</table>")
 
 
