@@ -57,11 +57,16 @@ def resolve_model(spec: str, allow_download: bool = False) -> Path:
 
     patterns = ["*.json", "*.safetensors", "*.jinja", "tokenizer*", "*.model", "*.txt", "*.tiktoken"]
     try:
-        return Path(snapshot_download(text, local_files_only=not allow_download, allow_patterns=patterns))
+        return Path(snapshot_download(text, local_files_only=True, allow_patterns=patterns))
     except LocalEntryNotFoundError:
+        if allow_download:  # size check, resume and safe file choice: engine.download
+            from .download import fetch
+
+            return fetch(text)
         raise InputError(
-            f"Model {text!r} is not in the local Hugging Face cache. Download it first (in a terminal: hf download "
-            f"{text}), allow downloads (reasonany merge --allow-download), or pick a local folder."
+            f"Model {text!r} is not in the local Hugging Face cache. Download it first: with the Download… button "
+            f"next to the model, with `reasonany merge --allow-download`, or in a terminal with `hf download {text}`. "
+            "Or pick a local folder."
         ) from None
     except Exception as exc:  # network, auth, missing repo
         raise InputError(f"Could not get model {text!r} from the Hugging Face Hub: {exc}") from None
