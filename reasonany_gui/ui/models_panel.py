@@ -7,6 +7,8 @@ runs right when a model is picked and a mismatch is explained before anything he
 from __future__ import annotations
 
 import logging
+import re
+from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget)
@@ -20,6 +22,13 @@ from .widgets import Banner, Card, page_header
 
 log = logging.getLogger(__name__)
 ROLES = ("base", "reasoning", "domain")
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}$")
+
+
+def downloadable(spec: str) -> bool:
+    """A Hub repo id (owner/name) that is not a folder on disk: one the Download… button can fetch."""
+    text = spec.strip()
+    return bool(_REPO_ID.match(text)) and ".." not in text and not Path(text).expanduser().exists()
 
 
 def describe_text(info: ModelInfo) -> str:
@@ -33,6 +42,7 @@ class ModelPicker(Card):
     """A folder or a repo id for one role, with the models in the local Hugging Face cache offered."""
 
     changed = Signal(str, str)  # role, spec
+    download_requested = Signal(str, str)  # role, repo id
 
     def __init__(self, role: str, parent: QWidget | None = None) -> None:
         super().__init__(ROLE_TITLES[role], parent)
@@ -54,6 +64,12 @@ class ModelPicker(Card):
         row = QHBoxLayout()
         row.addWidget(self.combo, 1)
         row.addWidget(browse)
+        self.download_button = QPushButton("Download…")
+        self.download_button.setToolTip("Download this model from the Hugging Face Hub into the local cache "
+                                        "(the size is shown first).")
+        self.download_button.clicked.connect(lambda: self.download_requested.emit(self.role, self._spec))
+        self.download_button.setVisible(False)
+        row.addWidget(self.download_button)
         self.info = QLabel("Not chosen yet.")
         self.info.setObjectName("modelInfo")
         self.info.setWordWrap(True)
@@ -96,6 +112,11 @@ class ModelPicker(Card):
         self.describe()
         self.changed.emit(self.role, spec)
 
+    def redescribe(self) -> None:
+        """Read the model again (after a download) and tell the panel."""
+        self.describe()
+        self.changed.emit(self.role, self._spec)
+
     def describe(self) -> None:
         self.model_info, self.error = None, None
         if not self._spec:
@@ -114,6 +135,7 @@ class ModelPicker(Card):
             else:
                 self.info.setText(f"⚠ {self.error}")
             self.info.setProperty("error", self.error is not None)
+        self.download_button.setVisible(self.error is not None and downloadable(self._spec))
         self.info.style().unpolish(self.info)
         self.info.style().polish(self.info)
 
@@ -134,6 +156,7 @@ class ModelsPanel(QWidget):
         self.pickers = {role: ModelPicker(role) for role in ROLES}
         for p in self.pickers.values():
             p.changed.connect(self._on_changed)
+            p.download_requested.connect(self.open_download)
             lay.addWidget(p)
         self.verdict = Banner()
         lay.addWidget(self.verdict)
@@ -150,7 +173,28 @@ class ModelsPanel(QWidget):
         lay.addStretch(1)
         self._recent: list[str] = []
         self._cached: list[str] = []
+        self.download_dialog = None
         self.update_verdict()
+
+    # ------------------------------------------------------------------ download
+    def open_download(self, role: str, repo_id: str):
+        """The download dialog for a repo id not in the cache; on success the model is picked for `role`."""
+        from .download_dialog import DownloadDialog
+
+        dlg = DownloadDialog(repo_id, self)
+        dlg.downloaded.connect(lambda rid, _path, role=role: self._downloaded(role, rid))
+        self.download_dialog = dlg
+        dlg.open()
+        dlg.check()
+        return dlg
+
+    def _downloaded(self, role: str, repo_id: str) -> None:
+        self.refresh_cache()
+        picker = self.pickers[role]
+        if picker.spec == repo_id:
+            picker.redescribe()
+        else:
+            picker.set_spec(repo_id)
 
     # ------------------------------------------------------------------ choices
     def set_recent(self, recent: list[str]) -> None:

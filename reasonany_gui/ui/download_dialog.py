@@ -1,0 +1,188 @@
+"""Download a model from the Hugging Face Hub into the local cache: size first, then progress with Cancel.
+
+Why its own JobRunner: the dialog is modal-ish and short-lived, and a download touches only the HF cache, so
+it needs nothing from the window's job queue. The token is handed to huggingface_hub's own login (stored where
+`hf auth login` keeps it), never to QSettings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
+                               QVBoxLayout, QWidget)
+
+from reasonany_gui.engine import download as dl
+from reasonany_gui.engine.errors import CancelledError
+from reasonany_gui.engine.events import Progress
+
+from .dialogs import ErrorReporter
+from .texts import human_bytes
+from .worker import JobRunner
+
+
+def plan_job(repo_id: str, token: str | None):
+    def run(_listener, _cancel):
+        if token:
+            dl.login(token)
+        return dl.plan(repo_id)
+
+    return run
+
+
+def download_job(plan: dl.DownloadPlan):
+    def run(listener, cancel):
+        return dl.download(plan, listener, cancel)
+
+    return run
+
+
+def plan_text(p: dl.DownloadPlan) -> str:
+    n_cached = sum(1 for f in p.files if f.cached)
+    lines = [f"<b>{p.repo_id}</b>: {len(p.files)} files, {human_bytes(p.total_bytes)} in all.",
+             f"Already in the cache: {n_cached} files, {human_bytes(p.cached_bytes)}.",
+             f"<b>To download: {human_bytes(p.remaining_bytes)}</b>."]
+    if p.skipped:
+        lines.append(f"<span style='color:#667085'>Left out: {len(p.skipped)} files the merge does not need "
+                     "(pickle weights, code, other formats).</span>")
+    return "<br>".join(lines)
+
+
+class DownloadDialog(QDialog):
+    """Check (size first) → Download (progress, Cancel) → `downloaded(repo_id, folder)`."""
+
+    downloaded = Signal(str, object)
+
+    def __init__(self, repo_id: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Download {repo_id}")
+        self.repo_id = repo_id
+        self.plan: dl.DownloadPlan | None = None
+        self.result_path: Path | None = None
+        self.runner = JobRunner(self)
+        self.errors = ErrorReporter(self)
+        lay = QVBoxLayout(self)
+        self.summary = QLabel("Asking the Hugging Face Hub for the files and their size…")
+        self.summary.setWordWrap(True)
+        lay.addWidget(self.summary)
+        token_row = QHBoxLayout()
+        self.token = QLineEdit()
+        self.token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.token.setPlaceholderText("Hugging Face token, only for gated or private models (hf_…)")
+        self.token.setToolTip("Stored by huggingface_hub where `hf auth login` keeps it, never in the app's settings.")
+        self.check_button = QPushButton("Log in and check again")
+        self.check_button.clicked.connect(self.check)
+        self.logout_button = QPushButton("Log out")
+        self.logout_button.setToolTip("Forget the token huggingface_hub stored on this computer.")
+        self.logout_button.clicked.connect(self._logout)
+        token_row.addWidget(self.token, 1)
+        token_row.addWidget(self.check_button)
+        token_row.addWidget(self.logout_button)
+        lay.addLayout(token_row)
+        self.login_state = QLabel()
+        self.login_state.setObjectName("muted")
+        lay.addWidget(self.login_state)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setVisible(False)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.status)
+        self.buttons = QDialogButtonBox()
+        self.download_button = self.buttons.addButton("Download", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.download_button.setEnabled(False)
+        self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        self.download_button.clicked.connect(self.start_download)
+        self.cancel_button.clicked.connect(self.cancel_or_close)
+        lay.addWidget(self.buttons)
+        self.runner.event.connect(self._on_event)
+        self.runner.finished.connect(self._on_finished)
+        self.runner.failed.connect(self._on_failed)
+        self.resize(560, 240)
+        self._update_login_state()
+
+    # ------------------------------------------------------------------ actions
+    def check(self) -> None:
+        """Ask the Hub for the plan (after storing the token, when one was typed)."""
+        if self.runner.busy:
+            return
+        token = self.token.text().strip() or None
+        self.token.clear()  # the widget does not keep it either
+        self.download_button.setEnabled(False)
+        self.summary.setText("Asking the Hugging Face Hub for the files and their size…")
+        self.runner.start("download-plan", plan_job(self.repo_id, token))
+
+    def start_download(self) -> None:
+        if self.plan is None or self.runner.busy:
+            return
+        self.download_button.setEnabled(False)
+        self.check_button.setEnabled(False)
+        self.progress.setVisible(True)
+        self.progress.setValue(int(1000 * self.plan.cached_bytes / max(self.plan.total_bytes, 1)))
+        self.status.setText("Starting the download…")
+        self.runner.start("download", download_job(self.plan))
+
+    def cancel_or_close(self) -> None:
+        if self.runner.busy:
+            self.status.setText("Cancelling… what was fetched stays in the cache and resumes next time.")
+            self.runner.cancel()
+        else:
+            self.reject()
+
+    def _logout(self) -> None:
+        try:
+            dl.logout()
+        except Exception as exc:  # noqa: BLE001 - shown, not raised
+            self.errors.show_error(exc)
+        self._update_login_state()
+
+    def _update_login_state(self) -> None:
+        logged_in = dl.stored_token() is not None
+        self.login_state.setText("Logged in to Hugging Face on this computer." if logged_in
+                                 else "Not logged in (public models need no token).")
+        self.logout_button.setEnabled(logged_in)
+
+    # ------------------------------------------------------------------ job signals
+    def _on_event(self, ev: object) -> None:
+        if isinstance(ev, Progress) and ev.stage == "download":
+            self.progress.setValue(int(1000 * ev.overall))
+            self.status.setText(f"{100 * ev.overall:.0f} % · {ev.message}")
+
+    def _on_finished(self, name: str, result: object) -> None:
+        self._update_login_state()
+        if name == "download-plan":
+            self.plan = result
+            self.summary.setText(plan_text(result))
+            self.download_button.setEnabled(True)
+            self.download_button.setText("Download" if result.remaining_bytes else "Use it (all cached)")
+        elif name == "download":
+            self.result_path = Path(result)
+            self.progress.setValue(1000)
+            self.status.setText("Downloaded.")
+            self.downloaded.emit(self.repo_id, self.result_path)
+            self.accept()
+
+    def _on_failed(self, name: str, exc: object) -> None:
+        self._update_login_state()
+        self.check_button.setEnabled(True)
+        if name == "download" and self.plan is not None:
+            self.download_button.setEnabled(True)
+            self.download_button.setText("Resume download")
+        if isinstance(exc, CancelledError):
+            self.status.setText(str(exc))
+            return
+        if name == "download-plan":
+            self.summary.setText(f"⚠ {exc}")
+        self.status.setText("")
+        self.errors.show_error(exc, self.runner.last_traceback)
+
+    # ------------------------------------------------------------------ closing
+    def done(self, r: int) -> None:  # noqa: D401 - Qt override: never leave a download running
+        self.runner.shutdown()
+        super().done(r)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self.runner.shutdown()
+        super().closeEvent(event)
