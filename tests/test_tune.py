@@ -219,3 +219,28 @@ def test_report_says_when_the_saved_setting_is_not_the_recommendation():
     assert "changed by hand" in chosen_by_hand(tune, dict(a, reasoning_ratio=0.3))
     card = "\n".join(tune_markdown(tune, b))
     assert "picked by hand: B" in card and "| A **(recommended)** | 100 % | 90 % |" in card
+
+
+def test_out_of_memory_during_a_candidate_is_one_clear_message(skilled, monkeypatch):
+    """A GPU that runs out of memory while a candidate is measured: OutOfMemoryError with what to do, and the
+    user's setting back on the pipeline (nothing was written, so there is nothing to clean)."""
+    from reasonany_gui.engine import tune
+    from reasonany_gui.engine.errors import OutOfMemoryError
+
+    trio, files = skilled
+    calls = {"n": 0}
+    real = tune.reply_loss
+
+    def flaky(model, rows, cancel=None, batch_size=8):
+        calls["n"] += 1
+        if calls["n"] > 7:  # after the three references and the first candidate
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(model, rows, cancel, batch_size)
+
+    monkeypatch.setattr(tune, "reply_loss", flaky)
+    p = Pipeline(_config(trio, files))
+    with pytest.raises(OutOfMemoryError, match="ran out of memory while measuring a candidate merge") as err:
+        Tuner(p, budget=4, check_rows=8).run()
+    assert err.value.suggestions == {"device": "cpu"}
+    assert p.config == _config(trio, files) and p.tune_result is None
+    p.close()
