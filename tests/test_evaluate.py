@@ -111,7 +111,7 @@ def test_evaluate_run_writes_eval_json_and_merged_equal_to_base_scores_equal(tri
     # λ = 0 for both: the merged model is the base, bit for bit, so every number matches
     assert ppl["merged"] == ppl["base"]
     # the comparison merge (λ 1/1, in memory) measures exactly what a written Task Arithmetic merge measures
-    ta = _merge(trio, data_files, tmp_path / "ta1", method="task_arithmetic")
+    ta = _merge(trio, data_files, tmp_path / "ta1", method="task_arithmetic", reasoning_scale=1.0, domain_scale=1.0)
     model, tok = load_for_eval(ta, "cpu")
     from reasonany_gui.engine.evaluate import heldout_samples, perplexity_of
 
