@@ -244,3 +244,12 @@ def test_out_of_memory_during_a_candidate_is_one_clear_message(skilled, monkeypa
     assert err.value.suggestions == {"device": "cpu"}
     assert p.config == _config(trio, files) and p.tune_result is None
     p.close()
+
+
+def test_agreement_is_the_share_of_each_expert_reply_repeated_from_its_start():
+    from reasonany_gui.engine.tune import agreement
+
+    expert = ["I'm sorry, I can't help.", "<think>\n3 + 4 = 7\n</think>\nAnswer: 7"]
+    assert agreement(expert, expert) == 1.0
+    assert agreement(["Sure! Here is how.", "<think>\n3 + 4 = 8"], expert) == pytest.approx(
+        (0 + len("<think>\n3 + 4 = ") / len(expert[1])) / 2)
