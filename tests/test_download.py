@@ -192,7 +192,9 @@ def test_offline_is_an_input_error(tmp_path, monkeypatch):
         dl.plan("someone/not-here")
 
 
-def test_token_goes_to_huggingface_hub_not_settings(tmp_path, monkeypatch):
+@pytest.fixture
+def token_files(tmp_path, monkeypatch):
+    """huggingface_hub's token files in a temporary folder, and a whoami that accepts any token (no network)."""
     from huggingface_hub import constants
 
     monkeypatch.delenv("HF_TOKEN", raising=False)
@@ -201,6 +203,10 @@ def test_token_goes_to_huggingface_hub_not_settings(tmp_path, monkeypatch):
     monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "hf" / "stored_tokens"))
     monkeypatch.setattr("huggingface_hub.hf_api.whoami",
                         lambda token=None, **_k: {"name": "tester", "auth": {"accessToken": {"displayName": "app"}}})
+    return tmp_path / "hf" / "token"
+
+
+def test_token_goes_to_huggingface_hub_not_settings(tmp_path, token_files):
     dl.login("hf_secret123")
     assert dl.stored_token() == "hf_secret123"
     assert (tmp_path / "hf" / "token").read_text().strip() == "hf_secret123"

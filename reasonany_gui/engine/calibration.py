@@ -500,11 +500,9 @@ class CalibrationSet:
 
 def file_fingerprint(path: Path) -> str:
     """sha256 of the file's bytes (streamed: calibration parquet files can be large)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    from .scorecache import file_sha256
+
+    return file_sha256(path)
 
 
 def _fingerprint(path: Path, samples: int, max_length: int, seed: int, response_only: bool, tokenizer) -> str:

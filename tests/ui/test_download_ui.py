@@ -7,20 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_download import REPO, hub  # noqa: F401 - the fixture
-
-
-@pytest.fixture
-def token_files(tmp_path, monkeypatch):
-    from huggingface_hub import constants
-
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
-    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf" / "token"))
-    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "hf" / "stored_tokens"))
-    monkeypatch.setattr("huggingface_hub.hf_api.whoami",
-                        lambda token=None, **_k: {"name": "tester", "auth": {"accessToken": {"displayName": "app"}}})
-    return tmp_path / "hf" / "token"
+from tests.test_download import REPO, hub, token_files  # noqa: F401 - the fixtures
 
 
 def test_download_button_dialog_size_first_then_model_is_picked(qtbot, styled_app, hub, token_files, reasonany_home):  # noqa: F811
