@@ -73,7 +73,8 @@ def test_a_merge_on_the_converted_base(converted, tmp_path):
         expert[name] = state[name] + 0.01 * torch.randn(state[name].shape, generator=gen)
         save_file(expert, str(tmp_path / role / "model.safetensors"), metadata={"format": "pt"})
     cfg = MergeConfig(base=str(converted), reasoning=str(tmp_path / "reasoning"), domain=str(tmp_path / "domain"),
-                      method="task_arithmetic", device="cpu", out=str(tmp_path / "merged"), shard_size="200MB")
+                      method="task_arithmetic", reasoning_scale=1.0, domain_scale=1.0, device="cpu",
+                      out=str(tmp_path / "merged"), shard_size="200MB")
     out = Pipeline(cfg).run()
     index = json.loads((out / "model.safetensors.index.json").read_text())
     merged = {}

@@ -82,9 +82,12 @@ def main(argv: list[str] | None = None) -> dict:
     scored = {}
     settings = {
         "tuner's pick": result.best().setting,
-        "engine defaults (snip, tensor, no ∩, p 0.05, λ 1)": dict(method="reasonany", reasoning_ratio=0.05,
-                                                                 domain_ratio=0.05, reasoning_scale=1.0,
-                                                                 domain_scale=1.0, scope="tensor"),
+        "ReasonAny p 0.05, λ 1 (the paper's ratio and scale)": dict(method="reasonany", reasoning_ratio=0.05,
+                                                                   domain_ratio=0.05, reasoning_scale=1.0,
+                                                                   domain_scale=1.0, scope="tensor"),
+        "ReasonAny p 0.5, λ 2 (the engine's defaults)": dict(method="reasonany", reasoning_ratio=0.5,
+                                                            domain_ratio=0.5, reasoning_scale=2.0, domain_scale=2.0,
+                                                            scope="tensor"),
         "Task Arithmetic λ 1/1": dict(method="task_arithmetic", reasoning_scale=1.0, domain_scale=1.0),
     }
     for role, lam in (("base", (0.0, 0.0)), ("reasoning expert", (1.0, 0.0)), ("domain expert", (0.0, 1.0))):
