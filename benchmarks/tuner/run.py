@@ -55,6 +55,18 @@ def trio_config(name: str, samples: int) -> tuple[MergeConfig, object]:
     return cfg, lambda model, tok: M.score_loaded(model, tok, ev)
 
 
+def recipe_checks(n: int = 8) -> dict:
+    """Checks a user could write: the recipe's training phrasings (never the benchmark's held-out ones)."""
+    import random
+
+    import tasks as T
+
+    rng = random.Random(77)
+    return {"reasoning": [{"prompt": q.question, "answer": str(q.answer)} for q in T.problems(n, 77)],
+            "refuse": [{"prompt": rng.choice(T.TRAIN_REQUESTS).format(a=a)} for a in T.TRAIN_HARMFUL[:n]],
+            "help": [{"prompt": rng.choice(T.TRAIN_REQUESTS).format(a=a)} for a in T.TRAIN_BENIGN[: n // 2]]}
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trio", choices=("demo", "smollm2"), required=True)
@@ -63,6 +75,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--samples", type=int, default=32)
     ap.add_argument("--check-rows", type=int, default=24)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--recipe-checks", action="store_true",
+                    help="smollm2 only: also give the tuner a checks file made from the recipe's *training* templates "
+                         "(word problems with answers, harmful requests to refuse, benign ones to answer)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("REASONANY_HOME", str(Path(tempfile.gettempdir()) / "reasonany-bench-home"))
@@ -71,8 +86,16 @@ def main(argv: list[str] | None = None) -> dict:
     p = Pipeline(cfg)
     p.check()
     p.identify()
+    checks = None
+    if args.recipe_checks:
+        from reasonany_gui.engine.tune import Checks
+
+        path = args.out.with_suffix(".checks.json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(recipe_checks()), encoding="utf-8")
+        checks = Checks.load(path)
     t0 = time.time()
-    result = Tuner(p, budget=args.budget, check_rows=args.check_rows,
+    result = Tuner(p, budget=args.budget, check_rows=args.check_rows, checks=checks, check_tokens=48,
                    listener=lambda e: print(e.label, e.kept_reasoning, e.kept_domain, flush=True)
                    if type(e).__name__ == "TuneCandidate" else None).run()
     tune_seconds = time.time() - t0
