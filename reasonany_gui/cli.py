@@ -115,10 +115,10 @@ def add_tune_options(p: argparse.ArgumentParser) -> None:
 
 def tune_options(args: argparse.Namespace) -> dict:
     """Tuner keyword arguments from the flags; a bad checks file or budget is refused before any work."""
-    from .engine.tune import MIN_CHECK_ROWS, Checks
+    from .engine.tune import DEFAULT_BUDGET, MIN_CHECK_ROWS, Checks
 
     if args.budget < 1:
-        raise InputError(f"--budget {args.budget}: the tuner needs at least 1 candidate (default 24).")
+        raise InputError(f"--budget {args.budget}: the tuner needs at least 1 candidate (default {DEFAULT_BUDGET}).")
     if args.minutes is not None and not args.minutes > 0:
         raise InputError(f"--minutes {args.minutes}: give a positive number of minutes.")
     if args.check_rows < MIN_CHECK_ROWS:

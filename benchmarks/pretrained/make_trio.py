@@ -163,15 +163,12 @@ def think_tokenizer(folder: Path) -> None:
 
 # ----------------------------------------------------------------------------- 3. fine-tuning
 def encode_rows(rows: list[dict], tokenizer, max_length: int) -> list[tuple[list[int], int]]:
-    """(token ids, index of the first reply token), rendered exactly as the engine renders calibration pairs."""
-    out = []
-    for row in rows:
-        text, boundary, templated = calibration.render(calibration.Sample(prompt=row["prompt"],
-                                                                          response=row["response"]), tokenizer)
-        ids = tokenizer(text, add_special_tokens=not templated)["input_ids"]
-        head = tokenizer(text[:boundary], add_special_tokens=not templated)["input_ids"]
-        out.append((list(ids)[:max_length], min(len(head), max_length)))
-    return out
+    """(token ids, index of the first reply token), rendered exactly as the engine renders calibration pairs
+    (the tuner's own encoder: training and the tuner's checks see the same tokens)."""
+    from reasonany_gui.engine.tune import encode_reply
+
+    return [encode_reply(calibration.Sample(prompt=r["prompt"], response=r["response"]), tokenizer, max_length)
+            for r in rows]
 
 
 def finetune(base: Path, out: Path, rows: list[dict], steps: int, tokenizer_from: Path | None = None,

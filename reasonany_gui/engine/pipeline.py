@@ -456,21 +456,22 @@ class Pipeline:
         if cfg.needs_scores:
             if sel is None or name not in sel.masks:
                 out = b.to(out_dtype)
-                # the tied head is written twice from this one memory-mapped tensor (safetensors returns the same
-                # tensor for the same name), and save_file refuses tensors that share memory: copy it
-                out = out.clone() if layout.is_embedding(name) and out.data_ptr() == b.data_ptr() else out
             else:
                 m_r, m_d = sel.bool_masks(name)
                 out = merge_tensor(cfg.method, name, b, rsn.get(name), dom.get(name), cfg, m_r, m_d).to(out_dtype)
-            return self._renamed_rows(name, out)
+            out = self._renamed_rows(name, out, b)
+            # the tied head is written twice from this one memory-mapped tensor (safetensors returns the same
+            # tensor for the same name), and save_file refuses tensors that share memory: copy it
+            return out.clone() if layout.is_embedding(name) and out.data_ptr() == b.data_ptr() else out
         return merge_tensor(cfg.method, name, b, rsn.get(name), dom.get(name), cfg).to(out_dtype)
 
-    def _renamed_rows(self, name: str, out: torch.Tensor) -> torch.Tensor:
+    def _renamed_rows(self, name: str, out: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
         """Embedding/output rows of renamed tokens (tokens.py) come whole from the tokenizer-source model."""
         if not self.renamed_tokens or not layout.is_embedding(name) or out.dim() != 2:
             return out
         rows = torch.tensor([i for i in self.renamed_tokens if i < out.shape[0]], dtype=torch.long)
-        out = out.clone()  # never write into a memory-mapped input
+        if out.data_ptr() == base.data_ptr():
+            out = out.clone()  # never write into a memory-mapped input
         out[rows] = self.ckpts[self.config.tokenizer_source].get(name)[rows].to(out.dtype)
         return out
 
@@ -483,9 +484,9 @@ class Pipeline:
         try:
             self.check()
             if tune is not None:  # before scoring: the checks need rows that scoring never sees
-                from .tune import reserve_check_rows
+                from .tune import DEFAULT_CHECK_ROWS, reserve_check_rows
 
-                self.config, notes = reserve_check_rows(self.config, tune.get("check_rows", 24))
+                self.config, notes = reserve_check_rows(self.config, tune.get("check_rows", DEFAULT_CHECK_ROWS))
                 for note in notes:
                     self.log(note, "warning")
             # refuse a bad output folder or a too small disk before hours of identification, not after
