@@ -50,7 +50,7 @@ def test_full_flow(qtbot, window, job_waiter, screenshot):
     # 3. settings: fast values applied on top of the MergeConfig defaults
     w.go("settings")
     # intersection on (not the default) so that all four passes run and the Run screen shows four plots
-    w.settings.apply({"reasoning_ratio": 0.05, "domain_ratio": 0.05, "intersect": True})
+    w.settings.apply({"intersect": True})
     cfg = w.build_config()
     assert (cfg.samples, cfg.max_length, cfg.method, cfg.domain_data) == (4, 64, "reasonany", "builtin:biomedicine")
     shoot(qtbot, w, "3-settings")
@@ -132,12 +132,12 @@ def test_full_flow(qtbot, window, job_waiter, screenshot):
     pipeline = w.pipeline
     passes = pipeline.backward_passes
     assert passes == 16  # 4 passes x 4 samples
-    w.results.retune.boxes["reasoning_ratio"].setValue(10.0)
+    w.results.retune.boxes["reasoning_ratio"].setValue(80.0)  # up from the default 50 %
     qtbot.mouseClick(w.results.retune.apply_button, Qt.MouseButton.LeftButton)
     state, name, _ = wait_job(qtbot, w)
     assert (state, name) == ("finished", "retune")
     assert w.pipeline is pipeline and pipeline.backward_passes == passes
-    assert pipeline.config.reasoning_ratio == 0.1
+    assert pipeline.config.reasoning_ratio == 0.8
     new_total = sum(c["reasoning"] for c in inspector.table.shown_counts().values())
     assert new_total > totals["reasoning"]
     assert w.results.save_version.isEnabled() and w.results.where.kind == "warn"
