@@ -298,11 +298,11 @@ def test_code_in_a_model_folder_is_never_run(trio, data_files, tmp_path, capsys)
     assert_nothing_written(out)
 
 
-def test_tokenizer_loaders_never_run_folder_code_even_if_the_user_says_yes(trio, tmp_path, monkeypatch):
+def test_tokenizer_loader_never_runs_folder_code_even_if_the_user_says_yes(trio, tmp_path, monkeypatch):
     """Left at None, transformers asks on stdin whether to run a folder's code; a 'y' there ran it (measured).
-    Both loaders say trust_remote_code=False, so a 'y' cannot matter: the preview's and the pipeline's."""
+    The one loader (previews, scoring, tuner, evaluation) says trust_remote_code=False, so a 'y' cannot matter,
+    whether it is given a spec (the preview) or a resolved folder (the pipeline)."""
     from reasonany_gui.engine.calibration import load_tokenizer
-    from reasonany_gui.engine.pipeline import _load_tokenizer
 
     marker = tmp_path / "CODE_RAN"
     folder = tmp_path / "custom"
@@ -313,7 +313,7 @@ def test_tokenizer_loaders_never_run_folder_code_even_if_the_user_says_yes(trio,
     with pytest.raises(InputError, match="never runs custom tokenizer code from a model folder"):
         load_tokenizer(str(folder))
     with pytest.raises(InputError, match=f"The tokenizer in {folder} could not be loaded"):
-        _load_tokenizer(folder)
+        load_tokenizer(folder)
     assert not marker.exists()
     assert len(load_tokenizer(str(trio["reasoning"]))) == 259  # a plain folder still loads
 
@@ -1424,7 +1424,7 @@ def test_minor_cases_warn_or_refuse(trio, data_files, tmp_path, capsys):
     code, err = run_cli(["eval", tmp_path, "--max-samples", "0"], capsys)
     assert code == 2 and "--max-samples 0: evaluate at least 1 sample" in err, err
 
-    from reasonany_gui.engine.writer import _register, clean_stale
+    from reasonany_gui.engine.writer import clean_stale
 
     gone = tmp_path / f".x{TMP_MARK}999999-deadbeef"
     registry_path().parent.mkdir(parents=True, exist_ok=True)

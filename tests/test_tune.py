@@ -36,11 +36,11 @@ def test_objective_is_one_for_an_expert_and_zero_for_the_base(skilled):
     p = Pipeline(_config(trio, files, method="task_arithmetic"))
     tuner = Tuner(p, budget=1)
     from reasonany_gui.engine.live import LiveMerge
-    from reasonany_gui.engine.pipeline import _load_tokenizer
+    from reasonany_gui.engine.calibration import load_tokenizer
     from reasonany_gui.engine.tune import check_rows
 
     p.check()
-    rows = check_rows(p.config, _load_tokenizer(trio["reasoning"]), 16)
+    rows = check_rows(p.config, load_tokenizer(trio["reasoning"]), 16)
     assert {k: len(v.items) for k, v in rows.items()} == {"reasoning": 16, "domain": 16}
     live = LiveMerge(p)
     refs = {role: tuner._reference(live, rows, None, role)[0] for role in ("base", "reasoning", "domain")}

@@ -37,9 +37,10 @@ import make_trio as M  # noqa: E402
 import report as R  # noqa: E402  (benchmarks/quality/report.py: tables and the Pareto plot)
 import tasks as T  # noqa: E402
 
+from reasonany_gui.engine.calibration import load_tokenizer  # noqa: E402
 from reasonany_gui.engine.config import MergeConfig  # noqa: E402
 from reasonany_gui.engine.live import LiveMerge  # noqa: E402
-from reasonany_gui.engine.pipeline import Pipeline, _load_tokenizer  # noqa: E402
+from reasonany_gui.engine.pipeline import Pipeline  # noqa: E402
 
 RATIOS = (0.01, 0.05, 0.1, 0.2, 0.5)
 
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     first = pipe_for("snip")
     live = LiveMerge(first)
-    tokenizer = _load_tokenizer(Path(base_cfg.reasoning))
+    tokenizer = load_tokenizer(Path(base_cfg.reasoning))
     refs = {}
     for role, lam in (("base", (0.0, 0.0)), ("reasoning", (1.0, 0.0)), ("domain", (0.0, 1.0))):
         first.select(base_cfg.replace(method="task_arithmetic", reasoning_scale=lam[0], domain_scale=lam[1]),

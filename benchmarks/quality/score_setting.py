@@ -24,9 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import evalskills as E  # noqa: E402
 
 from reasonany_gui.engine import demo  # noqa: E402
+from reasonany_gui.engine.calibration import load_tokenizer  # noqa: E402
 from reasonany_gui.engine.config import MergeConfig  # noqa: E402
 from reasonany_gui.engine.live import LiveMerge  # noqa: E402
-from reasonany_gui.engine.pipeline import Pipeline, _load_tokenizer  # noqa: E402
+from reasonany_gui.engine.pipeline import Pipeline  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> dict:
     p = Pipeline(cfg)
     p.check()
     p.identify()
-    live, tok, ev = LiveMerge(p), _load_tokenizer(trio["reasoning"]), E.EvalSet.make()
+    live, tok, ev = LiveMerge(p), load_tokenizer(trio["reasoning"]), E.EvalSet.make()
     rows = []
     for text in args.settings:
         setting = json.loads(text)

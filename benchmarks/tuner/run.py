@@ -25,9 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "pretrained"))
 sys.path.insert(0, str(ROOT / "quality"))
 
+from reasonany_gui.engine.calibration import load_tokenizer  # noqa: E402
 from reasonany_gui.engine.config import MergeConfig  # noqa: E402
 from reasonany_gui.engine.live import LiveMerge  # noqa: E402
-from reasonany_gui.engine.pipeline import Pipeline, _load_tokenizer  # noqa: E402
+from reasonany_gui.engine.pipeline import Pipeline  # noqa: E402
 from reasonany_gui.engine.tune import Tuner  # noqa: E402
 
 
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> dict:
     tune_seconds = time.time() - t0
     print(result.summary, flush=True)
     live = LiveMerge(p)
-    tok = _load_tokenizer(Path(cfg.tokenizer_source == "reasoning" and cfg.reasoning or cfg.base))
+    tok = load_tokenizer(Path(cfg.tokenizer_source == "reasoning" and cfg.reasoning or cfg.base))
     scored = {}
     settings = {
         "tuner's pick": result.best().setting,

@@ -611,17 +611,18 @@ def preview(spec: str, tokenizer=None, n: int = 5, max_chars: int = PREVIEW_CHAR
     return out
 
 
-def load_tokenizer(model_spec: str):
-    """The tokenizer of a model folder (or cached repo id), for previews; never runs code from the folder.
+def load_tokenizer(model: str | Path):
+    """The tokenizer of a model folder (or cached repo id); never runs code from the folder.
 
-    Why trust_remote_code=False spelled out: left at None, transformers asks on stdin (15 s alarm) whether to
-    run a folder's custom tokenizer code, so a user who answers 'y' in the terminal would run it.
+    The one loader for previews, scoring, the tuner and the evaluation. Why trust_remote_code=False spelled
+    out: left at None, transformers asks on stdin (15 s alarm) whether to run a folder's custom tokenizer code,
+    so a user who answers 'y' in the terminal would run it.
     """
     from transformers import AutoTokenizer
 
     from .checkpoints import resolve_model
 
-    path = resolve_model(model_spec)
+    path = Path(model) if isinstance(model, Path) and model.is_dir() else resolve_model(str(model))
     try:
         return AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
     except Exception as exc:  # custom code refused, missing or broken tokenizer files

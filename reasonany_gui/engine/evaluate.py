@@ -26,15 +26,16 @@ import torch
 
 from . import calibration, demo
 from .checkpoints import load_model, resolve_model
-from .config import MergeConfig
+from .config import ROLES, MergeConfig
 from .devices import resolve_device
 from .errors import InputError
 from .events import CancelToken, Log, Progress, StageFinished, StageStarted, null_listener
 from .live import eval_dtype
+from .paths import RUN_DIR
 
 EVAL_FILE = "eval.json"
-RUN_DIR = "reasonany"
-ROLES = ("base", "reasoning", "domain", "merged")
+#: the models a check measures: the three inputs, then the merge
+EVAL_ROLES = (*ROLES, "merged")
 
 
 # ============================================================================ loading
@@ -235,7 +236,7 @@ def evaluate_run(out_dir: Path, data: list[str], prompts: list[str] | None = Non
         raise InputError("No evaluation data given: pass at least one data file or built-in set (builtin:NAME).")
     started = time.perf_counter()
     dev = resolve_device(device)
-    models = {role: resolve_model(getattr(cfg, role), cfg.allow_download) for role in ROLES[:3]}
+    models = {role: resolve_model(getattr(cfg, role), cfg.allow_download) for role in ROLES}
     models["merged"] = out_dir
     warnings: list[str] = []
     held: dict[str, list[calibration.Sample]] = {}
@@ -250,7 +251,7 @@ def evaluate_run(out_dir: Path, data: list[str], prompts: list[str] | None = Non
         held[spec] = samples
         heldout_info[spec] = {"samples": len(samples), "excluded_calibration_rows": len(exclude)}
     if prompts is None:
-        prompts = demo.demo_prompts({r: getattr(cfg, r) for r in ROLES[:3]}) or default_prompts(held)
+        prompts = demo.demo_prompts({r: getattr(cfg, r) for r in ROLES}) or default_prompts(held)
     result: dict = {"perplexity": {spec: {} for spec in data}, "generations": [{"prompt": p, "outputs": {}} for p in prompts],
                     "heldout": heldout_info, "models": {r: str(p) for r, p in models.items()},
                     "max_samples": max_samples, "max_length": max_length, "max_new_tokens": max_new_tokens,
@@ -258,9 +259,9 @@ def evaluate_run(out_dir: Path, data: list[str], prompts: list[str] | None = Non
     for w in warnings:
         listener(Log("warning", w))
     per_model = sum(len(s) for s in held.values()) + len(prompts)
-    for index, role in enumerate(ROLES):
+    for index, role in enumerate(EVAL_ROLES):
         stage = f"eval:{role}"
-        listener(StageStarted(stage, f"Evaluating the {role} model", index, len(ROLES)))
+        listener(StageStarted(stage, f"Evaluating the {role} model", index, len(EVAL_ROLES)))
         t0 = time.perf_counter()
         cancel.check()
         model, tokenizer = load_for_eval(models[role], dev)
@@ -268,7 +269,7 @@ def evaluate_run(out_dir: Path, data: list[str], prompts: list[str] | None = Non
         for spec, samples in held.items():
             def tick(i: int, n: int, _base=done) -> None:
                 frac = (_base + i) / max(per_model, 1)
-                listener(Progress(stage, frac, (index + frac) / len(ROLES), f"{spec}: text {i}/{n}"))
+                listener(Progress(stage, frac, (index + frac) / len(EVAL_ROLES), f"{spec}: text {i}/{n}"))
 
             result["perplexity"][spec][role] = perplexity_of(model, tokenizer, samples, max_length, cancel, tick)
             done += len(samples)
@@ -282,7 +283,8 @@ def evaluate_run(out_dir: Path, data: list[str], prompts: list[str] | None = Non
     if compare:
         cancel.check()
         stage = "eval:task_arithmetic"
-        listener(StageStarted(stage, "Evaluating Task Arithmetic (λ 1/1) for comparison", len(ROLES), len(ROLES) + 1))
+        listener(StageStarted(stage, "Evaluating Task Arithmetic (λ 1/1) for comparison", len(EVAL_ROLES),
+                                  len(EVAL_ROLES) + 1))
         t0 = time.perf_counter()
         try:
             ta = task_arithmetic_perplexity(cfg, held, max_length, dev, cancel)
@@ -311,7 +313,8 @@ def task_arithmetic_perplexity(cfg: MergeConfig, held: dict[str, list[calibratio
                                device: torch.device, cancel: CancelToken) -> dict[str, float]:
     """Perplexity of θ_b + τ_r + τ_d on the same held-out texts: merged in memory (live.LiveMerge), not written."""
     from .live import LiveMerge
-    from .pipeline import Pipeline, _load_tokenizer
+    from .calibration import load_tokenizer
+    from .pipeline import Pipeline
 
     ta = cfg.replace(method="task_arithmetic", reasoning_scale=1.0, domain_scale=1.0, out=None,
                      device=str(device), score_cache=True)
@@ -322,7 +325,7 @@ def task_arithmetic_perplexity(cfg: MergeConfig, held: dict[str, list[calibratio
         live = LiveMerge(pipe, device)
         try:
             live.apply(cancel)
-            tokenizer = _load_tokenizer(pipe.ckpts[cfg.tokenizer_source].path)
+            tokenizer = load_tokenizer(pipe.ckpts[cfg.tokenizer_source].path)
             return {spec: perplexity_of(live.model, tokenizer, samples, max_length, cancel) for spec, samples in held.items()}
         finally:
             live.close()

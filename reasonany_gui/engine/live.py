@@ -62,11 +62,11 @@ class LiveMerge:
         """Write the pipeline's current merge (its config and selection) into the model.
 
         Returns ||θ − θ_b||², the size of the change to the base (the tuner's tie-break)."""
-        from .pipeline import _out_dtype
+        from .pipeline import out_dtype_for
 
         p = self.pipeline
         base, rsn, dom = (p.ckpts[r] for r in ("base", "reasoning", "domain"))
-        store_dtype = _out_dtype(p.config.dtype, base.storage_dtype)
+        store_dtype = out_dtype_for(p.config.dtype, base.storage_dtype)
         change = 0.0
         with torch.no_grad():
             for name, target in self.targets.items():

@@ -8,11 +8,18 @@ from pathlib import Path
 import platformdirs
 
 APP = "reasonany-gui"
+#: the folder inside each merged model's output folder that holds run.yaml, report.json/html, masks, tune.json
+RUN_DIR = "reasonany"
 
 
 def _root(kind: str) -> Path | None:
     home = os.environ.get("REASONANY_HOME")
     return Path(home) / kind if home else None
+
+
+def run_files(out_dir: str | Path) -> Path:
+    """The run's own files inside an output folder (`OUT/reasonany/`): one name for the engine, the CLI and the app."""
+    return Path(out_dir) / RUN_DIR
 
 
 def cache_dir() -> Path:

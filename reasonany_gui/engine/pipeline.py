@@ -20,24 +20,25 @@ from typing import TYPE_CHECKING
 import torch
 
 from . import calibration, layout
+from .calibration import load_tokenizer
 from .checkpoints import (Checkpoint, ModelInfo, check_finite, check_trio, info_of, load_model, resolve_model,
                           same_model_warnings)
-from .config import MergeConfig
+from .config import ROLES, MergeConfig
 from .devices import compute_dtype, free_device_bytes, resolve_device
 from .errors import InputError, OutOfMemoryError, WriteError
 from .events import CancelToken, Log, Progress, StageFinished, StageStarted, null_listener
 from .importance import enable_checkpointing, parameter_names, score_pass
-from .paths import cache_dir
+from .paths import cache_dir, run_files
 from .scorecache import ScoreStore, cache_key, check_cache_root
-from .selection import Selection, empty_selection_warnings, mask_terms, pack, select_masks
-from .writer import (TMP_MARK, _existing_parent, _register, _write_error, check_free_space, check_output_target,
-                     clean_stale, human_bytes)
+from .selection import Selection, empty_selection_warnings, mask_terms, select_masks
+from .writer import (TMP_MARK, check_free_space, check_output_target, clean_stale, existing_parent, human_bytes,
+                     register_temp_folder, write_error)
 
 if TYPE_CHECKING:
+    from .report import RunFacts
     from .tune import TuneResult
 
-ROLES = ("base", "reasoning", "domain")
-#: score maps: map id -> (model role, data role)
+#: score maps: map id -> (model role, data role), in the order the app draws them
 MAPS = {
     "reasoning@reasoning": ("reasoning", "reasoning"),
     "base@reasoning": ("base", "reasoning"),
@@ -51,6 +52,19 @@ RETUNABLE = {"reasoning_ratio", "domain_ratio", "reasoning_scale", "domain_scale
 
 def registry_path() -> Path:
     return cache_dir() / "temp-folders.json"
+
+
+def needed_maps(cfg: MergeConfig) -> list[str]:
+    """The score passes a setting needs, in the order they run (empty for a method without scores).
+
+    Public because the app prepares one plot per pass before the run starts: this is the one place that
+    knows which passes a setting needs (the experts on their own data; the base on both with `intersect`)."""
+    if not cfg.needs_scores:
+        return []
+    maps = ["reasoning@reasoning", "domain@domain"]
+    if cfg.intersect:
+        maps += ["base@reasoning", "base@domain"]
+    return maps
 
 
 class Pipeline:
@@ -77,7 +91,7 @@ class Pipeline:
         root = Path(cache_root) if cache_root else cache_dir() / "scores"
         if not config.score_cache:  # named and registered like any temporary folder: a killed run's is cleaned later
             self._tmp_root = Path(tempfile.mkdtemp(prefix=f"scores{TMP_MARK}"))
-            _register(registry_path(), self._tmp_root, add=True)
+            register_temp_folder(registry_path(), self._tmp_root, add=True)
             root = self._tmp_root
         self.store = ScoreStore(root, registry_path())
         self._stage_index = 0
@@ -167,14 +181,7 @@ class Pipeline:
                      f"from the {cfg.tokenizer_source} model whole.")
 
     def _plan_size(self) -> int:
-        return 1 + (len(self._needed_maps()) + 1 if self.config.needs_scores else 0) + 1
-
-    def _needed_maps(self, cfg: MergeConfig | None = None) -> list[str]:
-        cfg = cfg or self.config
-        maps = ["reasoning@reasoning", "domain@domain"]
-        if cfg.intersect:
-            maps += ["base@reasoning", "base@domain"]
-        return maps
+        return 1 + (len(needed_maps(self.config)) + 1 if self.config.needs_scores else 0) + 1
 
     # ------------------------------------------------------------------ identify
     def identify(self, cfg: MergeConfig | None = None) -> None:
@@ -185,7 +192,7 @@ class Pipeline:
         if not cfg.needs_scores:
             return
         source = self.ckpts[cfg.tokenizer_source].path
-        tokenizer = _load_tokenizer(source)
+        tokenizer = load_tokenizer(source)
         for data_role, spec in (("reasoning", cfg.reasoning_data), ("domain", cfg.domain_data)):
             if data_role not in self.calib:
                 cs = calibration.prepare(spec, tokenizer, cfg.samples, cfg.max_length, cfg.seed, cfg.response_only,
@@ -195,7 +202,7 @@ class Pipeline:
                 self.calib[data_role] = cs
         todo: dict[str, list[str]] = {}
         dtype = compute_dtype(cfg.compute_dtype, self.device)
-        for map_id in self._needed_maps(cfg):
+        for map_id in needed_maps(cfg):
             model_role, data_role = MAPS[map_id]
             key = cache_key(model=self.ckpts[model_role].fingerprint(), data=self.calib[data_role].fingerprint,
                             score=cfg.score, dtype=str(dtype), device=self.device.type, precision=cfg.score_precision)
@@ -313,12 +320,12 @@ class Pipeline:
         self.selection = None  # a failed selection must not leave the previous masks looking current
         if not cfg.needs_scores:
             return None
-        if any(m not in self.map_keys or not self.store.has(self.map_keys[m]) for m in self._needed_maps(cfg)):
+        if any(m not in self.map_keys or not self.store.has(self.map_keys[m]) for m in needed_maps(cfg)):
             self.identify(cfg)
         start = self._stage("select", "Selecting the reasoning and domain parameters", self._plan_size()) \
             if announce else time.perf_counter()
         terms = mask_terms(cfg.method, cfg.reasoning_ratio, cfg.domain_ratio, cfg.intersect)
-        maps = {m: self.store.open(self.map_keys[m]) for m in self._needed_maps(cfg)}
+        maps = {m: self.store.open(self.map_keys[m]) for m in needed_maps(cfg)}
         names = self.selectable_names(cfg)
 
         def progress(fraction: float, message: str) -> None:
@@ -365,12 +372,12 @@ class Pipeline:
         if cfg.needs_scores and self.selection is None:
             self.select()
         final, needed = self.check_output()
-        out_dtype = _out_dtype(cfg.dtype, self.ckpts["base"].storage_dtype)
+        out_dtype = out_dtype_for(cfg.dtype, self.ckpts["base"].storage_dtype)
         sizes = self.output_sizes(out_dtype)
         try:
             written = self._write_into(final, sizes, out_dtype)
         except OSError as exc:  # report files, copies: the shard writer already turns its own into WriteError
-            raise self._with_space(_write_error(exc, final), final, needed) from None
+            raise self._with_space(write_error(exc, final), final, needed) from None
         except WriteError as exc:
             raise self._with_space(exc, final, needed) from None
         if written != final:
@@ -387,7 +394,7 @@ class Pipeline:
         if not self.ckpts:
             self.check()
         final = check_output_target(Path(out or cfg.out), [c.path for c in self.ckpts.values()])
-        sizes = self.output_sizes(_out_dtype(cfg.dtype, self.ckpts["base"].storage_dtype))
+        sizes = self.output_sizes(out_dtype_for(cfg.dtype, self.ckpts["base"].storage_dtype))
         needed = sum(s for _, s in sizes) + (sum(s for _, s in sizes) // 8 if cfg.needs_scores else 0)
         check_free_space(final, needed)
         return final, needed
@@ -395,7 +402,7 @@ class Pipeline:
     @staticmethod
     def _with_space(exc: WriteError, final: Path, needed: int) -> WriteError:
         try:
-            free = human_bytes(shutil.disk_usage(_existing_parent(final)).free)
+            free = human_bytes(shutil.disk_usage(existing_parent(final)).free)
         except OSError:
             free = "unknown"
         # the temporary folder is gone: name the file under the output folder the user chose
@@ -438,9 +445,9 @@ class Pipeline:
             self.timings["write"] = self.timings.get("write", 0.0) + time.perf_counter() - start
             if self._run_started is not None:
                 self.timings["total"] = time.perf_counter() - self._run_started
-            report.write_run_files(tmp.path, self, mask_tensors, out_dtype)
+            report.write_run_files(tmp.path, self.run_facts(out_dtype), mask_tensors)
             if self.tune_result is not None:
-                self.tune_result.write(tmp.path / report.RUN_DIR)
+                self.tune_result.write(run_files(tmp.path))
             self.cancel.check()
             written = tmp.commit(elsewhere_if_taken=True)
         self._emit(StageFinished("write", time.perf_counter() - start))  # its timing is already recorded
@@ -476,11 +483,17 @@ class Pipeline:
         return out
 
     # ------------------------------------------------------------------ all of it
-    def run(self, tune: dict | None = None) -> Path:
-        """check → identify → select → write; with `tune` (Tuner options: budget, minutes, checks, check_rows),
-        the setting written is the tuner's recommendation, and the output holds tune.json and its report section."""
+    def run(self, tune: dict | None = None, keep_open: bool = False) -> Path:
+        """check → identify → select → write: the one run path of the CLI and the app.
+
+        With `tune` (Tuner options: budget, minutes, checks, check_rows), the setting written is the tuner's
+        recommendation, and the output holds tune.json and its report section. `keep_open`: a run that succeeds
+        keeps its models and scores open (the app re-selects and re-tunes from them, then calls `close`); a run
+        that fails is always closed, since nothing can be re-tuned from it. Returns the folder written (NAME-2
+        when NAME was filled during the run). report.json records the write and total times."""
         self.config.validate(need_out=True)
-        started = self._run_started = time.perf_counter()
+        self._run_started = time.perf_counter()
+        succeeded = False
         try:
             self.check()
             if tune is not None:  # before scoring: the checks need rows that scoring never sees
@@ -495,10 +508,13 @@ class Pipeline:
             if tune is not None:
                 self.tune(**tune)
             self.select()
-            return self.write()
+            written = self.write()
+            succeeded = True
+            return written
         finally:
-            self.timings["total"] = time.perf_counter() - started
-            self.close()
+            self._run_started = None  # a later save of a re-tuned version is no part of this run's total
+            if not (keep_open and succeeded):
+                self.close()
 
     def tune(self, **options) -> "TuneResult":
         """Search the setting (tune.Tuner) and adopt the recommended one; scores are identified first if needed."""
@@ -515,9 +531,21 @@ class Pipeline:
             c.close()
         if self._tmp_root is not None:
             shutil.rmtree(self._tmp_root, ignore_errors=True)
-            _register(registry_path(), self._tmp_root, add=False)
+            register_temp_folder(registry_path(), self._tmp_root, add=False)
 
     # ------------------------------------------------------------------ facts for the report
+    def run_facts(self, out_dtype: torch.dtype) -> "RunFacts":
+        """The run's facts for report.json, in one place: called by `write` once the timings are complete."""
+        from .report import RunFacts
+
+        return RunFacts(
+            config=self.config, out_dtype=out_dtype, tokenizer_dir=self.ckpts[self.config.tokenizer_source].path,
+            models=dict(self.infos), fingerprints={r: c.fingerprint() for r, c in self.ckpts.items()},
+            calib=dict(self.calib), selection=self.selection, pass_stats=dict(self.pass_stats),
+            timings=dict(self.timings), peak_device_bytes=dict(self.peak_device_bytes),
+            backward_passes=self.backward_passes, environment=self.environment(),
+            tune=self.tune_result.report_section() if self.tune_result is not None else None)
+
     def environment(self) -> dict:
         import numpy
         import safetensors
@@ -570,15 +598,9 @@ def oom_error(cfg: MergeConfig, while_doing: str) -> OutOfMemoryError:
         "to it). Close other programs that use the GPU.", fixes)
 
 
-def _out_dtype(setting: str, base_dtype: str) -> torch.dtype:
+def out_dtype_for(setting: str, base_dtype: str) -> torch.dtype:
+    """The saved weights' dtype for the `dtype` setting ("auto": the base's own float type, else float32).
+
+    Public: the live merge of the tuner and the evaluation stores its weights the way the saved model will."""
     name = base_dtype if setting == "auto" else setting
     return getattr(torch, name) if name in ("float32", "float16", "bfloat16") else torch.float32
-
-
-def _load_tokenizer(path: Path):
-    from transformers import AutoTokenizer
-
-    try:
-        return AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
-    except Exception as exc:
-        raise InputError(f"The tokenizer in {path} could not be loaded ({exc}). Pick another tokenizer source model.") from None

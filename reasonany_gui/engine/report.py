@@ -12,7 +12,9 @@ import json
 import re
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -20,35 +22,62 @@ import torch
 from . import layout
 from .config import MergeConfig
 from .errors import InputError
+from .paths import RUN_DIR
 from .selection import Selection, TensorMasks
 from .writer import write_text
 
+if TYPE_CHECKING:
+    from .calibration import CalibrationSet
+    from .checkpoints import ModelInfo
+
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
                    "tokenizer.model", "added_tokens.json", "chat_template.jinja", "chat_template.json")
-RUN_DIR = "reasonany"
 METHOD_TITLES = {"reasonany": "ReasonAny (Contrastive Gradient Identification)", "led": "LED-Merging",
                  "task_arithmetic": "Task Arithmetic", "ties": "TIES-Merging", "dare": "DARE", "linear": "Linear average"}
 
 
 # ---------------------------------------------------------------------- writing
-def write_run_files(folder: Path, pipeline, mask_tensors: dict[str, torch.Tensor], out_dtype: torch.dtype) -> dict:
+@dataclass(frozen=True)
+class RunFacts:
+    """What a finished run knows about itself: everything report.json records, and nothing else.
+
+    Why a record and not the Pipeline: the report used to read about ten attributes off the live pipeline,
+    untyped, so a renamed attribute broke the report only at the end of a run. `Pipeline.run_facts` builds this
+    in one place, after the timings are complete."""
+
+    config: MergeConfig
+    out_dtype: torch.dtype
+    #: the folder whose config.json and tokenizer files go next to the merged weights (the tokenizer source)
+    tokenizer_dir: Path
+    models: dict[str, ModelInfo]
+    fingerprints: dict[str, str]
+    calib: dict[str, CalibrationSet] = field(default_factory=dict)
+    selection: Selection | None = None
+    pass_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    peak_device_bytes: dict[str, int] = field(default_factory=dict)
+    backward_passes: int = 0
+    environment: dict[str, Any] = field(default_factory=dict)
+    #: the tuner's report section (tune.TuneResult.report_section) when the setting was searched
+    tune: dict[str, Any] | None = None
+
+
+def write_run_files(folder: Path, facts: RunFacts, mask_tensors: dict[str, torch.Tensor]) -> dict:
     """Everything but the weight shards, into the (temporary) output folder. Returns the report."""
     from safetensors.torch import save_file
 
-    cfg: MergeConfig = pipeline.config
-    source = pipeline.ckpts[cfg.tokenizer_source].path
-    _copy_model_files(source, folder, out_dtype)
+    _copy_model_files(facts.tokenizer_dir, folder, facts.out_dtype)
     run_dir = folder / RUN_DIR
     run_dir.mkdir(exist_ok=True)
-    sel: Selection | None = pipeline.selection
+    sel = facts.selection
     if sel is not None:
         save_file(mask_tensors, str(run_dir / "masks.safetensors"), metadata=_mask_metadata())
         conflicts = {f"conflicts/{n}": torch.from_numpy(sel.masks[n].conflicts) for n in sel.names}
         save_file(conflicts, str(run_dir / "conflicts.safetensors"), metadata=_mask_metadata())
         shapes = {n: list(sel.masks[n].shape) for n in sel.names}
         write_text(run_dir / "mask_shapes.json", json.dumps(shapes))
-    report = build_report(pipeline, out_dtype)
-    write_text(run_dir / "run.yaml", cfg.to_yaml())
+    report = build_report(facts)
+    write_text(run_dir / "run.yaml", facts.config.to_yaml())
     write_text(run_dir / "report.json", json.dumps(report, indent=2))
     write_text(run_dir / "report.html", render_html(report))
     write_text(folder / "README.md", model_card(report))
@@ -74,18 +103,18 @@ def _copy_model_files(source: Path, folder: Path, out_dtype: torch.dtype) -> Non
             shutil.copyfile(source / fname, folder / fname)
 
 
-def build_report(pipeline, out_dtype: torch.dtype) -> dict:
-    cfg: MergeConfig = pipeline.config
-    sel: Selection | None = pipeline.selection
+def build_report(facts: RunFacts) -> dict:
+    """report.json's content: the run's facts as plain JSON (paths and dtypes as strings)."""
+    cfg = facts.config
+    sel = facts.selection
     models = {}
-    for role, ckpt in pipeline.ckpts.items():
-        info = pipeline.infos[role]
-        models[role] = {"spec": getattr(cfg, role), "path": str(ckpt.path), "fingerprint": ckpt.fingerprint(),
+    for role, info in facts.models.items():
+        models[role] = {"spec": getattr(cfg, role), "path": str(info.path), "fingerprint": facts.fingerprints[role],
                         "architecture": info.architecture, "num_params": info.num_params, "dtype": info.dtype,
                         "size_bytes": info.size_bytes, "num_layers": info.num_layers, "hidden_size": info.hidden_size,
                         "vocab_size": info.vocab_size, "tied_embeddings": info.tied_embeddings}
     data = {}
-    for role, cs in pipeline.calib.items():
+    for role, cs in facts.calib.items():
         data[role] = {"spec": cs.spec, "path": str(cs.path), "fingerprint": cs.fingerprint, "available": cs.available,
                       "requested": cs.requested, "used": cs.used, "truncated": cs.truncated, "dropped": cs.dropped,
                       "tokens": cs.tokens, "warnings": list(cs.warnings)}
@@ -102,18 +131,18 @@ def build_report(pipeline, out_dtype: torch.dtype) -> dict:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "method": cfg.method,
         "config": cfg.to_dict(),
-        "output_dtype": str(out_dtype).removeprefix("torch."),
+        "output_dtype": str(facts.out_dtype).removeprefix("torch."),
         "models": models,
         "data": data,
         "totals": totals,
         "thresholds": sel.thresholds if sel is not None else {},
         "per_tensor": per_tensor,
-        "passes": pipeline.pass_stats,
-        "timings_seconds": {k: round(v, 3) for k, v in pipeline.timings.items()},
-        "peak_device_bytes": pipeline.peak_device_bytes,
-        "backward_passes": pipeline.backward_passes,
-        "environment": pipeline.environment(),
-        "tune": pipeline.tune_result.report_section() if getattr(pipeline, "tune_result", None) else None,
+        "passes": facts.pass_stats,
+        "timings_seconds": {k: round(v, 3) for k, v in facts.timings.items()},
+        "peak_device_bytes": facts.peak_device_bytes,
+        "backward_passes": facts.backward_passes,
+        "environment": facts.environment,
+        "tune": facts.tune,
     }
 
 

@@ -400,7 +400,7 @@ class Tuner:
             p.check()
         if cfg.needs_scores:
             p.identify(cfg)
-        from .pipeline import _load_tokenizer
+        from .calibration import load_tokenizer as _load_tokenizer
 
         tokenizer = _load_tokenizer(p.ckpts[cfg.tokenizer_source].path)
         rows = check_rows(cfg, tokenizer, self.n_check_rows)

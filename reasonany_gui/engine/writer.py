@@ -76,7 +76,7 @@ class ShardedWriter:
         try:
             save_file(tensors, str(path), metadata=self._metadata)
         except Exception as exc:
-            raise _write_error(exc, path) from None
+            raise write_error(exc, path) from None
 
     def close(self) -> None:
         """Write the index; every planned tensor must have arrived."""
@@ -92,7 +92,7 @@ def write_text(path: Path, text: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise _write_error(exc, path) from None
+        raise write_error(exc, path) from None
 
 
 #: how safetensors (Rust) spells a full disk in its own error type: it raises no OSError, so errno is not there
@@ -100,7 +100,7 @@ def write_text(path: Path, text: str) -> None:
 _DISK_FULL = ("No space left on device", "(os error 28)", "StorageFull", "Disk quota exceeded", "(os error 122)")
 
 
-def _write_error(exc: Exception, path: Path) -> WriteError:
+def write_error(exc: Exception, path: Path) -> WriteError:
     full = (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or any(m in str(exc) for m in _DISK_FULL)
     if full:
         return WriteError(f"The disk is full while writing {path}. Free some space (see the size estimate) and run again.")
@@ -162,7 +162,7 @@ def check_output_target(out: Path, inputs: list[Path]) -> Path:
             raise InputError(f"The output path {out} is a file. Choose a new folder name.")
         if any(out.iterdir()):
             raise InputError(f"The output folder {out} already exists and is not empty. Choose a new folder or empty it.")
-    parent = _existing_parent(out.parent)  # where the temporary folder will be made
+    parent = existing_parent(out.parent)  # where the temporary folder will be made
     if not parent.is_dir():
         raise InputError(f"The output folder {out} cannot be created: {parent} is a file, not a folder. "
                          "Choose another place.")
@@ -172,7 +172,7 @@ def check_output_target(out: Path, inputs: list[Path]) -> Path:
 
 def _refuse_long_name(out: Path) -> None:
     """The temporary folder's name is the output's plus ~33 characters: it must fit the file system's limit."""
-    parent = _existing_parent(out.parent)
+    parent = existing_parent(out.parent)
     try:
         limit = os.pathconf(parent, "PC_NAME_MAX")
     except (OSError, ValueError, AttributeError):
@@ -197,7 +197,7 @@ def _probe_writable(folder: Path, out: Path) -> None:
 
 
 def check_free_space(out: Path, needed_bytes: int) -> None:
-    parent = _existing_parent(Path(out))
+    parent = existing_parent(Path(out))
     free = shutil.disk_usage(parent).free
     with_margin = space_with_margin(needed_bytes)
     if free < with_margin:
@@ -213,7 +213,7 @@ def space_with_margin(needed_bytes: int) -> int:
     return int(needed_bytes * 1.05 + 50_000_000)
 
 
-def _existing_parent(p: Path) -> Path:
+def existing_parent(p: Path) -> Path:
     p = Path(p)
     while not p.exists() and p != p.parent:
         p = p.parent
@@ -254,8 +254,8 @@ class TempFolder:
             self.path.mkdir()
         except OSError as exc:
             self._remove_made()
-            raise _write_error(exc, self.path) from None
-        _register(self.registry, self.path, add=True)
+            raise write_error(exc, self.path) from None
+        register_temp_folder(self.registry, self.path, add=True)
         return self
 
     def _remove_made(self) -> None:
@@ -283,13 +283,13 @@ class TempFolder:
             self.final = _free_name(self.final)
             os.replace(self.path, self.final)
         self.committed = True
-        _register(self.registry, self.path, add=False)
+        register_temp_folder(self.registry, self.path, add=False)
         return self.final
 
     def __exit__(self, *exc) -> None:
         if not self.committed:
             shutil.rmtree(self.path, ignore_errors=True)
-            _register(self.registry, self.path, add=False)
+            register_temp_folder(self.registry, self.path, add=False)
             self._remove_made()
 
 
@@ -325,7 +325,7 @@ def read_registry(registry: Path) -> list[dict]:
     return []
 
 
-def _register(registry: Path | None, path: Path, add: bool) -> None:
+def register_temp_folder(registry: Path | None, path: Path, add: bool) -> None:
     """Remember temporary folders in flight (pid + path), so a killed run's leftovers can be found later."""
     if registry is None:
         return
@@ -356,10 +356,10 @@ def clean_stale(registry: Path) -> list[Path]:
         if TMP_MARK in p.name:  # never remove anything we did not name ourselves
             shutil.rmtree(p, ignore_errors=True)
             removed.append(p)
-        _register(registry, p, add=False)
+        register_temp_folder(registry, p, add=False)
     for e in read_registry(registry):
         if not _alive(e["pid"]) and not Path(e["path"]).exists():
-            _register(registry, Path(e["path"]), add=False)
+            register_temp_folder(registry, Path(e["path"]), add=False)
     return removed
 
 
