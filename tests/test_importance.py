@@ -153,3 +153,107 @@ def test_bf16_model_scores_accumulate_exactly_in_float32(llama_tied_trio, kind):
     assert "model.embed_tokens.weight" in res.scores
     for n, score in res.scores.items():
         torch.testing.assert_close(score, ref[n] / len(data), rtol=0, atol=0, msg=n)
+
+
+# ---------------------------------------------------------------------------- the staged host path (issue 14)
+@pytest.mark.parametrize("kind", ["gradient", "snip", "fisher"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_staged_host_accumulators_equal_direct_ones(llama_tied_trio, kind, dtype):
+    """The staged path (worker thread, chunked double-buffered copies, element-wise adds) gives bit-identical
+    sums to adding each contribution whole, for every score kind and both storage dtypes. A 1 KiB chunk
+    makes every tensor cross several chunk boundaries, and a small in-flight limit makes the hook wait."""
+    from reasonany_gui.engine import importance
+
+    ckpt = Checkpoint(llama_tied_trio["reasoning"])
+    model = load_model(llama_tied_trio["reasoning"], dtype, "cpu")
+    params = parameter_names(model, set(ckpt.tensors))
+    data = samples(3)
+    direct = score_pass(model, params, data, kind, torch.device("cpu"), "p", "r", "r", lambda e: None,
+                        CancelToken(), stage=False)
+    acc = importance.ScoreAccumulators(params, kind, importance.placement_for(params, torch.device("cpu")), stage=True,
+                                       chunk_bytes=1024, inflight_bytes=4096)
+    assert acc.staged and len(acc._stagers) == 1
+    for p in model.parameters():
+        p.requires_grad_(False)
+    acc.attach()
+    try:
+        for s in data:
+            model(input_ids=s.input_ids, labels=s.labels, use_cache=False).loss.backward()
+        sums = acc.finish()
+    finally:
+        acc.close()
+    for name, score in direct.scores.items():
+        torch.testing.assert_close(sums[name] / len(data), score, rtol=0, atol=0, msg=name)
+    assert max(p.numel() for p in params.values()) * 4 > 1024  # the chunking really split tensors
+
+
+def test_score_pass_staged_equals_unstaged_and_grid_matches_scores(trio):
+    """score_pass with stage=True gives the scores of the default path, and the live grid (from the hooks'
+    running sums) equals the mean of the final scores per (layer, module) within float32 summation error."""
+    from reasonany_gui.engine import layout
+
+    ckpt = Checkpoint(trio["reasoning"])
+    model = load_model(trio["reasoning"], torch.float32, "cpu")
+    params = parameter_names(model, set(ckpt.tensors))
+    data = samples(4)
+    runs = {}
+    for stage in (False, True):
+        events = []
+        res = score_pass(model, params, data, "snip", torch.device("cpu"), "p", "r", "r", events.append, CancelToken(),
+                         stage=stage)
+        runs[stage] = (res, [e for e in events if isinstance(e, SensitivityUpdate)][-1].grid)
+    for name in runs[False][0].scores:
+        torch.testing.assert_close(runs[True][0].scores[name], runs[False][0].scores[name], rtol=0, atol=0)
+    scores, grid = runs[True][0].scores, runs[True][1]
+    for (layer, module), names in layout.cells(list(scores)).items():
+        expect = sum(float(scores[t].double().sum()) for t in names) / sum(scores[t].numel() for t in names)
+        assert grid[layer, layout.MODULES.index(module)] == pytest.approx(expect, rel=1e-5)
+    np_grid = runs[False][1]
+    assert (abs(np_grid - grid) <= 1e-5 * abs(grid)).all()
+
+
+def test_staged_worker_error_reaches_the_caller_and_stops_the_thread(trio, monkeypatch):
+    """A failure in the worker (e.g. host memory) is raised in the pass, hooks are removed, no thread is left."""
+    import threading
+
+    from reasonany_gui.engine import importance
+
+    def broken(dst, host, done):
+        raise RuntimeError("host add failed")
+
+    monkeypatch.setattr(importance._HostStager, "_add", staticmethod(broken))
+    ckpt = Checkpoint(trio["base"])
+    model = load_model(trio["base"], torch.float32, "cpu")
+    with pytest.raises(RuntimeError, match="host add failed"):
+        score_pass(model, parameter_names(model, set(ckpt.tensors)), samples(3), "gradient", torch.device("cpu"),
+                   "p", "b", "r", lambda e: None, CancelToken(), stage=True)
+    assert not any(t.name == "reasonany-host-accumulate" for t in threading.enumerate())
+    assert all(p.grad is None and not p.requires_grad for p in model.parameters())
+
+
+def test_cancel_with_staging_leaves_no_worker(trio):
+    import threading
+
+    from reasonany_gui.engine.errors import CancelledError
+
+    ckpt = Checkpoint(trio["base"])
+    model = load_model(trio["base"], torch.float32, "cpu")
+    token = CancelToken()
+
+    def on_sample(i, n):
+        if i == 1:
+            token.cancel()
+
+    with pytest.raises(CancelledError):
+        score_pass(model, parameter_names(model, set(ckpt.tensors)), samples(4), "snip", torch.device("cpu"),
+                   "p", "b", "r", lambda e: None, token, on_sample, stage=True)
+    assert not any(t.name == "reasonany-host-accumulate" for t in threading.enumerate())
+
+
+def test_unknown_kind_fails_before_any_hook(trio):
+    ckpt = Checkpoint(trio["base"])
+    model = load_model(trio["base"], torch.float32, "cpu")
+    with pytest.raises(ValueError, match="unknown score kind"):
+        score_pass(model, parameter_names(model, set(ckpt.tensors)), samples(1), "nope", torch.device("cpu"),
+                   "p", "b", "r", lambda e: None, CancelToken())
+    assert all(not p.requires_grad for p in model.parameters())

@@ -3,15 +3,25 @@
 Why hooks: a per-parameter `register_post_accumulate_grad_hook` adds each gradient into a float32
 accumulator the moment it is complete and frees it at once, so full-model gradients never coexist and
 device memory stays at weights + 4 B/param (+ activations); with host accumulators, weights + one
-gradient. Batch of one, no padding: the loss is the mean next-token cross-entropy over the sample's
-real (labelled) tokens, and the absolute value is taken per sample before summing (ALGORITHM.md §2).
+gradient (+ a bounded number of score contributions in flight to the host). Batch of one, no padding: the
+loss is the mean next-token cross-entropy over the sample's real (labelled) tokens, and the absolute value
+is taken per sample before summing (ALGORITHM.md §2).
+
+Why a staged host path: with accumulators in host memory (a 7B model on a 24 GB card), a synchronous,
+pageable `.to("cpu")` per gradient inside the hook made the GPU wait for every copy and every host add
+(docs/SCALING.md). The score form is computed on the device, the hook hands it to one worker thread and
+returns; the worker copies it in chunks through two pinned buffers on a side stream and adds each chunk on
+the host while the backward goes on. The adds are element-wise, so the sums are bit-identical to adding
+whole tensors.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -20,7 +30,12 @@ from . import layout
 from .errors import OutOfMemoryError
 from .events import CancelToken, SensitivityUpdate
 
-SCORE_KINDS = ("gradient", "snip", "fisher")
+#: bytes of one host transfer chunk: one pinned buffer each side of the double buffer (2 × 32 MiB pinned)
+STAGE_CHUNK_BYTES = 32 << 20
+#: score contributions waiting on the device for the host (bytes): the hook waits above this, so a slow host
+#: bounds device memory instead of letting every gradient of a sample pile up (one tensor larger than this
+#: still goes, alone). The estimate adds this term for host accumulators.
+STAGE_INFLIGHT_BYTES = 512 << 20
 
 
 @dataclass
@@ -56,8 +71,9 @@ def _contribution(kind: str, p: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """This sample's score term, computed in place where that is exact, to keep peak memory low.
 
     The gradient is discarded right after, so `gradient` reuses its storage (|g| in the storage dtype is exact,
-    and the float32 accumulator's add promotes exactly): no temporary at all. `snip` and `fisher` need the
-    product in float32 (a bfloat16 product would round), so they make one float32 copy and work in it.
+    and the float32 accumulator's add promotes exactly): no temporary at all, and only the storage dtype
+    crosses the bus to host accumulators. `snip` and `fisher` need the product in float32 (a bfloat16 product
+    would round), so they make one float32 copy and work in it.
     """
     if kind == "gradient":
         return g.abs_()
@@ -68,12 +84,225 @@ def _contribution(kind: str, p: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"unknown score kind {kind!r}")
 
 
+class _HostStager:
+    """One worker thread that moves score contributions from the compute device into host accumulators.
+
+    Why a worker and not the hook: the hook runs on the autograd thread; any wait there (a copy, a host add)
+    stops new kernels from being queued and the GPU idles. The hook only queues (contribution, accumulator,
+    ready-event); the worker copies chunk k+1 on a side stream into one pinned buffer while it adds chunk k
+    from the other. Without CUDA (tests, CI) the same code copies synchronously into unpinned buffers, so the
+    chunking, ordering and error paths are what CI exercises.
+    """
+
+    def __init__(self, device: torch.device, chunk_bytes: int = STAGE_CHUNK_BYTES,
+                 inflight_bytes: int = STAGE_INFLIGHT_BYTES) -> None:
+        self.cuda = device.type == "cuda"
+        self.chunk_bytes = max(int(chunk_bytes), 16)
+        self.inflight_limit = int(inflight_bytes)
+        self._bufs = [torch.empty(self.chunk_bytes, dtype=torch.uint8, pin_memory=self.cuda) for _ in range(2)]
+        self._stream = torch.cuda.Stream(device) if self.cuda else None
+        self._items: deque = deque()
+        self._cv = threading.Condition()
+        self._inflight = 0
+        self._busy = 0  # items taken by the worker, not yet finished
+        self._stop = False
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="reasonany-host-accumulate", daemon=True)
+        self._thread.start()
+
+    def submit(self, contribution: torch.Tensor, acc: torch.Tensor) -> None:
+        """Queue `acc += contribution` (called from the hook); waits only while too many bytes are in flight."""
+        nbytes = contribution.numel() * contribution.element_size()
+        event = None
+        if self.cuda:
+            event = torch.cuda.Event()
+            event.record(torch.cuda.current_stream(contribution.device))
+        with self._cv:
+            while self._inflight > 0 and self._inflight + nbytes > self.inflight_limit and self._error is None:
+                self._cv.wait()
+            self._raise()
+            self._inflight += nbytes
+            self._items.append((contribution, acc, event, nbytes))
+            self._cv.notify_all()
+
+    def drain(self) -> None:
+        """Wait until every queued contribution is in its accumulator (before reading them)."""
+        with self._cv:
+            while (self._items or self._busy) and self._error is None:
+                self._cv.wait()
+            self._raise()
+
+    def close(self) -> None:
+        """Stop the worker; queued work is dropped (a cancelled or failed pass)."""
+        with self._cv:
+            self._stop = True
+            self._items.clear()
+            self._cv.notify_all()
+        self._thread.join()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._items and not self._stop:
+                    self._cv.wait()
+                if self._stop:
+                    return
+                item = self._items.popleft()
+                self._busy += 1
+            contribution, acc, event, nbytes = item
+            try:
+                self._move(contribution, acc, event)
+            except BaseException as exc:  # noqa: BLE001 - handed to the autograd thread at its next submit/drain
+                with self._cv:
+                    self._error = exc
+            finally:
+                del contribution, item
+                with self._cv:
+                    self._busy -= 1
+                    self._inflight -= nbytes
+                    self._cv.notify_all()
+
+    def _move(self, contribution: torch.Tensor, acc: torch.Tensor, event) -> None:
+        src = contribution.reshape(-1)
+        dst = acc.view(-1)
+        step = max(self.chunk_bytes // src.element_size(), 1)
+        starts = list(range(0, src.numel(), step))
+        if self.cuda:
+            self._stream.wait_event(event)  # the contribution's kernels, queued by the hook, come first
+        pending = None  # (dst slice, host view, copy-done event) of the chunk copied but not yet added
+        for i, start in enumerate(starts):
+            part = src[start:start + step]
+            host = self._bufs[i % 2][: part.numel() * part.element_size()].view(part.dtype)
+            done = None
+            if self.cuda:
+                with torch.cuda.stream(self._stream):
+                    host.copy_(part, non_blocking=True)
+                    done = torch.cuda.Event()
+                    done.record(self._stream)
+            else:
+                host.copy_(part)
+            if pending is not None:
+                self._add(*pending)
+            pending = (dst[start:start + part.numel()], host, done)
+            if self._stop:
+                return
+        if pending is not None:
+            self._add(*pending)
+
+    @staticmethod
+    def _add(dst: torch.Tensor, host: torch.Tensor, done) -> None:
+        if done is not None:
+            done.synchronize()
+        dst.add_(host)  # float32 += storage dtype: the same promotion as adding the whole tensor
+
+
+class ScoreAccumulators:
+    """Float32 sums of the score form per parameter, filled by post-accumulate-grad hooks.
+
+    Placement is per parameter (`placement[name]`): device accumulators add in place on the device; an
+    accumulator on the CPU for a parameter elsewhere goes through `_HostStager`. `stage=True` forces the staged
+    path even when both are on the CPU (tests, benchmarks).
+
+    Why the running sums: the live plot shows the mean score per (layer, module). Summing every accumulator
+    after a sample re-reads 4 B/param (8 s per sample at 7B on the host); the hook already has each
+    contribution on the device, so it adds its sum to one float64 scalar per tensor instead.
+
+    Hooks for a multi-device or distributed run: `placement` may name a different device per parameter (each
+    parameter's own, for a device map), and `finish()` is the one place where the finished sums exist, before
+    the division by the sample count: a distributed run reduces them across ranks there (sums, not means, so
+    unequal shares of samples stay exact).
+    """
+
+    def __init__(self, params: Mapping[str, torch.nn.Parameter], kind: str,
+                 placement: Mapping[str, torch.device], stage: bool | None = None,
+                 chunk_bytes: int = STAGE_CHUNK_BYTES, inflight_bytes: int = STAGE_INFLIGHT_BYTES) -> None:
+        _contribution(kind, torch.zeros(1), torch.zeros(1))  # an unknown kind fails here, not in a hook
+        self.kind = kind
+        self.params = dict(params)
+        self.accs = {n: torch.zeros(p.shape, dtype=torch.float32, device=placement[n]) for n, p in params.items()}
+        self.sums = {n: torch.zeros((), dtype=torch.float64, device=p.device) for n, p in params.items()}
+        self._staged = {n for n, p in params.items()
+                        if (stage if stage is not None else placement[n].type == "cpu" and p.device.type != "cpu")}
+        self._stagers: dict[torch.device, _HostStager] = {}
+        for n in self._staged:
+            dev = self.params[n].device
+            if dev not in self._stagers:
+                self._stagers[dev] = _HostStager(dev, chunk_bytes, inflight_bytes)
+        self._handles: list = []
+
+    @property
+    def staged(self) -> bool:
+        return bool(self._staged)
+
+    def attach(self) -> None:
+        for name, p in self.params.items():
+            p.requires_grad_(True)
+            self._handles.append(p.register_post_accumulate_grad_hook(self._hook(name)))
+
+    def _hook(self, name: str) -> Callable[[torch.Tensor], None]:
+        acc, total, kind = self.accs[name], self.sums[name], self.kind
+        stager = self._stagers.get(self.params[name].device) if name in self._staged else None
+
+        def hook(p: torch.Tensor) -> None:
+            g = p.grad
+            if g is not None:
+                c = _contribution(kind, p, g)
+                total.add_(c.sum(dtype=torch.float32))
+                if stager is not None:
+                    stager.submit(c, acc)
+                else:
+                    acc.add_(c)  # same device: in place
+            p.grad = None  # free at once: full gradients never coexist
+
+        return hook
+
+    def running_sums(self) -> dict[str, float]:
+        """Σ over samples so far of each tensor's contribution sum (for the live plot): one copy per device."""
+        out: dict[str, float] = {}
+        by_device: dict[torch.device, list[str]] = {}
+        for n, s in self.sums.items():
+            by_device.setdefault(s.device, []).append(n)
+        for names in by_device.values():
+            values = torch.stack([self.sums[n] for n in names]).cpu().tolist()
+            out.update(zip(names, values))
+        return out
+
+    def finish(self) -> dict[str, torch.Tensor]:
+        """The finished float32 sums (not yet divided by the sample count), every transfer done.
+
+        The hook for a distributed run: reduce these across ranks before the division."""
+        for stager in self._stagers.values():
+            stager.drain()
+        return self.accs
+
+    def close(self) -> None:
+        """Remove the hooks and stop the workers (idempotent)."""
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+        for stager in self._stagers.values():
+            stager.close()
+        self._stagers = {}
+
+
+def placement_for(params: Mapping[str, torch.nn.Parameter],
+                  accumulate_on: torch.device | Mapping[str, torch.device]) -> dict[str, torch.device]:
+    """Where each accumulator lives: one device for all, or a mapping (per-parameter devices)."""
+    if isinstance(accumulate_on, Mapping):
+        return {n: torch.device(accumulate_on[n]) for n in params}
+    return {n: torch.device(accumulate_on) for n in params}
+
+
 def score_pass(
     model: torch.nn.Module,
     params: dict[str, torch.nn.Parameter],
     samples: list,
     kind: str,
-    accumulate_on: torch.device,
+    accumulate_on: torch.device | Mapping[str, torch.device],
     pass_id: str,
     model_role: str,
     data_role: str,
@@ -81,19 +310,19 @@ def score_pass(
     cancel: CancelToken,
     on_sample: Callable[[int, int], None] | None = None,
     stats_interval_s: float = 0.25,
+    stage: bool | None = None,
 ) -> PassResult:
-    """One identification pass (one model, one data set). Sets per-thread CUDA/grad state itself."""
+    """One identification pass (one model, one data set). Sets per-thread CUDA/grad state itself.
+
+    `stage=True` forces the staged host path (`_HostStager`) even on the CPU; None picks it for host
+    accumulators of a model on another device."""
     device = next(model.parameters()).device
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    accs = {n: torch.zeros(p.shape, dtype=torch.float32, device=accumulate_on) for n, p in params.items()}
     for p in model.parameters():
         p.requires_grad_(False)
-    handles = []
-    for name, p in params.items():
-        p.requires_grad_(True)
-        handles.append(p.register_post_accumulate_grad_hook(_make_hook(kind, accs[name])))
-    grid = _GridStats(list(params), accumulate_on)
+    accs = ScoreAccumulators(params, kind, placement_for(params, accumulate_on), stage)
+    grid = _GridStats(list(params), {n: p.numel() for n, p in params.items()})
     start = time.perf_counter()
     last_emit = 0.0
     tokens = 0
@@ -101,6 +330,7 @@ def score_pass(
     backward = 0
     _set_mode(model)
     try:
+        accs.attach()
         with torch.enable_grad(), torch.autocast(device.type, enabled=False):
             for i, s in enumerate(samples):
                 cancel.check()
@@ -116,7 +346,8 @@ def score_pass(
                 if now - last_emit >= stats_interval_s or i + 1 == n:
                     last_emit = now
                     listener(SensitivityUpdate(pass_id, model_role, data_role, i + 1, n, layout.MODULES,
-                                               grid.compute(accs, i + 1)))
+                                               grid.compute(accs.running_sums(), i + 1)))
+        sums = accs.finish()
     except torch.cuda.OutOfMemoryError:
         raise OutOfMemoryError(
             "The GPU ran out of memory while computing importance scores. Keep the score accumulators in host "
@@ -124,14 +355,13 @@ def score_pass(
             suggestions={"accumulators": "host", "gradient_checkpointing": True},
         ) from None
     finally:
-        for h in handles:
-            h.remove()
+        accs.close()
         for p in model.parameters():
             p.grad = None
             p.requires_grad_(False)
-    for acc in accs.values():
+    for acc in sums.values():
         acc.div_(max(n, 1))
-    return PassResult(accs, n, tokens, time.perf_counter() - start, backward)
+    return PassResult(sums, n, tokens, time.perf_counter() - start, backward)
 
 
 def enable_checkpointing(model: torch.nn.Module) -> None:
@@ -161,30 +391,17 @@ def _set_mode(model: torch.nn.Module) -> None:
         model.eval()
 
 
-def _make_hook(kind: str, acc: torch.Tensor):
-    def hook(p: torch.Tensor) -> None:
-        g = p.grad
-        if g is not None:
-            acc.add_(_contribution(kind, p, g).to(acc.device))  # host accumulators: copies storage-dtype bytes
-        p.grad = None  # free at once: full gradients never coexist
-
-    return hook
-
-
 class _GridStats:
-    """Mean score per (layer, module type), computed on the accumulators' device, copied as a tiny array."""
+    """Mean score per (layer, module type), from the hooks' running sums (no pass over the accumulators)."""
 
-    def __init__(self, names: list[str], device: torch.device) -> None:
+    def __init__(self, names: list[str], numels: Mapping[str, int]) -> None:
         self.cells = layout.cells(names)
         self.layers = layout.num_layers(names)
+        self.counts = {k: sum(numels[t] for t in ts) for k, ts in self.cells.items()}
 
-    def compute(self, accs: dict[str, torch.Tensor], n: int) -> np.ndarray:
+    def compute(self, sums: Mapping[str, float], n: int) -> np.ndarray:
         grid = np.full((max(self.layers, 0), len(layout.MODULES)), np.nan)
-        if not self.cells:
-            return grid
-        keys = list(self.cells)
-        sums = torch.stack([sum(accs[t].sum() for t in self.cells[k]) for k in keys]).double().cpu().numpy()
-        counts = [sum(accs[t].numel() for t in self.cells[k]) for k in keys]
-        for (layer, module), s, c in zip(keys, sums, counts):
-            grid[layer, layout.MODULES.index(module)] = s / c / max(n, 1)
+        for (layer, module), names in self.cells.items():
+            total = sum(sums[t] for t in names)
+            grid[layer, layout.MODULES.index(module)] = total / max(self.counts[(layer, module)], 1) / max(n, 1)
         return grid
