@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,6 @@ import yaml
 
 from .errors import InputError
 
-METHODS = ("reasonany", "task_arithmetic", "ties", "dare", "linear", "led")
-#: methods that need importance scores (and so calibration data and backward passes)
-SCORED_METHODS = ("reasonany", "led")
 SCORES = ("gradient", "snip", "fisher")
 SCOPES = ("global", "tensor")
 DEVICES_HELP = "auto, cpu, cuda or cuda:N"
@@ -31,54 +29,213 @@ SCORE_PRECISIONS = ("bfloat16", "float32")
 GRANULARITIES = ("element", "tensor")
 
 
+@dataclass(frozen=True)
+class Setting:
+    """What the CLI, the GUI and the validator know about one MergeConfig field (pattern: mergekit's options.py).
+
+    Why on the field: a setting's range, words and role were written in six to eight places (validate, argparse,
+    both GUI panels, three field lists) and nothing checked that the copies agreed. Now `validate`, the CLI flags,
+    the GUI widgets and `RETUNABLE` / scoring-only / re-tune-card lists are all generated from this record."""
+
+    label: str  # the GUI's and the report's name for it
+    tooltip: str  # one plain-language line (GUI tooltip, CLI help)
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None  # a callable = live (method registry)
+    low: float | None = None  # legal range (validate, GUI spin boxes)
+    high: float | None = None
+    open_range: bool = False  # low < value < high (else low <= value <= high)
+    range_note: str = ""  # appended to the range message, e.g. " (e.g. 0.05)"
+    unit: str = ""  # "percent": a fraction, shown ×100 with " %" in the GUI; any other text is a GUI suffix
+    step: float = 1.0  # GUI spin-box step, in shown units
+    kind: str = ""  # FIELD_TYPES kind when the annotation does not say it (e.g. "size")
+    cli: str | None = ""  # flag name without "--"; "" = the field name with dashes; None = no flag
+    cli_hint: str = ""  # what to type, added to the CLI help
+    gui: str = ""  # the panel that shows it: models, data, settings or output ("" = none)
+    cli_only: str = ""  # why it has a CLI flag but no widget
+    yaml_only: str = ""  # why it has neither a flag nor a widget (run.yaml only)
+    retunable: bool = False  # changing it re-selects/re-merges from the measured scores (no new gradients)
+    retune_card: bool = False  # shown on the results page's Re-tune card
+    scoring_only: bool = False  # only methods that need scores read it (the GUI greys it out for the others)
+
+    def options(self) -> tuple[str, ...]:
+        """The legal values, () when any value of the type goes."""
+        if self.choices is None:
+            return ()
+        return self.choices() if callable(self.choices) else self.choices
+
+    @property
+    def percent(self) -> bool:
+        return self.unit == "percent"
+
+    def shown(self, value: float) -> float:
+        """The value as the GUI shows it (the one place a fraction becomes a percentage)."""
+        return float(value) * 100.0 if self.percent else float(value)
+
+    def stored(self, shown: float) -> float:
+        """The config value of what the GUI shows (inverse of `shown`, rounded like the widgets' decimals)."""
+        return round(shown / 100.0 if self.percent else shown, 6)
+
+    def range_problem(self, name: str, value: Any) -> str | None:
+        """The validation message when `value` is outside [low, high] (or (low, high)), else None."""
+        if self.low is None or self.high is None:
+            return None
+        whole = isinstance(self.low, int) and isinstance(self.high, int)
+        if whole:
+            ok = isinstance(value, int) and not isinstance(value, bool) and self.low <= value <= self.high
+            return None if ok else f"{name} = {value!r} must be a whole number between {self.low} and {self.high}."
+        if not _is_number(value):
+            inside = False
+        elif self.open_range:
+            inside = self.low < float(value) < self.high
+        else:
+            inside = self.low <= float(value) <= self.high
+        if inside:
+            return None
+        noun = "fraction" if self.percent else "number"
+        strictly = "strictly " if self.open_range else ""
+        return f"{name} = {value!r} must be a {noun} {strictly}between {self.low:g} and {self.high:g}{self.range_note}."
+
+
+SETTING_KEY = "setting"
+
+
+def setting(default: Any = dataclasses.MISSING, *, factory: Callable[[], Any] | None = None, **meta: Any) -> Any:
+    """A MergeConfig field with its Setting metadata (the one place the setting is described)."""
+    md = {SETTING_KEY: Setting(**meta)}
+    if factory is not None:
+        return field(default_factory=factory, metadata=md)
+    return field(default=default, metadata=md)
+
+
+def _ratio(role: str, which: str) -> Any:
+    return setting(0.5, label=f"{role.capitalize()} share", tooltip=f"Fraction of weights taken from the {role} model "
+                   f"(the {which} ones).", low=0.0, high=1.0, open_range=True, range_note=" (e.g. 0.05)",
+                   unit="percent", gui="settings", retunable=True, retune_card=True, scoring_only=True,
+                   cli_hint="a fraction, e.g. 0.5; TIES and DARE read it as the density")
+
+
+def _scale(role: str) -> Any:
+    return setting(2.0, label=f"{role.capitalize()} strength", tooltip=f"How strongly the {role} changes are "
+                   "applied (1 = as learned).", low=0.0, high=10.0, range_note=" (1.0 keeps the task vector as is)",
+                   step=0.1, gui="settings", retunable=True, retune_card=True,
+                   cli_hint="0 to 10; TIES, DARE and linear read it as the weight")
+
+
+def _model(role: str, tooltip: str, hint: str) -> Any:
+    return setting("", label=f"{role.capitalize()} model", tooltip=tooltip, gui="models",
+                   cli_hint=f"{hint}: a local folder or a Hugging Face repo id")
+
+
+def _method_ids() -> tuple[str, ...]:
+    from .methods import method_ids
+
+    return method_ids()
+
+
 @dataclass
 class MergeConfig:
-    """Everything that determines a merge. Defaults come from benchmarks/quality (see README)."""
+    """Everything that determines a merge. Defaults come from benchmarks/quality (see README).
 
-    base: str = ""
-    reasoning: str = ""
-    domain: str = ""
-    reasoning_data: str = "builtin:reasoning"
-    domain_data: str = "builtin:safety"
-    out: str | None = None
+    Each field carries its `Setting` (label, tooltip, range, CLI flag, GUI panel, role); see `settings()`."""
 
-    method: str = "reasonany"
+    base: str = _model("base", "The original model both experts were fine-tuned from.", "the base model")
+    reasoning: str = _model("reasoning", "The model that thinks step by step (for example an R1-distilled model).",
+                            "fine-tuned from the base")
+    domain: str = _model("domain", "The model that knows your field (safety, medicine, finance...).",
+                         "fine-tuned from the base")
+    reasoning_data: str = setting(
+        "builtin:reasoning", label="Reasoning data", gui="data", cli_hint="a file or builtin:reasoning",
+        tooltip="Example texts that show the reasoning skill; used to find where it lives in the model.")
+    domain_data: str = setting(
+        "builtin:safety", label="Domain data", gui="data", cli_hint="a file or builtin:safety|biomedicine|finance",
+        tooltip="Example texts from your field; used to find where the domain skill lives in the model.")
+    out: str | None = setting(None, label="Output folder", gui="output", retunable=True,
+                              tooltip="The merged model is written here. The folder must not exist yet (or be empty).")
+
+    method: str = setting(
+        "reasonany", label="Method", choices=_method_ids, gui="settings", retunable=True, retune_card=True,
+        tooltip="How the models are combined. ReasonAny is recommended; the others are for comparison.")
     # Defaults: set where both merge-quality benchmarks agree (benchmarks/quality, 0.85 M from scratch, and
     # benchmarks/pretrained, SmolLM2-135M): snip scores, tensor scope, no intersection, whole-text scoring, and
     # ratio 0.5 with scale 2 (= 1/ratio) for both skills, which kept both skills on both trios (0.98/0.95 and
     # 0.15/1.00 against experts at 1.00/1.00 and 0.15/1.00), where the paper's 0.05 with scale 1 kept neither.
     # No 7B trio has been measured: `reasonany tune` / "Find a good setting" checks a user's own trio.
-    reasoning_ratio: float = 0.5
-    domain_ratio: float = 0.5
-    reasoning_scale: float = 2.0
-    domain_scale: float = 2.0
-    score: str = "snip"
-    samples: int = 100
-    max_length: int = 512
-    scope: str = "tensor"
-    intersect: bool = False
+    reasoning_ratio: float = _ratio("reasoning", "least sensitive")
+    domain_ratio: float = _ratio("domain", "most sensitive")
+    reasoning_scale: float = _scale("reasoning")
+    domain_scale: float = _scale("domain")
+    score: str = setting(
+        "snip", label="Importance score", choices=SCORES, gui="settings", scoring_only=True,
+        tooltip="How the importance of each weight is measured: weight x gradient (recommended: it separated the "
+                "skills best in our benchmark), gradient size as in the paper, or squared gradient.")
+    samples: int = setting(
+        100, label="Samples per data set", low=1, high=1_000_000, gui="settings", scoring_only=True,
+        tooltip="How many example texts are read from each data set. More is steadier but slower.")
+    max_length: int = setting(
+        512, label="Max tokens per sample", low=8, high=1_048_576, unit="tokens", step=64, gui="settings",
+        scoring_only=True, tooltip="Longer texts are cut to this many tokens. Shorter is faster and uses less memory.")
+    scope: str = setting(
+        "tensor", label="Ranking scope", choices=SCOPES, gui="settings", retunable=True, retune_card=True,
+        scoring_only=True,
+        tooltip="Rank each weight matrix on its own (recommended) or all weights of the model together (global).")
+    intersect: bool = setting(
+        False, label="Agree with base model", gui="settings", retunable=True, scoring_only=True,
+        tooltip="Keep a weight only if the base model rates it the same way as the expert does "
+                "(off by default: it lost skills in our benchmark).")
     #: whether embedding and lm_head elements may be selected (else they are copied from the base)
-    select_embeddings: bool = False
+    select_embeddings: bool = setting(
+        False, label="Include embeddings", gui="settings", retunable=True, scoring_only=True,
+        tooltip="Allow the word-embedding tables to be merged too (usually left off).")
     #: score only response tokens of prompt/response and chat samples
-    response_only: bool = False
-    #: "element" (the paper) or "tensor" (the official scripts' whole-tensor selection; comparison only)
-    granularity: str = "element"
+    response_only: bool = setting(
+        False, label="Score answers only", gui="settings", scoring_only=True,
+        tooltip="For question/answer data, measure importance on the answers only.")
+    #: "element" (the paper) or "tensor" (the official scripts' whole-tensor selection; comparison only).
+    #: In the GUI's Advanced section: it is a comparison switch, not a setting a user should reach for.
+    granularity: str = setting(
+        "element", label="Granularity", choices=GRANULARITIES, gui="settings", retunable=True, scoring_only=True,
+        tooltip="Choose single weights (as in the paper) or whole matrices (older scripts; comparison only).")
 
-    device: str = "auto"
-    dtype: str = "auto"  # output storage dtype; auto = the base model's
-    compute_dtype: str = "auto"  # identification dtype; auto = bfloat16 on CUDA, float32 on CPU
-    accumulators: str = "auto"  # where the float32 score accumulators live
-    gradient_checkpointing: bool = False
-    seed: int = 0
+    device: str = setting(
+        "auto", label="Device", gui="settings", cli_hint=DEVICES_HELP,
+        tooltip="Where the work runs. A GPU is much faster; its free memory is shown.")
+    dtype: str = setting(  # output storage dtype; auto = the base model's
+        "auto", label="Saved precision", choices=OUT_DTYPES, gui="output", retunable=True,
+        tooltip="Number format of the saved model. 'Same as base' keeps the size of the original.")
+    compute_dtype: str = setting(  # identification dtype; auto = bfloat16 on CUDA, float32 on CPU
+        "auto", label="Working precision", choices=COMPUTE_DTYPES, gui="settings", scoring_only=True,
+        tooltip="Number format while measuring importance. Lower precision is faster and uses less memory.")
+    accumulators: str = setting(  # where the float32 score accumulators live
+        "auto", label="Score storage", choices=ACCUMULATORS, gui="settings", scoring_only=True,
+        tooltip="Where importance scores are kept while they add up: on the GPU (fast) or in RAM (saves GPU memory).")
+    gradient_checkpointing: bool = setting(
+        False, label="Save memory on long samples", gui="settings", scoring_only=True,
+        tooltip="Recompute parts of the model to use less GPU memory on long samples (slower).")
+    seed: int = setting(0, label="Random seed", low=0, high=2**31 - 1, gui="settings",
+                        tooltip="Makes the run repeatable: the same seed gives the same model.")
 
-    tokenizer_source: str = "reasoning"  # config, tokenizer and chat template come from this model
-    shard_size: str = "5GB"
-    score_cache: bool = True
-    score_precision: str = "bfloat16"
-    allow_pickle: bool = False
-    allow_download: bool = False
+    tokenizer_source: str = setting(  # config, tokenizer and chat template come from this model
+        "reasoning", label="Tokenizer and chat template from", choices=ROLES, gui="output", retunable=True,
+        tooltip="The merged model uses this model's tokenizer and chat template.")
+    shard_size: str = setting("5GB", label="File size per shard", kind="size", gui="output", retunable=True,
+                              tooltip="The model is saved in files of at most this size (e.g. 5GB).")
+    score_cache: bool = setting(
+        True, label="Keep scores for re-tuning", cli="cache", gui="settings",
+        tooltip="Keep the importance scores so changing shares or strengths later takes seconds, not a new run.")
+    #: in the GUI's Advanced section: halving the cache's disk use is a storage choice, not a quality knob
+    score_precision: str = setting(
+        "bfloat16", label="Kept score precision", choices=SCORE_PRECISIONS, gui="settings", scoring_only=True,
+        tooltip="Precision of the kept scores: lower takes half the disk space.")
+    allow_pickle: bool = setting(
+        False, label="Allow pickle weights", tooltip="Allow .bin/.pt weights (loaded with weights_only=True).",
+        cli_only="pickle files can run code when loaded; the app reads safetensors only, a power user opts in "
+                 "on the command line")
+    allow_download: bool = setting(
+        False, label="Allow downloads", tooltip="Download repo ids missing from the Hugging Face cache.",
+        cli_only="the GUI downloads a missing model with its Download… button, one model at a time, with consent")
 
-    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept in run.yaml
+    extra: dict[str, Any] = setting(  # free-form notes kept in run.yaml
+        factory=dict, label="Notes", tooltip="Free-form notes kept in run.yaml.", cli=None, retunable=True,
+        yaml_only="free-form plain-data notes (a mapping) for scripts; there is nothing to type or pick")
 
     # ----------------------------------------------------------------- (de)serialisation
     @classmethod
@@ -130,55 +287,65 @@ class MergeConfig:
     def replace(self, **changes: Any) -> "MergeConfig":
         return dataclasses.replace(self, **changes)
 
+    # ----------------------------------------------------------------- the fields' metadata
+    @classmethod
+    def settings(cls) -> dict[str, Setting]:
+        """Field name -> its Setting, in field order."""
+        return {f.name: f.metadata[SETTING_KEY] for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def fields_where(cls, **flags: Any) -> tuple[str, ...]:
+        """Field names whose Setting has all the given attribute values, e.g. fields_where(retunable=True)."""
+        return tuple(n for n, s in cls.settings().items() if all(getattr(s, k) == v for k, v in flags.items()))
+
     # ----------------------------------------------------------------- validation
     @property
     def needs_scores(self) -> bool:
-        return self.method in SCORED_METHODS
+        """Whether the method selects by importance (its registry record says so); unknown ids need none."""
+        from .methods import REGISTRY
+
+        record = REGISTRY.get(self.method)
+        return record is not None and record.needs_scores
 
     @property
     def shard_bytes(self) -> int:
         return parse_size(self.shard_size)
 
     def validate(self, need_out: bool = True) -> None:
-        """Raise one InputError listing every bad value, each with what to do."""
+        """Raise one InputError listing every bad value, each with what to do.
+
+        The choice and range checks come from each field's Setting; only the checks that involve several
+        fields or a format (models, data, device, shard size, output folder) are written out below."""
         problems: list[str] = type_problems(self.to_dict())
         if problems:  # the checks below assume the right types
             raise InputError("Invalid settings:\n  - " + "\n  - ".join(problems))
+        problems += self._model_problems() + self._setting_problems() + self._format_problems()
+        problems += self._run_problems(need_out)
+        if problems:
+            raise InputError("Invalid settings:\n  - " + "\n  - ".join(problems))
 
-        def choice(name: str, options: tuple[str, ...]) -> None:
+    def _model_problems(self) -> list[str]:
+        return [f"No {role} model given: pass a local folder or a Hugging Face repo id."
+                for role in ROLES if not str(getattr(self, role) or "").strip()]
+
+    def _setting_problems(self) -> list[str]:
+        """Choices and ranges, from the fields' metadata."""
+        problems = []
+        for name, meta in settings().items():
             value = getattr(self, name)
-            if value not in options:
+            options = meta.options()
+            if options and value not in options:
                 problems.append(f"{name} = {value!r} is not one of: {', '.join(options)}.")
+            bad = meta.range_problem(name, value)
+            if bad:
+                problems.append(bad)
+        return problems
 
-        for role in ROLES:
-            if not str(getattr(self, role) or "").strip():
-                problems.append(f"No {role} model given: pass a local folder or a Hugging Face repo id.")
-        choice("method", METHODS)
-        choice("score", SCORES)
-        choice("scope", SCOPES)
-        choice("dtype", OUT_DTYPES)
-        choice("compute_dtype", COMPUTE_DTYPES)
-        choice("accumulators", ACCUMULATORS)
-        choice("tokenizer_source", ROLES)
-        choice("score_precision", SCORE_PRECISIONS)
-        choice("granularity", GRANULARITIES)
-        for name in ("reasoning_ratio", "domain_ratio"):
-            v = getattr(self, name)
-            if not _is_number(v) or not (0.0 < float(v) < 1.0):
-                problems.append(f"{name} = {v!r} must be a fraction strictly between 0 and 1 (e.g. 0.05).")
-        for name in ("reasoning_scale", "domain_scale"):
-            v = getattr(self, name)
-            if not _is_number(v) or not (0.0 <= float(v) <= 10.0):
-                problems.append(f"{name} = {v!r} must be a number between 0 and 10 (1.0 keeps the task vector as is).")
+    def _format_problems(self) -> list[str]:
+        problems = []
         if self.method == "linear" and _is_number(self.reasoning_scale) and _is_number(self.domain_scale):
             if float(self.reasoning_scale) + float(self.domain_scale) <= 0:
                 problems.append("linear merging needs reasoning_scale + domain_scale > 0 (they are the weights).")
-        for name, low, high in (("samples", 1, 1_000_000), ("max_length", 8, 1_048_576)):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or not (low <= v <= high):
-                problems.append(f"{name} = {v!r} must be a whole number between {low} and {high}.")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            problems.append(f"seed = {self.seed!r} must be a whole number.")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(self.device)):
             problems.append(f"device = {self.device!r} is not valid: use {DEVICES_HELP}.")
         try:
@@ -186,30 +353,57 @@ class MergeConfig:
                 problems.append(f"shard_size = {self.shard_size!r} is too small: use at least 1MB (e.g. 5GB).")
         except InputError as exc:
             problems.append(str(exc))
+        return problems
+
+    def _run_problems(self, need_out: bool) -> list[str]:
+        problems = []
         if self.needs_scores:
             for name in ("reasoning_data", "domain_data"):
                 if not str(getattr(self, name) or "").strip():
                     problems.append(f"{name} is empty: pick a built-in set (builtin:NAME) or a data file.")
         if need_out and not (self.out and str(self.out).strip()):
             problems.append("No output folder given: pass --out DIR (or set out: in the config).")
-        if problems:
-            raise InputError("Invalid settings:\n  - " + "\n  - ".join(problems))
+        return problems
+
+
+# ---------------------------------------------------------------------- the settings' metadata, read back
+def settings() -> dict[str, Setting]:
+    """Field name -> its Setting, in field order (every MergeConfig field has one)."""
+    return MergeConfig.settings()
+
+
+def fields_where(**flags: Any) -> tuple[str, ...]:
+    """Field names whose Setting has all the given attribute values, e.g. fields_where(retunable=True)."""
+    return MergeConfig.fields_where(**flags)
+
+
+def cli_flag(name: str) -> str | None:
+    """The CLI flag of a field ("--reasoning-ratio"), None for YAML-only fields."""
+    meta = settings()[name]
+    if meta.cli is None or meta.yaml_only:
+        return None
+    return "--" + (meta.cli or name).replace("_", "-")
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    """METHODS and SCORED_METHODS, read live from the method registry (methods.REGISTRY), so a method
+    registered later (a plug-in, a test) is a valid choice everywhere without a second list here."""
+    if name == "METHODS":
+        return _method_ids()
+    if name == "SCORED_METHODS":
+        from .methods import scored_method_ids
+
+        return scored_method_ids()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 MAX_CONFIG_BYTES = 1_000_000
-#: the type every setting must have (a run.yaml is read with these; a quoted "false" is not a boolean)
-FIELD_TYPES: dict[str, str] = {
-    **dict.fromkeys(("base", "reasoning", "domain", "reasoning_data", "domain_data", "method", "score", "scope",
-                     "granularity", "device", "dtype", "compute_dtype", "accumulators", "tokenizer_source",
-                     "score_precision"), "text"),
-    "out": "text or empty",
-    "shard_size": "size",
-    **dict.fromkeys(("reasoning_ratio", "domain_ratio", "reasoning_scale", "domain_scale"), "number"),
-    **dict.fromkeys(("samples", "max_length", "seed"), "whole number"),
-    **dict.fromkeys(("intersect", "select_embeddings", "response_only", "gradient_checkpointing", "score_cache",
-                     "allow_pickle", "allow_download"), "boolean"),
-    "extra": "mapping",
-}
+#: the kind of value of each annotation (a run.yaml is read with these; a quoted "false" is not a boolean)
+_KINDS = {"str": "text", "str | None": "text or empty", "float": "number", "int": "whole number", "bool": "boolean",
+          "dict[str, Any]": "mapping"}
+#: the type every setting must have, from the field's annotation (or its Setting's `kind`)
+FIELD_TYPES: dict[str, str] = {f.name: f.metadata[SETTING_KEY].kind or _KINDS[str(f.type)]
+                               for f in dataclasses.fields(MergeConfig)}
 _HINT = {"text": "write it as text (in quotes in YAML)", "text or empty": "write a folder path in quotes, or leave it out",
          "size": "write e.g. 5GB", "number": "write a number such as 0.05, without quotes",
          "whole number": "write a whole number such as 100, without quotes",

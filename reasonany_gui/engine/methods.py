@@ -4,13 +4,24 @@ Why per tensor: the merge streams one tensor at a time from memory-mapped inputs
 so every method is a pure function of (θ_b, θ_r, θ_d, masks, settings) for one tensor, in float32.
 For TIES and DARE the two ratios are the densities (fraction of each task vector kept) and the two
 scales are the weights, so one settings panel serves every method.
+
+The method registry (`REGISTRY`, one `MergeMethod` record per method, after the formulas) is the only place a
+method is described: its id, titles, help, paper, which settings it reads, how the scored methods select, and
+its per-tensor function. The config's choices, the CLI, the GUI, selection and the reports all read it, so
+adding a method is one formula plus one `register(...)` call (pattern: mergekit's merge_methods/registry.py).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 import torch
+
+if TYPE_CHECKING:
+    from .config import MergeConfig
 
 
 def masked(base: torch.Tensor, tau_r: torch.Tensor, tau_d: torch.Tensor, m_r: torch.Tensor | None,
@@ -74,19 +85,169 @@ def _name_seed(seed: int, name: str) -> int:
 
 
 def merge_tensor(method: str, name: str, base: torch.Tensor, reasoning: torch.Tensor, domain: torch.Tensor,
-                 cfg, m_r: torch.Tensor | None = None, m_d: torch.Tensor | None = None) -> torch.Tensor:
-    """Merged float32 tensor for `method`; `cfg` is the MergeConfig (ratios, scales, seed)."""
-    b, r, d = base.float(), reasoning.float(), domain.float()
-    tau_r, tau_d = r - b, d - b
-    if method in ("reasonany", "led"):
-        return masked(b, tau_r, tau_d, m_r, m_d, cfg.reasoning_scale, cfg.domain_scale)
-    if method == "task_arithmetic":
-        return task_arithmetic(b, tau_r, tau_d, cfg.reasoning_scale, cfg.domain_scale)
-    if method == "linear":
-        return linear(b, tau_r, tau_d, cfg.reasoning_scale, cfg.domain_scale)
-    if method == "ties":
-        return ties(b, tau_r, tau_d, cfg.reasoning_ratio, cfg.domain_ratio, cfg.reasoning_scale, cfg.domain_scale)
-    if method == "dare":
-        return dare(b, tau_r, tau_d, cfg.reasoning_ratio, cfg.domain_ratio, cfg.reasoning_scale, cfg.domain_scale,
-                    cfg.seed, name)
-    raise ValueError(f"unknown method {method!r}")
+                 cfg: MergeConfig, m_r: torch.Tensor | None = None, m_d: torch.Tensor | None = None) -> torch.Tensor:
+    """Merged float32 tensor for `method` (looked up in REGISTRY); `cfg` is the MergeConfig (ratios, scales, seed)."""
+    b = base.float()
+    trio = TensorTrio(name, b, reasoning.float() - b, domain.float() - b, m_r, m_d)
+    return get_method(method).merge(trio, cfg)
+
+
+# ============================================================================ the method registry
+Direction = Literal["top", "bottom"]
+#: the expert roles a scored method selects for (each gets one direction)
+SELECTED_ROLES = ("reasoning", "domain")
+
+
+@dataclass(frozen=True)
+class TensorTrio:
+    """One tensor's inputs to a per-tensor function: the base, both task vectors (float32) and the masks."""
+
+    name: str
+    base: torch.Tensor
+    tau_r: torch.Tensor
+    tau_d: torch.Tensor
+    m_r: torch.Tensor | None = None
+    m_d: torch.Tensor | None = None
+
+
+MergeFn = Callable[[TensorTrio, "MergeConfig"], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class MergeMethod:
+    """Everything the app says or does about one merge method; every other module derives from these records.
+
+    `selection` is empty for methods that merge every weight, and otherwise names the direction per expert role
+    ("top" = its most important weights, "bottom" = its least important): a method that needs importance scores
+    must say this itself, so a new scored method can never inherit another method's direction by accident.
+    `uses` lists the settings the per-tensor function reads beyond the scores (the GUI keeps them editable)."""
+
+    id: str
+    title: str  # short: tables, plots, the tuner's summary
+    full_title: str  # the report and the model card
+    help: str  # one plain-language line (GUI, CLI)
+    reference: str  # the paper
+    merge: MergeFn
+    selection: Mapping[str, Direction] = field(default_factory=dict)
+    uses: tuple[str, ...] = ("reasoning_scale", "domain_scale")
+    recommended: bool = False
+
+    @property
+    def needs_scores(self) -> bool:
+        """Scored methods select weights by importance, so they need calibration data and backward passes."""
+        return bool(self.selection)
+
+    @property
+    def choice_title(self) -> str:
+        """The title in a list of choices (the GUI combo): the recommended method is marked as such."""
+        return f"{self.title} ({'recommended' if self.recommended else 'comparison'})"
+
+    def problems(self) -> list[str]:
+        """What is missing or inconsistent in this record (empty = complete)."""
+        out = [f"{self.id}: empty {k}" for k in ("id", "title", "full_title", "help", "reference")
+               if not str(getattr(self, k)).strip()]
+        if not self.id.isidentifier() or self.id != self.id.lower():
+            out.append(f"{self.id!r}: the id must be a lower-case identifier (it is a CLI choice and a YAML value)")
+        if not callable(self.merge):
+            out.append(f"{self.id}: merge is not callable")
+        if self.selection and (set(self.selection) != set(SELECTED_ROLES)
+                               or not set(self.selection.values()) <= {"top", "bottom"}):
+            out.append(f"{self.id}: selection must give 'top' or 'bottom' for each of {', '.join(SELECTED_ROLES)}")
+        return out
+
+
+#: id -> record, in the order the CLI and the GUI list them
+REGISTRY: dict[str, MergeMethod] = {}
+
+
+def register(method: MergeMethod) -> MergeMethod:
+    """Add a method; an incomplete record or a second record with the same id is a programming error."""
+    bad = method.problems() + ([f"{method.id}: registered twice"] if method.id in REGISTRY else [])
+    if bad:
+        raise ValueError("; ".join(bad))
+    REGISTRY[method.id] = method
+    return method
+
+
+def get_method(method_id: str) -> MergeMethod:
+    """The record of a method id (MergeConfig.validate has already refused unknown ids with a clear message)."""
+    try:
+        return REGISTRY[method_id]
+    except KeyError:
+        raise ValueError(f"unknown method {method_id!r}") from None
+
+
+def method_ids() -> tuple[str, ...]:
+    return tuple(REGISTRY)
+
+
+def scored_method_ids() -> tuple[str, ...]:
+    return tuple(m.id for m in REGISTRY.values() if m.needs_scores)
+
+
+class RegistryView(Mapping[str, str]):
+    """A live, read-only id -> text mapping over REGISTRY (e.g. titles), for code that looks titles up with
+    `.get(id, id)`: it follows methods registered later (and in tests), unlike a dict copied at import."""
+
+    def __init__(self, text: Callable[[MergeMethod], str]) -> None:
+        self._text = text
+
+    def __getitem__(self, key: str) -> str:
+        return self._text(REGISTRY[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(REGISTRY)
+
+    def __len__(self) -> int:
+        return len(REGISTRY)
+
+
+TITLES = RegistryView(lambda m: m.title)
+FULL_TITLES = RegistryView(lambda m: m.full_title)
+
+
+# ---------------------------------------------------------------------------- per-tensor functions and records
+def _masked(t: TensorTrio, cfg: MergeConfig) -> torch.Tensor:
+    return masked(t.base, t.tau_r, t.tau_d, t.m_r, t.m_d, cfg.reasoning_scale, cfg.domain_scale)
+
+
+def _task_arithmetic(t: TensorTrio, cfg: MergeConfig) -> torch.Tensor:
+    return task_arithmetic(t.base, t.tau_r, t.tau_d, cfg.reasoning_scale, cfg.domain_scale)
+
+
+def _ties(t: TensorTrio, cfg: MergeConfig) -> torch.Tensor:
+    return ties(t.base, t.tau_r, t.tau_d, cfg.reasoning_ratio, cfg.domain_ratio, cfg.reasoning_scale, cfg.domain_scale)
+
+
+def _dare(t: TensorTrio, cfg: MergeConfig) -> torch.Tensor:
+    return dare(t.base, t.tau_r, t.tau_d, cfg.reasoning_ratio, cfg.domain_ratio, cfg.reasoning_scale,
+                cfg.domain_scale, cfg.seed, t.name)
+
+
+def _linear(t: TensorTrio, cfg: MergeConfig) -> torch.Tensor:
+    return linear(t.base, t.tau_r, t.tau_d, cfg.reasoning_scale, cfg.domain_scale)
+
+
+_DENSITIES = ("reasoning_ratio", "domain_ratio", "reasoning_scale", "domain_scale")
+register(MergeMethod(
+    "reasonany", "ReasonAny", "ReasonAny (Contrastive Gradient Identification)",
+    "Takes the reasoning model's least sensitive weights and the domain model's most sensitive ones, "
+    "and leaves weights both want to the base (the paper's method).",
+    "ReasonAny, arXiv:2601.05560", _masked, {"reasoning": "bottom", "domain": "top"}, recommended=True))
+register(MergeMethod(
+    "task_arithmetic", "Task Arithmetic", "Task Arithmetic",
+    "Adds both experts' full changes to the base. Simple; often loses one of the two skills.",
+    "Ilharco et al., Editing Models with Task Arithmetic, arXiv:2212.04089", _task_arithmetic))
+register(MergeMethod(
+    "ties", "TIES", "TIES-Merging", "Trims small changes and resolves sign conflicts before adding them.",
+    "Yadav et al., TIES-Merging, arXiv:2306.01708", _ties, uses=_DENSITIES))
+register(MergeMethod(
+    "dare", "DARE", "DARE", "Randomly drops most changes and rescales the rest before adding them.",
+    "Yu et al., Language Models are Super Mario (DARE), arXiv:2311.03099", _dare, uses=_DENSITIES + ("seed",)))
+register(MergeMethod(
+    "linear", "Linear average", "Linear average",
+    "A weighted average of the two experts (strengths are the weights).",
+    "Wortsman et al., Model soups, arXiv:2203.05482", _linear))
+register(MergeMethod(
+    "led", "LED-Merging", "LED-Merging", "LED-Merging: the most important weights of each expert, made disjoint.",
+    "Ma et al., LED-Merging, arXiv:2502.16770", _masked, {"reasoning": "top", "domain": "top"}))

@@ -45,9 +45,9 @@ MAPS = {
     "domain@domain": ("domain", "domain"),
     "base@domain": ("base", "domain"),
 }
-#: settings that only change selection or merging: re-tuning them needs no new gradients
-RETUNABLE = {"reasoning_ratio", "domain_ratio", "reasoning_scale", "domain_scale", "scope", "intersect",
-             "select_embeddings", "granularity", "method", "out", "dtype", "shard_size", "tokenizer_source", "extra"}
+#: settings that only change selection or merging: re-tuning them needs no new gradients (each field's
+#: Setting.retunable in config.py says so)
+RETUNABLE = set(MergeConfig.fields_where(retunable=True))
 
 
 def registry_path() -> Path:

@@ -144,14 +144,21 @@ class Term:
 
 
 def mask_terms(method: str, reasoning_ratio: float, domain_ratio: float, intersect: bool) -> dict[str, list[Term]]:
-    """The score maps each mask intersects: ReasonAny takes bottom-k for reasoning, LED top-k for both."""
-    r_dir = "bottom" if method == "reasonany" else "top"
-    r = [Term("reasoning@reasoning", r_dir, reasoning_ratio)]
-    d = [Term("domain@domain", "top", domain_ratio)]
-    if intersect:
-        r.append(Term("base@reasoning", r_dir, reasoning_ratio))
-        d.append(Term("base@domain", "top", domain_ratio))
-    return {"reasoning": r, "domain": d}
+    """The score maps each mask intersects, in the directions the method's registry record gives per role
+    (ReasonAny: bottom-k for reasoning, top-k for the domain; LED: top-k for both)."""
+    from .methods import get_method
+
+    record = get_method(method)
+    if not record.needs_scores:
+        raise ValueError(f"{method} selects no weights (its registry record gives no selection directions)")
+    ratios = {"reasoning": reasoning_ratio, "domain": domain_ratio}
+    terms: dict[str, list[Term]] = {}
+    for role, ratio in ratios.items():
+        direction = record.selection[role]
+        terms[role] = [Term(f"{role}@{role}", direction, ratio)]
+        if intersect:
+            terms[role].append(Term(f"base@{role}", direction, ratio))
+    return terms
 
 
 @dataclass
