@@ -218,10 +218,10 @@ def test_staged_worker_error_reaches_the_caller_and_stops_the_thread(trio, monke
 
     from reasonany_gui.engine import importance
 
-    def broken(dst, host, done):
+    def broken(self, dst, host, done):
         raise RuntimeError("host add failed")
 
-    monkeypatch.setattr(importance._HostStager, "_add", staticmethod(broken))
+    monkeypatch.setattr(importance._HostStager, "_add", broken)
     ckpt = Checkpoint(trio["base"])
     model = load_model(trio["base"], torch.float32, "cpu")
     with pytest.raises(RuntimeError, match="host add failed"):
