@@ -15,23 +15,12 @@ import time
 import traceback
 from pathlib import Path
 
-from .engine.config import MergeConfig, METHODS, SCOPES, SCORES, OUT_DTYPES
+from .engine.config import MergeConfig, Setting, cli_flag
 from .engine.errors import CancelledError, InputError, OutOfMemoryError, ReasonAnyError
 from .engine.events import CancelToken, Log, Progress, StageFinished, StageStarted
 from .engine.paths import log_file
 
 log = logging.getLogger("reasonany")
-
-#: CLI flag -> MergeConfig field (flags default to None = "not given", so a config file's value stands)
-FLAGS = {
-    "base": "base", "reasoning": "reasoning", "domain": "domain", "reasoning_data": "reasoning_data",
-    "domain_data": "domain_data", "out": "out", "method": "method", "reasoning_ratio": "reasoning_ratio",
-    "domain_ratio": "domain_ratio", "reasoning_scale": "reasoning_scale", "domain_scale": "domain_scale",
-    "score": "score", "samples": "samples", "max_length": "max_length", "scope": "scope", "device": "device",
-    "dtype": "dtype", "seed": "seed", "accumulators": "accumulators", "tokenizer_source": "tokenizer_source",
-    "shard_size": "shard_size", "compute_dtype": "compute_dtype",
-}
-
 
 #: what the tuner chooses (so `merge --demo --tune` does not start from the demo's known-good preset)
 TUNED_FIELDS = ("method", "reasoning_ratio", "domain_ratio", "reasoning_scale", "domain_scale", "scope")
@@ -42,37 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     m = sub.add_parser("merge", help="identify and merge; writes the output folder")
     m.add_argument("config", nargs="?", help="a run config (YAML), e.g. an earlier OUT/reasonany/run.yaml")
-    m.add_argument("--base", help="base model: local folder or Hugging Face repo id")
-    m.add_argument("--reasoning", help="reasoning model (fine-tuned from the base)")
-    m.add_argument("--domain", help="domain model (fine-tuned from the base)")
-    m.add_argument("--reasoning-data", help="calibration data for reasoning: a file or builtin:reasoning")
-    m.add_argument("--domain-data", help="calibration data for the domain: a file or builtin:safety|biomedicine|finance")
-    m.add_argument("--out", help="output folder (must not exist or be empty)")
-    m.add_argument("--method", choices=METHODS)
-    m.add_argument("--reasoning-ratio", type=float)
-    m.add_argument("--domain-ratio", type=float)
-    m.add_argument("--reasoning-scale", type=float)
-    m.add_argument("--domain-scale", type=float)
-    m.add_argument("--score", choices=SCORES)
-    m.add_argument("--samples", type=int)
-    m.add_argument("--max-length", type=int)
-    m.add_argument("--scope", choices=SCOPES)
-    # paired --x/--no-x switches: either way overrides the default or a config file's value
-    both = argparse.BooleanOptionalAction
-    m.add_argument("--intersect", action=both, default=None, help="intersect with the base model's scores")
-    m.add_argument("--select-embeddings", action=both, default=None, help="let embeddings and lm_head be selected")
-    m.add_argument("--response-only", action=both, default=None, help="score only the response tokens of chat samples")
-    m.add_argument("--gradient-checkpointing", action=both, default=None)
-    m.add_argument("--device", help="auto, cpu or cuda:N")
-    m.add_argument("--dtype", choices=OUT_DTYPES, help="output storage dtype (auto = the base model's)")
-    m.add_argument("--compute-dtype", choices=OUT_DTYPES, help="precision of the gradient passes")
-    m.add_argument("--accumulators", choices=("auto", "device", "host"))
-    m.add_argument("--tokenizer-source", choices=("base", "reasoning", "domain"))
-    m.add_argument("--shard-size", help="e.g. 5GB")
-    m.add_argument("--seed", type=int)
-    m.add_argument("--no-cache", action="store_true", default=None, help="do not keep importance scores in the cache")
-    m.add_argument("--allow-pickle", action="store_true", default=None, help="allow .bin/.pt weights (weights_only=True)")
-    m.add_argument("--allow-download", action="store_true", default=None, help="download repo ids missing from the HF cache")
+    add_setting_flags(m)
     m.add_argument("--demo", action="store_true",
                    help="merge the built-in demo trio with its own data and benchmarked setting (flags still override)")
     m.add_argument("--tune", action="store_true",
@@ -100,6 +59,48 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("cache", help="show or clear the importance-score cache")
     c.add_argument("action", choices=("info", "clear"))
     return parser
+
+
+def add_setting_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per MergeConfig field that has one, generated from the field's Setting (type, choices, help).
+
+    Every flag defaults to None = "not given", so a config file's value stands; booleans are paired
+    (--intersect/--no-intersect, --cache/--no-cache), so either way overrides the default or the file."""
+    for name, meta in MergeConfig.settings().items():
+        flag = cli_flag(name)
+        if flag is None:
+            continue
+        kind = MergeConfig.__dataclass_fields__[name].type
+        kwargs: dict = {"dest": name, "default": None, "help": setting_help(name, meta)}
+        if kind == "bool":
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif meta.options():
+            kwargs["choices"] = meta.options()
+        elif kind in ("int", "float"):
+            kwargs["type"] = int if kind == "int" else float
+        p.add_argument(flag, **kwargs)
+
+
+def setting_help(name: str, meta: Setting) -> str:
+    """The CLI help of a setting: its tooltip, what to type, and (for a method) each choice's one-line help."""
+    text = meta.tooltip + (f" ({meta.cli_hint})" if meta.cli_hint else "")
+    if name == "method":
+        from .engine.methods import REGISTRY
+
+        text += " " + " ".join(f"{m.id}: {m.help}" for m in REGISTRY.values())
+    return text.replace("%", "%%")  # argparse formats help with %
+
+
+def retry_flags(suggestions: dict) -> str:
+    """Suggested settings as the flags that set them (--no-cache for score_cache = False)."""
+    parts = []
+    for name, value in suggestions.items():
+        flag = cli_flag(name) or "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            parts.append(flag if value else "--no-" + flag[2:])
+        else:
+            parts.append(f"{flag} {value}")
+    return " ".join(parts)
 
 
 def add_tune_options(p: argparse.ArgumentParser) -> None:
@@ -137,15 +138,7 @@ def config_from_args(args: argparse.Namespace) -> MergeConfig:
         if getattr(args, "tune", False):  # the tuner finds the method, ratios and scales itself
             preset = {k: v for k, v in preset.items() if k not in TUNED_FIELDS}
         cfg = cfg.replace(**{r: str(p) for r, p in trio.items()}, **preset)
-    changes = {field: getattr(args, flag) for flag, field in FLAGS.items() if getattr(args, flag, None) is not None}
-    for flag in ("intersect", "select_embeddings", "response_only", "gradient_checkpointing"):
-        if getattr(args, flag) is not None:
-            changes[flag] = getattr(args, flag)
-    for flag in ("allow_pickle", "allow_download"):
-        if getattr(args, flag):
-            changes[flag] = True
-    if args.no_cache:
-        changes["score_cache"] = False
+    changes = {name: getattr(args, name) for name in MergeConfig.settings() if getattr(args, name, None) is not None}
     cfg = cfg.replace(**changes)
     if args.config and "out" not in changes and cfg.out and Path(cfg.out).exists():
         raise InputError(f"The config's output folder {cfg.out} already exists: pass --out NEW_FOLDER to reproduce the run there.")
@@ -328,8 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except OutOfMemoryError as exc:
         log.error("out of memory: %s", exc)
-        flags = " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in exc.suggestions.items())
-        print(f"error: {exc}\nTry again with: {flags}\nLog: {path}", file=sys.stderr)
+        print(f"error: {exc}\nTry again with: {retry_flags(exc.suggestions)}\nLog: {path}", file=sys.stderr)
         return 1
     except ReasonAnyError as exc:
         log.error("%s", exc)
