@@ -627,9 +627,16 @@ def load_model(path: Path, dtype: torch.dtype, device: torch.device | str = "cpu
     # safetensors off: a trio mixing one .bin model with safetensors models is why pickle is allowed at all)
     path = Path(path)
     has_safetensors = (path / INDEX_SAFE).is_file() or any(_visible_safetensors(path))
+    device = torch.device(device)
+    # straight to the device: each tensor is read from its memory map and placed there, so the host never holds
+    # the whole model (15 GB at 7B in bf16) as it did with load-then-.to(device); the pickle fallback and
+    # transformers 4.x without accelerate still load on the host first (estimate.load_transient_bytes)
+    direct = loads_straight_to(device, has_safetensors)
+    where = {"device_map": {"": device}} if direct else {}
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            str(path), trust_remote_code=False, use_safetensors=has_safetensors or not allow_pickle, **{dtype_kw: dtype}
+            str(path), trust_remote_code=False, use_safetensors=has_safetensors or not allow_pickle, **{dtype_kw: dtype},
+            **where,
         )
     except ValueError as exc:
         if "trust_remote_code" in str(exc) or "custom code" in str(exc):
@@ -638,4 +645,18 @@ def load_model(path: Path, dtype: torch.dtype, device: torch.device | str = "cpu
                 "folders. Use a model whose architecture is built into transformers."
             ) from None
         raise InputError(f"{path} could not be loaded as a causal language model: {exc}") from None
-    return model.to(device)
+    return model if direct else model.to(device)
+
+
+def loads_straight_to(device: torch.device | str, has_safetensors: bool = True) -> bool:
+    """Whether `load_model` places the weights on `device` while reading them (no whole-model host copy).
+
+    The CPU is the host anyway. For a GPU it needs safetensors and a `device_map` that transformers honours
+    without extra packages: 5.x does; 4.x needs accelerate."""
+    if torch.device(device).type == "cpu" or not has_safetensors:
+        return False
+    import importlib.util
+
+    import transformers
+
+    return int(transformers.__version__.split(".")[0]) >= 5 or importlib.util.find_spec("accelerate") is not None

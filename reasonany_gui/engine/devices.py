@@ -55,9 +55,28 @@ def compute_dtype(setting: str, device: torch.device) -> torch.dtype:
     """auto: bfloat16 on a CUDA device that supports it, float32 on the CPU (CPU bf16 matmuls are slow)."""
     if setting != "auto":
         return getattr(torch, setting)
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+    if device.type == "cuda" and bf16_native(device):
         return torch.bfloat16
     return torch.float32
+
+
+def bf16_native(device: torch.device) -> bool:
+    """True when `device` itself runs bfloat16 in hardware (compute capability 8.0+, or ROCm).
+
+    Why not `torch.cuda.is_bf16_supported()`: it checks the *current* device, not the chosen one (cuda:1 in a
+    box with an old cuda:0 and a new cuda:1), and by default counts emulation (a Turing or Volta card "supports"
+    bfloat16 by converting, several times slower than float16 or float32 there). torch 2.13's
+    `including_emulation=False` fixes the second but not the first, so the chosen device's properties are read.
+    """
+    if device.type != "cuda":
+        return False
+    if torch.version.hip:
+        return True
+    try:
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return torch.cuda.get_device_properties(index).major >= 8
+    except (RuntimeError, AssertionError, AttributeError):  # no driver, no such device
+        return False
 
 
 def free_device_bytes(device: torch.device) -> int:

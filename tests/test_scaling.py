@@ -1,0 +1,78 @@
+"""Scaling on one device (issue 14, part A): device checks, loading, temp and cache space, the TIES trim."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from reasonany_gui.engine import devices
+
+
+# ---------------------------------------------------------------------------- bfloat16 on the chosen device
+def _fake_cuda(monkeypatch, majors: dict[int, int], current: int = 0, hip: str | None = None) -> None:
+    monkeypatch.setattr(torch.version, "hip", hip)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: SimpleNamespace(major=majors[i]))
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: current)
+    # the old call would have said yes for every device here: emulation counts, and it asks the current device
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+
+
+def test_bf16_is_checked_on_the_chosen_device_without_emulation(monkeypatch):
+    _fake_cuda(monkeypatch, {0: 9, 1: 7}, current=0)  # cuda:0 Hopper, cuda:1 Volta (bf16 only emulated)
+    assert devices.compute_dtype("auto", torch.device("cuda:0")) == torch.bfloat16
+    assert devices.compute_dtype("auto", torch.device("cuda:1")) == torch.float32
+    _fake_cuda(monkeypatch, {0: 7, 1: 8}, current=0)  # the current device is the old one: cuda:1 still gets bf16
+    assert devices.compute_dtype("auto", torch.device("cuda:1")) == torch.bfloat16
+    assert devices.compute_dtype("auto", torch.device("cuda")) == torch.float32  # no index: the current one
+    assert devices.compute_dtype("float16", torch.device("cuda:0")) == torch.float16  # explicit wins
+
+
+def test_bf16_rocm_and_cpu(monkeypatch):
+    _fake_cuda(monkeypatch, {0: 0}, hip="6.0")
+    assert devices.bf16_native(torch.device("cuda:0"))
+    assert devices.compute_dtype("auto", torch.device("cpu")) == torch.float32
+
+
+def test_bf16_without_a_driver_is_false(monkeypatch):
+    monkeypatch.setattr(torch.version, "hip", None)
+
+    def no_driver(i):
+        raise RuntimeError("Found no NVIDIA driver on your system")
+
+    monkeypatch.setattr(torch.cuda, "get_device_properties", no_driver)
+    assert not devices.bf16_native(torch.device("cuda:0"))
+
+
+# ---------------------------------------------------------------------------- loading straight to the device
+def test_load_model_places_weights_on_a_gpu_while_reading(trio, monkeypatch):
+    """For a CUDA device the load passes device_map={"": device} and never calls .to(device) on a host copy."""
+    import transformers
+
+    from reasonany_gui.engine import checkpoints
+
+    seen = {}
+
+    class Loaded:
+        def to(self, device):  # the old load-then-move path: a whole host copy first
+            raise AssertionError("moved after loading on the host")
+
+    def fake_from_pretrained(path, **kwargs):
+        seen.update(kwargs)
+        return Loaded()
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", staticmethod(fake_from_pretrained))
+    assert checkpoints.loads_straight_to("cuda:1")
+    model = checkpoints.load_model(trio["base"], torch.bfloat16, "cuda:1")
+    assert isinstance(model, Loaded)
+    assert seen["device_map"] == {"": torch.device("cuda:1")}
+
+
+def test_load_model_on_cpu_unchanged(trio):
+    from reasonany_gui.engine import checkpoints
+
+    assert not checkpoints.loads_straight_to("cpu")
+    assert not checkpoints.loads_straight_to("cuda:0", has_safetensors=False)
+    model = checkpoints.load_model(trio["base"], torch.float32, "cpu")
+    assert next(model.parameters()).device.type == "cpu"
