@@ -242,3 +242,39 @@ def test_report_records_write_and_total_time(trio, tmp_path):
     out = Pipeline(cfg).run()
     t = json.loads((out / "reasonany" / "report.json").read_text())["timings_seconds"]
     assert t["write"] > 0 and t["total"] >= t["write"] + t["check"]
+
+
+def test_the_app_runs_the_cli_path_and_keeps_it_open_for_retuning(trio, data_files, tmp_path, monkeypatch):
+    """The app's merge job is `Pipeline.run(keep_open=True)`: the same steps and report as the CLI (write and
+    total time included, which the app's own re-listing of the steps never recorded), and the models and scores
+    stay open, so a re-tune needs no new gradients. A failed run closes itself: nothing is left to re-tune."""
+    from reasonany_gui.engine.errors import InputError
+    from reasonany_gui.engine.events import CancelToken
+    from reasonany_gui.ui import jobs
+
+    cfg = config(trio, data_files, tmp_path / "app", reasoning_ratio=0.3, domain_ratio=0.3)
+    steps: list[str] = []
+    real_run = Pipeline.run
+
+    def spy(self, *args, **kwargs):
+        steps.append(f"run keep_open={kwargs.get('keep_open')}")
+        return real_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "run", spy)
+    result = jobs.merge_job(cfg)(lambda _ev: None, CancelToken())
+    assert steps == ["run keep_open=True"]
+    t = result.report["timings_seconds"]
+    assert t["write"] > 0 and t["total"] >= t["write"] + t["check"]
+    p = result.pipeline
+    passes = p.backward_passes
+    assert passes > 0 and p.ckpts, "the pipeline stays open after a successful run"
+    p.select(cfg.replace(reasoning_ratio=0.1))
+    assert p.backward_passes == passes
+    p.close()
+
+    closed: list[bool] = []
+    monkeypatch.setattr(Pipeline, "close", lambda self: closed.append(True))
+    bad = cfg.replace(out=str(tmp_path / "bad"), reasoning_data=str(tmp_path / "missing.jsonl"))
+    with pytest.raises(InputError):
+        jobs.merge_job(bad)(lambda _ev: None, CancelToken())
+    assert closed == [True]

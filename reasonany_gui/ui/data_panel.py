@@ -207,6 +207,18 @@ class DataPanel(QWidget):
         self.pickers["reasoning"].set_spec(reasoning)
         self.pickers["domain"].set_spec(domain)
 
+    def set_recent(self, role: str, files: list[str]) -> None:
+        """The role's recently used files, offered in its combo."""
+        self.pickers[role].set_recent(files)
+
+    def own_files(self) -> dict[str, str]:
+        """{role: file} for the user's own data files (not the built-in sets): what is worth remembering."""
+        return {role: p.spec for role, p in self.pickers.items() if p.spec and not p.spec.startswith("builtin:")}
+
+    def set_max_length(self, max_length: int | None) -> None:
+        """The token limit the preview marks (the Settings screen's max length)."""
+        self.max_length = max_length
+
     def specs(self) -> dict[str, str]:
         return {f"{role}_data": p.spec for role, p in self.pickers.items()}
 

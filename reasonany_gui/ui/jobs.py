@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from reasonany_gui.engine.config import MergeConfig
+from reasonany_gui.engine.config import ROLES, MergeConfig
 from reasonany_gui.engine.events import CancelToken
+from reasonany_gui.engine.paths import run_files
 from reasonany_gui.engine.pipeline import Pipeline
 
 Listener = Callable[[object], None]
@@ -30,35 +31,24 @@ def _read_report(out: Path | None) -> dict:
 
     if out is None:
         return {}
-    path = Path(out) / "reasonany" / "report.json"
+    path = run_files(out) / "report.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
-def merge_job(config: MergeConfig, holder: dict, tune: dict | None = None) -> Callable[[Listener, CancelToken], MergeResult]:
-    """check -> (refuse a bad output folder or too little disk early) -> identify -> select -> write.
+def merge_job(config: MergeConfig, tune: dict | None = None) -> Callable[[Listener, CancelToken], MergeResult]:
+    """`Pipeline.run`, the CLI's run path, kept open so the app can re-select and re-tune from its scores.
 
-    tune: {"budget", "checks"} ("tune automatically"): the steps of `Pipeline.run(tune=...)`, so the merge written
-    is the tuner's recommendation and its folder holds tune.json. The result's `out` is what `write` returned:
-    `NAME-2` when NAME was filled during the run."""
+    tune: {"budget", "checks"} ("tune automatically"): the merge written is the tuner's recommendation and its
+    folder holds tune.json. The result's `out` is what the run wrote: `NAME-2` when NAME was filled during the
+    run. A failed or cancelled run closes its pipeline itself (nothing is left for the window to release)."""
 
     def run(listener: Listener, cancel: CancelToken) -> MergeResult:
-        checks = _load_checks(tune)  # a malformed checks file is refused before anything is loaded
+        options = None
+        if tune is not None:  # a malformed checks file is refused before anything is loaded
+            options = {"budget": int(tune["budget"]), "checks": _load_checks(tune)}
         p = Pipeline(config, listener, cancel)
-        holder["pipeline"] = p
-        p.check()
-        if tune is not None:  # before scoring: the checks need rows that scoring never sees
-            from reasonany_gui.engine.tune import DEFAULT_CHECK_ROWS, reserve_check_rows
-
-            p.config, notes = reserve_check_rows(p.config, DEFAULT_CHECK_ROWS)
-            for note in notes:
-                p.log(note, "warning")
-        p.check_output()  # folder and free disk space, before the long identification
-        p.identify()
-        if tune is not None:
-            p.tune(budget=int(tune["budget"]), checks=checks)
-        sel = p.select()
-        out = p.write(config.out)
-        return MergeResult(p, sel, out, _read_report(out))
+        out = p.run(tune=options, keep_open=True)
+        return MergeResult(p, p.selection, out, _read_report(out))
 
     return run
 
@@ -78,24 +68,39 @@ def _adopt(p: Pipeline, listener: Listener, cancel: CancelToken) -> None:
     p.cancel = cancel
 
 
-def retune_job(pipeline: Pipeline | None, config: MergeConfig, holder: dict):
+def _closed_on_failure(pipeline: Pipeline | None, config: MergeConfig, listener: Listener, cancel: CancelToken,
+                       work: Callable[[Pipeline], MergeResult]) -> MergeResult:
+    """Run `work` on the window's pipeline, or on a new one for an opened run (its scores come from the cache).
+
+    Why the job closes a pipeline it built when `work` fails: nothing else holds it, and its open models would
+    otherwise stay mapped until the app quits. The window's own pipeline is left open (it still shows it)."""
+    own = pipeline is None
+    p = Pipeline(config, listener, cancel) if own else pipeline
+    _adopt(p, listener, cancel)
+    try:
+        return work(p)
+    except BaseException:
+        if own:
+            p.close()
+        raise
+
+
+def retune_job(pipeline: Pipeline | None, config: MergeConfig):
     """Re-select with new shares/strengths/scope. With a live pipeline: no new gradients."""
 
     def run(listener: Listener, cancel: CancelToken) -> MergeResult:
-        p = pipeline
-        if p is None:  # an opened run: identification hits the score cache when its scores are kept
-            p = Pipeline(config, listener, cancel)
-            p.check()
-            p.identify()
-        _adopt(p, listener, cancel)
-        holder["pipeline"] = p
-        sel = p.select(config)
-        return MergeResult(p, sel, None)
+        def work(p: Pipeline) -> MergeResult:
+            if pipeline is None:  # an opened run: identification hits the score cache when its scores are kept
+                p.check()
+                p.identify()
+            return MergeResult(p, p.select(config), None)
+
+        return _closed_on_failure(pipeline, config, listener, cancel, work)
 
     return run
 
 
-def tune_job(pipeline: Pipeline | None, config: MergeConfig, holder: dict, budget: int, checks: str | None = None):
+def tune_job(pipeline: Pipeline | None, config: MergeConfig, budget: int, checks: str | None = None):
     """Find a good setting (engine.tune via `Pipeline.tune`) from the cached scores, then select the recommended one.
 
     The pipeline adopts the recommendation (and keeps `tune_result`, so a saved version carries tune.json and the
@@ -104,21 +109,20 @@ def tune_job(pipeline: Pipeline | None, config: MergeConfig, holder: dict, budge
 
     def run(listener: Listener, cancel: CancelToken) -> MergeResult:
         loaded = _load_checks({"checks": checks})
-        p = pipeline
-        if p is None:  # an opened run: identification hits the score cache when its scores are kept
-            p = Pipeline(config, listener, cancel)
-            holder["pipeline"] = p
-            p.check()
-        _adopt(p, listener, cancel)
-        holder["pipeline"] = p
-        before = (p.config, p.selection, p.tune_result)
-        try:
-            p.tune(budget=int(budget), checks=loaded)
-            sel = p.select()
-        except BaseException:
-            p.config, p.selection, p.tune_result = before
-            raise
-        return MergeResult(p, sel, None)
+
+        def work(p: Pipeline) -> MergeResult:
+            if pipeline is None:
+                p.check()
+            before = (p.config, p.selection, p.tune_result)
+            try:
+                p.tune(budget=int(budget), checks=loaded)
+                sel = p.select()
+            except BaseException:
+                p.config, p.selection, p.tune_result = before
+                raise
+            return MergeResult(p, sel, None)
+
+        return _closed_on_failure(pipeline, config, listener, cancel, work)
 
     return run
 
@@ -157,7 +161,8 @@ def evaluate_job(out_dir: Path, data: list[str], device: str = "auto", **options
     return run
 
 
-ASK_ROLES = ("merged", "base", "reasoning", "domain")
+#: the order the answers are shown in: the merge first, then its three inputs
+ASK_ROLES = ("merged", *ROLES)
 
 
 def ask_job(out_dir: Path, config: MergeConfig, prompt: str, device: str = "auto", max_new_tokens: int = 96):
@@ -171,7 +176,7 @@ def ask_job(out_dir: Path, config: MergeConfig, prompt: str, device: str = "auto
         from reasonany_gui.engine.events import Progress
 
         dev = resolve_device(device)
-        paths = {role: resolve_model(getattr(config, role), config.allow_download) for role in ASK_ROLES[1:]}
+        paths = {role: resolve_model(getattr(config, role), config.allow_download) for role in ROLES}
         paths["merged"] = Path(out_dir)
         outputs: dict[str, str] = {}
         for i, role in enumerate(ASK_ROLES):

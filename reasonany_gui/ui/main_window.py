@@ -2,6 +2,8 @@
 
 It owns the state of a session (the last pipeline, its selection, the output folder) and turns user
 actions into jobs (`jobs.py`) on the worker (`worker.JobRunner`); the screens only show and collect.
+Each action says, when it starts its job, which method handles the result and which the failure, so
+there is no dispatch on job names and no state shared with a running job.
 """
 
 from __future__ import annotations
@@ -16,35 +18,41 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QListWidget, QL
 
 from reasonany_gui import __version__
 from reasonany_gui.engine import demo, paths
-from reasonany_gui.engine.config import MergeConfig
+from reasonany_gui.engine.config import ROLES, MergeConfig
 from reasonany_gui.engine.errors import CancelledError, InputError
+from reasonany_gui.engine.pipeline import needed_maps
 
 from . import jobs
 from .data_panel import DataPanel
+from .demo_preset import DemoPreset
 from .dialogs import ErrorReporter
 from .models_panel import ModelsPanel
 from .output_panel import OutputPanel, suggest_output
 from .results_panel import ResultsPanel, data_title
 from .run_panel import RunPanel
 from .settings_panel import SettingsPanel
-from .settings_store import SettingsStore
+from .settings_store import SettingsStore, TunePreferences
 from .tune_view import DEFAULT_BUDGET, TuneOptions
 from .texts import describe_value, human_bytes
 from .widgets import guard_wheel, scroll_page
-from .worker import JobRunner
+from .worker import JobFn, JobRunner, OnError, OnResult
 
 log = logging.getLogger(__name__)
 STEPS = (("models", "Models"), ("data", "Data"), ("settings", "Settings"), ("save", "Save"), ("run", "Run"),
          ("results", "Results"))
 #: jobs shown on the Run screen (long); the others report in the status bar
 RUN_SCREEN_JOBS = ("merge", "save")
+#: the status bar while a job runs
+BUSY_TEXT = {"merge": "Merging…", "save": "Saving…", "retune": "Updating the masks…", "evaluate": "Evaluating…",
+             "open": "Opening the run…", "tune": "Finding a good setting…",
+             "ask": "The four models are answering your question…"}
 
 
 class MainWindow(QMainWindow):
     def __init__(self, store: SettingsStore | None = None, demo_on_first_start: bool = True) -> None:
         super().__init__()
-        #: (model specs, settings) of the demo while it is selected; see _leave_demo_preset
-        self._demo: tuple[dict[str, str], dict] = ({}, {})
+        #: the demo's preset while the demo trio is selected; see _leave_demo_preset
+        self._demo = DemoPreset()
         self.setWindowTitle("ReasonAny — merge reasoning and domain models")
         self.setMinimumSize(QSize(960, 640))
         self.store = store or SettingsStore()
@@ -54,7 +62,6 @@ class MainWindow(QMainWindow):
         self.selection = None  # what the inspector shows (Selection or RunView)
         self.out_dir: Path | None = None
         self._hidden_config = self.store.load_config()  # settings without a widget keep their stored value
-        self._holder: dict = {}
         self._demo_on_first_start = demo_on_first_start
         #: options of the post-merge evaluation (engine.evaluate.evaluate_run keywords)
         self.eval_options: dict = {"max_samples": 32, "max_length": 256, "max_new_tokens": 64}
@@ -179,7 +186,7 @@ class MainWindow(QMainWindow):
         self.stack.currentChanged.connect(self._on_page)
         self.models.changed.connect(self._on_models_changed)
         self.models.demo_requested.connect(self.use_demo)
-        self.output.tokenizer.currentIndexChanged.connect(lambda *_: self._update_tokenizer_source())
+        self.output.tokenizer_source_changed.connect(lambda _role: self._update_tokenizer_source())
         self.run_panel.cancel_requested.connect(self.runner.cancel)
         self.status_cancel.clicked.connect(self.runner.cancel)
         self.results.retune_requested.connect(self.start_retune)
@@ -197,8 +204,6 @@ class MainWindow(QMainWindow):
             lambda: self._sync_tune_options(self.settings.tune_options, tune.options))
         self.runner.event.connect(self.run_panel.on_event)
         self.runner.event.connect(self._on_status_event)
-        self.runner.finished.connect(self._on_job_finished)
-        self.runner.failed.connect(self._on_job_failed)
         self.errors.retry_requested.connect(self.retry_with)
 
     # ================================================================== settings in and out
@@ -214,21 +219,22 @@ class MainWindow(QMainWindow):
             self.models.refresh_cache()
         except Exception as exc:  # noqa: BLE001 - a broken cache is not a reason to fail at start
             log.warning("scanning the Hugging Face cache failed: %s", exc)
-        self.data.pickers["reasoning"].set_recent(self.store.recent("data:reasoning"))
-        self.data.pickers["domain"].set_recent(self.store.recent("data:domain"))
+        for role in ("reasoning", "domain"):
+            self.data.set_recent(role, self.store.recent(f"data:{role}"))
         self.settings.speed_factors = self.store.speed_factors()
         self.settings.load(cfg)
-        self.settings.auto_tune.setChecked(self.store.get_bool("tune/auto", False))
+        prefs = self.store.tune_preferences(DEFAULT_BUDGET)
+        self.settings.auto_tune.setChecked(prefs.auto)
         for options in (self.settings.tune_options, self.results.tune_view.options):
-            options.set_values(self.store.get_int("tune/budget", DEFAULT_BUDGET), self.store.get_str("tune/checks"))
+            options.set_values(prefs.budget, prefs.checks)
         self.output.load(cfg)
         self.data.set_specs(cfg.reasoning_data, cfg.domain_data)
-        if self.store.has_config() and all(getattr(cfg, r) for r in ("base", "reasoning", "domain")):
-            specs = {r: getattr(cfg, r) for r in ("base", "reasoning", "domain")}
+        if self.store.has_config() and all(getattr(cfg, r) for r in ROLES):
+            specs = {r: getattr(cfg, r) for r in ROLES}
             self.models.set_specs(specs)
-            if demo.is_demo_trio(specs):  # restored demo: its preset still applies
-                self._demo = (specs, demo.demo_preset())
-                self.settings.set_demo_values(bool(self._demo[1]))
+            self._demo = DemoPreset.for_models(specs)  # a restored demo: its preset still applies
+            if self._demo.active:
+                self.settings.set_demo_values(True)
         elif self._demo_allowed():
             self.use_demo()
         if not self.output.values()["out"]:
@@ -249,7 +255,7 @@ class MainWindow(QMainWindow):
         cfg = self.build_config()
         problems = self.models.problems()
         lines = []
-        for role in ("base", "reasoning", "domain"):
+        for role in ROLES:
             lines.append(f"<b>{role.capitalize()} model:</b> {getattr(cfg, role) or '—'}")
         if cfg.needs_scores:
             lines.append(f"<b>Data:</b> {data_title(cfg.reasoning_data)} for reasoning, "
@@ -269,9 +275,8 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # noqa: BLE001
             log.warning("saving settings failed: %s", exc)
         options = self.settings.tune_options.values()
-        self.store.set("tune/auto", self.settings.auto_tune.isChecked())
-        self.store.set("tune/budget", options["budget"])
-        self.store.set("tune/checks", options["checks"] or "")
+        self.store.save_tune_preferences(TunePreferences(self.settings.auto_tune.isChecked(), int(options["budget"]),
+                                                         options["checks"] or ""))
         self.store.save_geometry(self.saveGeometry())
         self.store.sync()
 
@@ -287,7 +292,7 @@ class MainWindow(QMainWindow):
         defaults = MergeConfig()
         specs = {r: str(p) for r, p in trio.items()}
         self.models.set_specs(specs)
-        self._demo = (specs, preset)  # after set_specs: its intermediate (mixed) trios must not drop the preset
+        self._demo = DemoPreset(specs, preset)  # after set_specs: its intermediate (mixed) trios must not drop it
         self.data.set_specs(preset.get("reasoning_data", defaults.reasoning_data),
                             preset.get("domain_data", defaults.domain_data))
         self.settings.apply(preset)
@@ -308,17 +313,14 @@ class MainWindow(QMainWindow):
         self.back_button.setEnabled(index > 0)
         self.next_button.setEnabled(index < len(STEPS) - 1)
         if key == "data":
-            self.data.max_length = int(self.settings.values()["max_length"])
+            self.data.set_max_length(int(self.settings.values()["max_length"]))
             self._update_tokenizer_source()
             self.data.refresh_previews()
         elif key == "save":
             self.output.set_summary(self.plan_text())
 
     def _update_tokenizer_source(self) -> None:
-        role = self.output.values()["tokenizer_source"]
-        picker = self.models.pickers.get(role)
-        ok = picker is not None and picker.model_info is not None
-        self.data.set_tokenizer_source(picker.spec if ok else None)
+        self.data.set_tokenizer_source(self.models.readable_spec(self.output.values()["tokenizer_source"]))
         if self.current_page() is self.data:
             self.data.refresh_previews()
 
@@ -333,15 +335,12 @@ class MainWindow(QMainWindow):
         Settings and data the user has not changed since the demo go back to the recommended defaults
         (the demo's shares suit a 0.85 M-parameter model, not a 7 B one); anything they changed stays.
         """
-        demo_specs, preset = self._demo
-        if not preset or self.models.specs() == demo_specs:
+        if not self._demo.left_by(self.models.specs()):
             return
-        self._demo = ({}, {})
-        self.settings.set_demo_values(False)
-        defaults = MergeConfig()
         data = self.data.specs()
-        current = {**self.settings.values(), **data}
-        back = {k: getattr(defaults, k) for k, v in preset.items() if current.get(k) == v}
+        back = self._demo.back_to_defaults({**self.settings.values(), **data})
+        self._demo = DemoPreset()
+        self.settings.set_demo_values(False)
         self.settings.apply(back)
         self.data.set_specs(*(back.get(k, data[k]) for k in ("reasoning_data", "domain_data")))
         self.status_text.setText("Your own models: the settings the demo used are back to the recommended defaults.")
@@ -369,20 +368,16 @@ class MainWindow(QMainWindow):
         self.selection = None
         self.results.show_empty("A merge is running. Its result appears here when it finishes.\n\nEarlier runs stay "
                                 "available: “Open run…” or File ▸ Recent runs.")
-        self._holder = {}
         tune = self.settings.tune_options.values() if self.settings.auto_tune.isChecked() else None
         costs = self._stage_costs(config)
         if tune is not None and costs:  # the estimate has no model of the search yet: a rough weight, corrected live
             costs["tune"] = tune["budget"] * (costs.get("write", 1.0) + costs.get("select", 0.5))
         self.run_panel.begin("Merging", "Measuring which weights carry each skill, "
-                             + ("finding a good setting, " if tune is not None else "") + "then merging.", costs=costs)
-        if config.needs_scores:
-            passes = ["reasoning@reasoning", "domain@domain"]
-            if config.intersect:
-                passes += ["base@reasoning", "base@domain"]
-            self.run_panel.plots.prepare(passes)
-        # a plain merge calls merge_job exactly as before "tune automatically" existed (tests replace it with fakes)
-        self._start("merge", jobs.merge_job(config, self._holder, **({"tune": tune} if tune is not None else {})))
+                             + ("finding a good setting, " if tune is not None else "") + "then merging.", costs=costs,
+                             passes=needed_maps(config))
+        # a plain merge calls merge_job with the config alone (tests replace it with fakes of that signature)
+        self._start("merge", jobs.merge_job(config, **({"tune": tune} if tune is not None else {})),
+                    self._merged, self._merge_failed)
 
     def _device_type(self, config: MergeConfig) -> str:
         from reasonany_gui.engine.devices import resolve_device
@@ -444,8 +439,9 @@ class MainWindow(QMainWindow):
             self.errors.show_error(InputError("Nothing to re-tune yet: run a merge or open an earlier run first."))
             return
         config = base.replace(**changes)
-        self._holder = {}
-        self._start("retune", jobs.retune_job(self.pipeline, config, self._holder))
+        self._start("retune", jobs.retune_job(self.pipeline, config),
+                    lambda result: self._show_retuned(result, "Masks updated from the measured scores. Save this "
+                                                              "version to keep it."))
 
     def start_tune(self, options: dict) -> None:
         """Results ▸ Find a good setting: search from the scores already measured (the merge's, or the cache's)."""
@@ -457,11 +453,10 @@ class MainWindow(QMainWindow):
             self.errors.show_error(InputError("Nothing to search from yet: run a merge or open an earlier run first."))
             return
         self.save_settings()  # the options are remembered like every other choice
-        self._holder = {}
         self.results.tune_view.begin(int(options["budget"]))
         self.results.tabs.setCurrentWidget(self.results.tune_view)
-        self._start("tune", jobs.tune_job(self.pipeline, config, self._holder, int(options["budget"]),
-                                          options.get("checks")))
+        self._start("tune", jobs.tune_job(self.pipeline, config, int(options["budget"]), options.get("checks")),
+                    self._tuned, self._tune_failed)
 
     def choose_candidate(self, setting: dict) -> None:
         """A point of the search was clicked: re-tune the masks to its setting (from the cached scores)."""
@@ -498,7 +493,7 @@ class MainWindow(QMainWindow):
         costs = self._stage_costs(cfg)
         self.run_panel.begin("Saving the re-tuned model", f"Writing to {out}", clear_plots=False,
                              costs={"write": costs["write"]} if costs else None)
-        self._start("save", jobs.write_job(self.pipeline, out))
+        self._start("save", jobs.write_job(self.pipeline, out), lambda result: self._saved(result, measured=False))
 
     def start_evaluate(self) -> None:
         if self.runner.busy or self.out_dir is None:
@@ -506,7 +501,7 @@ class MainWindow(QMainWindow):
         cfg = self.pipeline.config if self.pipeline is not None else (self._opened_config() or self.build_config())
         self.results.evaluation.status.setText("Evaluating the base, reasoning, domain and merged models…")
         self._start("evaluate", jobs.evaluate_job(self.out_dir, [cfg.reasoning_data, cfg.domain_data],
-                                                  device=cfg.device, **self.eval_options))
+                                                  device=cfg.device, **self.eval_options), self._evaluated)
 
     def start_ask(self, prompt: str) -> None:
         """The user's own question, answered by the merged model and the three inputs side by side."""
@@ -517,7 +512,8 @@ class MainWindow(QMainWindow):
         cfg = self.pipeline.config if self.pipeline is not None else (self._opened_config() or self.build_config())
         self.results.evaluation.show_answers(None, "Thinking…")
         self._start("ask", jobs.ask_job(self.out_dir, cfg, prompt, device=cfg.device,
-                                        max_new_tokens=int(self.eval_options.get("max_new_tokens", 64))))
+                                        max_new_tokens=int(self.eval_options.get("max_new_tokens", 64))),
+                    self._answered, self._ask_failed)
 
     def choose_run(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open an earlier output folder",
@@ -529,7 +525,7 @@ class MainWindow(QMainWindow):
         if self.runner.busy:
             self.status_text.setText("Wait for the current task to finish, or cancel it.")
             return
-        self._start("open", jobs.open_run_job(Path(folder)))
+        self._start("open", jobs.open_run_job(Path(folder)), self._show_opened)
 
     def cancel(self) -> None:
         self.runner.cancel()
@@ -596,54 +592,90 @@ class MainWindow(QMainWindow):
         self.score_store().clear()
         self.status_text.setText("Score cache cleared.")
 
-    def _start(self, name: str, fn) -> None:
+    def _start(self, name: str, fn: JobFn, on_result: OnResult, on_error: OnError | None = None) -> None:
+        """Run `fn` on the worker; then `on_result(result)`, or `on_error(exc)` and the failure shown to the user.
+
+        Why the handlers are given here: the action that starts a job knows what its result means; both run
+        in the GUI thread after the window is no longer busy, so they may start the next job."""
+
+        def finished(result: object) -> None:
+            self._set_busy(False, name)
+            on_result(result)
+
+        def failed(exc: BaseException) -> None:
+            self._set_busy(False, name)
+            if on_error is not None:
+                on_error(exc)
+            self._report_failure(name, exc)
+
         self._set_busy(True, name)
-        self.runner.start(name, fn)
+        self.runner.start(name, fn, finished, failed)
 
     # ================================================================== job results
-    def _on_job_finished(self, name: str, result) -> None:
-        self._set_busy(False, name)
-        if name in ("merge", "save"):
-            self._show_merge(result, saved=True)
-            if name == "merge":
-                self._remember_speed(result.report)
-            self.run_panel.finish("done", f"Saved in {result.out}")
-            specs = self.models.specs()
-            for role in ("base", "reasoning", "domain"):
-                self.store.add_recent("models", specs[role])
-            for role in ("reasoning", "domain"):
-                spec = self.data.pickers[role].spec
-                if not spec.startswith("builtin:"):
-                    self.store.add_recent(f"data:{role}", spec)
-            self.store.add_recent("runs", str(result.out))
-            self._fill_recent_runs()
-            self.output.next_suggestion(specs["reasoning"], specs["domain"])
-            self.go("results")
-        elif name in ("retune", "tune"):
-            self.pipeline = result.pipeline
-            self.selection = result.selection
-            cfg = result.pipeline.config
-            self.results.set_selection(result.selection, cfg.scope, cfg.method)
-            self.results.set_output(self.out_dir, saved_current=False)
-            self.results.retune.load(cfg)
-            self.results.retune.setEnabled(True)
-            if name == "tune":
-                view = self.results.tune_view
-                view.set_result(result.pipeline.tune_result.report_section() if result.pipeline.tune_result else None)
-                self.status_text.setText("Search finished: the recommended setting is shown. Save this version to "
-                                         "keep it, or click another point.")
-            else:
-                self.status_text.setText("Masks updated from the measured scores. Save this version to keep it.")
-            self._update_tune_view()
-        elif name == "open":
-            self._show_opened(result)
-        elif name == "evaluate":
-            self.results.evaluation.show_result(result if isinstance(result, dict) else None)
-            self.results.tabs.setCurrentWidget(self.results.evaluation)
-            self.status_text.setText("Evaluation finished.")
-        elif name == "ask":
-            self.results.evaluation.show_answers(result)
-            self.status_text.setText("All four models answered your question.")
+    def _merged(self, result: jobs.MergeResult) -> None:
+        self._saved(result, measured=True)
+
+    def _saved(self, result: jobs.MergeResult, measured: bool) -> None:
+        """A merge or a saved re-tuned version is on disk: show it and remember what was used.
+
+        measured: the run measured scores, so its speed calibrates the next estimate (a save does not)."""
+        self._show_merge(result, saved=True)
+        if measured:
+            self._remember_speed(result.report)
+        self.run_panel.finish("done", f"Saved in {result.out}")
+        specs = self.models.specs()
+        for role in ROLES:
+            self.store.add_recent("models", specs[role])
+        for role, spec in self.data.own_files().items():
+            self.store.add_recent(f"data:{role}", spec)
+        self.store.add_recent("runs", str(result.out))
+        self._fill_recent_runs()
+        self.output.next_suggestion(specs["reasoning"], specs["domain"])
+        self.go("results")
+
+    def _merge_failed(self, exc: BaseException) -> None:
+        """No old result under a banner that reads as if it were this run's (the engine closed the pipeline)."""
+        cancelled = isinstance(exc, CancelledError)
+        self.results.show_empty(("The merge was cancelled" if cancelled else "The merge stopped with an error")
+                                + ", so there is no new result.\n\nEarlier runs stay available: “Open run…” or "
+                                "File ▸ Recent runs.")
+
+    def _show_retuned(self, result: jobs.MergeResult, message: str) -> None:
+        """New masks from the measured scores (a re-tune or a search): shown, not yet saved."""
+        self.pipeline = result.pipeline
+        self.selection = result.selection
+        cfg = result.pipeline.config
+        self.results.set_selection(result.selection, cfg.scope, cfg.method)
+        self.results.set_output(self.out_dir, saved_current=False)
+        self.results.retune.load(cfg)
+        self.results.retune.setEnabled(True)
+        self.status_text.setText(message)
+        self._update_tune_view()
+
+    def _tuned(self, result: jobs.MergeResult) -> None:
+        tuned = result.pipeline.tune_result
+        self.results.tune_view.set_result(tuned.report_section() if tuned else None)
+        self._show_retuned(result, "Search finished: the recommended setting is shown. Save this version to keep "
+                                   "it, or click another point.")
+
+    def _tune_failed(self, exc: BaseException) -> None:
+        """The job put the pipeline back as it was (and closed one it built): the masks shown are still true."""
+        cancelled = isinstance(exc, CancelledError)
+        self.results.tune_view.finish("cancelled" if cancelled else "failed",
+                                      "" if cancelled else str(exc).splitlines()[0] if str(exc) else "")
+
+    def _evaluated(self, result: object) -> None:
+        self.results.evaluation.show_result(result if isinstance(result, dict) else None)
+        self.results.tabs.setCurrentWidget(self.results.evaluation)
+        self.status_text.setText("Evaluation finished.")
+
+    def _answered(self, result: dict) -> None:
+        self.results.evaluation.show_answers(result)
+        self.status_text.setText("All four models answered your question.")
+
+    def _ask_failed(self, exc: BaseException) -> None:
+        cancelled = isinstance(exc, CancelledError)
+        self.results.evaluation.show_answers(None, "Cancelled." if cancelled else "No answer: see the message.")
 
     def _show_merge(self, result: jobs.MergeResult, saved: bool) -> None:
         self.pipeline = result.pipeline
@@ -689,21 +721,9 @@ class MainWindow(QMainWindow):
         except InputError:
             return None
 
-    def _on_job_failed(self, name: str, exc: BaseException) -> None:
-        self._set_busy(False, name)
-        failed_pipeline = self._holder.get("pipeline")
-        if failed_pipeline is not None and (name == "merge" or (name == "tune" and failed_pipeline is not self.pipeline)):
-            failed_pipeline.close()  # a search on an opened run built its own pipeline: nothing else holds it
+    def _report_failure(self, name: str, exc: BaseException) -> None:
+        """What every failed job shows: the Run screen's ending, the status bar, and (unless cancelled) the dialog."""
         cancelled = isinstance(exc, CancelledError)
-        if name == "merge":  # no old result under a banner that reads as if it were this run's
-            self.results.show_empty(("The merge was cancelled" if cancelled else "The merge stopped with an error")
-                                    + ", so there is no new result.\n\nEarlier runs stay available: “Open run…” or "
-                                    "File ▸ Recent runs.")
-        elif name == "ask":
-            self.results.evaluation.show_answers(None, "Cancelled." if cancelled else "No answer: see the message.")
-        elif name == "tune":  # the job put the pipeline back as it was: the masks shown are still true
-            self.results.tune_view.finish("cancelled" if cancelled else "failed",
-                                          "" if cancelled else str(exc).splitlines()[0] if str(exc) else "")
         if name in RUN_SCREEN_JOBS:
             self.run_panel.finish("cancelled" if cancelled else "failed",
                                   str(exc) if cancelled else f"{exc}\nDetails: {paths.log_file()}")
@@ -715,7 +735,7 @@ class MainWindow(QMainWindow):
 
     def _set_busy(self, busy: bool, name: str) -> None:
         self.merge_button.setEnabled(not busy)
-        self.output.merge_button.setEnabled(not busy)
+        self.output.set_busy(busy)
         self.open_run_button.setEnabled(not busy)
         self.results.set_busy(busy, name)
         on_status = busy and name not in RUN_SCREEN_JOBS
@@ -723,10 +743,7 @@ class MainWindow(QMainWindow):
         self.status_cancel.setVisible(on_status)
         self.status_progress.setValue(0)
         if busy:
-            self.status_text.setText({"merge": "Merging…", "save": "Saving…", "retune": "Updating the masks…",
-                                      "evaluate": "Evaluating…", "open": "Opening the run…",
-                                      "tune": "Finding a good setting…",
-                                      "ask": "The four models are answering your question…"}.get(name, "Working…"))
+            self.status_text.setText(BUSY_TEXT.get(name, "Working…"))
         if busy and name in RUN_SCREEN_JOBS:
             self.go("run")
 

@@ -15,13 +15,13 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPus
 
 from reasonany_gui.engine import checkpoints
 from reasonany_gui.engine.checkpoints import ModelInfo
+from reasonany_gui.engine.config import ROLES
 from reasonany_gui.engine.errors import InputError
 
 from .texts import ROLE_TITLES, TOOLTIPS, human_bytes, human_count
 from .widgets import Banner, Card, page_header
 
 log = logging.getLogger(__name__)
-ROLES = ("base", "reasoning", "domain")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}$")
 
 
@@ -220,6 +220,11 @@ class ModelsPanel(QWidget):
     @property
     def infos(self) -> dict[str, ModelInfo]:
         return {r: p.model_info for r, p in self.pickers.items() if p.model_info is not None}
+
+    def readable_spec(self, role: str) -> str | None:
+        """The role's model when it was read without error (its tokenizer can serve the data preview), else None."""
+        picker = self.pickers.get(role)
+        return picker.spec if picker is not None and picker.model_info is not None else None
 
     # ------------------------------------------------------------------ verdict
     def problems(self) -> list[str]:

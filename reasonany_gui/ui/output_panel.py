@@ -50,6 +50,8 @@ def suggest_output(reasoning: str, domain: str, root: Path | None = None) -> Pat
 class OutputPanel(QWidget):
     changed = Signal()
     merge_requested = Signal()
+    #: the tokenizer source was changed (the data preview counts tokens with that model's tokenizer)
+    tokenizer_source_changed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -110,10 +112,16 @@ class OutputPanel(QWidget):
         for sig in (self.out.textChanged, self.tokenizer.currentIndexChanged, self.dtype.currentIndexChanged,
                     self.shard.currentTextChanged):
             sig.connect(lambda *_: self.changed.emit())
+        self.tokenizer.currentIndexChanged.connect(
+            lambda *_: self.tokenizer_source_changed.emit(str(self.tokenizer.currentData())))
         self.load(MergeConfig())
 
     def set_summary(self, html: str) -> None:
         self.plan_text.setText(html)
+
+    def set_busy(self, busy: bool) -> None:
+        """While a job runs, Merge is off (one job at a time)."""
+        self.merge_button.setEnabled(not busy)
 
     def _browse(self) -> None:
         start = self.out.text() or str(output_root())

@@ -15,6 +15,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from reasonany_gui.engine.events import SensitivityUpdate
+from reasonany_gui.engine.pipeline import MAPS
 
 REDRAW_MS = 66  # ~15 Hz at most
 MAX_REDRAW_MS = 1000
@@ -23,7 +24,7 @@ PAINT_BUDGET = 0.2
 LEGEND_HEADROOM = 1.0  # decades kept free above the highest line, where the legend sits
 SYMBOL_MAX_LAYERS = 12  # markers on every point only while they stay few (they dominate paint time)
 #: the order the four passes are laid out in (2 x 2: reasoning data on top, domain data below)
-PASS_ORDER = ("reasoning@reasoning", "base@reasoning", "domain@domain", "base@domain")
+PASS_ORDER = tuple(MAPS)
 MODULE_COLORS = {
     "q": "#1f5fbf", "k": "#3f8fdf", "v": "#2aa198", "o": "#6c71c4",
     "gate": "#d9480f", "up": "#e8890c", "down": "#b5179e",
@@ -110,10 +111,8 @@ class SensitivityPlots(QWidget):
 
     def prepare(self, pass_ids: list[str]) -> None:
         """Lay out the panels of the coming passes now, so the layout does not change during the run."""
-        titles = {"reasoning@reasoning": ("reasoning", "reasoning"), "base@reasoning": ("base", "reasoning"),
-                  "domain@domain": ("domain", "domain"), "base@domain": ("base", "domain")}
         for pass_id in sorted(pass_ids, key=self._order):
-            model, data = titles.get(pass_id, pass_id.split("@", 1) if "@" in pass_id else (pass_id, ""))
+            model, data = MAPS.get(pass_id, pass_id.split("@", 1) if "@" in pass_id else (pass_id, ""))
             empty = SensitivityUpdate(pass_id, model, data, 0, 0, (), np.zeros((0, 0)))
             plot = self._plot_for(empty)
             plot.setTitle(f"{ROLE_WORDS.get(model, model)} model · {data} data (waiting)", size="10pt",

@@ -155,9 +155,10 @@ class RunPanel(QWidget):
 
     # ------------------------------------------------------------------ lifecycle
     def begin(self, title: str, subtitle: str = "", clear_plots: bool = True,
-              costs: dict[str, float] | None = None) -> None:
+              costs: dict[str, float] | None = None, passes: list[str] | None = None) -> None:
         """costs: expected seconds per stage (engine.estimate.stage_costs); with them the top bar and the time
-        left weigh each stage by its cost and correct themselves with what the run measures."""
+        left weigh each stage by its cost and correct themselves with what the run measures. passes: the score
+        passes the run will make (engine.pipeline.needed_maps), laid out now so the plots never jump."""
         for row in self.stages.values():
             for w in (row.mark, row.title, row.bar, row.time):
                 self.stage_grid.removeWidget(w)
@@ -166,6 +167,8 @@ class RunPanel(QWidget):
         self.no_stage.setVisible(True)
         if clear_plots:
             self.plots.clear()
+        if passes:
+            self.plots.prepare(passes)
         self.log_view.clear()
         self._pending_logs.clear()
         self._overall, self._eta, self._message, self._stage_title = 0.0, None, "", ""
@@ -248,12 +251,6 @@ class RunPanel(QWidget):
         if self.clock is not None and self.clock.current is not None:
             return f"{human_range(*self.clock.remaining_range(now))} left"
         return "" if self._eta is None else f"about {human_seconds(self._eta)} left"
-
-    def append_log(self, text: str) -> None:
-        self._pending_logs.append(text)
-        self._dirty = True
-        if not self.timer.isActive():
-            self.refresh()
 
     def _add_stage(self, stage: str, title: str) -> StageRow:
         self.no_stage.setVisible(False)

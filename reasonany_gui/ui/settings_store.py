@@ -8,6 +8,7 @@ read goes through `value(key, type=...)` here and nowhere else.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,15 @@ from reasonany_gui.engine.config import MergeConfig
 #: MergeConfig fields the app remembers (paths to data and models included; `out` is chosen per run)
 REMEMBERED = tuple(f.name for f in dataclasses.fields(MergeConfig) if f.name not in ("out", "extra"))
 MAX_RECENT = 10
+
+
+@dataclass(frozen=True)
+class TunePreferences:
+    """The search options the user last chose: "tune automatically" on Merge, the budget, the checks file."""
+
+    auto: bool
+    budget: int
+    checks: str = ""
 
 
 def settings_path() -> Path:
@@ -79,25 +89,27 @@ class SettingsStore:
         self.qs.setValue(f"recent/{kind}", items[:MAX_RECENT])
         self.qs.sync()
 
-    # ---------------------------------------------------------------- plain values
-    def get_str(self, key: str, default: str = "") -> str:
-        return str(self.qs.value(key, default, type=str))
+    # ---------------------------------------------------------------- the search ("Find a good setting")
+    def tune_preferences(self, default_budget: int) -> TunePreferences:
+        """Whether Merge searches the setting first, and the search's options, as last chosen."""
+        try:
+            budget = int(self.qs.value("tune/budget", default_budget, type=int))
+        except (TypeError, ValueError):  # a hand-edited INI
+            budget = default_budget
+        return TunePreferences(auto=bool(self.qs.value("tune/auto", False, type=bool)), budget=budget,
+                               checks=str(self.qs.value("tune/checks", "", type=str)))
 
-    def get_int(self, key: str, default: int = 0) -> int:
-        return int(self.qs.value(key, default, type=int))
+    def save_tune_preferences(self, prefs: TunePreferences) -> None:
+        self.qs.setValue("tune/auto", prefs.auto)
+        self.qs.setValue("tune/budget", prefs.budget)
+        self.qs.setValue("tune/checks", prefs.checks or "")
 
-    def get_bool(self, key: str, default: bool = False) -> bool:
-        return bool(self.qs.value(key, default, type=bool))
-
-    def set(self, key: str, value: Any) -> None:
-        self.qs.setValue(key, value)
-
-    # ---------------------------------------------------------------- window
+    # ---------------------------------------------------------------- measured speed
     def speed_factors(self) -> dict[str, float]:
         """device type -> how much slower (>1) or faster than the nominal rates the last run here was."""
         out = {}
         for kind in ("cpu", "cuda"):
-            text = self.get_str(f"speed/{kind}")
+            text = str(self.qs.value(f"speed/{kind}", "", type=str))
             try:
                 out[kind] = float(text) if text else None
             except ValueError:
@@ -105,7 +117,9 @@ class SettingsStore:
         return {k: v for k, v in out.items() if v}
 
     def set_speed_factor(self, device_type: str, factor: float) -> None:
-        self.set(f"speed/{device_type}", f"{float(factor):.4g}")
+        self.qs.setValue(f"speed/{device_type}", f"{float(factor):.4g}")
+
+    # ---------------------------------------------------------------- window
 
     def geometry(self) -> QByteArray | None:
         value = self.qs.value("window/geometry", None, type=QByteArray)

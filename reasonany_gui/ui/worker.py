@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 #: a job: called on the worker thread with (listener, cancel token), returns the job's result
 JobFn = Callable[[Callable[[object], None], CancelToken], Any]
+#: what to do with a job's result, or with the exception it raised: called in the GUI thread
+OnResult = Callable[[Any], None]
+OnError = Callable[[BaseException], None]
 
 _live: "weakref.WeakSet[JobThread]" = weakref.WeakSet()
 
@@ -71,7 +74,6 @@ class JobThread(QThread):
         self._fn = fn
         self.cancel_token = CancelToken()
         self.traceback_text = ""
-        self.events_emitted = 0
         self.steps = 0
         _live.add(self)
 
@@ -92,7 +94,6 @@ class JobThread(QThread):
             self.done.emit(self, result, None)
 
     def _emit(self, ev: object) -> None:  # worker thread: the engine's listener
-        self.events_emitted += 1
         if isinstance(ev, StageStarted):
             self.steps += 1
         _log_event(ev, self.steps)
@@ -103,10 +104,13 @@ class JobThread(QThread):
 
 
 class JobRunner(QObject):
-    """Starts one job at a time and re-emits its signals with the job's name attached.
+    """Starts one job at a time, calls the handlers given with it, and re-emits its end with the job's name.
 
-    Lives in the GUI thread. `finished(name, result)` and `failed(name, exc)` arrive after the thread
-    has returned from the engine call, so the next job may start from the slot.
+    Lives in the GUI thread. Why handlers are given to `start` (as Orange's ConcurrentMixin and napari's
+    `create_worker(_connect=...)` do): the code that starts a job says what its result means, so no slot has
+    to dispatch on job names or find the job's objects in shared state. The handlers, then `finished(name,
+    result)` or `failed(name, exc)`, run after the thread has returned from the engine call, so the next job
+    may start from them.
     """
 
     event = Signal(object)
@@ -117,6 +121,7 @@ class JobRunner(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._thread: JobThread | None = None
+        self._handlers: tuple[OnResult | None, OnError | None] = (None, None)
         self.last_traceback = ""
 
     @property
@@ -131,13 +136,16 @@ class JobRunner(QObject):
     def thread(self) -> JobThread | None:
         return self._thread
 
-    def start(self, name: str, fn: JobFn) -> JobThread:
+    def start(self, name: str, fn: JobFn, on_result: OnResult | None = None,
+              on_error: OnError | None = None) -> JobThread:
+        """Run `fn` on a new thread; then, in the GUI thread, `on_result(result)` or `on_error(exc)`."""
         if self._thread is not None:
             raise RuntimeError(f"a job is already running ({self._thread.name}); wait for it or cancel it")
         t = JobThread(name, fn)
         t.event.connect(self.event)
         t.done.connect(self._done)  # a bound slot of a GUI-thread QObject: delivered queued
         self._thread = t
+        self._handlers = (on_result, on_error)
         t.start()
         self.started.emit(name)
         return t
@@ -161,12 +169,18 @@ class JobRunner(QObject):
         # The signal is emitted at the very end of run(); wait briefly so the thread is really gone
         # before the next job starts (no queued quit involved, so this cannot deadlock).
         t.wait(5000)
+        on_result, on_error = self._handlers
         if self._thread is t:
             self._thread = None
+            self._handlers = (None, None)
         _live.discard(t)
         t.deleteLater()
         if exc is None:
+            if on_result is not None:
+                on_result(result)
             self.finished.emit(t.name, result)
         else:
             self.last_traceback = t.traceback_text
+            if on_error is not None:
+                on_error(exc)
             self.failed.emit(t.name, exc)

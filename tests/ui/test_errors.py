@@ -87,7 +87,7 @@ def test_out_of_memory_offers_a_one_click_retry(qtbot, window, job_waiter, monke
     w = window
     configs = []
 
-    def fake_merge_job(config, holder):
+    def fake_merge_job(config):
         configs.append(config)
 
         def run(listener, cancel):
@@ -117,7 +117,7 @@ def test_out_of_memory_offers_a_one_click_retry(qtbot, window, job_waiter, monke
 def test_unexpected_error_shows_message_and_log_path(qtbot, window, job_waiter, monkeypatch):
     w = window
 
-    def broken_merge_job(config, holder):
+    def broken_merge_job(config):
         def run(listener, cancel):
             raise RuntimeError("the disk controller caught fire")
 

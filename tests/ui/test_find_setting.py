@@ -217,7 +217,8 @@ def test_tune_automatically_writes_the_recommended_merge(qtbot, skilled_window, 
     assert w.results.where.kind == "ok"  # the recommended merge is the one saved
     # the choice is remembered with the other settings
     w.save_settings()
-    assert w.store.get_bool("tune/auto") and w.store.get_int("tune/budget") == 3
+    prefs = w.store.tune_preferences(default_budget=24)
+    assert prefs.auto and prefs.budget == 3
 
 
 def test_evaluate_shows_the_verdict_warnings(qtbot, styled_app, tmp_path):

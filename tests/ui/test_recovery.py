@@ -64,7 +64,7 @@ def test_each_out_of_memory_suggestion_reaches_the_settings(qtbot, window, job_w
     assert before != value
     configs = []
 
-    def fake_merge_job(config, holder):
+    def fake_merge_job(config):
         configs.append(config)
 
         def run(listener, cancel):

@@ -95,6 +95,41 @@ def test_an_error_in_the_job_is_reported_with_its_traceback(qtbot):
     assert _wait(qtbot, runner)[2] == 7
 
 
+def test_handlers_given_at_start_get_the_result_or_the_error_in_the_gui_thread(qtbot):
+    """The window says what a job's result means when it starts the job: no dispatch on job names afterwards.
+    Each handler runs in the GUI thread (widgets may be touched there), before `finished`/`failed`, once, and
+    only for its own job: the next job's handlers are its own."""
+    import threading
+
+    runner = JobRunner()
+    calls: list = []
+    gui = threading.current_thread()
+
+    def on_result(result):
+        calls.append(("result", result, threading.current_thread() is gui, runner.busy))
+
+    def on_error(exc):
+        calls.append(("error", type(exc).__name__, threading.current_thread() is gui, runner.busy))
+
+    runner.finished.connect(lambda n, r: calls.append(("finished", n)))
+    runner.start("first", lambda listener, cancel: 5, on_result, on_error)
+    assert _wait(qtbot, runner) == ("finished", "first", 5)
+    assert calls == [("result", 5, True, False), ("finished", "first")]
+
+    def bad(listener, cancel):
+        raise ValueError("boom")
+
+    calls.clear()
+    runner.start("second", bad, on_error=on_error)
+    assert _wait(qtbot, runner)[0] == "failed"
+    assert calls == [("error", "ValueError", True, False)]  # `first`'s result handler is not called again
+
+    calls.clear()
+    runner.start("third", lambda listener, cancel: 1)  # no handlers: only the signals
+    assert _wait(qtbot, runner)[2] == 1
+    assert calls == [("finished", "third")]
+
+
 def test_one_job_at_a_time(qtbot):
     runner = JobRunner()
     gate = {"go": False}
