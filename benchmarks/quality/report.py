@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import html
 
+from reasonany_gui.engine.methods import TITLES  # the plot's labels: the registry's short titles
+
 COLORS = {"reasonany": "#d62728", "led": "#9467bd", "task_arithmetic": "#1f77b4", "ties": "#2ca02c",
           "dare": "#ff7f0e", "linear": "#7f7f7f"}
-TITLES = {"reasonany": "ReasonAny", "led": "LED-Merging", "task_arithmetic": "Task Arithmetic", "ties": "TIES",
-          "dare": "DARE", "linear": "Linear"}
 #: what a row must match to be "the app's default" / "the demo's preset" (the fields the grid varies)
 SETTING_KEYS = ("method", "score", "response_only", "scope", "intersect", "select_embeddings", "reasoning_ratio",
                 "domain_ratio", "reasoning_scale", "domain_scale")

@@ -22,6 +22,7 @@ import torch
 from . import layout
 from .config import MergeConfig
 from .errors import InputError
+from .methods import FULL_TITLES
 from .paths import RUN_DIR
 from .selection import Selection, TensorMasks
 from .writer import write_text
@@ -32,8 +33,8 @@ if TYPE_CHECKING:
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
                    "tokenizer.model", "added_tokens.json", "chat_template.jinja", "chat_template.json")
-METHOD_TITLES = {"reasonany": "ReasonAny (Contrastive Gradient Identification)", "led": "LED-Merging",
-                 "task_arithmetic": "Task Arithmetic", "ties": "TIES-Merging", "dare": "DARE", "linear": "Linear average"}
+#: the methods' full titles, live from the method registry (methods.REGISTRY)
+METHOD_TITLES = FULL_TITLES
 
 
 # ---------------------------------------------------------------------- writing

@@ -35,6 +35,7 @@ from .config import MergeConfig
 from .errors import CancelledError, InputError, OutOfMemoryError
 from .events import CancelToken, Log, Progress, StageFinished, StageStarted, TuneCandidate, null_listener
 from .live import LiveMerge
+from .methods import TITLES
 
 TUNE_FILE = "tune.json"
 #: held-out rows per skill: at least MIN_CHECK_ROWS, at most the `check_rows` setting
@@ -45,8 +46,8 @@ DEFAULT_BUDGET = 24
 AGREE_ROWS, DEFAULT_AGREE_TOKENS = 16, 16
 #: knobs and their legal range (MergeConfig.validate)
 RATIO_RANGE, SCALE_RANGE = (0.005, 0.99), (0.0, 10.0)
-METHOD_TITLES = {"reasonany": "ReasonAny", "task_arithmetic": "Task Arithmetic", "ties": "TIES", "dare": "DARE",
-                 "linear": "Linear", "led": "LED-Merging"}
+#: the methods' short titles, live from the method registry (methods.REGISTRY)
+METHOD_TITLES = TITLES
 SETTING_KEYS = ("method", "reasoning_ratio", "domain_ratio", "reasoning_scale", "domain_scale", "scope")
 
 

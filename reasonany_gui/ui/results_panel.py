@@ -13,18 +13,24 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QHeaderView, QLabel,
+from PySide6.QtWidgets import (QCheckBox, QGridLayout, QHBoxLayout, QHeaderView, QLabel,
                                QLineEdit, QPlainTextEdit, QPushButton, QStackedWidget, QTableWidget, QTableWidgetItem,
                                QTabWidget, QVBoxLayout, QWidget)
 
-from reasonany_gui.engine.config import METHODS, SCOPES, SCORED_METHODS
+from reasonany_gui.engine.config import MergeConfig
+from reasonany_gui.engine.methods import REGISTRY, TITLES
 
 from .inspector import MaskInspector
+from .settings_panel import setting_value, setting_widget, show_setting
 from .tune_view import TuneView
-from .texts import FOLLOW_HELP, FOLLOW_LABEL, LABELS, METHOD_TITLES, SCOPE_TITLES, TOOLTIPS, human_bytes, human_seconds
+from .texts import FOLLOW_HELP, FOLLOW_LABEL, LABELS, TOOLTIPS, human_bytes, human_seconds
 from .widgets import Banner, Card, StrengthLink, strengths_follow_shares
 
-RETUNE_FIELDS = ("method", "scope", "reasoning_ratio", "domain_ratio", "reasoning_scale", "domain_scale")
+#: the settings on the Re-tune card (config.Setting.retune_card): applied to the measured scores in seconds
+RETUNE_FIELDS = MergeConfig.fields_where(retune_card=True)
+#: where each sits in the card's grid (row, column): method and scope, then shares above strengths
+PLACES = {"method": (0, 0), "scope": (0, 2), "reasoning_ratio": (1, 0), "domain_ratio": (1, 2),
+          "reasoning_scale": (2, 0), "domain_scale": (2, 2)}
 
 
 class RetuneCard(Card):
@@ -50,30 +56,12 @@ class RetuneCard(Card):
         grid = QGridLayout()
         grid.setHorizontalSpacing(8)
         grid.setVerticalSpacing(4)
-        # label + box pairs: method and scope, then shares above strengths (each pair reads as one expert's setting)
-        places = {"method": (0, 0), "scope": (0, 2), "reasoning_ratio": (1, 0), "domain_ratio": (1, 2),
-                  "reasoning_scale": (2, 0), "domain_scale": (2, 2)}
+        extra_rows = iter(range(3, 3 + len(RETUNE_FIELDS)))
         for name in RETUNE_FIELDS:
-            if name in ("scope", "method"):
-                box = QComboBox()
-                box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-                box.setMinimumContentsLength(12)
-                for s in (SCOPES if name == "scope" else METHODS):
-                    box.addItem((SCOPE_TITLES if name == "scope" else METHOD_TITLES)[s], s)
-            else:
-                box = QDoubleSpinBox()
-                if name.endswith("ratio"):
-                    box.setRange(0.01, 99.99)
-                    box.setSuffix(" %")
-                    box.setSingleStep(1.0)
-                else:
-                    box.setRange(0.0, 10.0)
-                    box.setSingleStep(0.1)
-                box.setDecimals(2)
-            box.setToolTip(TOOLTIPS[name])
+            box = setting_widget(name)
             label = QLabel(LABELS[name])
             label.setToolTip(TOOLTIPS[name])
-            row, col = places[name]
+            row, col = PLACES.get(name) or (next(extra_rows), 0)  # a new card setting gets a row of its own
             grid.addWidget(label, row, col)
             grid.addWidget(box, row, col + 1)
             self.boxes[name] = box
@@ -81,7 +69,7 @@ class RetuneCard(Card):
             grid.setColumnStretch(col, 1)
         self.follow = QCheckBox(FOLLOW_LABEL)
         self.follow.setToolTip(FOLLOW_HELP)
-        grid.addWidget(self.follow, 3, 0, 1, 4)
+        grid.addWidget(self.follow, grid.rowCount(), 0, 1, 4)
         self.link = StrengthLink(self.follow, [(self.boxes["reasoning_ratio"], self.boxes["reasoning_scale"]),
                                                (self.boxes["domain_ratio"], self.boxes["domain_scale"])], self)
         self.apply_button = QPushButton("Update masks")
@@ -96,25 +84,11 @@ class RetuneCard(Card):
     def load(self, config) -> None:
         self.follow.setChecked(False)
         for name, box in self.boxes.items():
-            value = getattr(config, name)
-            if isinstance(box, QComboBox):
-                box.setCurrentIndex(max(box.findData(value), 0))
-            elif name.endswith("ratio"):
-                box.setValue(float(value) * 100.0)
-            else:
-                box.setValue(float(value))
+            show_setting(name, box, getattr(config, name))
         self.follow.setChecked(strengths_follow_shares(self.values()))
 
     def values(self) -> dict:
-        out = {}
-        for name, box in self.boxes.items():
-            if isinstance(box, QComboBox):
-                out[name] = str(box.currentData())
-            elif name.endswith("ratio"):
-                out[name] = round(box.value() / 100.0, 6)
-            else:
-                out[name] = round(box.value(), 6)
-        return out
+        return {name: setting_value(name, box) for name, box in self.boxes.items()}
 
 
 EVALUATE_TIP = "Compare the merged model with the three inputs (perplexity and sample answers)."
@@ -449,8 +423,8 @@ class ResultsPanel(QWidget):
     def set_selection(self, selection, scope: str | None = None, method: str | None = None) -> None:
         self.inspector.set_selection(selection)
         self.inspector.heatmaps.set_scope_note(scope if selection is not None else None)
-        if selection is None and method is not None and method not in SCORED_METHODS:
-            self.inspector.totals.setText(f"No masks: {METHOD_TITLES.get(method, method).split(' (')[0]} changes every "
+        if selection is None and method in REGISTRY and not REGISTRY[method].needs_scores:
+            self.inspector.totals.setText(f"No masks: {TITLES[method]} changes every "
                                           "weight (it selects none), so there is nothing to inspect here.")
 
     def set_report(self, report: dict | None) -> None:
@@ -472,7 +446,7 @@ class ResultsPanel(QWidget):
 def summary_html(report: dict) -> str:
     """The key facts of report.json in words."""
     cfg = report.get("config", {})
-    rows = [("Method", METHOD_TITLES.get(report.get("method", ""), report.get("method", "")))]
+    rows = [("Method", TITLES.get(report.get("method", ""), report.get("method", "")))]
     for role, m in (report.get("models") or {}).items():
         rows.append((f"{role.capitalize()} model", f"{m.get('spec')} ({m.get('architecture')}, {m.get('dtype')}, "
                                                      f"{human_bytes(m.get('size_bytes'))})"))
@@ -482,7 +456,8 @@ def summary_html(report: dict) -> str:
                  "max_length", "intersect"):
         if name in cfg:
             v = cfg[name]
-            v = f"{100 * v:.2f} %" if name.endswith("ratio") else v
+            meta = MergeConfig.settings()[name]
+            v = f"{meta.shown(v):.2f} %" if meta.percent and isinstance(v, (int, float)) else v
             rows.append((LABELS.get(name, name), str(v)))
     t = report.get("timings_seconds") or {}
     if "total" in t:

@@ -14,11 +14,10 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QPushButton, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from reasonany_gui.engine import devices
-from reasonany_gui.engine.config import (ACCUMULATORS, COMPUTE_DTYPES, METHODS, SCORED_METHODS, SCORES, SCOPES,
-                                         MergeConfig)
+from reasonany_gui.engine.config import FIELD_TYPES, MergeConfig
+from reasonany_gui.engine.methods import REGISTRY
 
-from .texts import (ACCUMULATOR_TITLES, DEMO_VALUES_NOTE, DTYPE_TITLES, FOLLOW_HELP, FOLLOW_LABEL, LABELS, METHOD_TITLES,
-                    SCOPE_TITLES, SCORE_TITLES, TOOLTIPS, human_bytes, human_range)
+from .texts import CHOICE_TITLES, DEMO_VALUES_NOTE, FOLLOW_HELP, FOLLOW_LABEL, LABELS, TOOLTIPS, human_bytes, human_range
 from .tune_view import TuneOptions
 from .widgets import Banner, Card, Columns, StrengthLink, page_header, strengths_follow_shares
 
@@ -27,23 +26,25 @@ COLUMNS_FROM = 900
 
 log = logging.getLogger(__name__)
 
-METHOD_HELP = {
-    "reasonany": "Takes the reasoning model's least sensitive weights and the domain model's most sensitive ones, "
-                 "and leaves weights both want to the base (the paper's method).",
-    "task_arithmetic": "Adds both experts' full changes to the base. Simple; often loses one of the two skills.",
-    "ties": "Trims small changes and resolves sign conflicts before adding them.",
-    "dare": "Randomly drops most changes and rescales the rest before adding them.",
-    "linear": "A weighted average of the two experts (strengths are the weights).",
-    "led": "LED-Merging: the most important weights of each expert, made disjoint.",
-}
 AUTO_TUNE_LABEL = "Find a good setting automatically"
 AUTO_TUNE_HELP = ("Before saving, Merge measures several settings in memory (ReasonAny at other shares and strengths, "
                   "and Task Arithmetic, TIES and DARE) on held-out rows of your data, and saves the one that keeps the "
                   "most of both skills. The shares and strengths above are the first candidate. Each candidate costs "
                   "one merge in memory and a few forward passes (no new gradients); the estimate above does not "
                   "include it.")
-SCORED_FIELDS = ("score", "samples", "max_length", "scope", "reasoning_ratio", "domain_ratio", "intersect",
-                 "select_embeddings", "response_only", "compute_dtype", "accumulators", "gradient_checkpointing")
+#: this panel's settings, and those only scored methods read (greyed out for the others); from config.Setting
+PANEL_FIELDS = MergeConfig.fields_where(gui="settings")
+SCORED_FIELDS = MergeConfig.fields_where(gui="settings", scoring_only=True)
+#: the cards and their settings; every other setting of this panel goes to "Advanced settings" by itself
+CARDS: dict[str, tuple[str, ...]] = {
+    "Method": ("method",),
+    "How much of each expert": ("reasoning_ratio", "domain_ratio", "reasoning_scale", "domain_scale"),
+    "Measuring importance": ("score", "samples", "max_length", "scope"),
+    "Hardware": ("device", "compute_dtype"),
+}
+ADVANCED_FIELDS = tuple(n for n in PANEL_FIELDS if not any(n in names for names in CARDS.values()))
+#: digits after the point in the spin boxes (an open range such as 0 < share < 1 stops one step inside)
+DECIMALS = 2
 
 
 def narrow_combo(box: QComboBox | None = None) -> QComboBox:
@@ -54,28 +55,79 @@ def narrow_combo(box: QComboBox | None = None) -> QComboBox:
     return box
 
 
-def _combo(options: tuple[str, ...], titles: dict[str, str]) -> QComboBox:
-    box = narrow_combo()
-    for o in options:
-        box.addItem(titles.get(o, o), o)
+def setting_widget(name: str) -> QWidget:
+    """The widget of one MergeConfig field, from its Setting: a check box, a combo box of its choices (in words),
+    or a spin box over its legal range in shown units (a percent field shows 50 % for 0.5)."""
+    meta = MergeConfig.settings()[name]
+    kind = FIELD_TYPES[name]
+    if kind == "boolean":
+        box: QWidget = QCheckBox(meta.label)
+    elif meta.options() or kind == "text":  # a text field without choices (device) is a combo filled by its panel
+        box = narrow_combo()
+        titles = CHOICE_TITLES.get(name, {})
+        for option in meta.options():
+            box.addItem(titles.get(option, option), option)
+    elif kind in ("number", "whole number") and meta.low is not None and meta.high is not None:
+        box = _spin_box(name, kind == "whole number")
+    else:
+        raise ValueError(f"{name}: no widget for a {kind} setting without a range")
+    box.setToolTip(meta.tooltip)
     return box
 
 
-def _percent_box() -> QDoubleSpinBox:
-    box = QDoubleSpinBox()
-    box.setRange(0.01, 99.99)
-    box.setDecimals(2)
-    box.setSingleStep(1.0)
-    box.setSuffix(" %")
+def _spin_box(name: str, whole: bool) -> QSpinBox | QDoubleSpinBox:
+    meta = MergeConfig.settings()[name]
+    low, high = meta.shown(meta.low), meta.shown(meta.high)
+    if whole:
+        box: QSpinBox | QDoubleSpinBox = QSpinBox()
+        box.setRange(int(low), int(high))
+        box.setSingleStep(int(meta.step))
+    else:
+        box = QDoubleSpinBox()
+        box.setDecimals(DECIMALS)
+        inset = 10.0 ** -DECIMALS if meta.open_range else 0.0
+        box.setRange(low + inset, high - inset)
+        box.setSingleStep(meta.step)
+    if meta.unit:
+        box.setSuffix(" %" if meta.percent else f" {meta.unit}")
     return box
 
 
-def _scale_box() -> QDoubleSpinBox:
-    box = QDoubleSpinBox()
-    box.setRange(0.0, 10.0)
-    box.setDecimals(2)
-    box.setSingleStep(0.1)
-    return box
+def show_setting(name: str, box: QWidget, value: object) -> None:
+    """Put a config value into its widget (made by setting_widget); an unknown choice stays visible."""
+    meta = MergeConfig.settings()[name]
+    if isinstance(box, QCheckBox):
+        box.setChecked(bool(value))
+    elif isinstance(box, QSpinBox):
+        box.setValue(int(value))
+    elif isinstance(box, QDoubleSpinBox):
+        box.setValue(meta.shown(float(value)))
+    else:
+        i = box.findData(str(value))
+        if i < 0:  # e.g. a remembered cuda:1 that is gone: keep it visible, the check explains
+            box.addItem(str(value), str(value))
+            i = box.findData(str(value))
+        box.setCurrentIndex(i)
+
+
+def setting_value(name: str, box: QWidget) -> object:
+    """The config value a widget (made by setting_widget) shows."""
+    if isinstance(box, QCheckBox):
+        return box.isChecked()
+    if isinstance(box, QSpinBox):
+        return int(box.value())
+    if isinstance(box, QDoubleSpinBox):
+        return MergeConfig.settings()[name].stored(box.value())
+    return str(box.currentData())
+
+
+def changed_signal(box: QWidget):
+    """The signal a widget made by setting_widget emits when its value changes."""
+    if isinstance(box, QCheckBox):
+        return box.toggled
+    if isinstance(box, (QSpinBox, QDoubleSpinBox)):
+        return box.valueChanged
+    return box.currentIndexChanged
 
 
 class SettingsPanel(QWidget):
@@ -89,36 +141,12 @@ class SettingsPanel(QWidget):
         self.fields: dict[str, QWidget] = {}
         self._loading = False
 
-        self.method = _combo(METHODS, METHOD_TITLES)
+        for name in PANEL_FIELDS:
+            self.fields[name] = setting_widget(name)
+        self.method: QComboBox = self.fields["method"]
         self.method_help = QLabel("")
         self.method_help.setObjectName("muted")
         self.method_help.setWordWrap(True)
-        self.fields["method"] = self.method
-
-        for name in ("reasoning_ratio", "domain_ratio"):
-            self.fields[name] = _percent_box()
-        for name in ("reasoning_scale", "domain_scale"):
-            self.fields[name] = _scale_box()
-        self.fields["score"] = _combo(SCORES, SCORE_TITLES)
-        samples = QSpinBox()
-        samples.setRange(1, 1_000_000)
-        self.fields["samples"] = samples
-        max_len = QSpinBox()
-        max_len.setRange(8, 1_048_576)
-        max_len.setSingleStep(64)
-        max_len.setSuffix(" tokens")
-        self.fields["max_length"] = max_len
-        self.fields["scope"] = _combo(SCOPES, SCOPE_TITLES)
-        self.fields["device"] = narrow_combo()
-        self.fields["compute_dtype"] = _combo(COMPUTE_DTYPES, DTYPE_TITLES)
-        self.fields["accumulators"] = _combo(ACCUMULATORS, ACCUMULATOR_TITLES)
-        for name in ("intersect", "select_embeddings", "response_only", "gradient_checkpointing", "score_cache"):
-            self.fields[name] = QCheckBox(LABELS[name])
-        seed = QSpinBox()
-        seed.setRange(0, 2**31 - 1)
-        self.fields["seed"] = seed
-        for name, w in self.fields.items():
-            w.setToolTip(TOOLTIPS.get(name, ""))
         self.fill_devices()
 
         lay = QVBoxLayout(self)
@@ -129,7 +157,7 @@ class SettingsPanel(QWidget):
         self.columns = Columns(COLUMNS_FROM)
 
         method_card = Card("Method")
-        method_card.body.addWidget(self.method)
+        method_card.body.addWidget(self.fields[CARDS["Method"][0]])
         method_card.body.addWidget(self.method_help)
         self.columns.add(method_card, span=2)
 
@@ -140,16 +168,15 @@ class SettingsPanel(QWidget):
         follow_help.setWordWrap(True)
         self.demo_note = Banner("", "warn")
         self.demo_note.setObjectName("banner")
-        share_card = self._form_card("How much of each expert", ("reasoning_ratio", "domain_ratio",
-                                                                  "reasoning_scale", "domain_scale"))
+        share_card = self._form_card("How much of each expert", CARDS["How much of each expert"])
         share_card.body.addWidget(self.follow)
         share_card.body.addWidget(follow_help)
         share_card.body.addWidget(self.demo_note)
         self.link = StrengthLink(self.follow, [(self.fields["reasoning_ratio"], self.fields["reasoning_scale"]),
                                                (self.fields["domain_ratio"], self.fields["domain_scale"])], self)
         self.columns.add(share_card)
-        self.columns.add(self._form_card("Measuring importance", ("score", "samples", "max_length", "scope")))
-        self.columns.add(self._form_card("Hardware", ("device", "compute_dtype")))
+        self.columns.add(self._form_card("Measuring importance", CARDS["Measuring importance"]))
+        self.columns.add(self._form_card("Hardware", CARDS["Hardware"]))
         self.estimate = Banner("", "info")
         self.estimate.setObjectName("estimate")
         self.estimate.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
@@ -181,10 +208,12 @@ class SettingsPanel(QWidget):
         adv_form.setHorizontalSpacing(16)
         adv_form.setContentsMargins(0, 0, 0, 0)
         adv_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        for name in ("intersect", "select_embeddings", "response_only", "gradient_checkpointing", "score_cache"):
-            adv_form.addRow(self.fields[name])
-        for name in ("accumulators", "seed"):
-            adv_form.addRow(self._label(name), self.fields[name])
+        for name in ADVANCED_FIELDS:  # switches first, then labelled rows
+            if isinstance(self.fields[name], QCheckBox):
+                adv_form.addRow(self.fields[name])
+        for name in ADVANCED_FIELDS:
+            if not isinstance(self.fields[name], QCheckBox):
+                adv_form.addRow(self._label(name), self.fields[name])
         self.advanced.setVisible(False)
         adv_card.body.addWidget(self.advanced)
         self.columns.add(adv_card, span=2)
@@ -197,10 +226,8 @@ class SettingsPanel(QWidget):
         lay.addLayout(row)
         lay.addStretch(1)
 
-        for name, w in self.fields.items():
-            signal = (w.toggled if isinstance(w, QCheckBox) else w.valueChanged if isinstance(w, (QSpinBox, QDoubleSpinBox))
-                      else w.currentIndexChanged)
-            signal.connect(self._on_changed)
+        for w in self.fields.values():
+            changed_signal(w).connect(self._on_changed)
         self.load(MergeConfig())
 
     # ------------------------------------------------------------------ layout helpers
@@ -246,38 +273,14 @@ class SettingsPanel(QWidget):
         self._loading = True
         try:
             for name, w in self.fields.items():
-                value = getattr(config, name)
-                if isinstance(w, QCheckBox):
-                    w.setChecked(bool(value))
-                elif name in ("reasoning_ratio", "domain_ratio"):
-                    w.setValue(float(value) * 100.0)
-                elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
-                    w.setValue(value)
-                else:
-                    i = w.findData(str(value))
-                    if i < 0:  # e.g. a remembered cuda:1 that is gone: keep it visible, the check explains
-                        w.addItem(str(value), str(value))
-                        i = w.findData(str(value))
-                    w.setCurrentIndex(i)
+                show_setting(name, w, getattr(config, name))
             self.follow.setChecked(strengths_follow_shares(self.values()))
         finally:
             self._loading = False
         self._on_changed()
 
     def values(self) -> dict:
-        out = {}
-        for name, w in self.fields.items():
-            if isinstance(w, QCheckBox):
-                out[name] = w.isChecked()
-            elif name in ("reasoning_ratio", "domain_ratio"):
-                out[name] = round(w.value() / 100.0, 6)
-            elif isinstance(w, QDoubleSpinBox):
-                out[name] = round(w.value(), 6)
-            elif isinstance(w, QSpinBox):
-                out[name] = int(w.value())
-            else:
-                out[name] = str(w.currentData())
-        return out
+        return {name: setting_value(name, w) for name, w in self.fields.items()}
 
     def apply(self, changes: dict) -> None:
         """Set some fields (e.g. the out-of-memory dialog's suggestions), keep the rest."""
@@ -292,11 +295,10 @@ class SettingsPanel(QWidget):
     def _on_changed(self, *_args) -> None:
         if self._loading:
             return
-        method = self.method.currentData()
-        self.method_help.setText(METHOD_HELP.get(method, ""))
-        scored = method in SCORED_METHODS
-        for name in SCORED_FIELDS:
-            self.fields[name].setEnabled(scored)
+        record = REGISTRY.get(self.method.currentData())
+        self.method_help.setText(record.help if record else "")
+        for name in SCORED_FIELDS:  # a method without scores ignores them, unless its record says it reads them
+            self.fields[name].setEnabled(record is None or record.needs_scores or name in record.uses)
         self.update_estimate()
         self.changed.emit()
 

@@ -1,74 +1,22 @@
-"""The words the app shows for each setting: one label and one plain-language tooltip per field.
+"""The words the app shows for each setting: one label and one plain-language tooltip per field, and the words
+for each choice.
 
 Why in one place: the settings form, the error dialogs ("Retry with these settings") and the run
-summary all name settings the same way, in words a domain expert understands.
+summary all name settings the same way, in words a domain expert understands. Labels and tooltips are written
+on the MergeConfig fields themselves (config.Setting, shared with the CLI's help); method titles come from the
+method registry; the words for the other choices are here.
 """
 
 from __future__ import annotations
 
-LABELS: dict[str, str] = {
-    "base": "Base model",
-    "reasoning": "Reasoning model",
-    "domain": "Domain model",
-    "reasoning_data": "Reasoning data",
-    "domain_data": "Domain data",
-    "method": "Method",
-    "reasoning_ratio": "Reasoning share",
-    "domain_ratio": "Domain share",
-    "reasoning_scale": "Reasoning strength",
-    "domain_scale": "Domain strength",
-    "score": "Importance score",
-    "samples": "Samples per data set",
-    "max_length": "Max tokens per sample",
-    "scope": "Ranking scope",
-    "intersect": "Agree with base model",
-    "select_embeddings": "Include embeddings",
-    "response_only": "Score answers only",
-    "granularity": "Granularity",
-    "device": "Device",
-    "dtype": "Saved precision",
-    "compute_dtype": "Working precision",
-    "accumulators": "Score storage",
-    "gradient_checkpointing": "Save memory on long samples",
-    "seed": "Random seed",
-    "tokenizer_source": "Tokenizer and chat template from",
-    "shard_size": "File size per shard",
-    "score_cache": "Keep scores for re-tuning",
-    "score_precision": "Kept score precision",
-}
+from collections.abc import Mapping
 
-TOOLTIPS: dict[str, str] = {
-    "base": "The original model both experts were fine-tuned from.",
-    "reasoning": "The model that thinks step by step (for example an R1-distilled model).",
-    "domain": "The model that knows your field (safety, medicine, finance...).",
-    "reasoning_data": "Example texts that show the reasoning skill; used to find where it lives in the model.",
-    "domain_data": "Example texts from your field; used to find where the domain skill lives in the model.",
-    "method": "How the models are combined. ReasonAny is recommended; the others are for comparison.",
-    "reasoning_ratio": "Fraction of weights taken from the reasoning model (the least sensitive ones).",
-    "domain_ratio": "Fraction of weights taken from the domain model (the most sensitive ones).",
-    "reasoning_scale": "How strongly the reasoning changes are applied (1 = as learned).",
-    "domain_scale": "How strongly the domain changes are applied (1 = as learned).",
-    "score": "How the importance of each weight is measured: weight x gradient (recommended: it separated the "
-             "skills best in our benchmark), gradient size as in the paper, or squared gradient.",
-    "samples": "How many example texts are read from each data set. More is steadier but slower.",
-    "max_length": "Longer texts are cut to this many tokens. Shorter is faster and uses less memory.",
-    "scope": "Rank each weight matrix on its own (recommended) or all weights of the model together (global).",
-    "intersect": "Keep a weight only if the base model rates it the same way as the expert does "
-                 "(off by default: it lost skills in our benchmark).",
-    "select_embeddings": "Allow the word-embedding tables to be merged too (usually left off).",
-    "response_only": "For question/answer data, measure importance on the answers only.",
-    "granularity": "Choose single weights (as in the paper) or whole matrices (older scripts; comparison only).",
-    "device": "Where the work runs. A GPU is much faster; its free memory is shown.",
-    "dtype": "Number format of the saved model. 'Same as base' keeps the size of the original.",
-    "compute_dtype": "Number format while measuring importance. Lower precision is faster and uses less memory.",
-    "accumulators": "Where importance scores are kept while they add up: on the GPU (fast) or in RAM (saves GPU memory).",
-    "gradient_checkpointing": "Recompute parts of the model to use less GPU memory on long samples (slower).",
-    "seed": "Makes the run repeatable: the same seed gives the same model.",
-    "tokenizer_source": "The merged model uses this model's tokenizer and chat template.",
-    "shard_size": "The model is saved in files of at most this size (e.g. 5GB).",
-    "score_cache": "Keep the importance scores so changing shares or strengths later takes seconds, not a new run.",
-    "score_precision": "Precision of the kept scores: lower takes half the disk space.",
-}
+from reasonany_gui.engine.config import MergeConfig
+from reasonany_gui.engine.methods import RegistryView
+
+#: label and tooltip of every setting, from its Setting on MergeConfig (the one place they are written)
+LABELS: dict[str, str] = {name: meta.label for name, meta in MergeConfig.settings().items()}
+TOOLTIPS: dict[str, str] = {name: meta.tooltip for name, meta in MergeConfig.settings().items()}
 
 #: the "strength follows share" link: its label and its one-sentence explanation
 FOLLOW_LABEL = "Strength follows share (1 ÷ share)"
@@ -79,14 +27,8 @@ DEMO_VALUES_NOTE = ("These shares and strengths are the <b>demo's own setting</b
                     "(0.85 M-parameter) models. Your own models start from the recommended 50 % and strength 2; "
                     "\"Find a good setting\" checks them on your own models.")
 
-METHOD_TITLES: dict[str, str] = {
-    "reasonany": "ReasonAny (recommended)",
-    "task_arithmetic": "Task Arithmetic (comparison)",
-    "ties": "TIES (comparison)",
-    "dare": "DARE (comparison)",
-    "linear": "Linear average (comparison)",
-    "led": "LED-Merging (comparison)",
-}
+#: the method combo's entries, live from the method registry ("ReasonAny (recommended)", "TIES (comparison)")
+METHOD_TITLES = RegistryView(lambda m: m.choice_title)
 
 SCORE_TITLES: dict[str, str] = {
     "gradient": "Gradient size (as in the paper)",
@@ -108,20 +50,26 @@ ACCUMULATOR_TITLES: dict[str, str] = {"auto": "Automatic", "device": "On the GPU
 
 ROLE_TITLES: dict[str, str] = {"base": "Base model", "reasoning": "Reasoning model", "domain": "Domain model"}
 
+GRANULARITY_TITLES: dict[str, str] = {"element": "Single weights (as in the paper)",
+                                      "tensor": "Whole matrices (comparison only)"}
+
+SCORE_PRECISION_TITLES: dict[str, str] = {"bfloat16": "bfloat16 (half the disk space)", "float32": "float32 (exact)"}
+
+#: the words for each choice of a setting with choices (a choice missing here is shown as it is written)
+CHOICE_TITLES: dict[str, Mapping[str, str]] = {
+    "method": METHOD_TITLES, "score": SCORE_TITLES, "scope": SCOPE_TITLES, "dtype": DTYPE_TITLES,
+    "compute_dtype": DTYPE_TITLES, "accumulators": ACCUMULATOR_TITLES, "tokenizer_source": ROLE_TITLES,
+    "granularity": GRANULARITY_TITLES, "score_precision": SCORE_PRECISION_TITLES,
+}
+
 
 def describe_value(field: str, value: object) -> str:
     """A setting and its value in words, e.g. 'Max tokens per sample: 256'."""
     label = LABELS.get(field, field.replace("_", " "))
     if isinstance(value, bool):
         text = "on" if value else "off"
-    elif field == "method":
-        text = METHOD_TITLES.get(str(value), str(value))
-    elif field == "scope":
-        text = SCOPE_TITLES.get(str(value), str(value))
-    elif field in ("dtype", "compute_dtype"):
-        text = DTYPE_TITLES.get(str(value), str(value))
-    elif field == "accumulators":
-        text = ACCUMULATOR_TITLES.get(str(value), str(value))
+    elif field in CHOICE_TITLES:
+        text = CHOICE_TITLES[field].get(str(value), str(value))
     elif field == "device":
         text = {"cpu": "the CPU (slow, but no GPU memory needed)", "auto": "automatic"}.get(str(value), str(value))
     elif field == "max_length":
