@@ -76,3 +76,44 @@ def test_load_model_on_cpu_unchanged(trio):
     assert not checkpoints.loads_straight_to("cuda:0", has_safetensors=False)
     model = checkpoints.load_model(trio["base"], torch.float32, "cpu")
     assert next(model.parameters()).device.type == "cpu"
+
+
+# ---------------------------------------------------------------------------- TIES trim without a full sort
+def _trim_reference(tau: torch.Tensor, density: float) -> torch.Tensor:
+    """The old implementation: stable descending sort of |τ|, first floor(density·n) kept."""
+    from reasonany_gui.engine.selection import exact_k
+
+    flat = tau.reshape(-1)
+    k = exact_k(density, flat.numel())
+    keep = torch.zeros(flat.numel(), dtype=torch.bool)
+    if k > 0:
+        keep[torch.sort(flat.abs(), descending=True, stable=True).indices[:k]] = True
+    return torch.where(keep, flat, torch.zeros((), dtype=flat.dtype)).reshape(tau.shape)
+
+
+@pytest.mark.parametrize("density", [0.0, 0.01, 0.29, 0.5, 0.9, 1.0])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_magnitude_trim_equals_stable_sort_with_many_ties(density, dtype):
+    """Many ties (a few distinct magnitudes, both signs, runs of exact zeros, ties across the 4 M chunk edge):
+    the same entries kept as the stable sort, bit for bit."""
+    from reasonany_gui.engine.methods import magnitude_trim
+
+    g = torch.Generator().manual_seed(3)
+    n = (1 << 22) + 4099  # crosses one chunk boundary of the tie count
+    values = torch.tensor([0.0, 0.5, -0.5, 1.0, -1.0, 2.0], dtype=torch.float32)
+    tau = values[torch.randint(0, len(values), (n,), generator=g)].to(dtype)
+    tau[: n // 3] = 0  # a long run of zeros: the tie at the cut is zero for the low densities' complement
+    got = magnitude_trim(tau, density)
+    ref = _trim_reference(tau, density)
+    assert got.dtype == tau.dtype and got.shape == tau.shape
+    assert torch.equal(got, ref)
+
+
+def test_magnitude_trim_random_and_shapes():
+    from reasonany_gui.engine.methods import magnitude_trim
+
+    g = torch.Generator().manual_seed(4)
+    for shape in [(1,), (3, 5), (64, 33), (2, 3, 4)]:
+        tau = torch.randn(shape, generator=g)
+        for density in (0.1, 0.33, 0.5, 0.99):
+            assert torch.equal(magnitude_trim(tau, density), _trim_reference(tau, density))

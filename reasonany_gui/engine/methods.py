@@ -45,15 +45,45 @@ def linear(base, tau_r, tau_d, w_r: float, w_d: float) -> torch.Tensor:
 
 
 def magnitude_trim(tau: torch.Tensor, density: float) -> torch.Tensor:
-    """Keep the floor(density·n) largest |τ| entries of a tensor (ties by flat order), zero the rest."""
+    """Keep the floor(density·n) largest |τ| entries of a tensor (ties by flat order), zero the rest.
+
+    Why a selection, not a sort: a full stable sort of a 7B embedding (545 M elements) needed 54 B/element
+    (a 29.5 GB transient) and minutes. The k-th largest |τ| comes from numpy's introselect, in place on one
+    float32 copy that is then freed; chunk by chunk, entries above it are kept, then of the entries equal to it
+    the first ones in flat order until k are kept: the sort's result exactly, with a 4 B/element transient,
+    then a 1 B/element mask (benchmarks/speed/RESULTS.md).
+    """
+    import numpy as np
+
     from .selection import exact_k
 
     flat = tau.reshape(-1)
-    k = exact_k(density, flat.numel())  # floor(density·n) exactly, as in selection (0.29·100 = 29, not 28)
-    keep = torch.zeros(flat.numel(), dtype=torch.bool)
-    if k > 0:
-        order = torch.sort(flat.abs(), descending=True, stable=True).indices[:k]
-        keep[order] = True
+    n = flat.numel()
+    k = exact_k(density, n)  # floor(density·n) exactly, as in selection (0.29·100 = 29, not 28)
+    if k <= 0:
+        return torch.zeros_like(tau)
+    if k >= n:
+        return tau.clone()
+    work = np.ascontiguousarray(flat.abs().float().numpy())
+    work.partition(n - k)  # in place: position n-k holds the k-th largest value
+    cut = float(work[n - k])
+    del work
+    step = 1 << 22
+    keep = torch.empty(n, dtype=torch.bool)
+    need = k
+    for start in range(0, n, step):
+        above = torch.gt(flat[start:start + step].abs().float(), cut, out=keep[start:start + step])
+        need -= int(above.sum())
+    for start in range(0, n, step):  # the first `need` entries equal to the cut, in flat order
+        if need <= 0:
+            break
+        equal = flat[start:start + step].abs().float() == cut
+        count = int(equal.sum())
+        if count > need:
+            equal[equal.nonzero().reshape(-1)[need]:] = False
+            count = need
+        keep[start:start + step] |= equal
+        need -= count
     return torch.where(keep, flat, torch.zeros((), dtype=flat.dtype)).reshape(tau.shape)
 
 
