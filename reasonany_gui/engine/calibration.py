@@ -198,31 +198,27 @@ def _read_parquet(path: Path) -> list[Any]:
         raise InputError(f"Calibration data {path} is not a readable Parquet file: {exc}") from None
 
 
+def _loads(text: str, where: str, line_known: bool, fix: str, deep: str) -> Any:
+    """json.loads, with an error a user can act on: where the text broke, and what the file should look like."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        at = f"column {exc.colno}" if line_known else f"line {exc.lineno}, column {exc.colno}"
+        raise InputError(f"{where}: not valid JSON ({exc.msg} at {at}). {fix}") from None
+    except RecursionError:
+        raise InputError(f"{where}: the JSON is nested too deeply. {deep}") from None
+
+
 def _parse_jsonl(text: str, path: Path) -> list[Any]:
-    records = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"Calibration data {path}, line {number}: not valid JSON ({exc.msg} at column "
-                             f"{exc.colno}). Each line of a .jsonl file must be one JSON object.") from None
-        except RecursionError:
-            raise InputError(f"Calibration data {path}, line {number}: the JSON is nested too deeply. Each line "
-                             "must be one flat object such as {\"text\": ...}.") from None
-    return records
+    return [_loads(line, f"Calibration data {path}, line {number}", True,
+                   "Each line of a .jsonl file must be one JSON object.",
+                   "Each line must be one flat object such as {\"text\": ...}.")
+            for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
 
 
 def _parse_json(text: str, path: Path) -> list[Any]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"Calibration data {path}: not valid JSON ({exc.msg} at line {exc.lineno}, column "
-                         f"{exc.colno}). If it has one object per line, rename it to .jsonl.") from None
-    except RecursionError:
-        raise InputError(f"Calibration data {path}: the JSON is nested too deeply. Write a list of flat objects "
-                         "such as {\"text\": ...}.") from None
+    data = _loads(text, f"Calibration data {path}", False, "If it has one object per line, rename it to .jsonl.",
+                  "Write a list of flat objects such as {\"text\": ...}.")
     if isinstance(data, dict):
         for key in ("data", "samples", "rows"):
             if isinstance(data.get(key), list):

@@ -11,13 +11,13 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
-                               QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QPushButton, QTableWidget, QTableWidgetItem, QWidget)
 
 from reasonany_gui.engine import calibration, demo
 from reasonany_gui.engine.errors import InputError
 
 from .texts import TOOLTIPS
-from .widgets import Card, page_header
+from .widgets import Card, page_layout
 
 log = logging.getLogger(__name__)
 FILE_FILTER = "Calibration data (*.jsonl *.json *.parquet *.csv *.txt);;All files (*)"
@@ -182,12 +182,10 @@ class DataPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        lay = QVBoxLayout(self)
-        lay.addWidget(page_header(
-            "2  Choose the calibration data",
-            "A few dozen example texts per skill are enough: they show the app which weights carry the "
-            "reasoning skill and which carry your domain. Use a built-in set or your own file "
-            "(.jsonl, .json, .csv, .parquet or .txt)."))
+        lay = page_layout(self, "2  Choose the calibration data",
+                          "A few dozen example texts per skill are enough: they show the app which weights carry the "
+                          "reasoning skill and which carry your domain. Use a built-in set or your own file "
+                          "(.jsonl, .json, .csv, .parquet or .txt).")
         self.pickers = {role: DataPicker(role) for role in ("reasoning", "domain")}
         for p in self.pickers.values():
             p.changed.connect(self._on_picker_changed)

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QHBoxLayout, QHea
                                QListWidget, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout,
                                QWidget)
 
-from .widgets import AdaptiveSplitter
+from .widgets import AdaptiveSplitter, text_label
 
 log = logging.getLogger(__name__)
 SIDE_BY_SIDE_FROM = 900
@@ -116,12 +116,8 @@ class Heatmaps(QWidget):
         self.view = pg.GraphicsLayoutWidget()
         self.view.setBackground("w")
         self.view.setMinimumHeight(3 * HEATMAP_MIN_HEIGHT)
-        self.hover = QLabel(HOVER_HINT)
-        self.hover.setObjectName("muted")
-        self.hover.setWordWrap(True)
-        self.note = QLabel("")
-        self.note.setObjectName("muted")
-        self.note.setWordWrap(True)
+        self.hover = text_label(HOVER_HINT, "muted")
+        self.note = text_label("", "muted")
         self.note.setVisible(False)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -208,15 +204,11 @@ class TensorDetail(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.title = QLabel("No tensor selected")
-        self.title.setObjectName("sectionTitle")
-        self.title.setWordWrap(True)
+        self.title = text_label("No tensor selected", "sectionTitle")
         self.tensors = QListWidget()
         self.tensors.setMaximumHeight(64)
         self.tensors.currentTextChanged.connect(self._show_tensor)
-        self.counts = QLabel("")
-        self.counts.setObjectName("muted")
-        self.counts.setWordWrap(True)
+        self.counts = text_label("", "muted")
 
         self.view = pg.GraphicsLayoutWidget()
         self.view.setBackground("w")
@@ -385,9 +377,7 @@ class MaskInspector(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.totals = QLabel("")
-        self.totals.setObjectName("summary")
-        self.totals.setWordWrap(True)
+        self.totals = text_label("", "summary")
         self.heatmaps = Heatmaps()
         self.table = TensorTable()
         self.detail = TensorDetail()

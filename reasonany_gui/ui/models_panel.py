@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget)
 
 from reasonany_gui.engine import checkpoints
 from reasonany_gui.engine.checkpoints import ModelInfo
@@ -19,7 +19,7 @@ from reasonany_gui.engine.config import ROLES
 from reasonany_gui.engine.errors import InputError
 
 from .texts import ROLE_TITLES, TOOLTIPS, human_bytes, human_count
-from .widgets import Banner, Card, page_header
+from .widgets import Banner, Card, page_layout
 
 log = logging.getLogger(__name__)
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}$")
@@ -148,11 +148,9 @@ class ModelsPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        lay = QVBoxLayout(self)
-        lay.addWidget(page_header(
-            "1  Choose the three models",
-            "The reasoning and the domain model must both be fine-tuned from the base model. "
-            "Pick a folder on disk or a model from your Hugging Face cache."))
+        lay = page_layout(self, "1  Choose the three models",
+                          "The reasoning and the domain model must both be fine-tuned from the base model. "
+                          "Pick a folder on disk or a model from your Hugging Face cache.")
         self.pickers = {role: ModelPicker(role) for role in ROLES}
         for p in self.pickers.values():
             p.changed.connect(self._on_changed)

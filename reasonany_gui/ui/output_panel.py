@@ -8,13 +8,12 @@ import re
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
 
 from reasonany_gui.engine.config import OUT_DTYPES, ROLES, MergeConfig
 
 from .texts import LABELS, ROLE_TITLES, TOOLTIPS
-from .widgets import Card, page_header
+from .widgets import Card, page_layout
 
 SHARD_SIZES = ("1GB", "2GB", "5GB", "10GB")
 SAVE_DTYPE_TITLES = {"auto": "Same as the base model", "bfloat16": "bfloat16 (half size)",
@@ -103,8 +102,7 @@ class OutputPanel(QWidget):
         row.addStretch(1)
         row.addWidget(self.merge_button)
 
-        lay = QVBoxLayout(self)
-        lay.addWidget(page_header("4  Save", "Choose where the merged model goes, then press Merge."))
+        lay = page_layout(self, "4  Save", "Choose where the merged model goes, then press Merge.")
         lay.addWidget(card)
         lay.addWidget(self.plan)
         lay.addLayout(row)

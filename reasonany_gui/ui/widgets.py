@@ -8,19 +8,29 @@ from PySide6.QtWidgets import (QAbstractScrollArea, QAbstractSpinBox, QApplicati
                                QSplitter, QVBoxLayout, QWidget)
 
 
+def text_label(text: str, style: str, wrap: bool = True) -> QLabel:
+    """A label styled by the style sheet's object name (muted, summary, sectionTitle…), wrapped by default."""
+    label = QLabel(text)
+    label.setObjectName(style)
+    label.setWordWrap(wrap)
+    return label
+
+
 def page_header(title: str, text: str) -> QWidget:
     """A screen's title and one paragraph saying what to do on it."""
     w = QWidget()
     lay = QVBoxLayout(w)
     lay.setContentsMargins(0, 0, 0, 8)
-    t = QLabel(title)
-    t.setObjectName("pageTitle")
-    s = QLabel(text)
-    s.setObjectName("muted")
-    s.setWordWrap(True)
-    lay.addWidget(t)
-    lay.addWidget(s)
+    lay.addWidget(text_label(title, "pageTitle", wrap=False))
+    lay.addWidget(text_label(text, "muted"))
     return w
+
+
+def page_layout(page: QWidget, title: str, text: str) -> QVBoxLayout:
+    """A screen's vertical layout, opened by its header (every step screen starts this way)."""
+    lay = QVBoxLayout(page)
+    lay.addWidget(page_header(title, text))
+    return lay
 
 
 class Card(QFrame):

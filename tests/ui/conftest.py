@@ -1,4 +1,6 @@
-"""UI test fixtures: offscreen Qt, a private REASONANY_HOME, tiny model trios, and a leak check.
+"""UI test fixtures: offscreen Qt, a private REASONANY_HOME, a second tiny trio, and a leak check.
+
+The tiny `trio` itself is tests/conftest.py's (one session fixture for the engine and the UI tests).
 
 QT_QPA_PLATFORM must be set before anything imports Qt, hence at the top of this file.
 """
@@ -52,14 +54,6 @@ def styled_app(qapp):
 
     apply_style(qapp)
     return qapp
-
-
-@pytest.fixture(scope="session")
-def trio(tmp_path_factory) -> dict[str, Path]:
-    """A tiny Qwen2 base/reasoning/domain trio, built once (read-only for the tests)."""
-    from reasonany_gui.engine.demo import build_trio
-
-    return build_trio(tmp_path_factory.mktemp("trio"), arch="qwen2", seed=0)
 
 
 @pytest.fixture(scope="session")
