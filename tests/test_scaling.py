@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -117,3 +118,68 @@ def test_magnitude_trim_random_and_shapes():
         tau = torch.randn(shape, generator=g)
         for density in (0.1, 0.33, 0.5, 0.99):
             assert torch.equal(magnitude_trim(tau, density), _trim_reference(tau, density))
+
+
+# ---------------------------------------------------------------------------- score folders: where, and space
+def test_no_cache_scores_go_to_a_disk_folder_under_the_app_cache(trio, data_files, tmp_path):
+    """--no-cache maps are written under the app's cache folder (disk), not the system temp dir (often RAM)."""
+    from reasonany_gui.engine.config import MergeConfig
+    from reasonany_gui.engine.paths import cache_dir
+    from reasonany_gui.engine.pipeline import Pipeline
+    from reasonany_gui.engine.writer import TMP_MARK
+
+    cfg = MergeConfig(base=str(trio["base"]), reasoning=str(trio["reasoning"]), domain=str(trio["domain"]),
+                      reasoning_data=str(data_files["reasoning"]), domain_data=str(data_files["domain"]),
+                      samples=2, max_length=32, device="cpu", score_cache=False)
+    p = Pipeline(cfg)
+    try:
+        root = p.store.root
+        assert TMP_MARK in root.name and root.parent == cache_dir() / "tmp"
+    finally:
+        p.close()
+    assert not root.exists()
+
+
+@pytest.mark.parametrize("temporary", [False, True])
+def test_score_space_check_says_what_where_and_what_to_do(tmp_path, monkeypatch, temporary):
+    import shutil
+
+    from reasonany_gui.engine import scorecache
+    from reasonany_gui.engine.errors import InputError
+
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=1_000_000_000))
+    store = scorecache.ScoreStore(tmp_path / "scores")
+    needed = 2 * scorecache.map_bytes(7_616_000_000, "bfloat16")
+    with pytest.raises(InputError) as err:
+        store.check_space(needed, 2, temporary)
+    text = str(err.value)
+    assert str(tmp_path / "scores") in text and "30.5 GB" in text and "2 score map(s)" in text and "1.0 GB free" in text
+    assert "REASONANY_HOME" in text
+    assert ("--no-cache" in text) == temporary and ("cache clear" in text) == (not temporary)
+    store.check_space(100_000_000, 1, temporary)  # fits: no error
+
+
+def test_pipeline_checks_score_space_before_loading_a_model(trio, data_files, tmp_path, monkeypatch):
+    import shutil
+
+    from reasonany_gui.engine import pipeline as pipeline_module
+    from reasonany_gui.engine.config import MergeConfig
+    from reasonany_gui.engine.errors import InputError
+    from reasonany_gui.engine.pipeline import Pipeline
+
+    cfg = MergeConfig(base=str(trio["base"]), reasoning=str(trio["reasoning"]), domain=str(trio["domain"]),
+                      reasoning_data=str(data_files["reasoning"]), domain_data=str(data_files["domain"]),
+                      samples=2, max_length=32, device="cpu")
+    p = Pipeline(cfg, cache_root=tmp_path / "scores")
+    try:
+        p.check()
+        real = shutil.disk_usage
+        monkeypatch.setattr(shutil, "disk_usage", lambda q: real(q)._replace(free=0))
+        loaded = []
+        monkeypatch.setattr(pipeline_module, "load_model", lambda *a, **k: loaded.append(a))
+        with pytest.raises(InputError, match="Not enough free disk space for the score cache"):
+            p.identify()
+        assert loaded == []
+    finally:
+        p.close()

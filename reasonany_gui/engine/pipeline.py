@@ -12,7 +12,6 @@ import platform
 import re
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,7 +28,7 @@ from .errors import InputError, OutOfMemoryError, WriteError
 from .events import CancelToken, Log, Progress, StageFinished, StageStarted, null_listener
 from .importance import enable_checkpointing, parameter_names, score_pass
 from .paths import cache_dir, run_files
-from .scorecache import ScoreStore, cache_key, check_cache_root
+from .scorecache import ScoreStore, cache_key, check_cache_root, map_bytes, temp_score_root
 from .selection import Selection, empty_selection_warnings, mask_terms, select_masks
 from .writer import (TMP_MARK, check_free_space, check_output_target, clean_stale, existing_parent, human_bytes,
                      register_temp_folder, write_error)
@@ -90,7 +89,7 @@ class Pipeline:
         self._tmp_root: Path | None = None
         root = Path(cache_root) if cache_root else cache_dir() / "scores"
         if not config.score_cache:  # named and registered like any temporary folder: a killed run's is cleaned later
-            self._tmp_root = Path(tempfile.mkdtemp(prefix=f"scores{TMP_MARK}"))
+            self._tmp_root = temp_score_root()  # on disk: the system temp folder is often RAM (tmpfs)
             register_temp_folder(registry_path(), self._tmp_root, add=True)
             root = self._tmp_root
         self.store = ScoreStore(root, registry_path())
@@ -211,6 +210,9 @@ class Pipeline:
                 self.log(f"Scores of the {model_role} model on the {data_role} data found in the cache: reused.")
             else:
                 todo.setdefault(model_role, []).append(map_id)
+        if todo:  # before any model is loaded: the maps must fit on the cache's disk
+            self.store.check_space(sum(map_bytes(self.ckpts[r].num_params, cfg.score_precision) * len(ids)
+                                       for r, ids in todo.items()), sum(map(len, todo.values())), not cfg.score_cache)
         total = self._plan_size()
         for model_role, map_ids in todo.items():
             model = self._load_for_scoring(model_role, dtype, cfg)

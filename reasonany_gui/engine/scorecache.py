@@ -32,7 +32,7 @@ import torch
 
 from .checkpoints import TensorFiles
 from .errors import InputError
-from .writer import TMP_MARK, ShardedWriter, TempFolder, write_text
+from .writer import TMP_MARK, ShardedWriter, TempFolder, existing_parent, human_bytes, space_with_margin, write_text
 
 SHARD_BYTES = 2_000_000_000
 DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
@@ -157,9 +157,9 @@ class ScoreStore:
                     raise
         return final
 
-    @staticmethod
-    def bytes_needed(num_params: int, precision: str) -> int:
-        return num_params * DTYPES[precision].itemsize
+    def check_space(self, needed_bytes: int, maps: int, temporary: bool) -> None:
+        """Refuse to start identification when the maps about to be computed cannot be saved (see check_space)."""
+        check_space(self.root, needed_bytes, maps, temporary)
 
     def size_bytes(self) -> int:
         root = self.root.resolve()
@@ -193,3 +193,45 @@ def check_cache_root(root: Path) -> None:
         raise InputError(f"The score cache folder {root} cannot be used ({exc.strerror or exc}), so the importance "
                          "scores could not be saved after identification. Make it a writable folder (or set "
                          "REASONANY_HOME to one), or turn the score cache off (--no-cache).") from None
+
+
+def map_bytes(num_params: int, precision: str) -> int:
+    """Disk bytes of one score map: one value per scored parameter in the cache precision."""
+    return int(num_params) * DTYPES[precision].itemsize
+
+
+def temp_score_root() -> Path:
+    """A fresh folder for the scores of a `--no-cache` run, on disk under the app's cache folder.
+
+    Why not the system temp folder: on many Linux systems /tmp is tmpfs, i.e. RAM, and the maps of a 7B model
+    take 30–61 GB there, on top of the run's own memory. The folder is named with TMP_MARK and registered by the
+    caller, so a killed run's maps are removed at the next start."""
+    from .paths import cache_dir
+
+    base = cache_dir() / "tmp"
+    base.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"scores{TMP_MARK}", dir=base))
+
+
+def check_space(root: Path, needed_bytes: int, maps: int, temporary: bool) -> None:
+    """InputError with what, where and what to do when the disk of `root` cannot take `needed_bytes` (+5 %, 50 MB).
+
+    Checked before the models are loaded, not when the first map is saved after an hour of identification."""
+    if needed_bytes <= 0:
+        return
+    where = existing_parent(Path(root))
+    try:
+        free = shutil.disk_usage(where).free
+    except OSError:
+        return  # no answer from the file system: the write itself reports a full disk
+    want = space_with_margin(needed_bytes)
+    if free >= want:
+        return
+    what = ("the temporary score maps of this run (--no-cache keeps them on disk until the run ends)" if temporary
+            else "the score cache")
+    fix = ("Free some space there, or set REASONANY_HOME to a folder on a larger disk." if temporary else
+           "Free some space there, clear the score cache (`reasonany cache clear`, or the app's menu), or set "
+           "REASONANY_HOME to a folder on a larger disk.")
+    raise InputError(f"Not enough free disk space for {what} in {root}: {human_bytes(want)} needed ({maps} score "
+                     f"map(s), {human_bytes(needed_bytes)}, plus a margin of 5 % and 50 MB), {human_bytes(free)} "
+                     f"free. {fix}")
