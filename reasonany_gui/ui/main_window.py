@@ -418,6 +418,7 @@ class MainWindow(QMainWindow):
 
     @staticmethod
     def _config_of(report: dict | None) -> MergeConfig | None:
+        """A report's setting; None without a report or for one this version cannot read."""
         try:
             return MergeConfig.from_dict(dict(report["config"])) if report and "config" in report else None
         except InputError:
@@ -713,13 +714,8 @@ class MainWindow(QMainWindow):
         self.go("results")
 
     def _opened_config(self) -> MergeConfig | None:
-        report = getattr(self.selection, "report", None)
-        if not report or "config" not in report:
-            return None
-        try:
-            return MergeConfig.from_dict(dict(report["config"]))
-        except InputError:
-            return None
+        """The setting of the opened earlier run (from its report), or None when no run is opened."""
+        return self._config_of(getattr(self.selection, "report", None))
 
     def _report_failure(self, name: str, exc: BaseException) -> None:
         """What every failed job shows: the Run screen's ending, the status bar, and (unless cancelled) the dialog."""
