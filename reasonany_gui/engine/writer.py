@@ -220,7 +220,12 @@ def existing_parent(p: Path) -> Path:
     return p
 
 
-def human_bytes(n: float) -> str:
+def human_bytes(n: float | int | None) -> str:
+    """'512 B', '1.5 MB' (decimal units, as disks are sold); 'unknown' for None. The one byte formatter of the
+    engine's messages, the CLI and the app."""
+    if n is None:
+        return "unknown"
+    n = float(n)
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if abs(n) < 1000 or unit == "TB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

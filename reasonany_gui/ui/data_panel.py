@@ -30,11 +30,6 @@ def presets_for(role: str) -> list:
     return [p for p in calibration.PRESETS.values() if getattr(p, "role", None) == role]
 
 
-def _load_tokenizer(model_spec: str):
-    """The engine's tokenizer loader: resolves folders and cached repo ids and never runs code from them."""
-    return calibration.load_tokenizer(model_spec)
-
-
 class DataPicker(Card):
     """One role's data: a combo of presets, recent files and 'Choose a file…', and a preview table."""
 
@@ -229,7 +224,7 @@ class DataPanel(QWidget):
     def tokenizer(self):
         if self._tokenizer is None and self._tokenizer_source:
             try:
-                self._tokenizer = _load_tokenizer(self._tokenizer_source)
+                self._tokenizer = calibration.load_tokenizer(self._tokenizer_source)  # runs no folder code
             except Exception as exc:  # noqa: BLE001 - no token counts is acceptable, a crash is not
                 log.info("no tokenizer for the preview from %s: %s", self._tokenizer_source, exc)
                 self._tokenizer = None

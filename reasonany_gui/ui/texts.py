@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from reasonany_gui.engine.config import MergeConfig
 from reasonany_gui.engine.methods import RegistryView
+from reasonany_gui.engine.writer import human_bytes  # noqa: F401 - the one byte formatter, for the screens
 
 #: label and tooltip of every setting, from its Setting on MergeConfig (the one place they are written)
 LABELS: dict[str, str] = {name: meta.label for name, meta in MergeConfig.settings().items()}
@@ -77,17 +78,6 @@ def describe_value(field: str, value: object) -> str:
     else:
         text = str(value)
     return f"{label}: {text}"
-
-
-def human_bytes(n: float | int | None) -> str:
-    if n is None:
-        return "unknown"
-    n = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
 
 
 def human_count(n: int | float | None) -> str:
