@@ -183,3 +183,16 @@ def test_pipeline_checks_score_space_before_loading_a_model(trio, data_files, tm
         assert loaded == []
     finally:
         p.close()
+
+
+def test_score_maps_keep_no_memory_map_open_between_reads(tmp_path):
+    from reasonany_gui.engine.scorecache import ScoreMaps, ScoreStore
+
+    store = ScoreStore(tmp_path / "scores")
+    scores = {f"layers.{i}.w": torch.rand(64, 32) for i in range(3)}
+    store.write("a" * 24, scores, "float32", {"map": "x"})
+    maps = store.open("a" * 24)
+    assert isinstance(maps, ScoreMaps)
+    for name, value in scores.items():
+        assert torch.equal(maps.get(name), value)
+        assert maps._open == {}  # the handle (and its memory map) is gone after each read
