@@ -196,3 +196,52 @@ def test_score_maps_keep_no_memory_map_open_between_reads(tmp_path):
     for name, value in scores.items():
         assert torch.equal(maps.get(name), value)
         assert maps._open == {}  # the handle (and its memory map) is gone after each read
+
+
+# ---------------------------------------------------------------------------- the estimate tells the truth
+def _qwen7b():
+    from reasonany_gui.engine.checkpoints import ModelInfo
+
+    return ModelInfo(path=Path("."), architecture="Qwen2ForCausalLM", model_type="qwen2", num_params=7_615_616_512,
+                     dtype="bfloat16", size_bytes=15_231_233_024, num_layers=28, hidden_size=3584, vocab_size=152_064,
+                     tied_embeddings=False, intermediate_size=18_944)
+
+
+def test_host_accumulators_cost_their_host_share_per_sample():
+    from reasonany_gui.engine.config import MergeConfig
+    from reasonany_gui.engine.estimate import host_seconds_per_sample, stage_costs
+
+    info = _qwen7b()
+    cfg = MergeConfig(samples=100, score="snip")
+    device = stage_costs(cfg, info, "cuda", host_accumulators=False)
+    host = stage_costs(cfg, info, "cuda", host_accumulators=True)
+    floor = 100 * host_seconds_per_sample(cfg, info.num_params, 2)
+    assert floor == pytest.approx(100 * max(info.num_params * 4 / 20e9, info.num_params * 0.35e-9))  # float32
+    for stage in device:
+        if stage.startswith("identify:"):
+            assert host[stage] >= floor > device[stage]  # no longer "the same as device accumulators"
+    grad = MergeConfig(samples=100, score="gradient")  # bf16 |g|: half the bus, the host widening add sets the pace
+    assert host_seconds_per_sample(grad, info.num_params, 2) == pytest.approx(info.num_params * 0.9e-9)
+
+
+def test_selection_and_write_are_estimated_by_their_work():
+    from reasonany_gui.engine.config import MergeConfig
+    from reasonany_gui.engine.estimate import stage_costs
+
+    info = _qwen7b()
+    base = stage_costs(MergeConfig(), info, "cuda", host_accumulators=False)
+    assert base["select"] > 10 and base["write"] > 4 * info.size_bytes / 400e6 * 0.9
+    ties = stage_costs(MergeConfig(method="ties", reasoning_ratio=0.2, domain_ratio=0.2), info, "cuda",
+                       host_accumulators=False)
+    assert ties["write"] > base["write"] and "select" not in ties  # TIES scores nothing; its trim costs time
+
+
+def test_load_transient_only_when_the_load_goes_through_the_host(monkeypatch):
+    from reasonany_gui.engine import checkpoints
+    from reasonany_gui.engine.estimate import load_transient_bytes
+
+    info = _qwen7b()
+    assert load_transient_bytes(info, torch.device("cpu"), 2) == 0
+    assert load_transient_bytes(info, torch.device("cuda:0"), 2) == 0  # transformers 5: straight to the GPU
+    monkeypatch.setattr(checkpoints, "loads_straight_to", lambda *a, **k: False)
+    assert load_transient_bytes(info, torch.device("cuda:0"), 2) == 2 * info.num_params

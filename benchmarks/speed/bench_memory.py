@@ -49,8 +49,10 @@ def child(args: argparse.Namespace) -> None:
         p = Pipeline(_config(args), cache_root=cache)
         p.check()
         with HostPeak() as mem:
+            t0 = time.perf_counter()
             p.identify()
-        out["identify"] = mem.result()
+            seconds = time.perf_counter() - t0
+        out["identify"] = {**mem.result(), "seconds": seconds, "timings": p.timings}
         out["backward_passes"] = p.backward_passes
         p.close()
     elif args.child == "merge":
@@ -60,8 +62,10 @@ def child(args: argparse.Namespace) -> None:
         p.identify()  # every map is in the cache: no backward pass
         assert p.backward_passes == 0, "the merge child must find the scores in the cache"
         with HostPeak() as mem:
+            t0 = time.perf_counter()
             p.select()
-        out["select"] = mem.result()
+            seconds = time.perf_counter() - t0
+        out["select"] = {**mem.result(), "seconds": seconds}
         with HostPeak() as mem:
             t0 = time.perf_counter()
             p.write()

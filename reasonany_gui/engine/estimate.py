@@ -28,6 +28,57 @@ SAMPLE_OVERHEAD = {"cuda": (0.03, 0.0003), "cpu": (0.05, 0.004)}
 SPREAD_UNMEASURED = (0.6, 3.0)
 SPREAD_MEASURED = (0.8, 1.3)
 
+#: host accumulators on a GPU run: the host's share per parameter and sample (ns), by bytes per contribution
+#: element (4: float32 snip/fisher forms, 2: bfloat16/float16 |g|). The staged path's chunk adds, measured on one
+#: thread of a shared AMD EPYC (bench_host_accumulate.py, RESULTS.md §6); the old synchronous path was ~3–6.6.
+HOST_ADD_NS = {4: 0.35, 2: 0.9}
+#: device -> pinned host copies, bytes/s (PCIe 4.0 x16 sustained; PCIe 3.0 is about half)
+BUS_RATE = 20e9
+#: selection: the radix select reads every map twice with a global scope (thresholds, then masks) and once with a
+#: tensor scope, ns per parameter and map read (CPU, measured at 0.2 B params: bench_memory.py, RESULTS.md §6)
+SELECT_NS_PER_READ = 6.0
+#: the merge's arithmetic per parameter (ns, one CPU thread), besides reading three inputs and writing one output;
+#: TIES selects the k-th largest |τ| of both task vectors (bench_trim.py: ~42 ns/element each), DARE draws two
+#: random masks
+MERGE_NS = {"ties": 95.0, "dare": 30.0}
+MERGE_NS_DEFAULT = 12.0
+
+
+def accumulators_on_host(config: MergeConfig, info: ModelInfo, device: torch.device) -> bool:
+    """Where the pipeline will put the score accumulators (its `auto` rule: the device only if 4 B/param × 1.3
+    + 2 GB is free there)."""
+    if device.type == "cpu" or config.accumulators == "device":
+        return False
+    if config.accumulators == "host":
+        return True
+    try:
+        from .devices import free_device_bytes
+
+        return free_device_bytes(device) <= 4 * info.num_params * 1.3 + 2e9
+    except Exception:  # noqa: BLE001 - no driver: say device, as the settings do
+        return False
+
+
+def contribution_bytes(config: MergeConfig, dtype_bytes: int) -> int:
+    """Bytes per element of one sample's score term as it crosses to host accumulators (importance._contribution)."""
+    return dtype_bytes if config.score == "gradient" else 4
+
+
+def host_seconds_per_sample(config: MergeConfig, num_params: int, dtype_bytes: int) -> float:
+    """The host accumulators' floor per sample: the bus or the host adds, whichever is slower (they overlap)."""
+    b = contribution_bytes(config, dtype_bytes)
+    return max(num_params * b / BUS_RATE, num_params * HOST_ADD_NS.get(b, HOST_ADD_NS[4]) * 1e-9)
+
+
+def load_transient_bytes(info: ModelInfo, device: torch.device, dtype_bytes: int) -> int:
+    """Host memory a model load needs beyond the run: none when the weights go straight to the GPU
+    (checkpoints.loads_straight_to), the whole model when it is loaded on the host first and then moved."""
+    from .checkpoints import loads_straight_to
+
+    if device.type == "cpu":
+        return 0
+    return 0 if loads_straight_to(device) else info.num_params * dtype_bytes
+
 
 @dataclass
 class Estimate:
@@ -53,12 +104,24 @@ def activation_bytes(info: ModelInfo, max_length: int, dtype_bytes: int, checkpo
 
 
 def stage_costs(config: MergeConfig, info: ModelInfo, device_type: str = "cpu",
-                speed_factor: float | None = None) -> dict[str, float]:
+                speed_factor: float | None = None, host_accumulators: bool | None = None) -> dict[str, float]:
     """Expected seconds per stage of a merge, in run order, named as the pipeline names its stages.
 
     The identification passes dominate; each costs FLOPs at a nominal rate plus a fixed cost per sample and
-    tensor, times `speed_factor` (measured seconds / predicted seconds of an earlier run on this machine)."""
+    tensor, times `speed_factor` (measured seconds / predicted seconds of an earlier run on this machine). With
+    host accumulators on a GPU a sample takes at least the bus transfer or the host adds of every parameter's
+    score term (`host_seconds_per_sample`), whichever is slower: at 7B that, not the GPU, sets the pace.
+    Selection reads the maps back (twice with a global scope); the write reads three models, does the method's
+    arithmetic and writes one."""
     factor = float(speed_factor) if speed_factor else 1.0
+    if host_accumulators is None:
+        try:
+            from .devices import resolve_device
+
+            host_accumulators = device_type == "cuda" and accumulators_on_host(config, info, resolve_device(config.device))
+        except Exception:  # noqa: BLE001 - a device that is not there: the settings show device accumulators
+            host_accumulators = False
+    dtype_bytes = 2 if device_type == "cuda" and config.compute_dtype in ("auto", "bfloat16", "float16") else 4
     p = info.num_params
     tokens = config.samples * config.max_length * 0.5  # calibration texts are usually shorter than max_length
     per_sample, per_tensor = SAMPLE_OVERHEAD.get(device_type, SAMPLE_OVERHEAD["cpu"])
@@ -68,12 +131,18 @@ def stage_costs(config: MergeConfig, info: ModelInfo, device_type: str = "cpu",
     if config.needs_scores:
         maps = ["reasoning@reasoning", "domain@domain"] + (["base@reasoning", "base@domain"] if config.intersect else [])
         flops = 6 * p * tokens * (1.33 if config.gradient_checkpointing else 1.0)
-        one_pass = (flops / RATE.get(device_type, RATE["cpu"]) + config.samples * (per_sample + per_tensor * tensors)
-                    + load) * factor
+        compute = flops / RATE.get(device_type, RATE["cpu"])
+        if host_accumulators:  # overlapped with the backward: the slower of the two sets each sample's time
+            compute = max(compute, config.samples * host_seconds_per_sample(config, p, dtype_bytes))
+        one_pass = (compute + config.samples * (per_sample + per_tensor * tensors) + load) * factor
         for m in maps:
             costs[f"identify:{m}"] = one_pass
-        costs["select"] = 0.2 + len(maps) * p * 2 / 1e9 * factor  # bf16 maps read from the cache at ~1 GB/s
-    costs["write"] = 0.3 + 4 * info.size_bytes / DISK_RATE
+        map_bytes = 2 if config.score_precision == "bfloat16" else 4
+        reads = len(maps) * (2 if config.scope == "global" else 1)
+        costs["select"] = 0.2 + reads * p * (map_bytes / DISK_RATE + SELECT_NS_PER_READ * 1e-9)
+    out_bytes = p * {"float32": 4, "float16": 2, "bfloat16": 2}.get(info.dtype if config.dtype == "auto" else config.dtype, 2)
+    costs["write"] = (0.3 + (3 * info.size_bytes + out_bytes) / DISK_RATE
+                      + p * MERGE_NS.get(config.method, MERGE_NS_DEFAULT) * 1e-9)
     return costs
 
 
@@ -167,7 +236,8 @@ def estimate_run(config: MergeConfig, info: ModelInfo, speed_factor: float | Non
     dtype = compute_dtype(config.compute_dtype, device)
     p = info.num_params
     weights = p * dtype.itemsize
-    acc_on_device = device.type == "cpu" or config.accumulators != "host"
+    on_host = accumulators_on_host(config, info, device)
+    acc_on_device = not on_host
     acc = 4 * p
     # the largest gradient (the embedding), plus the float32 copy snip/fisher make of it in the hook
     largest_grad = info.vocab_size * info.hidden_size * (dtype.itemsize + (0 if config.score == "gradient" else 4))
@@ -179,15 +249,28 @@ def estimate_run(config: MergeConfig, info: ModelInfo, speed_factor: float | Non
     passes = (4 if config.intersect else 2) if config.needs_scores else 0
     cache_bytes = passes * p * (2 if config.score_precision == "bfloat16" else 4)
     disk = out_bytes + (p // 4 if config.needs_scores else 0) + cache_bytes
+    shard = min(out_bytes, int(getattr(config, "shard_bytes", 5_000_000_000) or 5_000_000_000))
+    # the write holds one output shard, the selection's bit-packed masks (3 bits/param) and one tensor's merge
+    # temporaries (float32 base, two task vectors, the result: ~16 B/element of the largest tensor)
+    write_host = shard + 3 * p // 8 + 16 * info.vocab_size * info.hidden_size
     if device.type == "cuda":
+        from .importance import STAGE_CHUNK_BYTES, STAGE_INFLIGHT_BYTES
+
         device_bytes = weights + (acc if acc_on_device else 0) + largest_grad + act
-        host_bytes = (0 if acc_on_device else acc) + min(out_bytes, 5_000_000_000)
-        if acc_on_device and config.accumulators == "auto":
+        identify_host = load_transient_bytes(info, device, dtype.itemsize)
+        if on_host:  # contributions queued for the host, two pinned chunks and a float32 scratch on the host
+            device_bytes += STAGE_INFLIGHT_BYTES
+            identify_host += acc + 2 * STAGE_CHUNK_BYTES + 2 * STAGE_CHUNK_BYTES
+            per_sample = host_seconds_per_sample(config, p, dtype.itemsize)
+            notes.append(f"Score accumulators in host memory: about {per_sample:.1f} s per sample at least (the "
+                         "host adds every parameter's score; measured rate, slower on a busy or older machine).")
+        elif config.accumulators == "auto":
             notes.append("Score accumulators go to host memory automatically if the GPU is too small.")
+        host_bytes = max(identify_host, write_host)
     else:
         device_bytes = 0
-        host_bytes = weights + acc + largest_grad + act
-    costs = stage_costs(config, info, device.type, speed_factor)
+        host_bytes = max(weights + acc + largest_grad + act, write_host)
+    costs = stage_costs(config, info, device.type, speed_factor, on_host)
     seconds = sum(costs.values())
     spread = SPREAD_MEASURED if speed_factor else SPREAD_UNMEASURED
     if config.needs_scores:
