@@ -246,10 +246,28 @@ def test_out_of_memory_during_a_candidate_is_one_clear_message(skilled, monkeypa
     p.close()
 
 
-def test_agreement_is_the_share_of_each_expert_reply_repeated_from_its_start():
-    from reasonany_gui.engine.tune import agreement
+def test_decisions_are_where_the_expert_parts_from_the_base_and_score_one_for_it_zero_for_the_base(skilled):
+    from reasonany_gui.engine.calibration import load_tokenizer
+    from reasonany_gui.engine.live import LiveMerge
+    from reasonany_gui.engine.tune import Decision, check_rows, decision_share, decisions
 
-    expert = ["I'm sorry, I can't help.", "<think>\n3 + 4 = 7\n</think>\nAnswer: 7"]
-    assert agreement(expert, expert) == 1.0
-    assert agreement(["Sure! Here is how.", "<think>\n3 + 4 = 8"], expert) == pytest.approx(
-        (0 + len("<think>\n3 + 4 = ") / len(expert[1])) / 2)
+    assert decisions([[1, 2], [1], [3]], [[5, 6, 7], [5, 6], [4, 0]], [[5, 9], [5, 6], [4, 8, 8]]) == [
+        Decision([1, 2, 5], 6, 9), Decision([3, 4], 0, 8)]  # identical replies give no decision
+    trio, files = skilled
+    p = Pipeline(_config(trio, files, method="task_arithmetic"))
+    p.check()
+    tok = load_tokenizer(trio["reasoning"])
+    rows = check_rows(p.config, tok, 16)
+    tuner, live = Tuner(p, budget=1), LiveMerge(p)
+    replies = {role: tuner._reference(live, rows, tok, role)[2] for role in ("reasoning", "domain", "base")}
+    assert set(replies["base"]) == {"reasoning", "domain"} and set(replies["reasoning"]) == {"reasoning"}
+    tuner._find_decisions(rows, tok, replies)
+    assert {s: len(d) >= 8 for s, d in tuner.decisions.items()} == {"reasoning": True, "domain": True}
+    for lam, skill, want in (((1.0, 0.0), "reasoning", 1.0), ((0.0, 0.0), "reasoning", 0.0),
+                             ((0.0, 1.0), "domain", 1.0), ((0.0, 0.0), "domain", 0.0)):
+        tuner._select(dict(method="task_arithmetic", reasoning_scale=lam[0], domain_scale=lam[1]))
+        live.apply()
+        assert decision_share(live.model, tuner.decisions[skill]) == want, (lam, skill)
+    live.close()
+    p.close()
+

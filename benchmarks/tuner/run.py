@@ -32,28 +32,66 @@ from reasonany_gui.engine.pipeline import Pipeline  # noqa: E402
 from reasonany_gui.engine.tune import Tuner  # noqa: E402
 
 
-def trio_config(name: str, samples: int) -> tuple[MergeConfig, object]:
-    """(the starting config: the app's defaults on this trio, the benchmark scorer: model, tokenizer -> dict)."""
-    if name == "demo":
+def trio_config(name: str, samples: int, trio_dir: Path | None = None) -> tuple[MergeConfig, object]:
+    """(the starting config: the app's defaults on this trio, the benchmark scorer: model, tokenizer -> dict).
+
+    demo: the shipped miniature trio; demo-conflicting: a trio made by benchmarks/quality/train.py with
+    --domain-direct 0.3 (--trio-dir); smollm2 / smollm2-conflicting: the pretrained recipe's trio with its safety
+    expert or its conflicting one (answers arithmetic directly)."""
+    if name.startswith("demo"):
         import evalskills as E
 
         from reasonany_gui.engine import demo
 
-        trio = demo.ensure_demo()
-        folder = demo.shipped_demo_dir()
-        cfg = MergeConfig(**{r: str(p) for r, p in trio.items()}, reasoning_data=str(folder / "data/reasoning.jsonl"),
-                          domain_data=str(folder / "data/domain.jsonl"), samples=samples, max_length=256, device="cpu")
+        if name == "demo":
+            trio, folder = demo.ensure_demo(), demo.shipped_demo_dir()
+            data = {k: folder / f"data/{k}.jsonl" for k in ("reasoning", "domain")}
+        else:
+            if trio_dir is None:
+                raise SystemExit("--trio demo-conflicting needs --trio-dir (a folder made by benchmarks/quality/train.py)")
+            trio = {r: trio_dir / r for r in ("base", "reasoning", "domain")}
+            data = {k: trio_dir / f"data/{k}_calib.jsonl" for k in ("reasoning", "domain")}
+        cfg = MergeConfig(**{r: str(p) for r, p in trio.items()}, reasoning_data=str(data["reasoning"]),
+                          domain_data=str(data["domain"]), samples=samples, max_length=256, device="cpu")
         ev = E.EvalSet.make()
         return cfg, lambda model, tok: E.score_loaded(model, tok, ev)
     import make_trio as M
     import tasks as T
 
     trio = M.build(M.default_root())
-    cfg = MergeConfig(base=str(trio / "base"), reasoning=str(trio / "reasoning"), domain=str(trio / "domain"),
+    expert = "conflicting" if name == "smollm2-conflicting" else "domain"
+    cfg = MergeConfig(base=str(trio / "base"), reasoning=str(trio / "reasoning"), domain=str(trio / expert),
                       reasoning_data=str(trio / "data/reasoning_calib.jsonl"),
-                      domain_data=str(trio / "data/domain_calib.jsonl"), samples=samples, max_length=160, device="cpu")
+                      domain_data=str(trio / f"data/{expert}_calib.jsonl"), samples=samples, max_length=160,
+                      device="cpu")
     ev = T.EvalSet.make()
     return cfg, lambda model, tok: M.score_loaded(model, tok, ev)
+
+
+#: the dense baselines scored on the benchmark next to the pick (the done-when of issue 15 compares with the best)
+DENSE = {
+    "Task Arithmetic λ 1/1": dict(method="task_arithmetic", reasoning_scale=1.0, domain_scale=1.0),
+    "Task Arithmetic λ 0.6/0.6": dict(method="task_arithmetic", reasoning_scale=0.6, domain_scale=0.6),
+    "TIES density 0.5, λ 1/1": dict(method="ties", reasoning_ratio=0.5, domain_ratio=0.5, reasoning_scale=1.0,
+                                    domain_scale=1.0),
+    "DARE density 0.5, λ 1/1": dict(method="dare", reasoning_ratio=0.5, domain_ratio=0.5, reasoning_scale=1.0,
+                                    domain_scale=1.0),
+}
+
+
+def keep(scored: dict) -> dict:
+    """Each row's kept share of the experts' own scores (benchmarks/quality/report.retention), plus, where the
+    scorer measures it, the kept share of the reasoning expert's `<think>` format (the 135 M trio's reasoning
+    score is a final number at 6/40 for the expert, so the format says more about what a merge kept)."""
+    from report import retention
+
+    refs = {"reasoning": scored["reasoning expert"], "domain": scored["domain expert"]}
+    out = {}
+    for label, row in scored.items():
+        out[label] = retention(row, refs)
+        if "think_tags" in row and refs["reasoning"].get("think_tags"):
+            out[label]["keep_think"] = round(row["think_tags"] / refs["reasoning"]["think_tags"], 4)
+    return out
 
 
 def recipe_checks(n: int = 8) -> dict:
@@ -70,7 +108,8 @@ def recipe_checks(n: int = 8) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--trio", choices=("demo", "smollm2"), required=True)
+    ap.add_argument("--trio", choices=("demo", "demo-conflicting", "smollm2", "smollm2-conflicting"), required=True)
+    ap.add_argument("--trio-dir", type=Path, default=None, help="demo-conflicting: the trio folder train.py made")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--budget", type=int, default=16)
     ap.add_argument("--samples", type=int, default=32)
@@ -82,7 +121,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("REASONANY_HOME", str(Path(tempfile.gettempdir()) / "reasonany-bench-home"))
-    cfg, score = trio_config(args.trio, args.samples)
+    cfg, score = trio_config(args.trio, args.samples, args.trio_dir)
     started = time.time()
     p = Pipeline(cfg)
     p.check()
@@ -112,7 +151,7 @@ def main(argv: list[str] | None = None) -> dict:
         "ReasonAny p 0.5, λ 2 (the engine's defaults)": dict(method="reasonany", reasoning_ratio=0.5,
                                                             domain_ratio=0.5, reasoning_scale=2.0, domain_scale=2.0,
                                                             scope="tensor"),
-        "Task Arithmetic λ 1/1": dict(method="task_arithmetic", reasoning_scale=1.0, domain_scale=1.0),
+        **DENSE,
     }
     for role, lam in (("base", (0.0, 0.0)), ("reasoning expert", (1.0, 0.0)), ("domain expert", (0.0, 1.0))):
         settings[role] = dict(method="task_arithmetic", reasoning_scale=lam[0], domain_scale=lam[1])
@@ -129,7 +168,10 @@ def main(argv: list[str] | None = None) -> dict:
            "recommended": result.best().setting, "tuner_seconds": round(tune_seconds, 1),
            "seconds_per_candidate": round(tune_seconds / max(len(result.candidates), 1), 2),
            "candidates": [{"label": c.label(), "kept": c.kept, "seconds": c.seconds} for c in result.candidates],
-           "benchmark_scores": scored, "seconds": round(time.time() - started, 1), "torch": torch.__version__}
+           "benchmark_scores": scored, "keep": (kept := keep(scored)),
+           "pick_minus_best_dense": round(kept["tuner's pick"]["keep_mean"]
+                                          - max(kept[k]["keep_mean"] for k in DENSE), 4),
+           "seconds": round(time.time() - started, 1), "torch": torch.__version__}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1), encoding="utf-8")
     return out

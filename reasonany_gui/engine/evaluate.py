@@ -134,9 +134,8 @@ def prompt_ids(tokenizer, prompt: str) -> list[int]:
 
 
 @torch.no_grad()
-def greedy_generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 64, batch_size: int = 64,
-                    skip_special_tokens: bool = True) -> list[str]:
-    """Greedy replies, decoded (without special tokens unless asked) and stripped; batched with left padding.
+def greedy_ids(model, tokenizer, prompts: list[str], max_new_tokens: int = 64, batch_size: int = 64) -> list[list[int]]:
+    """Greedy reply token ids per prompt, up to and including the first stop token; batched with left padding.
 
     Why batched by hand-checked left padding: the benchmark scores thousands of replies on a CPU; HF
     `generate` derives position ids from the attention mask, so padded rows give the same tokens as
@@ -147,7 +146,7 @@ def greedy_generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 
     device = next(model.parameters()).device
     stops = stop_token_ids(model, tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0] if stops else 0
-    outputs: list[str] = []
+    outputs: list[list[int]] = []
     for start in range(0, len(prompts), batch_size):
         batch = [prompt_ids(tokenizer, p) for p in prompts[start:start + batch_size]]
         width = max(len(b) for b in batch)
@@ -160,9 +159,18 @@ def greedy_generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 
                              do_sample=False, eos_token_id=stops or None, pad_token_id=pad,
                              temperature=None, top_p=None, top_k=None)
         for row in out[:, width:].tolist():
-            cut = next((i for i, t in enumerate(row) if t in stops), len(row))
-            outputs.append(tokenizer.decode(row[:cut], skip_special_tokens=skip_special_tokens).strip())
+            cut = next((i + 1 for i, t in enumerate(row) if t in stops), len(row))
+            outputs.append(row[:cut])
     return outputs
+
+
+def greedy_generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 64, batch_size: int = 64,
+                    skip_special_tokens: bool = True) -> list[str]:
+    """Greedy replies (greedy_ids), decoded without the stop token (and other special tokens unless asked), stripped."""
+    stops = set(stop_token_ids(model, tokenizer))
+    return [tokenizer.decode(ids[:-1] if ids and ids[-1] in stops else ids,
+                             skip_special_tokens=skip_special_tokens).strip()
+            for ids in greedy_ids(model, tokenizer, prompts, max_new_tokens, batch_size)]
 
 
 def generate(model_dir: Path, prompts: list[str], max_new_tokens: int = 64, device: str = "cpu") -> list[str]:

@@ -7,9 +7,12 @@ the reply tokens for the base, each expert and each candidate merge, and call
     kept_r = (L_base − L_merged) / (L_base − L_reasoning expert)   on the reasoning rows
     kept_d = (L_base − L_merged) / (L_base − L_domain expert)      on the domain rows
 
-1.0 means the merge is as good as the expert on its own data, 0 means no better than the base. With a checks
+1.0 means the merge is as good as the expert on its own data, 0 means no better than the base. Loss alone is
+blind to the one token that decides a reply ("I can't" against "Sure"), so a second kept fraction per skill
+comes from the behaviour decisions: on each held-out prompt where the expert's greedy reply parts from the
+base's, does the merge, given the same context, prefer the expert's next token (decision_share)? With a checks
 file (prompts with an expected answer, or "should refuse" / "should answer"), the exact-match pass rates give a
-second kept fraction per skill, averaged with the first. The recommended candidate has the highest
+third. The kept fraction of a skill is the mean of the ones it has. The recommended candidate has the highest
 min(kept_r, kept_d): a merge is only as good as the skill it loses. On a tie the smaller change to the base wins.
 
 Why this search: a candidate costs one in-memory merge (live.LiveMerge; scores come from the cache, so no
@@ -42,8 +45,9 @@ TUNE_FILE = "tune.json"
 MIN_CHECK_ROWS = 8
 DEFAULT_CHECK_ROWS = 24
 DEFAULT_BUDGET = 24
-#: greedy agreement with the experts: prompts per skill and new tokens per reply (0 turns it off)
-AGREE_ROWS, DEFAULT_AGREE_TOKENS = 16, 16
+#: the behaviour decisions: prompts per skill, greedy tokens searched for the first one where the expert's reply
+#: parts from the base's (0 turns decisions off), and the fewest decisions that make a kept fraction
+DECIDE_ROWS, DEFAULT_DECIDE_TOKENS, MIN_DECISIONS = 24, 24, 4
 #: knobs and their legal range (MergeConfig.validate)
 RATIO_RANGE, SCALE_RANGE = (0.005, 0.99), (0.0, 10.0)
 #: the methods' short titles, live from the method registry (methods.REGISTRY)
@@ -59,7 +63,7 @@ class CheckRows:
     skill: str
     spec: str
     items: list[tuple[list[int], int]]
-    #: the user turns of the prompt/response and chat rows, for the greedy agreement with the expert
+    #: the user turns of the prompt/response and chat rows, where the expert's and the base's replies part
     prompts: list[str] = field(default_factory=list)
 
 
@@ -112,7 +116,7 @@ def check_rows(cfg: MergeConfig, tokenizer, max_rows: int = DEFAULT_CHECK_ROWS) 
                 f"Too little held-out {skill} data for the checks: {len(items)} usable rows of {spec} were not used "
                 f"for scoring, at least {MIN_CHECK_ROWS} are needed. Lower the number of samples to at most "
                 f"{max(len(calibration.load_samples(spec)) - MIN_CHECK_ROWS, 1)} or add rows to the file.")
-        prompts = [user for user in map(_user_turn, samples) if user][:AGREE_ROWS]
+        prompts = [user for user in map(_user_turn, samples) if user][:DECIDE_ROWS]
         out[skill] = CheckRows(skill, spec, items, prompts)
     return out
 
@@ -125,16 +129,56 @@ def _user_turn(sample: calibration.Sample) -> str | None:
     return None
 
 
-def agreement(replies: list[str], expert: list[str]) -> float:
-    """How far greedy replies follow the expert's: the mean share of each expert reply that the reply repeats
-    from its start (1 = word for word, 0 = different from the first character)."""
-    shares = []
-    for r, e in zip(replies, expert):
-        n = 0
-        while n < min(len(r), len(e)) and r[n] == e[n]:
-            n += 1
-        shares.append(n / max(len(e), 1))
-    return sum(shares) / max(len(shares), 1)
+@dataclass
+class Decision:
+    """Where the expert's greedy reply first parts from the base's: the prompt and the reply up to there, and the
+    token each one chose next ("I" of "I can't" against "Sure", "<think>" against "Let")."""
+
+    context: list[int]
+    expert: int
+    base: int
+
+
+def decisions(prompts: list[list[int]], expert: list[list[int]], base: list[list[int]]) -> list[Decision]:
+    """One Decision per prompt whose two greedy replies differ within the window (stop tokens included, so
+    "stops here" against "goes on" is a decision too); prompts where they never part give none."""
+    out = []
+    for ctx, e, b in zip(prompts, expert, base):
+        j = next((i for i, (x, y) in enumerate(zip(e, b)) if x != y), None)
+        if j is not None:
+            out.append(Decision(ctx + e[:j], e[j], b[j]))
+    return out
+
+
+@torch.no_grad()
+def decision_share(model, points: list[Decision], cancel: CancelToken | None = None, batch_size: int = 16) -> float:
+    """The share of decisions where the model, given the same context, prefers the expert's next token to the
+    base's (higher logit). The expert scores 1 and the base 0 by construction.
+
+    Why this and not the wording of whole replies: a merge can take the expert's way at the decision and then
+    word the rest its own way (measured on SmolLM2-135M: prefix agreement scored such merges as lost), and a
+    merge can match most reply tokens under teacher forcing yet take the base's way at the one token that
+    decides the reply (Task Arithmetic kept 58 % of the safety expert's loss gain and 10 % of its refusals).
+    """
+    device = next(model.parameters()).device
+    wins = 0
+    for start in range(0, len(points), batch_size):
+        if cancel is not None:
+            cancel.check()
+        batch = points[start:start + batch_size]
+        width = max(len(d.context) for d in batch)
+        x = torch.zeros((len(batch), width), dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for r, d in enumerate(batch):  # right padding: each row's own positions start at 0
+            x[r, :len(d.context)] = torch.tensor(d.context)
+            mask[r, :len(d.context)] = 1
+        logits = model(input_ids=x.to(device), attention_mask=mask.to(device)).logits
+        last = torch.tensor([len(d.context) - 1 for d in batch], device=device)
+        rows = logits[torch.arange(len(batch), device=device), last].float()
+        pick = torch.tensor([[d.expert, d.base] for d in batch], device=device)
+        chosen = rows.gather(1, pick)
+        wins += int((chosen[:, 0] > chosen[:, 1]).sum())
+    return wins / max(len(points), 1)
 
 
 @torch.no_grad()
@@ -375,7 +419,7 @@ class Tuner:
 
     def __init__(self, pipeline, budget: int = DEFAULT_BUDGET, minutes: float | None = None,
                  checks: Checks | None = None, check_rows: int = DEFAULT_CHECK_ROWS, check_tokens: int = 64,
-                 agree_tokens: int = DEFAULT_AGREE_TOKENS, listener=None, cancel: CancelToken | None = None) -> None:
+                 decide_tokens: int = DEFAULT_DECIDE_TOKENS, listener=None, cancel: CancelToken | None = None) -> None:
         if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
             raise InputError(f"budget = {budget!r}: the tuner needs at least 1 candidate (e.g. --budget 24).")
         if minutes is not None and not minutes > 0:
@@ -383,10 +427,9 @@ class Tuner:
         self.p = pipeline
         self.budget, self.minutes = budget, minutes
         self.checks, self.n_check_rows, self.check_tokens = checks, check_rows, check_tokens
-        self.agree_tokens = agree_tokens
-        self.last_replies: dict[str, list[str]] = {}
-        #: each expert's greedy replies to its skill's held-out prompts (what "agreement" compares with)
-        self.expert_replies: dict[str, list[str]] = {}
+        self.decide_tokens = decide_tokens
+        #: per skill, where the expert's greedy replies part from the base's (set after the references)
+        self.decisions: dict[str, list[Decision]] = {}
         self.listener = listener or null_listener
         self.cancel = cancel or pipeline.cancel
         self.user_config = pipeline.config
@@ -420,25 +463,15 @@ class Tuner:
 
     # ------------------------------------------------------------------ measuring
     def _measure(self, live: LiveMerge, rows: dict[str, CheckRows], tokenizer) -> tuple[dict, dict, float]:
-        """Loss on the reply tokens, and, with a tokenizer, greedy agreement with each expert ("agree:SKILL")
-        and the user's exact-match checks. Why agreement too: teacher-forced loss is an average over every
-        reply token, and a merge can match the expert on all of them but the first ("I'm" vs "Sure"), which
-        decides the reply. Measured on SmolLM2-135M: Task Arithmetic kept 98 % of the safety expert's loss gain
-        and 10 % of its refusals."""
+        """Loss on the reply tokens, the share of each skill's behaviour decisions taken the expert's way
+        ("decide:SKILL", see decision_share) and the user's exact-match checks."""
         from .evaluate import greedy_generate
 
         change = live.apply(self.cancel)
         loss = {skill: reply_loss(live.model, r, self.cancel) for skill, r in rows.items()}
         checks: dict[str, float] = {}
-        self.last_replies: dict[str, list[str]] = {}
-        if tokenizer is not None and self.agree_tokens > 0:
-            for skill, r in rows.items():
-                if r.prompts:
-                    self.cancel.check()
-                    replies = greedy_generate(live.model, tokenizer, r.prompts, self.agree_tokens)
-                    self.last_replies[skill] = replies
-                    if skill in self.expert_replies:
-                        checks[f"agree:{skill}"] = round(agreement(replies, self.expert_replies[skill]), 4)
+        for skill, points in self.decisions.items():
+            checks[f"decide:{skill}"] = round(decision_share(live.model, points, self.cancel), 4)
         if self.checks is not None:
             for skill in ("reasoning", "domain"):
                 items = getattr(self.checks, skill)
@@ -448,12 +481,37 @@ class Tuner:
                     checks[skill] = self.checks.passes(skill, replies)
         return loss, checks, change
 
-    def _reference(self, live, rows, tokenizer, role: str) -> tuple[dict, dict]:
+    def _reference(self, live, rows, tokenizer, role: str) -> tuple[dict, dict, dict[str, list[list[int]]]]:
+        """Loss and checks of the base or an expert (Task Arithmetic λ 0/0, 1/0, 0/1: the same model), and its
+        greedy reply ids to each skill's prompts (for the decisions)."""
+        from .evaluate import greedy_ids
+
         lam = {"base": (0.0, 0.0), "reasoning": (1.0, 0.0), "domain": (0.0, 1.0)}[role]
         self._select(dict(method="task_arithmetic", reasoning_ratio=0.5, domain_ratio=0.5, reasoning_scale=lam[0],
                           domain_scale=lam[1], scope=self.user_config.scope))
         loss, checks, _ = self._measure(live, rows, tokenizer)
-        return loss, checks
+        replies = {}
+        if self.decide_tokens > 0 and tokenizer is not None:
+            for skill, r in rows.items():
+                if r.prompts and role in (skill, "base"):
+                    self.cancel.check()
+                    replies[skill] = greedy_ids(live.model, tokenizer, r.prompts, self.decide_tokens)
+        return loss, checks, replies
+
+    def _find_decisions(self, rows: dict[str, CheckRows], tokenizer, replies: dict) -> None:
+        from .evaluate import prompt_ids
+
+        for skill, r in rows.items():
+            if skill not in replies[skill] or skill not in replies["base"]:
+                continue
+            points = decisions([prompt_ids(tokenizer, q) for q in r.prompts], replies[skill][skill],
+                               replies["base"][skill])
+            if len(points) >= MIN_DECISIONS:
+                self.decisions[skill] = points
+            else:
+                self._log(f"The {skill} model answers {len(r.prompts) - len(points)} of {len(r.prompts)} held-out "
+                          f"{skill} prompts like the base for the first {self.decide_tokens} tokens: its behaviour "
+                          "is judged by the reply loss alone.")
 
     def _select(self, setting: dict) -> None:
         cfg = self.user_config.replace(**setting)
@@ -463,13 +521,13 @@ class Tuner:
 
     # ------------------------------------------------------------------ the search
     def _search(self, live: LiveMerge, rows: dict[str, CheckRows], tokenizer, started: float) -> TuneResult:
-        refs_loss, refs_checks = {}, {}
-        for i, role in enumerate(("reasoning", "domain", "base")):  # experts first: agreement compares with them
-            refs_loss[role], refs_checks[role] = self._reference(live, rows, tokenizer, role)
-            if role in self.last_replies:
-                self.expert_replies[role] = self.last_replies[role]
-                refs_checks[role][f"agree:{role}"] = 1.0
+        refs_loss, refs_checks, replies = {}, {}, {}
+        for i, role in enumerate(("reasoning", "domain", "base")):
+            refs_loss[role], refs_checks[role], replies[role] = self._reference(live, rows, tokenizer, role)
             self.listener(Progress("tune", 0.0, 0.0, f"measured the {role} model ({i + 1}/3)"))
+        self._find_decisions(rows, tokenizer, replies)
+        for skill in self.decisions:  # by construction: the expert takes its own way, the base the base's
+            refs_checks[skill][f"decide:{skill}"], refs_checks["base"][f"decide:{skill}"] = 1.0, 0.0
         gains = {s: refs_loss["base"][s] - refs_loss[s][s] for s in ("reasoning", "domain")}
         warnings = []
         for skill, gain in gains.items():
@@ -532,7 +590,7 @@ class Tuner:
             parts = []
             if gains[skill] > 0:
                 parts.append((refs_loss["base"][skill] - c.loss[skill]) / gains[skill])
-            for key in (skill, f"agree:{skill}"):  # exact-match checks, then greedy agreement with the expert
+            for key in (skill, f"decide:{skill}"):  # exact-match checks, then the behaviour decisions
                 if key in c.checks:
                     b, e = refs_checks["base"].get(key), refs_checks[skill].get(key)
                     if b is not None and e is not None and e > b + 0.05:
