@@ -245,3 +245,30 @@ def test_load_transient_only_when_the_load_goes_through_the_host(monkeypatch):
     assert load_transient_bytes(info, torch.device("cuda:0"), 2) == 0  # transformers 5: straight to the GPU
     monkeypatch.setattr(checkpoints, "loads_straight_to", lambda *a, **k: False)
     assert load_transient_bytes(info, torch.device("cuda:0"), 2) == 2 * info.num_params
+
+
+# ---------------------------------------------------------------------------- low-RAM design: groups of tensors
+def test_scoring_groups_of_tensors_in_separate_passes_gives_the_same_scores(trio):
+    """The low-RAM design (docs/SCALING.md): score the tensors in G groups, one pass each, so that only one
+    group's float32 accumulators exist at a time. A pass over a subset gives that subset's scores of a pass
+    over everything, bit for bit (the same forward and backward arithmetic; tensors outside the group just get
+    no gradient)."""
+    from reasonany_gui.engine.checkpoints import Checkpoint, load_model
+    from reasonany_gui.engine.events import CancelToken
+    from reasonany_gui.engine.importance import parameter_names, score_pass
+    from test_importance import samples
+
+    ckpt = Checkpoint(trio["reasoning"])
+    model = load_model(trio["reasoning"], torch.float32, "cpu")
+    params = parameter_names(model, set(ckpt.tensors))
+    data = samples(3)
+    whole = score_pass(model, params, data, "snip", torch.device("cpu"), "p", "r", "r", lambda e: None,
+                       CancelToken()).scores
+    names = sorted(params)
+    groups = [names[: len(names) // 2], names[len(names) // 2:]]
+    for group in groups:
+        part = score_pass(model, {n: params[n] for n in group}, data, "snip", torch.device("cpu"), "p", "r", "r",
+                          lambda e: None, CancelToken()).scores
+        assert set(part) == set(group)
+        for n in group:
+            assert torch.equal(part[n], whole[n]), n
