@@ -3,6 +3,10 @@
 Why one object: `reasonany merge OUT/reasonany/run.yaml` must reproduce a run exactly, so everything
 that changes the result lives here, is validated here (one clear message per bad value), and is written
 back verbatim into the output folder.
+
+Each field carries a `Setting` (its words, range, CLI flag, GUI panel and role), from which the CLI, the GUI
+and `validate` are generated; the method choices come from the method registry in methods.py (read lazily,
+so importing this module does not import torch).
 """
 
 from __future__ import annotations
