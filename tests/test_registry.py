@@ -221,3 +221,15 @@ def test_percent_is_converted_in_one_place():
     assert meta.shown(0.05) == pytest.approx(5.0) and meta.stored(5.0) == 0.05
     scale = MergeConfig.settings()["reasoning_scale"]
     assert scale.shown(1.5) == 1.5 and scale.stored(1.5) == 1.5
+
+
+def test_config_reads_the_registry_lazily_and_imports_no_torch():
+    """config is read by light tools (settings store, run.yaml checks); the registry lives next to the torch
+    formulas, so config must reach it through function-level imports only."""
+    import subprocess
+    import sys
+
+    code = "import sys, reasonany_gui.engine.config as c; print('torch' in sys.modules, c.METHODS[0])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "reasonany"]
