@@ -35,8 +35,9 @@ HOST_ADD_NS = {4: 0.35, 2: 0.9}
 #: device -> pinned host copies, bytes/s (PCIe 4.0 x16 sustained; PCIe 3.0 is about half)
 BUS_RATE = 20e9
 #: selection: the radix select reads every map twice with a global scope (thresholds, then masks) and once with a
-#: tensor scope, ns per parameter and map read (CPU, measured at 0.2 B params: bench_memory.py, RESULTS.md §6)
-SELECT_NS_PER_READ = 6.0
+#: tensor scope, ns per parameter and map read besides the disk (measured at 0.2 B params, one thread: 43.3 s for
+#: 8 reads of 213 M, bench_memory.py, RESULTS.md §6)
+SELECT_NS_PER_READ = 24.0
 #: the merge's arithmetic per parameter (ns, one CPU thread), besides reading three inputs and writing one output;
 #: TIES selects the k-th largest |τ| of both task vectors (bench_trim.py: ~42 ns/element each), DARE draws two
 #: random masks
@@ -251,8 +252,9 @@ def estimate_run(config: MergeConfig, info: ModelInfo, speed_factor: float | Non
     disk = out_bytes + (p // 4 if config.needs_scores else 0) + cache_bytes
     shard = min(out_bytes, int(getattr(config, "shard_bytes", 5_000_000_000) or 5_000_000_000))
     # the write holds one output shard, the selection's bit-packed masks (3 bits/param) and one tensor's merge
-    # temporaries (float32 base, two task vectors, the result: ~16 B/element of the largest tensor)
-    write_host = shard + 3 * p // 8 + 16 * info.vocab_size * info.hidden_size
+    # temporaries (three float32 inputs, two task vectors, the result and a masked term: ~32 B/element of the
+    # largest tensor, by counting methods.merge_tensor's float32 tensors)
+    write_host = shard + 3 * p // 8 + 32 * info.vocab_size * info.hidden_size
     if device.type == "cuda":
         from .importance import STAGE_CHUNK_BYTES, STAGE_INFLIGHT_BYTES
 
