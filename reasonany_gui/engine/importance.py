@@ -320,11 +320,14 @@ def score_pass(
     on_sample: Callable[[int, int], None] | None = None,
     stats_interval_s: float = 0.25,
     stage: bool | None = None,
+    reduce: Callable[[dict[str, torch.Tensor], int, int], tuple[int, int]] | None = None,
 ) -> PassResult:
     """One identification pass (one model, one data set). Sets per-thread CUDA/grad state itself.
 
     `stage=True` forces the staged host path (`_HostStager`) even on the CPU; None picks it for host
-    accumulators of a model on another device."""
+    accumulators of a model on another device. `reduce(sums, samples, tokens)` (a distributed run,
+    distributed.py) gets the finished float32 sums before the division and returns the global sample and
+    token counts."""
     device = next(model.parameters()).device
     if device.type == "cuda":
         torch.cuda.set_device(device)
@@ -357,6 +360,8 @@ def score_pass(
                     listener(SensitivityUpdate(pass_id, model_role, data_role, i + 1, n, layout.MODULES,
                                                grid.compute(accs.running_sums(), i + 1)))
         sums = accs.finish()
+        if reduce is not None:  # sums across ranks, then the mean over every rank's samples
+            n, tokens = reduce(sums, n, tokens)
     except torch.cuda.OutOfMemoryError:
         raise OutOfMemoryError(
             "The GPU ran out of memory while computing importance scores. Keep the score accumulators in host "

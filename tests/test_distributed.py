@@ -1,0 +1,147 @@
+"""Data-parallel identification (engine/distributed.py) and split device maps (engine/placement.py), on CPU.
+
+Why processes and gloo: CI has no GPU, and the promise under test is that 2 ranks, each scoring its share of
+the samples and reducing the float32 sums once, give the single process's scores up to summation order.
+The ranks are real processes (torch.multiprocessing spawn) meeting through a file store, so the collectives,
+the heartbeat and the failure relay are the same code a torchrun job runs.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from pathlib import Path
+
+import pytest
+import torch
+
+from reasonany_gui.engine import distributed
+from reasonany_gui.engine.errors import InputError
+
+# ---------------------------------------------------------------------- pure functions
+
+
+def test_world_from_env_reads_torchrun_variables() -> None:
+    assert distributed.world_from_env({}) is None
+    assert distributed.world_from_env({"WORLD_SIZE": "1", "RANK": "0"}) is None
+    w = distributed.world_from_env({"WORLD_SIZE": "4", "RANK": "2", "LOCAL_RANK": "0"})
+    assert (w.rank, w.size, w.local_rank, w.is_writer) == (2, 4, 0, False)
+
+
+def test_parse_devices_groups_and_errors() -> None:
+    assert distributed.parse_devices("") == []
+    assert distributed.parse_devices("cpu,cpu", cuda_count=0) == [["cpu"], ["cpu"]]
+    assert distributed.parse_devices("all", cuda_count=3) == [["cuda:0"], ["cuda:1"], ["cuda:2"]]
+    assert distributed.parse_devices("cuda:0+cuda:1, cuda:2+cuda:3", cuda_count=4) == \
+        [["cuda:0", "cuda:1"], ["cuda:2", "cuda:3"]]
+    for bad, words in [("all", "none"), ("cuda:0,cuda:0", "twice"), ("gpu0", "not a device"),
+                       ("cuda:5", "does not exist"), ("cpu+cuda:0", "cannot be part")]:
+        with pytest.raises(InputError, match=words):
+            distributed.parse_devices(bad, cuda_count=4 if bad != "all" else 0)
+    w = distributed.World(rank=1, size=2, local_rank=1)
+    assert distributed.rank_devices("cuda:0+cuda:1,cuda:2", w, cuda_count=3) == ["cuda:2"]
+    with pytest.raises(InputError, match="nproc-per-node 3"):
+        distributed.rank_devices("cpu,cpu,cpu", w, cuda_count=0)
+    assert distributed.ranks_needed("cuda:0+cuda:1", cuda_count=2) == 1
+
+
+def test_shards_cover_every_sample_once() -> None:
+    items = list(range(11))
+    shares = [distributed.shard(items, r, 3) for r in range(3)]
+    assert sorted(sum(shares, [])) == items
+    assert max(map(len, shares)) - min(map(len, shares)) <= 1
+
+
+def test_without_a_group_everything_is_single_process() -> None:
+    assert not distributed.active() and distributed.is_writer() and distributed.rank() == 0
+    assert distributed.agree({"a": 1}) == {"a": 1}
+
+
+# ---------------------------------------------------------------------- two gloo ranks
+
+
+def _samples(trio, data_files, n: int = 5) -> list:
+    from reasonany_gui.engine import calibration
+
+    tok = calibration.load_tokenizer(trio["reasoning"])
+    return calibration.prepare(str(data_files["reasoning"]), tok, n, 64, 0, False).samples
+
+
+def _single_scores(trio, samples, kind: str = "snip") -> dict[str, torch.Tensor]:
+    from reasonany_gui.engine import importance
+    from reasonany_gui.engine.checkpoints import Checkpoint, load_model
+    from reasonany_gui.engine.events import CancelToken
+
+    model = load_model(trio["reasoning"], torch.float32, "cpu")
+    params = importance.parameter_names(model, set(Checkpoint(trio["reasoning"]).tensors))
+    r = importance.score_pass(model, params, samples, kind, torch.device("cpu"), "p", "reasoning", "reasoning",
+                              lambda e: None, CancelToken())
+    return r.scores
+
+
+def _score_worker(rank: int, size: int, store: str, trio: dict, samples: list, out: str, fail_rank: int) -> None:
+    """One rank: score its share; rank 0 saves the reduced scores and the progress it saw; errors to a file."""
+    torch.set_num_threads(1)
+    from reasonany_gui.engine import importance
+    from reasonany_gui.engine.checkpoints import Checkpoint, load_model
+    from reasonany_gui.engine.events import CancelToken
+
+    progress: list[tuple[int, int]] = []
+    try:
+        with distributed.ProcessGroup("cpu", distributed.World(rank, size, rank), init_method=store, timeout_s=60):
+            model = load_model(trio["reasoning"], torch.float32, "cpu")
+            if rank == fail_rank:  # the second forward on this rank raises
+                calls = {"n": 0}
+                forward = model.forward
+
+                def broken(*a, **k):
+                    calls["n"] += 1
+                    if calls["n"] == 2:
+                        raise RuntimeError("disk on fire")
+                    return forward(*a, **k)
+
+                model.forward = broken
+            params = importance.parameter_names(model, set(Checkpoint(trio["reasoning"]).tensors))
+            r = distributed.score_pass(model, params, samples, "snip", torch.device("cpu"), "p", "reasoning",
+                                       "reasoning", lambda e: None, CancelToken(),
+                                       on_sample=lambda i, n: progress.append((i, n)))
+            if rank == 0:
+                torch.save({"scores": r.scores, "samples": r.samples, "tokens": r.tokens, "progress": progress}, out)
+            else:
+                assert r.scores == {}
+    except BaseException as exc:  # noqa: BLE001 - the test reads what each rank raised
+        Path(f"{out}.rank{rank}.err").write_text(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+
+
+def _spawn(worker, args: tuple, nprocs: int = 2) -> None:
+    import torch.multiprocessing as mp
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    mp.spawn(worker, args=(nprocs, *args), nprocs=nprocs, join=True)
+
+
+def test_two_gloo_ranks_reproduce_single_process_scores(trio, data_files, tmp_path) -> None:
+    samples = _samples(trio, data_files, 5)  # 3 + 2: unequal shares
+    single = _single_scores(trio, samples)
+    out = tmp_path / "scores.pt"
+    _spawn(_score_worker, (f"file://{tmp_path / 'store'}", trio, samples, str(out), -1))
+    errors = sorted(tmp_path.glob("*.err"))
+    assert not errors, errors[0].read_text()
+    got = torch.load(out)
+    assert got["samples"] == 5
+    assert got["tokens"] == sum(int((s.labels[:, 1:] != -100).sum()) for s in samples)
+    assert [p[0] for p in got["progress"]] == [2, 4, 5] and {p[1] for p in got["progress"]} == {5}
+    assert set(got["scores"]) == set(single)
+    for name, ref in single.items():
+        torch.testing.assert_close(got["scores"][name], ref, rtol=1e-5, atol=1e-7 * float(ref.abs().max()) + 1e-12)
+
+
+def test_a_failure_on_one_rank_stops_the_other_with_its_message(trio, data_files, tmp_path) -> None:
+    samples = _samples(trio, data_files, 5)
+    out = tmp_path / "scores.pt"
+    _spawn(_score_worker, (f"file://{tmp_path / 'store'}", trio, samples, str(out), 1))
+    assert not out.exists()  # rank 0 never got scores to save
+    rank0 = (tmp_path / "scores.pt.rank0.err").read_text()
+    rank1 = (tmp_path / "scores.pt.rank1.err").read_text()
+    assert rank0.startswith("PeerFailedError: Rank 1 of 2 failed") and "disk on fire" in rank0.splitlines()[0]
+    assert rank1.startswith("RuntimeError: disk on fire")
