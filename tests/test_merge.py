@@ -252,7 +252,8 @@ def test_the_app_runs_the_cli_path_and_keeps_it_open_for_retuning(trio, data_fil
     from reasonany_gui.engine.events import CancelToken
     from reasonany_gui.ui import jobs
 
-    cfg = config(trio, data_files, tmp_path / "app", reasoning_ratio=0.3, domain_ratio=0.3)
+    # no score cache: the scores are measured here (another test's may be cached) and live only while it is open
+    cfg = config(trio, data_files, tmp_path / "app", reasoning_ratio=0.3, domain_ratio=0.3, score_cache=False)
     steps: list[str] = []
     real_run = Pipeline.run
 
