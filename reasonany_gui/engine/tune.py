@@ -38,7 +38,8 @@ from .config import MergeConfig
 from .errors import CancelledError, InputError, OutOfMemoryError
 from .events import CancelToken, Log, Progress, StageFinished, StageStarted, TuneCandidate, null_listener
 from .live import LiveMerge
-from .methods import TITLES
+from .config import settings as setting_meta
+from .methods import TITLES, get_method
 
 TUNE_FILE = "tune.json"
 #: held-out rows per skill: at least MIN_CHECK_ROWS, at most the `check_rows` setting
@@ -48,8 +49,10 @@ DEFAULT_BUDGET = 24
 #: the behaviour decisions: prompts per skill, greedy tokens searched for the first one where the expert's reply
 #: parts from the base's (0 turns decisions off), and the fewest decisions that make a kept fraction
 DECIDE_ROWS, DEFAULT_DECIDE_TOKENS, MIN_DECISIONS = 24, 24, 4
-#: knobs and their legal range (MergeConfig.validate)
-RATIO_RANGE, SCALE_RANGE = (0.005, 0.99), (0.0, 10.0)
+#: the scales' legal range (the field metadata), and the ratios the search may try: inside the open range (0, 1),
+#: kept off its ends, where a selection is empty or the whole tensor
+SCALE_RANGE = (setting_meta()["reasoning_scale"].low, setting_meta()["reasoning_scale"].high)
+RATIO_RANGE = (0.005, 0.99)
 #: the methods' short titles, live from the method registry (methods.REGISTRY)
 METHOD_TITLES = TITLES
 SETTING_KEYS = ("method", "reasoning_ratio", "domain_ratio", "reasoning_scale", "domain_scale", "scope")
@@ -329,14 +332,15 @@ def anchor_settings(cfg: MergeConfig) -> list[dict]:
 def neighbours(s: dict) -> list[dict]:
     """One knob at a time: ratios ×/÷ 1.6, scales ×1.25/×0.8, and the other scope for masked methods."""
     out = []
-    ratio_knobs = ("reasoning_ratio", "domain_ratio") if s["method"] in ("reasonany", "led", "ties", "dare") else ()
+    record = get_method(s["method"])
+    ratio_knobs = ("reasoning_ratio", "domain_ratio") if record.needs_scores or "reasoning_ratio" in record.uses else ()
     for knob in ratio_knobs:
         for f in (1.6, 1 / 1.6):
             out.append(s | {knob: _clip(s[knob] * f, RATIO_RANGE)})
     for knob in ("reasoning_scale", "domain_scale"):
         for f in (1.25, 0.8):
             out.append(s | {knob: _clip(s[knob] * f, SCALE_RANGE)})
-    if s["method"] in ("reasonany", "led"):
+    if record.needs_scores:
         out.append(s | {"scope": "global" if s["scope"] == "tensor" else "tensor"})
     return out
 
@@ -515,7 +519,7 @@ class Tuner:
 
     def _select(self, setting: dict) -> None:
         cfg = self.user_config.replace(**setting)
-        if cfg.method in ("reasonany", "led") and not self.user_config.needs_scores:
+        if cfg.needs_scores and not self.user_config.needs_scores:
             cfg = cfg.replace(score=self.user_config.score)
         self.p.select(cfg, announce=False)
 
@@ -540,7 +544,7 @@ class Tuner:
         for w in warnings:
             self._log(w, "warning")
         can_score = self.user_config.needs_scores
-        queue = [s for s in anchor_settings(self.user_config) if can_score or s["method"] not in ("reasonany", "led")]
+        queue = [s for s in anchor_settings(self.user_config) if can_score or not _masked(s)]
         queue = queue[: self.budget]
         cands: list[Candidate] = []
         seen: set[tuple] = set()
@@ -599,6 +603,11 @@ class Tuner:
         return kept
 
 
+def _masked(setting: dict) -> bool:
+    """A masked (scored) method, as the method registry says."""
+    return get_method(setting["method"]).needs_scores
+
+
 def pct(v: float | None) -> str:
     return "n/a" if v is None else f"{100 * v:.0f} %"
 
@@ -608,9 +617,9 @@ def summarize(cands: list[Candidate], best: Candidate) -> str:
     r, d = best.kept.get("reasoning"), best.kept.get("domain")
     text = (f"Recommended: {best.label()}. On your held-out data it keeps {pct(r)} of the reasoning model's gain "
             f"and {pct(d)} of the domain model's gain.")
-    masked = [c for c in cands if c.setting["method"] in ("reasonany", "led")]
-    dense = [c for c in cands if c.setting["method"] not in ("reasonany", "led")]
-    if best.setting["method"] in ("reasonany", "led") and dense:
+    masked = [c for c in cands if _masked(c.setting)]
+    dense = [c for c in cands if not _masked(c.setting)]
+    if _masked(best.setting) and dense:
         other = recommend(dense)
         text += (f" The best dense merge tried, {other.label()}, kept {pct(other.kept.get('reasoning'))} and "
                  f"{pct(other.kept.get('domain'))}.")
