@@ -145,3 +145,62 @@ def test_a_failure_on_one_rank_stops_the_other_with_its_message(trio, data_files
     rank1 = (tmp_path / "scores.pt.rank1.err").read_text()
     assert rank0.startswith("PeerFailedError: Rank 1 of 2 failed") and "disk on fire" in rank0.splitlines()[0]
     assert rank1.startswith("RuntimeError: disk on fire")
+
+
+# ---------------------------------------------------------------------- a model split by a device map
+
+
+def test_split_plan_arithmetic() -> None:
+    from reasonany_gui.engine import placement
+
+    gib = 1 << 30
+    # 70B in bfloat16 with device accumulators: 6 B/param = 420 GB; 8 × 80 GB less 2 GiB each fits
+    plan = placement.split_plan(70_000_000_000, 2, {f"cuda:{i}": 80 * 10**9 for i in range(8)},
+                                largest_block_params=1_000_000_000)
+    assert plan.fits and sum(plan.per_device.values()) == 70_000_000_000 * 6
+    assert len(plan.per_device) == 6  # filled in device order: six cards are enough
+    # the same on 4 cards does not, and says how much is missing
+    small = placement.split_plan(70_000_000_000, 2, {f"cuda:{i}": 80 * 10**9 for i in range(4)})
+    assert not small.fits and "420 GB" in small.message
+    # host accumulators: weights only on the devices
+    assert placement.split_plan(70_000_000_000, 2, {f"cuda:{i}": 80 * 10**9 for i in range(4)},
+                                accumulators_on_device=False).fits
+    # a block larger than every device never fits, whatever the total
+    assert not placement.split_plan(10, 2, {"cuda:0": 3 * gib, "cuda:1": 3 * gib}, largest_block_params=10**9).fits
+    budget = placement.scoring_max_memory({"cuda:0": 12 * gib}, 2, reserve_bytes=0)
+    assert budget == {"cuda:0": 4 * gib}  # a third of the memory for bf16 weights, two thirds for accumulators
+
+
+def test_explicit_split_device_map_gives_the_plain_models_scores(trio, data_files) -> None:
+    from reasonany_gui.engine import importance, placement
+    from reasonany_gui.engine.checkpoints import Checkpoint
+    from reasonany_gui.engine.events import CancelToken
+
+    samples = _samples(trio, data_files, 3)
+    plain = _single_scores(trio, samples)
+    device_map = {"model.embed_tokens": "cpu", "model.layers.0": "cpu", "model.layers.1": "cpu",
+                  "model.norm": "cpu", "model.rotary_emb": "cpu", "lm_head": "cpu"}
+    # on CPU only the explicit map, the loader's device_map path and the per-parameter accumulator mapping are
+    # exercised: transformers adds no dispatch hooks for a map that names one device (a GPU check would)
+    model = placement.load_split(trio["reasoning"], torch.float32, ["cpu"], device_map=device_map)
+    assert not placement.is_split(model)
+    params = importance.parameter_names(model, set(Checkpoint(trio["reasoning"]).tensors))
+    acc_on = placement.accumulate_on(params, "auto")
+    assert set(acc_on) == set(params) and placement.describe(acc_on).startswith("cpu (")
+    split = importance.score_pass(model, params, samples, "snip", acc_on, "p", "reasoning", "reasoning",
+                                  lambda e: None, CancelToken()).scores
+    assert set(split) == set(plain)
+    for name in plain:
+        torch.testing.assert_close(split[name], plain[name], rtol=0, atol=0)
+
+
+def test_inferred_device_map_keeps_blocks_whole_and_refuses_spilling(trio) -> None:
+    from reasonany_gui.engine import placement
+    from reasonany_gui.engine.errors import OutOfMemoryError
+
+    dm = placement.infer_device_map(trio["reasoning"], torch.float32, ["cpu"], free={"cpu": 8 << 30},
+                                    reserve_bytes=0)
+    assert set(map(str, dm.values())) == {"cpu"}
+    with pytest.raises(OutOfMemoryError, match="does not fit"):
+        placement.infer_device_map(trio["reasoning"], torch.float32, ["cuda:0"], free={"cuda:0": 10_000},
+                                   reserve_bytes=0)

@@ -614,8 +614,11 @@ def _few(items: list[str], limit: int) -> str:
 
 
 # ---------------------------------------------------------------------- loading a whole model (scoring, evaluation)
-def load_model(path: Path, dtype: torch.dtype, device: torch.device | str = "cpu", allow_pickle: bool = False):
-    """AutoModelForCausalLM from a local folder: never remote code, safetensors unless pickle is allowed."""
+def load_model(path: Path, dtype: torch.dtype, device: torch.device | str = "cpu", allow_pickle: bool = False,
+               device_map: dict | None = None):
+    """AutoModelForCausalLM from a local folder: never remote code, safetensors unless pickle is allowed.
+
+    `device_map` (placement.py: a model split across several devices) is handed to transformers as is."""
     import transformers
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
@@ -631,8 +634,8 @@ def load_model(path: Path, dtype: torch.dtype, device: torch.device | str = "cpu
     # straight to the device: each tensor is read from its memory map and placed there, so the host never holds
     # the whole model (15 GB at 7B in bf16) as it did with load-then-.to(device); the pickle fallback and
     # transformers 4.x without accelerate still load on the host first (estimate.load_transient_bytes)
-    direct = loads_straight_to(device, has_safetensors)
-    where = {"device_map": {"": device}} if direct else {}
+    direct = loads_straight_to(device, has_safetensors) or device_map is not None
+    where = {"device_map": device_map or {"": device}} if direct else {}
     try:
         model = AutoModelForCausalLM.from_pretrained(
             str(path), trust_remote_code=False, use_safetensors=has_safetensors or not allow_pickle, **{dtype_kw: dtype},
