@@ -18,7 +18,7 @@ from pathlib import Path
 from .engine.config import MergeConfig, Setting, cli_flag
 from .engine.errors import CancelledError, InputError, OutOfMemoryError, ReasonAnyError
 from .engine.events import CancelToken, Log, Progress, StageFinished, StageStarted
-from .engine.paths import log_file
+from .engine.paths import RUN_DIR, log_file, run_files
 
 log = logging.getLogger("reasonany")
 
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reasonany", description="Training-free Reasoning + X model merging (ReasonAny).")
     sub = parser.add_subparsers(dest="command", required=True)
     m = sub.add_parser("merge", help="identify and merge; writes the output folder")
-    m.add_argument("config", nargs="?", help="a run config (YAML), e.g. an earlier OUT/reasonany/run.yaml")
+    m.add_argument("config", nargs="?", help=f"a run config (YAML), e.g. an earlier OUT/{RUN_DIR}/run.yaml")
     add_setting_flags(m)
     m.add_argument("--demo", action="store_true",
                    help="merge the built-in demo trio with its own data and benchmarked setting (flags still override)")
@@ -218,11 +218,11 @@ def cmd_tune(args: argparse.Namespace, cancel: CancelToken) -> int:
     source = Path(args.source)
     run_folder = source if source.is_dir() else None
     if run_folder is not None:
-        cfg = MergeConfig.from_yaml(run_folder / report.RUN_DIR / "run.yaml") if \
-            (run_folder / report.RUN_DIR / "run.yaml").is_file() else None
-        if cfg is None:
-            raise InputError(f"{source} is not a ReasonAny output folder (no reasonany/run.yaml). Pick a finished "
+        run_yaml = run_files(run_folder) / "run.yaml"
+        if not run_yaml.is_file():
+            raise InputError(f"{source} is not a ReasonAny output folder (no {RUN_DIR}/run.yaml). Pick a finished "
                              "run's folder or a run config file.")
+        cfg = MergeConfig.from_yaml(run_yaml)
     else:
         cfg = MergeConfig.from_yaml(source)
     cfg = cfg.replace(out=args.out or None, **({"device": args.device} if args.device else {}))
@@ -234,9 +234,9 @@ def cmd_tune(args: argparse.Namespace, cancel: CancelToken) -> int:
         result = pipe.tune(**options)
         print(result.summary)
         if run_folder is not None:
-            result.write(run_folder / report.RUN_DIR)
+            result.write(run_files(run_folder))
             report.add_section(run_folder, "tune", result.report_section())
-            print(f"Wrote {run_folder / report.RUN_DIR / 'tune.json'} and the report's section \"How the setting was chosen\".")
+            print(f"Wrote {run_files(run_folder) / 'tune.json'} and the report's section \"How the setting was chosen\".")
         if args.out:
             pipe.select()
             print(pipe.write())
@@ -258,15 +258,15 @@ def cmd_eval(args: argparse.Namespace, cancel: CancelToken) -> int:
         print(f"perplexity (lower is better) on {data}: " + ", ".join(f"{r} {v:.2f}" for r, v in vals.items()))
     for line in result.get("verdict") or []:
         print(line)
-    print(f"Updated {Path(args.out) / 'reasonany' / 'report.html'}, report.json, eval.json and README.md.")
+    print(f"Updated {run_files(args.out) / 'report.html'}, report.json, eval.json and README.md.")
     return 0
 
 
 def run_data(out: Path) -> list[str]:
     """The calibration data of a finished run (its held-out part is what `eval` measures by default)."""
-    run = out / "reasonany" / "run.yaml"
+    run = run_files(out) / "run.yaml"
     if not run.is_file():
-        raise InputError(f"{out} is not a ReasonAny output folder (no reasonany/run.yaml). Pick a finished run's folder.")
+        raise InputError(f"{out} is not a ReasonAny output folder (no {RUN_DIR}/run.yaml). Pick a finished run's folder.")
     cfg = MergeConfig.from_yaml(run)
     return list(dict.fromkeys(d for d in (cfg.reasoning_data, cfg.domain_data) if d))
 

@@ -19,8 +19,10 @@ from PySide6.QtWidgets import (QCheckBox, QGridLayout, QHBoxLayout, QHeaderView,
 
 from reasonany_gui.engine.config import MergeConfig
 from reasonany_gui.engine.methods import REGISTRY, TITLES
+from reasonany_gui.engine.paths import run_files
 
 from .inspector import MaskInspector
+from .jobs import ASK_ROLES
 from .settings_panel import setting_value, setting_widget, show_setting
 from .tune_view import TuneView
 from .texts import FOLLOW_HELP, FOLLOW_LABEL, LABELS, TOOLTIPS, human_bytes, human_seconds
@@ -101,7 +103,6 @@ EVAL_HINT = ("Press Evaluate to compare the merged model with the three inputs: 
              "of both data sets, and answers to a few prompts.")
 
 
-ASK_ROLES = ("merged", "base", "reasoning", "domain")
 VERDICT_COLORS = {"kept": ("ok", "✓"), "partly": ("warn", "≈"), "lost": ("error", "✗"), "unclear": ("info", "?")}
 
 
@@ -387,7 +388,7 @@ class ResultsPanel(QWidget):
 
     # ------------------------------------------------------------------ state
     def report_path(self) -> Path | None:
-        return self.out_dir / "reasonany" / "report.html" if self.out_dir else None
+        return run_files(self.out_dir) / "report.html" if self.out_dir else None
 
     def show_empty(self, text: str = EMPTY_TEXT) -> None:
         """Nothing to show (a merge is running, or the last one was cancelled or failed): say so, and show no old
