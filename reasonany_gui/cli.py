@@ -204,9 +204,26 @@ def cmd_merge(args: argparse.Namespace, cancel: CancelToken) -> int:
     cfg.validate(need_out=True)
     log.info("merge: %s", cfg.to_dict())
     tune = tune_options(args) if args.tune else None
-    out = Pipeline(cfg, listener=ConsolePrinter(args.quiet), cancel=cancel).run(tune=tune)
-    print(out)
+    from .engine import distributed
+
+    if distributed.needs_launch(cfg):  # --devices with several entries: the same job as torchrun would start
+        return distributed.launch(cfg, launch_flags(args), distributed.ranks_needed(cfg.devices))
+    with distributed.rank_session(cfg) as cfg:  # under torchrun: this rank's device and process group
+        quiet = args.quiet or not distributed.is_writer()  # rank 0 reports for all
+        out = distributed.run_rank(Pipeline(cfg, listener=ConsolePrinter(quiet), cancel=cancel), tune)
+    if out is not None:
+        print(out)
     return 0
+
+
+def launch_flags(args: argparse.Namespace) -> list[str]:
+    """The merge flags a torchrun worker needs besides the run config file (tuning and output)."""
+    flags = ["--quiet"] if args.quiet else []
+    if args.tune:
+        flags += ["--tune", "--budget", str(args.budget), "--check-rows", str(args.check_rows)]
+        flags += ["--minutes", str(args.minutes)] if args.minutes is not None else []
+        flags += ["--checks", str(args.checks)] if args.checks else []
+    return flags
 
 
 def cmd_tune(args: argparse.Namespace, cancel: CancelToken) -> int:

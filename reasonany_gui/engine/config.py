@@ -202,6 +202,12 @@ class MergeConfig:
     device: str = setting(
         "auto", label="Device", gui="settings", cli_hint=DEVICES_HELP,
         tooltip="Where the work runs. A GPU is much faster; its free memory is shown.")
+    #: several processes (torchrun) and/or a model split across GPUs: engine/distributed.py, placement.py
+    devices: str = setting(
+        "", label="Devices", cli_hint="e.g. cuda:0,cuda:1 (one process per GPU), all, cuda:0+cuda:1 (one model "
+        "across two GPUs), cpu,cpu", tooltip="Several devices: one scoring process per comma-separated entry "
+        "(torchrun); '+' joins GPUs that hold one model together. Empty: the one device above.",
+        cli_only="the app's device picker offers one device; several processes are launched from the command line")
     dtype: str = setting(  # output storage dtype; auto = the base model's
         "auto", label="Saved precision", choices=OUT_DTYPES, gui="output", retunable=True,
         tooltip="Number format of the saved model. 'Same as base' keeps the size of the original.")

@@ -31,10 +31,11 @@ import re
 import sys
 import tempfile
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 import torch.distributed as dist
@@ -268,6 +269,10 @@ class _PassSync:
         try:
             _, codes = self._exchange(code)
             self._check(codes, own=exc)
+            try:
+                setattr(exc, _RELAYED, True)
+            except AttributeError:
+                pass
         except Exception:  # noqa: BLE001 - the group itself is broken (a lost peer): the original error stands
             pass
 
@@ -338,6 +343,53 @@ def run_rank(pipe, tune: dict | None = None) -> Path | None:
     finally:
         pipe.close()
     return None
+
+
+def needs_launch(cfg) -> bool:
+    """Whether this `merge` must start torchrun itself: `devices` names several processes and this process is
+    not already one of a torchrun job's workers."""
+    return world_from_env() is None and ranks_needed(cfg.devices) > 1
+
+
+@contextmanager
+def rank_session(cfg) -> Iterator[Any]:
+    """Under torchrun: this rank's setting (its own device) with the process group up for the block.
+
+    Outside torchrun: the setting as it is (a '+' group of one process only sets the first device, the model
+    split follows in placement.py). A worker started by a plain `torchrun ... merge --device cuda` (no
+    `devices`) takes cuda:LOCAL_RANK, the CPU when asked for it."""
+    world = world_from_env()
+    group = rank_devices(cfg.devices, world)
+    if group:
+        cfg = cfg.replace(device=group[0])
+    elif world is not None and cfg.device != "cpu" and torch.cuda.is_available():
+        cfg = cfg.replace(device=f"cuda:{world.local_rank}")
+    elif world is not None:
+        cfg = cfg.replace(device="cpu")
+    if world is None:
+        yield cfg
+        return
+    with ProcessGroup(cfg.device, world):
+        try:
+            yield cfg
+        except BaseException as exc:
+            if world.rank == 0 or not _relayed(exc):
+                raise
+            # rank 0 prints this error for the whole job (one message, not one per rank); the log keeps it here
+            import logging
+            import traceback
+
+            logging.getLogger("reasonany").error("rank %d stopped: %s", world.rank, "".join(
+                traceback.format_exception(exc)))
+            raise SystemExit(130 if isinstance(exc, (CancelledError, KeyboardInterrupt)) else 1) from None
+
+
+_RELAYED = "reasonany_relayed_to_rank0"
+
+
+def _relayed(exc: BaseException) -> bool:
+    """Whether rank 0 already has this error: a peer's (raised on every rank) or this rank's own, sent over."""
+    return isinstance(exc, (PeerFailedError, PeerCancelledError)) or bool(getattr(exc, _RELAYED, False))
 
 
 def launch_args(config_path: Path, extra: Sequence[str]) -> list[str]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from . import calibration, layout
+from . import calibration, distributed, layout, placement
 from .calibration import load_tokenizer
 from .checkpoints import (Checkpoint, ModelInfo, check_finite, check_trio, info_of, load_model, resolve_model,
                           same_model_warnings)
@@ -26,7 +26,8 @@ from .config import ROLES, MergeConfig
 from .devices import compute_dtype, free_device_bytes, resolve_device
 from .errors import InputError, OutOfMemoryError, WriteError
 from .events import CancelToken, Log, Progress, StageFinished, StageStarted, null_listener
-from .importance import enable_checkpointing, parameter_names, score_pass
+from .distributed import score_pass  # importance.score_pass, or this rank's share under torchrun
+from .importance import enable_checkpointing, parameter_names
 from .paths import cache_dir, run_files
 from .scorecache import ScoreStore, cache_key, check_cache_root, map_bytes, temp_score_root
 from .selection import Selection, empty_selection_warnings, mask_terms, select_masks
@@ -210,6 +211,7 @@ class Pipeline:
                 self.log(f"Scores of the {model_role} model on the {data_role} data found in the cache: reused.")
             else:
                 todo.setdefault(model_role, []).append(map_id)
+        todo = distributed.agree(todo)  # rank 0's plan: every rank must join the same passes (distributed.py)
         if todo:  # before any model is loaded: the maps must fit on the cache's disk
             self.store.check_space(sum(map_bytes(self.ckpts[r].num_params, cfg.score_precision) * len(ids)
                                        for r, ids in todo.items()), sum(map(len, todo.values())), not cfg.score_cache)
@@ -227,8 +229,13 @@ class Pipeline:
     def _load_for_scoring(self, role: str, dtype: torch.dtype, cfg: MergeConfig):
         self.log(f"Loading the {role} model on {self.device} ({str(dtype).removeprefix('torch.')}).")
         self.cancel.check()
+        group = distributed.rank_devices(cfg.devices)  # '+' joins GPUs that hold one model (placement.py)
         try:
-            model = load_model(self.ckpts[role].path, dtype, self.device, allow_pickle=cfg.allow_pickle)
+            if len(group) > 1:
+                model = placement.load_split(self.ckpts[role].path, dtype, group, allow_pickle=cfg.allow_pickle,
+                                             accumulators_on_device=cfg.accumulators != "host")
+            else:
+                model = load_model(self.ckpts[role].path, dtype, self.device, allow_pickle=cfg.allow_pickle)
         except torch.cuda.OutOfMemoryError:
             fewer = {"compute_dtype": "bfloat16"} if dtype == torch.float32 else {"device": "cpu"}
             raise OutOfMemoryError(
@@ -254,7 +261,8 @@ class Pipeline:
         cs = self.calib[data_role]
         ckpt = self.ckpts[model_role]
         params = parameter_names(model, set(ckpt.tensors))
-        acc_on = self._accumulate_on(cfg, model)
+        acc_on = placement.accumulate_on(params, cfg.accumulators) if placement.is_split(model) \
+            else self._accumulate_on(cfg, model)
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         t0 = time.perf_counter()
@@ -275,10 +283,11 @@ class Pipeline:
         self.cancel.check()
         meta = {"map": map_id, "model": str(ckpt.path), "data": cs.spec, "score": cfg.score, "samples": result.samples,
                 "tokens": result.tokens, "seconds": result.seconds}
-        self.store.write(self.map_keys[map_id], result.scores, cfg.score_precision, meta)
+        if distributed.is_writer():  # rank 0 alone holds the reduced scores and writes them
+            self.store.write(self.map_keys[map_id], result.scores, cfg.score_precision, meta)
         self.pass_stats[map_id] = {"samples": result.samples, "tokens": result.tokens, "seconds": round(result.seconds, 3),
                                    "tokens_per_second": round(result.tokens / max(result.seconds, 1e-9), 1),
-                                   "accumulators": str(acc_on)}
+                                   "accumulators": placement.describe(acc_on)}
         del result
         self._done(stage, start)
 
