@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from . import layout
-from .config import MergeConfig
+from .config import ROLES, MergeConfig, settings
 from .errors import InputError
 from .methods import FULL_TITLES
 from .paths import RUN_DIR
@@ -183,38 +183,31 @@ def public_name(spec: str, path: str | None = None) -> str:
     return f"local: {name}"
 
 
-#: settings as people read them (report.html and the model card); the raw key is kept next to the label
-SETTING_TITLES = {
-    "method": "Method", "reasoning_ratio": "Reasoning share", "domain_ratio": "Domain share",
-    "reasoning_scale": "Reasoning strength", "domain_scale": "Domain strength", "score": "Importance score",
-    "samples": "Samples per data set", "max_length": "Max tokens per sample", "scope": "Ranking scope",
-    "intersect": "Agree with base model", "select_embeddings": "Include embeddings",
-    "response_only": "Score answers only", "granularity": "Granularity", "device": "Device",
-    "dtype": "Saved precision", "compute_dtype": "Working precision", "accumulators": "Score storage",
-    "gradient_checkpointing": "Save memory on long samples", "seed": "Random seed",
-    "tokenizer_source": "Tokenizer and chat template from", "shard_size": "File size per shard",
-    "score_cache": "Keep scores for re-tuning", "score_precision": "Kept score precision",
-    "reasoning_data": "Reasoning data", "domain_data": "Domain data", "allow_download": "Allow downloads",
-    "allow_pickle": "Allow pickle weights",
-}
-_PRIVATE_SETTINGS = ("base", "reasoning", "domain", "extra", "out")
+#: settings a shared document leaves out: the models' and the output's local paths, and free-form notes
+_PRIVATE_SETTINGS = (*ROLES, "out", "extra")
 
 
 def setting_rows(cfg: dict) -> list[tuple[str, str, str]]:
-    """(label, key, value in words) for each setting worth showing; paths shortened to their names."""
+    """(label, key, value in words) for each setting worth showing; data paths shortened to their names.
+
+    The label and the percent conversion are the field's own (config.Setting.label, Setting.shown), the same as
+    the GUI's, so a new setting is named in the report as it is on screen; a key this version does not know
+    (a report of an older version) keeps its key in words."""
+    known = settings()
     rows = []
     for k, v in cfg.items():
         if k in _PRIVATE_SETTINGS:
             continue
-        if k.endswith("_ratio") and isinstance(v, (int, float)):
-            text = f"{100 * v:.2f} %"
-        elif k.endswith("_data"):
+        meta = known.get(k)
+        if meta is not None and meta.percent and isinstance(v, (int, float)) and not isinstance(v, bool):
+            text = f"{meta.shown(v):.2f} %"
+        elif meta is not None and meta.gui == "data":
             text = public_name(str(v))
         elif isinstance(v, bool):
             text = "on" if v else "off"
         else:
             text = str(v)
-        rows.append((SETTING_TITLES.get(k, k.replace("_", " ").capitalize()), k, text))
+        rows.append((meta.label if meta is not None else k.replace("_", " ").capitalize(), k, text))
     return rows
 
 
