@@ -31,8 +31,8 @@ from .output_panel import OutputPanel, suggest_output
 from .results_panel import ResultsPanel, data_title
 from .run_panel import RunPanel
 from .settings_panel import SettingsPanel
-from .settings_store import SettingsStore, TunePreferences
-from .tune_view import DEFAULT_BUDGET, TuneOptions
+from .settings_store import SettingsStore
+from .tune_view import DEFAULT_BUDGET
 from .texts import describe_value, human_bytes
 from .widgets import guard_wheel, scroll_page
 from .worker import JobFn, JobRunner, OnError, OnResult
@@ -192,16 +192,16 @@ class MainWindow(QMainWindow):
         self.results.retune_requested.connect(self.start_retune)
         self.results.save_requested.connect(self.start_save_version)
         self.results.evaluate_requested.connect(self.start_evaluate)
-        self.results.evaluation.ask_requested.connect(self.start_ask)
-        tune = self.results.tune_view
-        tune.tune_requested.connect(self.start_tune)
-        tune.cancel_requested.connect(self.runner.cancel)
-        tune.setting_requested.connect(self.choose_candidate)
-        self.runner.event.connect(tune.on_event)
+        self.results.ask_requested.connect(self.start_ask)
+        self.results.tune_requested.connect(self.start_tune)
+        self.results.cancel_requested.connect(self.runner.cancel)
+        self.results.candidate_requested.connect(self.choose_candidate)
+        self.runner.event.connect(self.results.on_event)
         # one set of search options, shown on Results and on Settings: each copy follows the other
-        tune.options.changed.connect(lambda: self._sync_tune_options(tune.options, self.settings.tune_options))
-        self.settings.tune_options.changed.connect(
-            lambda: self._sync_tune_options(self.settings.tune_options, tune.options))
+        self.results.search_options_changed.connect(
+            lambda: self.settings.set_search_options(**self.results.search_options()))
+        self.settings.search_options_changed.connect(
+            lambda: self.results.set_search_options(**self.settings.search_options()))
         self.runner.event.connect(self.run_panel.on_event)
         self.runner.event.connect(self._on_status_event)
         self.errors.retry_requested.connect(self.retry_with)
@@ -224,9 +224,8 @@ class MainWindow(QMainWindow):
         self.settings.speed_factors = self.store.speed_factors()
         self.settings.load(cfg)
         prefs = self.store.tune_preferences(DEFAULT_BUDGET)
-        self.settings.auto_tune.setChecked(prefs.auto)
-        for options in (self.settings.tune_options, self.results.tune_view.options):
-            options.set_values(prefs.budget, prefs.checks)
+        self.settings.set_tune_preferences(prefs)
+        self.results.set_search_options(prefs.budget, prefs.checks)
         self.output.load(cfg)
         self.data.set_specs(cfg.reasoning_data, cfg.domain_data)
         if self.store.has_config() and all(getattr(cfg, r) for r in ROLES):
@@ -263,7 +262,8 @@ class MainWindow(QMainWindow):
                          f"{cfg.samples} samples of up to {cfg.max_length} tokens each")
         lines.append("<b>" + describe_value("method", cfg.method).replace(": ", ":</b> ", 1))
         if cfg.needs_scores:
-            lines.append(f"<b>Shares:</b> {100 * cfg.reasoning_ratio:.2f} % reasoning, {100 * cfg.domain_ratio:.2f} % "
+            shown = {n: cfg.settings()[n].shown(getattr(cfg, n)) for n in ("reasoning_ratio", "domain_ratio")}
+            lines.append(f"<b>Shares:</b> {shown['reasoning_ratio']:.2f} % reasoning, {shown['domain_ratio']:.2f} % "
                          f"domain; strengths {cfg.reasoning_scale:g} and {cfg.domain_scale:g}")
         if problems:
             lines.append("<span style='color:#a1122b'>⚠ " + " ".join(problems) + "</span>")
@@ -274,9 +274,7 @@ class MainWindow(QMainWindow):
             self.store.save_config(self.build_config())
         except Exception as exc:  # noqa: BLE001
             log.warning("saving settings failed: %s", exc)
-        options = self.settings.tune_options.values()
-        self.store.save_tune_preferences(TunePreferences(self.settings.auto_tune.isChecked(), int(options["budget"]),
-                                                         options["checks"] or ""))
+        self.store.save_tune_preferences(self.settings.tune_preferences())
         self.store.save_geometry(self.saveGeometry())
         self.store.sync()
 
@@ -368,7 +366,7 @@ class MainWindow(QMainWindow):
         self.selection = None
         self.results.show_empty("A merge is running. Its result appears here when it finishes.\n\nEarlier runs stay "
                                 "available: “Open run…” or File ▸ Recent runs.")
-        tune = self.settings.tune_options.values() if self.settings.auto_tune.isChecked() else None
+        tune = self.settings.auto_tune_options()
         costs = self._stage_costs(config)
         if tune is not None and costs:  # the estimate has no model of the search yet: a rough weight, corrected live
             costs["tune"] = tune["budget"] * (costs.get("write", 1.0) + costs.get("select", 0.5))
@@ -426,8 +424,7 @@ class MainWindow(QMainWindow):
 
     def retry_with(self, suggestions: dict) -> None:
         """The out-of-memory dialog's one-click retry: apply the suggested settings and merge again."""
-        self.settings.apply(suggestions)
-        hidden = {k: v for k, v in suggestions.items() if k not in self.settings.fields}
+        hidden = self.settings.apply(suggestions)
         if hidden:
             self._hidden_config = self._hidden_config.replace(**hidden)
         self.start_merge()
@@ -454,8 +451,7 @@ class MainWindow(QMainWindow):
             self.errors.show_error(InputError("Nothing to search from yet: run a merge or open an earlier run first."))
             return
         self.save_settings()  # the options are remembered like every other choice
-        self.results.tune_view.begin(int(options["budget"]))
-        self.results.tabs.setCurrentWidget(self.results.tune_view)
+        self.results.begin_tune(int(options["budget"]))
         self._start("tune", jobs.tune_job(self.pipeline, config, int(options["budget"]), options.get("checks")),
                     self._tuned, self._tune_failed)
 
@@ -465,11 +461,6 @@ class MainWindow(QMainWindow):
             self.status_text.setText("Wait for the current task to finish, then click the point again.")
             return
         self.start_retune(setting)
-
-    @staticmethod
-    def _sync_tune_options(source: TuneOptions, target: TuneOptions) -> None:
-        values = source.values()
-        target.set_values(values["budget"], values["checks"])
 
     def _shown_setting(self) -> dict | None:
         """The setting the Results screen shows now (method, shares, strengths, scope), for the search's ring."""
@@ -481,9 +472,8 @@ class MainWindow(QMainWindow):
         return {k: getattr(cfg, k) for k in SETTING_KEYS}
 
     def _update_tune_view(self) -> None:
-        view = self.results.tune_view
-        view.set_available(self.pipeline is not None or self._opened_config() is not None)
-        view.mark_current(self._shown_setting())
+        self.results.set_tune_state(self.pipeline is not None or self._opened_config() is not None,
+                                    self._shown_setting())
 
     def start_save_version(self) -> None:
         if self.runner.busy or self.pipeline is None:
@@ -500,7 +490,7 @@ class MainWindow(QMainWindow):
         if self.runner.busy or self.out_dir is None:
             return
         cfg = self.pipeline.config if self.pipeline is not None else (self._opened_config() or self.build_config())
-        self.results.evaluation.status.setText("Evaluating the base, reasoning, domain and merged models…")
+        self.results.begin_evaluation()
         self._start("evaluate", jobs.evaluate_job(self.out_dir, [cfg.reasoning_data, cfg.domain_data],
                                                   device=cfg.device, **self.eval_options), self._evaluated)
 
@@ -511,7 +501,7 @@ class MainWindow(QMainWindow):
                                      if self.runner.busy or self.results.unsaved else "Run or open a merge first.")
             return
         cfg = self.pipeline.config if self.pipeline is not None else (self._opened_config() or self.build_config())
-        self.results.evaluation.show_answers(None, "Thinking…")
+        self.results.show_answers(None, "Thinking…")
         self._start("ask", jobs.ask_job(self.out_dir, cfg, prompt, device=cfg.device,
                                         max_new_tokens=int(self.eval_options.get("max_new_tokens", 64))),
                     self._answered, self._ask_failed)
@@ -588,8 +578,7 @@ class MainWindow(QMainWindow):
     def clear_cache(self) -> None:
         """Delete the score cache; the live pipeline reads from it, so re-tuning needs a new run afterwards."""
         self._close_pipeline()
-        self.results.retune.setEnabled(False)
-        self.results.tune_view.set_available(False)
+        self.results.scores_cleared()
         self.score_store().clear()
         self.status_text.setText("Score cache cleared.")
 
@@ -648,48 +637,44 @@ class MainWindow(QMainWindow):
         cfg = result.pipeline.config
         self.results.set_selection(result.selection, cfg.scope, cfg.method)
         self.results.set_output(self.out_dir, saved_current=False)
-        self.results.retune.load(cfg)
-        self.results.retune.setEnabled(True)
+        self.results.show_setting(cfg, retunable=True)
         self.status_text.setText(message)
         self._update_tune_view()
 
     def _tuned(self, result: jobs.MergeResult) -> None:
         tuned = result.pipeline.tune_result
-        self.results.tune_view.set_result(tuned.report_section() if tuned else None)
+        self.results.show_tune_result(tuned.report_section() if tuned else None)
         self._show_retuned(result, "Search finished: the recommended setting is shown. Save this version to keep "
                                    "it, or click another point.")
 
     def _tune_failed(self, exc: BaseException) -> None:
         """The job put the pipeline back as it was (and closed one it built): the masks shown are still true."""
         cancelled = isinstance(exc, CancelledError)
-        self.results.tune_view.finish("cancelled" if cancelled else "failed",
-                                      "" if cancelled else str(exc).splitlines()[0] if str(exc) else "")
+        self.results.end_tune("cancelled" if cancelled else "failed",
+                              "" if cancelled else str(exc).splitlines()[0] if str(exc) else "")
 
     def _evaluated(self, result: object) -> None:
-        self.results.evaluation.show_result(result if isinstance(result, dict) else None)
-        self.results.tabs.setCurrentWidget(self.results.evaluation)
+        self.results.show_evaluation(result if isinstance(result, dict) else None)
         self.status_text.setText("Evaluation finished.")
 
     def _answered(self, result: dict) -> None:
-        self.results.evaluation.show_answers(result)
+        self.results.show_answers(result)
         self.status_text.setText("All four models answered your question.")
 
     def _ask_failed(self, exc: BaseException) -> None:
         cancelled = isinstance(exc, CancelledError)
-        self.results.evaluation.show_answers(None, "Cancelled." if cancelled else "No answer: see the message.")
+        self.results.show_answers(None, "Cancelled." if cancelled else "No answer: see the message.")
 
     def _show_merge(self, result: jobs.MergeResult, saved: bool) -> None:
         self.pipeline = result.pipeline
         self.selection = result.selection
         self.out_dir = Path(result.out) if result.out else self.out_dir
         cfg = result.pipeline.config
-        self.results.evaluation.data_roles = {cfg.reasoning_data: "reasoning", cfg.domain_data: "domain"}
         self.results.set_selection(result.selection, cfg.scope, cfg.method)
         self.results.set_output(self.out_dir, saved_current=saved)
         self.results.set_report(result.report)
-        self.results.retune.load(result.pipeline.config)
         # a search may have picked a method without masks; the measured scores still allow any other setting
-        self.results.retune.setEnabled(result.selection is not None or bool(result.pipeline.map_keys))
+        self.results.show_setting(cfg, retunable=result.selection is not None or bool(result.pipeline.map_keys))
         self._update_tune_view()
         self.status_text.setText(f"Merged model saved in {self.out_dir}")
 
@@ -698,15 +683,11 @@ class MainWindow(QMainWindow):
         self.selection = view if getattr(view, "names", None) else None
         self.out_dir = Path(view.out_dir)
         cfg = self._opened_config()
-        self.results.evaluation.data_roles = ({cfg.reasoning_data: "reasoning", cfg.domain_data: "domain"}
-                                              if cfg is not None else {})
         self.results.set_selection(self.selection, cfg.scope if cfg is not None else None,
                                    cfg.method if cfg is not None else None)
         self.results.set_output(self.out_dir, saved_current=True)
         self.results.set_report(view.report)
-        if cfg is not None:
-            self.results.retune.load(cfg)
-        self.results.retune.setEnabled(self.selection is not None and cfg is not None)
+        self.results.show_setting(cfg, retunable=self.selection is not None and cfg is not None)
         self._update_tune_view()
         self.store.add_recent("runs", str(self.out_dir))
         self._fill_recent_runs()

@@ -315,9 +315,17 @@ def _model_order(name: str) -> tuple[int, str]:
 
 
 class ResultsPanel(QWidget):
+    """The Results screen. The window talks to it through the intent methods below (show this, begin that) and
+    its signals, never through its child widgets, so the screen can be rearranged without touching the window."""
+
     retune_requested = Signal(dict)
     save_requested = Signal()
     evaluate_requested = Signal()
+    ask_requested = Signal(str)  # the user's own question for the four models
+    tune_requested = Signal(dict)  # "Find a good setting": the search's options {"budget", "checks"}
+    cancel_requested = Signal()  # the search's own Cancel button
+    candidate_requested = Signal(dict)  # a point of the search was clicked: re-tune to its setting
+    search_options_changed = Signal()  # the search's options were edited here
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -353,6 +361,11 @@ class ResultsPanel(QWidget):
         self.evaluation = EvaluationView()
         self.tune_view = TuneView()
         self.evaluation.find_setting_requested.connect(lambda: self.tabs.setCurrentWidget(self.tune_view))
+        self.evaluation.ask_requested.connect(self.ask_requested)
+        self.tune_view.tune_requested.connect(self.tune_requested)
+        self.tune_view.cancel_requested.connect(self.cancel_requested)
+        self.tune_view.setting_requested.connect(self.candidate_requested)
+        self.tune_view.options.changed.connect(self.search_options_changed)
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         self.summary.setAlignment(Qt.AlignmentFlag.AlignTop)
@@ -438,6 +451,65 @@ class ResultsPanel(QWidget):
         self.tune_view.set_busy(busy, searching=job == "tune")
         self.evaluation.ask_button.setEnabled(not busy)
         self._enable_evaluate(busy)
+
+    # ------------------------------------------------------------------ intents (what the window asks for)
+    def show_setting(self, config: MergeConfig | None, retunable: bool) -> None:
+        """The setting of the run shown (None: an opened run whose report this version cannot read).
+
+        It fills the Re-tune card, which is usable only when `retunable` (measured scores are at hand), and tells
+        the evaluation which data set is which skill's (for its verdicts)."""
+        self.evaluation.data_roles = ({config.reasoning_data: "reasoning", config.domain_data: "domain"}
+                                      if config is not None else {})
+        if config is not None:
+            self.retune.load(config)
+        self.retune.setEnabled(retunable)
+
+    def scores_cleared(self) -> None:
+        """The score cache was deleted: neither re-tuning nor the search can run until a new merge measures."""
+        self.retune.setEnabled(False)
+        self.tune_view.set_available(False)
+
+    def set_tune_state(self, available: bool, current: dict | None) -> None:
+        """Whether a search can start (scores at hand), and the setting shown now (ringed on the search's plot)."""
+        self.tune_view.set_available(available)
+        self.tune_view.mark_current(current)
+
+    def on_event(self, event: object) -> None:
+        """An engine event while a job runs (the search draws its candidates live)."""
+        self.tune_view.on_event(event)
+
+    def search_options(self) -> dict:
+        """The search's options as shown here: {"budget": int, "checks": path or None}."""
+        return self.tune_view.options.values()
+
+    def set_search_options(self, budget: int, checks: str | None) -> None:
+        """Show the search's options (without echoing search_options_changed)."""
+        self.tune_view.options.set_values(budget, checks)
+
+    def begin_tune(self, budget: int) -> None:
+        """A search of `budget` candidates starts: its tab comes to the front and fills in live."""
+        self.tune_view.begin(budget)
+        self.tabs.setCurrentWidget(self.tune_view)
+
+    def show_tune_result(self, section: dict | None) -> None:
+        """The finished search (tune.TuneResult.report_section), or None."""
+        self.tune_view.set_result(section)
+
+    def end_tune(self, state: str, message: str = "") -> None:
+        """The search stopped without a result: state "cancelled" or "failed" (message: the first line why)."""
+        self.tune_view.finish(state, message)
+
+    def begin_evaluation(self) -> None:
+        self.evaluation.status.setText("Evaluating the base, reasoning, domain and merged models…")
+
+    def show_evaluation(self, result: dict | None) -> None:
+        """A finished evaluation, brought to the front."""
+        self.evaluation.show_result(result)
+        self.tabs.setCurrentWidget(self.evaluation)
+
+    def show_answers(self, result: dict | None, note: str = "") -> None:
+        """The four models' answers to the user's question, or a note in each box (thinking, cancelled, failed)."""
+        self.evaluation.show_answers(result, note)
 
     def _open(self, path: Path | None) -> None:
         if path is not None and Path(path).exists():

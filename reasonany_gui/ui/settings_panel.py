@@ -18,6 +18,7 @@ from reasonany_gui.engine.config import FIELD_TYPES, MergeConfig
 from reasonany_gui.engine.methods import REGISTRY
 
 from .texts import CHOICE_TITLES, DEMO_VALUES_NOTE, FOLLOW_HELP, FOLLOW_LABEL, LABELS, TOOLTIPS, human_bytes, human_range
+from .settings_store import TunePreferences
 from .tune_view import TuneOptions
 from .widgets import Banner, Card, Columns, StrengthLink, page_header, strengths_follow_shares
 
@@ -131,7 +132,11 @@ def changed_signal(box: QWidget):
 
 
 class SettingsPanel(QWidget):
+    """Step 3. The window reads and sets it through `values`/`load`/`apply` and the tune-option intents below,
+    never through its child widgets."""
+
     changed = Signal()
+    search_options_changed = Signal()  # the search's options were edited here
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -191,6 +196,7 @@ class SettingsPanel(QWidget):
         self.tune_options = TuneOptions()
         self.tune_options.setEnabled(False)
         self.auto_tune.toggled.connect(self.tune_options.setEnabled)
+        self.tune_options.changed.connect(self.search_options_changed)
         tune_card.body.addWidget(self.auto_tune)
         tune_card.body.addWidget(auto_help)
         tune_card.body.addWidget(self.tune_options)
@@ -282,14 +288,39 @@ class SettingsPanel(QWidget):
     def values(self) -> dict:
         return {name: setting_value(name, w) for name, w in self.fields.items()}
 
-    def apply(self, changes: dict) -> None:
-        """Set some fields (e.g. the out-of-memory dialog's suggestions), keep the rest."""
+    def apply(self, changes: dict) -> dict:
+        """Set some fields (e.g. the out-of-memory dialog's suggestions), keep the rest.
+
+        Returns the changes this panel has no widget for (the caller keeps them elsewhere)."""
         current = MergeConfig().replace(**self.values())
         known = {k: v for k, v in changes.items() if k in self.fields}
         self.load(current.replace(**known))
+        return {k: v for k, v in changes.items() if k not in known}
 
     def reset_defaults(self) -> None:
         self.load(MergeConfig())
+
+    # ------------------------------------------------------------------ the search's options
+    def auto_tune_options(self) -> dict | None:
+        """The options of "find a good setting automatically" on Merge ({"budget", "checks"}), None when it is off."""
+        return self.search_options() if self.auto_tune.isChecked() else None
+
+    def search_options(self) -> dict:
+        """The search's options as shown here: {"budget": int, "checks": path or None}."""
+        return self.tune_options.values()
+
+    def set_search_options(self, budget: int, checks: str | None) -> None:
+        """Show the search's options (without echoing search_options_changed)."""
+        self.tune_options.set_values(budget, checks)
+
+    def tune_preferences(self) -> TunePreferences:
+        """What the app remembers of the search: automatic or not, the budget, the checks file."""
+        options = self.search_options()
+        return TunePreferences(self.auto_tune.isChecked(), int(options["budget"]), options["checks"] or "")
+
+    def set_tune_preferences(self, prefs: TunePreferences) -> None:
+        self.auto_tune.setChecked(prefs.auto)
+        self.set_search_options(prefs.budget, prefs.checks)
 
     # ------------------------------------------------------------------ reactions
     def _on_changed(self, *_args) -> None:
