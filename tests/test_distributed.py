@@ -136,6 +136,7 @@ def test_two_gloo_ranks_reproduce_single_process_scores(trio, data_files, tmp_pa
         torch.testing.assert_close(got["scores"][name], ref, rtol=1e-5, atol=1e-7 * float(ref.abs().max()) + 1e-12)
 
 
+@pytest.mark.slow  # the pipeline-level test below covers the same relay end to end
 def test_a_failure_on_one_rank_stops_the_other_with_its_message(trio, data_files, tmp_path) -> None:
     samples = _samples(trio, data_files, 5)
     out = tmp_path / "scores.pt"
@@ -204,3 +205,92 @@ def test_inferred_device_map_keeps_blocks_whole_and_refuses_spilling(trio) -> No
     with pytest.raises(OutOfMemoryError, match="does not fit"):
         placement.infer_device_map(trio["reasoning"], torch.float32, ["cuda:0"], free={"cuda:0": 10_000},
                                    reserve_bytes=0)
+
+
+# ---------------------------------------------------------------------- the whole run on two ranks
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:  # the port torchrun would pick for --standalone; only the test needs one
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run_worker(rank: int, size: int, home: str, port: int, argv: list[str], fail_rank: int) -> None:
+    """One torchrun-like worker: the env torchrun sets, then the CLI's merge; rank `fail_rank`'s model breaks."""
+    os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(size), "LOCAL_RANK": str(rank), "MASTER_ADDR": "127.0.0.1",
+                       "MASTER_PORT": str(port), "REASONANY_HOME": home, "HF_HUB_OFFLINE": "1"})
+    torch.set_num_threads(1)
+    from reasonany_gui import cli
+    from reasonany_gui.engine import pipeline
+
+    if rank == fail_rank:
+        real = pipeline.load_model
+
+        def broken_model(*a, **k):
+            model = real(*a, **k)
+            model.forward = lambda *a, **k: (_ for _ in ()).throw(RuntimeError("disk on fire"))
+            return model
+
+        pipeline.load_model = broken_model
+    try:
+        code = cli.main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    Path(home, f"rank{rank}.code").write_text(str(code))
+
+
+def test_a_failing_rank_stops_the_run_with_nothing_written(trio, data_files, tmp_path, capfd) -> None:
+    home = tmp_path / "home"
+    out = tmp_path / "merged"
+    argv = ["merge", "--base", str(trio["base"]), "--reasoning", str(trio["reasoning"]), "--domain",
+            str(trio["domain"]), "--reasoning-data", str(data_files["reasoning"]), "--domain-data",
+            str(data_files["domain"]), "--out", str(out), "--devices", "cpu,cpu", "--samples", "4",
+            "--max-length", "32", "--quiet"]
+    _spawn(_run_worker, (str(home), _free_port(), argv, 1))
+    assert (home / "rank0.code").read_text() == "1" and (home / "rank1.code").read_text() == "1"
+    err = capfd.readouterr().err
+    assert err.count("disk on fire") == 1 and "Rank 1 of 2 failed" in err  # one message, from rank 0
+    assert not out.exists() and not list(out.parent.glob(f".{out.name}*"))
+    scores = home / "cache" / "scores"
+    assert not scores.exists() or not [p for p in scores.iterdir() if not p.name.startswith(".")]
+
+
+@pytest.mark.slow
+def test_merge_devices_cpu_cpu_launches_torchrun_and_matches_one_process(trio, data_files, tmp_path) -> None:
+    """`reasonany merge --devices cpu,cpu` (torch's launcher, two gloo workers) writes the same masks as one
+    process, and score maps equal up to float32 summation order."""
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+
+    def merge(home: Path, extra: list[str]) -> Path:
+        out = home / "merged"
+        env = {**os.environ, "REASONANY_HOME": str(home), "OMP_NUM_THREADS": "1"}
+        cmd = [sys.executable, "-m", "reasonany_gui.cli", "merge", "--base", str(trio["base"]), "--reasoning",
+               str(trio["reasoning"]), "--domain", str(trio["domain"]), "--reasoning-data",
+               str(data_files["reasoning"]), "--domain-data", str(data_files["domain"]), "--out", str(out),
+               "--samples", "5", "--max-length", "32", "--score-precision", "float32", "--quiet", *extra]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return out
+
+    one = merge(tmp_path / "one", ["--device", "cpu"])
+    two = merge(tmp_path / "two", ["--devices", "cpu,cpu"])
+    maps = {}
+    for name in ("one", "two"):
+        entries = sorted((tmp_path / name / "cache" / "scores").iterdir())
+        maps[name] = [{k: v for f in sorted(e.glob("*.safetensors")) for k, v in load_file(f).items()}
+                      for e in entries if e.is_dir()]
+    assert len(maps["one"]) == len(maps["two"]) == 2
+    for a, b in zip(maps["one"], maps["two"]):
+        for k in a:
+            torch.testing.assert_close(b[k], a[k], rtol=1e-5, atol=1e-7 * float(a[k].abs().max()) + 1e-12)
+    masks_one = load_file(next((one / "reasonany").glob("masks*.safetensors")))
+    masks_two = load_file(next((two / "reasonany").glob("masks*.safetensors")))
+    differ = sum(int((masks_one[k] != masks_two[k]).sum()) for k in masks_one)
+    total = sum(v.numel() for v in masks_one.values())
+    assert differ <= max(2, total // 10_000), f"{differ} of {total} mask entries differ (more than threshold ties)"
