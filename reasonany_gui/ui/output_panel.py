@@ -8,16 +8,17 @@ import re
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
+from PySide6.QtWidgets import QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
 
-from reasonany_gui.engine.config import OUT_DTYPES, ROLES, MergeConfig
+from reasonany_gui.engine.config import MergeConfig
 
-from .texts import LABELS, ROLE_TITLES, TOOLTIPS
+from .setting_widgets import changed_signal, setting_value, setting_widget, show_setting
+from .texts import LABELS, TOOLTIPS
 from .widgets import Card, page_layout
 
-SHARD_SIZES = ("1GB", "2GB", "5GB", "10GB")
-SAVE_DTYPE_TITLES = {"auto": "Same as the base model", "bfloat16": "bfloat16 (half size)",
-                     "float16": "float16 (half size)", "float32": "float32 (full size)"}
+#: this screen's settings (config.Setting.gui == "output"), in the order of its form: the folder first
+PANEL_FIELDS = MergeConfig.fields_where(gui="output")
+ROWS = tuple(dict.fromkeys(("out", "tokenizer_source", "dtype", "shard_size", *PANEL_FIELDS)))
 
 
 def output_root() -> Path:
@@ -47,6 +48,9 @@ def suggest_output(reasoning: str, domain: str, root: Path | None = None) -> Pat
 
 
 class OutputPanel(QWidget):
+    """Step 4. Its settings (the fields whose Setting says gui="output") are generated like the Settings screen's;
+    the output folder gets a Choose… button next to its field."""
+
     changed = Signal()
     merge_requested = Signal()
     #: the tokenizer source was changed (the data preview counts tokens with that model's tokenizer)
@@ -54,33 +58,21 @@ class OutputPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.out = QLineEdit()
+        self.fields: dict[str, QWidget] = {name: setting_widget(name) for name in PANEL_FIELDS}
+        self.out: QLineEdit = self.fields["out"]
         self.out.setPlaceholderText("A new folder for the merged model")
-        self.out.setToolTip("The merged model is written here. The folder must not exist yet (or be empty).")
         browse = QPushButton("Choose…")
         browse.clicked.connect(self._browse)
         out_row = QHBoxLayout()
         out_row.addWidget(self.out, 1)
         out_row.addWidget(browse)
-        self.tokenizer = QComboBox()
-        for r in ROLES:
-            self.tokenizer.addItem(ROLE_TITLES[r], r)
-        self.tokenizer.setToolTip(TOOLTIPS["tokenizer_source"])
-        self.dtype = QComboBox()
-        for d in OUT_DTYPES:
-            self.dtype.addItem(SAVE_DTYPE_TITLES[d], d)
-        self.dtype.setToolTip(TOOLTIPS["dtype"])
-        self.shard = QComboBox()
-        self.shard.setEditable(True)
-        self.shard.addItems(SHARD_SIZES)
-        self.shard.setToolTip(TOOLTIPS["shard_size"])
 
         card = Card("Output")
         form = QFormLayout()
-        form.addRow(QLabel("Folder"), out_row)
-        form.addRow(QLabel(LABELS["tokenizer_source"]), self.tokenizer)
-        form.addRow(QLabel(LABELS["dtype"]), self.dtype)
-        form.addRow(QLabel(LABELS["shard_size"]), self.shard)
+        for name in ROWS:
+            label = QLabel(LABELS[name])
+            label.setToolTip(TOOLTIPS[name])
+            form.addRow(label, out_row if name == "out" else self.fields[name])
         card.body.addLayout(form)
         what = QLabel("The folder will hold the merged model in the usual Hugging Face layout (it loads with "
                       "transformers, vLLM and friends), a model card, and a report with the masks and every "
@@ -107,11 +99,10 @@ class OutputPanel(QWidget):
         lay.addWidget(self.plan)
         lay.addLayout(row)
         lay.addStretch(1)
-        for sig in (self.out.textChanged, self.tokenizer.currentIndexChanged, self.dtype.currentIndexChanged,
-                    self.shard.currentTextChanged):
-            sig.connect(lambda *_: self.changed.emit())
-        self.tokenizer.currentIndexChanged.connect(
-            lambda *_: self.tokenizer_source_changed.emit(str(self.tokenizer.currentData())))
+        for box in self.fields.values():
+            changed_signal(box).connect(lambda *_: self.changed.emit())
+        changed_signal(self.fields["tokenizer_source"]).connect(
+            lambda *_: self.tokenizer_source_changed.emit(str(self.values()["tokenizer_source"])))
         self.load(MergeConfig())
 
     def set_summary(self, html: str) -> None:
@@ -128,19 +119,13 @@ class OutputPanel(QWidget):
             self.out.setText(folder)
 
     def load(self, config: MergeConfig) -> None:
-        if config.out:
-            self.out.setText(str(config.out))
-        self.tokenizer.setCurrentIndex(max(self.tokenizer.findData(config.tokenizer_source), 0))
-        self.dtype.setCurrentIndex(max(self.dtype.findData(config.dtype), 0))
-        self.shard.setCurrentText(str(config.shard_size))
+        """Show a config's output settings; a config without a folder keeps the folder shown (a suggestion)."""
+        for name, box in self.fields.items():
+            if name != "out" or config.out:
+                show_setting(name, box, getattr(config, name))
 
     def values(self) -> dict:
-        return {
-            "out": self.out.text().strip() or None,
-            "tokenizer_source": str(self.tokenizer.currentData()),
-            "dtype": str(self.dtype.currentData()),
-            "shard_size": self.shard.currentText().strip(),
-        }
+        return {name: setting_value(name, box) for name, box in self.fields.items()}
 
     def ensure_out(self, reasoning: str, domain: str) -> str:
         """Fill in a fresh default folder when none is set (an existing one is the engine's to refuse)."""

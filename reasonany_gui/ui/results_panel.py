@@ -23,7 +23,7 @@ from reasonany_gui.engine.paths import run_files
 
 from .inspector import MaskInspector
 from .jobs import ASK_ROLES
-from .settings_panel import setting_value, setting_widget, show_setting
+from .setting_widgets import setting_value, setting_widget, show_setting
 from .tune_view import TuneView
 from .texts import FOLLOW_HELP, FOLLOW_LABEL, LABELS, TOOLTIPS, human_bytes, human_seconds
 from .widgets import Banner, Card, StrengthLink, strengths_follow_shares
@@ -453,7 +453,7 @@ class ResultsPanel(QWidget):
         self._enable_evaluate(busy)
 
     # ------------------------------------------------------------------ intents (what the window asks for)
-    def show_setting(self, config: MergeConfig | None, retunable: bool) -> None:
+    def show_run_setting(self, config: MergeConfig | None, retunable: bool) -> None:
         """The setting of the run shown (None: an opened run whose report this version cannot read).
 
         It fills the Re-tune card, which is usable only when `retunable` (measured scores are at hand), and tells

@@ -10,14 +10,15 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel,
-                               QPushButton, QSpinBox, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QToolButton,
+                               QVBoxLayout, QWidget)
 
 from reasonany_gui.engine import devices
-from reasonany_gui.engine.config import FIELD_TYPES, MergeConfig
+from reasonany_gui.engine.config import MergeConfig
 from reasonany_gui.engine.methods import REGISTRY
 
-from .texts import CHOICE_TITLES, DEMO_VALUES_NOTE, FOLLOW_HELP, FOLLOW_LABEL, LABELS, TOOLTIPS, human_bytes, human_range
+from .setting_widgets import changed_signal, setting_value, setting_widget, show_setting
+from .texts import DEMO_VALUES_NOTE, FOLLOW_HELP, FOLLOW_LABEL, LABELS, TOOLTIPS, human_bytes, human_range
 from .settings_store import TunePreferences
 from .tune_view import TuneOptions
 from .widgets import Banner, Card, Columns, StrengthLink, page_header, strengths_follow_shares
@@ -44,93 +45,6 @@ CARDS: dict[str, tuple[str, ...]] = {
     "Hardware": ("device", "compute_dtype"),
 }
 ADVANCED_FIELDS = tuple(n for n in PANEL_FIELDS if not any(n in names for names in CARDS.values()))
-#: digits after the point in the spin boxes (an open range such as 0 < share < 1 stops one step inside)
-DECIMALS = 2
-
-
-def narrow_combo(box: QComboBox | None = None) -> QComboBox:
-    """A combo box whose width follows its layout, not its longest entry (long entries are elided)."""
-    box = box or QComboBox()
-    box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-    box.setMinimumContentsLength(12)
-    return box
-
-
-def setting_widget(name: str) -> QWidget:
-    """The widget of one MergeConfig field, from its Setting: a check box, a combo box of its choices (in words),
-    or a spin box over its legal range in shown units (a percent field shows 50 % for 0.5)."""
-    meta = MergeConfig.settings()[name]
-    kind = FIELD_TYPES[name]
-    if kind == "boolean":
-        box: QWidget = QCheckBox(meta.label)
-    elif meta.options() or kind == "text":  # a text field without choices (device) is a combo filled by its panel
-        box = narrow_combo()
-        titles = CHOICE_TITLES.get(name, {})
-        for option in meta.options():
-            box.addItem(titles.get(option, option), option)
-    elif kind in ("number", "whole number") and meta.low is not None and meta.high is not None:
-        box = _spin_box(name, kind == "whole number")
-    else:
-        raise ValueError(f"{name}: no widget for a {kind} setting without a range")
-    box.setToolTip(meta.tooltip)
-    return box
-
-
-def _spin_box(name: str, whole: bool) -> QSpinBox | QDoubleSpinBox:
-    meta = MergeConfig.settings()[name]
-    low, high = meta.shown(meta.low), meta.shown(meta.high)
-    if whole:
-        box: QSpinBox | QDoubleSpinBox = QSpinBox()
-        box.setRange(int(low), int(high))
-        box.setSingleStep(int(meta.step))
-    else:
-        box = QDoubleSpinBox()
-        box.setDecimals(DECIMALS)
-        inset = 10.0 ** -DECIMALS if meta.open_range else 0.0
-        box.setRange(low + inset, high - inset)
-        box.setSingleStep(meta.step)
-    if meta.unit:
-        box.setSuffix(" %" if meta.percent else f" {meta.unit}")
-    return box
-
-
-def show_setting(name: str, box: QWidget, value: object) -> None:
-    """Put a config value into its widget (made by setting_widget); an unknown choice stays visible."""
-    meta = MergeConfig.settings()[name]
-    if isinstance(box, QCheckBox):
-        box.setChecked(bool(value))
-    elif isinstance(box, QSpinBox):
-        box.setValue(int(value))
-    elif isinstance(box, QDoubleSpinBox):
-        box.setValue(meta.shown(float(value)))
-    else:
-        i = box.findData(str(value))
-        if i < 0:  # e.g. a remembered cuda:1 that is gone: keep it visible, the check explains
-            box.addItem(str(value), str(value))
-            i = box.findData(str(value))
-        box.setCurrentIndex(i)
-
-
-def setting_value(name: str, box: QWidget) -> object:
-    """The config value a widget (made by setting_widget) shows."""
-    if isinstance(box, QCheckBox):
-        return box.isChecked()
-    if isinstance(box, QSpinBox):
-        return int(box.value())
-    if isinstance(box, QDoubleSpinBox):
-        return MergeConfig.settings()[name].stored(box.value())
-    return str(box.currentData())
-
-
-def changed_signal(box: QWidget):
-    """The signal a widget made by setting_widget emits when its value changes."""
-    if isinstance(box, QCheckBox):
-        return box.toggled
-    if isinstance(box, (QSpinBox, QDoubleSpinBox)):
-        return box.valueChanged
-    return box.currentIndexChanged
-
-
 class SettingsPanel(QWidget):
     """Step 3. The window reads and sets it through `values`/`load`/`apply` and the tune-option intents below,
     never through its child widgets."""

@@ -46,6 +46,9 @@ DTYPE_TITLES: dict[str, str] = {
     "float32": "float32 (full size)",
 }
 
+#: the saved model's precision ("auto" keeps the base model's, so it is named that way)
+SAVE_DTYPE_TITLES: dict[str, str] = {**DTYPE_TITLES, "auto": "Same as the base model"}
+
 ACCUMULATOR_TITLES: dict[str, str] = {"auto": "Automatic", "device": "On the GPU (fast)",
                                       "host": "In RAM (saves GPU memory)"}
 
@@ -58,7 +61,7 @@ SCORE_PRECISION_TITLES: dict[str, str] = {"bfloat16": "bfloat16 (half the disk s
 
 #: the words for each choice of a setting with choices (a choice missing here is shown as it is written)
 CHOICE_TITLES: dict[str, Mapping[str, str]] = {
-    "method": METHOD_TITLES, "score": SCORE_TITLES, "scope": SCOPE_TITLES, "dtype": DTYPE_TITLES,
+    "method": METHOD_TITLES, "score": SCORE_TITLES, "scope": SCOPE_TITLES, "dtype": SAVE_DTYPE_TITLES,
     "compute_dtype": DTYPE_TITLES, "accumulators": ACCUMULATOR_TITLES, "tokenizer_source": ROLE_TITLES,
     "granularity": GRANULARITY_TITLES, "score_precision": SCORE_PRECISION_TITLES,
 }

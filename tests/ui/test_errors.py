@@ -76,7 +76,7 @@ def test_mismatched_trio_is_explained_in_plain_words(qtbot, window, trio, other_
 
 def test_bad_setting_is_refused_with_its_name(qtbot, window):
     w = window
-    w.output.shard.setCurrentText("lots")
+    w.output.fields["shard_size"].setCurrentText("lots")
     qtbot.mouseClick(w.merge_button, Qt.MouseButton.LeftButton)
     assert not w.runner.busy
     assert w.errors.last.windowTitle() == "Please check your input"

@@ -116,3 +116,24 @@ def test_switches_are_check_boxes_labelled_from_the_metadata(qtbot):
     for name, box in panel.fields.items():
         if isinstance(getattr(MergeConfig(), name), bool):
             assert isinstance(box, QCheckBox) and box.text() == MergeConfig.settings()[name].label
+
+
+def test_the_save_screen_is_generated_from_the_metadata(qtbot):
+    """The Save screen builds its widgets like the Settings screen (gui="output"): same tooltips, choices, values."""
+    from reasonany_gui.ui.output_panel import OutputPanel
+
+    panel = OutputPanel()
+    qtbot.addWidget(panel)
+    assert tuple(panel.fields) == MergeConfig.fields_where(gui="output")
+    for name, box in panel.fields.items():
+        meta = MergeConfig.settings()[name]
+        assert box.toolTip() == meta.tooltip, name
+        if isinstance(box, QComboBox) and not box.isEditable():
+            assert [box.itemData(i) for i in range(box.count())] == list(meta.options()), name
+    chosen = MergeConfig(out="/tmp/somewhere", dtype="float16", tokenizer_source="domain", shard_size="3GB")
+    panel.load(chosen)
+    assert panel.values() == {n: getattr(chosen, n) for n in panel.fields}
+    panel.load(MergeConfig())  # a config without a folder keeps the folder shown (the suggested one)
+    assert panel.values()["out"] == "/tmp/somewhere" and panel.values()["dtype"] == "auto"
+    dtype = panel.fields["dtype"]
+    assert dtype.itemText(dtype.findData("auto")) == "Same as the base model"
