@@ -144,8 +144,9 @@ def plan(repo_id: str, revision: str | None = None, token: str | None = None, al
     keep, skipped = choose_files(sorted(sizes), allow_pickle)
     if not any(n.endswith((".safetensors", ".bin", ".pt", ".pth")) for n in keep):
         pickles = [n for n in sizes if _matches(n, PICKLE_PATTERNS) and "/" not in n]
-        why = (" It has only pickle weights (.bin/.pt): allow pickle files in Settings (or --allow-pickle) to use them."
-               if pickles else " Pick a repo with safetensors weights.")
+        why = (" It has only pickle weights (.bin/.pt), which the app does not load (they can run code): pick a repo "
+               f"with safetensors weights, or, if you trust its source, fetch it with `hf download {repo_id}` and "
+               "merge on the command line with --allow-pickle." if pickles else " Pick a repo with safetensors weights.")
         raise InputError(f"Model {repo_id!r} has no weight files a merge can use.{why}")
     if "config.json" not in keep:
         raise InputError(f"Model {repo_id!r} has no config.json: it is not a transformers model a merge can use.")
