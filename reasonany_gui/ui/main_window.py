@@ -11,10 +11,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QUrl
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow,
-                               QMessageBox, QProgressBar, QPushButton, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtCore import QSize, QUrl
+from PySide6.QtGui import QCloseEvent, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QWidget
 
 from reasonany_gui import __version__
 from reasonany_gui.engine import demo, paths
@@ -35,6 +34,7 @@ from .settings_store import SettingsStore
 from .tune_view import DEFAULT_BUDGET
 from .texts import describe_value, human_bytes
 from .widgets import guard_wheel, scroll_page
+from .window_shell import Shell, add_action
 from .worker import JobFn, JobRunner, OnError, OnResult
 
 log = logging.getLogger(__name__)
@@ -82,100 +82,29 @@ class MainWindow(QMainWindow):
 
     # ================================================================== layout
     def _build_layout(self) -> None:
-        self.stack = QStackedWidget()
-        for page in self.pages.values():  # each screen scrolls on a small window instead of squeezing
-            self.stack.addWidget(scroll_page(page))
-        self.nav = QListWidget()
-        self.nav.setObjectName("nav")
-        for i, (_key, title) in enumerate(STEPS):
-            item = QListWidgetItem(f"{i + 1}   {title}")
-            item.setSizeHint(QSize(180, 40))
-            self.nav.addItem(item)
-        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
-        self.nav.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-
-        brand = QLabel("ReasonAny")
-        brand.setObjectName("brand")
-        tagline = QLabel("Reasoning + your domain,\nwithout training")
-        tagline.setObjectName("tagline")
-        self.merge_button = QPushButton("Merge")
-        self.merge_button.setObjectName("primary")
-        self.merge_button.setToolTip("Measure, select and save the merged model with the current choices.")
-        self.open_run_button = QPushButton("Open run…")
-        self.open_run_button.setToolTip("Show the report and masks of an earlier output folder.")
-        side = QWidget()
-        side.setObjectName("sidebar")
-        sl = QVBoxLayout(side)
-        sl.setContentsMargins(12, 16, 12, 16)
-        sl.addWidget(brand)
-        sl.addWidget(tagline)
-        sl.addSpacing(12)
-        sl.addWidget(self.nav, 1)
-        sl.addWidget(self.merge_button)
-        sl.addWidget(self.open_run_button)
-        side.setFixedWidth(210)
-
-        self.back_button = QPushButton("◂ Back")
-        self.next_button = QPushButton("Next ▸")
-        footer = QHBoxLayout()
-        footer.addWidget(self.back_button)
-        footer.addStretch(1)
-        footer.addWidget(self.next_button)
-        content = QWidget()
-        content.setObjectName("content")
-        cl = QVBoxLayout(content)
-        cl.setContentsMargins(20, 16, 20, 12)
-        cl.addWidget(self.stack, 1)
-        cl.addLayout(footer)
-
-        central = QWidget()
-        hl = QHBoxLayout(central)
-        hl.setContentsMargins(0, 0, 0, 0)
-        hl.setSpacing(0)
-        hl.addWidget(side)
-        hl.addWidget(content, 1)
-        self.setCentralWidget(central)
-
-        self.status_text = QLabel("Ready.")
-        self.status_progress = QProgressBar()
-        self.status_progress.setRange(0, 1000)
-        self.status_progress.setFixedWidth(160)
-        self.status_progress.setVisible(False)
-        self.status_cancel = QToolButton()
-        self.status_cancel.setText("Cancel")
-        self.status_cancel.setVisible(False)
-        self.statusBar().addWidget(self.status_text, 1)
-        self.statusBar().addPermanentWidget(self.status_progress)
-        self.statusBar().addPermanentWidget(self.status_cancel)
-        self.nav.setCurrentRow(0)
+        """The sidebar of steps, the stacked screens, the footer and the status bar (window_shell.Shell)."""
+        shell = Shell(self, [scroll_page(page) for page in self.pages.values()], [title for _key, title in STEPS])
+        self.nav, self.stack = shell.nav, shell.stack
+        self.merge_button, self.open_run_button = shell.merge_button, shell.open_run_button
+        self.back_button, self.next_button = shell.back_button, shell.next_button
+        self.status_text, self.status_progress, self.status_cancel = (shell.status_text, shell.status_progress,
+                                                                      shell.status_cancel)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        act = QAction("&Open run…", self)
-        act.setShortcut(QKeySequence.StandardKey.Open)
-        act.triggered.connect(self.choose_run)
-        file_menu.addAction(act)
+        add_action(file_menu, "&Open run…", self.choose_run, QKeySequence.StandardKey.Open)
         self.recent_menu = file_menu.addMenu("Recent runs")
         file_menu.addSeparator()
-        act = QAction("Use the &demo models", self)
-        act.triggered.connect(self.use_demo)
-        file_menu.addAction(act)
-        self.clear_cache_action = QAction("&Clear the score cache…", self)
-        self.clear_cache_action.setToolTip("Delete the kept importance scores (re-tuning earlier runs then measures again).")
-        self.clear_cache_action.triggered.connect(self.ask_clear_cache)
-        file_menu.addAction(self.clear_cache_action)
+        add_action(file_menu, "Use the &demo models", self.use_demo)
+        self.clear_cache_action = add_action(
+            file_menu, "&Clear the score cache…", self.ask_clear_cache,
+            tip="Delete the kept importance scores (re-tuning earlier runs then measures again).")
         file_menu.addSeparator()
-        act = QAction("&Quit", self)
-        act.setShortcut(QKeySequence.StandardKey.Quit)
-        act.triggered.connect(self.close)
-        file_menu.addAction(act)
+        add_action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         help_menu = self.menuBar().addMenu("&Help")
-        act = QAction("Open the &log file", self)
-        act.triggered.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.log_file()))))
-        help_menu.addAction(act)
-        act = QAction("&About ReasonAny", self)
-        act.triggered.connect(self._about)
-        help_menu.addAction(act)
+        add_action(help_menu, "Open the &log file",
+                   lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.log_file()))))
+        add_action(help_menu, "&About ReasonAny", self._about)
 
     def _connect(self) -> None:
         self.merge_button.clicked.connect(self.start_merge)
@@ -637,7 +566,7 @@ class MainWindow(QMainWindow):
         cfg = result.pipeline.config
         self.results.set_selection(result.selection, cfg.scope, cfg.method)
         self.results.set_output(self.out_dir, saved_current=False)
-        self.results.show_setting(cfg, retunable=True)
+        self.results.show_run_setting(cfg, retunable=True)
         self.status_text.setText(message)
         self._update_tune_view()
 
@@ -674,7 +603,7 @@ class MainWindow(QMainWindow):
         self.results.set_output(self.out_dir, saved_current=saved)
         self.results.set_report(result.report)
         # a search may have picked a method without masks; the measured scores still allow any other setting
-        self.results.show_setting(cfg, retunable=result.selection is not None or bool(result.pipeline.map_keys))
+        self.results.show_run_setting(cfg, retunable=result.selection is not None or bool(result.pipeline.map_keys))
         self._update_tune_view()
         self.status_text.setText(f"Merged model saved in {self.out_dir}")
 
@@ -687,7 +616,7 @@ class MainWindow(QMainWindow):
                                    cfg.method if cfg is not None else None)
         self.results.set_output(self.out_dir, saved_current=True)
         self.results.set_report(view.report)
-        self.results.show_setting(cfg, retunable=self.selection is not None and cfg is not None)
+        self.results.show_run_setting(cfg, retunable=self.selection is not None and cfg is not None)
         self._update_tune_view()
         self.store.add_recent("runs", str(self.out_dir))
         self._fill_recent_runs()
