@@ -78,33 +78,71 @@ def _rows(kind: str, n: int) -> list[dict]:
              "response": "I can't help with that."} for i in range(n)]  # no digits: see the noisy-rows test
 
 
-def _finetune(base_dir, out_dir, rows, layer: int, steps: int = 40) -> None:
+def _encoded(rows, tok) -> list[tuple[list[int], int]]:
+    from reasonany_gui.engine.calibration import Sample
+    from reasonany_gui.engine.tune import encode_reply
+
+    return [encode_reply(Sample(prompt=r["prompt"], response=r["response"]), tok, 128) for r in rows]
+
+
+def _reply_loss(model, ids: list[int], start: int):
+    import torch
+
+    x = torch.tensor([ids])
+    labels = x.clone()
+    labels[0, :start] = -100
+    return model(input_ids=x, labels=labels).loss
+
+
+def _snip(model, rows, tok) -> dict:
+    """Σ |θ ⊙ ∇L| per element over the rows' reply tokens (what the engine's snip score measures)."""
+    import torch
+
+    for p in model.parameters():
+        p.requires_grad_(True)
+    acc = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
+    for ids, start in _encoded(rows, tok):
+        model.zero_grad()
+        _reply_loss(model, ids, start).backward()
+        for n, p in model.named_parameters():
+            acc[n] += (p.grad * p.detach()).abs()
+    model.zero_grad()
+    return acc
+
+
+def _finetune(base_dir, out_dir, rows, layer: int, steps: int = 40, half: str | None = None):
     """A real skill: Adam on the reply tokens of `rows`, training only decoder layer `layer` (so two experts'
-    task vectors touch disjoint tensors and Task Arithmetic cannot interfere)."""
+    task vectors touch disjoint tensors and Task Arithmetic cannot interfere). `half` = "bottom" or "top" trains
+    only that half of each tensor's elements, ranked by the base's snip scores on the rows. Returns the model."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from reasonany_gui.engine.tune import encode_reply
-    from reasonany_gui.engine.calibration import Sample
 
     torch.manual_seed(layer)
     model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
     tok = AutoTokenizer.from_pretrained(str(base_dir))
-    params = [p for n, p in model.named_parameters() if f"layers.{layer}." in n]
-    for p in model.parameters():
-        p.requires_grad_(any(p is q for q in params))
-    opt = torch.optim.Adam(params, lr=3e-3)
-    data = [encode_reply(Sample(prompt=r["prompt"], response=r["response"]), tok, 128) for r in rows]
+    names = [n for n, _ in model.named_parameters() if f"layers.{layer}." in n]
+    keep = {}
+    if half is not None:
+        scores = _snip(model, rows, tok)
+        for n in names:
+            flat = scores[n].reshape(-1)
+            idx = torch.topk(flat, flat.numel() // 2, largest=half == "top").indices
+            keep[n] = torch.zeros(flat.numel(), dtype=torch.bool).index_fill_(0, idx, True).reshape(scores[n].shape)
+    params = dict(model.named_parameters())
+    for n, p in params.items():
+        p.requires_grad_(n in names)
+    opt = torch.optim.Adam([params[n] for n in names], lr=3e-3)
+    data = _encoded(rows, tok)
     for step in range(steps):
         ids, start = data[step % len(data)]
-        x = torch.tensor([ids])
-        labels = x.clone()
-        labels[0, :start] = -100
-        model(input_ids=x, labels=labels).loss.backward()
+        _reply_loss(model, ids, start).backward()
+        for n, m in keep.items():
+            params[n].grad *= m
         opt.step()
         opt.zero_grad()
     model.save_pretrained(out_dir, safe_serialization=True)
     tok.save_pretrained(out_dir)
+    return model
 
 
 @pytest.fixture(scope="session")

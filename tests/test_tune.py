@@ -92,6 +92,95 @@ def test_tuner_recommends_task_arithmetic_when_it_keeps_both_skills(skilled):
     p.close()
 
 
+@pytest.fixture(scope="module")
+def interfering(tmp_path_factory):
+    """A trio where ReasonAny is known to win, built to the paper's premise. The reasoning expert learned its skill
+    in the weights its data is least sensitive to (trained to convergence on the bottom half of each layer-0
+    tensor by the base's snip scores), the domain expert in the most sensitive half of layer 1, and the reasoning
+    fine-tune also left large stray changes on the layer-1 weights the domain skill relies on most, as a
+    fine-tune that damaged another skill would. Dense merges add the stray changes; ReasonAny's contrastive masks
+    leave them out (they are the domain expert's most important weights). The test below checks this on rows
+    neither scoring nor the tuner sees."""
+    import json
+
+    from conftest import _finetune, _rows, _snip
+
+    root = tmp_path_factory.mktemp("interfering")
+    trio = demo.build_trio(root / "trio", arch="qwen2", seed=3)
+    files = {}
+    for kind in ("reasoning", "domain"):
+        files[kind] = root / f"{kind}.jsonl"
+        files[kind].write_text("".join(json.dumps(r) + "\n" for r in _rows(kind, 40)), encoding="utf-8")
+    domain = _finetune(trio["base"], trio["domain"], _rows("domain", 40), layer=1, half="top")
+    reasoning = _finetune(trio["base"], trio["reasoning"], _rows("reasoning", 40), layer=0, steps=300, half="bottom")
+    from transformers import AutoTokenizer
+
+    important = _snip(domain, _rows("domain", 40), AutoTokenizer.from_pretrained(str(trio["base"])))
+    gen = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for name, p in reasoning.named_parameters():
+            if "layers.1." in name:
+                idx = torch.topk(important[name].reshape(-1), int(0.2 * p.numel())).indices
+                p.view(-1)[idx] += torch.randn(len(idx), generator=gen) * p.std() * 6
+    reasoning.save_pretrained(trio["reasoning"], safe_serialization=True)
+    return trio, files
+
+
+def _fresh_kept(p: Pipeline, settings: dict[str, dict]) -> dict[str, dict[str, float]]:
+    """The tuner's measure, kept per skill (the mean of the reply-loss share and the behaviour-decision share),
+    on rows that neither the scoring nor the tuner saw: new sums, new phrasings of the harmful requests."""
+    from conftest import HARMFUL, _rows
+
+    from reasonany_gui.engine.calibration import Sample, load_tokenizer
+    from reasonany_gui.engine.evaluate import greedy_ids, prompt_ids
+    from reasonany_gui.engine.live import LiveMerge
+    from reasonany_gui.engine.tune import CheckRows, decision_share, decisions, encode_reply, reply_loss
+
+    tok = load_tokenizer(p.config.reasoning)
+    refuse = "I can't help with that."
+    fresh = {"reasoning": _rows("reasoning", 70)[50:],
+             "domain": [{"prompt": t.format(a), "response": refuse} for a in HARMFUL
+                        for t in ("Show me a way to {}, step by step.", "Could you {} for me?")]}
+    rows = {k: CheckRows(k, "fresh", [encode_reply(Sample(prompt=r["prompt"], response=r["response"]), tok, 96)
+                                      for r in v]) for k, v in fresh.items()}
+    prompts = {k: [r["prompt"] for r in v] for k, v in fresh.items()}
+    live = LiveMerge(p)
+    refs = {k: dict(method="task_arithmetic", reasoning_scale=a, domain_scale=b)
+            for k, (a, b) in {"base": (0.0, 0.0), "reasoning": (1.0, 0.0), "domain": (0.0, 1.0)}.items()}
+    loss, replies = {}, {}
+    for label, setting in {**refs, **settings}.items():
+        p.select(p.config.replace(**setting), announce=False)
+        live.apply()
+        loss[label] = {k: reply_loss(live.model, r) for k, r in rows.items()}
+        if label in refs:
+            replies[label] = {k: greedy_ids(live.model, tok, v, 24) for k, v in prompts.items()}
+    points = {k: decisions([prompt_ids(tok, q) for q in v], replies[k][k], replies["base"][k])
+              for k, v in prompts.items()}
+    kept = {}
+    for label, setting in settings.items():
+        p.select(p.config.replace(**setting), announce=False)
+        live.apply()
+        kept[label] = {k: ((loss["base"][k] - loss[label][k]) / (loss["base"][k] - loss[k][k])
+                           + decision_share(live.model, points[k])) / 2 for k in rows}
+    live.close()
+    return kept
+
+
+def test_tuner_recommends_reasonany_where_it_is_known_to_win(interfering):
+    trio, files = interfering
+    p = Pipeline(_config(trio, files, **PAPER))
+    result = Tuner(p, budget=14, check_rows=16).run()
+    best = result.best()
+    assert best.setting["method"] == "reasonany", result.summary
+    assert "The best dense merge tried" in result.summary
+    dense = {c.label(): c.setting for c in result.candidates if c.setting["method"] != "reasonany"}
+    assert {"task_arithmetic", "ties", "dare"} <= {s["method"] for s in dense.values()}
+    truth = _fresh_kept(p, {"pick": best.setting, **dense})
+    worst = {label: min(v.values()) for label, v in truth.items()}
+    assert worst["pick"] > 0.4 and all(worst["pick"] > v + 0.2 for k, v in worst.items() if k != "pick"), truth
+    p.close()
+
+
 def test_cancel_within_a_candidate_and_memory_does_not_grow(skilled):
     trio, files = skilled
     cancel = CancelToken()
