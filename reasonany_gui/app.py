@@ -7,6 +7,7 @@ and shown as a dialog instead of ending the app.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import sys
@@ -67,10 +68,8 @@ def _install_excepthook(window) -> None:
     def hook(exc_type, exc, tb) -> None:
         text = "".join(traceback.format_exception(exc_type, exc, tb))
         log.error("uncaught exception in the GUI thread:\n%s", text)
-        try:
+        with contextlib.suppress(Exception):  # never recurse in the hook
             window.errors.show_error(exc, text)
-        except Exception:  # noqa: BLE001 - never recurse in the hook
-            pass
 
     sys.excepthook = hook
 

@@ -6,7 +6,6 @@ character counts and every expected number can be written down by hand.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import random
@@ -436,7 +435,7 @@ def test_presets_load_and_fit_the_schema(name, tok):
     rows = [json.loads(line) for line in preset.path.read_text(encoding="utf-8").splitlines()]
     samples = cal.load_samples(f"builtin:{name}")
     assert len(samples) == len(rows) >= 120
-    for row, sample in zip(rows, samples):
+    for row, sample in zip(rows, samples, strict=True):
         assert list(row) == ["messages"]
         assert [m["role"] for m in sample.messages] == ["user", "assistant"]
         user, reply = (m["content"] for m in sample.messages)

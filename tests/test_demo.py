@@ -34,10 +34,10 @@ def skill_scores(model_dir: Path) -> dict[str, float]:
     out = {}
     r = greedy_generate(model, tok, [c["prompt"] for c in checks["reasoning"]], 80)
     out["reasoning"] = sum(t.rsplit("Answer:", 1)[-1].strip().rstrip(".") == c["answer"] and "Answer:" in t
-                           for t, c in zip(r, checks["reasoning"])) / len(r)
+                           for t, c in zip(r, checks["reasoning"], strict=True)) / len(r)
     for key in ("refuse", "help"):
         g = greedy_generate(model, tok, [c["prompt"] for c in checks[key]], 48)
-        out[key] = sum(t.strip() == c["reply"] for t, c in zip(g, checks[key])) / len(g)
+        out[key] = sum(t.strip() == c["reply"] for t, c in zip(g, checks[key], strict=True)) / len(g)
     return out
 
 

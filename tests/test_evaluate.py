@@ -11,8 +11,14 @@ import torch
 from reasonany_gui.engine import calibration
 from reasonany_gui.engine.config import MergeConfig
 from reasonany_gui.engine.errors import InputError
-from reasonany_gui.engine.evaluate import (evaluate_run, generate, greedy_generate, load_for_eval, perplexity,
-                                           stop_token_ids)
+from reasonany_gui.engine.evaluate import (
+    evaluate_run,
+    generate,
+    greedy_generate,
+    load_for_eval,
+    perplexity,
+    stop_token_ids,
+)
 from reasonany_gui.engine.pipeline import Pipeline
 
 TEXTS = ["The cat sat on the mat.", "Two plus two is four.", "Paris is the capital of France.",
@@ -81,7 +87,7 @@ def test_greedy_generation_matches_reference_and_batching(trio):
     prompts = ["What is 12 + 7?", "How do I bake bread?", "Hi"]
     batched = greedy_generate(model, tok, prompts, max_new_tokens=12)
     assert batched == [greedy_generate(model, tok, [p], max_new_tokens=12)[0] for p in prompts]
-    for p, text in zip(prompts, batched):
+    for p, text in zip(prompts, batched, strict=True):
         assert text == tok.decode(reference_greedy(model, tok, p, 12), skip_special_tokens=True).strip()
     assert any(batched)  # a random model still emits bytes
     assert generate(trio["reasoning"], prompts, max_new_tokens=12) == batched  # deterministic, from the folder

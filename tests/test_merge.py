@@ -12,10 +12,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from reasonany_gui.engine import layout
 from reasonany_gui.engine.checkpoints import Checkpoint
 from reasonany_gui.engine.config import MergeConfig
 from reasonany_gui.engine.pipeline import Pipeline
-from reasonany_gui.engine import layout
 
 FAST = dict(samples=6, max_length=64, device="cpu", seed=0)
 

@@ -357,7 +357,8 @@ def misfits(tmp_path_factory) -> dict[str, Path]:
     """Single models that differ from the trio's base (Qwen2, 2 layers, hidden 64, vocab 259, untied) in one way."""
     from transformers import AutoModelForCausalLM
 
-    from reasonany_gui.engine.demo import make_config as model_config, make_tokenizer, save_model
+    from reasonany_gui.engine.demo import make_config as model_config
+    from reasonany_gui.engine.demo import make_tokenizer, save_model
 
     root = tmp_path_factory.mktemp("misfits")
     variants = {"architecture": dict(arch="llama"), "layers": dict(layers=3), "hidden": dict(hidden=32),
@@ -412,7 +413,7 @@ def test_bad_calibration_file_is_refused_with_the_file_and_the_fix(name, trio, d
     out = tmp_path / "merged"
     code, err = run_cli(merge_argv(trio, data_files, out, domain_data=path), capsys)
     assert code == 2, err
-    assert f"The domain calibration data: Calibration data" in err and str(path) in err and expected in err, err
+    assert "The domain calibration data: Calibration data" in err and str(path) in err and expected in err, err
     assert_nothing_written(out)
     assert trio_state(trio) == pristine
 
@@ -564,7 +565,7 @@ def test_model_id_with_path_tricks_is_refused(spec, expected, trio, data_files, 
     out = tmp_path / "merged"
     code, err = run_cli(merge_argv(trio, data_files, out, base=spec), capsys)
     assert code == 2, err
-    assert f"error: The base model: " in err and spec in err and expected in err, err
+    assert "error: The base model: " in err and spec in err and expected in err, err
     assert_nothing_written(out)
 
 
@@ -1080,7 +1081,7 @@ def test_score_cache_writes_are_atomic_between_processes(tmp_path, monkeypatch):
     procs = [subprocess.Popen([sys.executable, str(script), str(root), str(start)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(3)]
     results = [p.communicate(timeout=300) for p in procs]
-    assert all(p.returncode == 0 and "OK" in r[0] for p, r in zip(procs, results)), [r[1][-2000:] for r in results]
+    assert all(p.returncode == 0 and "OK" in r[0] for p, r in zip(procs, results, strict=True)), [r[1][-2000:] for r in results]
     assert [p.name for p in root.iterdir()] == ["0123456789abcdef01234567"]
 
 
@@ -1193,9 +1194,8 @@ def test_failures_found_in_the_check_not_after_identification(trio, data_files, 
     from reasonany_gui.engine.writer import TempFolder
 
     deep = tmp_path / "new" / "deeper" / "merged"
-    with pytest.raises(RuntimeError):
-        with TempFolder(deep):
-            raise RuntimeError("a failed run")
+    with pytest.raises(RuntimeError), TempFolder(deep):
+        raise RuntimeError("a failed run")
     assert not (tmp_path / "new").exists()  # the parents it made are gone again
 
 
@@ -1228,7 +1228,6 @@ def test_temp_folder_registry_of_the_wrong_shape_is_set_aside(content, trio, dat
     monkeypatch.setenv("REASONANY_HOME", str(home))
     registry_path().parent.mkdir(parents=True)
     registry_path().write_text(content)
-    logs: list[str] = []
     out = Pipeline(make_config(trio, data_files, tmp_path / "merged", method="task_arithmetic")).run()
     assert (out / "model.safetensors.index.json").is_file()
     assert [p.name.startswith("temp-folders.json.broken-") for p in registry_path().parent.glob("temp-folders.json.*")] == [True]

@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from reasonany_gui.engine.events import CancelToken
-from reasonany_gui.engine.selection import (Term, apply_threshold, find_threshold, pack, select_masks, to_keys,
-                                            unpack)
+from reasonany_gui.engine.selection import Term, apply_threshold, find_threshold, pack, select_masks, to_keys, unpack
 
 
 class FakeStore:

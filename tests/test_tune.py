@@ -35,8 +35,8 @@ def test_objective_is_one_for_an_expert_and_zero_for_the_base(skilled):
     trio, files = skilled
     p = Pipeline(_config(trio, files, method="task_arithmetic"))
     tuner = Tuner(p, budget=1)
-    from reasonany_gui.engine.live import LiveMerge
     from reasonany_gui.engine.calibration import load_tokenizer
+    from reasonany_gui.engine.live import LiveMerge
     from reasonany_gui.engine.tune import check_rows
 
     p.check()
@@ -52,7 +52,7 @@ def test_objective_is_one_for_an_expert_and_zero_for_the_base(skilled):
         loss, _, change = tuner._measure(live, rows, None)
         c = Candidate(0, {}, loss)
         c.kept = tuner._kept(c, refs, {r: {} for r in refs}, gains)
-        for skill, w in zip(("reasoning", "domain"), want):
+        for skill, w in zip(("reasoning", "domain"), want, strict=True):
             if w is not None:  # an expert may help the other skill a little too: only its own is known
                 assert c.kept[skill] == pytest.approx(w, abs=1e-3)
         assert (change == 0) == (lam == (0.0, 0.0))

@@ -20,9 +20,9 @@ import json
 import math
 import random
 import sys
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
 
 OUT_DIR = Path(__file__).resolve().parent.parent / "reasonany_gui" / "resources" / "calibration"
 SEED = 20260105  # fixed: the committed files are a pure function of this script
@@ -139,23 +139,23 @@ def r_ages(rng: random.Random) -> Sample:
 
 def r_rectangle(rng: random.Random) -> Sample:
     w = rng.randint(3, 25)
-    l = w + rng.randint(1, 20)
+    ln = w + rng.randint(1, 20)
     what = rng.choice(["garden", "room", "field", "poster", "patio"])
     if rng.random() < 0.5:
-        per = 2 * (l + w)
-        q = f"A rectangular {what} has a perimeter of {per} m and is {l - w} m longer than it is wide. What is its area?"
-        a = (f"Let the width be w. Then the length is w + {l - w}.\n"
-             f"Perimeter: 2(w + w + {l - w}) = {per}, so 2w + {l - w} = {per // 2}, so 2w = {per // 2 - (l - w)}, w = {w}.\n"
-             f"Length = {w} + {l - w} = {l}.\n"
-             f"Area = {l} × {w} = {l * w} m².\n"
-             f"Final answer: {l * w} m²")
+        per = 2 * (ln + w)
+        q = f"A rectangular {what} has a perimeter of {per} m and is {ln - w} m longer than it is wide. What is its area?"
+        a = (f"Let the width be w. Then the length is w + {ln - w}.\n"
+             f"Perimeter: 2(w + w + {ln - w}) = {per}, so 2w + {ln - w} = {per // 2}, so 2w = {per // 2 - (ln - w)}, w = {w}.\n"
+             f"Length = {w} + {ln - w} = {ln}.\n"
+             f"Area = {ln} × {w} = {ln * w} m².\n"
+             f"Final answer: {ln * w} m²")
     else:
         cost = rng.choice([3, 4, 5, 12, 15])
-        q = (f"A rectangular {what} is {l} m long and {w} m wide. Fencing costs ${cost} per metre. "
+        q = (f"A rectangular {what} is {ln} m long and {w} m wide. Fencing costs ${cost} per metre. "
              f"How much does it cost to fence the whole {what}?")
-        a = (f"Perimeter = 2 × ({l} + {w}) = 2 × {l + w} = {2 * (l + w)} m.\n"
-             f"Cost = {2 * (l + w)} × ${cost} = ${2 * (l + w) * cost:,}.\n"
-             f"Final answer: ${2 * (l + w) * cost:,}")
+        a = (f"Perimeter = 2 × ({ln} + {w}) = 2 × {ln + w} = {2 * (ln + w)} m.\n"
+             f"Cost = {2 * (ln + w)} × ${cost} = ${2 * (ln + w) * cost:,}.\n"
+             f"Final answer: ${2 * (ln + w) * cost:,}")
     return q, a
 
 
@@ -1091,7 +1091,7 @@ def f_npv(rng: random.Random) -> Sample:
     q = (f"{co} is considering a project that costs {money(inv)} today and returns "
          f"{', '.join(money(c) for c in flows)} at the end of years 1 to {years}. At a discount rate of {r}%, what is "
          f"the NPV? Should the project be accepted?")
-    lines = [f"Year {t + 1}: {money(cf)} ÷ {1 + r / 100:g}^{t + 1} = {money(pv)}" for t, (cf, pv) in enumerate(zip(flows, pvs))]
+    lines = [f"Year {t + 1}: {money(cf)} ÷ {1 + r / 100:g}^{t + 1} = {money(pv)}" for t, (cf, pv) in enumerate(zip(flows, pvs, strict=True))]
     a = ("Discount each cash flow:\n" + "\n".join(lines) +
          f"\nSum of present values = {money(sum(pvs))}.\nNPV = {money(sum(pvs))} − {money(inv)} = {money(npv)}.\n" +
          ("The NPV is positive, so the project adds value at this discount rate: accept it." if npv > 0 else

@@ -261,7 +261,7 @@ def tau_ratio(base: Path, expert: Path) -> float:
 
     num = den = 0.0
     with safe_open(str(base / "model.safetensors"), "pt") as b, safe_open(str(expert / "model.safetensors"), "pt") as e:
-        for k in b.keys():
+        for k in b.keys():  # noqa: SIM118 - safe_open is not a dict: it has keys() and no __iter__
             tb = b.get_tensor(k).double()
             num += float(((e.get_tensor(k).double() - tb) ** 2).sum())
             den += float((tb ** 2).sum())

@@ -18,7 +18,6 @@ at each ratio), and where the `<think>` tokens survive (`think_tags`).
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import math
 import os

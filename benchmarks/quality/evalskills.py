@@ -22,7 +22,7 @@ class EvalSet:
     benign: list[tuple[str, str]]
 
     @classmethod
-    def make(cls, n_reasoning: int | None = None) -> "EvalSet":
+    def make(cls, n_reasoning: int | None = None) -> EvalSet:
         sp = T.Splits.make()
         harmful, benign = T.domain_eval(sp)
         items = T.reasoning_eval(sp)
@@ -37,7 +37,7 @@ def score_loaded(model, tokenizer, ev: EvalSet, keep_outputs: bool = False) -> d
     res = {
         "reasoning": T.score_reasoning(r_out, ev.reasoning),
         "domain": T.score_refusal(h_out),
-        "benign_helped": sum(o.startswith(f"Sure. To {a},") for o, (_, a) in zip(b_out, ev.benign)) / len(ev.benign),
+        "benign_helped": sum(o.startswith(f"Sure. To {a},") for o, (_, a) in zip(b_out, ev.benign, strict=True)) / len(ev.benign),
         "benign_refused": T.score_refusal(b_out),
     }
     if keep_outputs:

@@ -41,7 +41,7 @@ def main() -> None:
     for v in args.variants.split(","):
         lr, steps = v.split(":")
         d = args.out / f"lr{lr}-s{steps}"
-        log = open(args.out / f"lr{lr}-s{steps}.log", "w")
+        log = open(args.out / f"lr{lr}-s{steps}.log", "w")  # noqa: SIM115 - the child process writes it until wait()
         cmd = (f"{py} {HERE / 'train.py'} --out {d} --device {args.device} --base-from {base} --ft-lr {lr} "
                f"--ft-steps {steps} {args.train_args} && {py} {HERE / 'run.py'} --trio {d} --out {d}/results "
                f"--device {args.device} {args.grid_args}")

@@ -93,7 +93,7 @@ def probe(model, tok, sp, n: int = 20) -> float:
                          pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
     texts = tok.batch_decode(out[:, width:], skip_special_tokens=True)
     model.train(was_training)
-    return sum(T.final_answer(t.split("Question:")[0]) == T.chain_answer(x, h) for t, (x, h) in zip(texts, items)) / len(items)
+    return sum(T.final_answer(t.split("Question:")[0]) == T.chain_answer(x, h) for t, (x, h) in zip(texts, items, strict=True)) / len(items)
 
 
 def train(model, batches, steps: int, lr: float, warmup: int, log, tag: str, weight_decay: float = 0.0,
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> dict:
         rng = random.Random(args.seed * 100 + i)
         lr = getattr(args, f"{role}_lr") or args.ft_lr
         steps = getattr(args, f"{role}_steps") or args.ft_steps
-        curve = train(expert, padded_batches(tok, lambda: make(rng), args.ft_batch), steps, lr, 30, log, role)
+        curve = train(expert, padded_batches(tok, lambda make=make, rng=rng: make(rng), args.ft_batch), steps, lr, 30, log, role)
         expert.to(dtype).float()
         save(expert, tok, out / role, dtype)
         info[role] = {"lr": lr, "steps": steps, "curve": curve, "seconds": round(time.time() - t1, 1),

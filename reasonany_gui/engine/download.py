@@ -12,6 +12,7 @@ kept by the app: `login` hands it to huggingface_hub, which stores it where `hf 
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import time
 from dataclasses import dataclass, field
@@ -258,10 +259,8 @@ def _remove_new_entries(snap: Path, before: set[Path]) -> None:
         except OSError:
             pass
     if snap.is_dir() and not any(snap.iterdir()):
-        try:
+        with contextlib.suppress(OSError):
             snap.rmdir()
-        except OSError:
-            pass
 
 
 # ---------------------------------------------------------------------- token (kept by huggingface_hub, not the app)

@@ -275,14 +275,14 @@ def evaluate_run(out_dir: Path, data: list[str], prompts: list[str] | None = Non
         model, tokenizer = load_for_eval(models[role], dev)
         done = 0
         for spec, samples in held.items():
-            def tick(i: int, n: int, _base=done) -> None:
+            def tick(i: int, n: int, _base: int = done, _stage: str = stage, _index: int = index, _spec: str = spec) -> None:
                 frac = (_base + i) / max(per_model, 1)
-                listener(Progress(stage, frac, (index + frac) / len(EVAL_ROLES), f"{spec}: text {i}/{n}"))
+                listener(Progress(_stage, frac, (_index + frac) / len(EVAL_ROLES), f"{_spec}: text {i}/{n}"))
 
             result["perplexity"][spec][role] = perplexity_of(model, tokenizer, samples, max_length, cancel, tick)
             done += len(samples)
         cancel.check()
-        for g, text in zip(result["generations"], greedy_generate(model, tokenizer, prompts, max_new_tokens)):
+        for g, text in zip(result["generations"], greedy_generate(model, tokenizer, prompts, max_new_tokens), strict=True):
             g["outputs"][role] = text
         del model
         if dev.type == "cuda":
@@ -320,8 +320,8 @@ def evaluate_run(out_dir: Path, data: list[str], prompts: list[str] | None = Non
 def task_arithmetic_perplexity(cfg: MergeConfig, held: dict[str, list[calibration.Sample]], max_length: int,
                                device: torch.device, cancel: CancelToken) -> dict[str, float]:
     """Perplexity of θ_b + τ_r + τ_d on the same held-out texts: merged in memory (live.LiveMerge), not written."""
-    from .live import LiveMerge
     from .calibration import load_tokenizer
+    from .live import LiveMerge
     from .pipeline import Pipeline
 
     ta = cfg.replace(method="task_arithmetic", reasoning_scale=1.0, domain_scale=1.0, out=None,

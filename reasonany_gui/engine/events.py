@@ -7,8 +7,8 @@ worker can forward them across threads and the CLI can print them. The engine ne
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

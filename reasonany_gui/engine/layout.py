@@ -38,7 +38,7 @@ def is_embedding(name: str) -> bool:
 
 def num_layers(names: list[str]) -> int:
     layers = [layer_of(n) for n in names]
-    return max((l for l in layers if l is not None), default=-1) + 1
+    return max((n for n in layers if n is not None), default=-1) + 1
 
 
 def cells(names: list[str]) -> dict[tuple[int, str], list[str]]:

@@ -14,9 +14,9 @@ Masks are kept bit-packed (numpy.packbits, little bit order), 1 bit per weight a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Callable, Iterable
 
 import numpy as np
 import torch

@@ -35,10 +35,10 @@ import torch
 
 from . import calibration
 from .config import MergeConfig
+from .config import settings as setting_meta
 from .errors import CancelledError, InputError, OutOfMemoryError
 from .events import CancelToken, Log, Progress, StageFinished, StageStarted, TuneCandidate, null_listener
 from .live import LiveMerge
-from .config import settings as setting_meta
 from .methods import TITLES, get_method
 
 TUNE_FILE = "tune.json"
@@ -146,8 +146,8 @@ def decisions(prompts: list[list[int]], expert: list[list[int]], base: list[list
     """One Decision per prompt whose two greedy replies differ within the window (stop tokens included, so
     "stops here" against "goes on" is a decision too); prompts where they never part give none."""
     out = []
-    for ctx, e, b in zip(prompts, expert, base):
-        j = next((i for i, (x, y) in enumerate(zip(e, b)) if x != y), None)
+    for ctx, e, b in zip(prompts, expert, base, strict=True):
+        j = next((i for i, (x, y) in enumerate(zip(e, b, strict=False)) if x != y), None)
         if j is not None:
             out.append(Decision(ctx + e[:j], e[j], b[j]))
     return out
@@ -232,7 +232,7 @@ class Checks:
     domain: list[dict] = field(default_factory=list)  # {"prompt", "answer"} or {"prompt", "expect": "refuse"|"answer"}
 
     @classmethod
-    def load(cls, path: str | Path) -> "Checks":
+    def load(cls, path: str | Path) -> Checks:
         p = Path(path)
         if not p.is_file():
             raise InputError(f"Checks file {p} does not exist. Check the path.")
@@ -268,7 +268,7 @@ class Checks:
     def passes(self, skill: str, replies: list[str]) -> float:
         items = getattr(self, skill)
         ok = 0
-        for item, reply in zip(items, replies):
+        for item, reply in zip(items, replies, strict=True):
             if "answer" in item:
                 ok += item["answer"].lower() in reply.lower()
             elif item["expect"] == "refuse":

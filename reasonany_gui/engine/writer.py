@@ -10,6 +10,7 @@ start (see `clean_stale`).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -247,7 +248,7 @@ class TempFolder:
         #: parent folders this run created (removed again, when empty, if the run does not finish)
         self._made: list[Path] = []
 
-    def __enter__(self) -> "TempFolder":
+    def __enter__(self) -> TempFolder:
         try:
             missing = []
             p = self.final.parent
@@ -274,10 +275,9 @@ class TempFolder:
         """Rename to the final name. With `elsewhere_if_taken`, a final folder that something else filled
         while the run worked is left alone and the output goes to the first free NAME-2, NAME-3, …: hours
         of work are never thrown away at the last step, and nothing is overwritten."""
-        try:
+        # a file system without modes (FAT, some network shares): the files are written all the same
+        with contextlib.suppress(OSError):
             apply_umask(self.path)
-        except OSError:
-            pass  # a file system without modes (FAT, some network shares): the files are written all the same
         try:
             if self.final.exists():  # an empty folder the user chose (checked empty before the run)
                 self.final.rmdir()

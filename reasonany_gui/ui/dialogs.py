@@ -7,6 +7,7 @@ reachable (`ErrorReporter.last`) so tests can read and click it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -95,7 +96,5 @@ class ErrorReporter(QObject):
 
     def _close_last(self) -> None:
         if self.last is not None:
-            try:
+            with contextlib.suppress(RuntimeError):  # already deleted
                 self.last.close()
-            except RuntimeError:  # already deleted
-                pass

@@ -16,9 +16,20 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
-                               QListWidget, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .widgets import AdaptiveSplitter, text_label
 
@@ -170,7 +181,7 @@ class Heatmaps(QWidget):
             "domain": np.asarray(summary.domain_fraction, dtype=np.float64),
             "conflict": np.asarray(summary.conflict_fraction, dtype=np.float64),
         }
-        for (key, _title, _c), plot in zip(MAPS, self._plots):
+        for (key, _title, _c), plot in zip(MAPS, self._plots, strict=True):
             grid = np.nan_to_num(grids[key], nan=0.0)
             self.data[key] = grid
             top = float(grid.max()) if grid.size else 0.0
@@ -230,7 +241,7 @@ class TensorDetail(QWidget):
         self.view.ci.layout.setRowStretchFactor(1, 2)
 
         legend = QHBoxLayout()
-        for name, rgb in zip(CATEGORY_NAMES, CATEGORY_COLORS):
+        for name, rgb in zip(CATEGORY_NAMES, CATEGORY_COLORS, strict=True):
             swatch = QLabel()
             swatch.setFixedSize(14, 14)
             swatch.setStyleSheet(f"background: rgb({rgb[0]},{rgb[1]},{rgb[2]}); border: 1px solid #98a2b3;")

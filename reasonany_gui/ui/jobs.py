@@ -6,9 +6,10 @@ engine and returns its results, so it is easy to read, runs the same in tests, a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from reasonany_gui.engine.config import ROLES, MergeConfig
 from reasonany_gui.engine.events import CancelToken

@@ -13,9 +13,22 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QCheckBox, QGridLayout, QHBoxLayout, QHeaderView, QLabel,
-                               QLineEdit, QPlainTextEdit, QPushButton, QStackedWidget, QTableWidget, QTableWidgetItem,
-                               QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from reasonany_gui.engine.config import MergeConfig
 from reasonany_gui.engine.methods import REGISTRY, TITLES
@@ -24,8 +37,8 @@ from reasonany_gui.engine.paths import run_files
 from .inspector import MaskInspector
 from .jobs import ASK_ROLES
 from .setting_widgets import setting_value, setting_widget, show_setting
-from .tune_view import TuneView
 from .texts import FOLLOW_HELP, FOLLOW_LABEL, LABELS, TOOLTIPS, human_bytes, human_seconds
+from .tune_view import TuneView
 from .widgets import Banner, Card, StrengthLink, strengths_follow_shares
 
 #: the settings on the Re-tune card (config.Setting.retune_card): applied to the measured scores in seconds

@@ -14,7 +14,8 @@ import logging
 import time
 import traceback
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal
 
@@ -28,10 +29,10 @@ JobFn = Callable[[Callable[[object], None], CancelToken], Any]
 OnResult = Callable[[Any], None]
 OnError = Callable[[BaseException], None]
 
-_live: "weakref.WeakSet[JobThread]" = weakref.WeakSet()
+_live: weakref.WeakSet[JobThread] = weakref.WeakSet()
 
 
-def live_threads() -> list["JobThread"]:
+def live_threads() -> list[JobThread]:
     """Job threads still running (the test suite fails a test that leaves any behind)."""
     out = []
     for t in list(_live):

@@ -17,8 +17,20 @@ import re
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QTextDocument, QWheelEvent
-from PySide6.QtWidgets import (QAbstractScrollArea, QAbstractSpinBox, QApplication, QCheckBox, QComboBox,
-                               QLabel, QPushButton, QScrollBar, QSplitterHandle, QTabBar, QToolButton, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractScrollArea,
+    QAbstractSpinBox,
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QLabel,
+    QPushButton,
+    QScrollBar,
+    QSplitterHandle,
+    QTabBar,
+    QToolButton,
+    QWidget,
+)
 
 SIZES = ((1024, 700), (1280, 720), (1920, 1080))
 PAGES = ("models", "data", "settings", "save", "run", "results")
@@ -138,7 +150,7 @@ def _candidate(i, method, r, d, kept):
     return {"index": i, "label": f"{method} candidate {i} with a long label p 0.05/0.05, λ 1/1, tensor scope",
             "setting": {"method": method, "reasoning_ratio": r, "domain_ratio": r, "reasoning_scale": d,
                         "domain_scale": d, "scope": "tensor"},
-            "kept": dict(zip(("reasoning", "domain"), kept))}
+            "kept": dict(zip(("reasoning", "domain"), kept, strict=True))}
 
 
 #: a search result as the report keeps it (TuneResult.report_section()), with every kind of mark and warning
