@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
@@ -272,3 +273,126 @@ def test_scoring_groups_of_tensors_in_separate_passes_gives_the_same_scores(trio
         assert set(part) == set(group)
         for n in group:
             assert torch.equal(part[n], whole[n]), n
+
+
+# ---------------------------------------------------------------------------- low-RAM mode: score_groups
+def _numels_of(trio) -> dict[str, int]:
+    from reasonany_gui.engine.checkpoints import Checkpoint
+
+    return {n: m.numel for n, m in Checkpoint(trio["reasoning"]).tensors.items() if m.is_float}
+
+
+def test_tensor_groups_are_contiguous_balanced_and_keep_modules_whole(trio):
+    from reasonany_gui.engine.importance import group_params_bound, tensor_groups
+
+    numels = _numels_of(trio)
+    total = sum(numels.values())
+    modules: dict[str, int] = {}
+    for n, k in numels.items():
+        modules[n.rsplit(".", 1)[0]] = modules.get(n.rsplit(".", 1)[0], 0) + k
+    assert tensor_groups(numels, 1) == [sorted(numels)]
+    for g in (2, 3, 4, 7):
+        groups = tensor_groups(numels, g)
+        assert len(groups) == g
+        assert [n for grp in groups for n in grp] == sorted(numels)  # contiguous, sorted: the shard plan's order
+        owner = {n: i for i, grp in enumerate(groups) for n in grp}
+        for n in numels:  # a weight and its bias (one live-plot cell) are scored in the same pass
+            siblings = [m for m in numels if m.rsplit(".", 1)[0] == n.rsplit(".", 1)[0]]
+            assert {owner[m] for m in siblings} == {owner[n]}
+        largest = max(sum(numels[n] for n in grp) for grp in groups)
+        assert largest <= group_params_bound(total, g, max(modules.values()))
+        assert largest < total
+
+
+def _group_cfg(trio, data_files, **changes):
+    from reasonany_gui.engine.config import MergeConfig
+
+    return MergeConfig(base=str(trio["base"]), reasoning=str(trio["reasoning"]), domain=str(trio["domain"]),
+                       reasoning_data=str(data_files["reasoning"]), domain_data=str(data_files["domain"]),
+                       samples=3, max_length=32, device="cpu", **{"intersect": True, **changes})
+
+
+def test_score_groups_give_the_same_cache_entries_and_masks(trio, data_files, tmp_path):
+    """G passes over groups of tensors write the same maps as one pass (bit for bit, float32 cache), the
+    entry is complete and checksummed, and the masks are the same."""
+    from reasonany_gui.engine.pipeline import Pipeline, needed_maps
+    from reasonany_gui.engine.scorecache import ScoreStore
+
+    runs = {}
+    for g in (1, 3):
+        cfg = _group_cfg(trio, data_files, score_groups=g, score_precision="float32")
+        events: list = []
+        p = Pipeline(cfg, listener=events.append, cache_root=tmp_path / f"g{g}")
+        try:
+            p.identify()
+            sel = p.select()
+            maps = {m: p.store.open(p.map_keys[m]) for m in needed_maps(cfg)}
+            runs[g] = {
+                "maps": {m: {n: f.get(n) for n in f.tensors} for m, f in maps.items()},
+                "meta": {m: p.store.meta(p.map_keys[m]) for m in needed_maps(cfg)},
+                "masks": {n: sel.bool_masks(n) for n in sel.names},
+                "keys": dict(p.map_keys), "passes": p.backward_passes, "stats": dict(p.pass_stats),
+                "plots": [e for e in events if type(e).__name__ == "SensitivityUpdate"],
+            }
+        finally:
+            p.close()
+        fresh = ScoreStore(tmp_path / f"g{g}")  # checksums verified from scratch
+        assert all(fresh.has(k) for k in runs[g]["keys"].values())
+    one, three = runs[1], runs[3]
+    assert one["keys"] == three["keys"]  # score_groups is not part of the cache key: same scores
+    for m, tensors in one["maps"].items():
+        assert set(three["maps"][m]) == set(tensors)
+        for n, t in tensors.items():
+            assert torch.equal(three["maps"][m][n], t), (m, n)
+        for k in ("samples", "tokens", "score", "map"):
+            assert three["meta"][m][k] == one["meta"][m][k]
+    assert set(one["masks"]) == set(three["masks"])
+    for n, (r, d) in one["masks"].items():
+        assert torch.equal(three["masks"][n][0], r) and torch.equal(three["masks"][n][1], d)
+    assert three["passes"] == 3 * one["passes"]  # each group repeats the forward and backward
+    assert three["stats"]["reasoning@reasoning"]["groups"] == 3 and "groups" not in one["stats"]["reasoning@reasoning"]
+    # the live plot fills in group by group and ends on the one-pass grid, counting samples over all passes
+    last1 = [u for u in one["plots"] if u.pass_id == "reasoning@reasoning"][-1]
+    last3 = [u for u in three["plots"] if u.pass_id == "reasoning@reasoning"][-1]
+    assert (last3.samples_done, last3.samples_total) == (9, 9)
+    np.testing.assert_allclose(last3.grid, last1.grid, rtol=1e-9, equal_nan=True)
+
+
+def test_score_groups_hold_one_groups_accumulators_at_a_time(trio, data_files, tmp_path, monkeypatch):
+    """The point of the mode: the float32 sums alive at once are one group's, not the model's (counted over every
+    accumulator tensor still referenced anywhere: the pipeline, the cache writer's pending shard, the result)."""
+    import weakref
+
+    from reasonany_gui.engine import importance
+    from reasonany_gui.engine.importance import group_params_bound
+    from reasonany_gui.engine.pipeline import Pipeline
+
+    live: list = []
+    peaks: list[int] = []
+    original = importance.ScoreAccumulators.__init__
+
+    def counting(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        live.extend(weakref.ref(t) for t in self.accs.values())
+        peaks.append(sum(t.numel() * t.element_size() for t in (r() for r in live) if t is not None))
+
+    monkeypatch.setattr(importance.ScoreAccumulators, "__init__", counting)
+    numels = _numels_of(trio)
+    total = sum(numels.values())
+    modules: dict[str, int] = {}
+    for n, k in numels.items():
+        modules[n.rsplit(".", 1)[0]] = modules.get(n.rsplit(".", 1)[0], 0) + k
+    held = {}
+    for g in (1, 4):
+        live.clear()
+        peaks.clear()
+        p = Pipeline(_group_cfg(trio, data_files, score_groups=g, intersect=False), cache_root=tmp_path / f"g{g}")
+        try:
+            p.identify()
+        finally:
+            p.close()
+        assert len(peaks) == 2 * g  # two maps, g passes each
+        held[g] = max(peaks)
+    assert held[1] == 4 * total
+    assert held[4] <= 4 * group_params_bound(total, 4, max(modules.values()))
+    assert held[4] < held[1] / 2

@@ -220,6 +220,12 @@ class MergeConfig:
     gradient_checkpointing: bool = setting(
         False, label="Save memory on long samples", gui="settings", scoring_only=True,
         tooltip="Recompute parts of the model to use less GPU memory on long samples (slower).")
+    #: low-RAM mode: the tensors are scored in this many groups, one pass each (importance.tensor_groups); the
+    #: scores are the same bit for bit, so it is not part of the score cache's key (docs/SCALING.md)
+    score_groups: int = setting(
+        1, label="Scoring passes per model", low=1, high=64, gui="settings", scoring_only=True,
+        tooltip="Measure the model's weights in this many parts, one after another: the scores need this many "
+                "times less memory, and each extra part costs one more pass over the samples. Same result.")
     seed: int = setting(0, label="Random seed", low=0, high=2**31 - 1, gui="settings",
                         tooltip="Makes the run repeatable: the same seed gives the same model.")
 

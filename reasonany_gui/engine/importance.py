@@ -67,6 +67,56 @@ def parameter_names(model, ckpt_names: set[str]) -> dict[str, torch.nn.Parameter
     return out
 
 
+def tensor_groups(numels: Mapping[str, int], groups: int) -> list[list[str]]:
+    """The low-RAM mode's groups (MergeConfig.score_groups): the tensors in sorted name order, cut into at most
+    `groups` contiguous runs of about equal parameter count. Each run is scored in its own pass, so only its
+    float32 accumulators exist at a time (tests/test_scaling.py: a subset's pass gives its scores bit for bit).
+
+    Why sorted and contiguous: the score cache's shards are planned in sorted order, so each group's maps fill
+    whole shards that are written at once. Why cuts only between modules (the name up to its last dot): a
+    weight and its bias stay in one pass, so every cell of the live plot is complete within one group. Each cut
+    is the module boundary nearest to k/G of the parameters, so a group holds at most P/G + the largest
+    module's parameters (the estimate's bound, `group_params_bound`)."""
+    names = sorted(numels)
+    if groups <= 1 or len(names) <= 1:
+        return [names] if names else []
+    # module units: runs of names sharing the prefix before the last dot
+    units: list[list[str]] = []
+    for n in names:
+        if units and units[-1][0].rsplit(".", 1)[0] == n.rsplit(".", 1)[0]:
+            units[-1].append(n)
+        else:
+            units.append([n])
+    if len(units) == 1:
+        return [names]
+    total = sum(int(numels[n]) for n in names)
+    ends = []  # cumulative parameter count at the end of each unit
+    run = 0
+    for u in units:
+        run += sum(int(numels[n]) for n in u)
+        ends.append(run)
+    cuts: list[int] = []  # unit indices after which a group ends
+    for k in range(1, groups):
+        target = total * k / groups
+        best = min(range(len(units) - 1), key=lambda i: (abs(ends[i] - target), i))
+        if not cuts or best > cuts[-1]:
+            cuts.append(best)
+    out: list[list[str]] = []
+    start = 0
+    for c in cuts + [len(units) - 1]:
+        out.append([n for u in units[start:c + 1] for n in u])
+        start = c + 1
+    return [g for g in out if g]
+
+
+def group_params_bound(num_params: int, groups: int, largest_module_params: int) -> int:
+    """The most parameters one group of `tensor_groups` can hold: P/G plus one module (each cut is at most
+    half a module away from k·P/G, on both ends of a group). P itself for one group."""
+    if groups <= 1:
+        return int(num_params)
+    return int(min(num_params, -(-num_params // groups) + largest_module_params))
+
+
 def _contribution(kind: str, p: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """This sample's score term, computed in place where that is exact, to keep peak memory low.
 

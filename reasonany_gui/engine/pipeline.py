@@ -8,6 +8,8 @@ samples and tensors; nothing is written under the final output name until the ve
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import platform
 import re
 import shutil
@@ -16,6 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from . import calibration, distributed, layout, placement
@@ -25,9 +28,9 @@ from .checkpoints import (Checkpoint, ModelInfo, check_finite, check_trio, info_
 from .config import ROLES, MergeConfig
 from .devices import compute_dtype, free_device_bytes, resolve_device
 from .errors import InputError, OutOfMemoryError, WriteError
-from .events import CancelToken, Log, Progress, StageFinished, StageStarted, null_listener
+from .events import CancelToken, Log, Progress, SensitivityUpdate, StageFinished, StageStarted, null_listener
 from .distributed import score_pass  # importance.score_pass, or this rank's share under torchrun
-from .importance import enable_checkpointing, parameter_names
+from .importance import enable_checkpointing, parameter_names, tensor_groups
 from .paths import cache_dir, run_files
 from .scorecache import ScoreStore, cache_key, check_cache_root, map_bytes, temp_score_root
 from .selection import Selection, empty_selection_warnings, mask_terms, select_masks
@@ -245,15 +248,18 @@ class Pipeline:
             enable_checkpointing(model)
         return model
 
-    def _accumulate_on(self, cfg: MergeConfig, model) -> torch.device:
+    def _accumulate_on(self, cfg: MergeConfig, model, num_params: int | None = None) -> torch.device:
+        """Where the accumulators of one pass go; `num_params` is the pass's share (one group in low-RAM mode)."""
         if self.device.type == "cpu" or cfg.accumulators == "device":
             return self.device
         if cfg.accumulators == "host":
             return torch.device("cpu")
-        n = sum(p.numel() for p in model.parameters())
+        n = num_params if num_params is not None else sum(p.numel() for p in model.parameters())
         return self.device if free_device_bytes(self.device) > 4 * n * 1.3 + 2e9 else torch.device("cpu")
 
     def _score(self, model, model_role: str, map_id: str, cfg: MergeConfig, total: int) -> None:
+        """One score map: one pass over the samples, or `score_groups` passes over groups of tensors (low-RAM
+        mode), each group's maps written to the cache entry and its accumulators freed before the next pass."""
         data_role = MAPS[map_id][1]
         title = f"Scoring the {model_role} model on the {data_role} data"
         stage = f"identify:{map_id}"
@@ -261,34 +267,60 @@ class Pipeline:
         cs = self.calib[data_role]
         ckpt = self.ckpts[model_role]
         params = parameter_names(model, set(ckpt.tensors))
+        groups = tensor_groups({n: p.numel() for n, p in params.items()}, cfg.score_groups)
+        largest = max(sum(params[n].numel() for n in g) for g in groups)
         acc_on = placement.accumulate_on(params, cfg.accumulators) if placement.is_split(model) \
-            else self._accumulate_on(cfg, model)
+            else self._accumulate_on(cfg, model, largest)
+        if len(groups) > 1:
+            self.log(f"Low-RAM mode: the {model_role} model's {len(params)} tensors are scored in {len(groups)} "
+                     f"passes, at most {human_bytes(4 * largest)} of score sums at a time instead of "
+                     f"{human_bytes(4 * sum(p.numel() for p in params.values()))}.")
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         t0 = time.perf_counter()
+        n_samples = len(cs.samples)
+        done_before = 0  # samples of the finished groups (all ranks)
 
         def on_sample(i: int, n: int) -> None:
+            done, todo = done_before + i, n * len(groups)
             elapsed = time.perf_counter() - t0
-            eta = elapsed / i * (n - i)
-            self._emit(Progress(stage, i / n, self._overall(i / n), f"sample {i}/{n}", eta))
+            eta = elapsed / done * (todo - done)
+            part = f", pass {done_before // max(n, 1) + 1}/{len(groups)}" if len(groups) > 1 else ""
+            self._emit(Progress(stage, done / todo, self._overall(done / todo), f"sample {i}/{n}{part}", eta))
 
-        try:
-            result = score_pass(model, params, cs.samples, cfg.score, acc_on, map_id, model_role, data_role,
-                                self.listener, self.cancel, on_sample)
-        except (torch.cuda.OutOfMemoryError, OutOfMemoryError):
-            raise oom_error(cfg, title.lower()) from None
-        self.backward_passes += result.backward_passes
+        plot = _GroupedPlot(self.listener, len(groups), n_samples)
+        meta: dict = {"map": map_id, "model": str(ckpt.path), "data": cs.spec, "score": cfg.score}
+        stats = {"samples": 0, "tokens": 0, "seconds": 0.0}
+        with contextlib.ExitStack() as stack:
+            # rank 0 alone holds the reduced scores and writes them; the entry is renamed into place only when
+            # every group is in (the block raising removes the half-written entry)
+            entry = stack.enter_context(self.store.writer(
+                self.map_keys[map_id], {n: p.numel() for n, p in params.items()}, cfg.score_precision, meta)) \
+                if distributed.is_writer() else None
+            for k, group in enumerate(groups):
+                plot.group = k
+                try:
+                    result = score_pass(model, {n: params[n] for n in group}, cs.samples, cfg.score, acc_on, map_id,
+                                        model_role, data_role, plot, self.cancel, on_sample)
+                except (torch.cuda.OutOfMemoryError, OutOfMemoryError):
+                    raise oom_error(cfg, title.lower()) from None
+                self.backward_passes += result.backward_passes
+                stats = {"samples": result.samples, "tokens": result.tokens,
+                         "seconds": stats["seconds"] + result.seconds}
+                self.cancel.check()
+                if entry is not None:
+                    entry.add(result.scores)
+                del result  # this group's float32 sums go before the next group's are made
+                done_before += n_samples
+            meta.update(stats)  # read when the entry is finished, at the end of the block
         if self.device.type == "cuda":
             self.peak_device_bytes[stage] = int(torch.cuda.max_memory_allocated(self.device))
-        self.cancel.check()
-        meta = {"map": map_id, "model": str(ckpt.path), "data": cs.spec, "score": cfg.score, "samples": result.samples,
-                "tokens": result.tokens, "seconds": result.seconds}
-        if distributed.is_writer():  # rank 0 alone holds the reduced scores and writes them
-            self.store.write(self.map_keys[map_id], result.scores, cfg.score_precision, meta)
-        self.pass_stats[map_id] = {"samples": result.samples, "tokens": result.tokens, "seconds": round(result.seconds, 3),
-                                   "tokens_per_second": round(result.tokens / max(result.seconds, 1e-9), 1),
+        self.pass_stats[map_id] = {"samples": stats["samples"], "tokens": stats["tokens"],
+                                   "seconds": round(stats["seconds"], 3),
+                                   "tokens_per_second": round(stats["tokens"] / max(stats["seconds"], 1e-9), 1),
                                    "accumulators": placement.describe(acc_on)}
-        del result
+        if len(groups) > 1:
+            self.pass_stats[map_id]["groups"] = len(groups)
         self._done(stage, start)
 
     def _overall(self, fraction: float) -> float:
@@ -573,6 +605,49 @@ class Pipeline:
             if self.device is not None and self.device.type == "cuda" else platform.processor() or "cpu",
             "peak_host_rss_bytes": int(peak_rss),
         }
+
+
+class _GroupedPlot:
+    """The live plot of a map scored in several groups (low-RAM mode): one plot that fills in group by group.
+
+    Each group's pass reports a grid with only its own cells (NaN elsewhere, and only as many layers as it
+    reaches); the cells of the finished groups keep their final values, and the sample count runs over all the
+    passes. Cells are never split between groups (importance.tensor_groups cuts between modules), so every
+    value shown is a whole cell's mean. Every other event goes through unchanged."""
+
+    def __init__(self, listener, groups: int, samples: int) -> None:
+        self.listener = listener
+        self.groups = groups
+        self.samples = samples
+        self.group = 0
+        self._done: np.ndarray | None = None  # the finished groups' cells
+        self._last: np.ndarray | None = None  # the latest grid of group `_last_group`
+        self._last_group = -1
+
+    def __call__(self, event) -> None:
+        if self.groups <= 1 or not isinstance(event, SensitivityUpdate):
+            self.listener(event)
+            return
+        grid = np.asarray(event.grid, dtype=float)
+        if self._last is not None and self._last_group != self.group:  # a group finished: keep its cells
+            self._done = _overlay(self._done, self._last)
+        self._last, self._last_group = grid, self.group
+        shown = _overlay(self._done, grid)
+        self.listener(dataclasses.replace(event, samples_done=self.group * self.samples + event.samples_done,
+                                          samples_total=self.groups * self.samples, grid=shown))
+
+
+def _overlay(under: np.ndarray | None, over: np.ndarray) -> np.ndarray:
+    """`over`'s cells where it has values, `under`'s elsewhere (grids padded with NaN to the larger shape)."""
+    if under is None:
+        return over
+    rows = max(under.shape[0], over.shape[0])
+    cols = max(under.shape[1] if under.ndim == 2 else 0, over.shape[1] if over.ndim == 2 else 0)
+    out = np.full((rows, cols), np.nan)
+    out[: under.shape[0], : under.shape[1]] = under
+    top = np.full((rows, cols), np.nan)
+    top[: over.shape[0], : over.shape[1]] = over
+    return np.where(np.isnan(top), out, top)
 
 
 def peak_rss_bytes() -> int:

@@ -25,8 +25,9 @@ import shutil
 import tempfile
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator, Mapping
 
 import torch
 
@@ -68,6 +69,19 @@ class ScoreMaps(TensorFiles):
             return super().get(name)
         finally:
             self.release_maps()
+
+
+class MapWriter:
+    """The maps of one cache entry as they arrive (ScoreStore.writer): each converted to the cache precision on
+    its own device, handed to the shard writer, and not kept (a shard is written as soon as it is complete)."""
+
+    def __init__(self, writer: ShardedWriter, dtype: torch.dtype) -> None:
+        self.writer = writer
+        self.dtype = dtype
+
+    def add(self, scores: Mapping[str, torch.Tensor]) -> None:
+        for n in sorted(scores):
+            self.writer.add(n, scores[n].to(self.dtype))
 
 
 class ScoreStore:
@@ -152,26 +166,36 @@ class ScoreStore:
     def write(self, key: str, scores: dict[str, torch.Tensor], precision: str, meta: dict) -> Path:
         """Write maps streamed (each converted on its own device before the copy to the host), then rename the
         finished entry into place; an intact entry already there (another run's) is kept and counts as done."""
+        with self.writer(key, {n: t.numel() for n, t in scores.items()}, precision, meta) as entry:
+            entry.add(scores)
+        return self.path(key)
+
+    @contextmanager
+    def writer(self, key: str, numels: Mapping[str, int], precision: str, meta: dict) -> Iterator["MapWriter"]:
+        """An entry written group by group: `add` takes some of the maps at a time, in any grouping, and the
+        entry is checksummed and renamed into place when the block ends (removed if it raises).
+
+        Why: the low-RAM mode (MergeConfig.score_groups) scores one group of tensors per pass and must free that
+        group's float32 accumulators before the next pass; the whole set of maps never exists in memory at once.
+        `numels` names every map the entry will hold, so the shard plan is the same as a one-shot write's."""
         dtype = DTYPES[precision]
-        names = sorted(scores)
-        sizes = [(n, scores[n].numel() * dtype.itemsize) for n in names]
+        names = sorted(numels)
         final = self.path(key)
         with TempFolder(final, self.registry) as tmp:
-            writer = ShardedWriter(tmp.path, sizes, SHARD_BYTES, prefix="scores")
-            for n in names:
-                writer.add(n, scores[n].to(dtype))
-            writer.close()
-            sums = {f: file_sha256(tmp.path / f) for f in sorted(set(writer.file_of.values()))}
+            entry = MapWriter(ShardedWriter(tmp.path, [(n, int(numels[n]) * dtype.itemsize) for n in names],
+                                            SHARD_BYTES, prefix="scores"), dtype)
+            yield entry
+            entry.writer.close()
+            sums = {f: file_sha256(tmp.path / f) for f in sorted(set(entry.writer.file_of.values()))}
             write_text(tmp.path / "meta.json", json.dumps({**meta, "precision": precision, "created": time.time(),
                                                            "sha256": sums}, indent=2))
             if self.has(key):  # another run finished the same entry first (same key, same content); has()
-                return final   # drops a damaged one, so the rename below can replace it
+                return         # drops a damaged one, so the rename below can replace it
             try:
                 tmp.commit()
             except OSError:
                 if not self.has(key):  # the rename lost a race, and what won is not an intact entry
                     raise
-        return final
 
     def check_space(self, needed_bytes: int, maps: int, temporary: bool) -> None:
         """Refuse to start identification when the maps about to be computed cannot be saved (see check_space)."""
