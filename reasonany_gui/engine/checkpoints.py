@@ -34,8 +34,11 @@ _DTYPE_NAMES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "
                 "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2"}
 
 
-def resolve_model(spec: str, allow_download: bool = False) -> Path:
-    """A local folder, or a Hugging Face repo id found in the local hub cache (downloaded only if allowed)."""
+def resolve_model(spec: str, allow_download: bool = False, allow_pickle: bool = False) -> Path:
+    """A local folder, or a Hugging Face repo id found in the local hub cache (downloaded only if allowed).
+
+    `allow_pickle` reaches the download: without it, a repo that has only .bin/.pt weights is refused there,
+    so `merge --allow-download --allow-pickle` on such a repo would fail before the flag could matter."""
     text = str(spec).strip()
     if not text:
         raise InputError("No model given: pick a model folder or type a Hugging Face repo id (owner/name).")
@@ -62,7 +65,7 @@ def resolve_model(spec: str, allow_download: bool = False) -> Path:
         if allow_download:  # size check, resume and safe file choice: engine.download
             from .download import fetch
 
-            return fetch(text)
+            return fetch(text, allow_pickle=allow_pickle)
         raise InputError(
             f"Model {text!r} is not in the local Hugging Face cache. Download it first: with the Download… button "
             f"next to the model, with `reasonany merge --allow-download`, or in a terminal with `hf download {text}`. "
@@ -551,7 +554,7 @@ def info_of(ckpt: Checkpoint) -> ModelInfo:
 
 def describe_model(spec: str, allow_pickle: bool = False, allow_download: bool = False) -> ModelInfo:
     """What a model is (for the GUI's pickers): raises InputError when it is not a usable model."""
-    return info_of(Checkpoint(resolve_model(spec, allow_download), allow_pickle=allow_pickle))
+    return info_of(Checkpoint(resolve_model(spec, allow_download, allow_pickle), allow_pickle=allow_pickle))
 
 
 def trio_problems(infos: dict[str, ModelInfo]) -> list[str]:

@@ -132,7 +132,7 @@ class Pipeline:
         for role in ROLES:
             self.cancel.check()
             try:
-                path = resolve_model(getattr(cfg, role), cfg.allow_download)
+                path = resolve_model(getattr(cfg, role), cfg.allow_download, cfg.allow_pickle)
                 self.ckpts[role] = Checkpoint(path, allow_pickle=cfg.allow_pickle)
             except InputError as exc:
                 raise InputError(f"The {role} model: {exc}") from None
