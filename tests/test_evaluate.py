@@ -99,6 +99,15 @@ def test_stop_tokens_include_im_end(trio):
     assert tok.convert_tokens_to_ids("<|im_end|>") in stops and tok.eos_token_id in stops
 
 
+def test_stop_tokens_accept_a_tuple_of_eos_ids():
+    """generation_config.eos_token_id may be an int, a list or a tuple; a tuple raised TypeError (tuple + list)."""
+    from types import SimpleNamespace
+
+    model = SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=(7, 9)))
+    tok = SimpleNamespace(eos_token_id=9, all_special_tokens=[], added_tokens_encoder={})
+    assert stop_token_ids(model, tok) == [7, 9]
+
+
 def _merge(trio, data, out, **kw):
     cfg = MergeConfig(base=str(trio["base"]), reasoning=str(trio["reasoning"]), domain=str(trio["domain"]),
                       reasoning_data=str(data["reasoning"]), domain_data=str(data["domain"]), out=str(out),

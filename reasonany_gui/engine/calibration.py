@@ -395,6 +395,7 @@ def render(sample: Sample, tokenizer=None) -> tuple[str, int, bool]:
         head = _apply_template(tokenizer, messages[:last], add_generation_prompt=True) if last else ""
         return full, _common_prefix(full, head), True
     if sample.kind == "pair":
+        assert sample.response is not None, "a pair sample always has a response"
         head = f"{sample.prompt}\n\n"
         return head + sample.response, len(head), False
     full = "\n".join(f"{m['role']}: {m['content']}" for m in messages)
@@ -470,8 +471,8 @@ def _encode_cut(tokenizer, text: str, templated: bool, boundary: int, max_length
 # ============================================================================ preparing
 @dataclass
 class TokenizedSample:
-    input_ids: torch.LongTensor  # [1, T]
-    labels: torch.LongTensor  # [1, T]; -100 where not scored
+    input_ids: torch.Tensor  # [1, T] int64
+    labels: torch.Tensor  # [1, T] int64; -100 where not scored
     truncated: bool
 
     @property

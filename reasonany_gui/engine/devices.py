@@ -27,7 +27,7 @@ def list_devices() -> list[DeviceInfo]:
             except Exception:
                 free, total = None, None
             name = torch.cuda.get_device_name(i)
-            gb = f", {free / 1e9:.1f} of {total / 1e9:.1f} GB free" if free is not None else ""
+            gb = f", {free / 1e9:.1f} of {total / 1e9:.1f} GB free" if free is not None and total is not None else ""
             out.append(DeviceInfo(f"cuda:{i}", f"GPU {i}: {name}{gb}", free, total))
     vm = psutil.virtual_memory()
     out.append(DeviceInfo("cpu", f"CPU (slow; {vm.available / 1e9:.1f} GB RAM free)", vm.available, vm.total))

@@ -113,7 +113,7 @@ def stop_token_ids(model, tokenizer) -> list[int]:
     """Every id that ends a reply: generation_config's eos, the tokenizer's eos, and <|im_end|> if special."""
     ids: list[int] = []
     gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    for v in (gen_eos if isinstance(gen_eos, (list, tuple)) else [gen_eos]) + [tokenizer.eos_token_id]:
+    for v in [*(gen_eos if isinstance(gen_eos, (list, tuple)) else [gen_eos]), tokenizer.eos_token_id]:
         if isinstance(v, int) and v not in ids:
             ids.append(v)
     for token in ("<|im_end|>", "<|eot_id|>", "<end_of_turn>"):

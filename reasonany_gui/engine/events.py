@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +66,7 @@ class MaskSummary:
     reasoning_fraction: np.ndarray = field(repr=False)  # [layers, modules], final M_r'
     domain_fraction: np.ndarray = field(repr=False)  # [layers, modules], final M_d'
     conflict_fraction: np.ndarray = field(repr=False)  # [layers, modules], M_r ∧ M_d
-    totals: dict = field(default_factory=dict)  # reasoning, domain, conflicts, selectable
+    totals: dict[str, Any] = field(default_factory=dict)  # reasoning, domain, conflicts, selectable
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class TuneCandidate:
     index: int
     budget: int
     label: str  # e.g. "ReasonAny p 0.2/0.2, λ 2.24/2.24, tensor scope"
-    setting: dict
+    setting: dict[str, Any]
     kept_reasoning: float | None
     kept_domain: float | None
     recommended: int  # index of the recommended candidate so far

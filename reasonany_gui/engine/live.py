@@ -10,12 +10,17 @@ what Save would write (up to the evaluation dtype).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from .checkpoints import load_model
 from .devices import resolve_device
 from .errors import InputError, OutOfMemoryError
 from .events import CancelToken
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
 
 
 def eval_dtype(device: torch.device) -> torch.dtype:
@@ -28,7 +33,7 @@ def eval_dtype(device: torch.device) -> torch.dtype:
 class LiveMerge:
     """One model instance that any merge of the pipeline's trio can be written into, in place."""
 
-    def __init__(self, pipeline, device: torch.device | str | None = None) -> None:
+    def __init__(self, pipeline: Pipeline, device: torch.device | str | None = None) -> None:
         self.pipeline = pipeline
         if not pipeline.ckpts:
             pipeline.check()

@@ -35,11 +35,11 @@ def masked(base: torch.Tensor, tau_r: torch.Tensor, tau_d: torch.Tensor, m_r: to
     return out
 
 
-def task_arithmetic(base, tau_r, tau_d, lam_r: float, lam_d: float) -> torch.Tensor:
+def task_arithmetic(base: torch.Tensor, tau_r: torch.Tensor, tau_d: torch.Tensor, lam_r: float, lam_d: float) -> torch.Tensor:
     return base + lam_r * tau_r + lam_d * tau_d
 
 
-def linear(base, tau_r, tau_d, w_r: float, w_d: float) -> torch.Tensor:
+def linear(base: torch.Tensor, tau_r: torch.Tensor, tau_d: torch.Tensor, w_r: float, w_d: float) -> torch.Tensor:
     """Weighted average of the two experts: θ_b + (w_r·τ_r + w_d·τ_d)/(w_r + w_d)."""
     return base + (w_r * tau_r + w_d * tau_d) / (w_r + w_d)
 
@@ -87,7 +87,7 @@ def magnitude_trim(tau: torch.Tensor, density: float) -> torch.Tensor:
     return torch.where(keep, flat, torch.zeros((), dtype=flat.dtype)).reshape(tau.shape)
 
 
-def ties(base, tau_r, tau_d, dens_r: float, dens_d: float, w_r: float, w_d: float) -> torch.Tensor:
+def ties(base: torch.Tensor, tau_r: torch.Tensor, tau_d: torch.Tensor, dens_r: float, dens_d: float, w_r: float, w_d: float) -> torch.Tensor:
     """TIES-Merging (Yadav et al. 2023): trim, elect sign by weighted mass, disjoint weighted mean."""
     taus = torch.stack([magnitude_trim(tau_r, dens_r) * w_r, magnitude_trim(tau_d, dens_d) * w_d])
     weights = torch.tensor([w_r, w_d], dtype=taus.dtype).view(2, *([1] * tau_r.dim()))
@@ -98,7 +98,7 @@ def ties(base, tau_r, tau_d, dens_r: float, dens_d: float, w_r: float, w_d: floa
     return base + torch.where(norm > 0, total / norm.clamp_min(1e-12), torch.zeros((), dtype=total.dtype))
 
 
-def dare(base, tau_r, tau_d, dens_r: float, dens_d: float, lam_r: float, lam_d: float, seed: int, name: str) -> torch.Tensor:
+def dare(base: torch.Tensor, tau_r: torch.Tensor, tau_d: torch.Tensor, dens_r: float, dens_d: float, lam_r: float, lam_d: float, seed: int, name: str) -> torch.Tensor:
     """DARE (Yu et al. 2024): drop each entry with probability 1−density, rescale by 1/density, then add.
 
     The random stream is seeded by (seed, tensor name), so results do not depend on processing order.

@@ -96,6 +96,11 @@ def exact_k(ratio: float, n: int) -> int:
     return math.floor(Fraction(repr(float(ratio))) * int(n))
 
 
+def _just(t: torch.Tensor) -> Callable[[], Iterable[torch.Tensor]]:
+    """The chunk source of a single tensor."""
+    return lambda: [t]
+
+
 def find_threshold(chunks: Callable[[], Iterable[torch.Tensor]], n: int, ratio: float, direction: str, bits: int) -> Threshold:
     k = exact_k(ratio, n)
     t = Threshold(direction, k, n, bits=bits)
@@ -212,16 +217,17 @@ def select_masks(
         masks: dict[str, torch.Tensor] = {}
         tvals: dict[str, float | None] = {}
         for role, ts in terms.items():
-            m = None
+            m: torch.Tensor | None = None
             for term in ts:
                 keys, bits = to_keys(maps[term.map_id].get(name))
                 if scope == "global":
                     t = thresholds[_tkey(term)]
                 else:
-                    t = find_threshold(lambda keys=keys: [keys], keys.numel(), term.ratio, term.direction, bits)
+                    t = find_threshold(_just(keys), keys.numel(), term.ratio, term.direction, bits)
                     tvals[term.map_id] = t.value
                 sel = apply_threshold(keys, t)
                 m = sel if m is None else (m & sel)
+            assert m is not None, "every role has at least one selection term"
             if granularity == "tensor":  # the official scripts: a tensor is taken whole if any element passes
                 m = torch.full_like(m, bool(m.any()))
             masks[role] = m

@@ -49,9 +49,17 @@ DEFAULT_BUDGET = 24
 #: the behaviour decisions: prompts per skill, greedy tokens searched for the first one where the expert's reply
 #: parts from the base's (0 turns decisions off), and the fewest decisions that make a kept fraction
 DECIDE_ROWS, DEFAULT_DECIDE_TOKENS, MIN_DECISIONS = 24, 24, 4
+
+
+def _closed_range(name: str) -> tuple[float, float]:
+    s = setting_meta()[name]
+    assert s.low is not None and s.high is not None, f"{name} has a closed range in config.py"
+    return s.low, s.high
+
+
 #: the scales' legal range (the field metadata), and the ratios the search may try: inside the open range (0, 1),
 #: kept off its ends, where a selection is empty or the whole tensor
-SCALE_RANGE = (setting_meta()["reasoning_scale"].low, setting_meta()["reasoning_scale"].high)
+SCALE_RANGE = _closed_range("reasoning_scale")
 RATIO_RANGE = (0.005, 0.99)
 #: the methods' short titles, live from the method registry (methods.REGISTRY)
 METHOD_TITLES = TITLES
@@ -386,7 +394,7 @@ class TuneResult:
     candidates: list[Candidate]
     recommended: int
     pareto: list[int]
-    references: dict[str, dict[str, float]]
+    references: dict[str, dict[str, dict[str, float]]]  # "loss"/"checks" -> model role -> skill or check -> value
     gains: dict[str, float]
     warnings: list[str]
     summary: str
@@ -432,8 +440,10 @@ class Tuner:
         self.budget, self.minutes = budget, minutes
         self.checks, self.n_check_rows, self.check_tokens = checks, check_rows, check_tokens
         self.decide_tokens = decide_tokens
-        #: per skill, where the expert's greedy replies part from the base's (set after the references)
+        #: check key ("decide:SKILL", "versus:SKILL") -> where the expert's greedy replies part from the base's or
+        #: the other expert's, and which model that is (set after the references)
         self.decisions: dict[str, list[Decision]] = {}
+        self.against: dict[str, str] = {}
         self.listener = listener or null_listener
         self.cancel = cancel or pipeline.cancel
         self.user_config = pipeline.config
@@ -474,8 +484,8 @@ class Tuner:
         change = live.apply(self.cancel)
         loss = {skill: reply_loss(live.model, r, self.cancel) for skill, r in rows.items()}
         checks: dict[str, float] = {}
-        for skill, points in self.decisions.items():
-            checks[f"decide:{skill}"] = round(decision_share(live.model, points, self.cancel), 4)
+        for key, points in self.decisions.items():
+            checks[key] = round(decision_share(live.model, points, self.cancel), 4)
         if self.checks is not None:
             for skill in ("reasoning", "domain"):
                 items = getattr(self.checks, skill)
@@ -497,25 +507,32 @@ class Tuner:
         replies = {}
         if self.decide_tokens > 0 and tokenizer is not None:
             for skill, r in rows.items():
-                if r.prompts and role in (skill, "base"):
+                if r.prompts:
                     self.cancel.check()
                     replies[skill] = greedy_ids(live.model, tokenizer, r.prompts, self.decide_tokens)
         return loss, checks, replies
 
     def _find_decisions(self, rows: dict[str, CheckRows], tokenizer, replies: dict) -> None:
+        """Per skill, the decisions against the base ("decide:SKILL": did the merge learn the behaviour?) and
+        against the other expert ("versus:SKILL": on this skill's prompts, does the merge answer as this expert
+        or as the other one would?). Why both: with contradicting experts (a domain model that answers reasoning
+        questions directly), the reasoning expert parts from the base and from the domain expert at different
+        tokens, and only the second shows which of the two a merge follows."""
         from .evaluate import prompt_ids
 
         for skill, r in rows.items():
-            if skill not in replies[skill] or skill not in replies["base"]:
-                continue
-            points = decisions([prompt_ids(tokenizer, q) for q in r.prompts], replies[skill][skill],
-                               replies["base"][skill])
-            if len(points) >= MIN_DECISIONS:
-                self.decisions[skill] = points
-            else:
-                self._log(f"The {skill} model answers {len(r.prompts) - len(points)} of {len(r.prompts)} held-out "
-                          f"{skill} prompts like the base for the first {self.decide_tokens} tokens: its behaviour "
-                          "is judged by the reply loss alone.")
+            other = "domain" if skill == "reasoning" else "reasoning"
+            for key, against in ((f"decide:{skill}", "base"), (f"versus:{skill}", other)):
+                if skill not in replies[skill] or skill not in replies[against]:
+                    continue
+                points = decisions([prompt_ids(tokenizer, q) for q in r.prompts], replies[skill][skill],
+                                   replies[against][skill])
+                if len(points) >= MIN_DECISIONS:
+                    self.decisions[key], self.against[key] = points, against
+                else:
+                    self._log(f"The {skill} model answers {len(r.prompts) - len(points)} of {len(r.prompts)} "
+                              f"held-out {skill} prompts like the {against} model for the first "
+                              f"{self.decide_tokens} tokens: no behaviour decisions against it.")
 
     def _select(self, setting: dict) -> None:
         cfg = self.user_config.replace(**setting)
@@ -530,8 +547,8 @@ class Tuner:
             refs_loss[role], refs_checks[role], replies[role] = self._reference(live, rows, tokenizer, role)
             self.listener(Progress("tune", 0.0, 0.0, f"measured the {role} model ({i + 1}/3)"))
         self._find_decisions(rows, tokenizer, replies)
-        for skill in self.decisions:  # by construction: the expert takes its own way, the base the base's
-            refs_checks[skill][f"decide:{skill}"], refs_checks["base"][f"decide:{skill}"] = 1.0, 0.0
+        for key, against in self.against.items():  # by construction: the expert takes its own way, the other its
+            refs_checks[key.split(":")[1]][key], refs_checks[against][key] = 1.0, 0.0
         gains = {s: refs_loss["base"][s] - refs_loss[s][s] for s in ("reasoning", "domain")}
         warnings = []
         for skill, gain in gains.items():
@@ -594,9 +611,9 @@ class Tuner:
             parts = []
             if gains[skill] > 0:
                 parts.append((refs_loss["base"][skill] - c.loss[skill]) / gains[skill])
-            for key in (skill, f"decide:{skill}"):  # exact-match checks, then the behaviour decisions
+            for key in (skill, f"decide:{skill}", f"versus:{skill}"):  # exact-match checks, behaviour decisions
                 if key in c.checks:
-                    b, e = refs_checks["base"].get(key), refs_checks[skill].get(key)
+                    b, e = refs_checks[self.against.get(key, "base")].get(key), refs_checks[skill].get(key)
                     if b is not None and e is not None and e > b + 0.05:
                         parts.append((c.checks[key] - b) / (e - b))
             kept[skill] = round(sum(parts) / len(parts), 4) if parts else None

@@ -20,6 +20,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psutil
 import torch
@@ -291,7 +292,7 @@ class TempFolder:
         register_temp_folder(self.registry, self.path, add=False)
         return self.final
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if not self.committed:
             shutil.rmtree(self.path, ignore_errors=True)
             register_temp_folder(self.registry, self.path, add=False)
@@ -305,7 +306,7 @@ def _free_name(final: Path) -> Path:
     return final.with_name(f"{final.name}-{i}")
 
 
-def read_registry(registry: Path) -> list[dict]:
+def read_registry(registry: Path) -> list[dict[str, Any]]:
     """The registry's entries ({"path": str, "pid": int}). A file of another shape (hand-edited, damaged,
     written by something else) is renamed aside to `temp-folders.json.broken-TIME` and treated as empty: it
     must never block every run until someone deletes it by hand."""
