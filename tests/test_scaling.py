@@ -396,3 +396,138 @@ def test_score_groups_hold_one_groups_accumulators_at_a_time(trio, data_files, t
     assert held[1] == 4 * total
     assert held[4] <= 4 * group_params_bound(total, 4, max(modules.values()))
     assert held[4] < held[1] / 2
+
+
+# ---------------------------------------------------------------------------- the estimate: groups and devices
+def test_estimate_takes_the_passes_from_the_pipeline():
+    """One place knows which score passes a setting needs (pipeline.needed_maps): the estimate's stages follow it."""
+    from reasonany_gui.engine.config import MergeConfig
+    from reasonany_gui.engine.estimate import estimate_run, stage_costs
+    from reasonany_gui.engine.pipeline import needed_maps
+
+    info = _qwen7b()
+    for cfg in (MergeConfig(), MergeConfig(intersect=True), MergeConfig(method="ties")):
+        stages = [k.split(":", 1)[1] for k in stage_costs(cfg, info, "cuda", host_accumulators=True)
+                  if k.startswith("identify:")]
+        assert stages == needed_maps(cfg)
+        est = estimate_run(cfg.replace(device="cpu"), info)
+        cache = est.disk_bytes - info.num_params * 2 - (info.num_params // 4 if cfg.needs_scores else 0)
+        assert cache == len(needed_maps(cfg)) * info.num_params * 2
+
+
+def _on_gpu(**changes):
+    """7B on one 24 GB card with host accumulators, as the estimate sees it without a GPU here."""
+    from reasonany_gui.engine.config import MergeConfig
+
+    return MergeConfig(**{"devices": "cuda:0", "compute_dtype": "bfloat16", "accumulators": "host",
+                          "gradient_checkpointing": True, **changes})
+
+
+def test_low_ram_estimate_shows_the_lower_host_peak_and_the_extra_time():
+    from reasonany_gui.engine.estimate import estimate_run, largest_module_params, low_ram_offer
+
+    info = _qwen7b()
+    p = info.num_params
+    one = estimate_run(_on_gpu(), info, cuda_count=1)
+    assert one.host_accumulator_bytes == 4 * p and one.host_bytes > 4 * p  # 30.5 GB: no 32 GB workstation
+    previous = one
+    for g in (2, 3, 4):
+        est = estimate_run(_on_gpu(score_groups=g), info, cuda_count=1)
+        assert est.host_accumulator_bytes <= 4 * (p // g + 1 + largest_module_params(info))
+        assert est.host_bytes <= previous.host_bytes and est.host_accumulator_bytes < previous.host_accumulator_bytes
+        assert est.seconds > previous.seconds  # every extra group repeats the forward and backward
+        assert est.device_bytes == one.device_bytes  # the card holds the same (accumulators on the host)
+        assert any(f"scored in {g} passes" in n for n in est.notes)
+        previous = est
+    # the extra group's GPU work at 7B (4·P·256/1.5e14 ≈ 0.05 s per sample) hides under the host adds (2.7 s per
+    # sample, now split over two passes); what remains is the per-sample cost of a second pass: 2 maps × 100 × 0.03 s
+    two = estimate_run(_on_gpu(score_groups=2), info, cuda_count=1)
+    extra = sum(v for k, v in two.stage_seconds.items() if k.startswith("identify:")) - \
+        sum(v for k, v in one.stage_seconds.items() if k.startswith("identify:"))
+    assert extra == pytest.approx(2 * 100 * 0.03)
+    # device accumulators (the GPU sets the pace): the whole extra forward and backward shows
+    dev = [estimate_run(_on_gpu(accumulators="device", score_groups=g), info, cuda_count=1) for g in (1, 2)]
+    gpu_extra = 2 * 100 * 4 * p * 256 * 1.33 / 1.5e14  # 1.33: gradient checkpointing recomputes the forward
+    assert dev[1].seconds - dev[0].seconds == pytest.approx(gpu_extra + 2 * 100 * 0.03)
+    assert dev[1].device_bytes < dev[0].device_bytes  # the card holds one group's sums at a time too
+    # 32 GB host with ~28 GB free: the offer is the fewest passes that fit, with figures in plain words
+    offer = low_ram_offer(_on_gpu(), info, ram=28 * 10**9, cuda_count=1)
+    assert offer is not None and offer.groups == 2
+    assert offer.with_groups <= 28 * 10**9 < offer.needed == one.host_bytes
+    text = offer.message()
+    assert "28.0 GB of memory free" in text and "Score in 2 passes" in text and "slower" in text
+    assert low_ram_offer(_on_gpu(), info, ram=64 * 10**9, cuda_count=1) is None  # it fits: nothing to offer
+    assert low_ram_offer(_on_gpu(), info, ram=10**9, cuda_count=1) is None  # the write stage alone is too large
+
+
+def test_estimate_per_device_for_data_parallel_ranks():
+    """Four processes, one GPU each: every card holds a replica (the one-GPU figure), host RAM holds four sets
+    of host accumulators plus three more processes, and the sample work divides by four."""
+    from reasonany_gui.engine.estimate import PROCESS_HOST_BYTES, estimate_run
+
+    info = _qwen7b()
+    one = estimate_run(_on_gpu(), info, cuda_count=4)
+    four = estimate_run(_on_gpu(devices="cuda:0,cuda:1,cuda:2,cuda:3"), info, cuda_count=4)
+    assert four.ranks == 4 and one.ranks == 1
+    assert four.per_device == {f"cuda:{i}": one.device_bytes for i in range(4)}
+    assert four.device_bytes == one.device_bytes
+    assert four.host_accumulator_bytes == 4 * one.host_accumulator_bytes
+    assert four.host_bytes == 4 * one.host_bytes + 3 * PROCESS_HOST_BYTES
+    load = info.size_bytes / 400e6
+    for stage, seconds in one.stage_seconds.items():
+        if stage.startswith("identify:"):
+            assert four.stage_seconds[stage] == pytest.approx((seconds - load) / 4 + load)
+    assert four.stage_seconds["write"] == one.stage_seconds["write"]  # rank 0 alone writes
+    assert any("4 processes" in n for n in four.notes)
+
+
+def test_estimate_uses_the_split_plan_for_a_model_across_gpus():
+    """'+' in devices: placement.split_plan's per-device bytes (weights + accumulators), and whether it fits."""
+    from reasonany_gui.engine.checkpoints import ModelInfo
+    from reasonany_gui.engine.config import MergeConfig
+    from reasonany_gui.engine.estimate import estimate_run
+
+    info = ModelInfo(path=Path("."), architecture="LlamaForCausalLM", model_type="llama", num_params=70_553_706_496,
+                     dtype="bfloat16", size_bytes=141_107_412_992, num_layers=80, hidden_size=8192,
+                     vocab_size=128_256, tied_embeddings=False, intermediate_size=28_672)
+    eight = "+".join(f"cuda:{i}" for i in range(8))
+    free = {f"cuda:{i}": 80 * 10**9 for i in range(8)}
+    cfg = MergeConfig(devices=eight, compute_dtype="bfloat16", gradient_checkpointing=True)
+    est = estimate_run(cfg, info, free=free, cuda_count=8)
+    assert est.split is not None and est.split.fits
+    assert sum(est.per_device.values()) == 6 * info.num_params  # weights + device accumulators, 6 B/param
+    assert max(est.per_device.values()) <= 80 * 10**9 - (2 << 30)
+    assert est.device_bytes > max(est.per_device.values())  # + the gradient at its hook and the activations
+    assert est.host_accumulator_bytes == 0 and est.ranks == 1
+    half = estimate_run(cfg.replace(devices="+".join(f"cuda:{i}" for i in range(4))), info, free=free, cuda_count=8)
+    assert not half.split.fits and "Add devices" in half.split.message
+    assert any("Add devices" in n for n in half.notes)
+    host = estimate_run(cfg.replace(accumulators="host", devices="cuda:0+cuda:1"), info, free=free, cuda_count=8)
+    assert host.split.fits and sum(host.per_device.values()) == 2 * info.num_params
+    assert host.host_accumulator_bytes == 4 * info.num_params
+
+
+def test_preflight_offers_the_low_ram_mode_when_memory_is_short(trio, data_files, tmp_path):
+    from reasonany_gui.engine.config import MergeConfig
+    from reasonany_gui.engine.events import Log
+    from reasonany_gui.engine.pipeline import Pipeline
+
+    cfg = MergeConfig(base=str(trio["base"]), reasoning=str(trio["reasoning"]), domain=str(trio["domain"]),
+                      reasoning_data=str(data_files["reasoning"]), domain_data=str(data_files["domain"]),
+                      samples=2, max_length=32, device="cpu")
+    events: list = []
+    p = Pipeline(cfg, listener=events.append, cache_root=tmp_path / "scores")
+    try:
+        p.check()
+        assert not [e for e in events if isinstance(e, Log) and "passes" in e.message]
+        from reasonany_gui.engine.estimate import estimate_run
+
+        est = estimate_run(cfg, p.infos["base"])
+        p._preflight(ram=est.host_bytes - est.host_accumulator_bytes // 2)
+    finally:
+        p.close()
+    warned = [e.message for e in events if isinstance(e, Log) and e.level == "warning"]
+    import re
+
+    offered = [re.search(r"Score in (\d+) passes.*--score-groups (\d+)", m) for m in warned]
+    assert any(m and m.group(1) == m.group(2) and int(m.group(1)) > 1 for m in offered), warned

@@ -2,11 +2,14 @@
 
     python benchmarks/speed/bench_memory.py                          # ~4.9 M and ~38 M-param Qwen2 trios
     python benchmarks/speed/bench_memory.py --sizes 128x5,256x8 --threads 1 --naive
+    python benchmarks/speed/bench_memory.py --sizes 1536x10 --samples 2 --score-groups 1,2,4   # low-RAM mode
 
 Every measurement runs in a fresh process. Inside it, each stage's peak is taken with the kernel's
 high-water mark reset just before the stage (/proc/self/clear_refs), minus the RSS at that moment: the
 memory the stage itself adds. "anon" counts only anonymous memory (sampled every 2 ms): RSS also holds the
 pages of memory-mapped safetensors files the stage read, which the kernel may drop at any time.
+`--score-groups 1,2,4` measures the low-RAM mode instead (MergeConfig.score_groups): identification only, one
+fresh cache per G, two maps (no intersection), at each size: peak RSS, seconds and backward passes per G.
 Two sizes give the slope: (Δpeak(large) − Δpeak(small)) / (params(large) − params(small)) bytes/param.
 The merge writes with a small shard size, so that "merge memory ~ one shard, independent of model size"
 shows as a slope near 0 B/param plus about one shard.
@@ -34,7 +37,8 @@ def _config(args: argparse.Namespace, out: Path | None = None):
     return MergeConfig(base=str(trio / "base"), reasoning=str(trio / "reasoning"), domain=str(trio / "domain"),
                        reasoning_data=str(data / "reasoning.jsonl"), domain_data=str(data / "domain.jsonl"),
                        samples=args.samples, max_length=512, device="cpu", reasoning_ratio=0.05, domain_ratio=0.05,
-                       shard_size=args.shard_size, out=str(out) if out else None, **MEASURED_SETTING)
+                       shard_size=args.shard_size, out=str(out) if out else None,
+                       **{**MEASURED_SETTING, **({"intersect": False, "score_groups": args.groups} if args.groups else {})})
 
 
 def child(args: argparse.Namespace) -> None:
@@ -104,6 +108,53 @@ def build(folder: Path, hidden: int, layers: int, samples: int, threads: int) ->
     return trio, data, int(res["params"])
 
 
+def groups_main(args: argparse.Namespace) -> None:
+    """Low-RAM mode: identification's host peak and time for each G, against the estimate's host bytes."""
+    from reasonany_gui.engine.checkpoints import Checkpoint, info_of
+    from reasonany_gui.engine.estimate import estimate_run
+
+    home = tempfile.mkdtemp(prefix="bench-home-")
+    os.environ["REASONANY_HOME"] = home
+    rows = []
+    for spec in args.sizes.split(","):
+        hidden, layers = (int(x) for x in spec.lower().split("x"))
+        folder = Path(tempfile.mkdtemp(prefix="bench-memory-"))
+        try:
+            print(f"size {spec}: building ...", file=sys.stderr, flush=True)
+            trio, data, n = build(folder, hidden, layers, args.samples, args.threads)
+            info = info_of(Checkpoint(trio / "base"))
+            args.trio, args.data = str(trio), str(data)
+            for g in (int(x) for x in args.score_groups.split(",")):
+                args.groups = g
+                est = estimate_run(_config(args), info)
+                args.groups = 0
+                print(f"size {spec}: identify, {g} group(s) ...", file=sys.stderr, flush=True)
+                ident = run_child([__file__, "--child", "identify", "--trio", str(trio), "--data", str(data),
+                                   "--cache", str(folder / f"scores-g{g}"), "--samples", str(args.samples),
+                                   "--shard-size", args.shard_size, "--threads", str(args.threads),
+                                   "--groups", str(g)], args.threads)
+                rows.append({"size": spec, "params": n, "groups": g, "identify": ident["identify"],
+                             "backward_passes": ident["backward_passes"], "estimate_host_bytes": est.host_bytes,
+                             "estimate_identify_seconds": sum(v for k, v in est.stage_seconds.items()
+                                                              if k.startswith("identify:"))})
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(home, ignore_errors=True)
+    report = {"machine": machine(), "samples": args.samples, "rows": rows,
+              "command": " ".join([Path(sys.executable).name, *sys.argv])}
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    print(f"\nLow-RAM mode: identification (2 maps) per number of groups, float32 Qwen2, CPU, {args.samples} "
+          "samples/set\n")
+    print("| model | params | G | Δpeak RSS | B/param | Δpeak anon | seconds | backward passes | estimate host |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        m = r["identify"]
+        print(f"| {r['size']} | {r['params'] / 1e6:.1f} M | {r['groups']} | {m['rss_delta'] / 2**20:.1f} MiB | "
+              f"{m['rss_delta'] / r['params']:.2f} | {m['anon_delta'] / 2**20:.1f} MiB | {m['seconds']:.1f} | "
+              f"{r['backward_passes']} | {r['estimate_host_bytes'] / 2**20:.0f} MiB |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="256x8,512x16", help="HIDDENxLAYERS,... (two or more)")
@@ -112,6 +163,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--naive", action="store_true", help="also the naive (official-approach) identification, "
                     "with 2 samples per set (bf16 at 512 padded tokens is slow on a CPU)")
+    ap.add_argument("--score-groups", help="e.g. 1,2,4: measure the low-RAM mode's identification for each G")
+    ap.add_argument("--groups", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--child", choices=["identify", "merge", "naive"], help=argparse.SUPPRESS)
     for hidden in ("--trio", "--data", "--cache"):
@@ -120,6 +173,8 @@ def main() -> None:
     if args.child:
         return child(args)
 
+    if args.score_groups:
+        return groups_main(args)
     home = tempfile.mkdtemp(prefix="bench-home-")
     os.environ["REASONANY_HOME"] = home
     rows = []

@@ -9,12 +9,17 @@ host) + one gradient tensor at a time + activations of one sample (no padding, b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Mapping
 
 import torch
 
 from .checkpoints import ModelInfo
 from .config import MergeConfig
 from .devices import compute_dtype, resolve_device
+from .errors import InputError
+from .importance import group_params_bound
+from .pipeline import needed_maps
+from .placement import SplitPlan, split_plan
 
 #: rough sustained rates for forward+backward (FLOP/s): a CUDA workstation card in bf16, a desktop CPU in fp32
 RATE = {"cuda": 1.5e14, "cpu": 1.0e11}
@@ -43,19 +48,43 @@ SELECT_NS_PER_READ = 24.0
 #: random masks
 MERGE_NS = {"ties": 95.0, "dare": 30.0}
 MERGE_NS_DEFAULT = 12.0
+#: host memory of each extra process of a several-device run (Python, torch, the CUDA context): docs/SCALING.md
+PROCESS_HOST_BYTES = 2_500_000_000
 
 
-def accumulators_on_host(config: MergeConfig, info: ModelInfo, device: torch.device) -> bool:
-    """Where the pipeline will put the score accumulators (its `auto` rule: the device only if 4 B/param × 1.3
-    + 2 GB is free there)."""
+def largest_module_params(info: ModelInfo) -> int:
+    """The largest module that tensor groups never cut (the embedding or output head, else an MLP matrix)."""
+    inter = info.intermediate_size or 4 * info.hidden_size
+    return max(info.vocab_size * info.hidden_size, inter * info.hidden_size)
+
+
+def largest_block_params(info: ModelInfo) -> int:
+    """The largest block a device map never splits: one decoder layer (attention ≤ 4·h², MLP 3·h·I) or the
+    embedding."""
+    inter = info.intermediate_size or 4 * info.hidden_size
+    return max(info.vocab_size * info.hidden_size, 4 * info.hidden_size ** 2 + 3 * info.hidden_size * inter)
+
+
+def accumulated_params(config: MergeConfig, info: ModelInfo) -> int:
+    """Parameters whose float32 sums exist at once: all of them, or the largest group of the low-RAM mode
+    (importance.tensor_groups: at most P/G plus one module)."""
+    return group_params_bound(info.num_params, config.score_groups, largest_module_params(info))
+
+
+def accumulators_on_host(config: MergeConfig, info: ModelInfo, device: torch.device,
+                         free: int | None = None) -> bool:
+    """Where the pipeline will put the score accumulators (its `auto` rule: the device only if 4 B per
+    accumulated parameter × 1.3 + 2 GB is free there). `free`: the device's free bytes, asked when None."""
     if device.type == "cpu" or config.accumulators == "device":
         return False
     if config.accumulators == "host":
         return True
     try:
-        from .devices import free_device_bytes
+        if free is None:
+            from .devices import free_device_bytes
 
-        return free_device_bytes(device) <= 4 * info.num_params * 1.3 + 2e9
+            free = free_device_bytes(device)
+        return free <= 4 * accumulated_params(config, info) * 1.3 + 2e9
     except Exception:  # noqa: BLE001 - no driver: say device, as the settings do
         return False
 
@@ -92,6 +121,16 @@ class Estimate:
     seconds_range: tuple[float, float] = (0.0, 0.0)
     #: True when the time comes from a measured run on this machine (`speed_factor`), not from nominal rates
     measured: bool = False
+    #: expected seconds per stage (stage_costs), in run order
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    #: host bytes of the float32 score sums at once, over all processes (0 with device accumulators)
+    host_accumulator_bytes: int = 0
+    #: processes of a several-device run (`devices`), 1 otherwise
+    ranks: int = 1
+    #: device -> bytes it holds while scoring, for every device a several-device run uses ({} otherwise)
+    per_device: dict[str, int] = field(default_factory=dict)
+    #: the fit of a model split across GPUs ('+' in `devices`), None otherwise
+    split: SplitPlan | None = None
 
 
 def activation_bytes(info: ModelInfo, max_length: int, dtype_bytes: int, checkpointing: bool) -> int:
@@ -105,7 +144,8 @@ def activation_bytes(info: ModelInfo, max_length: int, dtype_bytes: int, checkpo
 
 
 def stage_costs(config: MergeConfig, info: ModelInfo, device_type: str = "cpu",
-                speed_factor: float | None = None, host_accumulators: bool | None = None) -> dict[str, float]:
+                speed_factor: float | None = None, host_accumulators: bool | None = None,
+                ranks: int = 1) -> dict[str, float]:
     """Expected seconds per stage of a merge, in run order, named as the pipeline names its stages.
 
     The identification passes dominate; each costs FLOPs at a nominal rate plus a fixed cost per sample and
@@ -113,7 +153,12 @@ def stage_costs(config: MergeConfig, info: ModelInfo, device_type: str = "cpu",
     host accumulators on a GPU a sample takes at least the bus transfer or the host adds of every parameter's
     score term (`host_seconds_per_sample`), whichever is slower: at 7B that, not the GPU, sets the pace.
     Selection reads the maps back (twice with a global scope); the write reads three models, does the method's
-    arithmetic and writes one."""
+    arithmetic and writes one.
+
+    Low-RAM mode (`score_groups` = G): every group repeats the forward and the backward through the layers, but
+    only its own weight gradients are computed: (4·G + 2)·P FLOPs per token instead of 6·P, and G per-sample
+    overheads; the host adds do not grow (each parameter is still added once per sample). `ranks` data-parallel
+    processes divide the sample work; each still loads its model."""
     factor = float(speed_factor) if speed_factor else 1.0
     if host_accumulators is None:
         try:
@@ -129,13 +174,16 @@ def stage_costs(config: MergeConfig, info: ModelInfo, device_type: str = "cpu",
     tensors = 12 * max(info.num_layers, 1) + 3
     load = info.size_bytes / DISK_RATE
     costs = {"check": 0.5 + 3 * 17 * 65536 / DISK_RATE}
-    if config.needs_scores:
-        maps = ["reasoning@reasoning", "domain@domain"] + (["base@reasoning", "base@domain"] if config.intersect else [])
-        flops = 6 * p * tokens * (1.33 if config.gradient_checkpointing else 1.0)
+    maps = needed_maps(config)
+    if maps:
+        groups = max(int(config.score_groups), 1)
+        ranks = max(int(ranks), 1)
+        flops = (4 * groups + 2) * p * tokens * (1.33 if config.gradient_checkpointing else 1.0)
         compute = flops / RATE.get(device_type, RATE["cpu"])
         if host_accumulators:  # overlapped with the backward: the slower of the two sets each sample's time
             compute = max(compute, config.samples * host_seconds_per_sample(config, p, dtype_bytes))
-        one_pass = (compute + config.samples * (per_sample + per_tensor * tensors) + load) * factor
+        overhead = config.samples * (groups * per_sample + per_tensor * tensors)
+        one_pass = ((compute + overhead) / ranks + load) * factor
         for m in maps:
             costs[f"identify:{m}"] = one_pass
         map_bytes = 2 if config.score_precision == "bfloat16" else 4
@@ -229,17 +277,42 @@ class RunClock:
         return 0.0 if total <= 0 else min(1.0, spent / total)
 
 
-def estimate_run(config: MergeConfig, info: ModelInfo, speed_factor: float | None = None) -> Estimate:
+def device_groups(config: MergeConfig, cuda_count: int | None = None) -> list[list[str]]:
+    """The `devices` setting as one device group per process ([] without it, or when it names devices this
+    machine does not have: the run itself says so at its start, the estimate falls back to `device`)."""
+    from .distributed import parse_devices
+
     try:
-        device = resolve_device(config.device)
-    except Exception:
+        return parse_devices(config.devices, cuda_count)
+    except InputError:
+        return []
+
+
+def estimate_run(config: MergeConfig, info: ModelInfo, speed_factor: float | None = None,
+                 free: Mapping[str, int] | None = None, cuda_count: int | None = None) -> Estimate:
+    """Device memory, host memory, disk and time of a run with this setting, before it starts.
+
+    With `devices` naming several processes or a model split across GPUs ('+'), the estimate is per device:
+    each process's device holds a replica (data parallel), or `placement.split_plan` spreads one model over a
+    '+' group; host RAM grows with the processes when the accumulators are on the host (each has its own), and
+    the sample work is divided by the processes. `free` (device id -> free bytes) and `cuda_count` replace
+    what the drivers say (tests, and a pre-flight that already asked)."""
+    groups = device_groups(config, cuda_count) if config.devices else []
+    ranks = max(len(groups), 1)
+    try:
+        device = torch.device(groups[0][0]) if groups else resolve_device(config.device)
+    except Exception:  # noqa: BLE001 - a device that is not there: estimate for the CPU
         device = torch.device("cpu")
     dtype = compute_dtype(config.compute_dtype, device)
     p = info.num_params
     weights = p * dtype.itemsize
-    on_host = accumulators_on_host(config, info, device)
+    split = groups[0] if groups and len(groups[0]) > 1 else None
+    if split is not None:  # a split model keeps its accumulators next to each weight unless told 'host'
+        on_host = config.accumulators == "host"
+    else:
+        on_host = accumulators_on_host(config, info, device, None if free is None else free.get(str(device)))
     acc_on_device = not on_host
-    acc = 4 * p
+    acc = 4 * accumulated_params(config, info)
     # the largest gradient (the embedding), plus the float32 copy snip/fisher make of it in the hook
     largest_grad = info.vocab_size * info.hidden_size * (dtype.itemsize + (0 if config.score == "gradient" else 4))
     act = activation_bytes(info, config.max_length, dtype.itemsize, config.gradient_checkpointing)
@@ -247,7 +320,7 @@ def estimate_run(config: MergeConfig, info: ModelInfo, speed_factor: float | Non
     out_dtype_bytes = {"float32": 4, "float16": 2, "bfloat16": 2}.get(
         info.dtype if config.dtype == "auto" else config.dtype, 2)
     out_bytes = p * out_dtype_bytes
-    passes = (4 if config.intersect else 2) if config.needs_scores else 0
+    passes = len(needed_maps(config))
     cache_bytes = passes * p * (2 if config.score_precision == "bfloat16" else 4)
     disk = out_bytes + (p // 4 if config.needs_scores else 0) + cache_bytes
     shard = min(out_bytes, int(getattr(config, "shard_bytes", 5_000_000_000) or 5_000_000_000))
@@ -255,6 +328,9 @@ def estimate_run(config: MergeConfig, info: ModelInfo, speed_factor: float | Non
     # temporaries (three float32 inputs, two task vectors, the result and a masked term: ~32 B/element of the
     # largest tensor, by counting methods.merge_tensor's float32 tensors)
     write_host = shard + 3 * p // 8 + 32 * info.vocab_size * info.hidden_size
+    host_acc = 0
+    per_device: dict[str, int] = {}
+    plan: SplitPlan | None = None
     if device.type == "cuda":
         from .importance import STAGE_CHUNK_BYTES, STAGE_INFLIGHT_BYTES
 
@@ -263,21 +339,108 @@ def estimate_run(config: MergeConfig, info: ModelInfo, speed_factor: float | Non
         if on_host:  # contributions queued for the host, two pinned chunks and a float32 scratch on the host
             device_bytes += STAGE_INFLIGHT_BYTES
             identify_host += acc + 2 * STAGE_CHUNK_BYTES + 2 * STAGE_CHUNK_BYTES
+            host_acc = acc * ranks
             per_sample = host_seconds_per_sample(config, p, dtype.itemsize)
             notes.append(f"Score accumulators in host memory: about {per_sample:.1f} s per sample at least (the "
                          "host adds every parameter's score; measured rate, slower on a busy or older machine).")
         elif config.accumulators == "auto":
             notes.append("Score accumulators go to host memory automatically if the GPU is too small.")
-        host_bytes = max(identify_host, write_host)
+        if split is not None:
+            plan = _split_plan(info, dtype.itemsize, split, acc_on_device, free)
+            # the gradient at its hook and the activations come on top, on whichever device holds that layer
+            device_bytes = (max(plan.per_device.values(), default=0) + largest_grad + act
+                            + (STAGE_INFLIGHT_BYTES if on_host else 0))
+        if groups:
+            per_device = {d: int(device_bytes) for g in groups for d in g} if plan is None else \
+                {d: int(b) for g in groups for d, b in _split_plan(info, dtype.itemsize, g, acc_on_device,
+                                                                   free).per_device.items()}
+        # every process holds its own host share; the extra ones their interpreter and CUDA context too
+        host_bytes = max(ranks * identify_host + (ranks - 1) * PROCESS_HOST_BYTES, write_host)
     else:
         device_bytes = 0
-        host_bytes = max(weights + acc + largest_grad + act, write_host)
-    costs = stage_costs(config, info, device.type, speed_factor, on_host)
+        host_acc = acc * ranks
+        host_bytes = max(ranks * (weights + acc + largest_grad + act) + (ranks - 1) * PROCESS_HOST_BYTES, write_host)
+    costs = stage_costs(config, info, device.type, speed_factor, on_host, ranks)
     seconds = sum(costs.values())
     spread = SPREAD_MEASURED if speed_factor else SPREAD_UNMEASURED
-    if config.needs_scores:
-        from reasonany_gui.engine.writer import human_bytes  # one byte formatter for every message
+    from reasonany_gui.engine.writer import human_bytes  # one byte formatter for every message
 
+    if config.needs_scores and config.score_groups > 1:
+        one = stage_costs(config.replace(score_groups=1), info, device.type, speed_factor, on_host, ranks)
+        extra = sum(costs.values()) - sum(one.values())
+        notes.append(f"Low-RAM mode: each model is scored in {config.score_groups} passes, "
+                     f"{human_bytes(acc)} of score sums at a time instead of {human_bytes(4 * p)}; about "
+                     f"{_duration(extra)} longer.")
+    if ranks > 1:
+        notes.append(f"{ranks} processes, one per entry of devices ({config.devices}): each scores 1/{ranks} of "
+                     "the samples" + (" and keeps its own score sums in host memory." if host_acc else "."))
+    if plan is not None:
+        notes.append(plan.message)
+    if config.needs_scores:
         notes.append(f"The score cache takes about {human_bytes(cache_bytes)} (clear it from the menu).")
     return Estimate(int(device_bytes), int(host_bytes), int(disk), float(seconds), notes,
-                    (seconds * spread[0], seconds * spread[1]), bool(speed_factor))
+                    (seconds * spread[0], seconds * spread[1]), bool(speed_factor), dict(costs), int(host_acc),
+                    ranks, per_device, plan)
+
+
+def _split_plan(info: ModelInfo, dtype_bytes: int, group: list[str], acc_on_device: bool,
+                free: Mapping[str, int] | None) -> SplitPlan:
+    """placement.split_plan for one '+' group, with the devices' free memory (asked when not given)."""
+    if free is None:
+        from .devices import free_device_bytes
+
+        def ask(d: str) -> int:
+            try:
+                return int(free_device_bytes(torch.device(d)))
+            except Exception:  # noqa: BLE001 - no driver here: nothing is free
+                return 0
+
+        have = {d: ask(d) for d in group}
+    else:
+        have = {d: int(free.get(d, 0)) for d in group}
+    return split_plan(info.num_params, dtype_bytes, have, largest_block_params(info), acc_on_device)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(seconds, 0):.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+@dataclass(frozen=True)
+class LowRamOffer:
+    """The low-RAM mode the app offers when the run needs more host memory than there is (or None: it fits,
+    or no number of groups would make it fit, e.g. when the write stage alone is too large)."""
+
+    groups: int
+    needed: int  # host bytes of the setting as it is
+    with_groups: int  # host bytes with `groups` passes per model
+    extra_seconds: float  # the time the extra passes cost (the estimate's)
+    ram: int  # the host memory the offer was made against
+
+    def message(self, how: str = "") -> str:
+        from reasonany_gui.engine.writer import human_bytes
+
+        return (f"Your computer has {human_bytes(self.ram)} of memory free; this merge needs about "
+                f"{human_bytes(self.needed)}. Score in {self.groups} passes per model (about "
+                f"{_duration(self.extra_seconds)} slower, {human_bytes(self.with_groups)})?{how}")
+
+
+def low_ram_offer(config: MergeConfig, info: ModelInfo, ram: int, speed_factor: float | None = None,
+                  free: Mapping[str, int] | None = None, cuda_count: int | None = None,
+                  most: int = 64) -> LowRamOffer | None:
+    """The fewest groups (MergeConfig.score_groups) at which the run's host memory fits `ram`, if the setting
+    as it is does not fit and some number of groups does. Only the score sums shrink with the groups, so the
+    answer is None when the rest (weights on a CPU run, the write stage) is already too large."""
+    if not config.needs_scores:
+        return None
+    now = estimate_run(config, info, speed_factor, free, cuda_count)
+    if now.host_bytes <= ram or now.host_accumulator_bytes == 0:
+        return None
+    for g in range(max(config.score_groups, 1) + 1, most + 1):
+        est = estimate_run(config.replace(score_groups=g), info, speed_factor, free, cuda_count)
+        if est.host_bytes <= ram:
+            return LowRamOffer(g, now.host_bytes, est.host_bytes, est.seconds - now.seconds, int(ram))
+    return None

@@ -166,9 +166,42 @@ class Pipeline:
 
         check_finite(self.ckpts, self.cancel, progress)  # NaN/Inf weights, named, streamed, before any gradient
         self._find_renamed_tokens()
+        if distributed.is_writer():
+            self._preflight()
         self.cancel.check()
         self._done("check", start)
         return self.infos
+
+    def _preflight(self, ram: int | None = None) -> None:
+        """Warn before any model is loaded when the run needs more host memory than is free (and say how many
+        score passes would fit: the low-RAM mode), or when a model split across GPUs does not fit them.
+
+        Why a warning and not an automatic change: `score_groups` is recorded in run.yaml, and a run re-done
+        from it must do what it says; the app's settings screen offers the same change before the run."""
+        from .estimate import estimate_run, low_ram_offer
+
+        cfg = self.config
+        if not cfg.needs_scores:
+            return
+        info = self.infos["base"]
+        try:
+            est = estimate_run(cfg, info)
+            if ram is None:
+                import psutil
+
+                ram = int(psutil.virtual_memory().available)
+            offer = low_ram_offer(cfg, info, ram)
+        except Exception as exc:  # noqa: BLE001 - an estimate is a courtesy, never a blocker
+            self.log(f"No memory estimate: {exc}", "warning")
+            return
+        if offer is not None:
+            self.log(offer.message(f" Set --score-groups {offer.groups} (the app: Scoring passes per model, under "
+                                   "Advanced settings); the scores are the same."), "warning")
+        elif est.host_bytes > ram:
+            self.log(f"This merge needs about {human_bytes(est.host_bytes)} of memory; {human_bytes(ram)} is free. "
+                     "Close other programs, or see docs/SCALING.md.", "warning")
+        if est.split is not None and not est.split.fits:
+            self.log(f"The model split across {cfg.devices}: {est.split.message}", "warning")
 
     def _find_renamed_tokens(self) -> None:
         from .tokens import renamed_token_ids
