@@ -99,7 +99,18 @@ class SettingsPanel(QWidget):
         self.estimate = Banner("", "info")
         self.estimate.setObjectName("estimate")
         self.estimate.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.columns.add(self.estimate)
+        # the low-RAM mode, offered in words when the run needs more memory than is free (engine.estimate)
+        self.low_ram = QPushButton("")
+        self.low_ram.setObjectName("lowRamOffer")
+        self.low_ram.setVisible(False)
+        self.low_ram.clicked.connect(self._take_low_ram_offer)
+        self._low_ram_groups = 0
+        estimate_box = QWidget()
+        estimate_lay = QVBoxLayout(estimate_box)
+        estimate_lay.setContentsMargins(0, 0, 0, 0)
+        estimate_lay.addWidget(self.estimate)
+        estimate_lay.addWidget(self.low_ram, 0, Qt.AlignmentFlag.AlignLeft)
+        self.columns.add(estimate_box)
 
         tune_card = Card("Find a good setting")
         self.auto_tune = QCheckBox(AUTO_TUNE_LABEL)
@@ -286,10 +297,41 @@ class SettingsPanel(QWidget):
             kind = "warn"
             text += (f"<br><b>This may not fit:</b> {human_bytes(needed)} needed, {human_bytes(free)} free. "
                      "Try fewer tokens per sample, memory saving (Advanced) or another device.")
+        ram = free if on_cpu else self._free_bytes("cpu")
+        offer = self._low_ram_offer(config, ram)
+        if offer is not None:
+            kind = "warn"
+            text += "<br><b>Memory is short.</b> " + offer.message()
+        elif not on_cpu and ram is not None and est.host_bytes > ram:
+            kind = "warn"
+            text += (f"<br><b>This may not fit in RAM:</b> {human_bytes(est.host_bytes)} needed, {human_bytes(ram)} "
+                     "free. Close other programs.")
+        self._low_ram_groups = offer.groups if offer is not None else 0
+        self.low_ram.setText(f"Score in {offer.groups} passes" if offer is not None else "")
+        self.low_ram.setToolTip(offer.message() if offer is not None else "")
+        self.low_ram.setVisible(offer is not None)
         notes = list(getattr(est, "notes", []) or [])
         if notes:
             text += "<br>" + "<br>".join(f"• {n}" for n in notes)
         self.estimate.set_message(text, kind)
+
+    def _low_ram_offer(self, config: MergeConfig, ram: int | None):
+        """engine.estimate.low_ram_offer for the free RAM, None when it fits or nothing would help."""
+        if ram is None or self.base_info is None:
+            return None
+        try:
+            from reasonany_gui.engine.estimate import low_ram_offer
+
+            device_type = devices.resolve_device(config.device).type
+            return low_ram_offer(config, self.base_info, ram, self.speed_factors.get(device_type))
+        except Exception as exc:  # noqa: BLE001 - an offer is a courtesy, never a blocker
+            log.info("no low-RAM offer: %s", exc)
+            return None
+
+    def _take_low_ram_offer(self) -> None:
+        """The user accepted: set the passes (shown under Advanced settings) and refresh the estimate."""
+        if self._low_ram_groups > 1:
+            self.apply({"score_groups": self._low_ram_groups})
 
     @staticmethod
     def _free_bytes(device_id: str) -> int | None:
