@@ -127,8 +127,8 @@ def interfering(tmp_path_factory):
 
 
 def _fresh_kept(p: Pipeline, settings: dict[str, dict]) -> dict[str, dict[str, float]]:
-    """The tuner's measure, kept per skill (the mean of the reply-loss share and the behaviour-decision share),
-    on rows that neither the scoring nor the tuner saw: new sums, new phrasings of the harmful requests."""
+    """The tuner's measure, kept per skill (the mean of the reply-loss share and the behaviour-decision share), on
+    rows that neither the scoring nor the tuner saw: new sums, new phrasings of the harmful requests."""
     from conftest import HARMFUL, _rows
 
     from reasonany_gui.engine.calibration import Sample, load_tokenizer
@@ -351,12 +351,13 @@ def test_decisions_are_where_the_expert_parts_from_the_base_and_score_one_for_it
     replies = {role: tuner._reference(live, rows, tok, role)[2] for role in ("reasoning", "domain", "base")}
     assert set(replies["base"]) == {"reasoning", "domain"} and set(replies["reasoning"]) == {"reasoning"}
     tuner._find_decisions(rows, tok, replies)
-    assert {s: len(d) >= 8 for s, d in tuner.decisions.items()} == {"reasoning": True, "domain": True}
-    for lam, skill, want in (((1.0, 0.0), "reasoning", 1.0), ((0.0, 0.0), "reasoning", 0.0),
-                             ((0.0, 1.0), "domain", 1.0), ((0.0, 0.0), "domain", 0.0)):
-        tuner._select(dict(method="task_arithmetic", reasoning_scale=lam[0], domain_scale=lam[1]))
-        live.apply()
-        assert decision_share(live.model, tuner.decisions[skill]) == want, (lam, skill)
+    assert {k: len(d) >= 8 for k, d in tuner.decisions.items()} == {"decide:reasoning": True, "decide:domain": True}
+    lams = {"base": (0.0, 0.0), "reasoning": (1.0, 0.0), "domain": (0.0, 1.0)}
+    for key, against in tuner.against.items():  # the expert takes its own way, the model it is compared with its
+        for role, want in ((key.split(":")[1], 1.0), (against, 0.0)):
+            tuner._select(dict(method="task_arithmetic", reasoning_scale=lams[role][0], domain_scale=lams[role][1]))
+            live.apply()
+            assert decision_share(live.model, tuner.decisions[key]) == want, (key, role)
     live.close()
     p.close()
 
