@@ -194,6 +194,8 @@ def setup_logging() -> Path:
     root.setLevel(logging.INFO)
     if not any(getattr(h, "baseFilename", None) == handler.baseFilename for h in root.handlers):
         root.addHandler(handler)
+    else:  # already logging there (main() run again in one process): close the file just opened
+        handler.close()
     return path
 
 

@@ -1199,6 +1199,29 @@ def test_failures_found_in_the_check_not_after_identification(trio, data_files, 
     assert not (tmp_path / "new").exists()  # the parents it made are gone again
 
 
+def test_setting_up_logging_twice_leaves_no_file_open(tmp_path, monkeypatch):
+    """Each cli.main() in one process opened the log file again and dropped the handler unclosed (a
+    ResourceWarning per CLI test run): the duplicate is now closed."""
+    import gc
+    import logging
+    import warnings
+
+    monkeypatch.setenv("REASONANY_HOME", str(tmp_path / "home"))
+    root = logging.getLogger("reasonany")
+    before = list(root.handlers)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert cli.setup_logging() == cli.setup_logging()
+            gc.collect()
+        assert not [w for w in caught if issubclass(w.category, ResourceWarning)], [str(w.message) for w in caught]
+    finally:
+        for h in root.handlers[:]:
+            if h not in before:
+                root.removeHandler(h)
+                h.close()
+
+
 def test_unusable_log_folder_falls_back_to_a_temporary_log(tmp_path, capsys, monkeypatch):
     """#12.8: setup_logging() ran outside the error handling: a raw traceback when the log folder could not be
     made. Now: a log in the temporary folder (or the console), and a note that says so."""
