@@ -64,6 +64,7 @@ def test_evaluate_prompts_show_both_skills_only_for_the_demo(trio):
     assert demo.demo_prompts({"base": "Qwen/Qwen2.5-7B"}) == []
 
 
+@pytest.mark.slow  # generates with the three shipped models (about 60 s); they change only with ship_demo.py
 def test_demo_experts_have_their_skill_and_the_base_has_neither():
     base = skill_scores(SHIPPED / "base")
     assert base["reasoning"] == 0 and base["refuse"] == 0

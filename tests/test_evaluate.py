@@ -168,6 +168,7 @@ def test_not_an_output_folder_is_an_input_error(tmp_path):
         evaluate_run(tmp_path, ["builtin:reasoning"])
 
 
+@pytest.mark.slow  # evaluates merges of the trained trio end to end
 def test_evaluate_warns_when_a_skill_is_lost_and_task_arithmetic_does_better(skilled, tmp_path):
     """A merge that is the base (λ 0/0) keeps 0 % of each expert's gain: Evaluate says so in words, next to Task
     Arithmetic at λ 1/1, and the report, card and eval.json all carry it (the app and `reasonany eval` share it)."""

@@ -200,6 +200,7 @@ def test_bad_model_folder_is_refused_with_the_file_and_the_fix(kind, broken_mode
     assert trio_state(trio) == pristine
 
 
+@pytest.mark.slow  # two full merges
 def test_pickle_is_loaded_only_when_allowed_and_then_gives_the_same_merge(trio, data_files, tmp_path):
     """A .bin trio made by torch.save merges, with --allow-pickle, exactly like the safetensors trio
     (scores included: the scoring passes load the .bin files through transformers)."""
@@ -622,6 +623,7 @@ def test_cancel_at_every_stage_stops_fast_and_leaves_nothing(stage, trio, data_f
     assert trio_state(trio) == pristine
 
 
+@pytest.mark.slow  # a cancelled and a full run; cancelling is covered by the per-stage test
 def test_after_a_cancel_the_next_run_works(trio, data_files, tmp_path):
     """The app stays usable: a run cancelled mid-identification, then a full run in the same process."""
     token = CancelToken()
@@ -675,6 +677,7 @@ def test_oom_suggestions_are_the_next_settings_not_yet_on():
         c.replace(**oom_error(c, "x").suggestions).validate(need_out=False)  # every suggestion is a valid setting
 
 
+@pytest.mark.slow  # a full merge per suggestion
 def test_oom_retry_with_the_suggestions_completes(trio, data_files, tmp_path, monkeypatch):
     """The GUI's one-click retry is config.replace(**exc.suggestions): it must run where the first run failed."""
     from reasonany_gui.engine import pipeline as pipeline_module
@@ -787,6 +790,7 @@ Pipeline(MergeConfig(**json.loads(sys.argv[1])), listener=listener).run()
 """
 
 
+@pytest.mark.slow  # a killed subprocess, then a clean-up run
 def test_process_killed_mid_save_leaves_no_final_folder_and_leftovers_are_cleaned_next_start(
         trio, data_files, tmp_path, pristine):
     script = tmp_path / "victim.py"
@@ -862,6 +866,7 @@ def _copy_model(src: Path, dst: Path) -> Path:
     return dst
 
 
+@pytest.mark.slow  # full merges
 def test_allow_pickle_keeps_safetensors_models_loading(trio, data_files, tmp_path):
     """#12.1: a trio mixing one .bin model with safetensors models (the reason to allow pickle) merges, and
     exactly like the all-safetensors trio."""
@@ -1050,6 +1055,7 @@ print("OK")
 """
 
 
+@pytest.mark.slow  # several processes writing one cache entry
 def test_score_cache_writes_are_atomic_between_processes(tmp_path, monkeypatch):
     """#12.4: ScoreStore.write removed the entry with rmtree and then failed to rename onto a folder another run
     had just filled. An entry already there with the same key is success; three writers at once all succeed."""
@@ -1085,7 +1091,9 @@ def test_score_cache_writes_are_atomic_between_processes(tmp_path, monkeypatch):
     assert [p.name for p in root.iterdir()] == ["0123456789abcdef01234567"]
 
 
-DAMAGE = ["truncated_shard", "missing_shard", "corrupt_index", "scrambled_values", "corrupt_meta"]
+#: the two rebuild-the-whole-entry cases are slow (a fresh scoring each); the other three stay in the fast loop
+DAMAGE = [pytest.param("truncated_shard", marks=pytest.mark.slow), pytest.param("missing_shard", marks=pytest.mark.slow),
+          "corrupt_index", "scrambled_values", "corrupt_meta"]
 
 
 @pytest.mark.parametrize("damage", DAMAGE)
@@ -1403,6 +1411,7 @@ def test_safetensors_own_disk_full_error_is_reported_as_a_full_disk(trio, data_f
     assert_nothing_written(out)
 
 
+@pytest.mark.slow  # full merges under two umasks
 def test_output_files_respect_the_umask(trio, data_files, tmp_path):
     """Issue 11, in the writer: safetensors writes 0600, so a merge saved for a team was unreadable to it."""
     old = os.umask(0o022)
@@ -1456,6 +1465,7 @@ def test_minor_cases_warn_or_refuse(trio, data_files, tmp_path, capsys):
     assert str(gone) not in [e["path"] for e in registry_entries()]
 
 
+@pytest.mark.slow  # a CLI subprocess
 def test_sigterm_cancels_cleanly_like_ctrl_c(trio, data_files, tmp_path):
     """#12.17: SIGTERM (and SIGHUP) got no cleanup: the temporary folder stayed."""
     import signal

@@ -166,6 +166,7 @@ def _fresh_kept(p: Pipeline, settings: dict[str, dict]) -> dict[str, dict[str, f
     return kept
 
 
+@pytest.mark.slow  # fine-tunes a trio, then a full tuner run
 def test_tuner_recommends_reasonany_where_it_is_known_to_win(interfering):
     trio, files = interfering
     p = Pipeline(_config(trio, files, **PAPER))
@@ -181,6 +182,7 @@ def test_tuner_recommends_reasonany_where_it_is_known_to_win(interfering):
     p.close()
 
 
+@pytest.mark.slow  # four tuner candidates with gc scans
 def test_cancel_within_a_candidate_and_memory_does_not_grow(skilled):
     trio, files = skilled
     cancel = CancelToken()
@@ -310,6 +312,7 @@ def test_report_says_when_the_saved_setting_is_not_the_recommendation():
     assert "picked by hand: B" in card and "| A **(recommended)** | 100 % | 90 % |" in card
 
 
+@pytest.mark.slow  # a tuner run up to the failing candidate
 def test_out_of_memory_during_a_candidate_is_one_clear_message(skilled, monkeypatch):
     """A GPU that runs out of memory while a candidate is measured: OutOfMemoryError with what to do, and the
     user's setting back on the pipeline (nothing was written, so there is nothing to clean)."""

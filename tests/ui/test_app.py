@@ -167,6 +167,7 @@ sys.exit(app.main([]))
 """
 
 
+@pytest.mark.slow  # starts the app in a subprocess
 def test_main_starts_logs_and_quits(reasonany_home):
     """The real entry point in its own process (app.exec() must not run inside the test session)."""
     import os
