@@ -8,8 +8,8 @@ host) + one gradient tensor at a time + activations of one sample (no padding, b
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import torch
 

@@ -25,9 +25,9 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
 
 import torch
 
@@ -171,7 +171,7 @@ class ScoreStore:
         return self.path(key)
 
     @contextmanager
-    def writer(self, key: str, numels: Mapping[str, int], precision: str, meta: dict) -> Iterator["MapWriter"]:
+    def writer(self, key: str, numels: Mapping[str, int], precision: str, meta: dict) -> Iterator[MapWriter]:
         """An entry written group by group: `add` takes some of the maps at a time, in any grouping, and the
         entry is checksummed and renamed into place when the block ends (removed if it raises).
 
