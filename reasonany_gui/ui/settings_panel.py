@@ -8,6 +8,7 @@ so a user sees before pressing Merge whether the run fits their machine.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QToolButton,
@@ -22,6 +23,9 @@ from .texts import DEMO_VALUES_NOTE, FOLLOW_HELP, FOLLOW_LABEL, LABELS, TOOLTIPS
 from .settings_store import TunePreferences
 from .tune_view import TuneOptions
 from .widgets import Banner, Card, Columns, StrengthLink, page_header, strengths_follow_shares
+
+if TYPE_CHECKING:
+    from reasonany_gui.engine.estimate import LowRamOffer
 
 #: below this width the cards stand in one column (two columns of ~370 px cut labels and values off)
 COLUMNS_FROM = 900
@@ -315,7 +319,7 @@ class SettingsPanel(QWidget):
             text += "<br>" + "<br>".join(f"• {n}" for n in notes)
         self.estimate.set_message(text, kind)
 
-    def _low_ram_offer(self, config: MergeConfig, ram: int | None):
+    def _low_ram_offer(self, config: MergeConfig, ram: int | None) -> LowRamOffer | None:
         """engine.estimate.low_ram_offer for the free RAM, None when it fits or nothing would help."""
         if ram is None or self.base_info is None:
             return None
