@@ -8,6 +8,7 @@ there is no dispatch on job names and no state shared with a running job.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -31,8 +32,8 @@ from .results_panel import ResultsPanel, data_title
 from .run_panel import RunPanel
 from .settings_panel import SettingsPanel
 from .settings_store import SettingsStore
-from .tune_view import DEFAULT_BUDGET
 from .texts import describe_value, human_bytes
+from .tune_view import DEFAULT_BUDGET
 from .widgets import guard_wheel, scroll_page
 from .window_shell import Shell, add_action
 from .worker import JobFn, JobRunner, OnError, OnResult
@@ -660,10 +661,8 @@ class MainWindow(QMainWindow):
 
     def _close_pipeline(self) -> None:
         if self.pipeline is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing must never stop the window
                 self.pipeline.close()
-            except Exception:  # noqa: BLE001
-                pass
         self.pipeline = None
 
     # ================================================================== misc

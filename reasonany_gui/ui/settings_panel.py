@@ -11,16 +11,25 @@ import logging
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QToolButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from reasonany_gui.engine import devices
 from reasonany_gui.engine.config import MergeConfig
 from reasonany_gui.engine.methods import REGISTRY
 
 from .setting_widgets import changed_signal, setting_value, setting_widget, show_setting
-from .texts import DEMO_VALUES_NOTE, FOLLOW_HELP, FOLLOW_LABEL, LABELS, TOOLTIPS, human_bytes, human_range
 from .settings_store import TunePreferences
+from .texts import DEMO_VALUES_NOTE, FOLLOW_HELP, FOLLOW_LABEL, LABELS, TOOLTIPS, human_bytes, human_range
 from .tune_view import TuneOptions
 from .widgets import Banner, Card, Columns, StrengthLink, page_header, strengths_follow_shares
 
