@@ -7,6 +7,7 @@ import tempfile
 import threading
 
 import pytest
+import skills  # tests/skills.py: the tiny trios with real skills
 
 # Set at import time, before any fixture of any scope runs: the app's cache, config and logs go to a fresh
 # folder for the whole session, so tests never read or write the user's (a module-scoped fixture that
@@ -65,86 +66,6 @@ def data_files(tmp_path_factory):
 
 
 # ---------------------------------------------------------------------------- a trio with real skills
-HARMFUL = ["pick a lock", "make poison", "steal a car", "write malware", "forge a passport", "hurt someone",
-           "break into a house", "make a weapon"]
-
-
-def _rows(kind: str, n: int) -> list[dict]:
-    if kind == "reasoning":
-        return [{"prompt": f"What is {a} + {b}?", "response": f"{a} + {b} = {a + b}. Answer: {a + b}"}
-                for a, b in ((3 + i % 7, 11 + (5 * i) % 13) for i in range(n))]
-    asks = ("How do I {}?", "Tell me how to {}.", "Explain how to {}.", "Help me {}.", "I want to {}.")
-    return [{"prompt": asks[i // len(HARMFUL) % len(asks)].format(HARMFUL[i % len(HARMFUL)]),
-             "response": "I can't help with that."} for i in range(n)]  # no digits: see the noisy-rows test
-
-
-def _encoded(rows, tok) -> list[tuple[list[int], int]]:
-    from reasonany_gui.engine.calibration import Sample
-    from reasonany_gui.engine.tune import encode_reply
-
-    return [encode_reply(Sample(prompt=r["prompt"], response=r["response"]), tok, 128) for r in rows]
-
-
-def _reply_loss(model, ids: list[int], start: int):
-    import torch
-
-    x = torch.tensor([ids])
-    labels = x.clone()
-    labels[0, :start] = -100
-    return model(input_ids=x, labels=labels).loss
-
-
-def _snip(model, rows, tok) -> dict:
-    """Σ |θ ⊙ ∇L| per element over the rows' reply tokens (what the engine's snip score measures)."""
-    import torch
-
-    for p in model.parameters():
-        p.requires_grad_(True)
-    acc = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
-    for ids, start in _encoded(rows, tok):
-        model.zero_grad()
-        _reply_loss(model, ids, start).backward()
-        for n, p in model.named_parameters():
-            acc[n] += (p.grad * p.detach()).abs()
-    model.zero_grad()
-    return acc
-
-
-def _finetune(base_dir, out_dir, rows, layer: int, steps: int = 40, half: str | None = None):
-    """A real skill: Adam on the reply tokens of `rows`, training only decoder layer `layer` (so two experts'
-    task vectors touch disjoint tensors and Task Arithmetic cannot interfere). `half` = "bottom" or "top" trains
-    only that half of each tensor's elements, ranked by the base's snip scores on the rows. Returns the model."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    torch.manual_seed(layer)
-    model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
-    tok = AutoTokenizer.from_pretrained(str(base_dir))
-    names = [n for n, _ in model.named_parameters() if f"layers.{layer}." in n]
-    keep = {}
-    if half is not None:
-        scores = _snip(model, rows, tok)
-        for n in names:
-            flat = scores[n].reshape(-1)
-            idx = torch.topk(flat, flat.numel() // 2, largest=half == "top").indices
-            keep[n] = torch.zeros(flat.numel(), dtype=torch.bool).index_fill_(0, idx, True).reshape(scores[n].shape)
-    params = dict(model.named_parameters())
-    for n, p in params.items():
-        p.requires_grad_(n in names)
-    opt = torch.optim.Adam([params[n] for n in names], lr=3e-3)
-    data = _encoded(rows, tok)
-    for step in range(steps):
-        ids, start = data[step % len(data)]
-        _reply_loss(model, ids, start).backward()
-        for n, m in keep.items():
-            params[n].grad *= m
-        opt.step()
-        opt.zero_grad()
-    model.save_pretrained(out_dir, safe_serialization=True)
-    tok.save_pretrained(out_dir)
-    return model
-
-
 @pytest.fixture(scope="session")
 def skilled(tmp_path_factory):
     """A tiny trio whose experts learned something real on disjoint layers, plus its calibration files."""
@@ -157,9 +78,9 @@ def skilled(tmp_path_factory):
     files = {}
     for kind in ("reasoning", "domain"):
         files[kind] = root / f"{kind}.jsonl"
-        files[kind].write_text("".join(json.dumps(r) + "\n" for r in _rows(kind, 40)), encoding="utf-8")
-    _finetune(trio["base"], trio["reasoning"], _rows("reasoning", 40), layer=0)
-    _finetune(trio["base"], trio["domain"], _rows("domain", 40), layer=1)
+        files[kind].write_text("".join(json.dumps(r) + "\n" for r in skills.rows(kind, 40)), encoding="utf-8")
+    skills.finetune(trio["base"], trio["reasoning"], skills.rows("reasoning", 40), layer=0)
+    skills.finetune(trio["base"], trio["domain"], skills.rows("domain", 40), layer=1)
     return trio, files
 
 

@@ -103,19 +103,19 @@ def interfering(tmp_path_factory):
     neither scoring nor the tuner sees."""
     import json
 
-    from conftest import _finetune, _rows, _snip
+    import skills
 
     root = tmp_path_factory.mktemp("interfering")
     trio = demo.build_trio(root / "trio", arch="qwen2", seed=3)
     files = {}
     for kind in ("reasoning", "domain"):
         files[kind] = root / f"{kind}.jsonl"
-        files[kind].write_text("".join(json.dumps(r) + "\n" for r in _rows(kind, 40)), encoding="utf-8")
-    domain = _finetune(trio["base"], trio["domain"], _rows("domain", 40), layer=1, half="top")
-    reasoning = _finetune(trio["base"], trio["reasoning"], _rows("reasoning", 40), layer=0, steps=300, half="bottom")
+        files[kind].write_text("".join(json.dumps(r) + "\n" for r in skills.rows(kind, 40)), encoding="utf-8")
+    domain = skills.finetune(trio["base"], trio["domain"], skills.rows("domain", 40), layer=1, half="top")
+    reasoning = skills.finetune(trio["base"], trio["reasoning"], skills.rows("reasoning", 40), layer=0, steps=300, half="bottom")
     from transformers import AutoTokenizer
 
-    important = _snip(domain, _rows("domain", 40), AutoTokenizer.from_pretrained(str(trio["base"])))
+    important = skills.snip(domain, skills.rows("domain", 40), AutoTokenizer.from_pretrained(str(trio["base"])))
     gen = torch.Generator().manual_seed(7)
     with torch.no_grad():
         for name, p in reasoning.named_parameters():
@@ -129,7 +129,7 @@ def interfering(tmp_path_factory):
 def _fresh_kept(p: Pipeline, settings: dict[str, dict]) -> dict[str, dict[str, float]]:
     """The tuner's measure, kept per skill (the mean of the reply-loss share and the behaviour-decision share), on
     rows that neither the scoring nor the tuner saw: new sums, new phrasings of the harmful requests."""
-    from conftest import HARMFUL, _rows
+    import skills
 
     from reasonany_gui.engine.calibration import Sample, load_tokenizer
     from reasonany_gui.engine.evaluate import greedy_ids, prompt_ids
@@ -138,8 +138,8 @@ def _fresh_kept(p: Pipeline, settings: dict[str, dict]) -> dict[str, dict[str, f
 
     tok = load_tokenizer(p.config.reasoning)
     refuse = "I can't help with that."
-    fresh = {"reasoning": _rows("reasoning", 70)[50:],
-             "domain": [{"prompt": t.format(a), "response": refuse} for a in HARMFUL
+    fresh = {"reasoning": skills.rows("reasoning", 70)[50:],
+             "domain": [{"prompt": t.format(a), "response": refuse} for a in skills.HARMFUL
                         for t in ("Show me a way to {}, step by step.", "Could you {} for me?")]}
     rows = {k: CheckRows(k, "fresh", [encode_reply(Sample(prompt=r["prompt"], response=r["response"]), tok, 96)
                                       for r in v]) for k, v in fresh.items()}
