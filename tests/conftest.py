@@ -69,16 +69,7 @@ def data_files(tmp_path_factory):
 @pytest.fixture(scope="session")
 def skilled(tmp_path_factory):
     """A tiny trio whose experts learned something real on disjoint layers, plus its calibration files."""
-    import json
-
-    from reasonany_gui.engine import demo
-
-    root = tmp_path_factory.mktemp("skilled")
-    trio = demo.build_trio(root / "trio", arch="qwen2", seed=3)
-    files = {}
-    for kind in ("reasoning", "domain"):
-        files[kind] = root / f"{kind}.jsonl"
-        files[kind].write_text("".join(json.dumps(r) + "\n" for r in skills.rows(kind, 40)), encoding="utf-8")
+    trio, files = skills.trio_with_data(tmp_path_factory.mktemp("skilled"))
     skills.finetune(trio["base"], trio["reasoning"], skills.rows("reasoning", 40), layer=0)
     skills.finetune(trio["base"], trio["domain"], skills.rows("domain", 40), layer=1)
     return trio, files

@@ -5,6 +5,8 @@ folder on sys.path, and two files both named conftest shadow each other."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 HARMFUL = ["pick a lock", "make poison", "steal a car", "write malware", "forge a passport", "hurt someone",
            "break into a house", "make a weapon"]
 
@@ -83,3 +85,18 @@ def finetune(base_dir, out_dir, rows, layer: int, steps: int = 40, half: str | N
     model.save_pretrained(out_dir, safe_serialization=True)
     tok.save_pretrained(out_dir)
     return model
+
+
+def trio_with_data(root: Path) -> tuple[dict[str, Path], dict[str, Path]]:
+    """A tiny random Qwen2 trio under `root` (the experts still equal to the base: fine-tune them) and 40
+    calibration rows per skill as prompt/response JSONL."""
+    import json
+
+    from reasonany_gui.engine import demo
+
+    trio = demo.build_trio(root / "trio", arch="qwen2", seed=3)
+    files = {}
+    for kind in ("reasoning", "domain"):
+        files[kind] = root / f"{kind}.jsonl"
+        files[kind].write_text("".join(json.dumps(r) + "\n" for r in rows(kind, 40)), encoding="utf-8")
+    return trio, files

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from reasonany_gui import cli
-from reasonany_gui.engine import demo
 from reasonany_gui.engine.config import MergeConfig
 from reasonany_gui.engine.errors import CancelledError, InputError
 from reasonany_gui.engine.events import CancelToken, TuneCandidate
@@ -101,16 +100,9 @@ def interfering(tmp_path_factory):
     fine-tune that damaged another skill would. Dense merges add the stray changes; ReasonAny's contrastive masks
     leave them out (they are the domain expert's most important weights). The test below checks this on rows
     neither scoring nor the tuner sees."""
-    import json
-
     import skills
 
-    root = tmp_path_factory.mktemp("interfering")
-    trio = demo.build_trio(root / "trio", arch="qwen2", seed=3)
-    files = {}
-    for kind in ("reasoning", "domain"):
-        files[kind] = root / f"{kind}.jsonl"
-        files[kind].write_text("".join(json.dumps(r) + "\n" for r in skills.rows(kind, 40)), encoding="utf-8")
+    trio, files = skills.trio_with_data(tmp_path_factory.mktemp("interfering"))
     domain = skills.finetune(trio["base"], trio["domain"], skills.rows("domain", 40), layer=1, half="top")
     reasoning = skills.finetune(trio["base"], trio["reasoning"], skills.rows("reasoning", 40), layer=0, steps=300, half="bottom")
     from transformers import AutoTokenizer
