@@ -286,7 +286,7 @@ def test_merge_devices_cpu_cpu_launches_torchrun_and_matches_one_process(trio, d
         maps[name] = [{k: v for f in sorted(e.glob("*.safetensors")) for k, v in load_file(f).items()}
                       for e in entries if e.is_dir()]
     assert len(maps["one"]) == len(maps["two"]) == 2
-    for a, b in zip(maps["one"], maps["two"]):
+    for a, b in zip(maps["one"], maps["two"], strict=True):
         for k in a:
             torch.testing.assert_close(b[k], a[k], rtol=1e-5, atol=1e-7 * float(a[k].abs().max()) + 1e-12)
     masks_one = load_file(next((one / "reasonany").glob("masks*.safetensors")))

@@ -37,7 +37,7 @@ def reference(model, data, kind):
         model.zero_grad(set_to_none=True)
         loss = model(input_ids=s.input_ids, labels=s.labels).loss
         grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
-        for (n, p), g in zip(params.items(), grads):
+        for (n, p), g in zip(params.items(), grads, strict=True):
             if g is None:
                 continue
             if kind == "gradient":
@@ -147,7 +147,7 @@ def test_bf16_model_scores_accumulate_exactly_in_float32(llama_tied_trio, kind):
     ref = {n: torch.zeros(p.shape, dtype=torch.float32) for n, p in params.items()}
     for s in data:
         loss = model(input_ids=s.input_ids, labels=s.labels).loss
-        for (n, p), g in zip(params.items(), torch.autograd.grad(loss, list(params.values()))):
+        for (n, p), g in zip(params.items(), torch.autograd.grad(loss, list(params.values())), strict=True):
             g32, p32 = g.float(), p.detach().float()
             ref[n] += {"gradient": g32.abs(), "snip": (p32 * g32).abs(), "fisher": g32 * g32}[kind]
     assert "model.embed_tokens.weight" in res.scores

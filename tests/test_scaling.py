@@ -254,10 +254,11 @@ def test_scoring_groups_of_tensors_in_separate_passes_gives_the_same_scores(trio
     group's float32 accumulators exist at a time. A pass over a subset gives that subset's scores of a pass
     over everything, bit for bit (the same forward and backward arithmetic; tensors outside the group just get
     no gradient)."""
+    from test_importance import samples
+
     from reasonany_gui.engine.checkpoints import Checkpoint, load_model
     from reasonany_gui.engine.events import CancelToken
     from reasonany_gui.engine.importance import parameter_names, score_pass
-    from test_importance import samples
 
     ckpt = Checkpoint(trio["reasoning"])
     model = load_model(trio["reasoning"], torch.float32, "cpu")

@@ -87,7 +87,7 @@ class DevicePeak:
     def __init__(self, device: torch.device, resident: int = 0) -> None:
         self.device, self.resident, self.peak = device, resident, 0
 
-    def __enter__(self) -> "DevicePeak":
+    def __enter__(self) -> DevicePeak:
         free(self.device)
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
@@ -286,7 +286,7 @@ def main() -> None:
     for row in report["rows"]:
         for where, _ in modes:
             r = row[where]
-            frac = lambda ref: f"{r['flops_per_s'] / ref:.1%}" if ref else "-"  # noqa: E731
+            frac = lambda ref, r=r: f"{r['flops_per_s'] / ref:.1%}" if ref else "-"  # noqa: E731
             print(f"| {row['size']} | {row['params'] / 1e9:.3f} B | {where} | {r['samples']} | {r['tokens_per_s']:.0f} | "
                   f"{r['flops_per_s'] / 1e12:.2f} | {frac(sheet)} | {frac(measured)} | "
                   f"{r['peak_allocated'] / 2**30:.3f} | {r['bytes_per_param']:.2f} | {r['beyond_weights_and_acc'] / 2**30:.3f} |")

@@ -50,8 +50,8 @@ def main() -> None:
         contribs = [torch.rand(s).to(dtype) for s in shapes]  # made on the device in both versions: not timed
         accs = [torch.zeros(s, dtype=torch.float32) for s in shapes]
 
-        def before() -> None:
-            for c, a in zip(contribs, accs):
+        def before(contribs: list = contribs, accs: list = accs) -> None:
+            for c, a in zip(contribs, accs, strict=True):
                 host = torch.empty(c.shape, dtype=c.dtype)  # .to("cpu"): fresh pageable memory each time
                 host.copy_(c)
                 a.add_(host)
@@ -61,8 +61,9 @@ def main() -> None:
         bufs = [torch.empty(STAGE_CHUNK_BYTES, dtype=torch.uint8) for _ in range(2)]
         scratch = torch.empty(STAGE_CHUNK_BYTES // 2, dtype=torch.float32)
 
-        def after_cuda_host_share() -> None:
-            for c, a in zip(contribs, accs):
+        def after_cuda_host_share(contribs: list = contribs, accs: list = accs, bufs: list = bufs,
+                                  scratch: torch.Tensor = scratch) -> None:
+            for c, a in zip(contribs, accs, strict=True):
                 dst = a.view(-1)
                 step = STAGE_CHUNK_BYTES // c.element_size()
                 for i, start in enumerate(range(0, dst.numel(), step)):
@@ -74,8 +75,8 @@ def main() -> None:
 
         stager = _HostStager(torch.device("cpu"))
 
-        def after_engine_cpu() -> None:
-            for c, a in zip(contribs, accs):
+        def after_engine_cpu(contribs: list = contribs, accs: list = accs, stager: _HostStager = stager) -> None:
+            for c, a in zip(contribs, accs, strict=True):
                 stager.submit(c, a)
             stager.drain()
 

@@ -80,7 +80,7 @@ class HostPeak:
         self.anon_peak = 0
         self.rss_sampled_peak = 0
 
-    def __enter__(self) -> "HostPeak":
+    def __enter__(self) -> HostPeak:
         try:
             with open("/proc/self/clear_refs", "w") as fh:
                 fh.write("5")
@@ -135,10 +135,11 @@ def machine() -> dict[str, str]:
 
     cpu = platform.processor() or platform.machine()
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
     except OSError:
         pass
     info = {"cpu": cpu, "cores": str(os.cpu_count()), "python": platform.python_version(), "torch": torch.__version__,

@@ -19,6 +19,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -117,12 +118,12 @@ class TensorFiles:
         self.is_pickle = is_pickle
         self.tensors: dict[str, TensorMeta] = {}
         self._pickle_cache: dict[Path, dict[str, torch.Tensor]] = {}
-        self._open: dict[Path, object] = {}
+        self._open: dict[Path, Any] = {}  # safetensors safe_open handles (untyped)
         for f in files:
             self._read_header(f)
 
     @classmethod
-    def from_folder(cls, folder: Path) -> "TensorFiles":
+    def from_folder(cls, folder: Path) -> TensorFiles:
         """A folder written by writer.ShardedWriter (index + shards), e.g. a score map."""
         return cls(_files_from_index(Path(folder), INDEX_SAFE))
 
@@ -135,7 +136,7 @@ class TensorFiles:
 
         try:
             with safe_open(str(f), framework="pt") as handle:
-                for name in handle.keys():
+                for name in handle.keys():  # noqa: SIM118 - safe_open has keys() and no iteration
                     sl = handle.get_slice(name)
                     dtype = _DTYPE_NAMES.get(sl.get_dtype(), sl.get_dtype().lower())
                     self.tensors[name] = TensorMeta(f, tuple(sl.get_shape()), dtype)
@@ -351,9 +352,8 @@ def all_finite(chunk: torch.Tensor) -> bool:
         with np.errstate(all="ignore"):
             if (int(a[0]) & 0x7F80) != 0x7F80 and np.isfinite(hi.sum()) and np.isfinite(lo.sum()):
                 return True
-    elif chunk.dtype in (torch.float32, torch.float64):
-        if math.isfinite(float(chunk.sum())):
-            return True
+    elif chunk.dtype in (torch.float32, torch.float64) and math.isfinite(float(chunk.sum())):
+        return True
     return bool(torch.isfinite(chunk).all())
 
 
@@ -361,7 +361,7 @@ def check_finite(ckpts: dict[str, Checkpoint], cancel=None, progress=None) -> No
     """InputError naming the model and its tensors when any weight of the trio is NaN or infinite."""
     roles = list(ckpts)
     for i, role in enumerate(roles):
-        def step(fraction: float, name: str, i=i) -> None:
+        def step(fraction: float, name: str, i: int = i, role: str = role) -> None:
             if progress is not None:
                 progress((i + fraction) / len(roles), f"checking the {role} model's weights: {name}")
 
@@ -651,7 +651,8 @@ def load_model(path: Path, dtype: torch.dtype, device: torch.device | str = "cpu
                 "folders. Use a model whose architecture is built into transformers."
             ) from None
         raise InputError(f"{path} could not be loaded as a causal language model: {exc}") from None
-    return model if direct else model.to(device)
+    # transformers wraps PreTrainedModel.to in a decorator whose stub mistypes the device argument
+    return model if direct else model.to(device)  # type: ignore[arg-type]
 
 
 def loads_straight_to(device: torch.device | str, has_safetensors: bool = True) -> bool:

@@ -255,7 +255,7 @@ class MergeConfig:
 
     # ----------------------------------------------------------------- (de)serialisation
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "the configuration") -> "MergeConfig":
+    def from_dict(cls, data: dict[str, Any], source: str = "the configuration") -> MergeConfig:
         """Settings from a mapping (a run.yaml); every value is type-checked here, with one message for all."""
         if not isinstance(data, dict):
             raise InputError(f"{source} must be a mapping of settings (key: value), not {type(data).__name__}.")
@@ -271,7 +271,7 @@ class MergeConfig:
         return cls(**data)
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "MergeConfig":
+    def from_yaml(cls, path: str | Path) -> MergeConfig:
         p = Path(path)
         if not p.is_file():
             raise InputError(f"Config file {p} does not exist. Check the path.")
@@ -300,7 +300,7 @@ class MergeConfig:
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
-    def replace(self, **changes: Any) -> "MergeConfig":
+    def replace(self, **changes: Any) -> MergeConfig:
         return dataclasses.replace(self, **changes)
 
     # ----------------------------------------------------------------- the fields' metadata
@@ -359,9 +359,9 @@ class MergeConfig:
 
     def _format_problems(self) -> list[str]:
         problems = []
-        if self.method == "linear" and _is_number(self.reasoning_scale) and _is_number(self.domain_scale):
-            if float(self.reasoning_scale) + float(self.domain_scale) <= 0:
-                problems.append("linear merging needs reasoning_scale + domain_scale > 0 (they are the weights).")
+        if (self.method == "linear" and _is_number(self.reasoning_scale) and _is_number(self.domain_scale)
+                and float(self.reasoning_scale) + float(self.domain_scale) <= 0):
+            problems.append("linear merging needs reasoning_scale + domain_scale > 0 (they are the weights).")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(self.device)):
             problems.append(f"device = {self.device!r} is not valid: use {DEVICES_HELP}.")
         try:

@@ -25,17 +25,19 @@ through to the single-process path, so the rest of the engine calls it unconditi
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -177,7 +179,7 @@ class ProcessGroup:
         self.timeout = timedelta(seconds=timeout_s)
         self._owned = False
 
-    def __enter__(self) -> "ProcessGroup":
+    def __enter__(self) -> ProcessGroup:
         if dist.is_initialized():
             return self
         cuda = self.device.type == "cuda"
@@ -269,10 +271,8 @@ class _PassSync:
         try:
             _, codes = self._exchange(code)
             self._check(codes, own=exc)
-            try:
+            with contextlib.suppress(AttributeError):
                 setattr(exc, _RELAYED, True)
-            except AttributeError:
-                pass
         except Exception:  # noqa: BLE001 - the group itself is broken (a lost peer): the original error stands
             pass
 

@@ -6,6 +6,8 @@ the GUI to dialogs, so every message is written for the user: what is wrong, whe
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class ReasonAnyError(Exception):
     """Base of the engine's own errors."""
@@ -25,7 +27,7 @@ class CancelledError(ReasonAnyError):
 class OutOfMemoryError(ReasonAnyError):
     """The device ran out of memory; the message names the settings that lower memory use."""
 
-    def __init__(self, message: str, suggestions: dict[str, object] | None = None) -> None:
+    def __init__(self, message: str, suggestions: Mapping[str, object] | None = None) -> None:
         super().__init__(message)
         #: settings that would use less memory (config field -> value): the GUI offers them as a retry
         self.suggestions = dict(suggestions or {})

@@ -20,8 +20,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -223,6 +224,7 @@ class _HostStager:
         step = max(self.chunk_bytes // src.element_size(), 1)
         starts = list(range(0, src.numel(), step))
         if self.cuda:
+            assert self._stream is not None  # made in __init__ whenever self.cuda
             self._stream.wait_event(event)  # the contribution's kernels, queued by the hook, come first
         pending = None  # (dst slice, host view, copy-done event) of the chunk copied but not yet added
         for i, start in enumerate(starts):
@@ -327,7 +329,7 @@ class ScoreAccumulators:
             by_device.setdefault(s.device, []).append(n)
         for names in by_device.values():
             values = torch.stack([self.sums[n] for n in names]).cpu().tolist()
-            out.update(zip(names, values))
+            out.update(zip(names, values, strict=True))
         return out
 
     def finish(self) -> dict[str, torch.Tensor]:
@@ -428,7 +430,7 @@ def score_pass(
     return PassResult(sums, n, tokens, time.perf_counter() - start, backward)
 
 
-def enable_checkpointing(model: torch.nn.Module) -> None:
+def enable_checkpointing(model: Any) -> None:  # a transformers model; the method's name depends on the version
     """Activation (gradient) checkpointing under the name this transformers version uses (5.x renamed it)."""
     if hasattr(model, "activation_checkpointing_enable"):
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})

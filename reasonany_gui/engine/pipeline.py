@@ -23,19 +23,35 @@ import torch
 
 from . import calibration, distributed, layout, placement
 from .calibration import load_tokenizer
-from .checkpoints import (Checkpoint, ModelInfo, check_finite, check_trio, info_of, load_model, resolve_model,
-                          same_model_warnings)
+from .checkpoints import (
+    Checkpoint,
+    ModelInfo,
+    check_finite,
+    check_trio,
+    info_of,
+    load_model,
+    resolve_model,
+    same_model_warnings,
+)
 from .config import ROLES, MergeConfig
 from .devices import compute_dtype, free_device_bytes, resolve_device
+from .distributed import score_pass  # importance.score_pass, or this rank's share under torchrun
 from .errors import InputError, OutOfMemoryError, WriteError
 from .events import CancelToken, Log, Progress, SensitivityUpdate, StageFinished, StageStarted, null_listener
-from .distributed import score_pass  # importance.score_pass, or this rank's share under torchrun
 from .importance import enable_checkpointing, parameter_names, tensor_groups
 from .paths import cache_dir, run_files
 from .scorecache import ScoreStore, cache_key, check_cache_root, map_bytes, temp_score_root
 from .selection import Selection, empty_selection_warnings, mask_terms, select_masks
-from .writer import (TMP_MARK, check_free_space, check_output_target, clean_stale, existing_parent, human_bytes,
-                     register_temp_folder, write_error)
+from .writer import (
+    TMP_MARK,
+    check_free_space,
+    check_output_target,
+    clean_stale,
+    existing_parent,
+    human_bytes,
+    register_temp_folder,
+    write_error,
+)
 
 if TYPE_CHECKING:
     from .report import RunFacts
@@ -87,7 +103,7 @@ class Pipeline:
         self.peak_device_bytes: dict[str, int] = {}
         self.pass_stats: dict[str, dict] = {}
         #: the tuner's result (tune.TuneResult) when the setting was chosen by `run(tune=...)`
-        self.tune_result = None
+        self.tune_result: TuneResult | None = None
         #: token ids the tokenizer source names differently from the base: their embedding rows come from it whole
         self.renamed_tokens: dict[int, str] = {}
         self._tmp_root: Path | None = None
@@ -237,11 +253,11 @@ class Pipeline:
                     self.log(w, "warning")
                 self.calib[data_role] = cs
         todo: dict[str, list[str]] = {}
-        dtype = compute_dtype(cfg.compute_dtype, self.device)
+        dtype = compute_dtype(cfg.compute_dtype, self._dev)
         for map_id in needed_maps(cfg):
             model_role, data_role = MAPS[map_id]
             key = cache_key(model=self.ckpts[model_role].fingerprint(), data=self.calib[data_role].fingerprint,
-                            score=cfg.score, dtype=str(dtype), device=self.device.type, precision=cfg.score_precision)
+                            score=cfg.score, dtype=str(dtype), device=self._dev.type, precision=cfg.score_precision)
             self.map_keys[map_id] = key
             if self.store.has(key):
                 self.log(f"Scores of the {model_role} model on the {data_role} data found in the cache: reused.")
@@ -259,7 +275,7 @@ class Pipeline:
                     self._score(model, model_role, map_id, cfg, total)
             finally:
                 del model
-                if self.device.type == "cuda":
+                if self._dev.type == "cuda":
                     torch.cuda.empty_cache()
 
     def _load_for_scoring(self, role: str, dtype: torch.dtype, cfg: MergeConfig):
@@ -271,7 +287,7 @@ class Pipeline:
                 model = placement.load_split(self.ckpts[role].path, dtype, group, allow_pickle=cfg.allow_pickle,
                                              accumulators_on_device=cfg.accumulators != "host")
             else:
-                model = load_model(self.ckpts[role].path, dtype, self.device, allow_pickle=cfg.allow_pickle)
+                model = load_model(self.ckpts[role].path, dtype, self._dev, allow_pickle=cfg.allow_pickle)
         except torch.cuda.OutOfMemoryError:
             fewer = {"compute_dtype": "bfloat16"} if dtype == torch.float32 else {"device": "cpu"}
             raise OutOfMemoryError(
@@ -283,12 +299,12 @@ class Pipeline:
 
     def _accumulate_on(self, cfg: MergeConfig, model, num_params: int | None = None) -> torch.device:
         """Where the accumulators of one pass go; `num_params` is the pass's share (one group in low-RAM mode)."""
-        if self.device.type == "cpu" or cfg.accumulators == "device":
-            return self.device
+        if self._dev.type == "cpu" or cfg.accumulators == "device":
+            return self._dev
         if cfg.accumulators == "host":
             return torch.device("cpu")
         n = num_params if num_params is not None else sum(p.numel() for p in model.parameters())
-        return self.device if free_device_bytes(self.device) > 4 * n * 1.3 + 2e9 else torch.device("cpu")
+        return self._dev if free_device_bytes(self._dev) > 4 * n * 1.3 + 2e9 else torch.device("cpu")
 
     def _score(self, model, model_role: str, map_id: str, cfg: MergeConfig, total: int) -> None:
         """One score map: one pass over the samples, or `score_groups` passes over groups of tensors (low-RAM
@@ -308,7 +324,7 @@ class Pipeline:
             self.log(f"Low-RAM mode: the {model_role} model's {len(params)} tensors are scored in {len(groups)} "
                      f"passes, at most {human_bytes(4 * largest)} of score sums at a time instead of "
                      f"{human_bytes(4 * sum(p.numel() for p in params.values()))}.")
-        if self.device.type == "cuda":
+        if self._dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         t0 = time.perf_counter()
         n_samples = len(cs.samples)
@@ -346,7 +362,7 @@ class Pipeline:
                 del result  # this group's float32 sums go before the next group's are made
                 done_before += n_samples
             meta.update(stats)  # read when the entry is finished, at the end of the block
-        if self.device.type == "cuda":
+        if self._dev.type == "cuda":
             self.peak_device_bytes[stage] = int(torch.cuda.max_memory_allocated(self.device))
         self.pass_stats[map_id] = {"samples": stats["samples"], "tokens": stats["tokens"],
                                    "seconds": round(stats["seconds"], 3),
@@ -469,7 +485,9 @@ class Pipeline:
         cfg = self.config
         if not self.ckpts:
             self.check()
-        final = check_output_target(Path(out or cfg.out), [c.path for c in self.ckpts.values()])
+        target = out or cfg.out
+        assert target is not None, "callers pass `out` or validate(need_out=True) first"
+        final = check_output_target(Path(target), [c.path for c in self.ckpts.values()])
         sizes = self.output_sizes(out_dtype_for(cfg.dtype, self.ckpts["base"].storage_dtype))
         needed = sum(s for _, s in sizes) + (sum(s for _, s in sizes) // 8 if cfg.needs_scores else 0)
         check_free_space(final, needed)
@@ -592,7 +610,13 @@ class Pipeline:
             if not (keep_open and succeeded):
                 self.close()
 
-    def tune(self, **options) -> "TuneResult":
+    @property
+    def _dev(self) -> torch.device:
+        """The resolved device: check() sets it, and every stage that computes runs after check()."""
+        assert self.device is not None, "check() resolves the device first"
+        return self.device
+
+    def tune(self, **options) -> TuneResult:
         """Search the setting (tune.Tuner) and adopt the recommended one; scores are identified first if needed."""
         from .tune import Tuner
 
@@ -610,7 +634,7 @@ class Pipeline:
             register_temp_folder(registry_path(), self._tmp_root, add=False)
 
     # ------------------------------------------------------------------ facts for the report
-    def run_facts(self, out_dtype: torch.dtype) -> "RunFacts":
+    def run_facts(self, out_dtype: torch.dtype) -> RunFacts:
         """The run's facts for report.json, in one place: called by `write` once the timings are complete."""
         from .report import RunFacts
 

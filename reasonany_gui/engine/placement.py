@@ -14,9 +14,9 @@ hooks-and-accumulators path end to end (tests/test_distributed.py).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import torch
 
