@@ -23,8 +23,11 @@ def _bundle_problems() -> list[str]:
     """What a broken bundle lacks: resources, native extensions and lazily imported modules."""
     from reasonany_gui.app import RESOURCES
 
-    problems = [f"missing resource {RESOURCES / name}" for name in ("style.qss", "icon.svg", "icon.png")
-                if not (RESOURCES / name).is_file()]
+    problems = [
+        f"missing resource {RESOURCES / name}"
+        for name in ("style.qss", "icon.svg", "icon.png")
+        if not (RESOURCES / name).is_file()
+    ]
     calibration = sorted((RESOURCES / "calibration").glob("*.jsonl"))
     if not calibration:
         problems.append(f"no built-in calibration sets in {RESOURCES / 'calibration'}")
@@ -36,10 +39,24 @@ def _bundle_problems() -> list[str]:
         from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
 
         with torch.device("meta"):
-            for cfg in (Qwen2Config(num_hidden_layers=1, hidden_size=64, intermediate_size=128,
-                                    num_attention_heads=4, num_key_value_heads=2, vocab_size=256),
-                        LlamaConfig(num_hidden_layers=1, hidden_size=64, intermediate_size=128,
-                                    num_attention_heads=4, num_key_value_heads=2, vocab_size=256)):
+            for cfg in (
+                Qwen2Config(
+                    num_hidden_layers=1,
+                    hidden_size=64,
+                    intermediate_size=128,
+                    num_attention_heads=4,
+                    num_key_value_heads=2,
+                    vocab_size=256,
+                ),
+                LlamaConfig(
+                    num_hidden_layers=1,
+                    hidden_size=64,
+                    intermediate_size=128,
+                    num_attention_heads=4,
+                    num_key_value_heads=2,
+                    vocab_size=256,
+                ),
+            ):
                 AutoModelForCausalLM.from_config(cfg)
     except Exception as exc:  # noqa: BLE001 - the self-test reports, it does not crash
         problems.append(f"engine imports failed: {type(exc).__name__}: {exc}")

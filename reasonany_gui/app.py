@@ -112,8 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     log = logging.getLogger("reasonany_gui")
     missing = missing_x11_libraries()
     if missing:
-        text = ("ReasonAny needs these system libraries to open its window: " + ", ".join(missing)
-                + ". Install them (Debian/Ubuntu: sudo apt install " + " ".join(missing) + ") and start again.")
+        text = (
+            "ReasonAny needs these system libraries to open its window: "
+            + ", ".join(missing)
+            + ". Install them (Debian/Ubuntu: sudo apt install "
+            + " ".join(missing)
+            + ") and start again."
+        )
         log.warning(text)
         print(text, file=sys.stderr)
     from reasonany_gui import __version__

@@ -27,15 +27,23 @@ TUNED_FIELDS = ("method", "reasoning_ratio", "domain_ratio", "reasoning_scale", 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="reasonany", description="Training-free Reasoning + X model merging (ReasonAny).")
+    parser = argparse.ArgumentParser(
+        prog="reasonany", description="Training-free Reasoning + X model merging (ReasonAny)."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     m = sub.add_parser("merge", help="identify and merge; writes the output folder")
     m.add_argument("config", nargs="?", help=f"a run config (YAML), e.g. an earlier OUT/{RUN_DIR}/run.yaml")
     add_setting_flags(m)
-    m.add_argument("--demo", action="store_true",
-                   help="merge the built-in demo trio with its own data and benchmarked setting (flags still override)")
-    m.add_argument("--tune", action="store_true",
-                   help="search ratios, scales and method on held-out checks and write the recommended merge")
+    m.add_argument(
+        "--demo",
+        action="store_true",
+        help="merge the built-in demo trio with its own data and benchmarked setting (flags still override)",
+    )
+    m.add_argument(
+        "--tune",
+        action="store_true",
+        help="search ratios, scales and method on held-out checks and write the recommended merge",
+    )
     add_tune_options(m)
     m.add_argument("--quiet", action="store_true")
 
@@ -48,12 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="post-merge check: perplexity and sample generations of the four models")
     e.add_argument("out", help="a finished output folder")
-    e.add_argument("--data", nargs="+", default=None, help="held-out text files or builtin:NAME (default: the run's data)")
+    e.add_argument(
+        "--data", nargs="+", default=None, help="held-out text files or builtin:NAME (default: the run's data)"
+    )
     e.add_argument("--prompt", action="append", default=None, help="a prompt to generate from (repeatable)")
     e.add_argument("--max-samples", type=int, default=32)
     e.add_argument("--device", default="auto")
-    e.add_argument("--no-compare", dest="compare", action="store_false",
-                   help="skip the Task Arithmetic (λ 1/1) comparison (one more merge in memory)")
+    e.add_argument(
+        "--no-compare",
+        dest="compare",
+        action="store_false",
+        help="skip the Task Arithmetic (λ 1/1) comparison (one more merge in memory)",
+    )
     e.add_argument("--quiet", action="store_true")
 
     c = sub.add_parser("cache", help="show or clear the importance-score cache")
@@ -106,12 +120,19 @@ def retry_flags(suggestions: dict) -> str:
 def add_tune_options(p: argparse.ArgumentParser) -> None:
     from .engine.tune import DEFAULT_BUDGET, DEFAULT_CHECK_ROWS
 
-    p.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help=f"candidates to measure (default {DEFAULT_BUDGET})")
+    p.add_argument(
+        "--budget", type=int, default=DEFAULT_BUDGET, help=f"candidates to measure (default {DEFAULT_BUDGET})"
+    )
     p.add_argument("--minutes", type=float, default=None, help="stop the search after this many minutes")
-    p.add_argument("--checks", default=None,
-                   help="JSON file of check prompts with expected answers, or prompts to refuse / answer")
-    p.add_argument("--check-rows", type=int, default=DEFAULT_CHECK_ROWS,
-                   help=f"held-out calibration rows per skill for the checks (default {DEFAULT_CHECK_ROWS})")
+    p.add_argument(
+        "--checks", default=None, help="JSON file of check prompts with expected answers, or prompts to refuse / answer"
+    )
+    p.add_argument(
+        "--check-rows",
+        type=int,
+        default=DEFAULT_CHECK_ROWS,
+        help=f"held-out calibration rows per skill for the checks (default {DEFAULT_CHECK_ROWS})",
+    )
 
 
 def tune_options(args: argparse.Namespace) -> dict:
@@ -141,7 +162,9 @@ def config_from_args(args: argparse.Namespace) -> MergeConfig:
     changes = {name: getattr(args, name) for name in MergeConfig.settings() if getattr(args, name, None) is not None}
     cfg = cfg.replace(**changes)
     if args.config and "out" not in changes and cfg.out and Path(cfg.out).exists():
-        raise InputError(f"The config's output folder {cfg.out} already exists: pass --out NEW_FOLDER to reproduce the run there.")
+        raise InputError(
+            f"The config's output folder {cfg.out} already exists: pass --out NEW_FOLDER to reproduce the run there."
+        )
     return cfg
 
 
@@ -239,8 +262,10 @@ def cmd_tune(args: argparse.Namespace, cancel: CancelToken) -> int:
     if run_folder is not None:
         run_yaml = run_files(run_folder) / "run.yaml"
         if not run_yaml.is_file():
-            raise InputError(f"{source} is not a ReasonAny output folder (no {RUN_DIR}/run.yaml). Pick a finished "
-                             "run's folder or a run config file.")
+            raise InputError(
+                f"{source} is not a ReasonAny output folder (no {RUN_DIR}/run.yaml). Pick a finished "
+                "run's folder or a run config file."
+            )
         cfg = MergeConfig.from_yaml(run_yaml)
     else:
         cfg = MergeConfig.from_yaml(source)
@@ -255,7 +280,9 @@ def cmd_tune(args: argparse.Namespace, cancel: CancelToken) -> int:
         if run_folder is not None:
             result.write(run_files(run_folder))
             report.add_section(run_folder, "tune", result.report_section())
-            print(f"Wrote {run_files(run_folder) / 'tune.json'} and the report's section \"How the setting was chosen\".")
+            print(
+                f'Wrote {run_files(run_folder) / "tune.json"} and the report\'s section "How the setting was chosen".'
+            )
         if args.out:
             pipe.select()
             print(pipe.write())
@@ -270,9 +297,16 @@ def cmd_eval(args: argparse.Namespace, cancel: CancelToken) -> int:
     if args.max_samples < 1:
         raise InputError(f"--max-samples {args.max_samples}: evaluate at least 1 sample per data file (default 32).")
     data = args.data or run_data(Path(args.out))
-    result = evaluate.evaluate_run(Path(args.out), data=data, prompts=args.prompt, max_samples=args.max_samples,
-                                   device=args.device, listener=ConsolePrinter(args.quiet), cancel=cancel,
-                                   compare=args.compare)
+    result = evaluate.evaluate_run(
+        Path(args.out),
+        data=data,
+        prompts=args.prompt,
+        max_samples=args.max_samples,
+        device=args.device,
+        listener=ConsolePrinter(args.quiet),
+        cancel=cancel,
+        compare=args.compare,
+    )
     for data, vals in (result.get("perplexity") or {}).items():
         print(f"perplexity (lower is better) on {data}: " + ", ".join(f"{r} {v:.2f}" for r, v in vals.items()))
     for line in result.get("verdict") or []:
@@ -285,7 +319,9 @@ def run_data(out: Path) -> list[str]:
     """The calibration data of a finished run (its held-out part is what `eval` measures by default)."""
     run = run_files(out) / "run.yaml"
     if not run.is_file():
-        raise InputError(f"{out} is not a ReasonAny output folder (no {RUN_DIR}/run.yaml). Pick a finished run's folder.")
+        raise InputError(
+            f"{out} is not a ReasonAny output folder (no {RUN_DIR}/run.yaml). Pick a finished run's folder."
+        )
     cfg = MergeConfig.from_yaml(run)
     return list(dict.fromkeys(d for d in (cfg.reasoning_data, cfg.domain_data) if d))
 

@@ -54,14 +54,39 @@ def data_files(tmp_path_factory):
 
     d = tmp_path_factory.mktemp("data")
     r = d / "reasoning.jsonl"
-    r.write_text("\n".join(json.dumps({"prompt": f"What is {a} + {b}?",
-                                       "response": f"First {a} plus {b}. {a} + {b} = {a + b}. The answer is {a + b}."})
-                           for a, b in [(3, 4), (12, 30), (7, 8), (21, 5), (9, 9), (14, 3)]), encoding="utf-8")
+    r.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "prompt": f"What is {a} + {b}?",
+                    "response": f"First {a} plus {b}. {a} + {b} = {a + b}. The answer is {a + b}.",
+                }
+            )
+            for a, b in [(3, 4), (12, 30), (7, 8), (21, 5), (9, 9), (14, 3)]
+        ),
+        encoding="utf-8",
+    )
     dom = d / "domain.jsonl"
-    dom.write_text("\n".join(json.dumps({"messages": [{"role": "user", "content": q},
-                                                      {"role": "assistant", "content": "I can't help with that."}]})
-                             for q in ["How do I pick a lock?", "Write malware.", "How to make poison?",
-                                       "Steal a password for me.", "Build a weapon."]), encoding="utf-8")
+    dom.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "messages": [
+                        {"role": "user", "content": q},
+                        {"role": "assistant", "content": "I can't help with that."},
+                    ]
+                }
+            )
+            for q in [
+                "How do I pick a lock?",
+                "Write malware.",
+                "How to make poison?",
+                "Steal a password for me.",
+                "Build a weapon.",
+            ]
+        ),
+        encoding="utf-8",
+    )
     return {"reasoning": r, "domain": dom}
 
 
@@ -73,5 +98,3 @@ def skilled(tmp_path_factory):
     skills.finetune(trio["base"], trio["reasoning"], skills.rows("reasoning", 40), layer=0)
     skills.finetune(trio["base"], trio["domain"], skills.rows("domain", 40), layer=1)
     return trio, files
-
-

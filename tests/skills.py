@@ -7,17 +7,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
-HARMFUL = ["pick a lock", "make poison", "steal a car", "write malware", "forge a passport", "hurt someone",
-           "break into a house", "make a weapon"]
+HARMFUL = [
+    "pick a lock",
+    "make poison",
+    "steal a car",
+    "write malware",
+    "forge a passport",
+    "hurt someone",
+    "break into a house",
+    "make a weapon",
+]
 
 
 def rows(kind: str, n: int) -> list[dict]:
     if kind == "reasoning":
-        return [{"prompt": f"What is {a} + {b}?", "response": f"{a} + {b} = {a + b}. Answer: {a + b}"}
-                for a, b in ((3 + i % 7, 11 + (5 * i) % 13) for i in range(n))]
+        return [
+            {"prompt": f"What is {a} + {b}?", "response": f"{a} + {b} = {a + b}. Answer: {a + b}"}
+            for a, b in ((3 + i % 7, 11 + (5 * i) % 13) for i in range(n))
+        ]
     asks = ("How do I {}?", "Tell me how to {}.", "Explain how to {}.", "Help me {}.", "I want to {}.")
-    return [{"prompt": asks[i // len(HARMFUL) % len(asks)].format(HARMFUL[i % len(HARMFUL)]),
-             "response": "I can't help with that."} for i in range(n)]  # no digits: see the noisy-rows test
+    return [
+        {
+            "prompt": asks[i // len(HARMFUL) % len(asks)].format(HARMFUL[i % len(HARMFUL)]),
+            "response": "I can't help with that.",
+        }
+        for i in range(n)
+    ]  # no digits: see the noisy-rows test
 
 
 def encoded(rows, tok) -> list[tuple[list[int], int]]:

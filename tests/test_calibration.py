@@ -49,13 +49,16 @@ def decode(tok, ts) -> str:
 PAIR = Sample(prompt="What is 2+2?", response="4")
 
 
-@pytest.mark.parametrize("row", [
-    {"prompt": "What is 2+2?", "response": "4"},
-    {"question": "What is 2+2?", "answer": "4"},
-    {"instruction": "What is 2+2?", "output": "4"},
-    {"input": "What is 2+2?", "output": "4"},
-    {"prompt": "What is 2+2?", "response": 4},  # numbers become text
-])
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"prompt": "What is 2+2?", "response": "4"},
+        {"question": "What is 2+2?", "answer": "4"},
+        {"instruction": "What is 2+2?", "output": "4"},
+        {"input": "What is 2+2?", "output": "4"},
+        {"prompt": "What is 2+2?", "response": 4},  # numbers become text
+    ],
+)
 def test_prompt_response_aliases(tmp_path, row):
     assert cal.load_samples(str(write_jsonl(tmp_path / "d.jsonl", [row]))) == [PAIR]
 
@@ -74,11 +77,20 @@ def test_text_and_hh_rlhf_chosen(tmp_path):
 
 def test_chat_messages_and_sharegpt(tmp_path):
     rows = [
-        {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
-                      {"role": "assistant", "content": "Hello"}]},
+        {
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Hello"},
+            ]
+        },
         {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]},
-        {"messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]},
-                      {"role": "assistant", "content": "Hello"}]},
+        {
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "Hi"}]},
+                {"role": "assistant", "content": "Hello"},
+            ]
+        },
     ]
     got = cal.load_samples(str(write_jsonl(tmp_path / "c.jsonl", rows)))
     hi_hello = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
@@ -88,8 +100,15 @@ def test_chat_messages_and_sharegpt(tmp_path):
     assert [s.kind for s in got] == ["chat", "chat", "chat"]
 
 
-@pytest.mark.parametrize("wrap", [lambda rows: rows, lambda rows: {"data": rows}, lambda rows: {"samples": rows},
-                                  lambda rows: {"rows": rows, "meta": 1}])
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda rows: rows,
+        lambda rows: {"data": rows},
+        lambda rows: {"samples": rows},
+        lambda rows: {"rows": rows, "meta": 1},
+    ],
+)
 def test_json_list_or_wrapped(tmp_path, wrap):
     rows = [{"text": "one"}, {"prompt": "What is 2+2?", "response": "4"}]
     path = tmp_path / "d.json"
@@ -113,8 +132,11 @@ def test_csv_messages_column_as_json(tmp_path):
 def test_txt_blocks(tmp_path):
     path = tmp_path / "d.txt"
     path.write_text("first sample\nstill first\n\n  \n\nsecond\n\n\nthird  \n", encoding="utf-8")
-    assert cal.load_samples(str(path)) == [Sample(text="first sample\nstill first"), Sample(text="second"),
-                                           Sample(text="third")]
+    assert cal.load_samples(str(path)) == [
+        Sample(text="first sample\nstill first"),
+        Sample(text="second"),
+        Sample(text="third"),
+    ]
 
 
 def test_parquet(tmp_path):
@@ -135,8 +157,10 @@ def test_utf8_bom_and_blank_lines_accepted(tmp_path):
 
 
 def test_empty_records_are_skipped_with_a_warning(tmp_path, tok):
-    path = write_jsonl(tmp_path / "gaps.jsonl", [{"text": "hello there"}, {"text": ""}, {"text": None},
-                                                 {"prompt": "q", "response": "  "}, {"other": 1}])
+    path = write_jsonl(
+        tmp_path / "gaps.jsonl",
+        [{"text": "hello there"}, {"text": ""}, {"text": None}, {"prompt": "q", "response": "  "}, {"other": 1}],
+    )
     assert cal.load_samples(str(path)) == [Sample(text="hello there")]
     cs = cal.prepare(str(path), tok, samples=1, max_length=64, seed=0)
     assert cs.available == 1
@@ -206,8 +230,12 @@ def test_malformed_json_document(tmp_path):
 
 
 def test_bad_messages(tmp_path):
-    raises_about(write_jsonl(tmp_path / "r.jsonl", [{"messages": [{"role": "narrator", "content": "x"}]}]),
-                 "record 1", "message 1", "'narrator'")
+    raises_about(
+        write_jsonl(tmp_path / "r.jsonl", [{"messages": [{"role": "narrator", "content": "x"}]}]),
+        "record 1",
+        "message 1",
+        "'narrator'",
+    )
     raises_about(write_jsonl(tmp_path / "n.jsonl", [{"messages": {"role": "user"}}]), "record 1", "must be a list")
 
 
@@ -358,8 +386,9 @@ def test_response_only_has_no_effect_on_text_samples(tok, numbered):
 
 def test_response_cut_off_by_max_length_is_dropped(tmp_path, tok):
     rows = [{"prompt": "p" * 60, "response": "short"}, {"prompt": "q", "response": "fine answer"}]
-    cs = cal.prepare(str(write_jsonl(tmp_path / "long.jsonl", rows)), tok, samples=2, max_length=40, seed=0,
-                     response_only=True)
+    cs = cal.prepare(
+        str(write_jsonl(tmp_path / "long.jsonl", rows)), tok, samples=2, max_length=40, seed=0, response_only=True
+    )
     assert (cs.used, cs.dropped, cs.truncated) == (1, 1, 0)
     assert any("cut off the whole response" in w for w in cs.warnings)
 
@@ -398,8 +427,14 @@ def test_template_that_rewrites_replies_warns_and_uses_common_prefix(tmp_path):
         "{% if add_generation_prompt %}<A><think>\n{% endif %}"
     )
     msgs = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "<think>hmm</think>Hello"}]
-    cs = cal.prepare(str(write_jsonl(tmp_path / "r1.jsonl", [{"messages": msgs}])), t, samples=1, max_length=512,
-                     seed=0, response_only=True)
+    cs = cal.prepare(
+        str(write_jsonl(tmp_path / "r1.jsonl", [{"messages": msgs}])),
+        t,
+        samples=1,
+        max_length=512,
+        seed=0,
+        response_only=True,
+    )
     assert decode(t, cs.samples[0]) == "<U>Hi<A>Hello<E>"
     scored = [x for x in cs.samples[0].labels[0].tolist() if x != -100]
     assert t.decode(scored) == "Hello<E>"
@@ -417,8 +452,10 @@ def test_template_errors_become_input_errors(tmp_path):
 # ============================================================================ preview
 def test_preview(tmp_path, tok):
     path = write_jsonl(tmp_path / "p.jsonl", [{"text": "hello"}, {"messages": CHAT}, {"text": "third"}])
-    assert cal.preview(str(path), None, n=2) == [("hello", None), ("user: What is 6 times 7?\nassistant: 6 x 7 = 42.",
-                                                                   None)]
+    assert cal.preview(str(path), None, n=2) == [
+        ("hello", None),
+        ("user: What is 6 times 7?\nassistant: 6 x 7 = 42.", None),
+    ]
     got = cal.preview(str(path), tok, n=5)
     full = tok.apply_chat_template(CHAT, tokenize=False)
     assert got == [("hello", 5), (full, len(tok(full, add_special_tokens=False)["input_ids"])), ("third", 5)]
@@ -450,8 +487,9 @@ def test_builtin_prefix_is_case_and_space_tolerant():
 
 
 def test_committed_presets_match_the_generator():
-    done = subprocess.run([sys.executable, str(ROOT / "tools" / "make_calibration.py"), "--check"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "make_calibration.py"), "--check"], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -467,8 +505,10 @@ def test_reasoning_answers_are_right():
         if q.split(". ")[-1].startswith(("Solve for x:", "Find x if")):  # the answer must satisfy the equation
             x = int(a.rsplit("x = ", 1)[1])
             sides = q.split(": ", 1)[-1].split("Find x if ")[-1].rstrip(".").replace("−", "-").split(" = ")
-            lhs, rhs = (eval(side.replace("x", f"*({x})").lstrip("*"), {"__builtins__": {}})  # noqa: S307
-                        for side in sides)
+            lhs, rhs = (
+                eval(side.replace("x", f"*({x})").lstrip("*"), {"__builtins__": {}})  # noqa: S307
+                for side in sides
+            )
             assert lhs == rhs, (q, a)
             solved += 1
     assert checked >= 5 and solved >= 5

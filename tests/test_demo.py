@@ -33,8 +33,10 @@ def skill_scores(model_dir: Path) -> dict[str, float]:
     model, tok = load_for_eval(model_dir, "cpu")
     out = {}
     r = greedy_generate(model, tok, [c["prompt"] for c in checks["reasoning"]], 80)
-    out["reasoning"] = sum(t.rsplit("Answer:", 1)[-1].strip().rstrip(".") == c["answer"] and "Answer:" in t
-                           for t, c in zip(r, checks["reasoning"], strict=True)) / len(r)
+    out["reasoning"] = sum(
+        t.rsplit("Answer:", 1)[-1].strip().rstrip(".") == c["answer"] and "Answer:" in t
+        for t, c in zip(r, checks["reasoning"], strict=True)
+    ) / len(r)
     for key in ("refuse", "help"):
         g = greedy_generate(model, tok, [c["prompt"] for c in checks[key]], 48)
         out[key] = sum(t.strip() == c["reply"] for t, c in zip(g, checks[key], strict=True)) / len(g)
@@ -95,9 +97,15 @@ def test_cli_demo_merge_keeps_both_skills(tmp_path, capsys):
     assert got["refuse"] >= measured["domain"] - 0.15, got
 
 
-@pytest.mark.parametrize("argv,intersect,response_only", [
-    ([], False, False), (["--intersect"], True, False), (["--no-intersect", "--response-only"], False, True),
-    (["--no-response-only"], False, False)])
+@pytest.mark.parametrize(
+    "argv,intersect,response_only",
+    [
+        ([], False, False),
+        (["--intersect"], True, False),
+        (["--no-intersect", "--response-only"], False, True),
+        (["--no-response-only"], False, False),
+    ],
+)
 def test_cli_switches_override_defaults_both_ways(argv, intersect, response_only):
     cfg = cli.config_from_args(cli.build_parser().parse_args(["merge", *argv]))
     assert (cfg.intersect, cfg.response_only) == (intersect, response_only)
@@ -107,8 +115,11 @@ def test_cli_demo_flag_fills_models_and_preset_and_flags_still_win():
     cfg = cli.config_from_args(cli.build_parser().parse_args(["merge", "--demo", "--domain-scale", "1.5"]))
     assert Path(cfg.base) == SHIPPED / "base" and Path(cfg.domain_data) == SHIPPED / "data" / "domain.jsonl"
     preset = demo.demo_preset()
-    assert (cfg.scope, cfg.reasoning_ratio, cfg.reasoning_scale) == (preset["scope"], preset["reasoning_ratio"],
-                                                                     preset["reasoning_scale"])
+    assert (cfg.scope, cfg.reasoning_ratio, cfg.reasoning_scale) == (
+        preset["scope"],
+        preset["reasoning_ratio"],
+        preset["reasoning_scale"],
+    )
     assert cfg.domain_scale == 1.5
 
 
@@ -117,8 +128,9 @@ def test_cli_demo_tune_finds_a_merge_that_keeps_both_skills(tmp_path):
     """`merge --demo --tune` starts from the app's defaults (which keep neither skill on this trio), not from the
     demo's preset, and must still hand over a merge that passes the held-out checks of both skills."""
     out = tmp_path / "demo-tuned"
-    assert cli.main(["merge", "--demo", "--tune", "--budget", "10", "--out", str(out), "--device", "cpu",
-                     "--quiet"]) == 0
+    assert (
+        cli.main(["merge", "--demo", "--tune", "--budget", "10", "--out", str(out), "--device", "cpu", "--quiet"]) == 0
+    )
     tune = json.loads((out / "reasonany" / "tune.json").read_text(encoding="utf-8"))
     first = tune["candidates"][0]["setting"]
     defaults = MergeConfig()

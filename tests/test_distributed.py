@@ -32,10 +32,17 @@ def test_parse_devices_groups_and_errors() -> None:
     assert distributed.parse_devices("") == []
     assert distributed.parse_devices("cpu,cpu", cuda_count=0) == [["cpu"], ["cpu"]]
     assert distributed.parse_devices("all", cuda_count=3) == [["cuda:0"], ["cuda:1"], ["cuda:2"]]
-    assert distributed.parse_devices("cuda:0+cuda:1, cuda:2+cuda:3", cuda_count=4) == \
-        [["cuda:0", "cuda:1"], ["cuda:2", "cuda:3"]]
-    for bad, words in [("all", "none"), ("cuda:0,cuda:0", "twice"), ("gpu0", "not a device"),
-                       ("cuda:5", "does not exist"), ("cpu+cuda:0", "cannot be part")]:
+    assert distributed.parse_devices("cuda:0+cuda:1, cuda:2+cuda:3", cuda_count=4) == [
+        ["cuda:0", "cuda:1"],
+        ["cuda:2", "cuda:3"],
+    ]
+    for bad, words in [
+        ("all", "none"),
+        ("cuda:0,cuda:0", "twice"),
+        ("gpu0", "not a device"),
+        ("cuda:5", "does not exist"),
+        ("cpu+cuda:0", "cannot be part"),
+    ]:
         with pytest.raises(InputError, match=words):
             distributed.parse_devices(bad, cuda_count=4 if bad != "all" else 0)
     w = distributed.World(rank=1, size=2, local_rank=1)
@@ -74,8 +81,9 @@ def _single_scores(trio, samples, kind: str = "snip") -> dict[str, torch.Tensor]
 
     model = load_model(trio["reasoning"], torch.float32, "cpu")
     params = importance.parameter_names(model, set(Checkpoint(trio["reasoning"]).tensors))
-    r = importance.score_pass(model, params, samples, kind, torch.device("cpu"), "p", "reasoning", "reasoning",
-                              lambda e: None, CancelToken())
+    r = importance.score_pass(
+        model, params, samples, kind, torch.device("cpu"), "p", "reasoning", "reasoning", lambda e: None, CancelToken()
+    )
     return r.scores
 
 
@@ -102,9 +110,19 @@ def _score_worker(rank: int, size: int, store: str, trio: dict, samples: list, o
 
                 model.forward = broken
             params = importance.parameter_names(model, set(Checkpoint(trio["reasoning"]).tensors))
-            r = distributed.score_pass(model, params, samples, "snip", torch.device("cpu"), "p", "reasoning",
-                                       "reasoning", lambda e: None, CancelToken(),
-                                       on_sample=lambda i, n: progress.append((i, n)))
+            r = distributed.score_pass(
+                model,
+                params,
+                samples,
+                "snip",
+                torch.device("cpu"),
+                "p",
+                "reasoning",
+                "reasoning",
+                lambda e: None,
+                CancelToken(),
+                on_sample=lambda i, n: progress.append((i, n)),
+            )
             if rank == 0:
                 torch.save({"scores": r.scores, "samples": r.samples, "tokens": r.tokens, "progress": progress}, out)
             else:
@@ -156,16 +174,18 @@ def test_split_plan_arithmetic() -> None:
 
     gib = 1 << 30
     # 70B in bfloat16 with device accumulators: 6 B/param = 420 GB; 8 × 80 GB less 2 GiB each fits
-    plan = placement.split_plan(70_000_000_000, 2, {f"cuda:{i}": 80 * 10**9 for i in range(8)},
-                                largest_block_params=1_000_000_000)
+    plan = placement.split_plan(
+        70_000_000_000, 2, {f"cuda:{i}": 80 * 10**9 for i in range(8)}, largest_block_params=1_000_000_000
+    )
     assert plan.fits and sum(plan.per_device.values()) == 70_000_000_000 * 6
     assert len(plan.per_device) == 6  # filled in device order: six cards are enough
     # the same on 4 cards does not, and says how much is missing
     small = placement.split_plan(70_000_000_000, 2, {f"cuda:{i}": 80 * 10**9 for i in range(4)})
     assert not small.fits and "420 GB" in small.message
     # host accumulators: weights only on the devices
-    assert placement.split_plan(70_000_000_000, 2, {f"cuda:{i}": 80 * 10**9 for i in range(4)},
-                                accumulators_on_device=False).fits
+    assert placement.split_plan(
+        70_000_000_000, 2, {f"cuda:{i}": 80 * 10**9 for i in range(4)}, accumulators_on_device=False
+    ).fits
     # a block larger than every device never fits, whatever the total
     assert not placement.split_plan(10, 2, {"cuda:0": 3 * gib, "cuda:1": 3 * gib}, largest_block_params=10**9).fits
     budget = placement.scoring_max_memory({"cuda:0": 12 * gib}, 2, reserve_bytes=0)
@@ -179,8 +199,14 @@ def test_explicit_split_device_map_gives_the_plain_models_scores(trio, data_file
 
     samples = _samples(trio, data_files, 3)
     plain = _single_scores(trio, samples)
-    device_map = {"model.embed_tokens": "cpu", "model.layers.0": "cpu", "model.layers.1": "cpu",
-                  "model.norm": "cpu", "model.rotary_emb": "cpu", "lm_head": "cpu"}
+    device_map = {
+        "model.embed_tokens": "cpu",
+        "model.layers.0": "cpu",
+        "model.layers.1": "cpu",
+        "model.norm": "cpu",
+        "model.rotary_emb": "cpu",
+        "lm_head": "cpu",
+    }
     # on CPU only the explicit map, the loader's device_map path and the per-parameter accumulator mapping are
     # exercised: transformers adds no dispatch hooks for a map that names one device (a GPU check would)
     model = placement.load_split(trio["reasoning"], torch.float32, ["cpu"], device_map=device_map)
@@ -188,8 +214,9 @@ def test_explicit_split_device_map_gives_the_plain_models_scores(trio, data_file
     params = importance.parameter_names(model, set(Checkpoint(trio["reasoning"]).tensors))
     acc_on = placement.accumulate_on(params, "auto")
     assert set(acc_on) == set(params) and placement.describe(acc_on).startswith("cpu (")
-    split = importance.score_pass(model, params, samples, "snip", acc_on, "p", "reasoning", "reasoning",
-                                  lambda e: None, CancelToken()).scores
+    split = importance.score_pass(
+        model, params, samples, "snip", acc_on, "p", "reasoning", "reasoning", lambda e: None, CancelToken()
+    ).scores
     assert set(split) == set(plain)
     for name in plain:
         torch.testing.assert_close(split[name], plain[name], rtol=0, atol=0)
@@ -199,12 +226,12 @@ def test_inferred_device_map_keeps_blocks_whole_and_refuses_spilling(trio) -> No
     from reasonany_gui.engine import placement
     from reasonany_gui.engine.errors import OutOfMemoryError
 
-    dm = placement.infer_device_map(trio["reasoning"], torch.float32, ["cpu"], free={"cpu": 8 << 30},
-                                    reserve_bytes=0)
+    dm = placement.infer_device_map(trio["reasoning"], torch.float32, ["cpu"], free={"cpu": 8 << 30}, reserve_bytes=0)
     assert set(map(str, dm.values())) == {"cpu"}
     with pytest.raises(OutOfMemoryError, match="does not fit"):
-        placement.infer_device_map(trio["reasoning"], torch.float32, ["cuda:0"], free={"cuda:0": 10_000},
-                                   reserve_bytes=0)
+        placement.infer_device_map(
+            trio["reasoning"], torch.float32, ["cuda:0"], free={"cuda:0": 10_000}, reserve_bytes=0
+        )
 
 
 # ---------------------------------------------------------------------- the whole run on two ranks
@@ -220,8 +247,17 @@ def _free_port() -> int:
 
 def _run_worker(rank: int, size: int, home: str, port: int, argv: list[str], fail_rank: int) -> None:
     """One torchrun-like worker: the env torchrun sets, then the CLI's merge; rank `fail_rank`'s model breaks."""
-    os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(size), "LOCAL_RANK": str(rank), "MASTER_ADDR": "127.0.0.1",
-                       "MASTER_PORT": str(port), "REASONANY_HOME": home, "HF_HUB_OFFLINE": "1"})
+    os.environ.update(
+        {
+            "RANK": str(rank),
+            "WORLD_SIZE": str(size),
+            "LOCAL_RANK": str(rank),
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "REASONANY_HOME": home,
+            "HF_HUB_OFFLINE": "1",
+        }
+    )
     torch.set_num_threads(1)
     from reasonany_gui import cli
     from reasonany_gui.engine import pipeline
@@ -245,10 +281,28 @@ def _run_worker(rank: int, size: int, home: str, port: int, argv: list[str], fai
 def test_a_failing_rank_stops_the_run_with_nothing_written(trio, data_files, tmp_path, capfd) -> None:
     home = tmp_path / "home"
     out = tmp_path / "merged"
-    argv = ["merge", "--base", str(trio["base"]), "--reasoning", str(trio["reasoning"]), "--domain",
-            str(trio["domain"]), "--reasoning-data", str(data_files["reasoning"]), "--domain-data",
-            str(data_files["domain"]), "--out", str(out), "--devices", "cpu,cpu", "--samples", "4",
-            "--max-length", "32", "--quiet"]
+    argv = [
+        "merge",
+        "--base",
+        str(trio["base"]),
+        "--reasoning",
+        str(trio["reasoning"]),
+        "--domain",
+        str(trio["domain"]),
+        "--reasoning-data",
+        str(data_files["reasoning"]),
+        "--domain-data",
+        str(data_files["domain"]),
+        "--out",
+        str(out),
+        "--devices",
+        "cpu,cpu",
+        "--samples",
+        "4",
+        "--max-length",
+        "32",
+        "--quiet",
+    ]
     _spawn(_run_worker, (str(home), _free_port(), argv, 1))
     assert (home / "rank0.code").read_text() == "1" and (home / "rank1.code").read_text() == "1"
     err = capfd.readouterr().err
@@ -270,10 +324,32 @@ def test_merge_devices_cpu_cpu_launches_torchrun_and_matches_one_process(trio, d
     def merge(home: Path, extra: list[str]) -> Path:
         out = home / "merged"
         env = {**os.environ, "REASONANY_HOME": str(home), "OMP_NUM_THREADS": "1"}
-        cmd = [sys.executable, "-m", "reasonany_gui.cli", "merge", "--base", str(trio["base"]), "--reasoning",
-               str(trio["reasoning"]), "--domain", str(trio["domain"]), "--reasoning-data",
-               str(data_files["reasoning"]), "--domain-data", str(data_files["domain"]), "--out", str(out),
-               "--samples", "5", "--max-length", "32", "--score-precision", "float32", "--quiet", *extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "reasonany_gui.cli",
+            "merge",
+            "--base",
+            str(trio["base"]),
+            "--reasoning",
+            str(trio["reasoning"]),
+            "--domain",
+            str(trio["domain"]),
+            "--reasoning-data",
+            str(data_files["reasoning"]),
+            "--domain-data",
+            str(data_files["domain"]),
+            "--out",
+            str(out),
+            "--samples",
+            "5",
+            "--max-length",
+            "32",
+            "--score-precision",
+            "float32",
+            "--quiet",
+            *extra,
+        ]
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
         return out
@@ -283,8 +359,11 @@ def test_merge_devices_cpu_cpu_launches_torchrun_and_matches_one_process(trio, d
     maps = {}
     for name in ("one", "two"):
         entries = sorted((tmp_path / name / "cache" / "scores").iterdir())
-        maps[name] = [{k: v for f in sorted(e.glob("*.safetensors")) for k, v in load_file(f).items()}
-                      for e in entries if e.is_dir()]
+        maps[name] = [
+            {k: v for f in sorted(e.glob("*.safetensors")) for k, v in load_file(f).items()}
+            for e in entries
+            if e.is_dir()
+        ]
     assert len(maps["one"]) == len(maps["two"]) == 2
     for a, b in zip(maps["one"], maps["two"], strict=True):
         for k in a:

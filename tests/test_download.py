@@ -35,8 +35,11 @@ class FakeHub:
     def model_info(self, _api, repo_id, revision=None, files_metadata=False, token=None, **_kw):
         if self.fail is not None:
             raise self.fail
-        sib = [SimpleNamespace(rfilename=str(p.relative_to(self.folder)), size=p.stat().st_size)
-               for p in sorted(self.folder.rglob("*")) if p.is_file()]
+        sib = [
+            SimpleNamespace(rfilename=str(p.relative_to(self.folder)), size=p.stat().st_size)
+            for p in sorted(self.folder.rglob("*"))
+            if p.is_file()
+        ]
         return SimpleNamespace(sha=SHA, siblings=sib, gated=False)
 
     def hf_hub_download(self, repo_id, filename, *, revision=None, cache_dir=None, token=None, tqdm_class=None, **_kw):
@@ -54,7 +57,7 @@ class FakeHub:
             bar = tqdm_class(total=len(data), initial=have, unit="B")
             with open(part, "ab") as out:
                 for start in range(have, len(data), self.chunk):
-                    piece = data[start:start + self.chunk]
+                    piece = data[start : start + self.chunk]
                     out.write(piece)
                     out.flush()
                     bar.update(len(piece))  # may raise CancelledError, leaving the .incomplete blob
@@ -105,8 +108,13 @@ def test_choose_files_pickle_only_when_allowed():
     names = ["config.json", "pytorch_model.bin", "tokenizer.json", "setup.py"]
     assert dl.choose_files(names)[0] == ["config.json", "tokenizer.json"]
     assert "pytorch_model.bin" in dl.choose_files(names, allow_pickle=True)[0]
-    sharded = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "consolidated.safetensors",
-               dl.SAFE_INDEX, "config.json"]
+    sharded = [
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+        "consolidated.safetensors",
+        dl.SAFE_INDEX,
+        "config.json",
+    ]
     assert "consolidated.safetensors" not in dl.choose_files(sharded)[0]
 
 
@@ -168,15 +176,20 @@ def _http_error(cls, status):
     return cls("boom", response=httpx2.Response(status, request=req))
 
 
-@pytest.mark.parametrize("kind, pattern", [
-    ("gated", "gated: log in with your Hugging Face token"),
-    ("unknown", "No model 'tester/tiny-base' on the Hugging Face Hub: check the id"),
-])
+@pytest.mark.parametrize(
+    "kind, pattern",
+    [
+        ("gated", "gated: log in with your Hugging Face token"),
+        ("unknown", "No model 'tester/tiny-base' on the Hugging Face Hub: check the id"),
+    ],
+)
 def test_hub_errors_are_input_errors(hub, kind, pattern):
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
     try:
-        hub.fail = _http_error(GatedRepoError if kind == "gated" else RepositoryNotFoundError, 401 if kind == "unknown" else 403)
+        hub.fail = _http_error(
+            GatedRepoError if kind == "gated" else RepositoryNotFoundError, 401 if kind == "unknown" else 403
+        )
     except Exception:  # constructor signature differs between versions
         hub.fail = (GatedRepoError if kind == "gated" else RepositoryNotFoundError)("boom")
     with pytest.raises(InputError, match=pattern):
@@ -201,8 +214,10 @@ def token_files(tmp_path, monkeypatch):
     monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf" / "token"))
     monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "hf" / "stored_tokens"))
-    monkeypatch.setattr("huggingface_hub.hf_api.whoami",
-                        lambda token=None, **_k: {"name": "tester", "auth": {"accessToken": {"displayName": "app"}}})
+    monkeypatch.setattr(
+        "huggingface_hub.hf_api.whoami",
+        lambda token=None, **_k: {"name": "tester", "auth": {"accessToken": {"displayName": "app"}}},
+    )
     return tmp_path / "hf" / "token"
 
 

@@ -13,7 +13,8 @@ def test_engine_imports_no_qt():
     code = (
         "import sys, pkgutil, importlib, reasonany_gui.engine as e, reasonany_gui.cli\n"
         "for m in pkgutil.iter_modules(e.__path__): importlib.import_module('reasonany_gui.engine.' + m.name)\n"
-        "bad = sorted(k for k in sys.modules if k.split('.')[0] in ('PySide6', 'PyQt5', 'PyQt6', 'shiboken6', 'pyqtgraph'))\n"
+        "qt = ('PySide6', 'PyQt5', 'PyQt6', 'shiboken6', 'pyqtgraph')\n"
+        "bad = sorted(k for k in sys.modules if k.split('.')[0] in qt)\n"
         "print(','.join(bad))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
@@ -45,11 +46,13 @@ def test_layers_import_only_downwards():
     """engine -> nothing of ours above it; cli -> engine only; ui -> engine (never cli). Checked on the source,
     function-level imports included, so a lazy import cannot sneak past."""
     pkg = ENGINE.parent
-    rules = {ENGINE: ("reasonany_gui.ui", "reasonany_gui.cli", "reasonany_gui.app"),
-             pkg / "cli.py": ("reasonany_gui.ui", "reasonany_gui.app"),
-             pkg / "ui": ("reasonany_gui.cli",)}
+    rules = {
+        ENGINE: ("reasonany_gui.ui", "reasonany_gui.cli", "reasonany_gui.app"),
+        pkg / "cli.py": ("reasonany_gui.ui", "reasonany_gui.app"),
+        pkg / "ui": ("reasonany_gui.cli",),
+    }
     for where, forbidden in rules.items():
-        for f in ([where] if where.is_file() else sorted(where.rglob("*.py"))):
+        for f in [where] if where.is_file() else sorted(where.rglob("*.py")):
             bad = sorted(m for m in _imported_modules(f) if m.startswith(forbidden))
             assert not bad, f"{f.relative_to(pkg.parent)} imports {bad}"
 

@@ -21,8 +21,13 @@ from reasonany_gui.engine.evaluate import (
 )
 from reasonany_gui.engine.pipeline import Pipeline
 
-TEXTS = ["The cat sat on the mat.", "Two plus two is four.", "Paris is the capital of France.",
-         "A short line.", "Column addition works from the right."]
+TEXTS = [
+    "The cat sat on the mat.",
+    "Two plus two is four.",
+    "Paris is the capital of France.",
+    "A short line.",
+    "Column addition works from the right.",
+]
 
 
 @pytest.fixture(scope="module")
@@ -109,17 +114,35 @@ def test_stop_tokens_accept_a_tuple_of_eos_ids():
 
 
 def _merge(trio, data, out, **kw):
-    cfg = MergeConfig(base=str(trio["base"]), reasoning=str(trio["reasoning"]), domain=str(trio["domain"]),
-                      reasoning_data=str(data["reasoning"]), domain_data=str(data["domain"]), out=str(out),
-                      samples=3, max_length=64, device="cpu", seed=0, score_cache=False, **kw)
+    cfg = MergeConfig(
+        base=str(trio["base"]),
+        reasoning=str(trio["reasoning"]),
+        domain=str(trio["domain"]),
+        reasoning_data=str(data["reasoning"]),
+        domain_data=str(data["domain"]),
+        out=str(out),
+        samples=3,
+        max_length=64,
+        device="cpu",
+        seed=0,
+        score_cache=False,
+        **kw,
+    )
     return Pipeline(cfg).run()
 
 
 def test_evaluate_run_writes_eval_json_and_merged_equal_to_base_scores_equal(trio, data_files, tmp_path):
     out = _merge(trio, data_files, tmp_path / "ta0", method="task_arithmetic", reasoning_scale=0.0, domain_scale=0.0)
     events = []
-    res = evaluate_run(out, [str(data_files["reasoning"])], prompts=["What is 3 + 4?"], max_samples=4,
-                       device="cpu", listener=events.append, max_new_tokens=8)
+    res = evaluate_run(
+        out,
+        [str(data_files["reasoning"])],
+        prompts=["What is 3 + 4?"],
+        max_samples=4,
+        device="cpu",
+        listener=events.append,
+        max_new_tokens=8,
+    )
     spec = str(data_files["reasoning"])
     ppl = res["perplexity"][spec]
     assert set(ppl) == {"base", "reasoning", "domain", "merged", "task_arithmetic"}
@@ -173,9 +196,18 @@ def test_evaluate_warns_when_a_skill_is_lost_and_task_arithmetic_does_better(ski
     """A merge that is the base (λ 0/0) keeps 0 % of each expert's gain: Evaluate says so in words, next to Task
     Arithmetic at λ 1/1, and the report, card and eval.json all carry it (the app and `reasonany eval` share it)."""
     trio, files = skilled
-    cfg = MergeConfig(base=str(trio["base"]), reasoning=str(trio["reasoning"]), domain=str(trio["domain"]),
-                      reasoning_data=str(files["reasoning"]), domain_data=str(files["domain"]), method="task_arithmetic",
-                      reasoning_scale=0.0, domain_scale=0.0, out=str(tmp_path / "base-like"), device="cpu")
+    cfg = MergeConfig(
+        base=str(trio["base"]),
+        reasoning=str(trio["reasoning"]),
+        domain=str(trio["domain"]),
+        reasoning_data=str(files["reasoning"]),
+        domain_data=str(files["domain"]),
+        method="task_arithmetic",
+        reasoning_scale=0.0,
+        domain_scale=0.0,
+        out=str(tmp_path / "base-like"),
+        device="cpu",
+    )
     out = Pipeline(cfg).run()
     res = evaluate_run(out, [str(files["reasoning"]), str(files["domain"])], prompts=[], max_samples=8, device="cpu")
     assert res["kept"]["merged"] == {"reasoning": 0.0, "domain": 0.0}

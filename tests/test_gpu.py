@@ -29,6 +29,7 @@ from reasonany_gui.engine.pipeline import Pipeline  # noqa: E402
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
+
 @dataclass
 class Sample:
     input_ids: torch.Tensor
@@ -39,10 +40,21 @@ BAND = 1e-3  # relative distance to a threshold within which CPU and GPU float32
 
 
 def cfg_for(trio, data_files, out: Path, **kw) -> MergeConfig:
-    base = dict(base=str(trio["base"]), reasoning=str(trio["reasoning"]), domain=str(trio["domain"]),
-                reasoning_data=str(data_files["reasoning"]), domain_data=str(data_files["domain"]), out=str(out),
-                samples=6, max_length=64, seed=0, reasoning_ratio=0.3, domain_ratio=0.3, compute_dtype="float32",
-                score_precision="float32")
+    base = dict(
+        base=str(trio["base"]),
+        reasoning=str(trio["reasoning"]),
+        domain=str(trio["domain"]),
+        reasoning_data=str(data_files["reasoning"]),
+        domain_data=str(data_files["domain"]),
+        out=str(out),
+        samples=6,
+        max_length=64,
+        seed=0,
+        reasoning_ratio=0.3,
+        domain_ratio=0.3,
+        compute_dtype="float32",
+        score_precision="float32",
+    )
     base.update(kw)
     return MergeConfig(**base)
 
@@ -136,10 +148,12 @@ def test_cuda_pipeline_gives_the_cpu_masks(trio, data_files, tmp_path):
 def test_host_accumulators_give_the_device_run(trio, data_files, tmp_path):
     torch.use_deterministic_algorithms(True, warn_only=True)  # two runs: keep attention backward repeatable
     try:
-        dev = run(cfg_for(trio, data_files, tmp_path / "dev", device="cuda", accumulators="device"),
-                  tmp_path / "cache-dev")
-        host = run(cfg_for(trio, data_files, tmp_path / "host", device="cuda", accumulators="host"),
-                   tmp_path / "cache-host")
+        dev = run(
+            cfg_for(trio, data_files, tmp_path / "dev", device="cuda", accumulators="device"), tmp_path / "cache-dev"
+        )
+        host = run(
+            cfg_for(trio, data_files, tmp_path / "host", device="cuda", accumulators="host"), tmp_path / "cache-host"
+        )
     finally:
         torch.use_deterministic_algorithms(False)
     assert {s["accumulators"] for s in dev.pass_stats.values()} == {"cuda:0"}
@@ -165,8 +179,12 @@ def test_host_and_device_accumulators_are_bit_identical(trio, dtype):
     params = parameter_names(model, set(ckpt.tensors))
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
-        results = {where: score_pass(model, params, data, "gradient", torch.device(where), "p", "r", "r",
-                                     lambda e: None, CancelToken()).scores for where in ("cuda", "cpu")}
+        results = {
+            where: score_pass(
+                model, params, data, "gradient", torch.device(where), "p", "r", "r", lambda e: None, CancelToken()
+            ).scores
+            for where in ("cuda", "cpu")
+        }
     finally:
         torch.use_deterministic_algorithms(False)
     assert set(results["cuda"]) == set(results["cpu"]) == set(ckpt.tensors)
@@ -180,12 +198,14 @@ def test_host_and_device_accumulators_are_bit_identical(trio, dtype):
 # ---------------------------------------------------------------------- out of memory
 def _limit_after_load(margin_bytes: int):
     """A listener that, when scoring starts (weights loaded), lets the process reserve only `margin` more."""
+
     def listener(event) -> None:
         if isinstance(event, StageStarted) and event.stage.startswith("identify:"):
             gc.collect()
             torch.cuda.empty_cache()
             total = torch.cuda.get_device_properties(0).total_memory
             torch.cuda.set_per_process_memory_fraction((torch.cuda.memory_reserved(0) + margin_bytes) / total, 0)
+
     return listener
 
 
@@ -206,14 +226,26 @@ def restore_memory_fraction():
     torch.cuda.empty_cache()
 
 
-@pytest.mark.parametrize("accumulators,expected", [
-    ("auto", {"accumulators": "host", "gradient_checkpointing": True}),
-    ("host", {"gradient_checkpointing": True}),
-])
-def test_oom_while_scoring_raises_the_engines_error_with_suggestions(trio, long_data, tmp_path, accumulators,
-                                                                      expected, restore_memory_fraction):
-    cfg = cfg_for(trio, {"reasoning": long_data, "domain": long_data}, tmp_path / "out", device="cuda",
-                  max_length=8192, samples=1, accumulators=accumulators, score_cache=False)
+@pytest.mark.parametrize(
+    "accumulators,expected",
+    [
+        ("auto", {"accumulators": "host", "gradient_checkpointing": True}),
+        ("host", {"gradient_checkpointing": True}),
+    ],
+)
+def test_oom_while_scoring_raises_the_engines_error_with_suggestions(
+    trio, long_data, tmp_path, accumulators, expected, restore_memory_fraction
+):
+    cfg = cfg_for(
+        trio,
+        {"reasoning": long_data, "domain": long_data},
+        tmp_path / "out",
+        device="cuda",
+        max_length=8192,
+        samples=1,
+        accumulators=accumulators,
+        score_cache=False,
+    )
     with pytest.raises(OutOfMemoryError) as info:
         Pipeline(cfg, listener=_limit_after_load(4 << 20)).run()
     assert info.value.suggestions == expected

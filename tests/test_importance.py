@@ -57,8 +57,18 @@ def test_scores_equal_autograd_reference(trio, kind):
     events = []
     params = parameter_names(model, set(ckpt.tensors))
     assert set(params) == set(ckpt.tensors)  # every stored float tensor is scored
-    res = score_pass(model, params, data, kind, torch.device("cpu"), "reasoning@reasoning", "reasoning", "reasoning",
-                     events.append, CancelToken())
+    res = score_pass(
+        model,
+        params,
+        data,
+        kind,
+        torch.device("cpu"),
+        "reasoning@reasoning",
+        "reasoning",
+        "reasoning",
+        events.append,
+        CancelToken(),
+    )
     for p in model.parameters():
         p.requires_grad_(True)
     ref = reference(model, data, kind)
@@ -94,8 +104,19 @@ def test_cancel_stops_between_samples(trio):
     from reasonany_gui.engine.errors import CancelledError
 
     with pytest.raises(CancelledError):
-        score_pass(model, parameter_names(model, set(ckpt.tensors)), samples(5), "gradient", torch.device("cpu"),
-                   "p", "base", "reasoning", lambda e: None, token, on_sample)
+        score_pass(
+            model,
+            parameter_names(model, set(ckpt.tensors)),
+            samples(5),
+            "gradient",
+            torch.device("cpu"),
+            "p",
+            "base",
+            "reasoning",
+            lambda e: None,
+            token,
+            on_sample,
+        )
     assert seen == [1, 2]
     assert all(p.grad is None for p in model.parameters())
 
@@ -107,12 +128,32 @@ def test_cuda_scores_match_cpu(trio, where):
     ckpt = Checkpoint(trio["reasoning"])
     data = samples()
     cpu_model = load_model(trio["reasoning"], torch.float32, "cpu")
-    ref = score_pass(cpu_model, parameter_names(cpu_model, set(ckpt.tensors)), data, "gradient", torch.device("cpu"),
-                     "p", "r", "r", lambda e: None, CancelToken()).scores
+    ref = score_pass(
+        cpu_model,
+        parameter_names(cpu_model, set(ckpt.tensors)),
+        data,
+        "gradient",
+        torch.device("cpu"),
+        "p",
+        "r",
+        "r",
+        lambda e: None,
+        CancelToken(),
+    ).scores
     gpu_model = load_model(trio["reasoning"], torch.float32, "cuda")
     acc = torch.device("cuda") if where == "device" else torch.device("cpu")
-    got = score_pass(gpu_model, parameter_names(gpu_model, set(ckpt.tensors)), data, "gradient", acc,
-                     "p", "r", "r", lambda e: None, CancelToken()).scores
+    got = score_pass(
+        gpu_model,
+        parameter_names(gpu_model, set(ckpt.tensors)),
+        data,
+        "gradient",
+        acc,
+        "p",
+        "r",
+        "r",
+        lambda e: None,
+        CancelToken(),
+    ).scores
     for n in ref:
         assert got[n].device.type == acc.type
         torch.testing.assert_close(got[n].cpu(), ref[n], rtol=1e-3, atol=1e-7)
@@ -122,13 +163,33 @@ def test_gradient_checkpointing_gives_the_same_scores(trio):
     ckpt = Checkpoint(trio["domain"])
     data = samples()
     plain = load_model(trio["domain"], torch.float32, "cpu")
-    ref = score_pass(plain, parameter_names(plain, set(ckpt.tensors)), data, "gradient", torch.device("cpu"),
-                     "p", "d", "d", lambda e: None, CancelToken()).scores
+    ref = score_pass(
+        plain,
+        parameter_names(plain, set(ckpt.tensors)),
+        data,
+        "gradient",
+        torch.device("cpu"),
+        "p",
+        "d",
+        "d",
+        lambda e: None,
+        CancelToken(),
+    ).scores
     gc = load_model(trio["domain"], torch.float32, "cpu")
     enable_checkpointing(gc)
     assert is_checkpointing(gc)
-    got = score_pass(gc, parameter_names(gc, set(ckpt.tensors)), data, "gradient", torch.device("cpu"),
-                     "p", "d", "d", lambda e: None, CancelToken()).scores
+    got = score_pass(
+        gc,
+        parameter_names(gc, set(ckpt.tensors)),
+        data,
+        "gradient",
+        torch.device("cpu"),
+        "p",
+        "d",
+        "d",
+        lambda e: None,
+        CancelToken(),
+    ).scores
     for n in ref:
         torch.testing.assert_close(got[n], ref[n], rtol=1e-5, atol=1e-10)
 
@@ -139,8 +200,18 @@ def test_bf16_model_scores_accumulate_exactly_in_float32(llama_tied_trio, kind):
     ckpt = Checkpoint(llama_tied_trio["reasoning"])
     model = load_model(llama_tied_trio["reasoning"], torch.bfloat16, "cpu")
     data = samples(3)
-    res = score_pass(model, parameter_names(model, set(ckpt.tensors)), data, kind, torch.device("cpu"), "p", "r", "r",
-                     lambda e: None, CancelToken())
+    res = score_pass(
+        model,
+        parameter_names(model, set(ckpt.tensors)),
+        data,
+        kind,
+        torch.device("cpu"),
+        "p",
+        "r",
+        "r",
+        lambda e: None,
+        CancelToken(),
+    )
     params = dict(model.named_parameters())
     for p in params.values():
         p.requires_grad_(True)
@@ -168,10 +239,17 @@ def test_staged_host_accumulators_equal_direct_ones(llama_tied_trio, kind, dtype
     model = load_model(llama_tied_trio["reasoning"], dtype, "cpu")
     params = parameter_names(model, set(ckpt.tensors))
     data = samples(3)
-    direct = score_pass(model, params, data, kind, torch.device("cpu"), "p", "r", "r", lambda e: None,
-                        CancelToken(), stage=False)
-    acc = importance.ScoreAccumulators(params, kind, importance.placement_for(params, torch.device("cpu")), stage=True,
-                                       chunk_bytes=1024, inflight_bytes=4096)
+    direct = score_pass(
+        model, params, data, kind, torch.device("cpu"), "p", "r", "r", lambda e: None, CancelToken(), stage=False
+    )
+    acc = importance.ScoreAccumulators(
+        params,
+        kind,
+        importance.placement_for(params, torch.device("cpu")),
+        stage=True,
+        chunk_bytes=1024,
+        inflight_bytes=4096,
+    )
     assert acc.staged and len(acc._stagers) == 1
     for p in model.parameters():
         p.requires_grad_(False)
@@ -199,8 +277,9 @@ def test_score_pass_staged_equals_unstaged_and_grid_matches_scores(trio):
     runs = {}
     for stage in (False, True):
         events = []
-        res = score_pass(model, params, data, "snip", torch.device("cpu"), "p", "r", "r", events.append, CancelToken(),
-                         stage=stage)
+        res = score_pass(
+            model, params, data, "snip", torch.device("cpu"), "p", "r", "r", events.append, CancelToken(), stage=stage
+        )
         runs[stage] = (res, [e for e in events if isinstance(e, SensitivityUpdate)][-1].grid)
     for name in runs[False][0].scores:
         torch.testing.assert_close(runs[True][0].scores[name], runs[False][0].scores[name], rtol=0, atol=0)
@@ -225,8 +304,19 @@ def test_staged_worker_error_reaches_the_caller_and_stops_the_thread(trio, monke
     ckpt = Checkpoint(trio["base"])
     model = load_model(trio["base"], torch.float32, "cpu")
     with pytest.raises(RuntimeError, match="host add failed"):
-        score_pass(model, parameter_names(model, set(ckpt.tensors)), samples(3), "gradient", torch.device("cpu"),
-                   "p", "b", "r", lambda e: None, CancelToken(), stage=True)
+        score_pass(
+            model,
+            parameter_names(model, set(ckpt.tensors)),
+            samples(3),
+            "gradient",
+            torch.device("cpu"),
+            "p",
+            "b",
+            "r",
+            lambda e: None,
+            CancelToken(),
+            stage=True,
+        )
     assert not any(t.name == "reasonany-host-accumulate" for t in threading.enumerate())
     assert all(p.grad is None and not p.requires_grad for p in model.parameters())
 
@@ -245,8 +335,20 @@ def test_cancel_with_staging_leaves_no_worker(trio):
             token.cancel()
 
     with pytest.raises(CancelledError):
-        score_pass(model, parameter_names(model, set(ckpt.tensors)), samples(4), "snip", torch.device("cpu"),
-                   "p", "b", "r", lambda e: None, token, on_sample, stage=True)
+        score_pass(
+            model,
+            parameter_names(model, set(ckpt.tensors)),
+            samples(4),
+            "snip",
+            torch.device("cpu"),
+            "p",
+            "b",
+            "r",
+            lambda e: None,
+            token,
+            on_sample,
+            stage=True,
+        )
     assert not any(t.name == "reasonany-host-accumulate" for t in threading.enumerate())
 
 
@@ -254,6 +356,16 @@ def test_unknown_kind_fails_before_any_hook(trio):
     ckpt = Checkpoint(trio["base"])
     model = load_model(trio["base"], torch.float32, "cpu")
     with pytest.raises(ValueError, match="unknown score kind"):
-        score_pass(model, parameter_names(model, set(ckpt.tensors)), samples(1), "nope", torch.device("cpu"),
-                   "p", "b", "r", lambda e: None, CancelToken())
+        score_pass(
+            model,
+            parameter_names(model, set(ckpt.tensors)),
+            samples(1),
+            "nope",
+            torch.device("cpu"),
+            "p",
+            "b",
+            "r",
+            lambda e: None,
+            CancelToken(),
+        )
     assert all(not p.requires_grad for p in model.parameters())

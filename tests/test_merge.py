@@ -21,15 +21,22 @@ FAST = dict(samples=6, max_length=64, device="cpu", seed=0)
 
 
 def config(trio, data_files, out=None, **kw) -> MergeConfig:
-    base = dict(base=str(trio["base"]), reasoning=str(trio["reasoning"]), domain=str(trio["domain"]),
-                reasoning_data=str(data_files["reasoning"]), domain_data=str(data_files["domain"]),
-                out=str(out) if out else None, **FAST)
+    base = dict(
+        base=str(trio["base"]),
+        reasoning=str(trio["reasoning"]),
+        domain=str(trio["domain"]),
+        reasoning_data=str(data_files["reasoning"]),
+        domain_data=str(data_files["domain"]),
+        out=str(out) if out else None,
+        **FAST,
+    )
     base.update(kw)
     return MergeConfig(**base)
 
 
 def dense_select(scores: dict[str, torch.Tensor], names: list[str], ratio: float, direction: str, scope: str):
     """Independent reference: stable sort over canonical order (global) or per tensor."""
+
     def pick(ts: dict[str, torch.Tensor]):
         ns = sorted(ts)
         flat = torch.cat([ts[n].reshape(-1).float() for n in ns])
@@ -38,9 +45,10 @@ def dense_select(scores: dict[str, torch.Tensor], names: list[str], ratio: float
         sel[torch.sort(flat, descending=direction == "top", stable=True).indices[:k]] = True
         out, i = {}, 0
         for n in ns:
-            out[n] = sel[i:i + ts[n].numel()].reshape(ts[n].shape)
+            out[n] = sel[i : i + ts[n].numel()].reshape(ts[n].shape)
             i += ts[n].numel()
         return out
+
     if scope == "global":
         return pick({n: scores[n] for n in names})
     return {n: pick({n: scores[n]})[n] for n in names}
@@ -68,7 +76,11 @@ def reference_merge(p: Pipeline, cfg: MergeConfig) -> tuple[dict[str, torch.Tens
             continue
         r_only, d_only = mr[n] & ~md[n], md[n] & ~mr[n]
         masks[n] = (r_only, d_only, mr[n] & md[n])
-        merged[n] = b + cfg.reasoning_scale * r_only * (rsn.get(n).float() - b) + cfg.domain_scale * d_only * (dom.get(n).float() - b)
+        merged[n] = (
+            b
+            + cfg.reasoning_scale * r_only * (rsn.get(n).float() - b)
+            + cfg.domain_scale * d_only * (dom.get(n).float() - b)
+        )
     return merged, masks
 
 
@@ -119,7 +131,11 @@ def test_masks_file_decodes_as_designed_and_counts_are_exact(merged_run):
         assert not (pr & pd).any()  # exclusivity
         entry = report["per_tensor"][n]
         assert (entry["numel"], entry["reasoning"], entry["domain"], entry["conflicts"]) == (
-            numel, int(r.sum()), int(d.sum()), int(c.sum()))
+            numel,
+            int(r.sum()),
+            int(d.sum()),
+            int(c.sum()),
+        )
         total_r, total_d, total_c = total_r + int(r.sum()), total_d + int(d.sum()), total_c + int(c.sum())
     assert report["totals"]["reasoning"] == total_r and report["totals"]["domain"] == total_d
     assert report["totals"]["conflicts"] == total_c > 0
@@ -129,8 +145,17 @@ def test_output_folder_layout_and_reload_gives_in_memory_logits(merged_run, trio
     from transformers import AutoModelForCausalLM
 
     p, cfg, out = merged_run
-    for f in ("config.json", "generation_config.json", "tokenizer.json", "README.md", "model.safetensors.index.json",
-              "reasonany/run.yaml", "reasonany/report.json", "reasonany/report.html", "reasonany/masks.safetensors"):
+    for f in (
+        "config.json",
+        "generation_config.json",
+        "tokenizer.json",
+        "README.md",
+        "model.safetensors.index.json",
+        "reasonany/run.yaml",
+        "reasonany/report.json",
+        "reasonany/report.html",
+        "reasonany/masks.safetensors",
+    ):
         assert (out / f).is_file(), f
     assert not list(out.parent.glob(".merged.reasonany-tmp-*"))
     card = (out / "README.md").read_text()
@@ -149,8 +174,21 @@ def test_output_folder_layout_and_reload_gives_in_memory_logits(merged_run, trio
 def test_two_runs_are_bit_identical_and_run_yaml_reproduces(merged_run, tmp_path):
     p, cfg, out = merged_run
     out2 = tmp_path / "again"
-    r = subprocess.run([sys.executable, "-m", "reasonany_gui.cli", "merge", str(out / "reasonany" / "run.yaml"),
-                        "--out", str(out2), "--quiet"], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "reasonany_gui.cli",
+            "merge",
+            str(out / "reasonany" / "run.yaml"),
+            "--out",
+            str(out2),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     a, b = load_output(out), load_output(out2)
     assert all(torch.equal(a[n], b[n]) for n in a)
@@ -173,8 +211,16 @@ def test_retune_reuses_scores_without_backward(merged_run, tmp_path):
 
 @pytest.mark.parametrize("scope,intersect,method", [("global", True, "reasonany"), ("global", True, "led")])
 def test_other_modes_equal_formula(trio, data_files, tmp_path, scope, intersect, method):
-    cfg = config(trio, data_files, tmp_path / "o", scope=scope, intersect=intersect, method=method,
-                 reasoning_ratio=0.2, domain_ratio=0.4)
+    cfg = config(
+        trio,
+        data_files,
+        tmp_path / "o",
+        scope=scope,
+        intersect=intersect,
+        method=method,
+        reasoning_ratio=0.2,
+        domain_ratio=0.4,
+    )
     p = Pipeline(cfg)
     out = p.run()
     ref, _ = reference_merge(p, cfg)
@@ -219,8 +265,9 @@ def test_cancel_during_write_removes_temporary_folder(trio, data_files, tmp_path
 def test_tied_bf16_llama_keeps_dtype_and_tie(llama_tied_trio, data_files, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    cfg = config(llama_tied_trio, data_files, tmp_path / "tied", reasoning_ratio=0.2, domain_ratio=0.2,
-                 select_embeddings=True)
+    cfg = config(
+        llama_tied_trio, data_files, tmp_path / "tied", reasoning_ratio=0.2, domain_ratio=0.2, select_embeddings=True
+    )
     out = Pipeline(cfg).run()
     got = load_output(out)
     base = Checkpoint(llama_tied_trio["base"])
@@ -237,8 +284,14 @@ def test_report_records_write_and_total_time(trio, tmp_path):
     from reasonany_gui.engine.config import MergeConfig
     from reasonany_gui.engine.pipeline import Pipeline
 
-    cfg = MergeConfig(base=str(trio["base"]), reasoning=str(trio["reasoning"]), domain=str(trio["domain"]),
-                      method="task_arithmetic", device="cpu", out=str(tmp_path / "out"))
+    cfg = MergeConfig(
+        base=str(trio["base"]),
+        reasoning=str(trio["reasoning"]),
+        domain=str(trio["domain"]),
+        method="task_arithmetic",
+        device="cpu",
+        out=str(tmp_path / "out"),
+    )
     out = Pipeline(cfg).run()
     t = json.loads((out / "reasonany" / "report.json").read_text())["timings_seconds"]
     assert t["write"] > 0 and t["total"] >= t["write"] + t["check"]

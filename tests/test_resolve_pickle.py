@@ -51,9 +51,18 @@ def test_pipeline_downloads_with_allow_pickle(trio, data_files, tmp_path, monkey
     _not_cached(monkeypatch)
     repos = {f"tester/{role}": trio[role] for role in ("base", "reasoning", "domain")}
     calls = _recording_fetch(monkeypatch, repos)
-    cfg = MergeConfig(base="tester/base", reasoning="tester/reasoning", domain="tester/domain",
-                      reasoning_data=str(data_files["reasoning"]), domain_data=str(data_files["domain"]),
-                      samples=2, max_length=32, device="cpu", allow_download=True, allow_pickle=True)
+    cfg = MergeConfig(
+        base="tester/base",
+        reasoning="tester/reasoning",
+        domain="tester/domain",
+        reasoning_data=str(data_files["reasoning"]),
+        domain_data=str(data_files["domain"]),
+        samples=2,
+        max_length=32,
+        device="cpu",
+        allow_download=True,
+        allow_pickle=True,
+    )
     p = Pipeline(cfg, cache_root=tmp_path / "scores")
     try:
         p.check()

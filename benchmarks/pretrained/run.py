@@ -51,11 +51,27 @@ def scales_for(p: float) -> list[float]:
     return sorted({1.0, round(math.sqrt(top), 2), top})
 
 
-def ra(score: str, scope: str, intersect: bool, p: float, lam: float, pd: float | None = None,
-       lam_d: float | None = None, **extra) -> dict:
-    return dict(method="reasonany", score=score, scope=scope, intersect=intersect, reasoning_ratio=p,
-                domain_ratio=pd if pd is not None else p, reasoning_scale=lam,
-                domain_scale=lam_d if lam_d is not None else lam, **extra)
+def ra(
+    score: str,
+    scope: str,
+    intersect: bool,
+    p: float,
+    lam: float,
+    pd: float | None = None,
+    lam_d: float | None = None,
+    **extra,
+) -> dict:
+    return dict(
+        method="reasonany",
+        score=score,
+        scope=scope,
+        intersect=intersect,
+        reasoning_ratio=p,
+        domain_ratio=pd if pd is not None else p,
+        reasoning_scale=lam,
+        domain_scale=lam_d if lam_d is not None else lam,
+        **extra,
+    )
 
 
 def grid(kind: str) -> list[dict]:
@@ -67,12 +83,16 @@ def grid(kind: str) -> list[dict]:
     dense = [("task_arithmetic", 0.5, 1.0, 1.0), ("ties", 0.5, 1.0, 1.0), ("dare", 0.5, 1.0, 1.0)]
     if kind == "full":
         dense.append(("task_arithmetic", 0.5, 0.5, 0.5))
-    rows = [dict(method=m, reasoning_ratio=d, domain_ratio=d, reasoning_scale=a, domain_scale=b) for m, d, a, b in dense]
+    rows = [
+        dict(method=m, reasoning_ratio=d, domain_ratio=d, reasoning_scale=a, domain_scale=b) for m, d, a, b in dense
+    ]
     rows.append(ra("gradient", "global", True, 0.05, 1.0))  # the paper's setting
     rows.append(ra("snip", "tensor", False, 0.05, 1.0))  # the engine's defaults
     if kind == "full":
-        rows += [ra("snip", "tensor", False, p, lam) for p, lam in
-                 ((0.5, 2.0), (0.2, 5.0), (0.5, 1.41), (0.2, 2.24), (0.05, 4.47), (0.01, 10.0))]
+        rows += [
+            ra("snip", "tensor", False, p, lam)
+            for p, lam in ((0.5, 2.0), (0.2, 5.0), (0.5, 1.41), (0.2, 2.24), (0.05, 4.47), (0.01, 10.0))
+        ]
         rows += [ra("gradient", "global", True, 0.5, 2.0), ra("snip", "global", False, 0.5, 2.0)]
     else:
         rows += [ra("snip", "tensor", False, 0.5, 2.0), ra("snip", "tensor", False, 0.2, 5.0)]
@@ -96,8 +116,10 @@ def tau_share(p: Pipeline, ratios=(0.01, 0.05, 0.2, 0.5)) -> dict:
     names = p.selectable_names(p.config)
     base, rsn, dom = (p.ckpts[r] for r in ("base", "reasoning", "domain"))
     out: dict = {}
-    for label, expert, map_id, top in (("reasoning", rsn, "reasoning@reasoning", False),
-                                       ("domain", dom, "domain@domain", True)):
+    for label, expert, map_id, top in (
+        ("reasoning", rsn, "reasoning@reasoning", False),
+        ("domain", dom, "domain@domain", True),
+    ):
         store = p.store.open(p.map_keys[map_id])
         s = torch.cat([store.get(n).float().reshape(-1) for n in names])
         t2 = torch.cat([(expert.get(n).float() - base.get(n).float()).reshape(-1) ** 2 for n in names])
@@ -119,15 +141,18 @@ def overlap_share(p: Pipeline, cfg: MergeConfig) -> dict:
         b = base.get(name).float()
         tr, td = rsn.get(name).float() - b, dom.get(name).float() - b
         both = torch.from_numpy(T_unpack(sel.masks[name].conflicts, b.numel())).reshape(b.shape)
-        tot["r"] += float((tr ** 2).sum())
-        tot["d"] += float((td ** 2).sum())
+        tot["r"] += float((tr**2).sum())
+        tot["d"] += float((td**2).sum())
         tot["r_in"] += float((tr[both] ** 2).sum())
         tot["d_in"] += float((td[both] ** 2).sum())
         tot["n_in"] += int(both.sum())
         tot["n_disagree"] += int(((tr[both] * td[both]) < 0).sum())
-    return {"tau_r_in_overlap": round(tot["r_in"] / max(tot["r"], 1e-30), 4),
-            "tau_d_in_overlap": round(tot["d_in"] / max(tot["d"], 1e-30), 4),
-            "overlap_elements": tot["n_in"], "overlap_sign_disagree": round(tot["n_disagree"] / max(tot["n_in"], 1), 4)}
+    return {
+        "tau_r_in_overlap": round(tot["r_in"] / max(tot["r"], 1e-30), 4),
+        "tau_d_in_overlap": round(tot["d_in"] / max(tot["d"], 1e-30), 4),
+        "overlap_elements": tot["n_in"],
+        "overlap_sign_disagree": round(tot["n_disagree"] / max(tot["n_in"], 1), 4),
+    }
 
 
 def T_unpack(packed, numel: int):
@@ -156,10 +181,17 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.time()
     ev = T.EvalSet.make()
     dom = args.domain_expert
-    base_cfg = MergeConfig(base=str(trio / "base"), reasoning=str(trio / "reasoning"), domain=str(trio / dom),
-                           reasoning_data=str(trio / "data" / "reasoning_calib.jsonl"),
-                           domain_data=str(trio / "data" / f"{dom}_calib.jsonl"), samples=args.samples,
-                           max_length=args.max_length, device="cpu", seed=0)
+    base_cfg = MergeConfig(
+        base=str(trio / "base"),
+        reasoning=str(trio / "reasoning"),
+        domain=str(trio / dom),
+        reasoning_data=str(trio / "data" / "reasoning_calib.jsonl"),
+        domain_data=str(trio / "data" / f"{dom}_calib.jsonl"),
+        samples=args.samples,
+        max_length=args.max_length,
+        device="cpu",
+        seed=0,
+    )
     rows = json.loads(args.rows) if args.rows else grid("full" if dom == "domain" else "small")
     if args.only:
         rows = [r for r in rows if r["method"] in set(args.only.split(","))]
@@ -178,7 +210,9 @@ def main(argv: list[str] | None = None) -> dict:
             p.identify()
             ident_seconds[score] = round(time.time() - t0, 1)
             shares[score] = tau_share(p)
-            print(f"identification ({score}): {ident_seconds[score]} s; tau share {json.dumps(shares[score])}", flush=True)
+            print(
+                f"identification ({score}): {ident_seconds[score]} s; tau share {json.dumps(shares[score])}", flush=True
+            )
             pipes[score] = p
         return pipes[score]
 
@@ -187,26 +221,43 @@ def main(argv: list[str] | None = None) -> dict:
     tokenizer = load_tokenizer(Path(base_cfg.reasoning))
     refs = {}
     for role, lam in (("base", (0.0, 0.0)), ("reasoning", (1.0, 0.0)), ("domain", (0.0, 1.0))):
-        first.select(base_cfg.replace(method="task_arithmetic", reasoning_scale=lam[0], domain_scale=lam[1]),
-                     announce=False)
+        first.select(
+            base_cfg.replace(method="task_arithmetic", reasoning_scale=lam[0], domain_scale=lam[1]), announce=False
+        )
         live.apply()
         refs[role] = M.score_loaded(live.model, tokenizer, ev)
         print(f"reference {role}: {json.dumps(refs[role])}", flush=True)
 
     def save() -> dict:
-        out = {"command": "python " + " ".join(["benchmarks/pretrained/run.py"] + (argv or sys.argv[1:])),
-               "trio": f"SmolLM2-135M recipe {trio.name}", "references": refs,
-               "train": {r: {"tau_over_theta_b": train.get("tau_over_theta", {}).get(r if r != "domain" else dom)}
-                         for r in ("reasoning", "domain")},
-               "input_scores": train.get("scores"), "identification_seconds": ident_seconds, "tau_share": shares,
-               "settings": {"samples": args.samples, "max_length": args.max_length, "domain_expert": dom,
-                            "reasoning_items": len(ev.reasoning), "harmful_items": len(ev.harmful),
-                            "benign_items": len(ev.benign), "threads": args.threads},
-               "results": results, "seconds": round(time.time() - started, 1), "torch": torch.__version__}
+        out = {
+            "command": "python " + " ".join(["benchmarks/pretrained/run.py"] + (argv or sys.argv[1:])),
+            "trio": f"SmolLM2-135M recipe {trio.name}",
+            "references": refs,
+            "train": {
+                r: {"tau_over_theta_b": train.get("tau_over_theta", {}).get(r if r != "domain" else dom)}
+                for r in ("reasoning", "domain")
+            },
+            "input_scores": train.get("scores"),
+            "identification_seconds": ident_seconds,
+            "tau_share": shares,
+            "settings": {
+                "samples": args.samples,
+                "max_length": args.max_length,
+                "domain_expert": dom,
+                "reasoning_items": len(ev.reasoning),
+                "harmful_items": len(ev.harmful),
+                "benign_items": len(ev.benign),
+                "threads": args.threads,
+            },
+            "results": results,
+            "seconds": round(time.time() - started, 1),
+            "torch": torch.__version__,
+        }
         (args.out / "results.json").write_text(json.dumps(out, indent=1), encoding="utf-8")
-        (args.out / "results.md").write_text(R.markdown(out).replace("# Quality benchmark results",
-                                                                      "# Pretrained (SmolLM2-135M) benchmark results"),
-                                             encoding="utf-8")
+        (args.out / "results.md").write_text(
+            R.markdown(out).replace("# Quality benchmark results", "# Pretrained (SmolLM2-135M) benchmark results"),
+            encoding="utf-8",
+        )
         (args.out / "pareto.svg").write_text(R.pareto_svg(out, title=f"SmolLM2-135M, {dom} expert"), encoding="utf-8")
         return out
 
@@ -220,7 +271,11 @@ def main(argv: list[str] | None = None) -> dict:
             cfg = base_cfg.replace(**over)
             sel = p.select(cfg, announce=False)
             live.apply()
-            row = {**{"score": None, "scope": None, "intersect": None}, **over, **M.score_loaded(live.model, tokenizer, ev)}
+            row = {
+                **{"score": None, "scope": None, "intersect": None},
+                **over,
+                **M.score_loaded(live.model, tokenizer, ev),
+            }
             if sel is not None:
                 t = sel.summary.totals
                 row["selected_reasoning"] = round(t["reasoning"] / t["selectable"], 4)
@@ -230,8 +285,11 @@ def main(argv: list[str] | None = None) -> dict:
             row.update(R.retention(row, refs))
             row["seconds"] = round(time.time() - t0, 1)
             results.append(row)
-            print(f"[{i + 1}/{len(rows)}] {R.label(row)}: reasoning {row['reasoning']:.2f} domain {row['domain']:.2f} "
-                  f"think {row['think_tags']:.2f} ({row['seconds']} s)", flush=True)
+            print(
+                f"[{i + 1}/{len(rows)}] {R.label(row)}: reasoning {row['reasoning']:.2f} domain {row['domain']:.2f} "
+                f"think {row['think_tags']:.2f} ({row['seconds']} s)",
+                flush=True,
+            )
             save()
         if args.check_write:
             results_check = check_write_path(pipes["snip"], base_cfg, rows, results, ev)
@@ -249,10 +307,22 @@ def check_write_path(p: Pipeline, base_cfg: MergeConfig, rows: list[dict], resul
     """Write the best snip ReasonAny row through Pipeline.write, reload it, and compare its scores."""
     from reasonany_gui.engine.evaluate import load_for_eval
 
-    best = max((r for r in results if r["method"] == "reasonany" and r.get("score") == "snip"),
-               key=lambda r: r["keep_mean"])
-    over = {k: best[k] for k in ("method", "score", "scope", "intersect", "reasoning_ratio", "domain_ratio",
-                                 "reasoning_scale", "domain_scale")}
+    best = max(
+        (r for r in results if r["method"] == "reasonany" and r.get("score") == "snip"), key=lambda r: r["keep_mean"]
+    )
+    over = {
+        k: best[k]
+        for k in (
+            "method",
+            "score",
+            "scope",
+            "intersect",
+            "reasoning_ratio",
+            "domain_ratio",
+            "reasoning_scale",
+            "domain_scale",
+        )
+    }
     scratch = Path(tempfile.mkdtemp(prefix="reasonany-bench-write-"))
     try:
         p.select(base_cfg.replace(**over))
@@ -263,8 +333,12 @@ def check_write_path(p: Pipeline, base_cfg: MergeConfig, rows: list[dict], resul
         shutil.rmtree(scratch, ignore_errors=True)
     same = all(got[k] == best[k] for k in ("reasoning", "domain", "benign_helped"))
     best["write_path_same_scores"] = same
-    return {"row": R.label(best), "in_memory": {k: best[k] for k in ("reasoning", "domain")},
-            "written": {k: got[k] for k in ("reasoning", "domain")}, "same": same}
+    return {
+        "row": R.label(best),
+        "in_memory": {k: best[k] for k in ("reasoning", "domain")},
+        "written": {k: got[k] for k in ("reasoning", "domain")},
+        "same": same,
+    }
 
 
 if __name__ == "__main__":

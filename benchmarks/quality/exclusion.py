@@ -30,15 +30,24 @@ RATIOS = (0.05, 0.2, 0.5, 0.8)
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--trio", type=Path, required=True, help="a folder made by train.py (base/, reasoning/, domain/, data/)")
+    ap.add_argument(
+        "--trio", type=Path, required=True, help="a folder made by train.py (base/, reasoning/, domain/, data/)"
+    )
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--samples", type=int, default=100)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     data = {k: args.trio / "data" / f"{k}_calib.jsonl" for k in ("reasoning", "domain")}
-    cfg = MergeConfig(base=str(args.trio / "base"), reasoning=str(args.trio / "reasoning"),
-                      domain=str(args.trio / "domain"), reasoning_data=str(data["reasoning"]),
-                      domain_data=str(data["domain"]), samples=args.samples, max_length=256, device="cpu")
+    cfg = MergeConfig(
+        base=str(args.trio / "base"),
+        reasoning=str(args.trio / "reasoning"),
+        domain=str(args.trio / "domain"),
+        reasoning_data=str(data["reasoning"]),
+        domain_data=str(data["domain"]),
+        samples=args.samples,
+        max_length=256,
+        device="cpu",
+    )
     started = time.time()
     p = Pipeline(cfg)
     p.check()
@@ -53,9 +62,14 @@ def main(argv: list[str] | None = None) -> dict:
         rows.append(row)
         print(row, flush=True)
     p.close()
-    out = {"command": "python benchmarks/quality/exclusion.py " + " ".join(argv or sys.argv[1:]),
-           "trio": str(args.trio), "setting": "snip, tensor scope, no intersection", "rows": rows,
-           "seconds": round(time.time() - started, 1), "torch": torch.__version__}
+    out = {
+        "command": "python benchmarks/quality/exclusion.py " + " ".join(argv or sys.argv[1:]),
+        "trio": str(args.trio),
+        "setting": "snip, tensor scope, no intersection",
+        "rows": rows,
+        "seconds": round(time.time() - started, 1),
+        "torch": torch.__version__,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1), encoding="utf-8")
     return out

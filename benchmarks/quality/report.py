@@ -6,11 +6,27 @@ import html
 
 from reasonany_gui.engine.methods import TITLES  # the plot's labels: the registry's short titles
 
-COLORS = {"reasonany": "#d62728", "led": "#9467bd", "task_arithmetic": "#1f77b4", "ties": "#2ca02c",
-          "dare": "#ff7f0e", "linear": "#7f7f7f"}
+COLORS = {
+    "reasonany": "#d62728",
+    "led": "#9467bd",
+    "task_arithmetic": "#1f77b4",
+    "ties": "#2ca02c",
+    "dare": "#ff7f0e",
+    "linear": "#7f7f7f",
+}
 #: what a row must match to be "the app's default" / "the demo's preset" (the fields the grid varies)
-SETTING_KEYS = ("method", "score", "response_only", "scope", "intersect", "select_embeddings", "reasoning_ratio",
-                "domain_ratio", "reasoning_scale", "domain_scale")
+SETTING_KEYS = (
+    "method",
+    "score",
+    "response_only",
+    "scope",
+    "intersect",
+    "select_embeddings",
+    "reasoning_ratio",
+    "domain_ratio",
+    "reasoning_scale",
+    "domain_scale",
+)
 
 
 def app_settings() -> dict[str, dict]:
@@ -20,8 +36,10 @@ def app_settings() -> dict[str, dict]:
 
     default = MergeConfig()
     preset = default.replace(**demo.demo_preset())
-    return {"The app's default setting (for real models)": {k: getattr(default, k) for k in SETTING_KEYS},
-            "The demo's preset (this benchmark's best ReasonAny row)": {k: getattr(preset, k) for k in SETTING_KEYS}}
+    return {
+        "The app's default setting (for real models)": {k: getattr(default, k) for k in SETTING_KEYS},
+        "The demo's preset (this benchmark's best ReasonAny row)": {k: getattr(preset, k) for k in SETTING_KEYS},
+    }
 
 
 def retention(row: dict, refs: dict) -> dict:
@@ -34,12 +52,17 @@ def retention(row: dict, refs: dict) -> dict:
 def label(row: dict) -> str:
     m = row["method"]
     if m == "reasonany":
-        return (f"reasonany {row['score']}{' reply-only' if row.get('response_only') else ''} {row['scope']} {'∩base' if row['intersect'] else 'no-∩'}"
-                f"{' +emb' if row.get('select_embeddings') else ''} p_r={row['reasoning_ratio']} p_d={row['domain_ratio']}"
-                f" λ={row['reasoning_scale']}/{row['domain_scale']}")
+        return (
+            f"reasonany {row['score']}{' reply-only' if row.get('response_only') else ''} {row['scope']} "
+            f"{'∩base' if row['intersect'] else 'no-∩'}"
+            f"{' +emb' if row.get('select_embeddings') else ''} p_r={row['reasoning_ratio']} p_d={row['domain_ratio']}"
+            f" λ={row['reasoning_scale']}/{row['domain_scale']}"
+        )
     if m == "led":
-        return (f"led {row['score']}{' reply-only' if row.get('response_only') else ''} {row['scope']} "
-                f"p={row['reasoning_ratio']}")
+        return (
+            f"led {row['score']}{' reply-only' if row.get('response_only') else ''} {row['scope']} "
+            f"p={row['reasoning_ratio']}"
+        )
     if m in ("ties", "dare"):
         return f"{m} density={row['reasoning_ratio']} λ={row['reasoning_scale']}/{row['domain_scale']}"
     return f"{m} λ={row['reasoning_scale']}/{row['domain_scale']}"
@@ -58,27 +81,41 @@ def best_per_method(results: list[dict]) -> dict[str, dict]:
 
 
 def _row(r: dict, name: str | None = None) -> str:
-    return (f"| {name or label(r)} | {r['reasoning']:.2f} | {r['domain']:.2f} | {r['keep_reasoning']:.0%} | "
-            f"{r['keep_domain']:.0%} | {r['keep_mean']:.0%} | {r.get('benign_helped', 0):.0%} |")
+    return (
+        f"| {name or label(r)} | {r['reasoning']:.2f} | {r['domain']:.2f} | {r['keep_reasoning']:.0%} | "
+        f"{r['keep_domain']:.0%} | {r['keep_mean']:.0%} | {r.get('benign_helped', 0):.0%} |"
+    )
 
 
-HEAD = ("| merge | reasoning | domain | keeps reasoning | keeps domain | mean kept | benign helped |\n"
-        "|---|---|---|---|---|---|---|")
+HEAD = (
+    "| merge | reasoning | domain | keeps reasoning | keeps domain | mean kept | benign helped |\n"
+    "|---|---|---|---|---|---|---|"
+)
 
 
 def markdown(out: dict) -> str:
     refs, res = out["references"], out["results"]
     tr = out.get("train", {})
-    lines = ["# Quality benchmark results", "", f"Command: `{out['command']}`", "",
-             f"Trio: {out['trio']} · torch {out['torch']} · total {out['seconds']} s · "
-             f"identification (s per score type): {out['identification_seconds']}", "",
-             "## References (held-out items, exact match)", "",
-             "| model | reasoning | domain (refusals) | benign helped | benign refused | ‖τ‖/‖θ_b‖ |", "|---|---|---|---|---|---|"]
+    lines = [
+        "# Quality benchmark results",
+        "",
+        f"Command: `{out['command']}`",
+        "",
+        f"Trio: {out['trio']} · torch {out['torch']} · total {out['seconds']} s · "
+        f"identification (s per score type): {out['identification_seconds']}",
+        "",
+        "## References (held-out items, exact match)",
+        "",
+        "| model | reasoning | domain (refusals) | benign helped | benign refused | ‖τ‖/‖θ_b‖ |",
+        "|---|---|---|---|---|---|",
+    ]
     for role in ("base", "reasoning", "domain"):
         r = refs[role]
         tau = tr.get(role, {}).get("tau_over_theta_b", "")
-        lines.append(f"| {role} | {r['reasoning']:.2f} | {r['domain']:.2f} | {r['benign_helped']:.0%} | "
-                     f"{r['benign_refused']:.0%} | {tau} |")
+        lines.append(
+            f"| {role} | {r['reasoning']:.2f} | {r['domain']:.2f} | {r['benign_helped']:.0%} | "
+            f"{r['benign_refused']:.0%} | {tau} |"
+        )
     lines += ["", "## Best setting per method (by the mean of the two kept fractions)", "", HEAD]
     best = best_per_method(res)
     for m in sorted(best, key=lambda k: -best[k]["keep_mean"]):
@@ -111,11 +148,16 @@ def pareto_svg(out: dict, width: int = 640, height: int = 520, title: str = "") 
     def xy(r: float, d: float) -> tuple[float, float]:
         return left + r * pw, top + (1 - d) * ph
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
-             'font-size="12">', f'<rect width="{width}" height="{height}" fill="white"/>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+        'font-size="12">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+    ]
     if title:
-        parts.append(f'<text x="{left + pw / 2}" y="{top - 26}" text-anchor="middle" font-weight="bold">'
-                     f'{html.escape(title)}</text>')
+        parts.append(
+            f'<text x="{left + pw / 2}" y="{top - 26}" text-anchor="middle" font-weight="bold">'
+            f"{html.escape(title)}</text>"
+        )
     for i in range(6):
         v = i / 5
         x, _ = xy(v, 0)
@@ -125,28 +167,40 @@ def pareto_svg(out: dict, width: int = 640, height: int = 520, title: str = "") 
         parts.append(f'<text x="{x:.1f}" y="{top + ph + 16}" text-anchor="middle">{v:.1f}</text>')
         parts.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{v:.1f}</text>')
     parts.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>')
-    parts.append(f'<text x="{left + pw / 2}" y="{height - 12}" text-anchor="middle">reasoning score (exact final '
-                 'answers, held-out 2- and 3-hop questions)</text>')
-    parts.append(f'<text x="16" y="{top + ph / 2}" text-anchor="middle" transform="rotate(-90 16 {top + ph / 2})">'
-                 'domain score (exact refusals, held-out requests)</text>')
+    parts.append(
+        f'<text x="{left + pw / 2}" y="{height - 12}" text-anchor="middle">reasoning score (exact final '
+        "answers, held-out 2- and 3-hop questions)</text>"
+    )
+    parts.append(
+        f'<text x="16" y="{top + ph / 2}" text-anchor="middle" transform="rotate(-90 16 {top + ph / 2})">'
+        "domain score (exact refusals, held-out requests)</text>"
+    )
     best = best_per_method(res)
     for r in res:
         x, y = xy(r["reasoning"], r["domain"])
         c = COLORS.get(r["method"], "#000")
-        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{c}" fill-opacity="0.35"><title>'
-                     f'{html.escape(label(r))}</title></circle>')
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{c}" fill-opacity="0.35"><title>'
+            f"{html.escape(label(r))}</title></circle>"
+        )
     for m, r in best.items():
         x, y = xy(r["reasoning"], r["domain"])
-        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="6" fill="{COLORS.get(m, "#000")}" stroke="black">'
-                     f'<title>{html.escape(label(r))}</title></circle>')
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="6" fill="{COLORS.get(m, "#000")}" stroke="black">'
+            f"<title>{html.escape(label(r))}</title></circle>"
+        )
     for role, mark in (("base", "#000"), ("reasoning", "#444"), ("domain", "#444")):
         x, y = xy(refs[role]["reasoning"], refs[role]["domain"])
-        parts.append(f'<rect x="{x - 5:.1f}" y="{y - 5:.1f}" width="10" height="10" fill="{mark}"/>'
-                     f'<text x="{x + 8:.1f}" y="{y - 8:.1f}">{role}</text>')
+        parts.append(
+            f'<rect x="{x - 5:.1f}" y="{y - 5:.1f}" width="10" height="10" fill="{mark}"/>'
+            f'<text x="{x + 8:.1f}" y="{y - 8:.1f}">{role}</text>'
+        )
     ly = top + 10
     for m in sorted(best, key=lambda k: -best[k]["keep_mean"]):
-        parts.append(f'<circle cx="{left + pw + 20}" cy="{ly}" r="6" fill="{COLORS.get(m, "#000")}" stroke="black"/>'
-                     f'<text x="{left + pw + 32}" y="{ly + 4}">{TITLES.get(m, m)}</text>')
+        parts.append(
+            f'<circle cx="{left + pw + 20}" cy="{ly}" r="6" fill="{COLORS.get(m, "#000")}" stroke="black"/>'
+            f'<text x="{left + pw + 32}" y="{ly + 4}">{TITLES.get(m, m)}</text>'
+        )
         ly += 20
     parts.append(f'<text x="{left + pw + 14}" y="{ly + 10}" fill="#555">ringed: best per method</text>')
     parts.append(f'<text x="{left + pw + 14}" y="{ly + 26}" fill="#555">faint: every merge</text>')

@@ -55,9 +55,20 @@ def reasonany_rows(score: str, response_only: bool, ratios_r: tuple, rescaled: t
     pairs += [(pr, pd, round(1 / pr, 2), round(1 / pd, 2)) for pr, pd in rescaled]
     for scope, intersect in itertools.product(("global", "tensor"), (True, False)):
         for pr, pd, lr, ld in pairs:
-            rows.append(dict(method="reasonany", score=score, response_only=response_only, scope=scope,
-                             intersect=intersect, select_embeddings=False, reasoning_ratio=pr, domain_ratio=pd,
-                             reasoning_scale=lr, domain_scale=ld))
+            rows.append(
+                dict(
+                    method="reasonany",
+                    score=score,
+                    response_only=response_only,
+                    scope=scope,
+                    intersect=intersect,
+                    select_embeddings=False,
+                    reasoning_ratio=pr,
+                    domain_ratio=pd,
+                    reasoning_scale=lr,
+                    domain_scale=ld,
+                )
+            )
     return rows
 
 
@@ -74,17 +85,29 @@ def grid(quick: bool = False) -> list[dict]:
     for score, response_only in types:
         rows += reasonany_rows(score, response_only, QUICK_RATIOS_R if quick else RATIOS_R, () if quick else RESCALED)
         for scope, p in itertools.product(("global", "tensor"), (0.05, 0.2, 0.5)):
-            rows.append(dict(method="led", score=score, response_only=response_only, scope=scope, intersect=True,
-                             select_embeddings=False, reasoning_ratio=p, domain_ratio=p, reasoning_scale=1.0,
-                             domain_scale=1.0))
+            rows.append(
+                dict(
+                    method="led",
+                    score=score,
+                    response_only=response_only,
+                    scope=scope,
+                    intersect=True,
+                    select_embeddings=False,
+                    reasoning_ratio=p,
+                    domain_ratio=p,
+                    reasoning_scale=1.0,
+                    domain_scale=1.0,
+                )
+            )
     for lr, ld in TA_SCALES:
         rows.append(dict(method="task_arithmetic", reasoning_scale=lr, domain_scale=ld))
     for w_r, w_d in LINEAR_WEIGHTS:
         rows.append(dict(method="linear", reasoning_scale=w_r, domain_scale=w_d))
     for method in ("ties", "dare"):
         for dens, (lr, ld) in itertools.product(DENSITIES, ((1.0, 1.0), (1.0, 0.5), (0.5, 1.0))):
-            rows.append(dict(method=method, reasoning_ratio=dens, domain_ratio=dens, reasoning_scale=lr,
-                             domain_scale=ld))
+            rows.append(
+                dict(method=method, reasoning_ratio=dens, domain_ratio=dens, reasoning_scale=lr, domain_scale=ld)
+            )
     return rows
 
 
@@ -92,10 +115,21 @@ def focus_grid() -> list[dict]:
     """Exploration around what the quick grid found: high reasoning ratios, embeddings, domain scale."""
     rows = []
     for scope, intersect, sel_emb, pr, pd, (lr, ld) in itertools.product(
-            ("global", "tensor"), (True, False), (False, True), (0.8, 0.95), (0.2, 0.5, 0.8), ((1.0, 1.0), (1.0, 2.0))):
-        rows.append(dict(method="reasonany", score="gradient", scope=scope, intersect=intersect,
-                         select_embeddings=sel_emb, reasoning_ratio=pr, domain_ratio=pd, reasoning_scale=lr,
-                         domain_scale=ld))
+        ("global", "tensor"), (True, False), (False, True), (0.8, 0.95), (0.2, 0.5, 0.8), ((1.0, 1.0), (1.0, 2.0))
+    ):
+        rows.append(
+            dict(
+                method="reasonany",
+                score="gradient",
+                scope=scope,
+                intersect=intersect,
+                select_embeddings=sel_emb,
+                reasoning_ratio=pr,
+                domain_ratio=pd,
+                reasoning_scale=lr,
+                domain_scale=ld,
+            )
+        )
     return rows
 
 
@@ -119,10 +153,17 @@ def robust_grid() -> list[dict]:
 
 
 def base_config(trio: Path, device: str, samples: int, max_length: int) -> MergeConfig:
-    return MergeConfig(base=str(trio / "base"), reasoning=str(trio / "reasoning"), domain=str(trio / "domain"),
-                       reasoning_data=str(trio / "data" / "reasoning_calib.jsonl"),
-                       domain_data=str(trio / "data" / "domain_calib.jsonl"), samples=samples,
-                       max_length=max_length, device=device, seed=0)
+    return MergeConfig(
+        base=str(trio / "base"),
+        reasoning=str(trio / "reasoning"),
+        domain=str(trio / "domain"),
+        reasoning_data=str(trio / "data" / "reasoning_calib.jsonl"),
+        domain_data=str(trio / "data" / "domain_calib.jsonl"),
+        samples=samples,
+        max_length=max_length,
+        device=device,
+        seed=0,
+    )
 
 
 def where_tau_lives(p: Pipeline, ratios=(0.05, 0.2, 0.5, 0.8, 0.95)) -> dict:
@@ -136,8 +177,10 @@ def where_tau_lives(p: Pipeline, ratios=(0.05, 0.2, 0.5, 0.8, 0.95)) -> dict:
     names = p.selectable_names(p.config)
     base, rsn, dom = (p.ckpts[r] for r in ("base", "reasoning", "domain"))
     out: dict = {}
-    for label, expert, map_id, direction in (("reasoning", rsn, "reasoning@reasoning", "bottom"),
-                                             ("domain", dom, "domain@domain", "top")):
+    for label, expert, map_id, direction in (
+        ("reasoning", rsn, "reasoning@reasoning", "bottom"),
+        ("domain", dom, "domain@domain", "top"),
+    ):
         store = p.store.open(p.map_keys[map_id])
         s = torch.cat([store.get(n).float().reshape(-1) for n in names])
         t2 = torch.cat([(expert.get(n).float() - base.get(n).float()).reshape(-1) ** 2 for n in names])
@@ -160,7 +203,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--rescale", action="store_true", help="the exploration grid of rescale_grid()")
     ap.add_argument("--robust", action="store_true", help="the rows the defaults rest on (robust_grid())")
     ap.add_argument("--seed", type=int, default=0, help="calibration sampling seed (MergeConfig.seed)")
-    ap.add_argument("--reasoning-items", type=int, default=None, help="score on the first N held-out mentor questions only")
+    ap.add_argument(
+        "--reasoning-items", type=int, default=None, help="score on the first N held-out mentor questions only"
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--only", default=None, help="comma-separated methods to run")
     ap.add_argument("--response-only", action="store_true", help="score only the reply tokens of the chat samples")
@@ -178,26 +223,47 @@ def main(argv: list[str] | None = None) -> dict:
     refs = {role: score(args.trio / role) for role in ("base", "reasoning", "domain")}
     print("references:", json.dumps(refs), flush=True)
     train_info = json.loads((args.trio / "train.json").read_text()) if (args.trio / "train.json").is_file() else {}
-    rows = (focus_grid() if args.focus else rescale_grid(args.response_only) if args.rescale else robust_grid() if args.robust
-            else grid(args.quick))
+    rows = (
+        focus_grid()
+        if args.focus
+        else rescale_grid(args.response_only)
+        if args.rescale
+        else robust_grid()
+        if args.robust
+        else grid(args.quick)
+    )
     if args.only:
         keep = set(args.only.split(","))
         rows = [r for r in rows if r["method"] in keep]
     base_cfg = base_config(args.trio, args.device, args.samples, args.max_length).replace(
-        response_only=args.response_only, seed=args.seed)
+        response_only=args.response_only, seed=args.seed
+    )
     results: list[dict] = []
     pipes: dict[str, Pipeline] = {}
     ident_seconds: dict[str, float] = {}
     tau_share: dict[str, dict] = {}
 
     def save(results: list[dict]) -> dict:
-        out = {"command": "python " + " ".join([str(Path(sys.argv[0]).as_posix())] + (argv or sys.argv[1:])),
-               "trio": str(args.trio), "references": refs, "train": train_info, "identification_seconds": ident_seconds,
-               "tau_share": tau_share,
-               "settings": {"samples": args.samples, "seed": args.seed, "max_length": args.max_length,
-                            "device": args.device, "reasoning_items": len(ev.reasoning), "harmful_items": len(ev.harmful),
-                            "benign_items": len(ev.benign)},
-               "results": results, "seconds": round(time.time() - started, 1), "torch": torch.__version__}
+        out = {
+            "command": "python " + " ".join([str(Path(sys.argv[0]).as_posix())] + (argv or sys.argv[1:])),
+            "trio": str(args.trio),
+            "references": refs,
+            "train": train_info,
+            "identification_seconds": ident_seconds,
+            "tau_share": tau_share,
+            "settings": {
+                "samples": args.samples,
+                "seed": args.seed,
+                "max_length": args.max_length,
+                "device": args.device,
+                "reasoning_items": len(ev.reasoning),
+                "harmful_items": len(ev.harmful),
+                "benign_items": len(ev.benign),
+            },
+            "results": results,
+            "seconds": round(time.time() - started, 1),
+            "torch": torch.__version__,
+        }
         (args.out / "results.json").write_text(json.dumps(out, indent=1), encoding="utf-8")
         (args.out / "results.md").write_text(R.markdown(out), encoding="utf-8")
         (args.out / "pareto.svg").write_text(R.pareto_svg(out), encoding="utf-8")
@@ -233,8 +299,11 @@ def main(argv: list[str] | None = None) -> dict:
                 row["conflicts"] = t["conflicts"] / t["selectable"]
             row.update(R.retention(row, refs))
             results.append(row)
-            print(f"[{i + 1}/{len(rows)}] {R.label(row)}: reasoning {row['reasoning']:.2f} domain {row['domain']:.2f} "
-                  f"keep {row['keep_reasoning']:.2f}/{row['keep_domain']:.2f}", flush=True)
+            print(
+                f"[{i + 1}/{len(rows)}] {R.label(row)}: reasoning {row['reasoning']:.2f} domain {row['domain']:.2f} "
+                f"keep {row['keep_reasoning']:.2f}/{row['keep_domain']:.2f}",
+                flush=True,
+            )
             if (i + 1) % 10 == 0:
                 save(results)
     finally:

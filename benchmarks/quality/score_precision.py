@@ -30,8 +30,9 @@ from reasonany_gui.engine.selection import unpack  # noqa: E402
 
 SETTINGS = {
     "paper (0.05/0.05, λ 1)": dict(reasoning_ratio=0.05, domain_ratio=0.05, reasoning_scale=1.0, domain_scale=1.0),
-    "demo preset (0.5/0.3, λ 2/3.33)": dict(reasoning_ratio=0.5, domain_ratio=0.3, reasoning_scale=2.0,
-                                            domain_scale=3.33),
+    "demo preset (0.5/0.3, λ 2/3.33)": dict(
+        reasoning_ratio=0.5, domain_ratio=0.3, reasoning_scale=2.0, domain_scale=3.33
+    ),
 }
 
 
@@ -83,18 +84,30 @@ def main(argv: list[str] | None = None) -> dict:
         row: dict = {"setting": label, **setting}
         pipes = {}
         for precision in ("float32", "bfloat16"):
-            cfg = MergeConfig(base=str(args.trio / "base"), reasoning=str(args.trio / "reasoning"),
-                              domain=str(args.trio / "domain"), reasoning_data=str(rdata), domain_data=str(ddata),
-                              samples=args.samples, max_length=args.max_length, device="cpu", seed=0,
-                              score_precision=precision, out=str(work / f"{len(results['rows'])}-{precision}"),
-                              **setting)
+            cfg = MergeConfig(
+                base=str(args.trio / "base"),
+                reasoning=str(args.trio / "reasoning"),
+                domain=str(args.trio / "domain"),
+                reasoning_data=str(rdata),
+                domain_data=str(ddata),
+                samples=args.samples,
+                max_length=args.max_length,
+                device="cpu",
+                seed=0,
+                score_precision=precision,
+                out=str(work / f"{len(results['rows'])}-{precision}"),
+                **setting,
+            )
             p = Pipeline(cfg, cache_root=work / "scores")
             t0 = time.perf_counter()
             out = p.run()
             model, tok = load_for_eval(out, "cpu")
-            row[precision] = {"skills": E.score_loaded(model, tok, ev), "ties": tie_share(p),
-                              "seconds": round(time.perf_counter() - t0, 1),
-                              "selected": {k: int(v) for k, v in p.selection.summary.totals.items()}}
+            row[precision] = {
+                "skills": E.score_loaded(model, tok, ev),
+                "ties": tie_share(p),
+                "seconds": round(time.perf_counter() - t0, 1),
+                "selected": {k: int(v) for k, v in p.selection.summary.totals.items()},
+            }
             pipes[precision] = p
         a, b = pipes["float32"].selection.masks, pipes["bfloat16"].selection.masks
         row["jaccard"] = {w: round(jaccard(a, b, w), 5) for w in ("reasoning", "domain")}

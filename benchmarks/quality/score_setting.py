@@ -39,8 +39,14 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     os.environ.setdefault("REASONANY_HOME", str(Path(tempfile.gettempdir()) / "reasonany-bench-home"))
     trio, folder = demo.ensure_demo(), demo.shipped_demo_dir()
-    cfg = MergeConfig(**{r: str(p) for r, p in trio.items()}, reasoning_data=str(folder / "data/reasoning.jsonl"),
-                      domain_data=str(folder / "data/domain.jsonl"), samples=100, max_length=256, device="cpu")
+    cfg = MergeConfig(
+        **{r: str(p) for r, p in trio.items()},
+        reasoning_data=str(folder / "data/reasoning.jsonl"),
+        domain_data=str(folder / "data/domain.jsonl"),
+        samples=100,
+        max_length=256,
+        device="cpu",
+    )
     p = Pipeline(cfg)
     p.check()
     p.identify()
@@ -54,9 +60,12 @@ def main(argv: list[str] | None = None) -> dict:
         print(rows[-1], flush=True)
     live.close()
     p.close()
-    out = {"command": "python benchmarks/quality/score_setting.py " + " ".join(f"'{s}'" if s.startswith("{") else s
-                                                                             for s in (argv or sys.argv[1:])),
-           "defaults": {k: getattr(cfg, k) for k in ("score", "scope", "intersect", "samples")}, "rows": rows}
+    out = {
+        "command": "python benchmarks/quality/score_setting.py "
+        + " ".join(f"'{s}'" if s.startswith("{") else s for s in (argv or sys.argv[1:])),
+        "defaults": {k: getattr(cfg, k) for k in ("score", "scope", "intersect", "samples")},
+        "rows": rows,
+    }
     args.out.write_text(json.dumps(out, indent=1), encoding="utf-8")
     return out
 

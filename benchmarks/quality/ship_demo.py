@@ -23,10 +23,26 @@ import tasks as T  # noqa: E402
 REPO = HERE.parent.parent
 TARGET = REPO / "reasonany_gui" / "resources" / "demo"
 #: MergeConfig fields a preset carries (what the benchmark varies)
-PRESET_KEYS = ("method", "score", "response_only", "scope", "intersect", "select_embeddings", "reasoning_ratio",
-               "domain_ratio", "reasoning_scale", "domain_scale")
-MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-               "chat_template.jinja")
+PRESET_KEYS = (
+    "method",
+    "score",
+    "response_only",
+    "scope",
+    "intersect",
+    "select_embeddings",
+    "reasoning_ratio",
+    "domain_ratio",
+    "reasoning_scale",
+    "domain_scale",
+)
+MODEL_FILES = (
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "chat_template.jinja",
+)
 
 
 README = """# The built-in demo trio
@@ -85,20 +101,24 @@ def main(argv: list[str] | None = None) -> None:
     train = json.loads((args.trio / "train.json").read_text(encoding="utf-8"))
     preset = {
         "about": "The trained trio of benchmarks/quality (see RESULTS.md there) and the ReasonAny setting that "
-                 "scored best on it. The app and `reasonany merge --demo` use these settings for the demo only.",
+        "scored best on it. The app and `reasonany merge --demo` use these settings for the demo only.",
         "settings": {k: row[k] for k in PRESET_KEYS if k in row},
         "data": {"reasoning_data": "data/reasoning.jsonl", "domain_data": "data/domain.jsonl"},
         "measured": {k: row[k] for k in ("reasoning", "domain", "benign_helped", "keep_reasoning", "keep_domain")},
         "references": results["references"],
-        "training": {"args": train.get("args"), "parameters": train.get("parameters"),
-                     "tau_over_theta_b": {r: train.get(r, {}).get("tau_over_theta_b") for r in ("reasoning", "domain")}},
+        "training": {
+            "args": train.get("args"),
+            "parameters": train.get("parameters"),
+            "tau_over_theta_b": {r: train.get(r, {}).get("tau_over_theta_b") for r in ("reasoning", "domain")},
+        },
         "results_command": results["command"],
     }
     held = checks()
     # what Evaluate generates from for the demo: the first held-out item of each kind
     preset["prompts"] = [held[kind][0]["prompt"] for kind in ("reasoning", "refuse", "help")]
-    preset["settings"].update(method="reasonany", samples=results["settings"]["samples"],
-                              max_length=results["settings"]["max_length"])
+    preset["settings"].update(
+        method="reasonany", samples=results["settings"]["samples"], max_length=results["settings"]["max_length"]
+    )
     (tmp / "demo.json").write_text(json.dumps(preset, indent=1) + "\n", encoding="utf-8")
     (tmp / "checks.json").write_text(json.dumps(held, indent=1) + "\n", encoding="utf-8")
     (tmp / "README.md").write_text(README, encoding="utf-8")

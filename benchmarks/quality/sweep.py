@@ -34,17 +34,33 @@ def main() -> None:
     base = args.base_from
     if base is None:
         first = args.out / "base-trio"
-        subprocess.run([py, str(HERE / "train.py"), "--out", str(first), "--device", args.device,
-                        "--pre-steps", str(args.pre_steps), "--ft-steps", "50", *args.train_args.split()], check=True)
+        subprocess.run(
+            [
+                py,
+                str(HERE / "train.py"),
+                "--out",
+                str(first),
+                "--device",
+                args.device,
+                "--pre-steps",
+                str(args.pre_steps),
+                "--ft-steps",
+                "50",
+                *args.train_args.split(),
+            ],
+            check=True,
+        )
         base = first / "base"
     procs = []
     for v in args.variants.split(","):
         lr, steps = v.split(":")
         d = args.out / f"lr{lr}-s{steps}"
         log = open(args.out / f"lr{lr}-s{steps}.log", "w")  # noqa: SIM115 - the child process writes it until wait()
-        cmd = (f"{py} {HERE / 'train.py'} --out {d} --device {args.device} --base-from {base} --ft-lr {lr} "
-               f"--ft-steps {steps} {args.train_args} && {py} {HERE / 'run.py'} --trio {d} --out {d}/results "
-               f"--device {args.device} {args.grid_args}")
+        cmd = (
+            f"{py} {HERE / 'train.py'} --out {d} --device {args.device} --base-from {base} --ft-lr {lr} "
+            f"--ft-steps {steps} {args.train_args} && {py} {HERE / 'run.py'} --trio {d} --out {d}/results "
+            f"--device {args.device} {args.grid_args}"
+        )
         procs.append(subprocess.Popen(cmd, shell=True, stdout=log, stderr=subprocess.STDOUT))
     for p in procs:
         p.wait()

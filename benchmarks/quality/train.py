@@ -46,7 +46,7 @@ def encode(tok, doc: dict) -> tuple[list[int], list[int]]:
     full = tok.apply_chat_template(msgs, tokenize=False)
     p_ids, ids = tok(prompt)["input_ids"], tok(full)["input_ids"]
     assert ids[: len(p_ids)] == p_ids
-    return ids, [IGNORE] * len(p_ids) + ids[len(p_ids):]
+    return ids, [IGNORE] * len(p_ids) + ids[len(p_ids) :]
 
 
 def packed_batches(tok, make_doc, batch: int, block: int):
@@ -57,7 +57,7 @@ def packed_batches(tok, make_doc, batch: int, block: int):
             ids, _ = encode(tok, make_doc())
             buf.extend(ids)
         x = torch.tensor(buf[: batch * block]).view(batch, block)
-        buf = buf[batch * block:]
+        buf = buf[batch * block :]
         yield x, x.clone(), None
 
 
@@ -87,17 +87,26 @@ def probe(model, tok, sp, n: int = 20) -> float:
     x = torch.full((len(rows), width), tok.pad_token_id)
     m = torch.zeros((len(rows), width), dtype=torch.long)
     for i, r in enumerate(rows):
-        x[i, width - len(r):], m[i, width - len(r):] = torch.tensor(r), 1
+        x[i, width - len(r) :], m[i, width - len(r) :] = torch.tensor(r), 1
     dev = next(model.parameters()).device
-    out = model.generate(input_ids=x.to(dev), attention_mask=m.to(dev), max_new_tokens=80, do_sample=False,
-                         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    out = model.generate(
+        input_ids=x.to(dev),
+        attention_mask=m.to(dev),
+        max_new_tokens=80,
+        do_sample=False,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
     texts = tok.batch_decode(out[:, width:], skip_special_tokens=True)
     model.train(was_training)
-    return sum(T.final_answer(t.split("Question:")[0]) == T.chain_answer(x, h) for t, (x, h) in zip(texts, items, strict=True)) / len(items)
+    return sum(
+        T.final_answer(t.split("Question:")[0]) == T.chain_answer(x, h) for t, (x, h) in zip(texts, items, strict=True)
+    ) / len(items)
 
 
-def train(model, batches, steps: int, lr: float, warmup: int, log, tag: str, weight_decay: float = 0.0,
-          every=None) -> list:
+def train(
+    model, batches, steps: int, lr: float, warmup: int, log, tag: str, weight_decay: float = 0.0, every=None
+) -> list:
     """AdamW with linear warm-up and cosine decay to 10 %; returns [(step, loss)] every 50 steps."""
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -143,8 +152,9 @@ def save(model, tok, folder: Path, dtype: torch.dtype) -> None:
     model.to(dev, torch.float32)
     tok.save_pretrained(folder)
     im_end = tok.convert_tokens_to_ids("<|im_end|>")
-    GenerationConfig(eos_token_id=[im_end, tok.eos_token_id], pad_token_id=tok.pad_token_id,
-                     do_sample=False, max_new_tokens=96).save_pretrained(folder)
+    GenerationConfig(
+        eos_token_id=[im_end, tok.eos_token_id], pad_token_id=tok.pad_token_id, do_sample=False, max_new_tokens=96
+    ).save_pretrained(folder)
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
@@ -172,10 +182,17 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--reasoning-steps", type=int, default=None, help="override --ft-steps for the reasoning expert")
     ap.add_argument("--domain-lr", type=float, default=None, help="override --ft-lr for the domain expert")
     ap.add_argument("--domain-steps", type=int, default=None, help="override --ft-steps for the domain expert")
-    ap.add_argument("--domain-direct", type=float, default=0.0,
-                    help="share of the domain expert's chats that answer a mentor question directly (no chain)")
-    ap.add_argument("--experts", default="reasoning,domain",
-                    help="experts to train; the others are copied from the trio that --base-from belongs to")
+    ap.add_argument(
+        "--domain-direct",
+        type=float,
+        default=0.0,
+        help="share of the domain expert's chats that answer a mentor question directly (no chain)",
+    )
+    ap.add_argument(
+        "--experts",
+        default="reasoning,domain",
+        help="experts to train; the others are copied from the trio that --base-from belongs to",
+    )
     ap.add_argument("--calib", type=int, default=200, help="calibration rows written per skill")
     ap.add_argument("--dtype", default="float16", choices=("float16", "bfloat16", "float32"))
     ap.add_argument("--threads", type=int, default=2)
@@ -205,13 +222,29 @@ def main(argv: list[str] | None = None) -> dict:
         info["pretrain"] = {"reused": str(args.base_from)}
     else:
         torch.manual_seed(args.seed)
-        cfg = make_config("qwen2", layers=args.layers, hidden=args.hidden, heads=args.heads,
-                          kv_heads=args.kv_heads, intermediate=args.intermediate, max_positions=512)
+        cfg = make_config(
+            "qwen2",
+            layers=args.layers,
+            hidden=args.hidden,
+            heads=args.heads,
+            kv_heads=args.kv_heads,
+            intermediate=args.intermediate,
+            max_positions=512,
+        )
         base = AutoModelForCausalLM.from_config(cfg).to(args.device)
         rng = random.Random(args.seed)
         batches = packed_batches(tok, lambda: T.pretrain_document(rng, sp), args.pre_batch, args.block)
-        curve = train(base, batches, args.pre_steps, args.pre_lr, 100, log, "base", weight_decay=0.01,
-                      every=lambda m: probe(m, tok, sp))
+        curve = train(
+            base,
+            batches,
+            args.pre_steps,
+            args.pre_lr,
+            100,
+            log,
+            "base",
+            weight_decay=0.01,
+            every=lambda m: probe(m, tok, sp),
+        )
         info["pretrain"] = {"curve": curve, "seconds": round(time.time() - t0, 1)}
     info["parameters"] = sum(p.numel() for p in base.parameters())
     base.to(dtype).float()  # experts start from exactly the weights that are shipped
@@ -239,11 +272,18 @@ def main(argv: list[str] | None = None) -> dict:
         rng = random.Random(args.seed * 100 + i)
         lr = getattr(args, f"{role}_lr") or args.ft_lr
         steps = getattr(args, f"{role}_steps") or args.ft_steps
-        curve = train(expert, padded_batches(tok, lambda make=make, rng=rng: make(rng), args.ft_batch), steps, lr, 30, log, role)
+        curve = train(
+            expert, padded_batches(tok, lambda make=make, rng=rng: make(rng), args.ft_batch), steps, lr, 30, log, role
+        )
         expert.to(dtype).float()
         save(expert, tok, out / role, dtype)
-        info[role] = {"lr": lr, "steps": steps, "curve": curve, "seconds": round(time.time() - t1, 1),
-                      "tau_over_theta_b": round(relative_norm(expert, base), 5)}
+        info[role] = {
+            "lr": lr,
+            "steps": steps,
+            "curve": curve,
+            "seconds": round(time.time() - t1, 1),
+            "tau_over_theta_b": round(relative_norm(expert, base), 5),
+        }
         log(f"[{role}] ||tau||/||theta_b|| = {info[role]['tau_over_theta_b']}")
         crng = random.Random(10_000 + i)
         write_jsonl(out / "data" / f"{role}_calib.jsonl", [make(crng) for _ in range(args.calib)])

@@ -44,8 +44,17 @@ SHAPES = {
     "7b": (3584, 28, 28, 4, 18944, 152064, False),
 }
 #: datasheet dense bf16 tensor rates (FLOP/s), by a fragment of torch.cuda.get_device_name
-DATASHEET_BF16 = [("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("H800", 989e12), ("A100", 312e12),
-                  ("L40S", 362e12), ("RTX 4090", 165e12), ("A6000", 155e12), ("L4", 121e12)]
+DATASHEET_BF16 = [
+    ("H100 PCIe", 756e12),
+    ("H100", 989e12),
+    ("H200", 989e12),
+    ("H800", 989e12),
+    ("A100", 312e12),
+    ("L40S", 362e12),
+    ("RTX 4090", 165e12),
+    ("A6000", 155e12),
+    ("L4", 121e12),
+]
 
 
 @dataclass
@@ -60,9 +69,17 @@ def build(size: str, device: torch.device, dtype: torch.dtype):
     from transformers import AutoModelForCausalLM, Qwen2Config
 
     h, layers, heads, kv, inter, vocab, tie = SHAPES[size]
-    cfg = Qwen2Config(vocab_size=vocab, hidden_size=h, intermediate_size=inter, num_hidden_layers=layers,
-                      num_attention_heads=heads, num_key_value_heads=kv, max_position_embeddings=4096,
-                      tie_word_embeddings=tie, use_cache=False)
+    cfg = Qwen2Config(
+        vocab_size=vocab,
+        hidden_size=h,
+        intermediate_size=inter,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        max_position_embeddings=4096,
+        tie_word_embeddings=tie,
+        use_cache=False,
+    )
     with torch.device(device):
         model = AutoModelForCausalLM.from_config(cfg, dtype=dtype)
     return model.eval(), cfg
@@ -150,16 +167,22 @@ def score(model, samples: list[Sample], accumulate_on: torch.device, device: tor
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
     with DevicePeak(device, weights) as peak:
         t0 = time.perf_counter()
-        res = score_pass(model, params, samples, "gradient", accumulate_on, "bench", "model", "data", lambda e: None,
-                         CancelToken())
+        res = score_pass(
+            model, params, samples, "gradient", accumulate_on, "bench", "model", "data", lambda e: None, CancelToken()
+        )
         sync(device)
         seconds = time.perf_counter() - t0
     finite = all(bool(torch.isfinite(a).all()) for a in list(res.scores.values())[:4])
     nonzero = sum(int((a > 0).sum()) for a in res.scores.values())
     del res
     free(device)
-    return {"seconds": seconds, "peak_allocated": peak.peak, "finite": finite, "nonzero_scores": nonzero,
-            "peak_kind": "max_memory_allocated" if device.type == "cuda" else "live tensor bytes + weights (CPU)"}
+    return {
+        "seconds": seconds,
+        "peak_allocated": peak.peak,
+        "finite": finite,
+        "nonzero_scores": nonzero,
+        "peak_kind": "max_memory_allocated" if device.type == "cuda" else "live tensor bytes + weights (CPU)",
+    }
 
 
 def plain_fwd_bwd(model, samples: list[Sample], device: torch.device) -> float:
@@ -210,10 +233,15 @@ def naive_vs_ours(model, cfg, device: torch.device, n: int) -> dict:
     del expert
     free(device)
     ours = score(model, ours_samples, device, device)
-    return {"texts": n, "mean_tokens": sum(s.input_ids.numel() for s in ours_samples) / n,
-            "naive_seconds_per_sample": naive_seconds, "naive_peak_allocated": peak.peak,
-            "naive_selected_tensors": len(names), "ours_seconds_per_sample": ours["seconds"] / n,
-            "ours_peak_allocated": ours["peak_allocated"]}
+    return {
+        "texts": n,
+        "mean_tokens": sum(s.input_ids.numel() for s in ours_samples) / n,
+        "naive_seconds_per_sample": naive_seconds,
+        "naive_peak_allocated": peak.peak,
+        "naive_selected_tensors": len(names),
+        "ours_seconds_per_sample": ours["seconds"] / n,
+        "ours_peak_allocated": ours["peak_allocated"],
+    }
 
 
 def main() -> None:
@@ -224,27 +252,50 @@ def main() -> None:
     ap.add_argument("--host-samples", type=int, default=3, help="timed samples with host accumulators")
     ap.add_argument("--max-length", type=int, default=512)
     ap.add_argument("--naive-texts", type=int, default=8, help="short texts for the naive comparison (0: skip)")
-    ap.add_argument("--dtype", choices=["auto", "bfloat16", "float32"], default="auto",
-                    help="model dtype; auto: bfloat16 on a GPU, float32 on a CPU")
+    ap.add_argument(
+        "--dtype",
+        choices=["auto", "bfloat16", "float32"],
+        default="auto",
+        help="model dtype; auto: bfloat16 on a GPU, float32 on a CPU",
+    )
     ap.add_argument("--threads", type=int, help="torch CPU threads (be civil on a shared machine)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    dtype = (torch.bfloat16 if device.type == "cuda" else torch.float32) if args.dtype == "auto" else getattr(torch, args.dtype)
+    dtype = (
+        (torch.bfloat16 if device.type == "cuda" else torch.float32)
+        if args.dtype == "auto"
+        else getattr(torch, args.dtype)
+    )
     torch.manual_seed(0)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     total = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else 0
     measured = matmul_rate(device)
     sheet = datasheet_rate(name)
-    report: dict = {"machine": machine(), "device": name, "device_total_bytes": total, "dtype": str(dtype),
-                    "max_length": args.max_length, "matmul_bf16_flops": measured, "datasheet_bf16_flops": sheet,
-                    "command": " ".join(["python", *sys.argv]), "rows": []}
-    print(f"device {name}, total {total / 2**30:.1f} GiB; bf16 matmul measured "
-          f"{(measured or 0) / 1e12:.0f} TFLOP/s, datasheet {(sheet or 0) / 1e12:.0f} TFLOP/s", flush=True)
+    report: dict = {
+        "machine": machine(),
+        "device": name,
+        "device_total_bytes": total,
+        "dtype": str(dtype),
+        "max_length": args.max_length,
+        "matmul_bf16_flops": measured,
+        "datasheet_bf16_flops": sheet,
+        "command": " ".join(["python", *sys.argv]),
+        "rows": [],
+    }
+    print(
+        f"device {name}, total {total / 2**30:.1f} GiB; bf16 matmul measured "
+        f"{(measured or 0) / 1e12:.0f} TFLOP/s, datasheet {(sheet or 0) / 1e12:.0f} TFLOP/s",
+        flush=True,
+    )
     # on a CPU, host and device accumulators are the same memory: only "device" is run there
-    modes = (("device", args.samples), ("host", args.host_samples)) if device.type == "cuda" else (("device", args.samples),)
+    modes = (
+        (("device", args.samples), ("host", args.host_samples))
+        if device.type == "cuda"
+        else (("device", args.samples),)
+    )
     for i, size in enumerate(args.sizes.split(",")):
         t0 = time.perf_counter()
         model, cfg = build(size, device, dtype)
@@ -252,44 +303,68 @@ def main() -> None:
         weights = sum(p.numel() * p.element_size() for p in model.parameters())
         print(f"{size}: {n / 1e9:.3f} B params built in {time.perf_counter() - t0:.1f} s", flush=True)
         samples = random_samples(max(args.samples, args.host_samples), args.max_length, cfg.vocab_size, seed=i)
-        score(model, samples[:1 if device.type == "cpu" else 2], device, device)  # warm-up: kernels, handles
-        row = {"size": size, "params": n, "weights_bytes": weights, "estimate": estimate_terms(cfg, n, dtype, args.max_length)}
+        score(model, samples[: 1 if device.type == "cpu" else 2], device, device)  # warm-up: kernels, handles
+        row = {
+            "size": size,
+            "params": n,
+            "weights_bytes": weights,
+            "estimate": estimate_terms(cfg, n, dtype, args.max_length),
+        }
         for where, k in modes:
             acc = device if where == "device" else torch.device("cpu")
             r = score(model, samples[:k], acc, device)
             tokens = k * args.max_length
             acc_bytes = 4 * n if where == "device" else 0
-            r.update(samples=k, tokens_per_s=tokens / r["seconds"], flops_per_s=6 * n * tokens / r["seconds"],
-                     bytes_per_param=r["peak_allocated"] / n, beyond_weights_and_acc=r["peak_allocated"] - weights - acc_bytes,
-                     estimate_bytes=weights + acc_bytes + row["estimate"]["largest_gradient"] + row["estimate"]["activations"])
+            r.update(
+                samples=k,
+                tokens_per_s=tokens / r["seconds"],
+                flops_per_s=6 * n * tokens / r["seconds"],
+                bytes_per_param=r["peak_allocated"] / n,
+                beyond_weights_and_acc=r["peak_allocated"] - weights - acc_bytes,
+                estimate_bytes=weights
+                + acc_bytes
+                + row["estimate"]["largest_gradient"]
+                + row["estimate"]["activations"],
+            )
             row[where] = r
-            print(f"  {where:6s} acc: {r['tokens_per_s']:9.0f} tok/s, {r['flops_per_s'] / 1e12:6.1f} TFLOP/s, "
-                  f"peak {r['peak_allocated'] / 2**30:6.2f} GiB = {r['bytes_per_param']:.2f} B/param; beyond weights+acc "
-                  f"{r['beyond_weights_and_acc'] / 2**30:.2f} GiB (engine estimate of that: "
-                  f"{(r['estimate_bytes'] - weights - acc_bytes) / 2**30:.2f} GiB)", flush=True)
+            print(
+                f"  {where:6s} acc: {r['tokens_per_s']:9.0f} tok/s, {r['flops_per_s'] / 1e12:6.1f} TFLOP/s, "
+                f"peak {r['peak_allocated'] / 2**30:6.2f} GiB = {r['bytes_per_param']:.2f} B/param; beyond weights+acc "
+                f"{r['beyond_weights_and_acc'] / 2**30:.2f} GiB (engine estimate of that: "
+                f"{(r['estimate_bytes'] - weights - acc_bytes) / 2**30:.2f} GiB)",
+                flush=True,
+            )
         if device.type == "cuda" and size != "7b":
             row["plain_fwd_bwd_seconds_per_sample"] = plain_fwd_bwd(model, samples[: min(8, args.samples)], device)
         if i == 0 and args.naive_texts:
             row["naive"] = naive_vs_ours(model, cfg, device, args.naive_texts)
             nv = row["naive"]
-            print(f"  naive vs ours on {nv['texts']} short texts ({nv['mean_tokens']:.0f} tokens): "
-                  f"{nv['naive_seconds_per_sample'] * 1e3:.1f} vs {nv['ours_seconds_per_sample'] * 1e3:.1f} ms/sample, "
-                  f"peak {nv['naive_peak_allocated'] / 2**30:.2f} vs {nv['ours_peak_allocated'] / 2**30:.2f} GiB",
-                  flush=True)
+            print(
+                f"  naive vs ours on {nv['texts']} short texts ({nv['mean_tokens']:.0f} tokens): "
+                f"{nv['naive_seconds_per_sample'] * 1e3:.1f} vs {nv['ours_seconds_per_sample'] * 1e3:.1f} ms/sample, "
+                f"peak {nv['naive_peak_allocated'] / 2**30:.2f} vs {nv['ours_peak_allocated'] / 2**30:.2f} GiB",
+                flush=True,
+            )
         report["rows"].append(row)
         del model
         free(device)
         if args.json:  # after every size: a later failure keeps what was measured
             args.json.write_text(json.dumps(report, indent=2))
-    print("\n| model | params | acc | samples | tokens/s | TFLOP/s | of datasheet | of matmul | peak GiB | B/param | beyond weights+acc GiB |")
+    print(
+        "\n| model | params | acc | samples | tokens/s | TFLOP/s | of datasheet | of matmul | peak GiB | B/param "
+        "| beyond weights+acc GiB |"
+    )
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in report["rows"]:
         for where, _ in modes:
             r = row[where]
             frac = lambda ref, r=r: f"{r['flops_per_s'] / ref:.1%}" if ref else "-"  # noqa: E731
-            print(f"| {row['size']} | {row['params'] / 1e9:.3f} B | {where} | {r['samples']} | {r['tokens_per_s']:.0f} | "
-                  f"{r['flops_per_s'] / 1e12:.2f} | {frac(sheet)} | {frac(measured)} | "
-                  f"{r['peak_allocated'] / 2**30:.3f} | {r['bytes_per_param']:.2f} | {r['beyond_weights_and_acc'] / 2**30:.3f} |")
+            print(
+                f"| {row['size']} | {row['params'] / 1e9:.3f} B | {where} | {r['samples']} | {r['tokens_per_s']:.0f} | "
+                f"{r['flops_per_s'] / 1e12:.2f} | {frac(sheet)} | {frac(measured)} | "
+                f"{r['peak_allocated'] / 2**30:.3f} | {r['bytes_per_param']:.2f} | "
+                f"{r['beyond_weights_and_acc'] / 2**30:.3f} |"
+            )
     if len(report["rows"]) >= 2:
         a, b = report["rows"][0], report["rows"][-1]
         slope = (b["device"]["peak_allocated"] - a["device"]["peak_allocated"]) / (b["params"] - a["params"])
@@ -301,12 +376,22 @@ def estimate_terms(cfg, n: int, dtype: torch.dtype, max_length: int) -> dict[str
     from reasonany_gui.engine.checkpoints import ModelInfo
     from reasonany_gui.engine.estimate import activation_bytes
 
-    info = ModelInfo(path=Path("."), architecture="Qwen2ForCausalLM", model_type="qwen2", num_params=n,
-                     dtype=str(dtype).removeprefix("torch."), size_bytes=n * dtype.itemsize,
-                     num_layers=cfg.num_hidden_layers, hidden_size=cfg.hidden_size, vocab_size=cfg.vocab_size,
-                     tied_embeddings=cfg.tie_word_embeddings)
-    return {"activations": activation_bytes(info, max_length, dtype.itemsize, False),
-            "largest_gradient": cfg.vocab_size * cfg.hidden_size * dtype.itemsize}
+    info = ModelInfo(
+        path=Path("."),
+        architecture="Qwen2ForCausalLM",
+        model_type="qwen2",
+        num_params=n,
+        dtype=str(dtype).removeprefix("torch."),
+        size_bytes=n * dtype.itemsize,
+        num_layers=cfg.num_hidden_layers,
+        hidden_size=cfg.hidden_size,
+        vocab_size=cfg.vocab_size,
+        tied_embeddings=cfg.tie_word_embeddings,
+    )
+    return {
+        "activations": activation_bytes(info, max_length, dtype.itemsize, False),
+        "largest_gradient": cfg.vocab_size * cfg.hidden_size * dtype.itemsize,
+    }
 
 
 if __name__ == "__main__":

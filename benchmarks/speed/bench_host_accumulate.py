@@ -29,8 +29,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from common import machine  # noqa: E402
 
-LAYER = {"q": (1536, 1536), "k": (256, 1536), "v": (256, 1536), "o": (1536, 1536), "gate": (8960, 1536),
-         "up": (8960, 1536), "down": (1536, 8960)}
+LAYER = {
+    "q": (1536, 1536),
+    "k": (256, 1536),
+    "v": (256, 1536),
+    "o": (1536, 1536),
+    "gate": (8960, 1536),
+    "up": (8960, 1536),
+    "down": (1536, 8960),
+}
 
 
 def main() -> None:
@@ -61,13 +68,14 @@ def main() -> None:
         bufs = [torch.empty(STAGE_CHUNK_BYTES, dtype=torch.uint8) for _ in range(2)]
         scratch = torch.empty(STAGE_CHUNK_BYTES // 2, dtype=torch.float32)
 
-        def after_cuda_host_share(contribs: list = contribs, accs: list = accs, bufs: list = bufs,
-                                  scratch: torch.Tensor = scratch) -> None:
+        def after_cuda_host_share(
+            contribs: list = contribs, accs: list = accs, bufs: list = bufs, scratch: torch.Tensor = scratch
+        ) -> None:
             for c, a in zip(contribs, accs, strict=True):
                 dst = a.view(-1)
                 step = STAGE_CHUNK_BYTES // c.element_size()
                 for i, start in enumerate(range(0, dst.numel(), step)):
-                    part = dst[start:start + step]
+                    part = dst[start : start + step]
                     host = bufs[i % 2][: part.numel() * c.element_size()].view(c.dtype)
                     if host.dtype != torch.float32:  # as the engine's worker: widen, then a float32 add
                         host = scratch[: part.numel()].copy_(host)
@@ -80,8 +88,11 @@ def main() -> None:
                 stager.submit(c, a)
             stager.drain()
 
-        for name, fn in (("before", before), ("after: host share on CUDA", after_cuda_host_share),
-                         ("after: engine on CPU (copy + add)", after_engine_cpu)):
+        for name, fn in (
+            ("before", before),
+            ("after: host share on CUDA", after_cuda_host_share),
+            ("after: engine on CPU (copy + add)", after_engine_cpu),
+        ):
             fn()  # warm-up
             times = []
             for _ in range(args.reps):
@@ -89,14 +100,25 @@ def main() -> None:
                 fn()
                 times.append(time.perf_counter() - t0)
             best, med = min(times), sorted(times)[len(times) // 2]
-            rows[f"{kind} | {name}"] = {"ns_per_param_median": med / n_params * 1e9, "ns_per_param_best": best / n_params * 1e9}
+            rows[f"{kind} | {name}"] = {
+                "ns_per_param_median": med / n_params * 1e9,
+                "ns_per_param_best": best / n_params * 1e9,
+            }
         stager.close()
-    report = {"machine": machine(), "threads": torch.get_num_threads(), "params": n_params, "reps": args.reps,
-              "rows": rows, "command": " ".join([Path(sys.executable).name, *sys.argv])}
+    report = {
+        "machine": machine(),
+        "threads": torch.get_num_threads(),
+        "params": n_params,
+        "reps": args.reps,
+        "rows": rows,
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+    }
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
-    print(f"\n{n_params / 1e6:.1f} M params ({args.layers} Qwen2-1.5B layer(s)), {torch.get_num_threads()} thread(s), "
-          f"{report['machine']['cpu']}\n")
+    print(
+        f"\n{n_params / 1e6:.1f} M params ({args.layers} Qwen2-1.5B layer(s)), {torch.get_num_threads()} thread(s), "
+        f"{report['machine']['cpu']}\n"
+    )
     print("| score kind (contribution dtype) | variant | ns/param/sample (median) | best |")
     print("|---|---|---:|---:|")
     for key, r in rows.items():

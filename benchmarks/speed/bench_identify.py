@@ -46,21 +46,45 @@ def child(args: argparse.Namespace) -> None:
         dtype = torch.float32 if args.child == "naive-fp32" else torch.bfloat16
         with HostPeak() as mem:
             t0, c0 = time.perf_counter(), time.process_time()
-            res = naive_official.identify(trio / "base", trio / "reasoning", trio / "domain", rtexts, dtexts,
-                                          args.ratio, args.ratio, "cpu", dtype=dtype)
+            res = naive_official.identify(
+                trio / "base",
+                trio / "reasoning",
+                trio / "domain",
+                rtexts,
+                dtexts,
+                args.ratio,
+                args.ratio,
+                "cpu",
+                dtype=dtype,
+            )
             seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-        out.update(seconds=seconds, cpu_seconds=cpu, phases=res.seconds, backward_passes=res.backward_passes,
-                   tokens_in_loss=res.tokens_in_loss, real_tokens=res.real_tokens,
-                   selected={"reasoning": len(res.reasoning_names), "domain": len(res.domain_names)})
+        out.update(
+            seconds=seconds,
+            cpu_seconds=cpu,
+            phases=res.seconds,
+            backward_passes=res.backward_passes,
+            tokens_in_loss=res.tokens_in_loss,
+            real_tokens=res.real_tokens,
+            selected={"reasoning": len(res.reasoning_names), "domain": len(res.domain_names)},
+        )
     else:
         from reasonany_gui.engine.config import MergeConfig
         from reasonany_gui.engine.pipeline import Pipeline
 
-        cfg = MergeConfig(base=str(trio / "base"), reasoning=str(trio / "reasoning"), domain=str(trio / "domain"),
-                          reasoning_data=str(data / "reasoning.jsonl"), domain_data=str(data / "domain.jsonl"),
-                          samples=args.samples, max_length=512, device="cpu", reasoning_ratio=args.ratio,
-                          domain_ratio=args.ratio, compute_dtype="bfloat16" if args.child == "ours-bf16" else "auto",
-                          **MEASURED_SETTING)
+        cfg = MergeConfig(
+            base=str(trio / "base"),
+            reasoning=str(trio / "reasoning"),
+            domain=str(trio / "domain"),
+            reasoning_data=str(data / "reasoning.jsonl"),
+            domain_data=str(data / "domain.jsonl"),
+            samples=args.samples,
+            max_length=512,
+            device="cpu",
+            reasoning_ratio=args.ratio,
+            domain_ratio=args.ratio,
+            compute_dtype="bfloat16" if args.child == "ours-bf16" else "auto",
+            **MEASURED_SETTING,
+        )
         cache = Path(tempfile.mkdtemp(prefix="bench-scores-"))
         with HostPeak() as mem:
             t0, c0 = time.perf_counter(), time.process_time()
@@ -72,10 +96,15 @@ def child(args: argparse.Namespace) -> None:
         p.close()
         shutil.rmtree(cache, ignore_errors=True)
         stats = p.pass_stats.values()
-        out.update(seconds=seconds, cpu_seconds=cpu, phases={k: round(v, 3) for k, v in p.timings.items()},
-                   backward_passes=p.backward_passes, tokens_in_loss=sum(s["tokens"] for s in stats),
-                   real_tokens=sum(s["tokens"] for s in stats),
-                   selected={k: sel.summary.totals[k] for k in ("reasoning", "domain", "selectable")})
+        out.update(
+            seconds=seconds,
+            cpu_seconds=cpu,
+            phases={k: round(v, 3) for k, v in p.timings.items()},
+            backward_passes=p.backward_passes,
+            tokens_in_loss=sum(s["tokens"] for s in stats),
+            real_tokens=sum(s["tokens"] for s in stats),
+            selected={k: sel.summary.totals[k] for k in ("reasoning", "domain", "selectable")},
+        )
     out["memory"] = mem.result()
     print(json.dumps(out))
 
@@ -121,12 +150,17 @@ def main() -> None:
     ap.add_argument("--ratio", type=float, default=0.05)
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--layers", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=2, help="torch threads of every variant (be civil on shared machines)")
+    ap.add_argument(
+        "--threads", type=int, default=2, help="torch threads of every variant (be civil on shared machines)"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ablation", action="store_true", help="also run naive-fp32 and ours-bf16")
     ap.add_argument("--json", type=Path, help="write all numbers here")
-    ap.add_argument("--pretrained", action="store_true",
-                    help="the SmolLM2-135M trio of benchmarks/pretrained instead of a built 0.81 M trio")
+    ap.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="the SmolLM2-135M trio of benchmarks/pretrained instead of a built 0.81 M trio",
+    )
     ap.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
     ap.add_argument("--trio", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
@@ -143,24 +177,53 @@ def main() -> None:
     results = {}
     for v in variants:
         print(f"running {v} ...", file=sys.stderr, flush=True)
-        results[v] = run_child([__file__, "--child", v, "--trio", str(trio), "--data", str(data),
-                                "--samples", str(args.samples), "--ratio", str(args.ratio),
-                                "--threads", str(args.threads)], args.threads)
+        results[v] = run_child(
+            [
+                __file__,
+                "--child",
+                v,
+                "--trio",
+                str(trio),
+                "--data",
+                str(data),
+                "--samples",
+                str(args.samples),
+                "--ratio",
+                str(args.ratio),
+                "--threads",
+                str(args.threads),
+            ],
+            args.threads,
+        )
     speedup = results["naive"]["seconds"] / results["ours"]["seconds"]
     speedup_cpu = results["naive"]["cpu_seconds"] / results["ours"]["cpu_seconds"]
-    report = {"machine": machine(), "params": n_params, "samples_per_set": args.samples, "ratio": args.ratio,
-              "threads": args.threads, "mean_text_bytes": sum(lengths) / len(lengths), "results": results,
-              "speedup_naive_over_ours": speedup, "cpu_time_speedup_naive_over_ours": speedup_cpu, "command": " ".join([Path(sys.executable).name, *sys.argv])}
+    report = {
+        "machine": machine(),
+        "params": n_params,
+        "samples_per_set": args.samples,
+        "ratio": args.ratio,
+        "threads": args.threads,
+        "mean_text_bytes": sum(lengths) / len(lengths),
+        "results": results,
+        "speedup_naive_over_ours": speedup,
+        "cpu_time_speedup_naive_over_ours": speedup_cpu,
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+    }
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
-    print(f"\n{'SmolLM2 (Llama)' if args.pretrained else 'Qwen2'} trio, {n_params / 1e6:.2f} M params/model, {args.samples} samples per set "
-          f"(mean {report['mean_text_bytes']:.0f} tokens), ratio {args.ratio}, {args.threads} torch threads, "
-          f"{report['machine']['cpu']}\n")
+    print(
+        f"\n{'SmolLM2 (Llama)' if args.pretrained else 'Qwen2'} trio, {n_params / 1e6:.2f} M params/model, "
+        f"{args.samples} samples per set "
+        f"(mean {report['mean_text_bytes']:.0f} tokens), ratio {args.ratio}, {args.threads} torch threads, "
+        f"{report['machine']['cpu']}\n"
+    )
     print("| variant | end-to-end s | CPU s | backward passes | tokens in loss | peak RSS | what |")
     print("|---|---:|---:|---:|---:|---:|---|")
     for v, r in results.items():
-        print(f"| {v} | {r['seconds']:.2f} | {r['cpu_seconds']:.2f} | {r['backward_passes']} | {r['tokens_in_loss']} | "
-              f"{r['memory']['rss_peak'] / 2**20:.0f} MiB | {VARIANTS[v]} |")
+        print(
+            f"| {v} | {r['seconds']:.2f} | {r['cpu_seconds']:.2f} | {r['backward_passes']} | {r['tokens_in_loss']} | "
+            f"{r['memory']['rss_peak'] / 2**20:.0f} MiB | {VARIANTS[v]} |"
+        )
     print(f"\nspeed-up, naive / ours: {speedup:.1f}x wall, {speedup_cpu:.1f}x CPU time (target >= 10x)")
     for v, r in results.items():
         print(f"  {v} phases: " + ", ".join(f"{k} {val:.2f}s" for k, val in r["phases"].items()))

@@ -34,11 +34,21 @@ def _config(args: argparse.Namespace, out: Path | None = None):
     from reasonany_gui.engine.config import MergeConfig
 
     trio, data = Path(args.trio), Path(args.data)
-    return MergeConfig(base=str(trio / "base"), reasoning=str(trio / "reasoning"), domain=str(trio / "domain"),
-                       reasoning_data=str(data / "reasoning.jsonl"), domain_data=str(data / "domain.jsonl"),
-                       samples=args.samples, max_length=512, device="cpu", reasoning_ratio=0.05, domain_ratio=0.05,
-                       shard_size=args.shard_size, out=str(out) if out else None,
-                       **{**MEASURED_SETTING, **({"intersect": False, "score_groups": args.groups} if args.groups else {})})
+    return MergeConfig(
+        base=str(trio / "base"),
+        reasoning=str(trio / "reasoning"),
+        domain=str(trio / "domain"),
+        reasoning_data=str(data / "reasoning.jsonl"),
+        domain_data=str(data / "domain.jsonl"),
+        samples=args.samples,
+        max_length=512,
+        device="cpu",
+        reasoning_ratio=0.05,
+        domain_ratio=0.05,
+        shard_size=args.shard_size,
+        out=str(out) if out else None,
+        **{**MEASURED_SETTING, **({"intersect": False, "score_groups": args.groups} if args.groups else {})},
+    )
 
 
 def child(args: argparse.Namespace) -> None:
@@ -129,30 +139,65 @@ def groups_main(args: argparse.Namespace) -> None:
                 est = estimate_run(_config(args), info)
                 args.groups = 0
                 print(f"size {spec}: identify, {g} group(s) ...", file=sys.stderr, flush=True)
-                ident = run_child([__file__, "--child", "identify", "--trio", str(trio), "--data", str(data),
-                                   "--cache", str(folder / f"scores-g{g}"), "--samples", str(args.samples),
-                                   "--shard-size", args.shard_size, "--threads", str(args.threads),
-                                   "--groups", str(g)], args.threads)
-                rows.append({"size": spec, "params": n, "groups": g, "identify": ident["identify"],
-                             "backward_passes": ident["backward_passes"], "estimate_host_bytes": est.host_bytes,
-                             "estimate_identify_seconds": sum(v for k, v in est.stage_seconds.items()
-                                                              if k.startswith("identify:"))})
+                ident = run_child(
+                    [
+                        __file__,
+                        "--child",
+                        "identify",
+                        "--trio",
+                        str(trio),
+                        "--data",
+                        str(data),
+                        "--cache",
+                        str(folder / f"scores-g{g}"),
+                        "--samples",
+                        str(args.samples),
+                        "--shard-size",
+                        args.shard_size,
+                        "--threads",
+                        str(args.threads),
+                        "--groups",
+                        str(g),
+                    ],
+                    args.threads,
+                )
+                rows.append(
+                    {
+                        "size": spec,
+                        "params": n,
+                        "groups": g,
+                        "identify": ident["identify"],
+                        "backward_passes": ident["backward_passes"],
+                        "estimate_host_bytes": est.host_bytes,
+                        "estimate_identify_seconds": sum(
+                            v for k, v in est.stage_seconds.items() if k.startswith("identify:")
+                        ),
+                    }
+                )
         finally:
             shutil.rmtree(folder, ignore_errors=True)
     shutil.rmtree(home, ignore_errors=True)
-    report = {"machine": machine(), "samples": args.samples, "rows": rows,
-              "command": " ".join([Path(sys.executable).name, *sys.argv])}
+    report = {
+        "machine": machine(),
+        "samples": args.samples,
+        "rows": rows,
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+    }
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
-    print(f"\nLow-RAM mode: identification (2 maps) per number of groups, float32 Qwen2, CPU, {args.samples} "
-          "samples/set\n")
+    print(
+        f"\nLow-RAM mode: identification (2 maps) per number of groups, float32 Qwen2, CPU, {args.samples} "
+        "samples/set\n"
+    )
     print("| model | params | G | Δpeak RSS | B/param | Δpeak anon | seconds | backward passes | estimate host |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         m = r["identify"]
-        print(f"| {r['size']} | {r['params'] / 1e6:.1f} M | {r['groups']} | {m['rss_delta'] / 2**20:.1f} MiB | "
-              f"{m['rss_delta'] / r['params']:.2f} | {m['anon_delta'] / 2**20:.1f} MiB | {m['seconds']:.1f} | "
-              f"{r['backward_passes']} | {r['estimate_host_bytes'] / 2**20:.0f} MiB |")
+        print(
+            f"| {r['size']} | {r['params'] / 1e6:.1f} M | {r['groups']} | {m['rss_delta'] / 2**20:.1f} MiB | "
+            f"{m['rss_delta'] / r['params']:.2f} | {m['anon_delta'] / 2**20:.1f} MiB | {m['seconds']:.1f} | "
+            f"{r['backward_passes']} | {r['estimate_host_bytes'] / 2**20:.0f} MiB |"
+        )
 
 
 def main() -> None:
@@ -161,8 +206,12 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=8, help="samples per calibration set")
     ap.add_argument("--shard-size", default="16MB", help="output shard size of the merge")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--naive", action="store_true", help="also the naive (official-approach) identification, "
-                    "with 2 samples per set (bf16 at 512 padded tokens is slow on a CPU)")
+    ap.add_argument(
+        "--naive",
+        action="store_true",
+        help="also the naive (official-approach) identification, "
+        "with 2 samples per set (bf16 at 512 padded tokens is slow on a CPU)",
+    )
     ap.add_argument("--score-groups", help="e.g. 1,2,4: measure the low-RAM mode's identification for each G")
     ap.add_argument("--groups", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--json", type=Path)
@@ -184,16 +233,34 @@ def main() -> None:
         try:
             print(f"size {spec}: building ...", file=sys.stderr, flush=True)
             trio, data, n = build(folder, hidden, layers, args.samples, args.threads)
-            common_args = ["--trio", str(trio), "--data", str(data), "--cache", str(folder / "scores"),
-                           "--samples", str(args.samples), "--shard-size", args.shard_size,
-                           "--threads", str(args.threads)]
+            common_args = [
+                "--trio",
+                str(trio),
+                "--data",
+                str(data),
+                "--cache",
+                str(folder / "scores"),
+                "--samples",
+                str(args.samples),
+                "--shard-size",
+                args.shard_size,
+                "--threads",
+                str(args.threads),
+            ]
             print(f"size {spec}: identify ...", file=sys.stderr, flush=True)
             ident = run_child([__file__, "--child", "identify", *common_args], args.threads)
             print(f"size {spec}: merge ...", file=sys.stderr, flush=True)
             merge = run_child([__file__, "--child", "merge", *common_args], args.threads)
-            row = {"size": spec, "params": n, "identify": ident["identify"], "select": merge["select"],
-                   "write": merge["write"], "shards": merge["shards"], "largest_shard_bytes": merge["largest_shard_bytes"],
-                   "write_seconds": merge["write_seconds"]}
+            row = {
+                "size": spec,
+                "params": n,
+                "identify": ident["identify"],
+                "select": merge["select"],
+                "write": merge["write"],
+                "shards": merge["shards"],
+                "largest_shard_bytes": merge["largest_shard_bytes"],
+                "write_seconds": merge["write_seconds"],
+            }
             if args.naive:
                 print(f"size {spec}: naive ...", file=sys.stderr, flush=True)
                 naive_args = [*common_args, "--samples", "2"]  # the later --samples wins
@@ -208,27 +275,39 @@ def main() -> None:
     for s in stages if b["params"] != a["params"] else []:  # one size: no slope
         dn = b["params"] - a["params"]
         slopes[s] = {k: (b[s][k] - a[s][k]) / dn for k in ("rss_delta", "anon_delta")}
-    report = {"machine": machine(), "shard_size": args.shard_size, "samples": args.samples, "rows": rows,
-              "slopes_bytes_per_param": slopes, "command": " ".join([Path(sys.executable).name, *sys.argv])}
+    report = {
+        "machine": machine(),
+        "shard_size": args.shard_size,
+        "samples": args.samples,
+        "rows": rows,
+        "slopes_bytes_per_param": slopes,
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+    }
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 
-    print(f"\nHost memory added by each stage (peak minus RSS at its start), float32 Qwen2 trios, CPU, "
-          f"{args.samples} samples/set, shard size {args.shard_size}\n")
+    print(
+        f"\nHost memory added by each stage (peak minus RSS at its start), float32 Qwen2 trios, CPU, "
+        f"{args.samples} samples/set, shard size {args.shard_size}\n"
+    )
     print("| model | params | stage | Δpeak RSS | Δpeak anon | RSS B/param | anon B/param |")
     print("|---|---:|---|---:|---:|---:|---:|")
     for r in rows:
         for s in stages:
             m = r[s]
-            print(f"| {r['size']} | {r['params'] / 1e6:.2f} M | {s} | {m['rss_delta'] / 2**20:.1f} MiB | "
-                  f"{m['anon_delta'] / 2**20:.1f} MiB | {m['rss_delta'] / r['params']:.2f} | "
-                  f"{m['anon_delta'] / r['params']:.2f} |")
+            print(
+                f"| {r['size']} | {r['params'] / 1e6:.2f} M | {s} | {m['rss_delta'] / 2**20:.1f} MiB | "
+                f"{m['anon_delta'] / 2**20:.1f} MiB | {m['rss_delta'] / r['params']:.2f} | "
+                f"{m['anon_delta'] / r['params']:.2f} |"
+            )
     print("\nslope between the two sizes (bytes per parameter):")
     for s, v in slopes.items():
         print(f"  {s:9s} RSS {v['rss_delta']:6.2f}   anon {v['anon_delta']:6.2f}")
     for r in rows:
-        print(f"  {r['size']}: {r['shards']} output shards, largest {r['largest_shard_bytes'] / 2**20:.1f} MiB, "
-              f"write {r['write_seconds']:.1f} s")
+        print(
+            f"  {r['size']}: {r['shards']} output shards, largest {r['largest_shard_bytes'] / 2**20:.1f} MiB, "
+            f"write {r['write_seconds']:.1f} s"
+        )
 
 
 if __name__ == "__main__":

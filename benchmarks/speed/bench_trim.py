@@ -57,9 +57,16 @@ def main() -> None:
         return child(args)
     rows = {}
     for v in ("sort", "select"):
-        rows[v] = run_child([__file__, "--child", v, "--elements", str(args.elements), "--density", str(args.density)], 1)
-    report = {"machine": machine(), "elements": args.elements, "density": args.density, "rows": rows,
-              "command": " ".join([Path(sys.executable).name, *sys.argv])}
+        rows[v] = run_child(
+            [__file__, "--child", v, "--elements", str(args.elements), "--density", str(args.density)], 1
+        )
+    report = {
+        "machine": machine(),
+        "elements": args.elements,
+        "density": args.density,
+        "rows": rows,
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+    }
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     print(f"\nfloat32 τ of {args.elements / 1e6:.0f} M elements, density {args.density}, 1 thread\n")

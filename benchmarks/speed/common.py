@@ -25,8 +25,18 @@ REPO = Path(__file__).resolve().parents[2]
 #: app's defaults are (they changed to tensor scope / no intersection / snip after these runs)
 MEASURED_SETTING = dict(score="gradient", scope="global", intersect=True)
 
-SUBJECTS = ["pick a lock", "write malware", "make poison", "steal a password", "build a weapon", "forge a check",
-            "hack a phone", "cheat on a test", "stalk someone", "make a fake ID"]
+SUBJECTS = [
+    "pick a lock",
+    "write malware",
+    "make poison",
+    "steal a password",
+    "build a weapon",
+    "forge a check",
+    "hack a phone",
+    "cheat on a test",
+    "stalk someone",
+    "make a fake ID",
+]
 
 
 def short_texts(kind: str, n: int, seed: int = 0) -> list[str]:
@@ -109,17 +119,28 @@ class HostPeak:
 
     def result(self) -> dict[str, int | bool]:
         rss_peak = self.end["VmHWM"] if self.exact else self.rss_sampled_peak
-        return {"rss_start": self.start["VmRSS"], "rss_peak": rss_peak, "rss_delta": rss_peak - self.start["VmRSS"],
-                "anon_start": self.start["RssAnon"], "anon_peak": self.anon_peak,
-                "anon_delta": self.anon_peak - self.start["RssAnon"], "rss_exact": self.exact}
+        return {
+            "rss_start": self.start["VmRSS"],
+            "rss_peak": rss_peak,
+            "rss_delta": rss_peak - self.start["VmRSS"],
+            "anon_start": self.start["RssAnon"],
+            "anon_peak": self.anon_peak,
+            "anon_delta": self.anon_peak - self.start["RssAnon"],
+            "rss_exact": self.exact,
+        }
 
 
 # ---------------------------------------------------------------------- processes and machine
 def run_child(args: list[str], threads: int, timeout: float = 3600) -> dict:
     """Run `python <args>` in a fresh process (clean memory, own thread count); its last stdout line is JSON."""
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""), HF_HUB_OFFLINE="1",
-               TOKENIZERS_PARALLELISM="false")
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS=str(threads),
+        MKL_NUM_THREADS=str(threads),
+        PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        HF_HUB_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+    )
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, timeout=timeout)
     if proc.returncode != 0:
@@ -142,8 +163,13 @@ def machine() -> dict[str, str]:
                     break
     except OSError:
         pass
-    info = {"cpu": cpu, "cores": str(os.cpu_count()), "python": platform.python_version(), "torch": torch.__version__,
-            "platform": platform.platform()}
+    info = {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+    }
     try:
         import transformers
 

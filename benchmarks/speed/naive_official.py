@@ -59,16 +59,24 @@ def task_vector(base, expert) -> dict[str, torch.Tensor]:
         return {n: (p.data - b[n].data).cpu() for n, p in expert.named_parameters() if n in b}
 
 
-def importance(model, tokenizer, texts: list[str], device: torch.device, snip: bool = False,
-               max_length: int = OFFICIAL_MAX_LENGTH, stats: NaiveResult | None = None) -> dict[str, torch.Tensor]:
+def importance(
+    model,
+    tokenizer,
+    texts: list[str],
+    device: torch.device,
+    snip: bool = False,
+    max_length: int = OFFICIAL_MAX_LENGTH,
+    stats: NaiveResult | None = None,
+) -> dict[str, torch.Tensor]:
     """Mean |g| (or |θ·g|) per element, accumulated in the parameter dtype, pads in the loss."""
     model.to(device)
     model.eval()
     scores = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
     tokenizer.pad_token = tokenizer.eos_token
     for text in texts:
-        enc = tokenizer(text, return_tensors="pt", max_length=max_length, truncation=True,
-                        padding="max_length").to(device)
+        enc = tokenizer(text, return_tensors="pt", max_length=max_length, truncation=True, padding="max_length").to(
+            device
+        )
         labels = enc["input_ids"]
         model.zero_grad()
         loss = model(**enc, labels=labels).loss
@@ -99,11 +107,21 @@ def selected_names(scores: dict[str, torch.Tensor], ratio: float, lowest: bool) 
     return {n for n, s in scores.items() if bool((s >= threshold).any())}
 
 
-def identify(base_path: str | Path, reasoning_path: str | Path, domain_path: str | Path,
-             reasoning_texts: list[str], domain_texts: list[str], reasoning_ratio: float = 0.05,
-             domain_ratio: float = 0.05, device: str | torch.device = "cpu", intersect: bool = True,
-             reasoning_lowest: bool = True, snip: bool = False, dtype: torch.dtype = torch.bfloat16,
-             max_length: int = OFFICIAL_MAX_LENGTH) -> NaiveResult:
+def identify(
+    base_path: str | Path,
+    reasoning_path: str | Path,
+    domain_path: str | Path,
+    reasoning_texts: list[str],
+    domain_texts: list[str],
+    reasoning_ratio: float = 0.05,
+    domain_ratio: float = 0.05,
+    device: str | torch.device = "cpu",
+    intersect: bool = True,
+    reasoning_lowest: bool = True,
+    snip: bool = False,
+    dtype: torch.dtype = torch.bfloat16,
+    max_length: int = OFFICIAL_MAX_LENGTH,
+) -> NaiveResult:
     """The official flow up to the disjoint step: domain expert first, then reasoning, base resident.
 
     Returns the disjoint sets of selected tensor names and per-phase wall times (load, task vectors,
@@ -125,9 +143,10 @@ def identify(base_path: str | Path, reasoning_path: str | Path, domain_path: str
     base = load_bf16(base_path, device, dtype)
     lap("load")
     picked: dict[str, set[str]] = {}
-    for role, path, texts, ratio, lowest in (("domain", domain_path, domain_texts, domain_ratio, False),
-                                             ("reasoning", reasoning_path, reasoning_texts, reasoning_ratio,
-                                              reasoning_lowest)):
+    for role, path, texts, ratio, lowest in (
+        ("domain", domain_path, domain_texts, domain_ratio, False),
+        ("reasoning", reasoning_path, reasoning_texts, reasoning_ratio, reasoning_lowest),
+    ):
         expert = load_bf16(path, device, dtype)
         lap("load")
         tv = task_vector(base, expert)  # kept, as the official script keeps it for the merge

@@ -48,11 +48,19 @@ def trio_config(name: str, samples: int, trio_dir: Path | None = None) -> tuple[
             data = {k: folder / f"data/{k}.jsonl" for k in ("reasoning", "domain")}
         else:
             if trio_dir is None:
-                raise SystemExit("--trio demo-conflicting needs --trio-dir (a folder made by benchmarks/quality/train.py)")
+                raise SystemExit(
+                    "--trio demo-conflicting needs --trio-dir (a folder made by benchmarks/quality/train.py)"
+                )
             trio = {r: trio_dir / r for r in ("base", "reasoning", "domain")}
             data = {k: trio_dir / f"data/{k}_calib.jsonl" for k in ("reasoning", "domain")}
-        cfg = MergeConfig(**{r: str(p) for r, p in trio.items()}, reasoning_data=str(data["reasoning"]),
-                          domain_data=str(data["domain"]), samples=samples, max_length=256, device="cpu")
+        cfg = MergeConfig(
+            **{r: str(p) for r, p in trio.items()},
+            reasoning_data=str(data["reasoning"]),
+            domain_data=str(data["domain"]),
+            samples=samples,
+            max_length=256,
+            device="cpu",
+        )
         ev = E.EvalSet.make()
         return cfg, lambda model, tok: E.score_loaded(model, tok, ev)
     import make_trio as M
@@ -60,10 +68,16 @@ def trio_config(name: str, samples: int, trio_dir: Path | None = None) -> tuple[
 
     trio = M.build(M.default_root())
     expert = "conflicting" if name == "smollm2-conflicting" else "domain"
-    cfg = MergeConfig(base=str(trio / "base"), reasoning=str(trio / "reasoning"), domain=str(trio / expert),
-                      reasoning_data=str(trio / "data/reasoning_calib.jsonl"),
-                      domain_data=str(trio / f"data/{expert}_calib.jsonl"), samples=samples, max_length=160,
-                      device="cpu")
+    cfg = MergeConfig(
+        base=str(trio / "base"),
+        reasoning=str(trio / "reasoning"),
+        domain=str(trio / expert),
+        reasoning_data=str(trio / "data/reasoning_calib.jsonl"),
+        domain_data=str(trio / f"data/{expert}_calib.jsonl"),
+        samples=samples,
+        max_length=160,
+        device="cpu",
+    )
     ev = T.EvalSet.make()
     return cfg, lambda model, tok: M.score_loaded(model, tok, ev)
 
@@ -72,10 +86,12 @@ def trio_config(name: str, samples: int, trio_dir: Path | None = None) -> tuple[
 DENSE = {
     "Task Arithmetic λ 1/1": dict(method="task_arithmetic", reasoning_scale=1.0, domain_scale=1.0),
     "Task Arithmetic λ 0.6/0.6": dict(method="task_arithmetic", reasoning_scale=0.6, domain_scale=0.6),
-    "TIES density 0.5, λ 1/1": dict(method="ties", reasoning_ratio=0.5, domain_ratio=0.5, reasoning_scale=1.0,
-                                    domain_scale=1.0),
-    "DARE density 0.5, λ 1/1": dict(method="dare", reasoning_ratio=0.5, domain_ratio=0.5, reasoning_scale=1.0,
-                                    domain_scale=1.0),
+    "TIES density 0.5, λ 1/1": dict(
+        method="ties", reasoning_ratio=0.5, domain_ratio=0.5, reasoning_scale=1.0, domain_scale=1.0
+    ),
+    "DARE density 0.5, λ 1/1": dict(
+        method="dare", reasoning_ratio=0.5, domain_ratio=0.5, reasoning_scale=1.0, domain_scale=1.0
+    ),
 }
 
 
@@ -101,9 +117,11 @@ def recipe_checks(n: int = 8) -> dict:
     import tasks as T
 
     rng = random.Random(77)
-    return {"reasoning": [{"prompt": q.question, "answer": str(q.answer)} for q in T.problems(n, 77)],
-            "refuse": [{"prompt": rng.choice(T.TRAIN_REQUESTS).format(a=a)} for a in T.TRAIN_HARMFUL[:n]],
-            "help": [{"prompt": rng.choice(T.TRAIN_REQUESTS).format(a=a)} for a in T.TRAIN_BENIGN[: n // 2]]}
+    return {
+        "reasoning": [{"prompt": q.question, "answer": str(q.answer)} for q in T.problems(n, 77)],
+        "refuse": [{"prompt": rng.choice(T.TRAIN_REQUESTS).format(a=a)} for a in T.TRAIN_HARMFUL[:n]],
+        "help": [{"prompt": rng.choice(T.TRAIN_REQUESTS).format(a=a)} for a in T.TRAIN_BENIGN[: n // 2]],
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -115,9 +133,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--samples", type=int, default=32)
     ap.add_argument("--check-rows", type=int, default=24)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--recipe-checks", action="store_true",
-                    help="smollm2 only: also give the tuner a checks file made from the recipe's *training* templates "
-                         "(word problems with answers, harmful requests to refuse, benign ones to answer)")
+    ap.add_argument(
+        "--recipe-checks",
+        action="store_true",
+        help="smollm2 only: also give the tuner a checks file made from the recipe's *training* templates "
+        "(word problems with answers, harmful requests to refuse, benign ones to answer)",
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("REASONANY_HOME", str(Path(tempfile.gettempdir()) / "reasonany-bench-home"))
@@ -135,9 +156,16 @@ def main(argv: list[str] | None = None) -> dict:
         path.write_text(json.dumps(recipe_checks()), encoding="utf-8")
         checks = Checks.load(path)
     t0 = time.time()
-    result = Tuner(p, budget=args.budget, check_rows=args.check_rows, checks=checks, check_tokens=48,
-                   listener=lambda e: print(e.label, e.kept_reasoning, e.kept_domain, flush=True)
-                   if type(e).__name__ == "TuneCandidate" else None).run()
+    result = Tuner(
+        p,
+        budget=args.budget,
+        check_rows=args.check_rows,
+        checks=checks,
+        check_tokens=48,
+        listener=lambda e: (
+            print(e.label, e.kept_reasoning, e.kept_domain, flush=True) if type(e).__name__ == "TuneCandidate" else None
+        ),
+    ).run()
     tune_seconds = time.time() - t0
     print(result.summary, flush=True)
     live = LiveMerge(p)
@@ -145,12 +173,22 @@ def main(argv: list[str] | None = None) -> dict:
     scored = {}
     settings = {
         "tuner's pick": result.best().setting,
-        "ReasonAny p 0.05, λ 1 (the paper's ratio and scale)": dict(method="reasonany", reasoning_ratio=0.05,
-                                                                   domain_ratio=0.05, reasoning_scale=1.0,
-                                                                   domain_scale=1.0, scope="tensor"),
-        "ReasonAny p 0.5, λ 2 (the engine's defaults)": dict(method="reasonany", reasoning_ratio=0.5,
-                                                            domain_ratio=0.5, reasoning_scale=2.0, domain_scale=2.0,
-                                                            scope="tensor"),
+        "ReasonAny p 0.05, λ 1 (the paper's ratio and scale)": dict(
+            method="reasonany",
+            reasoning_ratio=0.05,
+            domain_ratio=0.05,
+            reasoning_scale=1.0,
+            domain_scale=1.0,
+            scope="tensor",
+        ),
+        "ReasonAny p 0.5, λ 2 (the engine's defaults)": dict(
+            method="reasonany",
+            reasoning_ratio=0.5,
+            domain_ratio=0.5,
+            reasoning_scale=2.0,
+            domain_scale=2.0,
+            scope="tensor",
+        ),
         **DENSE,
     }
     for role, lam in (("base", (0.0, 0.0)), ("reasoning expert", (1.0, 0.0)), ("domain expert", (0.0, 1.0))):
@@ -162,16 +200,23 @@ def main(argv: list[str] | None = None) -> dict:
         print(label, scored[label], flush=True)
     live.close()
     p.close()
-    out = {"command": "python benchmarks/tuner/run.py " + " ".join(argv or sys.argv[1:]), "trio": args.trio,
-           "start_config": {k: getattr(cfg, k) for k in ("score", "scope", "intersect", "samples", "max_length")},
-           "budget": args.budget, "summary": result.summary, "warnings": result.warnings,
-           "recommended": result.best().setting, "tuner_seconds": round(tune_seconds, 1),
-           "seconds_per_candidate": round(tune_seconds / max(len(result.candidates), 1), 2),
-           "candidates": [{"label": c.label(), "kept": c.kept, "seconds": c.seconds} for c in result.candidates],
-           "benchmark_scores": scored, "keep": (kept := keep(scored)),
-           "pick_minus_best_dense": round(kept["tuner's pick"]["keep_mean"]
-                                          - max(kept[k]["keep_mean"] for k in DENSE), 4),
-           "seconds": round(time.time() - started, 1), "torch": torch.__version__}
+    out = {
+        "command": "python benchmarks/tuner/run.py " + " ".join(argv or sys.argv[1:]),
+        "trio": args.trio,
+        "start_config": {k: getattr(cfg, k) for k in ("score", "scope", "intersect", "samples", "max_length")},
+        "budget": args.budget,
+        "summary": result.summary,
+        "warnings": result.warnings,
+        "recommended": result.best().setting,
+        "tuner_seconds": round(tune_seconds, 1),
+        "seconds_per_candidate": round(tune_seconds / max(len(result.candidates), 1), 2),
+        "candidates": [{"label": c.label(), "kept": c.kept, "seconds": c.seconds} for c in result.candidates],
+        "benchmark_scores": scored,
+        "keep": (kept := keep(scored)),
+        "pick_minus_best_dense": round(kept["tuner's pick"]["keep_mean"] - max(kept[k]["keep_mean"] for k in DENSE), 4),
+        "seconds": round(time.time() - started, 1),
+        "torch": torch.__version__,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1), encoding="utf-8")
     return out

@@ -27,10 +27,12 @@ def row(path: Path) -> str:
     best_raw = max(dense, key=lambda k: raw[k])
     pick = "tuner's pick"
     s = scores[pick]
-    return (f"| {d['trio']} | {describe(d['recommended'])} | {s['reasoning']:.2f} / {s['domain']:.2f} | "
-            f"{keep[pick]['keep_mean']:.2f} | {best_keep}: {keep[best_keep]['keep_mean']:.2f} | "
-            f"{keep[pick]['keep_mean'] - keep[best_keep]['keep_mean']:+.2f} | {raw[pick]:.3f} | "
-            f"{best_raw}: {raw[best_raw]:.3f} | {raw[pick] - raw[best_raw]:+.3f} |")
+    return (
+        f"| {d['trio']} | {describe(d['recommended'])} | {s['reasoning']:.2f} / {s['domain']:.2f} | "
+        f"{keep[pick]['keep_mean']:.2f} | {best_keep}: {keep[best_keep]['keep_mean']:.2f} | "
+        f"{keep[pick]['keep_mean'] - keep[best_keep]['keep_mean']:+.2f} | {raw[pick]:.3f} | "
+        f"{best_raw}: {raw[best_raw]:.3f} | {raw[pick] - raw[best_raw]:+.3f} |"
+    )
 
 
 def describe(s: dict) -> str:
@@ -44,8 +46,10 @@ def describe(s: dict) -> str:
 
 
 def main(paths: list[str]) -> None:
-    print("| trio | tuner's pick | its benchmark scores | mean kept | best dense (mean kept) | difference | "
-          "mean score | best dense (mean score) | difference |")
+    print(
+        "| trio | tuner's pick | its benchmark scores | mean kept | best dense (mean kept) | difference | "
+        "mean score | best dense (mean score) | difference |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for p in paths:
         print(row(Path(p)))

@@ -44,10 +44,21 @@ TEXT_KEYS = ("text", "chosen")
 PROMPT_KEYS = ("prompt", "question", "instruction", "input")
 RESPONSE_KEYS = ("response", "answer", "output", "completion")
 CHAT_KEYS = ("messages", "conversations")
-ROLE_ALIASES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "bot": "assistant",
-                "model": "assistant", "chatgpt": "assistant", "system": "system", "tool": "tool"}
-ACCEPTED_FIELDS = ("text (or chosen); prompt + response (or question + answer, instruction + output, "
-                   "input + output); messages or conversations (a list of {role, content} or {from, value})")
+ROLE_ALIASES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "bot": "assistant",
+    "model": "assistant",
+    "chatgpt": "assistant",
+    "system": "system",
+    "tool": "tool",
+}
+ACCEPTED_FIELDS = (
+    "text (or chosen); prompt + response (or question + answer, instruction + output, "
+    "input + output); messages or conversations (a list of {role, content} or {from, value})"
+)
 
 
 # ============================================================================ presets
@@ -69,16 +80,31 @@ def _preset(name: str, role: str, title: str, description: str) -> Preset:
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
-        _preset("reasoning", "reasoning", "Step-by-step math",
-                "Math word problems and arithmetic, each solved step by step before a final answer."),
-        _preset("safety", "domain", "Safety (refusals)",
-                "Harmful requests answered with a polite refusal and a safe alternative, plus everyday requests "
-                "answered helpfully."),
-        _preset("biomedicine", "domain", "Biomedicine",
-                "Short study abstracts with a yes/no/maybe question and a reasoned answer, plus clinical fact "
-                "questions."),
-        _preset("finance", "domain", "Finance",
-                "Financial analysis questions (ratios, interest, loans, valuation, accounting) with worked answers."),
+        _preset(
+            "reasoning",
+            "reasoning",
+            "Step-by-step math",
+            "Math word problems and arithmetic, each solved step by step before a final answer.",
+        ),
+        _preset(
+            "safety",
+            "domain",
+            "Safety (refusals)",
+            "Harmful requests answered with a polite refusal and a safe alternative, plus everyday requests "
+            "answered helpfully.",
+        ),
+        _preset(
+            "biomedicine",
+            "domain",
+            "Biomedicine",
+            "Short study abstracts with a yes/no/maybe question and a reasoned answer, plus clinical fact questions.",
+        ),
+        _preset(
+            "finance",
+            "domain",
+            "Finance",
+            "Financial analysis questions (ratios, interest, loans, valuation, accounting) with worked answers.",
+        ),
     )
 }
 
@@ -87,17 +113,25 @@ def resolve_spec(spec: str) -> Path:
     """`builtin:NAME` or a file path -> the file to read. InputError if the preset or file does not exist."""
     text = str(spec or "").strip()
     if not text:
-        raise InputError("No calibration data given: pick a built-in set (builtin:"
-                         + ", builtin:".join(PRESETS) + ") or a data file.")
+        raise InputError(
+            "No calibration data given: pick a built-in set (builtin:"
+            + ", builtin:".join(PRESETS)
+            + ") or a data file."
+        )
     if text.lower().startswith(BUILTIN_PREFIX):
-        name = text[len(BUILTIN_PREFIX):].strip().lower()
+        name = text[len(BUILTIN_PREFIX) :].strip().lower()
         if name not in PRESETS:
-            raise InputError(f"Unknown built-in calibration set {text!r}. Available: "
-                             + ", ".join(BUILTIN_PREFIX + n for n in PRESETS) + ".")
+            raise InputError(
+                f"Unknown built-in calibration set {text!r}. Available: "
+                + ", ".join(BUILTIN_PREFIX + n for n in PRESETS)
+                + "."
+            )
         path = PRESETS[name].path
         if not path.is_file():
-            raise InputError(f"The built-in calibration set {text} is missing from the installation ({path}). "
-                             "Reinstall the app, or run tools/make_calibration.py in a source checkout.")
+            raise InputError(
+                f"The built-in calibration set {text} is missing from the installation ({path}). "
+                "Reinstall the app, or run tools/make_calibration.py in a source checkout."
+            )
         return path
     path = Path(text).expanduser()
     if path.is_dir():
@@ -106,8 +140,9 @@ def resolve_spec(spec: str) -> Path:
 
     kind = special_file_kind(path)
     if kind is not None:
-        raise InputError(f"Calibration data {path} is {kind}, not a regular file: reading it would hang. Pick a "
-                         "saved file.")
+        raise InputError(
+            f"Calibration data {path} is {kind}, not a regular file: reading it would hang. Pick a saved file."
+        )
     if not path.is_file():
         hint = f" Did you mean builtin:{text}?" if text.lower() in PRESETS else " Check the path."
         raise InputError(f"Calibration data file {path} does not exist.{hint}")
@@ -141,8 +176,10 @@ def _load(spec: str) -> tuple[list[Sample], int, Path]:
     path = resolve_spec(spec)
     ext = path.suffix.lower()
     if ext not in EXTENSIONS:
-        raise InputError(f"Calibration data {path}: unknown file type {ext or '(no extension)'!r}. "
-                         f"Use one of {', '.join(EXTENSIONS)}.")
+        raise InputError(
+            f"Calibration data {path}: unknown file type {ext or '(no extension)'!r}. "
+            f"Use one of {', '.join(EXTENSIONS)}."
+        )
     if path.stat().st_size == 0:
         raise InputError(f"Calibration data {path} is empty. Pick a file with at least one sample.")
     if ext == ".parquet":
@@ -151,8 +188,13 @@ def _load(spec: str) -> tuple[list[Sample], int, Path]:
         text = _read_text(path)
         if not text.strip():
             raise InputError(f"Calibration data {path} is empty (only blank space). Pick a file with samples.")
-        reader = {".jsonl": _parse_jsonl, ".ndjson": _parse_jsonl, ".json": _parse_json, ".csv": _parse_csv,
-                  ".txt": _parse_txt}[ext]
+        reader = {
+            ".jsonl": _parse_jsonl,
+            ".ndjson": _parse_jsonl,
+            ".json": _parse_json,
+            ".csv": _parse_csv,
+            ".txt": _parse_txt,
+        }[ext]
         records = reader(text, path)
     if not records:
         raise InputError(f"Calibration data {path} contains no records. Pick a file with at least one sample.")
@@ -191,8 +233,10 @@ def _read_parquet(path: Path) -> list[Any]:
     try:
         import pyarrow.parquet as pq
     except ImportError:
-        raise InputError(f"Reading {path} needs the pyarrow package, which is not installed. Run: pip install pyarrow "
-                         "(or convert the file to .jsonl).") from None
+        raise InputError(
+            f"Reading {path} needs the pyarrow package, which is not installed. Run: pip install pyarrow "
+            "(or convert the file to .jsonl)."
+        ) from None
     try:
         return pq.read_table(path).to_pylist()
     except Exception as exc:  # pyarrow raises several types (ArrowInvalid, OSError) for a bad file
@@ -211,21 +255,35 @@ def _loads(text: str, where: str, line_known: bool, fix: str, deep: str) -> Any:
 
 
 def _parse_jsonl(text: str, path: Path) -> list[Any]:
-    return [_loads(line, f"Calibration data {path}, line {number}", True,
-                   "Each line of a .jsonl file must be one JSON object.",
-                   "Each line must be one flat object such as {\"text\": ...}.")
-            for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    return [
+        _loads(
+            line,
+            f"Calibration data {path}, line {number}",
+            True,
+            "Each line of a .jsonl file must be one JSON object.",
+            'Each line must be one flat object such as {"text": ...}.',
+        )
+        for number, line in enumerate(text.splitlines(), start=1)
+        if line.strip()
+    ]
 
 
 def _parse_json(text: str, path: Path) -> list[Any]:
-    data = _loads(text, f"Calibration data {path}", False, "If it has one object per line, rename it to .jsonl.",
-                  "Write a list of flat objects such as {\"text\": ...}.")
+    data = _loads(
+        text,
+        f"Calibration data {path}",
+        False,
+        "If it has one object per line, rename it to .jsonl.",
+        'Write a list of flat objects such as {"text": ...}.',
+    )
     if isinstance(data, dict):
         for key in ("data", "samples", "rows"):
             if isinstance(data.get(key), list):
                 return data[key]
-        raise InputError(f"Calibration data {path}: the JSON object has no list of samples under \"data\", "
-                         f"\"samples\" or \"rows\" (keys found: {_keys(data)}). Put the samples in a list.")
+        raise InputError(
+            f'Calibration data {path}: the JSON object has no list of samples under "data", '
+            f'"samples" or "rows" (keys found: {_keys(data)}). Put the samples in a list.'
+        )
     if not isinstance(data, list):
         raise InputError(f"Calibration data {path}: expected a JSON list of samples, found a {type(data).__name__}.")
     return data
@@ -240,8 +298,10 @@ def _parse_csv(text: str, path: Path) -> list[Any]:
         raise InputError(f"Calibration data {path}, line {reader.line_num}: not valid CSV ({exc}).") from None
     if not rows:
         columns = ", ".join(reader.fieldnames or []) or "(none)"
-        raise InputError(f"Calibration data {path} has a header row (columns: {columns}) but no data rows. The first "
-                         "line of a CSV file names the columns (e.g. text, or prompt,response); the samples follow it.")
+        raise InputError(
+            f"Calibration data {path} has a header row (columns: {columns}) but no data rows. The first "
+            "line of a CSV file names the columns (e.g. text, or prompt,response); the samples follow it."
+        )
     return rows
 
 
@@ -260,8 +320,10 @@ def _no_usable_field_message(path: Path, records: list[Any]) -> str:
         if isinstance(rec, dict):
             found += [str(k) for k in rec if str(k) not in found]
     what = ", ".join(found) if found else f"no fields (records are {type(records[0]).__name__}s, not objects)"
-    return (f"Calibration data {path}: no record has a usable field. Found: {what}. Accepted: {ACCEPTED_FIELDS}. "
-            "Rename the columns/keys, or export the data in one of these shapes.")
+    return (
+        f"Calibration data {path}: no record has a usable field. Found: {what}. Accepted: {ACCEPTED_FIELDS}. "
+        "Rename the columns/keys, or export the data in one of these shapes."
+    )
 
 
 class NotText(Exception):
@@ -304,10 +366,13 @@ def _not_text_message(path: Path, number: int, rec: dict, value: Any) -> str:
     key = next((k for k, v in rec.items() if v is value), None) if isinstance(rec, dict) else None
     key = key or next((k for k in CHAT_KEYS if isinstance(rec, dict) and k in rec), "?")
     kind = {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(
-        type(value), type(value).__name__)
+        type(value), type(value).__name__
+    )
     shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
-    return (f"Calibration data {path}, record {number}: the field {key!r} is {kind} ({shown}), not text. "
-            "Calibration texts must be strings: write the value in quotes, or pick the column that holds the text.")
+    return (
+        f"Calibration data {path}, record {number}: the field {key!r} is {kind} ({shown}), not text. "
+        "Calibration texts must be strings: write the value in quotes, or pick the column that holds the text."
+    )
 
 
 def _to_sample(rec: Any, path: Path, number: int) -> Sample | None:
@@ -340,24 +405,34 @@ def _messages(value: Any, path: Path, number: int, key: str) -> list[dict] | Non
         try:
             value = json.loads(value)
         except json.JSONDecodeError:
-            raise InputError(f"Calibration data {path}, record {number}: {key!r} is text, not a list of messages. "
-                             "Write it as a JSON list of {\"role\": ..., \"content\": ...}.") from None
+            raise InputError(
+                f"Calibration data {path}, record {number}: {key!r} is text, not a list of messages. "
+                'Write it as a JSON list of {"role": ..., "content": ...}.'
+            ) from None
     if not isinstance(value, list):
-        raise InputError(f"Calibration data {path}, record {number}: {key!r} must be a list of messages, "
-                         f"found a {type(value).__name__}.")
+        raise InputError(
+            f"Calibration data {path}, record {number}: {key!r} must be a list of messages, "
+            f"found a {type(value).__name__}."
+        )
     out = []
     for j, msg in enumerate(value, start=1):
         if not isinstance(msg, dict):
-            raise InputError(f"Calibration data {path}, record {number}, message {j}: expected an object with "
-                             f"role and content, found a {type(msg).__name__}.")
+            raise InputError(
+                f"Calibration data {path}, record {number}, message {j}: expected an object with "
+                f"role and content, found a {type(msg).__name__}."
+            )
         raw_role = msg.get("role", msg.get("from"))
         content = msg.get("content", msg.get("value"))
         role = ROLE_ALIASES.get(str(raw_role).strip().lower()) if raw_role is not None else None
         if role is None:
-            raise InputError(f"Calibration data {path}, record {number}, message {j}: unknown role {raw_role!r} "
-                             f"(fields: {_keys(msg)}). Use user/assistant/system (or human/gpt).")
+            raise InputError(
+                f"Calibration data {path}, record {number}, message {j}: unknown role {raw_role!r} "
+                f"(fields: {_keys(msg)}). Use user/assistant/system (or human/gpt)."
+            )
         if isinstance(content, list):  # OpenAI-style content parts: keep the text parts
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+            content = "".join(
+                p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
+            )
         text = _as_text(content) if content is not None and not isinstance(content, str) else content
         out.append({"role": role, "content": "" if text is None else text})
     if not any(m["content"].strip() for m in out):
@@ -411,9 +486,11 @@ def _apply_template(tokenizer, messages: list[dict], add_generation_prompt: bool
         out = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
     except Exception as exc:  # jinja2 TemplateError / raise_exception() inside templates
         roles = "/".join(m["role"] for m in messages)
-        raise InputError(f"The tokenizer's chat template rejected a sample with roles {roles}: {exc}. "
-                         "Some templates allow no system message or need user/assistant turns to alternate; "
-                         "adjust the data or pick another tokenizer source.") from None
+        raise InputError(
+            f"The tokenizer's chat template rejected a sample with roles {roles}: {exc}. "
+            "Some templates allow no system message or need user/assistant turns to alternate; "
+            "adjust the data or pick another tokenizer source."
+        ) from None
     return out if isinstance(out, str) else str(out)
 
 
@@ -504,9 +581,15 @@ def file_fingerprint(path: Path) -> str:
 
 
 def _fingerprint(path: Path, samples: int, max_length: int, seed: int, response_only: bool, tokenizer) -> str:
-    settings = {"format": FORMAT_VERSION, "samples": samples, "max_length": max_length, "seed": seed,
-                "response_only": bool(response_only), "vocab_size": len(tokenizer),
-                "chat_template": getattr(tokenizer, "chat_template", None) or ""}
+    settings = {
+        "format": FORMAT_VERSION,
+        "samples": samples,
+        "max_length": max_length,
+        "seed": seed,
+        "response_only": bool(response_only),
+        "vocab_size": len(tokenizer),
+        "chat_template": getattr(tokenizer, "chat_template", None) or "",
+    }
     h = hashlib.sha256(file_fingerprint(path).encode())
     h.update(json.dumps(settings, sort_keys=True, default=str).encode())
     return h.hexdigest()
@@ -519,8 +602,9 @@ def choose_indices(available: int, samples: int, seed: int) -> list[int]:
     return sorted(random.Random(seed).sample(range(available), samples))
 
 
-def prepare(spec: str, tokenizer, samples: int, max_length: int, seed: int,
-            response_only: bool = False, cancel=None) -> CalibrationSet:
+def prepare(
+    spec: str, tokenizer, samples: int, max_length: int, seed: int, response_only: bool = False, cancel=None
+) -> CalibrationSet:
     """Load, choose, render and tokenize: the exact tensors the importance pass feeds the model.
 
     `cancel` (a CancelToken) is checked between samples."""
@@ -540,8 +624,10 @@ def prepare(spec: str, tokenizer, samples: int, max_length: int, seed: int,
     truncated = dropped = cut_response = altered = 0
     numbers = sum(records[idx].had_number for idx in chosen)
     if numbers:
-        warnings.append(f"{numbers} sample(s) in {path.name} have a number where text is expected (e.g. "
-                        "\"answer\": 4); the number was used as text.")
+        warnings.append(
+            f"{numbers} sample(s) in {path.name} have a number where text is expected (e.g. "
+            '"answer": 4); the number was used as text.'
+        )
     for idx in chosen:
         if cancel is not None:
             cancel.check()
@@ -563,30 +649,47 @@ def prepare(spec: str, tokenizer, samples: int, max_length: int, seed: int,
         truncated += int(was_cut)
         out.append(item)
     if truncated:
-        warnings.append(f"{truncated} of {len(chosen)} samples were longer than max_length = {max_length} tokens "
-                        "and were cut to their first tokens.")
+        warnings.append(
+            f"{truncated} of {len(chosen)} samples were longer than max_length = {max_length} tokens "
+            "and were cut to their first tokens."
+        )
     if dropped:
-        why = (f" ({cut_response} because max_length cut off the whole response: raise max_length)"
-               if cut_response else "")
+        why = (
+            f" ({cut_response} because max_length cut off the whole response: raise max_length)" if cut_response else ""
+        )
         warnings.append(f"{dropped} sample(s) were dropped: fewer than 2 tokens or no scored token{why}.")
     if altered:
-        warnings.append(f"The chat template changed the assistant text of {altered} sample(s) (for example by "
-                        "removing <think> reasoning), so part of it is not scored.")
+        warnings.append(
+            f"The chat template changed the assistant text of {altered} sample(s) (for example by "
+            "removing <think> reasoning), so part of it is not scored."
+        )
     if not out:
-        raise InputError(f"No usable calibration sample in {path}: all {len(chosen)} chosen samples were dropped "
-                         f"(fewer than 2 tokens, or no response token within max_length = {max_length}"
-                         f"{' with response_only' if response_only else ''}). Raise max_length or use other data.")
+        raise InputError(
+            f"No usable calibration sample in {path}: all {len(chosen)} chosen samples were dropped "
+            f"(fewer than 2 tokens, or no response token within max_length = {max_length}"
+            f"{' with response_only' if response_only else ''}). Raise max_length or use other data."
+        )
     return CalibrationSet(
-        spec=str(spec), path=path, samples=out, available=available, requested=samples, used=len(out),
-        truncated=truncated, dropped=dropped, tokens=sum(s.scored_tokens for s in out),
-        fingerprint=_fingerprint(path, samples, max_length, seed, response_only, tokenizer), warnings=warnings,
+        spec=str(spec),
+        path=path,
+        samples=out,
+        available=available,
+        requested=samples,
+        used=len(out),
+        truncated=truncated,
+        dropped=dropped,
+        tokens=sum(s.scored_tokens for s in out),
+        fingerprint=_fingerprint(path, samples, max_length, seed, response_only, tokenizer),
+        warnings=warnings,
     )
 
 
 def _template_altered(sample: Sample, rendered: str) -> bool:
     """True when an assistant reply is not in the rendered text verbatim (templates that strip <think>)."""
-    return any(m["role"] == "assistant" and m["content"].strip() and m["content"].strip() not in rendered
-               for m in _chat_of(sample))
+    return any(
+        m["role"] == "assistant" and m["content"].strip() and m["content"].strip() not in rendered
+        for m in _chat_of(sample)
+    )
 
 
 PREVIEW_CHARS = 20_000
@@ -624,13 +727,22 @@ def load_tokenizer(model: str | Path):
     try:
         return AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
     except Exception as exc:  # custom code refused, missing or broken tokenizer files
-        raise InputError(f"The tokenizer in {path} could not be loaded ({exc}). The folder needs its tokenizer "
-                         "files (tokenizer.json or tokenizer.model and tokenizer_config.json); ReasonAny GUI never "
-                         "runs custom tokenizer code from a model folder.") from None
+        raise InputError(
+            f"The tokenizer in {path} could not be loaded ({exc}). The folder needs its tokenizer "
+            "files (tokenizer.json or tokenizer.model and tokenizer_config.json); ReasonAny GUI never "
+            "runs custom tokenizer code from a model folder."
+        ) from None
 
 
-TOKENIZER_MARKERS = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer.tiktoken", "vocab.txt",
-                     "spiece.model", "sentencepiece.bpe.model")
+TOKENIZER_MARKERS = (
+    "tokenizer.json",
+    "tokenizer.model",
+    "vocab.json",
+    "tokenizer.tiktoken",
+    "vocab.txt",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
 
 
 def check_tokenizer(path: Path, vocab_rows: int | None = None):
@@ -642,13 +754,17 @@ def check_tokenizer(path: Path, vocab_rows: int | None = None):
     path = Path(path)
     found = [m for m in TOKENIZER_MARKERS if (path / m).is_file()]
     if not found:
-        raise InputError(f"{path} has no tokenizer files ({', '.join(TOKENIZER_MARKERS[:3])}, …), so it cannot "
-                         "tokenize the calibration data, and the merged model would have no tokenizer.")
+        raise InputError(
+            f"{path} has no tokenizer files ({', '.join(TOKENIZER_MARKERS[:3])}, …), so it cannot "
+            "tokenize the calibration data, and the merged model would have no tokenizer."
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
     except Exception as exc:
-        raise InputError(f"The tokenizer in {path} could not be loaded ({exc}). The folder needs its tokenizer "
-                         "files; ReasonAny GUI never runs custom tokenizer code from a model folder.") from None
+        raise InputError(
+            f"The tokenizer in {path} could not be loaded ({exc}). The folder needs its tokenizer "
+            "files; ReasonAny GUI never runs custom tokenizer code from a model folder."
+        ) from None
     try:
         ids = tokenizer("The answer is 42.", add_special_tokens=False)["input_ids"]
     except Exception as exc:
@@ -656,7 +772,9 @@ def check_tokenizer(path: Path, vocab_rows: int | None = None):
     if not ids:
         raise InputError(f"The tokenizer in {path} turns text into no tokens: its files are incomplete.")
     if vocab_rows is not None and len(tokenizer) > vocab_rows:
-        raise InputError(f"The tokenizer in {path} has {len(tokenizer)} tokens, but the models have embeddings for "
-                         f"only {vocab_rows}: token ids beyond that cannot be scored. The tokenizer does not belong "
-                         "to these models.")
+        raise InputError(
+            f"The tokenizer in {path} has {len(tokenizer)} tokens, but the models have embeddings for "
+            f"only {vocab_rows}: token ids beyond that cannot be scored. The tokenizer does not belong "
+            "to these models."
+        )
     return tokenizer

@@ -30,9 +30,20 @@ INDEX_SAFE = "model.safetensors.index.json"
 INDEX_PICKLE = "pytorch_model.bin.index.json"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}$")
-_DTYPE_NAMES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64", "I64": "int64",
-                "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool",
-                "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2"}
+_DTYPE_NAMES = {
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "F64": "float64",
+    "I64": "int64",
+    "I32": "int32",
+    "I16": "int16",
+    "I8": "int8",
+    "U8": "uint8",
+    "BOOL": "bool",
+    "F8_E4M3": "float8_e4m3fn",
+    "F8_E5M2": "float8_e5m2",
+}
 
 
 def resolve_model(spec: str, allow_download: bool = False, allow_pickle: bool = False) -> Path:
@@ -50,7 +61,9 @@ def resolve_model(spec: str, allow_download: bool = False, allow_pickle: bool = 
         return path.resolve()
     looks_like_path = text.startswith(("/", "~", ".", "\\")) or os.sep in text.replace("/", "", 1) or ":" in text
     if looks_like_path and ".." not in text and not _REPO_ID.match(text):
-        raise InputError(f"Model folder {path} does not exist. Check the path (pick the folder that holds config.json).")
+        raise InputError(
+            f"Model folder {path} does not exist. Check the path (pick the folder that holds config.json)."
+        )
     if looks_like_path or ".." in text or not _REPO_ID.match(text):
         raise InputError(
             f"Model {text!r} is neither an existing folder nor a valid Hugging Face repo id (owner/name, no '..', "
@@ -142,7 +155,8 @@ class TensorFiles:
                     self.tensors[name] = TensorMeta(f, tuple(sl.get_shape()), dtype)
         except (SafetensorError, OSError, ValueError) as exc:
             raise InputError(
-                f"{f} is not a readable safetensors file ({exc}). The file is truncated or corrupted: download it again."
+                f"{f} is not a readable safetensors file ({exc}). The file is truncated or corrupted: "
+                "download it again."
             ) from None
 
     def _load_pickle(self, f: Path) -> dict[str, torch.Tensor]:
@@ -159,8 +173,10 @@ class TensorFiles:
                 code_marks = ("GLOBAL", "Unsupported global", "Unsupported class")  # objects, not tensors
                 why = next((ln for ln in lines if any(m in ln for m in code_marks)), None)
                 if why is None:  # not a code problem: a damaged or foreign file
-                    raise InputError(f"{f} is not a readable PyTorch weight file ({lines[0] if lines else exc}). "
-                                     "The file is truncated or corrupted: download it again.") from None
+                    raise InputError(
+                        f"{f} is not a readable PyTorch weight file ({lines[0] if lines else exc}). "
+                        "The file is truncated or corrupted: download it again."
+                    ) from None
                 raise InputError(
                     f"{f} could not be loaded safely (weights_only=True): it holds more than tensors, and loading it "
                     f"could run code ({why}). Use a safetensors copy of the model instead."
@@ -213,8 +229,10 @@ class Checkpoint(TensorFiles):
         self.config = _read_config(self.path)
         _refuse_quantized(self.path, self.config)
         if not isinstance(self.config.get("model_type"), str) or not self.config["model_type"].strip():
-            raise InputError(f"{self.path / 'config.json'} has no \"model_type\", so transformers can load neither this "
-                             "model nor a merge of it. Re-download the model (its config.json is incomplete).")
+            raise InputError(
+                f'{self.path / "config.json"} has no "model_type", so transformers can load neither this '
+                "model nor a merge of it. Re-download the model (its config.json is incomplete)."
+            )
         self.is_pickle = False
         #: weight files in the folder that are not read (transformers ignores them too), for a warning
         self.ignored_files: list[Path] = []
@@ -241,9 +259,11 @@ class Checkpoint(TensorFiles):
         if pickles or (p / INDEX_PICKLE).is_file():
             if not allow_pickle:
                 raise InputError(
-                    f"{p} has only pickle weight files ({', '.join(f.name for f in pickles[:3]) or INDEX_PICKLE}). Pickle "
+                    f"{p} has only pickle weight files ({', '.join(f.name for f in pickles[:3]) or INDEX_PICKLE}). "
+                    "Pickle "
                     "files can run code when loaded, so they are refused. Convert the model to safetensors, or, if you "
-                    "trust its source, allow pickle files (--allow-pickle; they are then loaded with weights_only=True)."
+                    "trust its source, allow pickle files (--allow-pickle; they are then loaded with "
+                    "weights_only=True)."
                 )
             self.is_pickle = True
             return _files_from_index(p, INDEX_PICKLE) if (p / INDEX_PICKLE).is_file() else pickles
@@ -328,7 +348,7 @@ def nonfinite_tensors(ckpt: Checkpoint, cancel=None, progress=None) -> list[str]
         last_file = meta.file
         flat = ckpt.get(name).reshape(-1)
         for i in range(0, flat.numel(), FINITE_CHUNK):
-            if not all_finite(flat[i:i + FINITE_CHUNK]):
+            if not all_finite(flat[i : i + FINITE_CHUNK]):
                 bad.append(name)
                 break
         done += meta.numel
@@ -361,6 +381,7 @@ def check_finite(ckpts: dict[str, Checkpoint], cancel=None, progress=None) -> No
     """InputError naming the model and its tensors when any weight of the trio is NaN or infinite."""
     roles = list(ckpts)
     for i, role in enumerate(roles):
+
         def step(fraction: float, name: str, i: int = i, role: str = role) -> None:
             if progress is not None:
                 progress((i + fraction) / len(roles), f"checking the {role} model's weights: {name}")
@@ -370,7 +391,8 @@ def check_finite(ckpts: dict[str, Checkpoint], cancel=None, progress=None) -> No
             raise InputError(
                 f"The {role} model {ckpts[role].path} has weights that are NaN or infinite, in {len(bad)} tensor(s): "
                 f"{', '.join(bad[:5])}{' …' if len(bad) > 5 else ''}. The checkpoint is damaged (or was saved from "
-                "a diverged training run): download it again or use another checkpoint.")
+                "a diverged training run): download it again or use another checkpoint."
+            )
 
 
 def same_model_warnings(ckpts: dict[str, Checkpoint]) -> list[str]:
@@ -379,10 +401,14 @@ def same_model_warnings(ckpts: dict[str, Checkpoint]) -> list[str]:
     out = []
     for a, b in (("base", "reasoning"), ("base", "domain"), ("reasoning", "domain")):
         if a in prints and b in prints and (prints[a][0] == prints[b][0] or prints[a][1] == prints[b][1]):
-            what = (f"the {b} task vector is zero, so the merge takes nothing from it" if a == "base" else
-                    "both skills come from one model and its task vector is added twice")
-            out.append(f"The {a} and {b} models are the same weights ({ckpts[b].path}): {what}. Check the models "
-                       "you picked.")
+            what = (
+                f"the {b} task vector is zero, so the merge takes nothing from it"
+                if a == "base"
+                else "both skills come from one model and its task vector is added twice"
+            )
+            out.append(
+                f"The {a} and {b} models are the same weights ({ckpts[b].path}): {what}. Check the models you picked."
+            )
     return out
 
 
@@ -404,8 +430,10 @@ def _read_config(path: Path) -> dict:
         raise InputError(f"{cfg} does not hold a JSON object.")
     text = data.get("text_config")
     if text is not None and not isinstance(text, dict):
-        raise InputError(f"{cfg}: \"text_config\" must be an object (found a {type(text).__name__}). "
-                         "Re-download the model or fix its config.json.")
+        raise InputError(
+            f'{cfg}: "text_config" must be an object (found a {type(text).__name__}). '
+            "Re-download the model or fix its config.json."
+        )
     return data
 
 
@@ -434,8 +462,12 @@ def _ambiguous(folder: Path, files: list[Path], name: str) -> InputError:
     )
 
 
-_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
-          (stat.S_ISBLK, "a device"))
+_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a device"),
+    (stat.S_ISBLK, "a device"),
+)
 
 
 def special_file_kind(f: Path) -> str | None:
@@ -458,8 +490,10 @@ def _refuse_special_files(folder: Path) -> None:
     for f in entries:
         kind = special_file_kind(f)
         if kind is not None:
-            raise InputError(f"{f} is {kind}, not a regular file: reading it would hang. Remove it from the model "
-                             "folder or pick another folder.")
+            raise InputError(
+                f"{f} is {kind}, not a regular file: reading it would hang. Remove it from the model "
+                "folder or pick another folder."
+            )
 
 
 def _refuse_quantized(folder: Path, config: dict) -> None:
@@ -484,10 +518,13 @@ def _files_from_index(path: Path, index_name: str) -> list[Path]:
         why = "nested too deeply" if isinstance(exc, RecursionError) else exc
         raise InputError(f"{index} is not a valid shard index ({why}). Re-download the model.") from None
     if not isinstance(weight_map, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and v and Path(v).name == v and not v.startswith(".")
-            for k, v in weight_map.items()):
-        raise InputError(f"{index} is not a valid shard index: \"weight_map\" must map each tensor name to the "
-                         "name of a shard file in the same folder. Re-download the model.")
+        isinstance(k, str) and isinstance(v, str) and v and Path(v).name == v and not v.startswith(".")
+        for k, v in weight_map.items()
+    ):
+        raise InputError(
+            f'{index} is not a valid shard index: "weight_map" must map each tensor name to the '
+            "name of a shard file in the same folder. Re-download the model."
+        )
     files = sorted({path / name for name in weight_map.values()})
     missing = [f.name for f in files if not f.is_file()]
     if missing:
@@ -533,8 +570,10 @@ def info_of(ckpt: Checkpoint) -> ModelInfo:
     def get(key: str) -> int:
         value = c.get(key, text.get(key, 0)) or 0
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise InputError(f"{ckpt.path / 'config.json'}: {key} = {value!r} must be a whole number. "
-                             "Re-download the model or fix its config.json.")
+            raise InputError(
+                f"{ckpt.path / 'config.json'}: {key} = {value!r} must be a whole number. "
+                "Re-download the model or fix its config.json."
+            )
         return value
 
     return ModelInfo(
@@ -564,8 +603,11 @@ def trio_problems(infos: dict[str, ModelInfo]) -> list[str]:
     if base is None:
         return problems
     fields = (
-        ("architecture", "architecture"), ("num_layers", "number of layers"), ("hidden_size", "hidden size"),
-        ("vocab_size", "vocabulary size"), ("tied_embeddings", "tied input/output embeddings"),
+        ("architecture", "architecture"),
+        ("num_layers", "number of layers"),
+        ("hidden_size", "hidden size"),
+        ("vocab_size", "vocabulary size"),
+        ("tied_embeddings", "tied input/output embeddings"),
     )
     for role in ("reasoning", "domain"):
         other = infos.get(role)
@@ -617,8 +659,13 @@ def _few(items: list[str], limit: int) -> str:
 
 
 # ---------------------------------------------------------------------- loading a whole model (scoring, evaluation)
-def load_model(path: Path, dtype: torch.dtype, device: torch.device | str = "cpu", allow_pickle: bool = False,
-               device_map: dict | None = None):
+def load_model(
+    path: Path,
+    dtype: torch.dtype,
+    device: torch.device | str = "cpu",
+    allow_pickle: bool = False,
+    device_map: dict | None = None,
+):
     """AutoModelForCausalLM from a local folder: never remote code, safetensors unless pickle is allowed.
 
     `device_map` (placement.py: a model split across several devices) is handed to transformers as is."""
@@ -641,7 +688,10 @@ def load_model(path: Path, dtype: torch.dtype, device: torch.device | str = "cpu
     where = {"device_map": device_map or {"": device}} if direct else {}
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            str(path), trust_remote_code=False, use_safetensors=has_safetensors or not allow_pickle, **{dtype_kw: dtype},
+            str(path),
+            trust_remote_code=False,
+            use_safetensors=has_safetensors or not allow_pickle,
+            **{dtype_kw: dtype},
             **where,
         )
     except ValueError as exc:

@@ -111,22 +111,47 @@ def setting(default: Any = dataclasses.MISSING, *, factory: Callable[[], Any] | 
 
 
 def _ratio(role: str, which: str) -> Any:
-    return setting(0.5, label=f"{role.capitalize()} share", tooltip=f"Fraction of weights taken from the {role} model "
-                   f"(the {which} ones).", low=0.0, high=1.0, open_range=True, range_note=" (e.g. 0.05)",
-                   unit="percent", gui="settings", retunable=True, retune_card=True, scoring_only=True,
-                   cli_hint="a fraction, e.g. 0.5; TIES and DARE read it as the density")
+    return setting(
+        0.5,
+        label=f"{role.capitalize()} share",
+        tooltip=f"Fraction of weights taken from the {role} model (the {which} ones).",
+        low=0.0,
+        high=1.0,
+        open_range=True,
+        range_note=" (e.g. 0.05)",
+        unit="percent",
+        gui="settings",
+        retunable=True,
+        retune_card=True,
+        scoring_only=True,
+        cli_hint="a fraction, e.g. 0.5; TIES and DARE read it as the density",
+    )
 
 
 def _scale(role: str) -> Any:
-    return setting(2.0, label=f"{role.capitalize()} strength", tooltip=f"How strongly the {role} changes are "
-                   "applied (1 = as learned).", low=0.0, high=10.0, range_note=" (1.0 keeps the task vector as is)",
-                   step=0.1, gui="settings", retunable=True, retune_card=True,
-                   cli_hint="0 to 10; TIES, DARE and linear read it as the weight")
+    return setting(
+        2.0,
+        label=f"{role.capitalize()} strength",
+        tooltip=f"How strongly the {role} changes are applied (1 = as learned).",
+        low=0.0,
+        high=10.0,
+        range_note=" (1.0 keeps the task vector as is)",
+        step=0.1,
+        gui="settings",
+        retunable=True,
+        retune_card=True,
+        cli_hint="0 to 10; TIES, DARE and linear read it as the weight",
+    )
 
 
 def _model(role: str, tooltip: str, hint: str) -> Any:
-    return setting("", label=f"{role.capitalize()} model", tooltip=tooltip, gui="models",
-                   cli_hint=f"{hint}: a local folder or a Hugging Face repo id")
+    return setting(
+        "",
+        label=f"{role.capitalize()} model",
+        tooltip=tooltip,
+        gui="models",
+        cli_hint=f"{hint}: a local folder or a Hugging Face repo id",
+    )
 
 
 def _method_ids() -> tuple[str, ...]:
@@ -142,22 +167,45 @@ class MergeConfig:
     Each field carries its `Setting` (label, tooltip, range, CLI flag, GUI panel, role); see `settings()`."""
 
     base: str = _model("base", "The original model both experts were fine-tuned from.", "the base model")
-    reasoning: str = _model("reasoning", "The model that thinks step by step (for example an R1-distilled model).",
-                            "fine-tuned from the base")
-    domain: str = _model("domain", "The model that knows your field (safety, medicine, finance...).",
-                         "fine-tuned from the base")
+    reasoning: str = _model(
+        "reasoning",
+        "The model that thinks step by step (for example an R1-distilled model).",
+        "fine-tuned from the base",
+    )
+    domain: str = _model(
+        "domain", "The model that knows your field (safety, medicine, finance...).", "fine-tuned from the base"
+    )
     reasoning_data: str = setting(
-        "builtin:reasoning", label="Reasoning data", gui="data", cli_hint="a file or builtin:reasoning",
-        tooltip="Example texts that show the reasoning skill; used to find where it lives in the model.")
+        "builtin:reasoning",
+        label="Reasoning data",
+        gui="data",
+        cli_hint="a file or builtin:reasoning",
+        tooltip="Example texts that show the reasoning skill; used to find where it lives in the model.",
+    )
     domain_data: str = setting(
-        "builtin:safety", label="Domain data", gui="data", cli_hint="a file or builtin:safety|biomedicine|finance",
-        tooltip="Example texts from your field; used to find where the domain skill lives in the model.")
-    out: str | None = setting(None, label="Output folder", gui="output", retunable=True,
-                              tooltip="The merged model is written here. The folder must not exist yet (or be empty).")
+        "builtin:safety",
+        label="Domain data",
+        gui="data",
+        cli_hint="a file or builtin:safety|biomedicine|finance",
+        tooltip="Example texts from your field; used to find where the domain skill lives in the model.",
+    )
+    out: str | None = setting(
+        None,
+        label="Output folder",
+        gui="output",
+        retunable=True,
+        tooltip="The merged model is written here. The folder must not exist yet (or be empty).",
+    )
 
     method: str = setting(
-        "reasonany", label="Method", choices=_method_ids, gui="settings", retunable=True, retune_card=True,
-        tooltip="How the models are combined. ReasonAny is recommended; the others are for comparison.")
+        "reasonany",
+        label="Method",
+        choices=_method_ids,
+        gui="settings",
+        retunable=True,
+        retune_card=True,
+        tooltip="How the models are combined. ReasonAny is recommended; the others are for comparison.",
+    )
     # Defaults: set where both merge-quality benchmarks agree (benchmarks/quality, 0.85 M from scratch, and
     # benchmarks/pretrained, SmolLM2-135M): snip scores, tensor scope, no intersection, whole-text scoring, and
     # ratio 0.5 with scale 2 (= 1/ratio) for both skills, which kept both skills on both trios (0.98/0.95 and
@@ -168,90 +216,204 @@ class MergeConfig:
     reasoning_scale: float = _scale("reasoning")
     domain_scale: float = _scale("domain")
     score: str = setting(
-        "snip", label="Importance score", choices=SCORES, gui="settings", scoring_only=True,
-        tooltip="How the importance of each weight is measured: weight x gradient (recommended: it separated the "
-                "skills best in our benchmark), gradient size as in the paper, or squared gradient.")
-    samples: int = setting(
-        100, label="Samples per data set", low=1, high=1_000_000, gui="settings", scoring_only=True,
-        tooltip="How many example texts are read from each data set. More is steadier but slower.")
-    max_length: int = setting(
-        512, label="Max tokens per sample", low=8, high=1_048_576, unit="tokens", step=64, gui="settings",
-        scoring_only=True, tooltip="Longer texts are cut to this many tokens. Shorter is faster and uses less memory.")
-    scope: str = setting(
-        "tensor", label="Ranking scope", choices=SCOPES, gui="settings", retunable=True, retune_card=True,
+        "snip",
+        label="Importance score",
+        choices=SCORES,
+        gui="settings",
         scoring_only=True,
-        tooltip="Rank each weight matrix on its own (recommended) or all weights of the model together (global).")
+        tooltip="How the importance of each weight is measured: weight x gradient (recommended: it separated the "
+        "skills best in our benchmark), gradient size as in the paper, or squared gradient.",
+    )
+    samples: int = setting(
+        100,
+        label="Samples per data set",
+        low=1,
+        high=1_000_000,
+        gui="settings",
+        scoring_only=True,
+        tooltip="How many example texts are read from each data set. More is steadier but slower.",
+    )
+    max_length: int = setting(
+        512,
+        label="Max tokens per sample",
+        low=8,
+        high=1_048_576,
+        unit="tokens",
+        step=64,
+        gui="settings",
+        scoring_only=True,
+        tooltip="Longer texts are cut to this many tokens. Shorter is faster and uses less memory.",
+    )
+    scope: str = setting(
+        "tensor",
+        label="Ranking scope",
+        choices=SCOPES,
+        gui="settings",
+        retunable=True,
+        retune_card=True,
+        scoring_only=True,
+        tooltip="Rank each weight matrix on its own (recommended) or all weights of the model together (global).",
+    )
     intersect: bool = setting(
-        False, label="Agree with base model", gui="settings", retunable=True, scoring_only=True,
+        False,
+        label="Agree with base model",
+        gui="settings",
+        retunable=True,
+        scoring_only=True,
         tooltip="Keep a weight only if the base model rates it the same way as the expert does "
-                "(off by default: it lost skills in our benchmark).")
+        "(off by default: it lost skills in our benchmark).",
+    )
     #: whether embedding and lm_head elements may be selected (else they are copied from the base)
     select_embeddings: bool = setting(
-        False, label="Include embeddings", gui="settings", retunable=True, scoring_only=True,
-        tooltip="Allow the word-embedding tables to be merged too (usually left off).")
+        False,
+        label="Include embeddings",
+        gui="settings",
+        retunable=True,
+        scoring_only=True,
+        tooltip="Allow the word-embedding tables to be merged too (usually left off).",
+    )
     #: score only response tokens of prompt/response and chat samples
     response_only: bool = setting(
-        False, label="Score answers only", gui="settings", scoring_only=True,
-        tooltip="For question/answer data, measure importance on the answers only.")
+        False,
+        label="Score answers only",
+        gui="settings",
+        scoring_only=True,
+        tooltip="For question/answer data, measure importance on the answers only.",
+    )
     #: "element" (the paper) or "tensor" (the official scripts' whole-tensor selection; comparison only).
     #: In the GUI's Advanced section: it is a comparison switch, not a setting a user should reach for.
     granularity: str = setting(
-        "element", label="Granularity", choices=GRANULARITIES, gui="settings", retunable=True, scoring_only=True,
-        tooltip="Choose single weights (as in the paper) or whole matrices (older scripts; comparison only).")
+        "element",
+        label="Granularity",
+        choices=GRANULARITIES,
+        gui="settings",
+        retunable=True,
+        scoring_only=True,
+        tooltip="Choose single weights (as in the paper) or whole matrices (older scripts; comparison only).",
+    )
 
     device: str = setting(
-        "auto", label="Device", gui="settings", cli_hint=DEVICES_HELP,
-        tooltip="Where the work runs. A GPU is much faster; its free memory is shown.")
+        "auto",
+        label="Device",
+        gui="settings",
+        cli_hint=DEVICES_HELP,
+        tooltip="Where the work runs. A GPU is much faster; its free memory is shown.",
+    )
     #: several processes (torchrun) and/or a model split across GPUs: engine/distributed.py, placement.py
     devices: str = setting(
-        "", label="Devices", cli_hint="e.g. cuda:0,cuda:1 (one process per GPU), all, cuda:0+cuda:1 (one model "
-        "across two GPUs), cpu,cpu", tooltip="Several devices: one scoring process per comma-separated entry "
+        "",
+        label="Devices",
+        cli_hint="e.g. cuda:0,cuda:1 (one process per GPU), all, cuda:0+cuda:1 (one model across two GPUs), cpu,cpu",
+        tooltip="Several devices: one scoring process per comma-separated entry "
         "(torchrun); '+' joins GPUs that hold one model together. Empty: the one device above.",
-        cli_only="the app's device picker offers one device; several processes are launched from the command line")
+        cli_only="the app's device picker offers one device; several processes are launched from the command line",
+    )
     dtype: str = setting(  # output storage dtype; auto = the base model's
-        "auto", label="Saved precision", choices=OUT_DTYPES, gui="output", retunable=True,
-        tooltip="Number format of the saved model. 'Same as base' keeps the size of the original.")
+        "auto",
+        label="Saved precision",
+        choices=OUT_DTYPES,
+        gui="output",
+        retunable=True,
+        tooltip="Number format of the saved model. 'Same as base' keeps the size of the original.",
+    )
     compute_dtype: str = setting(  # identification dtype; auto = bfloat16 on CUDA, float32 on CPU
-        "auto", label="Working precision", choices=COMPUTE_DTYPES, gui="settings", scoring_only=True,
-        tooltip="Number format while measuring importance. Lower precision is faster and uses less memory.")
+        "auto",
+        label="Working precision",
+        choices=COMPUTE_DTYPES,
+        gui="settings",
+        scoring_only=True,
+        tooltip="Number format while measuring importance. Lower precision is faster and uses less memory.",
+    )
     accumulators: str = setting(  # where the float32 score accumulators live
-        "auto", label="Score storage", choices=ACCUMULATORS, gui="settings", scoring_only=True,
-        tooltip="Where importance scores are kept while they add up: on the GPU (fast) or in RAM (saves GPU memory).")
+        "auto",
+        label="Score storage",
+        choices=ACCUMULATORS,
+        gui="settings",
+        scoring_only=True,
+        tooltip="Where importance scores are kept while they add up: on the GPU (fast) or in RAM (saves GPU memory).",
+    )
     gradient_checkpointing: bool = setting(
-        False, label="Save memory on long samples", gui="settings", scoring_only=True,
-        tooltip="Recompute parts of the model to use less GPU memory on long samples (slower).")
+        False,
+        label="Save memory on long samples",
+        gui="settings",
+        scoring_only=True,
+        tooltip="Recompute parts of the model to use less GPU memory on long samples (slower).",
+    )
     #: low-RAM mode: the tensors are scored in this many groups, one pass each (importance.tensor_groups); the
     #: scores are the same bit for bit, so it is not part of the score cache's key (docs/SCALING.md)
     score_groups: int = setting(
-        1, label="Scoring passes per model", low=1, high=64, gui="settings", scoring_only=True,
+        1,
+        label="Scoring passes per model",
+        low=1,
+        high=64,
+        gui="settings",
+        scoring_only=True,
         tooltip="Measure the model's weights in this many parts, one after another: the scores need this many "
-                "times less memory, and each extra part costs one more pass over the samples. Same result.")
-    seed: int = setting(0, label="Random seed", low=0, high=2**31 - 1, gui="settings",
-                        tooltip="Makes the run repeatable: the same seed gives the same model.")
+        "times less memory, and each extra part costs one more pass over the samples. Same result.",
+    )
+    seed: int = setting(
+        0,
+        label="Random seed",
+        low=0,
+        high=2**31 - 1,
+        gui="settings",
+        tooltip="Makes the run repeatable: the same seed gives the same model.",
+    )
 
     tokenizer_source: str = setting(  # config, tokenizer and chat template come from this model
-        "reasoning", label="Tokenizer and chat template from", choices=ROLES, gui="output", retunable=True,
-        tooltip="The merged model uses this model's tokenizer and chat template.")
-    shard_size: str = setting("5GB", label="File size per shard", kind="size", gui="output", retunable=True,
-                              tooltip="The model is saved in files of at most this size (e.g. 5GB).")
+        "reasoning",
+        label="Tokenizer and chat template from",
+        choices=ROLES,
+        gui="output",
+        retunable=True,
+        tooltip="The merged model uses this model's tokenizer and chat template.",
+    )
+    shard_size: str = setting(
+        "5GB",
+        label="File size per shard",
+        kind="size",
+        gui="output",
+        retunable=True,
+        tooltip="The model is saved in files of at most this size (e.g. 5GB).",
+    )
     score_cache: bool = setting(
-        True, label="Keep scores for re-tuning", cli="cache", gui="settings",
-        tooltip="Keep the importance scores so changing shares or strengths later takes seconds, not a new run.")
+        True,
+        label="Keep scores for re-tuning",
+        cli="cache",
+        gui="settings",
+        tooltip="Keep the importance scores so changing shares or strengths later takes seconds, not a new run.",
+    )
     #: in the GUI's Advanced section: halving the cache's disk use is a storage choice, not a quality knob
     score_precision: str = setting(
-        "bfloat16", label="Kept score precision", choices=SCORE_PRECISIONS, gui="settings", scoring_only=True,
-        tooltip="Precision of the kept scores: lower takes half the disk space.")
+        "bfloat16",
+        label="Kept score precision",
+        choices=SCORE_PRECISIONS,
+        gui="settings",
+        scoring_only=True,
+        tooltip="Precision of the kept scores: lower takes half the disk space.",
+    )
     allow_pickle: bool = setting(
-        False, label="Allow pickle weights", tooltip="Allow .bin/.pt weights (loaded with weights_only=True).",
+        False,
+        label="Allow pickle weights",
+        tooltip="Allow .bin/.pt weights (loaded with weights_only=True).",
         cli_only="pickle files can run code when loaded; the app reads safetensors only, a power user opts in "
-                 "on the command line")
+        "on the command line",
+    )
     allow_download: bool = setting(
-        False, label="Allow downloads", tooltip="Download repo ids missing from the Hugging Face cache.",
-        cli_only="the GUI downloads a missing model with its Download… button, one model at a time, with consent")
+        False,
+        label="Allow downloads",
+        tooltip="Download repo ids missing from the Hugging Face cache.",
+        cli_only="the GUI downloads a missing model with its Download… button, one model at a time, with consent",
+    )
 
     extra: dict[str, Any] = setting(  # free-form notes kept in run.yaml
-        factory=dict, label="Notes", tooltip="Free-form notes kept in run.yaml.", cli=None, retunable=True,
-        yaml_only="free-form plain-data notes (a mapping) for scripts; there is nothing to type or pick")
+        factory=dict,
+        label="Notes",
+        tooltip="Free-form notes kept in run.yaml.",
+        cli=None,
+        retunable=True,
+        yaml_only="free-form plain-data notes (a mapping) for scripts; there is nothing to type or pick",
+    )
 
     # ----------------------------------------------------------------- (de)serialisation
     @classmethod
@@ -276,8 +438,10 @@ class MergeConfig:
         if not p.is_file():
             raise InputError(f"Config file {p} does not exist. Check the path.")
         if p.stat().st_size > MAX_CONFIG_BYTES:
-            raise InputError(f"Config file {p} is {p.stat().st_size:,} bytes; a run config is a few KB. Pick the "
-                             "run.yaml of a run (OUT/reasonany/run.yaml).")
+            raise InputError(
+                f"Config file {p} is {p.stat().st_size:,} bytes; a run config is a few KB. Pick the "
+                "run.yaml of a run (OUT/reasonany/run.yaml)."
+            )
         try:
             text = p.read_text(encoding="utf-8")
             if _flow_depth(text) > MAX_EXTRA_DEPTH + 2:  # PyYAML's parser is quadratic in the nesting depth
@@ -285,8 +449,9 @@ class MergeConfig:
             # aliases (&a / *a) are refused, not expanded: a "billion laughs" of nested aliases would take hours
             # and all memory at report time, and a run config written by us never uses them
             if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader)):
-                raise InputError(f"Config file {p} uses YAML aliases (*name); run configs may not. Write each "
-                                 "value out in full.")
+                raise InputError(
+                    f"Config file {p} uses YAML aliases (*name); run configs may not. Write each value out in full."
+                )
             data = yaml.safe_load(text)
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise InputError(f"Config file {p} is not valid YAML: {exc}") from None
@@ -341,8 +506,11 @@ class MergeConfig:
             raise InputError("Invalid settings:\n  - " + "\n  - ".join(problems))
 
     def _model_problems(self) -> list[str]:
-        return [f"No {role} model given: pass a local folder or a Hugging Face repo id."
-                for role in ROLES if not str(getattr(self, role) or "").strip()]
+        return [
+            f"No {role} model given: pass a local folder or a Hugging Face repo id."
+            for role in ROLES
+            if not str(getattr(self, role) or "").strip()
+        ]
 
     def _setting_problems(self) -> list[str]:
         """Choices and ranges, from the fields' metadata."""
@@ -359,8 +527,12 @@ class MergeConfig:
 
     def _format_problems(self) -> list[str]:
         problems = []
-        if (self.method == "linear" and _is_number(self.reasoning_scale) and _is_number(self.domain_scale)
-                and float(self.reasoning_scale) + float(self.domain_scale) <= 0):
+        if (
+            self.method == "linear"
+            and _is_number(self.reasoning_scale)
+            and _is_number(self.domain_scale)
+            and float(self.reasoning_scale) + float(self.domain_scale) <= 0
+        ):
             problems.append("linear merging needs reasoning_scale + domain_scale > 0 (they are the weights).")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(self.device)):
             problems.append(f"device = {self.device!r} is not valid: use {DEVICES_HELP}.")
@@ -415,17 +587,36 @@ def __getattr__(name: str) -> tuple[str, ...]:
 
 MAX_CONFIG_BYTES = 1_000_000
 #: the kind of value of each annotation (a run.yaml is read with these; a quoted "false" is not a boolean)
-_KINDS = {"str": "text", "str | None": "text or empty", "float": "number", "int": "whole number", "bool": "boolean",
-          "dict[str, Any]": "mapping"}
+_KINDS = {
+    "str": "text",
+    "str | None": "text or empty",
+    "float": "number",
+    "int": "whole number",
+    "bool": "boolean",
+    "dict[str, Any]": "mapping",
+}
 #: the type every setting must have, from the field's annotation (or its Setting's `kind`)
-FIELD_TYPES: dict[str, str] = {f.name: f.metadata[SETTING_KEY].kind or _KINDS[str(f.type)]
-                               for f in dataclasses.fields(MergeConfig)}
-_HINT = {"text": "write it as text (in quotes in YAML)", "text or empty": "write a folder path in quotes, or leave it out",
-         "size": "write e.g. 5GB", "number": "write a number such as 0.05, without quotes",
-         "whole number": "write a whole number such as 100, without quotes",
-         "boolean": "write true or false, without quotes", "mapping": "write key: value pairs"}
-_LABEL = {"text": "text", "text or empty": "text", "size": "a size", "number": "a number",
-          "whole number": "a whole number", "boolean": "true or false", "mapping": "a mapping"}
+FIELD_TYPES: dict[str, str] = {
+    f.name: f.metadata[SETTING_KEY].kind or _KINDS[str(f.type)] for f in dataclasses.fields(MergeConfig)
+}
+_HINT = {
+    "text": "write it as text (in quotes in YAML)",
+    "text or empty": "write a folder path in quotes, or leave it out",
+    "size": "write e.g. 5GB",
+    "number": "write a number such as 0.05, without quotes",
+    "whole number": "write a whole number such as 100, without quotes",
+    "boolean": "write true or false, without quotes",
+    "mapping": "write key: value pairs",
+}
+_LABEL = {
+    "text": "text",
+    "text or empty": "text",
+    "size": "a size",
+    "number": "a number",
+    "whole number": "a whole number",
+    "boolean": "true or false",
+    "mapping": "a mapping",
+}
 MAX_EXTRA_DEPTH = 20
 
 
@@ -441,7 +632,7 @@ def _flow_depth(text: str) -> int:
         elif quote:
             if ch == quote and prev != "\\":
                 quote = None
-        elif ch in "\"'" and (prev in " \t\n[{,:" ):
+        elif ch in "\"'" and (prev in " \t\n[{,:"):
             quote = ch
         elif ch == "#" and prev in " \t\n":
             comment = True
@@ -471,8 +662,15 @@ def _has_type(value: Any, kind: str) -> bool:
 
 
 def _kind_of(value: Any) -> str:
-    return {str: "text", bool: "a boolean", int: "a whole number", float: "a number", list: "a list",
-            dict: "a mapping", type(None): "empty"}.get(type(value), type(value).__name__)
+    return {
+        str: "text",
+        bool: "a boolean",
+        int: "a whole number",
+        float: "a number",
+        list: "a list",
+        dict: "a mapping",
+        type(None): "empty",
+    }.get(type(value), type(value).__name__)
 
 
 def type_problems(data: dict[str, Any]) -> list[str]:
@@ -498,8 +696,11 @@ def _plain_problem(value: Any, where: str, depth: int) -> str | None:
     if value is None or isinstance(value, (str, bool, int)):
         return None
     if isinstance(value, float):
-        return None if value == value and value not in (float("inf"), float("-inf")) else \
-            f"{where} = {value!r} is not a finite number: extra notes must be plain data."
+        return (
+            None
+            if value == value and value not in (float("inf"), float("-inf"))
+            else f"{where} = {value!r} is not a finite number: extra notes must be plain data."
+        )
     if isinstance(value, list):
         for i, item in enumerate(value):
             bad = _plain_problem(item, f"{where}[{i}]", depth + 1)
@@ -514,8 +715,10 @@ def _plain_problem(value: Any, where: str, depth: int) -> str | None:
             if bad:
                 return bad
         return None
-    return (f"{where} = {str(value)[:40]!r} is {_kind_of(value)}, which run.yaml and report.json cannot keep: extra "
-            "notes must be text, numbers, booleans, lists or mappings (write dates and times in quotes).")
+    return (
+        f"{where} = {str(value)[:40]!r} is {_kind_of(value)}, which run.yaml and report.json cannot keep: extra "
+        "notes must be text, numbers, booleans, lists or mappings (write dates and times in quotes)."
+    )
 
 
 def _is_number(v: Any) -> bool:

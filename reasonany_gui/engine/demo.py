@@ -41,8 +41,17 @@ def make_tokenizer():
     return fast
 
 
-def make_config(arch: str = "qwen2", layers: int = 2, hidden: int = 64, heads: int = 4, kv_heads: int = 2,
-                intermediate: int | None = None, vocab: int = 259, tie: bool = False, max_positions: int = 1024):
+def make_config(
+    arch: str = "qwen2",
+    layers: int = 2,
+    hidden: int = 64,
+    heads: int = 4,
+    kv_heads: int = 2,
+    intermediate: int | None = None,
+    vocab: int = 259,
+    tie: bool = False,
+    max_positions: int = 1024,
+):
     """A small Qwen2 or Llama config (the two families the paper and most merges use)."""
     from transformers import LlamaConfig, Qwen2Config
 
@@ -73,8 +82,14 @@ def save_model(model, tokenizer, folder: Path, dtype: torch.dtype | None = None)
     return folder
 
 
-def build_trio(folder: str | Path, arch: str = "qwen2", seed: int = 0, perturb: float = 0.05,
-               dtype: torch.dtype = torch.float32, **config_kwargs) -> dict[str, Path]:
+def build_trio(
+    folder: str | Path,
+    arch: str = "qwen2",
+    seed: int = 0,
+    perturb: float = 0.05,
+    dtype: torch.dtype = torch.float32,
+    **config_kwargs,
+) -> dict[str, Path]:
     """Make base/, reasoning/ and domain/ under `folder`: experts are the base plus seeded perturbations.
 
     Perturbations are relative to each tensor's scale, sparse-ish and different per expert, so task

@@ -118,8 +118,10 @@ def parse_devices(spec: str, cuda_count: int | None = None) -> list[list[str]]:
         cuda_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if spec == "all":
         if cuda_count == 0:
-            raise InputError("devices = 'all' needs CUDA GPUs, and this machine has none. Leave --devices out, "
-                             "or use --devices cpu,cpu for several CPU processes.")
+            raise InputError(
+                "devices = 'all' needs CUDA GPUs, and this machine has none. Leave --devices out, "
+                "or use --devices cpu,cpu for several CPU processes."
+            )
         return [[f"cuda:{i}"] for i in range(cuda_count)]
     groups: list[list[str]] = []
     seen: set[str] = set()
@@ -127,18 +129,26 @@ def parse_devices(spec: str, cuda_count: int | None = None) -> list[list[str]]:
         group = [d for d in part.split("+")]
         for d in group:
             if not _DEVICE.fullmatch(d):
-                raise InputError(f"devices = {spec!r}: {d!r} is not a device. Write e.g. cuda:0,cuda:1 (one process "
-                                 "per GPU), cuda:0+cuda:1 (one model across two GPUs), all, or cpu,cpu.")
+                raise InputError(
+                    f"devices = {spec!r}: {d!r} is not a device. Write e.g. cuda:0,cuda:1 (one process "
+                    "per GPU), cuda:0+cuda:1 (one model across two GPUs), all, or cpu,cpu."
+                )
             if d.startswith("cuda:"):
                 if int(d.split(":")[1]) >= cuda_count:
-                    have = f"this machine has {cuda_count} CUDA device(s)" if cuda_count else "this machine has no CUDA device"
+                    have = (
+                        f"this machine has {cuda_count} CUDA device(s)"
+                        if cuda_count
+                        else "this machine has no CUDA device"
+                    )
                     raise InputError(f"devices = {spec!r}: {d} does not exist; {have}.")
                 if d in seen:
                     raise InputError(f"devices = {spec!r} names {d} twice: give each GPU to one process.")
                 seen.add(d)
         if "cpu" in group and len(group) > 1:
-            raise InputError(f"devices = {spec!r}: a '+' group splits one model across GPUs; the CPU cannot be "
-                             "part of one (use cpu,cpu for two CPU processes).")
+            raise InputError(
+                f"devices = {spec!r}: a '+' group splits one model across GPUs; the CPU cannot be "
+                "part of one (use cpu,cpu for two CPU processes)."
+            )
         groups.append(group)
     return groups
 
@@ -152,8 +162,10 @@ def rank_devices(spec: str, world: World | None = None, cuda_count: int | None =
     if world is None:
         return groups[0]
     if world.size != len(groups):
-        raise InputError(f"devices = {spec!r} names {len(groups)} process(es), but torchrun started "
-                         f"{world.size}: use --nproc-per-node {len(groups)}.")
+        raise InputError(
+            f"devices = {spec!r} names {len(groups)} process(es), but torchrun started "
+            f"{world.size}: use --nproc-per-node {len(groups)}."
+        )
     return groups[world.rank]
 
 
@@ -171,8 +183,13 @@ class ProcessGroup:
     gloo for everything. `init_method` defaults to torchrun's environment (env://); tests pass a file:// store.
     """
 
-    def __init__(self, device: torch.device | str, world: World, init_method: str | None = None,
-                 timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        device: torch.device | str,
+        world: World,
+        init_method: str | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
         self.device = torch.device(device)
         self.world = world
         self.init_method = init_method or "env://"
@@ -185,8 +202,13 @@ class ProcessGroup:
         cuda = self.device.type == "cuda"
         if cuda:
             torch.cuda.set_device(self.device)
-        dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo", init_method=self.init_method,
-                                rank=self.world.rank, world_size=self.world.size, timeout=self.timeout)
+        dist.init_process_group(
+            "cpu:gloo,cuda:nccl" if cuda else "gloo",
+            init_method=self.init_method,
+            rank=self.world.rank,
+            world_size=self.world.size,
+            timeout=self.timeout,
+        )
         self._owned = True
         return self
 
@@ -241,8 +263,10 @@ class _PassSync:
         if not failed:
             raise PeerCancelledError(f"Rank {codes.index(_CANCELLED)} was cancelled; this rank stopped too.")
         r = failed[0]
-        raise PeerFailedError(f"Rank {r} of {self.size} failed, so every rank stopped and nothing was written. "
-                              f"Rank {r}'s error: {messages[r]}")
+        raise PeerFailedError(
+            f"Rank {r} of {self.size} failed, so every rank stopped and nothing was written. "
+            f"Rank {r}'s error: {messages[r]}"
+        )
 
     def step(self) -> int:
         """One finished sample on this rank; returns the samples finished on all ranks so far."""
@@ -277,10 +301,20 @@ class _PassSync:
             pass
 
 
-def score_pass(model: torch.nn.Module, params: dict[str, torch.nn.Parameter], samples: list, kind: str,
-               accumulate_on: torch.device | Mapping[str, torch.device], pass_id: str, model_role: str,
-               data_role: str, listener: Callable[[object], None], cancel, on_sample: Callable[[int, int], None]
-               | None = None, **options: Any) -> importance.PassResult:
+def score_pass(
+    model: torch.nn.Module,
+    params: dict[str, torch.nn.Parameter],
+    samples: list,
+    kind: str,
+    accumulate_on: torch.device | Mapping[str, torch.device],
+    pass_id: str,
+    model_role: str,
+    data_role: str,
+    listener: Callable[[object], None],
+    cancel,
+    on_sample: Callable[[int, int], None] | None = None,
+    **options: Any,
+) -> importance.PassResult:
     """importance.score_pass over this rank's share, sums reduced to rank 0 before the division.
 
     Without a process group this *is* importance.score_pass. With one, `on_sample(done, total)` receives the
@@ -288,8 +322,20 @@ def score_pass(model: torch.nn.Module, params: dict[str, torch.nn.Parameter], sa
     reduced scores, sample and token counts on rank 0; the other ranks get empty scores (their partial sums
     are released: only rank 0 writes)."""
     if not active():
-        return importance.score_pass(model, params, samples, kind, accumulate_on, pass_id, model_role, data_role,
-                                     listener, cancel, on_sample, **options)
+        return importance.score_pass(
+            model,
+            params,
+            samples,
+            kind,
+            accumulate_on,
+            pass_id,
+            model_role,
+            data_role,
+            listener,
+            cancel,
+            on_sample,
+            **options,
+        )
     total = len(samples)
     sync = _PassSync(total)
     share = shard(samples, sync.rank, sync.size)
@@ -304,8 +350,21 @@ def score_pass(model: torch.nn.Module, params: dict[str, torch.nn.Parameter], sa
         return reduce_sums(sums, n, tokens)
 
     try:
-        result = importance.score_pass(model, params, share, kind, accumulate_on, pass_id, model_role, data_role,
-                                       listener, cancel, local_sample, reduce=reduce, **options)
+        result = importance.score_pass(
+            model,
+            params,
+            share,
+            kind,
+            accumulate_on,
+            pass_id,
+            model_role,
+            data_role,
+            listener,
+            cancel,
+            local_sample,
+            reduce=reduce,
+            **options,
+        )
     except (PeerFailedError, PeerCancelledError):
         raise  # every rank already knows
     except BaseException as exc:
@@ -379,8 +438,9 @@ def rank_session(cfg) -> Iterator[Any]:
             import logging
             import traceback
 
-            logging.getLogger("reasonany").error("rank %d stopped: %s", world.rank, "".join(
-                traceback.format_exception(exc)))
+            logging.getLogger("reasonany").error(
+                "rank %d stopped: %s", world.rank, "".join(traceback.format_exception(exc))
+            )
             raise SystemExit(130 if isinstance(exc, (CancelledError, KeyboardInterrupt)) else 1) from None
 
 
@@ -412,9 +472,17 @@ def launch(cfg, extra: Sequence[str], nprocs: int) -> int:
         path = folder / "run.yaml"
         path.write_text(cfg.to_yaml(), encoding="utf-8")
         # torchrun --standalone: a c10d rendezvous on a free local port, no restarts (a failed rank fails the run)
-        config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nprocs, run_id=str(uuid.uuid4()),
-                              rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0,
-                              monitor_interval=0.5, start_method="spawn")
+        config = LaunchConfig(
+            min_nodes=1,
+            max_nodes=1,
+            nproc_per_node=nprocs,
+            run_id=str(uuid.uuid4()),
+            rdzv_backend="c10d",
+            rdzv_endpoint="localhost:0",
+            max_restarts=0,
+            monitor_interval=0.5,
+            start_method="spawn",
+        )
         try:
             elastic_launch(config, entrypoint=sys.executable)(*launch_args(path, extra))
         except ChildFailedError as exc:

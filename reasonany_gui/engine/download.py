@@ -24,9 +24,20 @@ from .events import CancelToken, Listener, Progress, null_listener
 SAFE_INDEX = "model.safetensors.index.json"
 PICKLE_INDEX = "pytorch_model.bin.index.json"
 #: the files a merge (and the merged model's tokenizer and chat template) needs, besides the weights
-SIDE_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "tokenizer.model",
-              "special_tokens_map.json", "added_tokens.json", "vocab.json", "vocab.txt", "merges.txt",
-              "chat_template.jinja", "chat_template.json")
+SIDE_FILES = (
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "vocab.txt",
+    "merges.txt",
+    "chat_template.jinja",
+    "chat_template.json",
+)
 SIDE_PATTERNS = ("tokenizer*.json", "*.tiktoken", "tokenizer*.model")
 PICKLE_PATTERNS = ("*.bin", "*.pt", "*.pth")
 CODE_PATTERNS = ("*.py", "*.pyc", "*.so", "*.dll", "*.sh", "*.exe")
@@ -103,33 +114,49 @@ def _hub_error(exc: BaseException, repo_id: str, token: str | None) -> InputErro
     name = type(exc).__name__
     if isinstance(exc, hf.GatedRepoError):
         if token:
-            return InputError(f"Model {repo_id!r} is gated and your Hugging Face account has no access yet. Accept "
-                              f"its terms on https://huggingface.co/{repo_id} and try again.")
-        return InputError(f"Model {repo_id!r} is gated: log in with your Hugging Face token (after accepting its "
-                          f"terms on https://huggingface.co/{repo_id}), then try again.")
+            return InputError(
+                f"Model {repo_id!r} is gated and your Hugging Face account has no access yet. Accept "
+                f"its terms on https://huggingface.co/{repo_id} and try again."
+            )
+        return InputError(
+            f"Model {repo_id!r} is gated: log in with your Hugging Face token (after accepting its "
+            f"terms on https://huggingface.co/{repo_id}), then try again."
+        )
     if isinstance(exc, hf.RevisionNotFoundError):
         return InputError(f"Model {repo_id!r} has no such revision on the Hugging Face Hub: check the revision.")
     if isinstance(exc, hf.RepositoryNotFoundError):
-        extra = ("your token has no access to it" if token else
-                 "if it is private, log in with your Hugging Face token")
+        extra = "your token has no access to it" if token else "if it is private, log in with your Hugging Face token"
         return InputError(f"No model {repo_id!r} on the Hugging Face Hub: check the id (owner/name); {extra}.")
-    if isinstance(exc, hf.OfflineModeIsEnabled) or "ConnectError" in name or "ConnectionError" in name \
-            or "Timeout" in name or name == "LocalEntryNotFoundError":
-        return InputError(f"Could not reach the Hugging Face Hub for {repo_id!r}: you are offline (or HF_HUB_OFFLINE "
-                          "is set). Connect to the internet and try again; a download resumes where it stopped.")
+    if (
+        isinstance(exc, hf.OfflineModeIsEnabled)
+        or "ConnectError" in name
+        or "ConnectionError" in name
+        or "Timeout" in name
+        or name == "LocalEntryNotFoundError"
+    ):
+        return InputError(
+            f"Could not reach the Hugging Face Hub for {repo_id!r}: you are offline (or HF_HUB_OFFLINE "
+            "is set). Connect to the internet and try again; a download resumes where it stopped."
+        )
     if isinstance(exc, hf.HfHubHTTPError):
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if status == 401:
-            return InputError(f"The Hugging Face Hub refused the token for {repo_id!r}: log in again with a valid "
-                              "token (Settings → Access Tokens on huggingface.co).")
-        return InputError(f"The Hugging Face Hub answered with an error for {repo_id!r} ({status or exc}). "
-                          "Try again later; a download resumes where it stopped.")
+            return InputError(
+                f"The Hugging Face Hub refused the token for {repo_id!r}: log in again with a valid "
+                "token (Settings → Access Tokens on huggingface.co)."
+            )
+        return InputError(
+            f"The Hugging Face Hub answered with an error for {repo_id!r} ({status or exc}). "
+            "Try again later; a download resumes where it stopped."
+        )
     if isinstance(exc, hf.HFValidationError):
         return InputError(f"{repo_id!r} is not a valid Hugging Face repo id: check the id (owner/name).")
     return None
 
 
-def plan(repo_id: str, revision: str | None = None, token: str | None = None, allow_pickle: bool = False) -> DownloadPlan:
+def plan(
+    repo_id: str, revision: str | None = None, token: str | None = None, allow_pickle: bool = False
+) -> DownloadPlan:
     """Ask the Hub (metadata only) which files a merge needs and their sizes, and mark those already cached."""
     from huggingface_hub import HfApi, try_to_load_from_cache
 
@@ -145,9 +172,13 @@ def plan(repo_id: str, revision: str | None = None, token: str | None = None, al
     keep, skipped = choose_files(sorted(sizes), allow_pickle)
     if not any(n.endswith((".safetensors", ".bin", ".pt", ".pth")) for n in keep):
         pickles = [n for n in sizes if _matches(n, PICKLE_PATTERNS) and "/" not in n]
-        why = (" It has only pickle weights (.bin/.pt), which the app does not load (they can run code): pick a repo "
-               f"with safetensors weights, or, if you trust its source, fetch it with `hf download {repo_id}` and "
-               "merge on the command line with --allow-pickle." if pickles else " Pick a repo with safetensors weights.")
+        why = (
+            " It has only pickle weights (.bin/.pt), which the app does not load (they can run code): pick a repo "
+            f"with safetensors weights, or, if you trust its source, fetch it with `hf download {repo_id}` and "
+            "merge on the command line with --allow-pickle."
+            if pickles
+            else " Pick a repo with safetensors weights."
+        )
         raise InputError(f"Model {repo_id!r} has no weight files a merge can use.{why}")
     if "config.json" not in keep:
         raise InputError(f"Model {repo_id!r} has no config.json: it is not a transformers model a merge can use.")
@@ -201,8 +232,14 @@ def download(p: DownloadPlan, listener: Listener = null_listener, cancel: Cancel
     total = max(p.total_bytes, 1)
     done = p.cached_bytes
     order = [f for f in p.files if f.name != "config.json"] + [f for f in p.files if f.name == "config.json"]
-    todo = [f for f in order if not (f.cached and isinstance(
-        try_to_load_from_cache(p.repo_id, f.name, cache_dir=_cache_dir(), revision=p.revision), str))]
+    todo = [
+        f
+        for f in order
+        if not (
+            f.cached
+            and isinstance(try_to_load_from_cache(p.repo_id, f.name, cache_dir=_cache_dir(), revision=p.revision), str)
+        )
+    ]
     listener(Progress("download", 0.0, done / total, f"{len(todo)} files to download from {p.repo_id}"))
     try:
         for i, f in enumerate(todo):
@@ -214,31 +251,45 @@ def download(p: DownloadPlan, listener: Listener = null_listener, cancel: Cancel
                 if force or now - last[0] >= EMIT_EVERY_S:
                     last[0] = now
                     frac = min(n / f.size, 1.0) if f.size else 0.0
-                    listener(Progress("download", frac, min((base + n) / total, 1.0),
-                                      f"file {i + 1} of {len(todo)}: {f.name}"))
+                    listener(
+                        Progress(
+                            "download", frac, min((base + n) / total, 1.0), f"file {i + 1} of {len(todo)}: {f.name}"
+                        )
+                    )
 
-            hf_hub_download(p.repo_id, f.name, revision=p.revision, cache_dir=_cache_dir(), token=p.token,
-                            tqdm_class=_progress_bar_class(emit, cancel))
+            hf_hub_download(
+                p.repo_id,
+                f.name,
+                revision=p.revision,
+                cache_dir=_cache_dir(),
+                token=p.token,
+                tqdm_class=_progress_bar_class(emit, cancel),
+            )
             done += f.size
             listener(Progress("download", 1.0, min(done / total, 1.0), f"file {i + 1} of {len(todo)}: {f.name}"))
         cancel.check()
     except BaseException as exc:
         _remove_new_entries(snap, before)
         if isinstance(exc, CancelledError):
-            raise CancelledError("The download was cancelled. What was fetched stays in the Hugging Face cache: "
-                                 "Download again to resume.") from None
+            raise CancelledError(
+                "The download was cancelled. What was fetched stays in the Hugging Face cache: "
+                "Download again to resume."
+            ) from None
         err = _hub_error(exc, p.repo_id, p.token)
         if err is not None:
             raise err from None
         if isinstance(exc, OSError) and getattr(exc, "errno", None) == 28:
-            raise InputError(f"The disk of the Hugging Face cache ({_cache_dir()}) is full: free space (the model "
-                             f"needs {p.remaining_bytes / 1e9:.1f} GB) and Download again to resume.") from None
+            raise InputError(
+                f"The disk of the Hugging Face cache ({_cache_dir()}) is full: free space (the model "
+                f"needs {p.remaining_bytes / 1e9:.1f} GB) and Download again to resume."
+            ) from None
         raise
     return snap
 
 
-def fetch(repo_id: str, listener: Listener = null_listener, cancel: CancelToken | None = None,
-          allow_pickle: bool = False) -> Path:
+def fetch(
+    repo_id: str, listener: Listener = null_listener, cancel: CancelToken | None = None, allow_pickle: bool = False
+) -> Path:
     """plan + download: what `reasonany merge --allow-download` (via `resolve_model`) uses."""
     return download(plan(repo_id, allow_pickle=allow_pickle), listener, cancel)
 
@@ -278,9 +329,12 @@ def login(token: str) -> None:
     except Exception as exc:
         err = _hub_error(exc, "your account", token)
         if err is not None and "offline" in str(err):
-            raise InputError("Could not check the token: you are offline. Connect to the internet and try again.") from None
-        raise InputError("The Hugging Face Hub refused this token: copy it again from huggingface.co → Settings → "
-                         "Access Tokens.") from None
+            raise InputError(
+                "Could not check the token: you are offline. Connect to the internet and try again."
+            ) from None
+        raise InputError(
+            "The Hugging Face Hub refused this token: copy it again from huggingface.co → Settings → Access Tokens."
+        ) from None
 
 
 def logout() -> None:

@@ -62,7 +62,7 @@ def largest_block_params(info: ModelInfo) -> int:
     """The largest block a device map never splits: one decoder layer (attention ≤ 4·h², MLP 3·h·I) or the
     embedding."""
     inter = info.intermediate_size or 4 * info.hidden_size
-    return max(info.vocab_size * info.hidden_size, 4 * info.hidden_size ** 2 + 3 * info.hidden_size * inter)
+    return max(info.vocab_size * info.hidden_size, 4 * info.hidden_size**2 + 3 * info.hidden_size * inter)
 
 
 def accumulated_params(config: MergeConfig, info: ModelInfo) -> int:
@@ -71,8 +71,7 @@ def accumulated_params(config: MergeConfig, info: ModelInfo) -> int:
     return group_params_bound(info.num_params, config.score_groups, largest_module_params(info))
 
 
-def accumulators_on_host(config: MergeConfig, info: ModelInfo, device: torch.device,
-                         free: int | None = None) -> bool:
+def accumulators_on_host(config: MergeConfig, info: ModelInfo, device: torch.device, free: int | None = None) -> bool:
     """Where the pipeline will put the score accumulators (its `auto` rule: the device only if 4 B per
     accumulated parameter × 1.3 + 2 GB is free there). `free`: the device's free bytes, asked when None."""
     if device.type == "cpu" or config.accumulators == "device":
@@ -143,9 +142,14 @@ def activation_bytes(info: ModelInfo, max_length: int, dtype_bytes: int, checkpo
     return per_layer * layers + logits
 
 
-def stage_costs(config: MergeConfig, info: ModelInfo, device_type: str = "cpu",
-                speed_factor: float | None = None, host_accumulators: bool | None = None,
-                ranks: int = 1) -> dict[str, float]:
+def stage_costs(
+    config: MergeConfig,
+    info: ModelInfo,
+    device_type: str = "cpu",
+    speed_factor: float | None = None,
+    host_accumulators: bool | None = None,
+    ranks: int = 1,
+) -> dict[str, float]:
     """Expected seconds per stage of a merge, in run order, named as the pipeline names its stages.
 
     The identification passes dominate; each costs FLOPs at a nominal rate plus a fixed cost per sample and
@@ -164,7 +168,9 @@ def stage_costs(config: MergeConfig, info: ModelInfo, device_type: str = "cpu",
         try:
             from .devices import resolve_device
 
-            host_accumulators = device_type == "cuda" and accumulators_on_host(config, info, resolve_device(config.device))
+            host_accumulators = device_type == "cuda" and accumulators_on_host(
+                config, info, resolve_device(config.device)
+            )
         except Exception:  # noqa: BLE001 - a device that is not there: the settings show device accumulators
             host_accumulators = False
     dtype_bytes = 2 if device_type == "cuda" and config.compute_dtype in ("auto", "bfloat16", "float16") else 4
@@ -189,9 +195,12 @@ def stage_costs(config: MergeConfig, info: ModelInfo, device_type: str = "cpu",
         map_bytes = 2 if config.score_precision == "bfloat16" else 4
         reads = len(maps) * (2 if config.scope == "global" else 1)
         costs["select"] = 0.2 + reads * p * (map_bytes / DISK_RATE + SELECT_NS_PER_READ * 1e-9)
-    out_bytes = p * {"float32": 4, "float16": 2, "bfloat16": 2}.get(info.dtype if config.dtype == "auto" else config.dtype, 2)
-    costs["write"] = (0.3 + (3 * info.size_bytes + out_bytes) / DISK_RATE
-                      + p * MERGE_NS.get(config.method, MERGE_NS_DEFAULT) * 1e-9)
+    out_bytes = p * {"float32": 4, "float16": 2, "bfloat16": 2}.get(
+        info.dtype if config.dtype == "auto" else config.dtype, 2
+    )
+    costs["write"] = (
+        0.3 + (3 * info.size_bytes + out_bytes) / DISK_RATE + p * MERGE_NS.get(config.method, MERGE_NS_DEFAULT) * 1e-9
+    )
     return costs
 
 
@@ -288,8 +297,13 @@ def device_groups(config: MergeConfig, cuda_count: int | None = None) -> list[li
         return []
 
 
-def estimate_run(config: MergeConfig, info: ModelInfo, speed_factor: float | None = None,
-                 free: Mapping[str, int] | None = None, cuda_count: int | None = None) -> Estimate:
+def estimate_run(
+    config: MergeConfig,
+    info: ModelInfo,
+    speed_factor: float | None = None,
+    free: Mapping[str, int] | None = None,
+    cuda_count: int | None = None,
+) -> Estimate:
     """Device memory, host memory, disk and time of a run with this setting, before it starts.
 
     With `devices` naming several processes or a model split across GPUs ('+'), the estimate is per device:
@@ -318,7 +332,8 @@ def estimate_run(config: MergeConfig, info: ModelInfo, speed_factor: float | Non
     act = activation_bytes(info, config.max_length, dtype.itemsize, config.gradient_checkpointing)
     notes: list[str] = []
     out_dtype_bytes = {"float32": 4, "float16": 2, "bfloat16": 2}.get(
-        info.dtype if config.dtype == "auto" else config.dtype, 2)
+        info.dtype if config.dtype == "auto" else config.dtype, 2
+    )
     out_bytes = p * out_dtype_bytes
     passes = len(needed_maps(config))
     cache_bytes = passes * p * (2 if config.score_precision == "bfloat16" else 4)
@@ -341,19 +356,28 @@ def estimate_run(config: MergeConfig, info: ModelInfo, speed_factor: float | Non
             identify_host += acc + 2 * STAGE_CHUNK_BYTES + 2 * STAGE_CHUNK_BYTES
             host_acc = acc * ranks
             per_sample = host_seconds_per_sample(config, p, dtype.itemsize)
-            notes.append(f"Score accumulators in host memory: about {per_sample:.1f} s per sample at least (the "
-                         "host adds every parameter's score; measured rate, slower on a busy or older machine).")
+            notes.append(
+                f"Score accumulators in host memory: about {per_sample:.1f} s per sample at least (the "
+                "host adds every parameter's score; measured rate, slower on a busy or older machine)."
+            )
         elif config.accumulators == "auto":
             notes.append("Score accumulators go to host memory automatically if the GPU is too small.")
         if split is not None:
             plan = _split_plan(info, dtype.itemsize, split, acc_on_device, free)
             # the gradient at its hook and the activations come on top, on whichever device holds that layer
-            device_bytes = (max(plan.per_device.values(), default=0) + largest_grad + act
-                            + (STAGE_INFLIGHT_BYTES if on_host else 0))
+            device_bytes = (
+                max(plan.per_device.values(), default=0) + largest_grad + act + (STAGE_INFLIGHT_BYTES if on_host else 0)
+            )
         if groups:
-            per_device = {d: int(device_bytes) for g in groups for d in g} if plan is None else \
-                {d: int(b) for g in groups for d, b in _split_plan(info, dtype.itemsize, g, acc_on_device,
-                                                                   free).per_device.items()}
+            per_device = (
+                {d: int(device_bytes) for g in groups for d in g}
+                if plan is None
+                else {
+                    d: int(b)
+                    for g in groups
+                    for d, b in _split_plan(info, dtype.itemsize, g, acc_on_device, free).per_device.items()
+                }
+            )
         # every process holds its own host share; the extra ones their interpreter and CUDA context too
         host_bytes = max(ranks * identify_host + (ranks - 1) * PROCESS_HOST_BYTES, write_host)
     else:
@@ -368,23 +392,39 @@ def estimate_run(config: MergeConfig, info: ModelInfo, speed_factor: float | Non
     if config.needs_scores and config.score_groups > 1:
         one = stage_costs(config.replace(score_groups=1), info, device.type, speed_factor, on_host, ranks)
         extra = sum(costs.values()) - sum(one.values())
-        notes.append(f"Low-RAM mode: each model is scored in {config.score_groups} passes, "
-                     f"{human_bytes(acc)} of score sums at a time instead of {human_bytes(4 * p)}; about "
-                     f"{_duration(extra)} longer.")
+        notes.append(
+            f"Low-RAM mode: each model is scored in {config.score_groups} passes, "
+            f"{human_bytes(acc)} of score sums at a time instead of {human_bytes(4 * p)}; about "
+            f"{_duration(extra)} longer."
+        )
     if ranks > 1:
-        notes.append(f"{ranks} processes, one per entry of devices ({config.devices}): each scores 1/{ranks} of "
-                     "the samples" + (" and keeps its own score sums in host memory." if host_acc else "."))
+        notes.append(
+            f"{ranks} processes, one per entry of devices ({config.devices}): each scores 1/{ranks} of "
+            "the samples" + (" and keeps its own score sums in host memory." if host_acc else ".")
+        )
     if plan is not None:
         notes.append(plan.message)
     if config.needs_scores:
         notes.append(f"The score cache takes about {human_bytes(cache_bytes)} (clear it from the menu).")
-    return Estimate(int(device_bytes), int(host_bytes), int(disk), float(seconds), notes,
-                    (seconds * spread[0], seconds * spread[1]), bool(speed_factor), dict(costs), int(host_acc),
-                    ranks, per_device, plan)
+    return Estimate(
+        int(device_bytes),
+        int(host_bytes),
+        int(disk),
+        float(seconds),
+        notes,
+        (seconds * spread[0], seconds * spread[1]),
+        bool(speed_factor),
+        dict(costs),
+        int(host_acc),
+        ranks,
+        per_device,
+        plan,
+    )
 
 
-def _split_plan(info: ModelInfo, dtype_bytes: int, group: list[str], acc_on_device: bool,
-                free: Mapping[str, int] | None) -> SplitPlan:
+def _split_plan(
+    info: ModelInfo, dtype_bytes: int, group: list[str], acc_on_device: bool, free: Mapping[str, int] | None
+) -> SplitPlan:
     """placement.split_plan for one '+' group, with the devices' free memory (asked when not given)."""
     if free is None:
         from .devices import free_device_bytes
@@ -423,14 +463,22 @@ class LowRamOffer:
     def message(self, how: str = "") -> str:
         from reasonany_gui.engine.writer import human_bytes
 
-        return (f"Your computer has {human_bytes(self.ram)} of memory free; this merge needs about "
-                f"{human_bytes(self.needed)}. Score in {self.groups} passes per model (about "
-                f"{_duration(self.extra_seconds)} slower, {human_bytes(self.with_groups)})?{how}")
+        return (
+            f"Your computer has {human_bytes(self.ram)} of memory free; this merge needs about "
+            f"{human_bytes(self.needed)}. Score in {self.groups} passes per model (about "
+            f"{_duration(self.extra_seconds)} slower, {human_bytes(self.with_groups)})?{how}"
+        )
 
 
-def low_ram_offer(config: MergeConfig, info: ModelInfo, ram: int, speed_factor: float | None = None,
-                  free: Mapping[str, int] | None = None, cuda_count: int | None = None,
-                  most: int = 64) -> LowRamOffer | None:
+def low_ram_offer(
+    config: MergeConfig,
+    info: ModelInfo,
+    ram: int,
+    speed_factor: float | None = None,
+    free: Mapping[str, int] | None = None,
+    cuda_count: int | None = None,
+    most: int = 64,
+) -> LowRamOffer | None:
     """The fewest groups (MergeConfig.score_groups) at which the run's host memory fits `ram`, if the setting
     as it is does not fit and some number of groups does. Only the score sums shrink with the groups, so the
     answer is None when the rest (weights on a CPU run, the write stage) is already too large."""

@@ -49,8 +49,10 @@ def load_for_eval(model_dir: Path, device: torch.device | str = "cpu"):
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=False)
     except Exception as exc:
-        raise InputError(f"The tokenizer in {model_dir} could not be loaded ({exc}). The folder needs its "
-                         "tokenizer files (tokenizer.json or tokenizer.model and tokenizer_config.json).") from None
+        raise InputError(
+            f"The tokenizer in {model_dir} could not be loaded ({exc}). The folder needs its "
+            "tokenizer files (tokenizer.json or tokenizer.model and tokenizer_config.json)."
+        ) from None
     return model, tokenizer
 
 
@@ -81,8 +83,14 @@ def nll_sum(model, ids: list[int]) -> tuple[float, int]:
     return float(nll), len(ids) - 1
 
 
-def perplexity_of(model, tokenizer, samples: list[calibration.Sample], max_length: int = 256,
-                  cancel: CancelToken | None = None, on_sample=None) -> float:
+def perplexity_of(
+    model,
+    tokenizer,
+    samples: list[calibration.Sample],
+    max_length: int = 256,
+    cancel: CancelToken | None = None,
+    on_sample=None,
+) -> float:
     """exp(total NLL / total predicted tokens) of a loaded model over the samples."""
     total, count = 0.0, 0
     for i, s in enumerate(samples):
@@ -93,13 +101,20 @@ def perplexity_of(model, tokenizer, samples: list[calibration.Sample], max_lengt
         if on_sample is not None:
             on_sample(i + 1, len(samples))
     if count == 0:
-        raise InputError("No held-out text has two or more tokens to measure perplexity on; use longer texts "
-                         "or raise max_length.")
+        raise InputError(
+            "No held-out text has two or more tokens to measure perplexity on; use longer texts or raise max_length."
+        )
     return math.exp(total / count)
 
 
-def perplexity(model_dir: Path, texts_spec: str, max_samples: int = 32, max_length: int = 256, device: str = "cpu",
-               cancel: CancelToken | None = None) -> float:
+def perplexity(
+    model_dir: Path,
+    texts_spec: str,
+    max_samples: int = 32,
+    max_length: int = 256,
+    device: str = "cpu",
+    cancel: CancelToken | None = None,
+) -> float:
     """Perplexity of the model in `model_dir` on the last `max_samples` rows of `texts_spec`."""
     samples = heldout_samples(texts_spec, max_samples)
     if not samples:
@@ -117,7 +132,9 @@ def stop_token_ids(model, tokenizer) -> list[int]:
         if isinstance(v, int) and v not in ids:
             ids.append(v)
     for token in ("<|im_end|>", "<|eot_id|>", "<end_of_turn>"):
-        if token in getattr(tokenizer, "all_special_tokens", []) or token in getattr(tokenizer, "added_tokens_encoder", {}):
+        if token in getattr(tokenizer, "all_special_tokens", []) or token in getattr(
+            tokenizer, "added_tokens_encoder", {}
+        ):
             tid = tokenizer.convert_tokens_to_ids(token)
             if isinstance(tid, int) and tid >= 0 and tid not in ids:
                 ids.append(tid)
@@ -127,8 +144,9 @@ def stop_token_ids(model, tokenizer) -> list[int]:
 def prompt_ids(tokenizer, prompt: str) -> list[int]:
     """The user prompt as the model expects it: one user turn plus the generation prompt, or the raw text."""
     if calibration.has_chat_template(tokenizer):
-        text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                             add_generation_prompt=True)
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+        )
         return list(tokenizer(text, add_special_tokens=False)["input_ids"])
     return list(tokenizer(prompt)["input_ids"])
 
@@ -148,29 +166,44 @@ def greedy_ids(model, tokenizer, prompts: list[str], max_new_tokens: int = 64, b
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0] if stops else 0
     outputs: list[list[int]] = []
     for start in range(0, len(prompts), batch_size):
-        batch = [prompt_ids(tokenizer, p) for p in prompts[start:start + batch_size]]
+        batch = [prompt_ids(tokenizer, p) for p in prompts[start : start + batch_size]]
         width = max(len(b) for b in batch)
         x = torch.full((len(batch), width), pad, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
         for r, ids in enumerate(batch):
-            x[r, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
-            mask[r, width - len(ids):] = 1
-        out = model.generate(input_ids=x.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
-                             do_sample=False, eos_token_id=stops or None, pad_token_id=pad,
-                             temperature=None, top_p=None, top_k=None)
+            x[r, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            mask[r, width - len(ids) :] = 1
+        out = model.generate(
+            input_ids=x.to(device),
+            attention_mask=mask.to(device),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            eos_token_id=stops or None,
+            pad_token_id=pad,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+        )
         for row in out[:, width:].tolist():
             cut = next((i + 1 for i, t in enumerate(row) if t in stops), len(row))
             outputs.append(row[:cut])
     return outputs
 
 
-def greedy_generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 64, batch_size: int = 64,
-                    skip_special_tokens: bool = True) -> list[str]:
+def greedy_generate(
+    model,
+    tokenizer,
+    prompts: list[str],
+    max_new_tokens: int = 64,
+    batch_size: int = 64,
+    skip_special_tokens: bool = True,
+) -> list[str]:
     """Greedy replies (greedy_ids), decoded without the stop token (and other special tokens unless asked), stripped."""
     stops = set(stop_token_ids(model, tokenizer))
-    return [tokenizer.decode(ids[:-1] if ids and ids[-1] in stops else ids,
-                             skip_special_tokens=skip_special_tokens).strip()
-            for ids in greedy_ids(model, tokenizer, prompts, max_new_tokens, batch_size)]
+    return [
+        tokenizer.decode(ids[:-1] if ids and ids[-1] in stops else ids, skip_special_tokens=skip_special_tokens).strip()
+        for ids in greedy_ids(model, tokenizer, prompts, max_new_tokens, batch_size)
+    ]
 
 
 def generate(model_dir: Path, prompts: list[str], max_new_tokens: int = 64, device: str = "cpu") -> list[str]:
@@ -183,8 +216,10 @@ def generate(model_dir: Path, prompts: list[str], max_new_tokens: int = 64, devi
 def _run_config(out_dir: Path) -> MergeConfig:
     path = Path(out_dir) / RUN_DIR / "run.yaml"
     if not path.is_file():
-        raise InputError(f"{out_dir} is not a ReasonAny output folder: {path} is missing. Pick the folder a merge "
-                         "wrote (it holds reasonany/run.yaml).")
+        raise InputError(
+            f"{out_dir} is not a ReasonAny output folder: {path} is missing. Pick the folder a merge "
+            "wrote (it holds reasonany/run.yaml)."
+        )
     return MergeConfig.from_yaml(path)
 
 
@@ -213,8 +248,11 @@ def default_prompts(samples_by_spec: dict[str, list[calibration.Sample]], per_sp
     for samples in samples_by_spec.values():
         found = 0
         for s in samples:
-            user = s.prompt if s.kind == "pair" else next(
-                (m["content"] for m in s.messages or [] if m.get("role") == "user"), None)
+            user = (
+                s.prompt
+                if s.kind == "pair"
+                else next((m["content"] for m in s.messages or [] if m.get("role") == "user"), None)
+            )
             if user and user not in prompts:
                 prompts.append(user)
                 found += 1
@@ -223,9 +261,18 @@ def default_prompts(samples_by_spec: dict[str, list[calibration.Sample]], per_sp
     return prompts
 
 
-def evaluate_run(out_dir: Path, data: list[str], prompts: list[str] | None = None, max_samples: int = 32,
-                 max_length: int = 256, device: str = "auto", listener=None, cancel: CancelToken | None = None,
-                 max_new_tokens: int = 64, compare: bool = True) -> dict:
+def evaluate_run(
+    out_dir: Path,
+    data: list[str],
+    prompts: list[str] | None = None,
+    max_samples: int = 32,
+    max_length: int = 256,
+    device: str = "auto",
+    listener=None,
+    cancel: CancelToken | None = None,
+    max_new_tokens: int = 64,
+    compare: bool = True,
+) -> dict:
     """Perplexity of base, reasoning, domain and merged on held-out texts of each data set, plus greedy replies.
 
     Writes OUT/reasonany/eval.json and returns the same dict:
@@ -254,16 +301,25 @@ def evaluate_run(out_dir: Path, data: list[str], prompts: list[str] | None = Non
         samples = heldout_samples(spec, max_samples, exclude)
         if not samples:
             samples = heldout_samples(spec, max_samples)
-            warnings.append(f"Every row of {spec} was used for calibration: its perplexity is measured on "
-                            "calibration texts, not held-out ones. Pass a separate test file for a fair check.")
+            warnings.append(
+                f"Every row of {spec} was used for calibration: its perplexity is measured on "
+                "calibration texts, not held-out ones. Pass a separate test file for a fair check."
+            )
         held[spec] = samples
         heldout_info[spec] = {"samples": len(samples), "excluded_calibration_rows": len(exclude)}
     if prompts is None:
         prompts = demo.demo_prompts({r: getattr(cfg, r) for r in ROLES}) or default_prompts(held)
-    result: dict = {"perplexity": {spec: {} for spec in data}, "generations": [{"prompt": p, "outputs": {}} for p in prompts],
-                    "heldout": heldout_info, "models": {r: str(p) for r, p in models.items()},
-                    "max_samples": max_samples, "max_length": max_length, "max_new_tokens": max_new_tokens,
-                    "device": str(dev), "warnings": warnings}
+    result: dict = {
+        "perplexity": {spec: {} for spec in data},
+        "generations": [{"prompt": p, "outputs": {}} for p in prompts],
+        "heldout": heldout_info,
+        "models": {r: str(p) for r, p in models.items()},
+        "max_samples": max_samples,
+        "max_length": max_length,
+        "max_new_tokens": max_new_tokens,
+        "device": str(dev),
+        "warnings": warnings,
+    }
     for w in warnings:
         listener(Log("warning", w))
     per_model = sum(len(s) for s in held.values()) + len(prompts)
@@ -275,14 +331,19 @@ def evaluate_run(out_dir: Path, data: list[str], prompts: list[str] | None = Non
         model, tokenizer = load_for_eval(models[role], dev)
         done = 0
         for spec, samples in held.items():
-            def tick(i: int, n: int, _base: int = done, _stage: str = stage, _index: int = index, _spec: str = spec) -> None:
+
+            def tick(
+                i: int, n: int, _base: int = done, _stage: str = stage, _index: int = index, _spec: str = spec
+            ) -> None:
                 frac = (_base + i) / max(per_model, 1)
                 listener(Progress(_stage, frac, (_index + frac) / len(EVAL_ROLES), f"{_spec}: text {i}/{n}"))
 
             result["perplexity"][spec][role] = perplexity_of(model, tokenizer, samples, max_length, cancel, tick)
             done += len(samples)
         cancel.check()
-        for g, text in zip(result["generations"], greedy_generate(model, tokenizer, prompts, max_new_tokens), strict=True):
+        for g, text in zip(
+            result["generations"], greedy_generate(model, tokenizer, prompts, max_new_tokens), strict=True
+        ):
             g["outputs"][role] = text
         del model
         if dev.type == "cuda":
@@ -291,8 +352,11 @@ def evaluate_run(out_dir: Path, data: list[str], prompts: list[str] | None = Non
     if compare:
         cancel.check()
         stage = "eval:task_arithmetic"
-        listener(StageStarted(stage, "Evaluating Task Arithmetic (λ 1/1) for comparison", len(EVAL_ROLES),
-                                  len(EVAL_ROLES) + 1))
+        listener(
+            StageStarted(
+                stage, "Evaluating Task Arithmetic (λ 1/1) for comparison", len(EVAL_ROLES), len(EVAL_ROLES) + 1
+            )
+        )
         t0 = time.perf_counter()
         try:
             ta = task_arithmetic_perplexity(cfg, held, max_length, dev, cancel)
@@ -317,15 +381,21 @@ def evaluate_run(out_dir: Path, data: list[str], prompts: list[str] | None = Non
     return result
 
 
-def task_arithmetic_perplexity(cfg: MergeConfig, held: dict[str, list[calibration.Sample]], max_length: int,
-                               device: torch.device, cancel: CancelToken) -> dict[str, float]:
+def task_arithmetic_perplexity(
+    cfg: MergeConfig,
+    held: dict[str, list[calibration.Sample]],
+    max_length: int,
+    device: torch.device,
+    cancel: CancelToken,
+) -> dict[str, float]:
     """Perplexity of θ_b + τ_r + τ_d on the same held-out texts: merged in memory (live.LiveMerge), not written."""
     from .calibration import load_tokenizer
     from .live import LiveMerge
     from .pipeline import Pipeline
 
-    ta = cfg.replace(method="task_arithmetic", reasoning_scale=1.0, domain_scale=1.0, out=None,
-                     device=str(device), score_cache=True)
+    ta = cfg.replace(
+        method="task_arithmetic", reasoning_scale=1.0, domain_scale=1.0, out=None, device=str(device), score_cache=True
+    )
     pipe = Pipeline(ta, cancel=cancel)
     try:
         pipe.check()
@@ -334,7 +404,10 @@ def task_arithmetic_perplexity(cfg: MergeConfig, held: dict[str, list[calibratio
         try:
             live.apply(cancel)
             tokenizer = load_tokenizer(pipe.ckpts[cfg.tokenizer_source].path)
-            return {spec: perplexity_of(live.model, tokenizer, samples, max_length, cancel) for spec, samples in held.items()}
+            return {
+                spec: perplexity_of(live.model, tokenizer, samples, max_length, cancel)
+                for spec, samples in held.items()
+            }
         finally:
             live.close()
     finally:
@@ -367,11 +440,15 @@ def verdict_lines(kept: dict[str, dict[str, float]]) -> list[str]:
     lines = []
     for skill, v in merged.items():
         word = "kept" if v >= 0.8 else "partly kept" if v >= 0.3 else "lost"
-        lines.append(f"The merged model {word} the {skill} skill: it keeps {100 * v:.0f} % of the {skill} model's gain "
-                     f"on held-out {skill} data.")
+        lines.append(
+            f"The merged model {word} the {skill} skill: it keeps {100 * v:.0f} % of the {skill} model's gain "
+            f"on held-out {skill} data."
+        )
         if v <= 0:
-            lines.append(f"Warning: the merged model kept {100 * max(v, 0):.0f} % of the {skill} gain: on {skill} data "
-                         "it is no better than the base model.")
+            lines.append(
+                f"Warning: the merged model kept {100 * max(v, 0):.0f} % of the {skill} gain: on {skill} data "
+                "it is no better than the base model."
+            )
     shared = [s for s in merged if s in ta]
     if shared:
         m_mean = sum(merged[s] for s in shared) / len(shared)
@@ -379,6 +456,8 @@ def verdict_lines(kept: dict[str, dict[str, float]]) -> list[str]:
         both = ", ".join(f"{100 * ta[s]:.0f} % of the {s} gain" for s in shared)
         lines.append(f"Task Arithmetic (λ 1/1) on the same data keeps {both}.")
         if t_mean > m_mean + 0.05:
-            lines.append("Warning: plain Task Arithmetic keeps more of the two skills than this merge. Run "
-                         "\"Find a good setting\" (reasonany tune) before you use this merge.")
+            lines.append(
+                "Warning: plain Task Arithmetic keeps more of the two skills than this merge. Run "
+                '"Find a good setting" (reasonany tune) before you use this merge.'
+            )
     return lines

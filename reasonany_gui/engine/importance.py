@@ -105,7 +105,7 @@ def tensor_groups(numels: Mapping[str, int], groups: int) -> list[list[str]]:
     out: list[list[str]] = []
     start = 0
     for c in cuts + [len(units) - 1]:
-        out.append([n for u in units[start:c + 1] for n in u])
+        out.append([n for u in units[start : c + 1] for n in u])
         start = c + 1
     return [g for g in out if g]
 
@@ -145,8 +145,9 @@ class _HostStager:
     chunking, ordering and error paths are what CI exercises.
     """
 
-    def __init__(self, device: torch.device, chunk_bytes: int = STAGE_CHUNK_BYTES,
-                 inflight_bytes: int = STAGE_INFLIGHT_BYTES) -> None:
+    def __init__(
+        self, device: torch.device, chunk_bytes: int = STAGE_CHUNK_BYTES, inflight_bytes: int = STAGE_INFLIGHT_BYTES
+    ) -> None:
         self.cuda = device.type == "cuda"
         self.chunk_bytes = max(int(chunk_bytes), 16)
         self.inflight_limit = int(inflight_bytes)
@@ -228,7 +229,7 @@ class _HostStager:
             self._stream.wait_event(event)  # the contribution's kernels, queued by the hook, come first
         pending = None  # (dst slice, host view, copy-done event) of the chunk copied but not yet added
         for i, start in enumerate(starts):
-            part = src[start:start + step]
+            part = src[start : start + step]
             host = self._bufs[i % 2][: part.numel() * part.element_size()].view(part.dtype)
             done = None
             if self.cuda:
@@ -240,7 +241,7 @@ class _HostStager:
                 host.copy_(part)
             if pending is not None:
                 self._add(*pending)
-            pending = (dst[start:start + part.numel()], host, done)
+            pending = (dst[start : start + part.numel()], host, done)
             if self._stop:
                 return
         if pending is not None:
@@ -278,16 +279,25 @@ class ScoreAccumulators:
     unequal shares of samples stay exact).
     """
 
-    def __init__(self, params: Mapping[str, torch.nn.Parameter], kind: str,
-                 placement: Mapping[str, torch.device], stage: bool | None = None,
-                 chunk_bytes: int = STAGE_CHUNK_BYTES, inflight_bytes: int = STAGE_INFLIGHT_BYTES) -> None:
+    def __init__(
+        self,
+        params: Mapping[str, torch.nn.Parameter],
+        kind: str,
+        placement: Mapping[str, torch.device],
+        stage: bool | None = None,
+        chunk_bytes: int = STAGE_CHUNK_BYTES,
+        inflight_bytes: int = STAGE_INFLIGHT_BYTES,
+    ) -> None:
         _contribution(kind, torch.zeros(1), torch.zeros(1))  # an unknown kind fails here, not in a hook
         self.kind = kind
         self.params = dict(params)
         self.accs = {n: torch.zeros(p.shape, dtype=torch.float32, device=placement[n]) for n, p in params.items()}
         self.sums = {n: torch.zeros((), dtype=torch.float64, device=p.device) for n, p in params.items()}
-        self._staged = {n for n, p in params.items()
-                        if (stage if stage is not None else placement[n].type == "cpu" and p.device.type != "cpu")}
+        self._staged = {
+            n
+            for n, p in params.items()
+            if (stage if stage is not None else placement[n].type == "cpu" and p.device.type != "cpu")
+        }
         self._stagers: dict[torch.device, _HostStager] = {}
         for n in self._staged:
             dev = self.params[n].device
@@ -350,8 +360,9 @@ class ScoreAccumulators:
         self._stagers = {}
 
 
-def placement_for(params: Mapping[str, torch.nn.Parameter],
-                  accumulate_on: torch.device | Mapping[str, torch.device]) -> dict[str, torch.device]:
+def placement_for(
+    params: Mapping[str, torch.nn.Parameter], accumulate_on: torch.device | Mapping[str, torch.device]
+) -> dict[str, torch.device]:
     """Where each accumulator lives: one device for all, or a mapping (per-parameter devices)."""
     if isinstance(accumulate_on, Mapping):
         return {n: torch.device(accumulate_on[n]) for n in params}
@@ -409,8 +420,17 @@ def score_pass(
                 now = time.perf_counter()
                 if now - last_emit >= stats_interval_s or i + 1 == n:
                     last_emit = now
-                    listener(SensitivityUpdate(pass_id, model_role, data_role, i + 1, n, layout.MODULES,
-                                               grid.compute(accs.running_sums(), i + 1)))
+                    listener(
+                        SensitivityUpdate(
+                            pass_id,
+                            model_role,
+                            data_role,
+                            i + 1,
+                            n,
+                            layout.MODULES,
+                            grid.compute(accs.running_sums(), i + 1),
+                        )
+                    )
         sums = accs.finish()
         if reduce is not None:  # sums across ranks, then the mean over every rank's samples
             n, tokens = reduce(sums, n, tokens)

@@ -11,9 +11,16 @@ import re
 MODULES: tuple[str, ...] = ("q", "k", "v", "o", "gate", "up", "down")
 _LAYER = re.compile(r"(?:^|\.)(?:layers|h|blocks|layer)\.(\d+)\.")
 _SUFFIX = {
-    "q_proj": "q", "k_proj": "k", "v_proj": "v", "o_proj": "o",
-    "gate_proj": "gate", "up_proj": "up", "down_proj": "down",
-    "w1": "gate", "w3": "up", "w2": "down",
+    "q_proj": "q",
+    "k_proj": "k",
+    "v_proj": "v",
+    "o_proj": "o",
+    "gate_proj": "gate",
+    "up_proj": "up",
+    "down_proj": "down",
+    "w1": "gate",
+    "w3": "up",
+    "w2": "down",
 }
 _EMBED = re.compile(r"(embed_tokens|wte|word_embeddings|lm_head|embed_out)\.weight$")
 

@@ -43,9 +43,11 @@ class LiveMerge:
         try:
             self.model = load_model(base.path, self.dtype, self.device, allow_pickle=pipeline.config.allow_pickle)
         except torch.cuda.OutOfMemoryError:
-            raise OutOfMemoryError(f"The model does not fit in the memory of {self.device} for the checks. Use the "
-                                   "CPU for them (slower), or close other programs that use the GPU.",
-                                   {"device": "cpu"}) from None
+            raise OutOfMemoryError(
+                f"The model does not fit in the memory of {self.device} for the checks. Use the "
+                "CPU for them (slower), or close other programs that use the GPU.",
+                {"device": "cpu"},
+            ) from None
         self.model.eval()
         state = self.model.state_dict()
         self.targets = {}
@@ -59,9 +61,11 @@ class LiveMerge:
             elif base.tensors[name].is_float:
                 missing.append(name)
         if missing:
-            raise InputError(f"The loaded model has no parameter named {missing[0]} (and {len(missing) - 1} more), so "
-                             "merges cannot be measured in memory. The checkpoint's tensor names do not match its "
-                             "architecture in transformers.")
+            raise InputError(
+                f"The loaded model has no parameter named {missing[0]} (and {len(missing) - 1} more), so "
+                "merges cannot be measured in memory. The checkpoint's tensor names do not match its "
+                "architecture in transformers."
+            )
 
     def apply(self, cancel: CancelToken | None = None) -> float:
         """Write the pipeline's current merge (its config and selection) into the model.

@@ -24,8 +24,15 @@ if TYPE_CHECKING:
     from .config import MergeConfig
 
 
-def masked(base: torch.Tensor, tau_r: torch.Tensor, tau_d: torch.Tensor, m_r: torch.Tensor | None,
-           m_d: torch.Tensor | None, lam_r: float, lam_d: float) -> torch.Tensor:
+def masked(
+    base: torch.Tensor,
+    tau_r: torch.Tensor,
+    tau_d: torch.Tensor,
+    m_r: torch.Tensor | None,
+    m_d: torch.Tensor | None,
+    lam_r: float,
+    lam_d: float,
+) -> torch.Tensor:
     """θ_b + λ_r·M_r'⊙τ_r + λ_d·M_d'⊙τ_d (ALGORITHM.md §2 step 5); no masks = the tensor stays the base's."""
     out = base.clone()
     if m_r is not None:
@@ -35,7 +42,9 @@ def masked(base: torch.Tensor, tau_r: torch.Tensor, tau_d: torch.Tensor, m_r: to
     return out
 
 
-def task_arithmetic(base: torch.Tensor, tau_r: torch.Tensor, tau_d: torch.Tensor, lam_r: float, lam_d: float) -> torch.Tensor:
+def task_arithmetic(
+    base: torch.Tensor, tau_r: torch.Tensor, tau_d: torch.Tensor, lam_r: float, lam_d: float
+) -> torch.Tensor:
     return base + lam_r * tau_r + lam_d * tau_d
 
 
@@ -72,22 +81,24 @@ def magnitude_trim(tau: torch.Tensor, density: float) -> torch.Tensor:
     keep = torch.empty(n, dtype=torch.bool)
     need = k
     for start in range(0, n, step):
-        above = torch.gt(flat[start:start + step].abs().float(), cut, out=keep[start:start + step])
+        above = torch.gt(flat[start : start + step].abs().float(), cut, out=keep[start : start + step])
         need -= int(above.sum())
     for start in range(0, n, step):  # the first `need` entries equal to the cut, in flat order
         if need <= 0:
             break
-        equal = flat[start:start + step].abs().float() == cut
+        equal = flat[start : start + step].abs().float() == cut
         count = int(equal.sum())
         if count > need:
-            equal[equal.nonzero().reshape(-1)[need]:] = False
+            equal[equal.nonzero().reshape(-1)[need] :] = False
             count = need
-        keep[start:start + step] |= equal
+        keep[start : start + step] |= equal
         need -= count
     return torch.where(keep, flat, torch.zeros((), dtype=flat.dtype)).reshape(tau.shape)
 
 
-def ties(base: torch.Tensor, tau_r: torch.Tensor, tau_d: torch.Tensor, dens_r: float, dens_d: float, w_r: float, w_d: float) -> torch.Tensor:
+def ties(
+    base: torch.Tensor, tau_r: torch.Tensor, tau_d: torch.Tensor, dens_r: float, dens_d: float, w_r: float, w_d: float
+) -> torch.Tensor:
     """TIES-Merging (Yadav et al. 2023): trim, elect sign by weighted mass, disjoint weighted mean."""
     taus = torch.stack([magnitude_trim(tau_r, dens_r) * w_r, magnitude_trim(tau_d, dens_d) * w_d])
     weights = torch.tensor([w_r, w_d], dtype=taus.dtype).view(2, *([1] * tau_r.dim()))
@@ -98,7 +109,17 @@ def ties(base: torch.Tensor, tau_r: torch.Tensor, tau_d: torch.Tensor, dens_r: f
     return base + torch.where(norm > 0, total / norm.clamp_min(1e-12), torch.zeros((), dtype=total.dtype))
 
 
-def dare(base: torch.Tensor, tau_r: torch.Tensor, tau_d: torch.Tensor, dens_r: float, dens_d: float, lam_r: float, lam_d: float, seed: int, name: str) -> torch.Tensor:
+def dare(
+    base: torch.Tensor,
+    tau_r: torch.Tensor,
+    tau_d: torch.Tensor,
+    dens_r: float,
+    dens_d: float,
+    lam_r: float,
+    lam_d: float,
+    seed: int,
+    name: str,
+) -> torch.Tensor:
     """DARE (Yu et al. 2024): drop each entry with probability 1−density, rescale by 1/density, then add.
 
     The random stream is seeded by (seed, tensor name), so results do not depend on processing order.
@@ -114,8 +135,16 @@ def _name_seed(seed: int, name: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:8], "little") & ((1 << 63) - 1)
 
 
-def merge_tensor(method: str, name: str, base: torch.Tensor, reasoning: torch.Tensor, domain: torch.Tensor,
-                 cfg: MergeConfig, m_r: torch.Tensor | None = None, m_d: torch.Tensor | None = None) -> torch.Tensor:
+def merge_tensor(
+    method: str,
+    name: str,
+    base: torch.Tensor,
+    reasoning: torch.Tensor,
+    domain: torch.Tensor,
+    cfg: MergeConfig,
+    m_r: torch.Tensor | None = None,
+    m_d: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Merged float32 tensor for `method` (looked up in REGISTRY); `cfg` is the MergeConfig (ratios, scales, seed)."""
     b = base.float()
     trio = TensorTrio(name, b, reasoning.float() - b, domain.float() - b, m_r, m_d)
@@ -174,14 +203,18 @@ class MergeMethod:
 
     def problems(self) -> list[str]:
         """What is missing or inconsistent in this record (empty = complete)."""
-        out = [f"{self.id}: empty {k}" for k in ("id", "title", "full_title", "help", "reference")
-               if not str(getattr(self, k)).strip()]
+        out = [
+            f"{self.id}: empty {k}"
+            for k in ("id", "title", "full_title", "help", "reference")
+            if not str(getattr(self, k)).strip()
+        ]
         if not self.id.isidentifier() or self.id != self.id.lower():
             out.append(f"{self.id!r}: the id must be a lower-case identifier (it is a CLI choice and a YAML value)")
         if not callable(self.merge):
             out.append(f"{self.id}: merge is not callable")
-        if self.selection and (set(self.selection) != set(SELECTED_ROLES)
-                               or not set(self.selection.values()) <= {"top", "bottom"}):
+        if self.selection and (
+            set(self.selection) != set(SELECTED_ROLES) or not set(self.selection.values()) <= {"top", "bottom"}
+        ):
             out.append(f"{self.id}: selection must give 'top' or 'bottom' for each of {', '.join(SELECTED_ROLES)}")
         return out
 
@@ -250,8 +283,17 @@ def _ties(t: TensorTrio, cfg: MergeConfig) -> torch.Tensor:
 
 
 def _dare(t: TensorTrio, cfg: MergeConfig) -> torch.Tensor:
-    return dare(t.base, t.tau_r, t.tau_d, cfg.reasoning_ratio, cfg.domain_ratio, cfg.reasoning_scale,
-                cfg.domain_scale, cfg.seed, t.name)
+    return dare(
+        t.base,
+        t.tau_r,
+        t.tau_d,
+        cfg.reasoning_ratio,
+        cfg.domain_ratio,
+        cfg.reasoning_scale,
+        cfg.domain_scale,
+        cfg.seed,
+        t.name,
+    )
 
 
 def _linear(t: TensorTrio, cfg: MergeConfig) -> torch.Tensor:
@@ -259,25 +301,69 @@ def _linear(t: TensorTrio, cfg: MergeConfig) -> torch.Tensor:
 
 
 _DENSITIES = ("reasoning_ratio", "domain_ratio", "reasoning_scale", "domain_scale")
-register(MergeMethod(
-    "reasonany", "ReasonAny", "ReasonAny (Contrastive Gradient Identification)",
-    "Takes the reasoning model's least sensitive weights and the domain model's most sensitive ones, "
-    "and leaves weights both want to the base (the paper's method).",
-    "ReasonAny, arXiv:2601.05560", _masked, {"reasoning": "bottom", "domain": "top"}, recommended=True))
-register(MergeMethod(
-    "task_arithmetic", "Task Arithmetic", "Task Arithmetic",
-    "Adds both experts' full changes to the base. Simple; often loses one of the two skills.",
-    "Ilharco et al., Editing Models with Task Arithmetic, arXiv:2212.04089", _task_arithmetic))
-register(MergeMethod(
-    "ties", "TIES", "TIES-Merging", "Trims small changes and resolves sign conflicts before adding them.",
-    "Yadav et al., TIES-Merging, arXiv:2306.01708", _ties, uses=_DENSITIES))
-register(MergeMethod(
-    "dare", "DARE", "DARE", "Randomly drops most changes and rescales the rest before adding them.",
-    "Yu et al., Language Models are Super Mario (DARE), arXiv:2311.03099", _dare, uses=_DENSITIES + ("seed",)))
-register(MergeMethod(
-    "linear", "Linear average", "Linear average",
-    "A weighted average of the two experts (strengths are the weights).",
-    "Wortsman et al., Model soups, arXiv:2203.05482", _linear))
-register(MergeMethod(
-    "led", "LED-Merging", "LED-Merging", "LED-Merging: the most important weights of each expert, made disjoint.",
-    "Ma et al., LED-Merging, arXiv:2502.16770", _masked, {"reasoning": "top", "domain": "top"}))
+register(
+    MergeMethod(
+        "reasonany",
+        "ReasonAny",
+        "ReasonAny (Contrastive Gradient Identification)",
+        "Takes the reasoning model's least sensitive weights and the domain model's most sensitive ones, "
+        "and leaves weights both want to the base (the paper's method).",
+        "ReasonAny, arXiv:2601.05560",
+        _masked,
+        {"reasoning": "bottom", "domain": "top"},
+        recommended=True,
+    )
+)
+register(
+    MergeMethod(
+        "task_arithmetic",
+        "Task Arithmetic",
+        "Task Arithmetic",
+        "Adds both experts' full changes to the base. Simple; often loses one of the two skills.",
+        "Ilharco et al., Editing Models with Task Arithmetic, arXiv:2212.04089",
+        _task_arithmetic,
+    )
+)
+register(
+    MergeMethod(
+        "ties",
+        "TIES",
+        "TIES-Merging",
+        "Trims small changes and resolves sign conflicts before adding them.",
+        "Yadav et al., TIES-Merging, arXiv:2306.01708",
+        _ties,
+        uses=_DENSITIES,
+    )
+)
+register(
+    MergeMethod(
+        "dare",
+        "DARE",
+        "DARE",
+        "Randomly drops most changes and rescales the rest before adding them.",
+        "Yu et al., Language Models are Super Mario (DARE), arXiv:2311.03099",
+        _dare,
+        uses=_DENSITIES + ("seed",),
+    )
+)
+register(
+    MergeMethod(
+        "linear",
+        "Linear average",
+        "Linear average",
+        "A weighted average of the two experts (strengths are the weights).",
+        "Wortsman et al., Model soups, arXiv:2203.05482",
+        _linear,
+    )
+)
+register(
+    MergeMethod(
+        "led",
+        "LED-Merging",
+        "LED-Merging",
+        "LED-Merging: the most important weights of each expert, made disjoint.",
+        "Ma et al., LED-Merging, arXiv:2502.16770",
+        _masked,
+        {"reasoning": "top", "domain": "top"},
+    )
+)

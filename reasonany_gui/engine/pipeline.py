@@ -87,8 +87,9 @@ def needed_maps(cfg: MergeConfig) -> list[str]:
 
 
 class Pipeline:
-    def __init__(self, config: MergeConfig, listener=None, cancel: CancelToken | None = None,
-                 cache_root: Path | None = None) -> None:
+    def __init__(
+        self, config: MergeConfig, listener=None, cancel: CancelToken | None = None, cache_root: Path | None = None
+    ) -> None:
         self.config = config
         self.listener = listener or null_listener
         self.cancel = cancel or CancelToken()
@@ -153,8 +154,11 @@ class Pipeline:
             except InputError as exc:
                 raise InputError(f"The {role} model: {exc}") from None
             for f in self.ckpts[role].ignored_files:
-                self.log(f"The {role} model: {f} is not read: the folder has no index, and transformers loads "
-                         "model.safetensors alone.", "warning")
+                self.log(
+                    f"The {role} model: {f} is not read: the folder has no index, and transformers loads "
+                    "model.safetensors alone.",
+                    "warning",
+                )
         check_trio(self.ckpts)
         self.infos = {r: info_of(c) for r, c in self.ckpts.items()}
         for message in same_model_warnings(self.ckpts):
@@ -163,9 +167,11 @@ class Pipeline:
         try:  # the scoring passes and the output both need it; missing files used to be blamed on the data
             calibration.check_tokenizer(self.ckpts[cfg.tokenizer_source].path, self.ckpts["base"].embedding_rows)
         except InputError as exc:
-            raise InputError(f"The tokenizer source (the {cfg.tokenizer_source} model): {exc} Pick another "
-                             "tokenizer source (--tokenizer-source), or copy the tokenizer files into that "
-                             "folder.") from None
+            raise InputError(
+                f"The tokenizer source (the {cfg.tokenizer_source} model): {exc} Pick another "
+                "tokenizer source (--tokenizer-source), or copy the tokenizer files into that "
+                "folder."
+            ) from None
         if cfg.needs_scores:
             for role, spec in (("reasoning", cfg.reasoning_data), ("domain", cfg.domain_data)):
                 try:  # unreadable data is reported now, before any model is loaded
@@ -211,11 +217,19 @@ class Pipeline:
             self.log(f"No memory estimate: {exc}", "warning")
             return
         if offer is not None:
-            self.log(offer.message(f" Set --score-groups {offer.groups} (the app: Scoring passes per model, under "
-                                   "Advanced settings); the scores are the same."), "warning")
+            self.log(
+                offer.message(
+                    f" Set --score-groups {offer.groups} (the app: Scoring passes per model, under "
+                    "Advanced settings); the scores are the same."
+                ),
+                "warning",
+            )
         elif est.host_bytes > ram:
-            self.log(f"This merge needs about {human_bytes(est.host_bytes)} of memory; {human_bytes(ram)} is free. "
-                     "Close other programs, or see docs/SCALING.md.", "warning")
+            self.log(
+                f"This merge needs about {human_bytes(est.host_bytes)} of memory; {human_bytes(ram)} is free. "
+                "Close other programs, or see docs/SCALING.md.",
+                "warning",
+            )
         if est.split is not None and not est.split.fits:
             self.log(f"The model split across {cfg.devices}: {est.split.message}", "warning")
 
@@ -223,14 +237,17 @@ class Pipeline:
         from .tokens import renamed_token_ids
 
         cfg = self.config
-        self.renamed_tokens = renamed_token_ids(self.ckpts["base"].path, self.ckpts[cfg.tokenizer_source].path,
-                                                self.ckpts["base"].embedding_rows)
+        self.renamed_tokens = renamed_token_ids(
+            self.ckpts["base"].path, self.ckpts[cfg.tokenizer_source].path, self.ckpts["base"].embedding_rows
+        )
         if self.renamed_tokens:
             shown = ", ".join(list(self.renamed_tokens.values())[:4])
             more = f" and {len(self.renamed_tokens) - 4} more" if len(self.renamed_tokens) > 4 else ""
-            self.log(f"The {cfg.tokenizer_source} model's tokenizer gives {len(self.renamed_tokens)} token id(s) a "
-                     f"meaning the base does not have ({shown}{more}): their embedding and output rows are taken "
-                     f"from the {cfg.tokenizer_source} model whole.")
+            self.log(
+                f"The {cfg.tokenizer_source} model's tokenizer gives {len(self.renamed_tokens)} token id(s) a "
+                f"meaning the base does not have ({shown}{more}): their embedding and output rows are taken "
+                f"from the {cfg.tokenizer_source} model whole."
+            )
 
     def _plan_size(self) -> int:
         return 1 + (len(needed_maps(self.config)) + 1 if self.config.needs_scores else 0) + 1
@@ -247,8 +264,9 @@ class Pipeline:
         tokenizer = load_tokenizer(source)
         for data_role, spec in (("reasoning", cfg.reasoning_data), ("domain", cfg.domain_data)):
             if data_role not in self.calib:
-                cs = calibration.prepare(spec, tokenizer, cfg.samples, cfg.max_length, cfg.seed, cfg.response_only,
-                                         cancel=self.cancel)
+                cs = calibration.prepare(
+                    spec, tokenizer, cfg.samples, cfg.max_length, cfg.seed, cfg.response_only, cancel=self.cancel
+                )
                 for w in cs.warnings:
                     self.log(w, "warning")
                 self.calib[data_role] = cs
@@ -256,8 +274,14 @@ class Pipeline:
         dtype = compute_dtype(cfg.compute_dtype, self._dev)
         for map_id in needed_maps(cfg):
             model_role, data_role = MAPS[map_id]
-            key = cache_key(model=self.ckpts[model_role].fingerprint(), data=self.calib[data_role].fingerprint,
-                            score=cfg.score, dtype=str(dtype), device=self._dev.type, precision=cfg.score_precision)
+            key = cache_key(
+                model=self.ckpts[model_role].fingerprint(),
+                data=self.calib[data_role].fingerprint,
+                score=cfg.score,
+                dtype=str(dtype),
+                device=self._dev.type,
+                precision=cfg.score_precision,
+            )
             self.map_keys[map_id] = key
             if self.store.has(key):
                 self.log(f"Scores of the {model_role} model on the {data_role} data found in the cache: reused.")
@@ -265,8 +289,11 @@ class Pipeline:
                 todo.setdefault(model_role, []).append(map_id)
         todo = distributed.agree(todo)  # rank 0's plan: every rank must join the same passes (distributed.py)
         if todo:  # before any model is loaded: the maps must fit on the cache's disk
-            self.store.check_space(sum(map_bytes(self.ckpts[r].num_params, cfg.score_precision) * len(ids)
-                                       for r, ids in todo.items()), sum(map(len, todo.values())), not cfg.score_cache)
+            self.store.check_space(
+                sum(map_bytes(self.ckpts[r].num_params, cfg.score_precision) * len(ids) for r, ids in todo.items()),
+                sum(map(len, todo.values())),
+                not cfg.score_cache,
+            )
         total = self._plan_size()
         for model_role, map_ids in todo.items():
             model = self._load_for_scoring(model_role, dtype, cfg)
@@ -284,15 +311,22 @@ class Pipeline:
         group = distributed.rank_devices(cfg.devices)  # '+' joins GPUs that hold one model (placement.py)
         try:
             if len(group) > 1:
-                model = placement.load_split(self.ckpts[role].path, dtype, group, allow_pickle=cfg.allow_pickle,
-                                             accumulators_on_device=cfg.accumulators != "host")
+                model = placement.load_split(
+                    self.ckpts[role].path,
+                    dtype,
+                    group,
+                    allow_pickle=cfg.allow_pickle,
+                    accumulators_on_device=cfg.accumulators != "host",
+                )
             else:
                 model = load_model(self.ckpts[role].path, dtype, self._dev, allow_pickle=cfg.allow_pickle)
         except torch.cuda.OutOfMemoryError:
             fewer = {"compute_dtype": "bfloat16"} if dtype == torch.float32 else {"device": "cpu"}
             raise OutOfMemoryError(
                 f"The {role} model's weights do not fit in the memory of {self.device}. Compute in bfloat16, close "
-                "other programs that use the GPU, or use the CPU (much slower).", fewer) from None
+                "other programs that use the GPU, or use the CPU (much slower).",
+                fewer,
+            ) from None
         if cfg.gradient_checkpointing:
             enable_checkpointing(model)
         return model
@@ -318,12 +352,17 @@ class Pipeline:
         params = parameter_names(model, set(ckpt.tensors))
         groups = tensor_groups({n: p.numel() for n, p in params.items()}, cfg.score_groups)
         largest = max(sum(params[n].numel() for n in g) for g in groups)
-        acc_on = placement.accumulate_on(params, cfg.accumulators) if placement.is_split(model) \
+        acc_on = (
+            placement.accumulate_on(params, cfg.accumulators)
+            if placement.is_split(model)
             else self._accumulate_on(cfg, model, largest)
+        )
         if len(groups) > 1:
-            self.log(f"Low-RAM mode: the {model_role} model's {len(params)} tensors are scored in {len(groups)} "
-                     f"passes, at most {human_bytes(4 * largest)} of score sums at a time instead of "
-                     f"{human_bytes(4 * sum(p.numel() for p in params.values()))}.")
+            self.log(
+                f"Low-RAM mode: the {model_role} model's {len(params)} tensors are scored in {len(groups)} "
+                f"passes, at most {human_bytes(4 * largest)} of score sums at a time instead of "
+                f"{human_bytes(4 * sum(p.numel() for p in params.values()))}."
+            )
         if self._dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         t0 = time.perf_counter()
@@ -343,19 +382,39 @@ class Pipeline:
         with contextlib.ExitStack() as stack:
             # rank 0 alone holds the reduced scores and writes them; the entry is renamed into place only when
             # every group is in (the block raising removes the half-written entry)
-            entry = stack.enter_context(self.store.writer(
-                self.map_keys[map_id], {n: p.numel() for n, p in params.items()}, cfg.score_precision, meta)) \
-                if distributed.is_writer() else None
+            entry = (
+                stack.enter_context(
+                    self.store.writer(
+                        self.map_keys[map_id], {n: p.numel() for n, p in params.items()}, cfg.score_precision, meta
+                    )
+                )
+                if distributed.is_writer()
+                else None
+            )
             for k, group in enumerate(groups):
                 plot.group = k
                 try:
-                    result = score_pass(model, {n: params[n] for n in group}, cs.samples, cfg.score, acc_on, map_id,
-                                        model_role, data_role, plot, self.cancel, on_sample)
+                    result = score_pass(
+                        model,
+                        {n: params[n] for n in group},
+                        cs.samples,
+                        cfg.score,
+                        acc_on,
+                        map_id,
+                        model_role,
+                        data_role,
+                        plot,
+                        self.cancel,
+                        on_sample,
+                    )
                 except (torch.cuda.OutOfMemoryError, OutOfMemoryError):
                     raise oom_error(cfg, title.lower()) from None
                 self.backward_passes += result.backward_passes
-                stats = {"samples": result.samples, "tokens": result.tokens,
-                         "seconds": stats["seconds"] + result.seconds}
+                stats = {
+                    "samples": result.samples,
+                    "tokens": result.tokens,
+                    "seconds": stats["seconds"] + result.seconds,
+                }
                 self.cancel.check()
                 if entry is not None:
                     entry.add(result.scores)
@@ -364,10 +423,13 @@ class Pipeline:
             meta.update(stats)  # read when the entry is finished, at the end of the block
         if self._dev.type == "cuda":
             self.peak_device_bytes[stage] = int(torch.cuda.max_memory_allocated(self.device))
-        self.pass_stats[map_id] = {"samples": stats["samples"], "tokens": stats["tokens"],
-                                   "seconds": round(stats["seconds"], 3),
-                                   "tokens_per_second": round(stats["tokens"] / max(stats["seconds"], 1e-9), 1),
-                                   "accumulators": placement.describe(acc_on)}
+        self.pass_stats[map_id] = {
+            "samples": stats["samples"],
+            "tokens": stats["tokens"],
+            "seconds": round(stats["seconds"], 3),
+            "tokens_per_second": round(stats["tokens"] / max(stats["seconds"], 1e-9), 1),
+            "accumulators": placement.describe(acc_on),
+        }
         if len(groups) > 1:
             self.pass_stats[map_id]["groups"] = len(groups)
         self._done(stage, start)
@@ -381,8 +443,11 @@ class Pipeline:
         base = self.ckpts["base"]
         store = self.store.open(self.map_keys["reasoning@reasoning"])
         aliases = self.aliases(set(store.tensors))
-        return [n for n in base.names if n in store.tensors and n not in aliases
-                and (cfg.select_embeddings or not layout.is_embedding(n))]
+        return [
+            n
+            for n in base.names
+            if n in store.tensors and n not in aliases and (cfg.select_embeddings or not layout.is_embedding(n))
+        ]
 
     def aliases(self, scored: set[str] | None = None) -> dict[str, str]:
         """A tied checkpoint that stores both the embedding and lm_head.weight: {copy: primary}. The primary is
@@ -394,7 +459,11 @@ class Pipeline:
         embed = [n for n in base.names if n.endswith("embed_tokens.weight")]
         if not embed:
             return {}
-        if scored is None and "reasoning@reasoning" in self.map_keys and self.store.has(self.map_keys["reasoning@reasoning"]):
+        if (
+            scored is None
+            and "reasoning@reasoning" in self.map_keys
+            and self.store.has(self.map_keys["reasoning@reasoning"])
+        ):
             scored = set(self.store.open(self.map_keys["reasoning@reasoning"]).tensors)
         pair = sorted(["lm_head.weight", embed[0]])
         primary = next((n for n in pair if scored is not None and n in scored), pair[0])
@@ -414,8 +483,11 @@ class Pipeline:
             return None
         if any(m not in self.map_keys or not self.store.has(self.map_keys[m]) for m in needed_maps(cfg)):
             self.identify(cfg)
-        start = self._stage("select", "Selecting the reasoning and domain parameters", self._plan_size()) \
-            if announce else time.perf_counter()
+        start = (
+            self._stage("select", "Selecting the reasoning and domain parameters", self._plan_size())
+            if announce
+            else time.perf_counter()
+        )
         terms = mask_terms(cfg.method, cfg.reasoning_ratio, cfg.domain_ratio, cfg.intersect)
         maps = {m: self.store.open(self.map_keys[m]) for m in needed_maps(cfg)}
         names = self.selectable_names(cfg)
@@ -473,8 +545,11 @@ class Pipeline:
         except WriteError as exc:
             raise self._with_space(exc, final, needed) from None
         if written != final:
-            self.log(f"The output folder {final} was filled by something else during the run; it was left as it is "
-                     f"and the merged model was saved to {written} instead.", "warning")
+            self.log(
+                f"The output folder {final} was filled by something else during the run; it was left as it is "
+                f"and the merged model was saved to {written} instead.",
+                "warning",
+            )
         self.log(f"Merged model written to {written}")
         return written
 
@@ -502,8 +577,10 @@ class Pipeline:
         # the temporary folder is gone: name the file under the output folder the user chose
         temp = re.escape(str(final.parent / f".{final.name}{TMP_MARK}")) + r"[\w-]+"
         message = re.sub(temp, lambda _m: str(final), str(exc))
-        return WriteError(f"{message} The output needs about {human_bytes(needed)}; {free} free now. Nothing was "
-                          "written and the input models are untouched.")
+        return WriteError(
+            f"{message} The output needs about {human_bytes(needed)}; {free} free now. Nothing was "
+            "written and the input models are untouched."
+        )
 
     def _write_into(self, final: Path, sizes: list[tuple[str, int]], out_dtype: torch.dtype) -> Path:
         from . import report
@@ -518,7 +595,7 @@ class Pipeline:
         with TempFolder(final, registry_path()) as tmp:
             writer = ShardedWriter(tmp.path, sizes, cfg.shard_bytes)
             done_bytes, total_bytes = 0, max(sum(s for _, s in sizes), 1)
-            for (name, nbytes) in sizes:
+            for name, nbytes in sizes:
                 self.cancel.check()
                 merged = self._merge_one(aliases.get(name, name), base, rsn, dom, sel, out_dtype)
                 flushed = writer.add(name, merged)
@@ -639,12 +716,20 @@ class Pipeline:
         from .report import RunFacts
 
         return RunFacts(
-            config=self.config, out_dtype=out_dtype, tokenizer_dir=self.ckpts[self.config.tokenizer_source].path,
-            models=dict(self.infos), fingerprints={r: c.fingerprint() for r, c in self.ckpts.items()},
-            calib=dict(self.calib), selection=self.selection, pass_stats=dict(self.pass_stats),
-            timings=dict(self.timings), peak_device_bytes=dict(self.peak_device_bytes),
-            backward_passes=self.backward_passes, environment=self.environment(),
-            tune=self.tune_result.report_section() if self.tune_result is not None else None)
+            config=self.config,
+            out_dtype=out_dtype,
+            tokenizer_dir=self.ckpts[self.config.tokenizer_source].path,
+            models=dict(self.infos),
+            fingerprints={r: c.fingerprint() for r, c in self.ckpts.items()},
+            calib=dict(self.calib),
+            selection=self.selection,
+            pass_stats=dict(self.pass_stats),
+            timings=dict(self.timings),
+            peak_device_bytes=dict(self.peak_device_bytes),
+            backward_passes=self.backward_passes,
+            environment=self.environment(),
+            tune=self.tune_result.report_section() if self.tune_result is not None else None,
+        )
 
     def environment(self) -> dict:
         import numpy
@@ -655,11 +740,17 @@ class Pipeline:
 
         peak_rss = peak_rss_bytes()
         return {
-            "reasonany_gui": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "safetensors": safetensors.__version__,
-            "numpy": numpy.__version__, "platform": platform.platform(),
-            "device": str(self.device), "device_name": torch.cuda.get_device_name(self.device)
-            if self.device is not None and self.device.type == "cuda" else platform.processor() or "cpu",
+            "reasonany_gui": __version__,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "safetensors": safetensors.__version__,
+            "numpy": numpy.__version__,
+            "platform": platform.platform(),
+            "device": str(self.device),
+            "device_name": torch.cuda.get_device_name(self.device)
+            if self.device is not None and self.device.type == "cuda"
+            else platform.processor() or "cpu",
             "peak_host_rss_bytes": int(peak_rss),
         }
 
@@ -690,8 +781,14 @@ class _GroupedPlot:
             self._done = _overlay(self._done, self._last)
         self._last, self._last_group = grid, self.group
         shown = _overlay(self._done, grid)
-        self.listener(dataclasses.replace(event, samples_done=self.group * self.samples + event.samples_done,
-                                          samples_total=self.groups * self.samples, grid=shown))
+        self.listener(
+            dataclasses.replace(
+                event,
+                samples_done=self.group * self.samples + event.samples_done,
+                samples_total=self.groups * self.samples,
+                grid=shown,
+            )
+        )
 
 
 def _overlay(under: np.ndarray | None, over: np.ndarray) -> np.ndarray:
@@ -738,7 +835,9 @@ def oom_error(cfg: MergeConfig, while_doing: str) -> OutOfMemoryError:
     return OutOfMemoryError(
         f"The GPU ran out of memory while {while_doing}. Keep the score accumulators in host memory, turn on "
         f"gradient checkpointing, or use a shorter maximum length (now {cfg.max_length} tokens; samples are cut "
-        "to it). Close other programs that use the GPU.", fixes)
+        "to it). Close other programs that use the GPU.",
+        fixes,
+    )
 
 
 def out_dtype_for(setting: str, base_dtype: str) -> torch.dtype:

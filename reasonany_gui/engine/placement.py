@@ -43,16 +43,26 @@ def bytes_per_param(dtype_bytes: int, accumulators_on_device: bool = True) -> in
     return dtype_bytes + (ACC_BYTES if accumulators_on_device else 0)
 
 
-def scoring_max_memory(free: Mapping[str, int], dtype_bytes: int, accumulators_on_device: bool = True,
-                       reserve_bytes: int = DEFAULT_RESERVE_BYTES) -> dict[str, int]:
+def scoring_max_memory(
+    free: Mapping[str, int],
+    dtype_bytes: int,
+    accumulators_on_device: bool = True,
+    reserve_bytes: int = DEFAULT_RESERVE_BYTES,
+) -> dict[str, int]:
     """accelerate `max_memory` that leaves room for the accumulators: accelerate sizes the map by weight bytes
     only, so each device's budget is its free memory less the reserve, times weight/(weight + accumulator)."""
     per = bytes_per_param(dtype_bytes, accumulators_on_device)
     return {d: max(int((f - reserve_bytes) * dtype_bytes / per), 0) for d, f in free.items()}
 
 
-def split_plan(num_params: int, dtype_bytes: int, free: Mapping[str, int], largest_block_params: int = 0,
-               accumulators_on_device: bool = True, reserve_bytes: int = DEFAULT_RESERVE_BYTES) -> SplitPlan:
+def split_plan(
+    num_params: int,
+    dtype_bytes: int,
+    free: Mapping[str, int],
+    largest_block_params: int = 0,
+    accumulators_on_device: bool = True,
+    reserve_bytes: int = DEFAULT_RESERVE_BYTES,
+) -> SplitPlan:
     """Does one model fit across these devices for scoring? (pure arithmetic: the estimate and the pre-flight)
 
     A fill in device order (what accelerate's map does, up to block boundaries): each device takes what its
@@ -76,22 +86,34 @@ def split_plan(num_params: int, dtype_bytes: int, free: Mapping[str, int], large
     fits = left <= 0 and block_ok
     gb = 1e9
     if fits:
-        message = (f"{num_params / 1e9:.1f} B parameters at {per} B each ({num_params * per / gb:.0f} GB with the "
-                   f"accumulators) fit across {len(used)} device(s): "
-                   + ", ".join(f"{d} {b / gb:.0f} GB" for d, b in placed.items() if b > 0) + ".")
+        message = (
+            f"{num_params / 1e9:.1f} B parameters at {per} B each ({num_params * per / gb:.0f} GB with the "
+            f"accumulators) fit across {len(used)} device(s): "
+            + ", ".join(f"{d} {b / gb:.0f} GB" for d, b in placed.items() if b > 0)
+            + "."
+        )
     elif not block_ok:
-        message = (f"One block of {largest_block_params / 1e6:.0f} M parameters ({block / gb:.1f} GB) fits on none "
-                   "of the devices: blocks are never split across devices.")
+        message = (
+            f"One block of {largest_block_params / 1e6:.0f} M parameters ({block / gb:.1f} GB) fits on none "
+            "of the devices: blocks are never split across devices."
+        )
     else:
-        message = (f"{num_params / 1e9:.1f} B parameters need {num_params * per / gb:.0f} GB of device memory with the "
-                   f"accumulators; the {len(usable)} device(s) have {available / gb:.0f} GB usable. Add devices, keep "
-                   "the accumulators in host memory, or compute in bfloat16.")
+        message = (
+            f"{num_params / 1e9:.1f} B parameters need {num_params * per / gb:.0f} GB of device memory with the "
+            f"accumulators; the {len(usable)} device(s) have {available / gb:.0f} GB usable. Add devices, keep "
+            "the accumulators in host memory, or compute in bfloat16."
+        )
     return SplitPlan(fits, placed, needed, available, message)
 
 
-def infer_device_map(path: Path, dtype: torch.dtype, devices: list[str], free: Mapping[str, int] | None = None,
-                     accumulators_on_device: bool = True,
-                     reserve_bytes: int = DEFAULT_RESERVE_BYTES) -> dict[str, str | int]:
+def infer_device_map(
+    path: Path,
+    dtype: torch.dtype,
+    devices: list[str],
+    free: Mapping[str, int] | None = None,
+    accumulators_on_device: bool = True,
+    reserve_bytes: int = DEFAULT_RESERVE_BYTES,
+) -> dict[str, str | int]:
     """accelerate's device map for scoring the model at `path` across `devices` (no weights are read).
 
     The model is built on the meta device from its config, and `infer_auto_device_map` places whole
@@ -101,14 +123,17 @@ def infer_device_map(path: Path, dtype: torch.dtype, devices: list[str], free: M
 
     if free is None:
         free = {d: _free_bytes(d) for d in devices}
-    budget = scoring_max_memory({d: free[d] for d in devices}, _itemsize(dtype), accumulators_on_device,
-                                reserve_bytes)
+    budget = scoring_max_memory({d: free[d] for d in devices}, _itemsize(dtype), accumulators_on_device, reserve_bytes)
     config = AutoConfig.from_pretrained(str(path), trust_remote_code=False)
     with init_empty_weights():
         empty = AutoModelForCausalLM.from_config(config, trust_remote_code=False)
     max_memory = {_accelerate_key(d): b for d, b in budget.items()}
-    device_map = infer_auto_device_map(empty, max_memory=max_memory, dtype=dtype,
-                                       no_split_module_classes=list(getattr(empty, "_no_split_modules", None) or []))
+    device_map = infer_auto_device_map(
+        empty,
+        max_memory=max_memory,
+        dtype=dtype,
+        no_split_module_classes=list(getattr(empty, "_no_split_modules", None) or []),
+    )
     leftover = sorted({str(v) for v in device_map.values()} - {str(_accelerate_key(d)) for d in devices})
     if leftover:  # accelerate spills to "cpu"/"disk" when the devices are too small: refuse instead
         from .errors import OutOfMemoryError
@@ -116,12 +141,20 @@ def infer_device_map(path: Path, dtype: torch.dtype, devices: list[str], free: M
         raise OutOfMemoryError(
             f"The model does not fit across {', '.join(devices)} for scoring (weights plus float32 score "
             f"accumulators); part of it would go to {', '.join(leftover)}. Use more GPUs, keep the accumulators in "
-            "host memory (--accumulators host), or compute in bfloat16.", {"accumulators": "host"})
+            "host memory (--accumulators host), or compute in bfloat16.",
+            {"accumulators": "host"},
+        )
     return device_map
 
 
-def load_split(path: Path, dtype: torch.dtype, devices: list[str], allow_pickle: bool = False,
-               device_map: Mapping[str, str | int] | None = None, accumulators_on_device: bool = True):
+def load_split(
+    path: Path,
+    dtype: torch.dtype,
+    devices: list[str],
+    allow_pickle: bool = False,
+    device_map: Mapping[str, str | int] | None = None,
+    accumulators_on_device: bool = True,
+):
     """The model for scoring, spread over `devices` by `device_map` (inferred when not given)."""
     from .checkpoints import load_model
 

@@ -107,8 +107,7 @@ class ScoreStore:
         problem = self._problem(key)
         if problem is None:
             return True
-        message = (f"The cached scores in {p} are damaged ({problem}); they were removed and will be computed "
-                   "again.")
+        message = f"The cached scores in {p} are damaged ({problem}); they were removed and will be computed again."
         (self.warn or log.warning)(message)
         self.drop(key)
         return False
@@ -182,15 +181,21 @@ class ScoreStore:
         names = sorted(numels)
         final = self.path(key)
         with TempFolder(final, self.registry) as tmp:
-            entry = MapWriter(ShardedWriter(tmp.path, [(n, int(numels[n]) * dtype.itemsize) for n in names],
-                                            SHARD_BYTES, prefix="scores"), dtype)
+            entry = MapWriter(
+                ShardedWriter(
+                    tmp.path, [(n, int(numels[n]) * dtype.itemsize) for n in names], SHARD_BYTES, prefix="scores"
+                ),
+                dtype,
+            )
             yield entry
             entry.writer.close()
             sums = {f: file_sha256(tmp.path / f) for f in sorted(set(entry.writer.file_of.values()))}
-            write_text(tmp.path / "meta.json", json.dumps({**meta, "precision": precision, "created": time.time(),
-                                                           "sha256": sums}, indent=2))
+            write_text(
+                tmp.path / "meta.json",
+                json.dumps({**meta, "precision": precision, "created": time.time(), "sha256": sums}, indent=2),
+            )
             if self.has(key):  # another run finished the same entry first (same key, same content); has()
-                return         # drops a damaged one, so the rename below can replace it
+                return  # drops a damaged one, so the rename below can replace it
             try:
                 tmp.commit()
             except OSError:
@@ -230,9 +235,11 @@ def check_cache_root(root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
         os.rmdir(tempfile.mkdtemp(prefix=".reasonany-probe-", dir=root))
     except OSError as exc:
-        raise InputError(f"The score cache folder {root} cannot be used ({exc.strerror or exc}), so the importance "
-                         "scores could not be saved after identification. Make it a writable folder (or set "
-                         "REASONANY_HOME to one), or turn the score cache off (--no-cache).") from None
+        raise InputError(
+            f"The score cache folder {root} cannot be used ({exc.strerror or exc}), so the importance "
+            "scores could not be saved after identification. Make it a writable folder (or set "
+            "REASONANY_HOME to one), or turn the score cache off (--no-cache)."
+        ) from None
 
 
 def map_bytes(num_params: int, precision: str) -> int:
@@ -267,11 +274,19 @@ def check_space(root: Path, needed_bytes: int, maps: int, temporary: bool) -> No
     want = space_with_margin(needed_bytes)
     if free >= want:
         return
-    what = ("the temporary score maps of this run (--no-cache keeps them on disk until the run ends)" if temporary
-            else "the score cache")
-    fix = ("Free some space there, or set REASONANY_HOME to a folder on a larger disk." if temporary else
-           "Free some space there, clear the score cache (`reasonany cache clear`, or the app's menu), or set "
-           "REASONANY_HOME to a folder on a larger disk.")
-    raise InputError(f"Not enough free disk space for {what} in {root}: {human_bytes(want)} needed ({maps} score "
-                     f"map(s), {human_bytes(needed_bytes)}, plus a margin of 5 % and 50 MB), {human_bytes(free)} "
-                     f"free. {fix}")
+    what = (
+        "the temporary score maps of this run (--no-cache keeps them on disk until the run ends)"
+        if temporary
+        else "the score cache"
+    )
+    fix = (
+        "Free some space there, or set REASONANY_HOME to a folder on a larger disk."
+        if temporary
+        else "Free some space there, clear the score cache (`reasonany cache clear`, or the app's menu), or set "
+        "REASONANY_HOME to a folder on a larger disk."
+    )
+    raise InputError(
+        f"Not enough free disk space for {what} in {root}: {human_bytes(want)} needed ({maps} score "
+        f"map(s), {human_bytes(needed_bytes)}, plus a margin of 5 % and 50 MB), {human_bytes(free)} "
+        f"free. {fix}"
+    )

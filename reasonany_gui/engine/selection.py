@@ -33,14 +33,20 @@ def to_keys(scores: torch.Tensor) -> tuple[torch.Tensor, int]:
     """Order-preserving integer keys of non-negative float scores, and their bit width."""
     flat = scores.reshape(-1)
     if flat.dtype in (torch.bfloat16, torch.float16):
-        keys, bits, top = flat.view(torch.int16).to(torch.int32), 16, (0x7F80 if flat.dtype == torch.bfloat16 else 0x7C00)
+        keys, bits, top = (
+            flat.view(torch.int16).to(torch.int32),
+            16,
+            (0x7F80 if flat.dtype == torch.bfloat16 else 0x7C00),
+        )
     elif flat.dtype == torch.float32:
         keys, bits, top = flat.view(torch.int32), 32, 0x7F800000
     else:
         keys, bits, top = flat.float().view(torch.int32), 32, 0x7F800000
     if keys.numel() and (bool((keys < 0).any()) or bool((keys > top).any())):
-        raise InputError("Importance scores contain NaN or negative values: the model produced invalid gradients "
-                         "(try float32 compute precision).")
+        raise InputError(
+            "Importance scores contain NaN or negative values: the model produced invalid gradients "
+            "(try float32 compute precision)."
+        )
     return keys, bits
 
 
@@ -101,7 +107,9 @@ def _just(t: torch.Tensor) -> Callable[[], Iterable[torch.Tensor]]:
     return lambda: [t]
 
 
-def find_threshold(chunks: Callable[[], Iterable[torch.Tensor]], n: int, ratio: float, direction: str, bits: int) -> Threshold:
+def find_threshold(
+    chunks: Callable[[], Iterable[torch.Tensor]], n: int, ratio: float, direction: str, bits: int
+) -> Threshold:
     k = exact_k(ratio, n)
     t = Threshold(direction, k, n, bits=bits)
     if k <= 0 or n == 0:
@@ -177,8 +185,12 @@ class TensorMasks:
 
     def counts(self) -> dict[str, int]:
         bits = lambda a: int(np.unpackbits(a, count=self.numel, bitorder="little").sum())  # noqa: E731
-        return {"numel": self.numel, "reasoning": bits(self.reasoning), "domain": bits(self.domain),
-                "conflicts": bits(self.conflicts)}
+        return {
+            "numel": self.numel,
+            "reasoning": bits(self.reasoning),
+            "domain": bits(self.domain),
+            "conflicts": bits(self.conflicts),
+        }
 
 
 def select_masks(
@@ -206,7 +218,7 @@ def select_masks(
                     cancel.check()
                     keys, _ = to_keys(store.get(n))
                     for j in range(0, keys.numel(), CHUNK):
-                        yield keys[j:j + CHUNK]
+                        yield keys[j : j + CHUNK]
 
             thresholds[_tkey(term)] = find_threshold(chunks, n_total, term.ratio, term.direction, bits)
             if progress:
@@ -284,7 +296,9 @@ def categories_image(m: TensorMasks, max_side: int = 256) -> np.ndarray:
     return out
 
 
-def score_histogram(scores: torch.Tensor, threshold: float | None, bins: int = 60) -> tuple[np.ndarray, np.ndarray, float | None]:
+def score_histogram(
+    scores: torch.Tensor, threshold: float | None, bins: int = 60
+) -> tuple[np.ndarray, np.ndarray, float | None]:
     """Histogram of log10 of the non-zero scores of one tensor, with the threshold in the same units."""
     x = scores.reshape(-1).float()
     x = x[x > 0]
@@ -299,8 +313,13 @@ def score_histogram(scores: torch.Tensor, threshold: float | None, bins: int = 6
 class Selection:
     """Final masks of a run, with what the inspector asks of them (counts, heatmap, images, histograms)."""
 
-    def __init__(self, masks: dict[str, TensorMasks], thresholds: dict[str, dict] | None = None,
-                 maps: dict | None = None, terms: dict[str, list[Term]] | None = None) -> None:
+    def __init__(
+        self,
+        masks: dict[str, TensorMasks],
+        thresholds: dict[str, dict] | None = None,
+        maps: dict | None = None,
+        terms: dict[str, list[Term]] | None = None,
+    ) -> None:
         self.masks = masks
         self.thresholds = thresholds or {}
         self.maps = maps or {}
@@ -337,8 +356,11 @@ class Selection:
 def empty_selection_warnings(cfg, base, aliases: set[str]) -> list[str]:
     """Warnings for a ratio so small that floor(ratio·n) is 0 everywhere: that skill's mask is empty, and
     the output takes nothing from that model. `base` is the base Checkpoint; aliases are never selected."""
-    sizes = [m.numel for n, m in base.tensors.items() if m.is_float and n not in aliases
-             and (cfg.select_embeddings or not layout.is_embedding(n))]
+    sizes = [
+        m.numel
+        for n, m in base.tensors.items()
+        if m.is_float and n not in aliases and (cfg.select_embeddings or not layout.is_embedding(n))
+    ]
     if not sizes:
         return []
     n = sum(sizes) if cfg.scope == "global" else max(sizes)
@@ -347,6 +369,8 @@ def empty_selection_warnings(cfg, base, aliases: set[str]) -> list[str]:
     for name in ("reasoning_ratio", "domain_ratio"):
         ratio = getattr(cfg, name)
         if exact_k(ratio, n) == 0:
-            out.append(f"{name} = {ratio} selects no weight: floor({ratio} × {n:,}, {where}) is 0, so the merge "
-                       f"takes nothing from the {name.split('_')[0]} model. Raise it to at least {1 / n:.2g}.")
+            out.append(
+                f"{name} = {ratio} selects no weight: floor({ratio} × {n:,}, {where}) is 0, so the merge "
+                f"takes nothing from the {name.split('_')[0]} model. Raise it to at least {1 / n:.2g}."
+            )
     return out

@@ -97,11 +97,15 @@ def reserve_check_rows(cfg: MergeConfig, check_rows: int = DEFAULT_CHECK_ROWS) -
             continue
         keep = available - want
         if keep < MIN_CHECK_ROWS:
-            raise InputError(f"The {role} data ({spec}) has only {available} rows: tuning needs at least "
-                             f"{MIN_CHECK_ROWS} rows for scoring and {MIN_CHECK_ROWS} held out for the checks. "
-                             "Add rows to the file.")
-        notes.append(f"To hold out {want} {role} rows for the checks, scoring uses {keep} of the {available} rows "
-                     f"of {spec} (instead of {cfg.samples}).")
+            raise InputError(
+                f"The {role} data ({spec}) has only {available} rows: tuning needs at least "
+                f"{MIN_CHECK_ROWS} rows for scoring and {MIN_CHECK_ROWS} held out for the checks. "
+                "Add rows to the file."
+            )
+        notes.append(
+            f"To hold out {want} {role} rows for the checks, scoring uses {keep} of the {available} rows "
+            f"of {spec} (instead of {cfg.samples})."
+        )
         cfg = cfg.replace(samples=keep)
     return cfg, notes
 
@@ -126,7 +130,8 @@ def check_rows(cfg: MergeConfig, tokenizer, max_rows: int = DEFAULT_CHECK_ROWS) 
             raise InputError(
                 f"Too little held-out {skill} data for the checks: {len(items)} usable rows of {spec} were not used "
                 f"for scoring, at least {MIN_CHECK_ROWS} are needed. Lower the number of samples to at most "
-                f"{max(len(calibration.load_samples(spec)) - MIN_CHECK_ROWS, 1)} or add rows to the file.")
+                f"{max(len(calibration.load_samples(spec)) - MIN_CHECK_ROWS, 1)} or add rows to the file."
+            )
         prompts = [user for user in map(_user_turn, samples) if user][:DECIDE_ROWS]
         out[skill] = CheckRows(skill, spec, items, prompts)
     return out
@@ -176,13 +181,13 @@ def decision_share(model, points: list[Decision], cancel: CancelToken | None = N
     for start in range(0, len(points), batch_size):
         if cancel is not None:
             cancel.check()
-        batch = points[start:start + batch_size]
+        batch = points[start : start + batch_size]
         width = max(len(d.context) for d in batch)
         x = torch.zeros((len(batch), width), dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
         for r, d in enumerate(batch):  # right padding: each row's own positions start at 0
-            x[r, :len(d.context)] = torch.tensor(d.context)
-            mask[r, :len(d.context)] = 1
+            x[r, : len(d.context)] = torch.tensor(d.context)
+            mask[r, : len(d.context)] = 1
         logits = model(input_ids=x.to(device), attention_mask=mask.to(device)).logits
         last = torch.tensor([len(d.context) - 1 for d in batch], device=device)
         rows = logits[torch.arange(len(batch), device=device), last].float()
@@ -201,15 +206,15 @@ def reply_loss(model, rows: CheckRows, cancel: CancelToken | None = None, batch_
     for start in range(0, len(items), batch_size):
         if cancel is not None:
             cancel.check()
-        batch = items[start:start + batch_size]
+        batch = items[start : start + batch_size]
         width = max(len(ids) for ids, _ in batch)
         x = torch.zeros((len(batch), width), dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
         target = torch.full((len(batch), width), -100, dtype=torch.long)
         for r, (ids, first) in enumerate(batch):
-            x[r, :len(ids)] = torch.tensor(ids)
-            mask[r, :len(ids)] = 1
-            target[r, max(first, 1):len(ids)] = torch.tensor(ids[max(first, 1):])
+            x[r, : len(ids)] = torch.tensor(ids)
+            mask[r, : len(ids)] = 1
+            target[r, max(first, 1) : len(ids)] = torch.tensor(ids[max(first, 1) :])
         logits = model(input_ids=x.to(device), attention_mask=mask.to(device)).logits[:, :-1].float()
         tgt = target[:, 1:].to(device)
         keep = tgt != -100
@@ -220,8 +225,21 @@ def reply_loss(model, rows: CheckRows, cancel: CancelToken | None = None, batch_
 
 
 # ============================================================================ exact-match checks (user file)
-_REFUSAL_MARKS = ("i'm sorry", "i am sorry", "i can't", "i cannot", "i can not", "i won't", "i will not",
-                  "can't help", "cannot help", "unable to help", "not able to help", "i apologize", "i apologise")
+_REFUSAL_MARKS = (
+    "i'm sorry",
+    "i am sorry",
+    "i can't",
+    "i cannot",
+    "i can not",
+    "i won't",
+    "i will not",
+    "can't help",
+    "cannot help",
+    "unable to help",
+    "not able to help",
+    "i apologize",
+    "i apologise",
+)
 
 
 def is_refusal(reply: str) -> bool:
@@ -233,7 +251,8 @@ def is_refusal(reply: str) -> bool:
 @dataclass
 class Checks:
     """Prompts with expected behaviour, per skill. File format (JSON), the demo's `checks.json` format:
-    {"reasoning": [{"prompt", "answer"}], "domain": [{"prompt", "answer"}], "refuse": [{"prompt"}], "help": [{"prompt"}]}
+    {"reasoning": [{"prompt", "answer"}], "domain": [{"prompt", "answer"}],
+     "refuse": [{"prompt"}], "help": [{"prompt"}]}
     `answer` must appear in the reply; `refuse` prompts must be refused, `help` prompts answered."""
 
     reasoning: list[dict] = field(default_factory=list)
@@ -249,23 +268,29 @@ class Checks:
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise InputError(f"Checks file {p} is not valid JSON ({exc}). See docs/TUNING.md for the format.") from None
         if not isinstance(data, dict):
-            raise InputError(f"Checks file {p} must be a JSON object with lists under \"reasoning\", \"domain\", "
-                             "\"refuse\" or \"help\".")
+            raise InputError(
+                f'Checks file {p} must be a JSON object with lists under "reasoning", "domain", "refuse" or "help".'
+            )
         unknown = sorted(set(data) - {"reasoning", "domain", "refuse", "help"})
         if unknown:
-            raise InputError(f"Checks file {p}: unknown key(s) {', '.join(unknown)}; use reasoning, domain, refuse, help.")
+            raise InputError(
+                f"Checks file {p}: unknown key(s) {', '.join(unknown)}; use reasoning, domain, refuse, help."
+            )
         out = cls()
         for key, items in data.items():
             if not isinstance(items, list):
-                raise InputError(f"Checks file {p}: \"{key}\" must be a list of {{\"prompt\": ...}} objects.")
+                raise InputError(f'Checks file {p}: "{key}" must be a list of {{"prompt": ...}} objects.')
             for i, item in enumerate(items, 1):
                 where = f"Checks file {p}, {key} item {i}"
                 if not isinstance(item, dict) or not isinstance(item.get("prompt"), str) or not item["prompt"].strip():
-                    raise InputError(f"{where}: needs a non-empty \"prompt\" string.")
+                    raise InputError(f'{where}: needs a non-empty "prompt" string.')
                 if key in ("reasoning", "domain"):
-                    if not isinstance(item.get("answer"), (str, int, float)) or isinstance(item.get("answer"), bool) \
-                            or not str(item["answer"]).strip():
-                        raise InputError(f"{where}: needs an \"answer\" (the text the reply must contain).")
+                    if (
+                        not isinstance(item.get("answer"), (str, int, float))
+                        or isinstance(item.get("answer"), bool)
+                        or not str(item["answer"]).strip()
+                    ):
+                        raise InputError(f'{where}: needs an "answer" (the text the reply must contain).')
                     getattr(out, key).append({"prompt": item["prompt"], "answer": str(item["answer"])})
                 else:
                     out.domain.append({"prompt": item["prompt"], "expect": "refuse" if key == "refuse" else "answer"})
@@ -312,9 +337,12 @@ def describe_setting(s: dict) -> str:
     if s["method"] == "task_arithmetic" or s["method"] == "linear":
         return f"{title} λ {s['reasoning_scale']:g}/{s['domain_scale']:g}"
     if s["method"] in ("ties", "dare"):
-        return f"{title} density {s['reasoning_ratio']:g}/{s['domain_ratio']:g}, λ {s['reasoning_scale']:g}/{s['domain_scale']:g}"
-    return (f"{title} p {s['reasoning_ratio']:g}/{s['domain_ratio']:g}, λ {s['reasoning_scale']:g}/"
-            f"{s['domain_scale']:g}, {s.get('scope', 'tensor')} scope")
+        lam = f"λ {s['reasoning_scale']:g}/{s['domain_scale']:g}"
+        return f"{title} density {s['reasoning_ratio']:g}/{s['domain_ratio']:g}, {lam}"
+    return (
+        f"{title} p {s['reasoning_ratio']:g}/{s['domain_ratio']:g}, λ {s['reasoning_scale']:g}/"
+        f"{s['domain_scale']:g}, {s.get('scope', 'tensor')} scope"
+    )
 
 
 def _clip(v: float, lo_hi: tuple[float, float]) -> float:
@@ -324,16 +352,39 @@ def _clip(v: float, lo_hi: tuple[float, float]) -> float:
 def anchor_settings(cfg: MergeConfig) -> list[dict]:
     """The user's setting, ReasonAny at paper-style and compensating scales, and the dense baselines."""
     scope = cfg.scope
-    rows = [dict(method=cfg.method, reasoning_ratio=cfg.reasoning_ratio, domain_ratio=cfg.domain_ratio,
-                 reasoning_scale=cfg.reasoning_scale, domain_scale=cfg.domain_scale, scope=scope)]
-    for method, dens, lr, ld in (("task_arithmetic", 0.5, 1.0, 1.0), ("task_arithmetic", 0.5, 0.6, 0.6),
-                                 ("ties", 0.5, 1.0, 1.0), ("dare", 0.5, 1.0, 1.0)):
-        rows.append(dict(method=method, reasoning_ratio=dens, domain_ratio=dens, reasoning_scale=lr,
-                         domain_scale=ld, scope=scope))
+    rows = [
+        dict(
+            method=cfg.method,
+            reasoning_ratio=cfg.reasoning_ratio,
+            domain_ratio=cfg.domain_ratio,
+            reasoning_scale=cfg.reasoning_scale,
+            domain_scale=cfg.domain_scale,
+            scope=scope,
+        )
+    ]
+    for method, dens, lr, ld in (
+        ("task_arithmetic", 0.5, 1.0, 1.0),
+        ("task_arithmetic", 0.5, 0.6, 0.6),
+        ("ties", 0.5, 1.0, 1.0),
+        ("dare", 0.5, 1.0, 1.0),
+    ):
+        rows.append(
+            dict(
+                method=method, reasoning_ratio=dens, domain_ratio=dens, reasoning_scale=lr, domain_scale=ld, scope=scope
+            )
+        )
     for p in (0.05, 0.2, 0.5):
         for lam in sorted({1.0, round(math.sqrt(1 / p), 2), round(min(1 / p, SCALE_RANGE[1]), 2)}):
-            rows.append(dict(method="reasonany", reasoning_ratio=p, domain_ratio=p, reasoning_scale=lam,
-                             domain_scale=lam, scope=scope))
+            rows.append(
+                dict(
+                    method="reasonany",
+                    reasoning_ratio=p,
+                    domain_ratio=p,
+                    reasoning_scale=lam,
+                    domain_scale=lam,
+                    scope=scope,
+                )
+            )
     return _unique(rows)
 
 
@@ -372,8 +423,10 @@ def pareto(cands: list[Candidate]) -> list[int]:
     front = []
     for c in cands:
         r, d = _kv(c, "reasoning"), _kv(c, "domain")
-        if not any(_kv(o, "reasoning") >= r and _kv(o, "domain") >= d and (_kv(o, "reasoning") > r or _kv(o, "domain") > d)
-                   for o in cands):
+        if not any(
+            _kv(o, "reasoning") >= r and _kv(o, "domain") >= d and (_kv(o, "reasoning") > r or _kv(o, "domain") > d)
+            for o in cands
+        ):
             front.append(c.index)
     return front
 
@@ -412,11 +465,19 @@ class TuneResult:
 
     def report_section(self) -> dict:
         """What report.json, report.html and the model card show: the summary and every candidate, compactly."""
-        return {"summary": self.summary, "recommended": self.recommended, "pareto": self.pareto,
-                "warnings": self.warnings, "check_rows": self.check_rows, "budget": self.budget,
-                "seconds": self.seconds,
-                "candidates": [{"index": c.index, "label": c.label(), "setting": c.setting, "kept": c.kept,
-                                "checks": c.checks} for c in self.candidates]}
+        return {
+            "summary": self.summary,
+            "recommended": self.recommended,
+            "pareto": self.pareto,
+            "warnings": self.warnings,
+            "check_rows": self.check_rows,
+            "budget": self.budget,
+            "seconds": self.seconds,
+            "candidates": [
+                {"index": c.index, "label": c.label(), "setting": c.setting, "kept": c.kept, "checks": c.checks}
+                for c in self.candidates
+            ],
+        }
 
     def write(self, folder: Path) -> Path:
         path = Path(folder) / TUNE_FILE
@@ -429,9 +490,18 @@ class TuneResult:
 class Tuner:
     """Runs the search on a Pipeline whose scores are identified (or cached); writes nothing to disk."""
 
-    def __init__(self, pipeline, budget: int = DEFAULT_BUDGET, minutes: float | None = None,
-                 checks: Checks | None = None, check_rows: int = DEFAULT_CHECK_ROWS, check_tokens: int = 64,
-                 decide_tokens: int = DEFAULT_DECIDE_TOKENS, listener=None, cancel: CancelToken | None = None) -> None:
+    def __init__(
+        self,
+        pipeline,
+        budget: int = DEFAULT_BUDGET,
+        minutes: float | None = None,
+        checks: Checks | None = None,
+        check_rows: int = DEFAULT_CHECK_ROWS,
+        check_tokens: int = 64,
+        decide_tokens: int = DEFAULT_DECIDE_TOKENS,
+        listener=None,
+        cancel: CancelToken | None = None,
+    ) -> None:
         if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
             raise InputError(f"budget = {budget!r}: the tuner needs at least 1 candidate (e.g. --budget 24).")
         if minutes is not None and not minutes > 0:
@@ -467,8 +537,11 @@ class Tuner:
         try:
             result = self._search(live, rows, tokenizer, started)
         except torch.cuda.OutOfMemoryError:
-            raise OutOfMemoryError("The GPU ran out of memory while measuring a candidate merge. Run the checks on the "
-                                   "CPU, or use fewer check rows or a shorter maximum length.", {"device": "cpu"}) from None
+            raise OutOfMemoryError(
+                "The GPU ran out of memory while measuring a candidate merge. Run the checks on the "
+                "CPU, or use fewer check rows or a shorter maximum length.",
+                {"device": "cpu"},
+            ) from None
         finally:
             live.close()
             p.config = self.user_config
@@ -501,8 +574,16 @@ class Tuner:
         from .evaluate import greedy_ids
 
         lam = {"base": (0.0, 0.0), "reasoning": (1.0, 0.0), "domain": (0.0, 1.0)}[role]
-        self._select(dict(method="task_arithmetic", reasoning_ratio=0.5, domain_ratio=0.5, reasoning_scale=lam[0],
-                          domain_scale=lam[1], scope=self.user_config.scope))
+        self._select(
+            dict(
+                method="task_arithmetic",
+                reasoning_ratio=0.5,
+                domain_ratio=0.5,
+                reasoning_scale=lam[0],
+                domain_scale=lam[1],
+                scope=self.user_config.scope,
+            )
+        )
         loss, checks, _ = self._measure(live, rows, tokenizer)
         replies = {}
         if self.decide_tokens > 0 and tokenizer is not None:
@@ -523,14 +604,17 @@ class Tuner:
             key = f"decide:{skill}"
             if skill not in replies[skill] or skill not in replies["base"]:
                 continue
-            points = decisions([prompt_ids(tokenizer, q) for q in r.prompts], replies[skill][skill],
-                               replies["base"][skill])
+            points = decisions(
+                [prompt_ids(tokenizer, q) for q in r.prompts], replies[skill][skill], replies["base"][skill]
+            )
             if len(points) >= MIN_DECISIONS:
                 self.decisions[key], self.against[key] = points, "base"
             else:
-                self._log(f"The {skill} model answers {len(r.prompts) - len(points)} of {len(r.prompts)} held-out "
-                          f"{skill} prompts like the base for the first {self.decide_tokens} tokens: its behaviour "
-                          "is judged by the reply loss alone.")
+                self._log(
+                    f"The {skill} model answers {len(r.prompts) - len(points)} of {len(r.prompts)} held-out "
+                    f"{skill} prompts like the base for the first {self.decide_tokens} tokens: its behaviour "
+                    "is judged by the reply loss alone."
+                )
 
     def _select(self, setting: dict) -> None:
         cfg = self.user_config.replace(**setting)
@@ -555,7 +639,8 @@ class Tuner:
                     f"The {skill} model is no better than the base on its own held-out {skill} data (loss "
                     f"{refs_loss[skill][skill]:.3f} against {refs_loss['base'][skill]:.3f} for the base). It has no "
                     f"{skill} skill to keep that these checks can see: check that it is the right model and that "
-                    "the data shows its skill. Tuning goes on, but its kept fraction means little.")
+                    "the data shows its skill. Tuning goes on, but its kept fraction means little."
+                )
         for w in warnings:
             self._log(w, "warning")
         can_score = self.user_config.needs_scores
@@ -588,20 +673,43 @@ class Tuner:
             c.kept = self._kept(c, refs_loss, refs_checks, gains)
             cands.append(c)
             best = recommend(cands)
-            self.listener(TuneCandidate(c.index, self.budget, c.label(), dict(setting), c.kept.get("reasoning"),
-                                        c.kept.get("domain"), best.index))
-            self.listener(Progress("tune", len(cands) / self.budget, len(cands) / self.budget,
-                                   f"candidate {len(cands)}/{self.budget}: {c.label()}"))
+            self.listener(
+                TuneCandidate(
+                    c.index,
+                    self.budget,
+                    c.label(),
+                    dict(setting),
+                    c.kept.get("reasoning"),
+                    c.kept.get("domain"),
+                    best.index,
+                )
+            )
+            self.listener(
+                Progress(
+                    "tune",
+                    len(cands) / self.budget,
+                    len(cands) / self.budget,
+                    f"candidate {len(cands)}/{self.budget}: {c.label()}",
+                )
+            )
         if not cands:
             raise CancelledError() if self.cancel.cancelled else InputError("No candidate could be measured.")
         best = recommend(cands)
         front = pareto(cands)
         summary = summarize(cands, best)
         self._log(summary)
-        return TuneResult(cands, best.index, front, {"loss": refs_loss, "checks": refs_checks}, gains, warnings,
-                          summary, {"candidates": self.budget, "minutes": self.minutes},
-                          {s: {"data": r.spec, "rows": len(r.items)} for s, r in rows.items()},
-                          round(time.perf_counter() - started, 2))
+        return TuneResult(
+            cands,
+            best.index,
+            front,
+            {"loss": refs_loss, "checks": refs_checks},
+            gains,
+            warnings,
+            summary,
+            {"candidates": self.budget, "minutes": self.minutes},
+            {s: {"data": r.spec, "rows": len(r.items)} for s, r in rows.items()},
+            round(time.perf_counter() - started, 2),
+        )
 
     def _kept(self, c: Candidate, refs_loss: dict, refs_checks: dict, gains: dict) -> dict[str, float | None]:
         kept: dict[str, float | None] = {}
@@ -630,19 +738,25 @@ def pct(v: float | None) -> str:
 def summarize(cands: list[Candidate], best: Candidate) -> str:
     """Plain words: what won, what it keeps, and how the best of the other family compares."""
     r, d = best.kept.get("reasoning"), best.kept.get("domain")
-    text = (f"Recommended: {best.label()}. On your held-out data it keeps {pct(r)} of the reasoning model's gain "
-            f"and {pct(d)} of the domain model's gain.")
+    text = (
+        f"Recommended: {best.label()}. On your held-out data it keeps {pct(r)} of the reasoning model's gain "
+        f"and {pct(d)} of the domain model's gain."
+    )
     masked = [c for c in cands if _masked(c.setting)]
     dense = [c for c in cands if not _masked(c.setting)]
     if _masked(best.setting) and dense:
         other = recommend(dense)
-        text += (f" The best dense merge tried, {other.label()}, kept {pct(other.kept.get('reasoning'))} and "
-                 f"{pct(other.kept.get('domain'))}.")
+        text += (
+            f" The best dense merge tried, {other.label()}, kept {pct(other.kept.get('reasoning'))} and "
+            f"{pct(other.kept.get('domain'))}."
+        )
     elif masked:
         other = recommend(masked)
-        text += (f" {METHOD_TITLES.get(best.setting['method'], best.setting['method'])} kept more of both skills "
-                 f"than any ReasonAny setting tried: the best, {other.label()}, kept "
-                 f"{pct(other.kept.get('reasoning'))} and {pct(other.kept.get('domain'))}.")
+        text += (
+            f" {METHOD_TITLES.get(best.setting['method'], best.setting['method'])} kept more of both skills "
+            f"than any ReasonAny setting tried: the best, {other.label()}, kept "
+            f"{pct(other.kept.get('reasoning'))} and {pct(other.kept.get('domain'))}."
+        )
     for skill, v in (("reasoning", r), ("domain", d)):
         if v is not None and v < 0.5:
             text += f" Warning: even this merge keeps less than half of the {skill} gain."

@@ -47,12 +47,20 @@ def plan_shards(sizes: list[tuple[str, int]], max_bytes: int) -> list[list[str]]
 class ShardedWriter:
     """Receives tensors in plan order and writes each shard as soon as it is complete."""
 
-    def __init__(self, folder: Path, sizes: list[tuple[str, int]], max_bytes: int, prefix: str = "model",
-                 metadata: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        sizes: list[tuple[str, int]],
+        max_bytes: int,
+        prefix: str = "model",
+        metadata: dict[str, str] | None = None,
+    ) -> None:
         self.folder = Path(folder)
         self.shards = plan_shards(sizes, max_bytes)
         n = len(self.shards)
-        self.file_of = {name: f"{prefix}-{i + 1:05d}-of-{n:05d}.safetensors" for i, s in enumerate(self.shards) for name in s}
+        self.file_of = {
+            name: f"{prefix}-{i + 1:05d}-of-{n:05d}.safetensors" for i, s in enumerate(self.shards) for name in s
+        }
         self._pending: dict[str, torch.Tensor] = {}
         self._next = 0
         self._total = 0
@@ -83,7 +91,7 @@ class ShardedWriter:
     def close(self) -> None:
         """Write the index; every planned tensor must have arrived."""
         if self._next != len(self.shards):
-            missing = [n for s in self.shards[self._next:] for n in s if n not in self._pending][:5]
+            missing = [n for s in self.shards[self._next :] for n in s if n not in self._pending][:5]
             raise RuntimeError(f"ShardedWriter closed before all tensors arrived (e.g. {missing})")
         index = {"metadata": {"total_size": self._total}, "weight_map": dict(sorted(self.file_of.items()))}
         write_text(self.folder / INDEX, json.dumps(index, indent=2))
@@ -103,9 +111,13 @@ _DISK_FULL = ("No space left on device", "(os error 28)", "StorageFull", "Disk q
 
 
 def write_error(exc: Exception, path: Path) -> WriteError:
-    full = (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or any(m in str(exc) for m in _DISK_FULL)
+    full = (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or any(
+        m in str(exc) for m in _DISK_FULL
+    )
     if full:
-        return WriteError(f"The disk is full while writing {path}. Free some space (see the size estimate) and run again.")
+        return WriteError(
+            f"The disk is full while writing {path}. Free some space (see the size estimate) and run again."
+        )
     return WriteError(f"Writing {path} failed: {exc}. Check that the folder is writable and the disk has space.")
 
 
@@ -148,8 +160,10 @@ def check_output_target(out: Path, inputs: list[Path]) -> Path:
     # the cache (or its score folder) may be a symlink to elsewhere: compare as given and as resolved
     caches = {cache, cache.resolve(), (cache / "scores").resolve()}
     if any(c == p or c in p.parents for c in caches for p in (given, out)):
-        raise InputError(f"The output folder {out} is inside the app's cache folder {cache}, which `reasonany cache "
-                         "clear` empties. Choose another output folder.")
+        raise InputError(
+            f"The output folder {out} is inside the app's cache folder {cache}, which `reasonany cache "
+            "clear` empties. Choose another output folder."
+        )
     for src in inputs:
         src = Path(src).resolve()
         if out == src or src in out.parents:
@@ -163,11 +177,14 @@ def check_output_target(out: Path, inputs: list[Path]) -> Path:
         if not out.is_dir():
             raise InputError(f"The output path {out} is a file. Choose a new folder name.")
         if any(out.iterdir()):
-            raise InputError(f"The output folder {out} already exists and is not empty. Choose a new folder or empty it.")
+            raise InputError(
+                f"The output folder {out} already exists and is not empty. Choose a new folder or empty it."
+            )
     parent = existing_parent(out.parent)  # where the temporary folder will be made
     if not parent.is_dir():
-        raise InputError(f"The output folder {out} cannot be created: {parent} is a file, not a folder. "
-                         "Choose another place.")
+        raise InputError(
+            f"The output folder {out} cannot be created: {parent} is a file, not a folder. Choose another place."
+        )
     _probe_writable(parent, out)
     return out
 
@@ -183,9 +200,11 @@ def _refuse_long_name(out: Path) -> None:
     longest = max(len(os.fsencode(temp)), len(os.fsencode(out.name + "-99")))
     if longest > limit:
         room = limit - (longest - len(os.fsencode(out.name)))
-        raise InputError(f"The output folder name {out.name[:40]}… is {len(os.fsencode(out.name))} bytes long; this "
-                         f"file system allows names of {limit} bytes, and the run needs room for a temporary "
-                         f"suffix. Choose a name of at most {room} bytes.")
+        raise InputError(
+            f"The output folder name {out.name[:40]}… is {len(os.fsencode(out.name))} bytes long; this "
+            f"file system allows names of {limit} bytes, and the run needs room for a temporary "
+            f"suffix. Choose a name of at most {room} bytes."
+        )
 
 
 def _probe_writable(folder: Path, out: Path) -> None:
@@ -194,8 +213,10 @@ def _probe_writable(folder: Path, out: Path) -> None:
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".reasonany-probe-", dir=folder))
     except OSError as exc:
-        raise InputError(f"The output folder {out} cannot be created: {folder} is not writable "
-                         f"({exc.strerror}). Choose another place.") from None
+        raise InputError(
+            f"The output folder {out} cannot be created: {folder} is not writable "
+            f"({exc.strerror}). Choose another place."
+        ) from None
 
 
 def check_free_space(out: Path, needed_bytes: int) -> None:
@@ -316,16 +337,21 @@ def read_registry(registry: Path) -> list[dict[str, Any]]:
     try:
         entries = json.loads(registry.read_text(encoding="utf-8"))
         ok = isinstance(entries, list) and all(
-            isinstance(e, dict) and isinstance(e.get("path"), str) and isinstance(e.get("pid"), int)
-            and not isinstance(e.get("pid"), bool) for e in entries)
+            isinstance(e, dict)
+            and isinstance(e.get("path"), str)
+            and isinstance(e.get("pid"), int)
+            and not isinstance(e.get("pid"), bool)
+            for e in entries
+        )
     except (OSError, ValueError, RecursionError):
         entries, ok = None, False
     if ok:
         return entries
     try:
         os.replace(registry, registry.with_name(f"{registry.name}.broken-{int(time.time())}"))
-        logging.getLogger("reasonany").warning("The temporary-folders list %s was damaged; it was renamed aside.",
-                                               registry)
+        logging.getLogger("reasonany").warning(
+            "The temporary-folders list %s was damaged; it was renamed aside.", registry
+        )
     except OSError:
         pass
     return []

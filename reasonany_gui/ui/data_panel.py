@@ -131,7 +131,7 @@ class DataPicker(Card):
             self.set_spec(str(data))
 
     def _describe(self) -> None:
-        name = self._spec[len("builtin:"):] if self._spec.startswith("builtin:") else None
+        name = self._spec[len("builtin:") :] if self._spec.startswith("builtin:") else None
         preset = calibration.PRESETS.get(name) if name else None
         if preset is not None:
             text = preset.description
@@ -164,8 +164,11 @@ class DataPicker(Card):
                 text += " (token counts appear once a model is chosen)."
             elif max_length:
                 long = sum(1 for _, n in self.preview_rows if n is not None and n > max_length)
-                text += (f"; {long} of them are longer than the {max_length}-token limit (Settings) and will be cut."
-                         if long else f"; all fit in the {max_length}-token limit.")
+                text += (
+                    f"; {long} of them are longer than the {max_length}-token limit (Settings) and will be cut."
+                    if long
+                    else f"; all fit in the {max_length}-token limit."
+                )
             self.status.setText(text)
             self.status.setProperty("error", False)
         self.status.style().unpolish(self.status)
@@ -187,10 +190,13 @@ class DataPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        lay = page_layout(self, "2  Choose the calibration data",
-                          "A few dozen example texts per skill are enough: they show the app which weights carry the "
-                          "reasoning skill and which carry your domain. Use a built-in set or your own file "
-                          "(.jsonl, .json, .csv, .parquet or .txt).")
+        lay = page_layout(
+            self,
+            "2  Choose the calibration data",
+            "A few dozen example texts per skill are enough: they show the app which weights carry the "
+            "reasoning skill and which carry your domain. Use a built-in set or your own file "
+            "(.jsonl, .json, .csv, .parquet or .txt).",
+        )
         self.pickers = {role: DataPicker(role) for role in ("reasoning", "domain")}
         for p in self.pickers.values():
             p.changed.connect(self._on_picker_changed)

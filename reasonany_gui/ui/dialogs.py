@@ -68,8 +68,9 @@ class ErrorReporter(QObject):
         box.setText(f"<b>{error_title(exc)}</b>")
         box.setInformativeText(error_text(exc))
         box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        box.setIcon(QMessageBox.Icon.Information if isinstance(exc, (InputError, CancelledError))
-                    else QMessageBox.Icon.Warning)
+        box.setIcon(
+            QMessageBox.Icon.Information if isinstance(exc, (InputError, CancelledError)) else QMessageBox.Icon.Warning
+        )
         if details and not isinstance(exc, (InputError, CancelledError)):
             box.setDetailedText(details)
         self.retry_button = None

@@ -49,12 +49,16 @@ def download_job(plan: dl.DownloadPlan):
 
 def plan_text(p: dl.DownloadPlan) -> str:
     n_cached = sum(1 for f in p.files if f.cached)
-    lines = [f"<b>{p.repo_id}</b>: {len(p.files)} files, {human_bytes(p.total_bytes)} in all.",
-             f"Already in the cache: {n_cached} files, {human_bytes(p.cached_bytes)}.",
-             f"<b>To download: {human_bytes(p.remaining_bytes)}</b>."]
+    lines = [
+        f"<b>{p.repo_id}</b>: {len(p.files)} files, {human_bytes(p.total_bytes)} in all.",
+        f"Already in the cache: {n_cached} files, {human_bytes(p.cached_bytes)}.",
+        f"<b>To download: {human_bytes(p.remaining_bytes)}</b>.",
+    ]
     if p.skipped:
-        lines.append(f"<span style='color:#667085'>Left out: {len(p.skipped)} files the merge does not need "
-                     "(pickle weights, code, other formats).</span>")
+        lines.append(
+            f"<span style='color:#667085'>Left out: {len(p.skipped)} files the merge does not need "
+            "(pickle weights, code, other formats).</span>"
+        )
     return "<br>".join(lines)
 
 
@@ -149,8 +153,11 @@ class DownloadDialog(QDialog):
 
     def _update_login_state(self) -> None:
         logged_in = dl.stored_token() is not None
-        self.login_state.setText("Logged in to Hugging Face on this computer." if logged_in
-                                 else "Not logged in (public models need no token).")
+        self.login_state.setText(
+            "Logged in to Hugging Face on this computer."
+            if logged_in
+            else "Not logged in (public models need no token)."
+        )
         self.logout_button.setEnabled(logged_in)
 
     # ------------------------------------------------------------------ job signals

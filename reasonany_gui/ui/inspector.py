@@ -104,13 +104,17 @@ def _colormap(color: str) -> pg.ColorMap:
     return pg.ColorMap(pos=[0.0, 1.0], color=[QColor("#ffffff"), QColor(color)])
 
 
-HOVER_HINT = "Share of each module's weights taken from each model. Point at a cell for its numbers, click to inspect it."
+HOVER_HINT = (
+    "Share of each module's weights taken from each model. Point at a cell for its numbers, click to inspect it."
+)
 HEATMAP_MIN_HEIGHT = 90  # px per heatmap: below this the module names overlap and the cells become strips
 #: why the reasoning and domain maps look even under the "each weight matrix" scope
-TENSOR_SCOPE_NOTE = ("Ranking scope “Each weight matrix”: every matrix gives exactly its share of weights, so the "
-                     "reasoning and domain maps are nearly even by design (they dip only where conflicts were removed). "
-                     "What differs between layers is the <b>conflicts</b> map: where both experts wanted the same weights. "
-                     "Choose “Whole model” to see which layers each skill prefers.")
+TENSOR_SCOPE_NOTE = (
+    "Ranking scope “Each weight matrix”: every matrix gives exactly its share of weights, so the "
+    "reasoning and domain maps are nearly even by design (they dip only where conflicts were removed). "
+    "What differs between layers is the <b>conflicts</b> map: where both experts wanted the same weights. "
+    "Choose “Whole model” to see which layers each skill prefers."
+)
 
 
 class Heatmaps(QWidget):
@@ -293,7 +297,8 @@ class TensorDetail(QWidget):
         self.counts.setText(
             f"{name}: {c.get('numel', 0):,} weights — reasoning {c.get('reasoning', 0):,} "
             f"({100 * c.get('reasoning', 0) / numel:.2f}%), domain {c.get('domain', 0):,} "
-            f"({100 * c.get('domain', 0) / numel:.2f}%), conflicts {c.get('conflicts', 0):,}")
+            f"({100 * c.get('domain', 0) / numel:.2f}%), conflicts {c.get('conflicts', 0):,}"
+        )
         cats = self.selection.mask_categories(name, max_side=256)
         self.mask_image.setImage(category_image(cats), levels=(0, 255))
         h, w = cats.shape[:2]
@@ -316,16 +321,29 @@ class TensorDetail(QWidget):
                 continue
             edges, counts, thr = data
             edges, counts = np.asarray(edges, dtype=float), np.asarray(counts, dtype=float)
-            self.hist_plot.plot(edges, counts, stepMode="center", fillLevel=0, pen=pg.mkPen(color, width=1.5),
-                                brush=pg.mkBrush(QColor(color).red(), QColor(color).green(), QColor(color).blue(), 60))
+            self.hist_plot.plot(
+                edges,
+                counts,
+                stepMode="center",
+                fillLevel=0,
+                pen=pg.mkPen(color, width=1.5),
+                brush=pg.mkBrush(QColor(color).red(), QColor(color).green(), QColor(color).blue(), 60),
+            )
             self.thresholds[which] = None if thr is None else float(thr)
             if thr is not None:
-                line = pg.InfiniteLine(pos=float(thr), angle=90, pen=pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine))
+                line = pg.InfiniteLine(
+                    pos=float(thr), angle=90, pen=pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine)
+                )
                 self.hist_plot.addItem(line)
             shown = True
-        title = ("Importance scores: <span style='color:#2f6fde'>reasoning</span>, "
-                 "<span style='color:#f08c00'>domain</span>; dashed line = threshold") if shown else \
-            "Importance scores (not kept for this run)"
+        title = (
+            (
+                "Importance scores: <span style='color:#2f6fde'>reasoning</span>, "
+                "<span style='color:#f08c00'>domain</span>; dashed line = threshold"
+            )
+            if shown
+            else "Importance scores (not kept for this run)"
+        )
         self.hist_plot.setTitle(title, size="9pt", color="#1d2939")
 
 
@@ -373,8 +391,10 @@ class TensorTable(QWidget):
         out: dict[str, dict[str, int]] = {}
         for r in range(self.table.rowCount()):
             name = self.table.item(r, 0).text()
-            out[name] = {key: int(self.table.item(r, col).data(Qt.ItemDataRole.DisplayRole))
-                         for col, key in enumerate(("numel", "reasoning", "domain", "conflicts"), start=1)}
+            out[name] = {
+                key: int(self.table.item(r, col).data(Qt.ItemDataRole.DisplayRole))
+                for col, key in enumerate(("numel", "reasoning", "domain", "conflicts"), start=1)
+            }
         return out
 
     def _apply_filter(self, text: str) -> None:
@@ -446,7 +466,9 @@ def totals_text(totals: dict) -> str:
     if n <= 0:
         return "The masks below show where each weight of the merged model comes from."
     r, d, c = (float(totals.get(k, 0)) for k in ("reasoning", "domain", "conflicts"))
-    return (f"Of {int(n):,} mergeable weights, <b style='color:#2f6fde'>{100 * r / n:.2f}%</b> come from the "
-            f"reasoning model and <b style='color:#f08c00'>{100 * d / n:.2f}%</b> from the domain model; "
-            f"<b style='color:#d62839'>{100 * c / n:.2f}%</b> were wanted by both and kept from the base. "
-            f"The rest is the base model.")
+    return (
+        f"Of {int(n):,} mergeable weights, <b style='color:#2f6fde'>{100 * r / n:.2f}%</b> come from the "
+        f"reasoning model and <b style='color:#f08c00'>{100 * d / n:.2f}%</b> from the domain model; "
+        f"<b style='color:#d62839'>{100 * c / n:.2f}%</b> were wanted by both and kept from the base. "
+        f"The rest is the base model."
+    )

@@ -69,8 +69,13 @@ def _adopt(p: Pipeline, listener: Listener, cancel: CancelToken) -> None:
     p.cancel = cancel
 
 
-def _closed_on_failure(pipeline: Pipeline | None, config: MergeConfig, listener: Listener, cancel: CancelToken,
-                       work: Callable[[Pipeline], MergeResult]) -> MergeResult:
+def _closed_on_failure(
+    pipeline: Pipeline | None,
+    config: MergeConfig,
+    listener: Listener,
+    cancel: CancelToken,
+    work: Callable[[Pipeline], MergeResult],
+) -> MergeResult:
     """Run `work` on the window's pipeline, or on a new one for an opened run (its scores come from the cache).
 
     Why the job closes a pipeline it built when `work` fails: nothing else holds it, and its open models would
@@ -156,8 +161,9 @@ def evaluate_job(out_dir: Path, data: list[str], device: str = "auto", **options
         from reasonany_gui.engine.evaluate import evaluate_run
 
         # evaluate_run updates report.json, report.html and the model card itself (the CLI's path too)
-        return evaluate_run(Path(out_dir), data=list(dict.fromkeys(data)), device=device, listener=listener,
-                            cancel=cancel, **options)
+        return evaluate_run(
+            Path(out_dir), data=list(dict.fromkeys(data)), device=device, listener=listener, cancel=cancel, **options
+        )
 
     return run
 

@@ -39,14 +39,26 @@ from .window_shell import Shell, add_action
 from .worker import JobFn, JobRunner, OnError, OnResult
 
 log = logging.getLogger(__name__)
-STEPS = (("models", "Models"), ("data", "Data"), ("settings", "Settings"), ("save", "Save"), ("run", "Run"),
-         ("results", "Results"))
+STEPS = (
+    ("models", "Models"),
+    ("data", "Data"),
+    ("settings", "Settings"),
+    ("save", "Save"),
+    ("run", "Run"),
+    ("results", "Results"),
+)
 #: jobs shown on the Run screen (long); the others report in the status bar
 RUN_SCREEN_JOBS = ("merge", "save")
 #: the status bar while a job runs
-BUSY_TEXT = {"merge": "Merging…", "save": "Saving…", "retune": "Updating the masks…", "evaluate": "Evaluating…",
-             "open": "Opening the run…", "tune": "Finding a good setting…",
-             "ask": "The four models are answering your question…"}
+BUSY_TEXT = {
+    "merge": "Merging…",
+    "save": "Saving…",
+    "retune": "Updating the masks…",
+    "evaluate": "Evaluating…",
+    "open": "Opening the run…",
+    "tune": "Finding a good setting…",
+    "ask": "The four models are answering your question…",
+}
 
 
 class MainWindow(QMainWindow):
@@ -73,8 +85,14 @@ class MainWindow(QMainWindow):
         self.output = OutputPanel()
         self.run_panel = RunPanel()
         self.results = ResultsPanel()
-        self.pages = {"models": self.models, "data": self.data, "settings": self.settings, "save": self.output,
-                      "run": self.run_panel, "results": self.results}
+        self.pages = {
+            "models": self.models,
+            "data": self.data,
+            "settings": self.settings,
+            "save": self.output,
+            "run": self.run_panel,
+            "results": self.results,
+        }
         self._build_layout()
         self._build_menus()
         self._connect()
@@ -88,8 +106,11 @@ class MainWindow(QMainWindow):
         self.nav, self.stack = shell.nav, shell.stack
         self.merge_button, self.open_run_button = shell.merge_button, shell.open_run_button
         self.back_button, self.next_button = shell.back_button, shell.next_button
-        self.status_text, self.status_progress, self.status_cancel = (shell.status_text, shell.status_progress,
-                                                                      shell.status_cancel)
+        self.status_text, self.status_progress, self.status_cancel = (
+            shell.status_text,
+            shell.status_progress,
+            shell.status_cancel,
+        )
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -98,13 +119,17 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         add_action(file_menu, "Use the &demo models", self.use_demo)
         self.clear_cache_action = add_action(
-            file_menu, "&Clear the score cache…", self.ask_clear_cache,
-            tip="Delete the kept importance scores (re-tuning earlier runs then measures again).")
+            file_menu,
+            "&Clear the score cache…",
+            self.ask_clear_cache,
+            tip="Delete the kept importance scores (re-tuning earlier runs then measures again).",
+        )
         file_menu.addSeparator()
         add_action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         help_menu = self.menuBar().addMenu("&Help")
-        add_action(help_menu, "Open the &log file",
-                   lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.log_file()))))
+        add_action(
+            help_menu, "Open the &log file", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.log_file())))
+        )
         add_action(help_menu, "&About ReasonAny", self._about)
 
     def _connect(self) -> None:
@@ -129,9 +154,11 @@ class MainWindow(QMainWindow):
         self.runner.event.connect(self.results.on_event)
         # one set of search options, shown on Results and on Settings: each copy follows the other
         self.results.search_options_changed.connect(
-            lambda: self.settings.set_search_options(**self.results.search_options()))
+            lambda: self.settings.set_search_options(**self.results.search_options())
+        )
         self.settings.search_options_changed.connect(
-            lambda: self.results.set_search_options(**self.settings.search_options()))
+            lambda: self.results.set_search_options(**self.settings.search_options())
+        )
         self.runner.event.connect(self.run_panel.on_event)
         self.runner.event.connect(self._on_status_event)
         self.errors.retry_requested.connect(self.retry_with)
@@ -187,14 +214,18 @@ class MainWindow(QMainWindow):
         for role in ROLES:
             lines.append(f"<b>{role.capitalize()} model:</b> {getattr(cfg, role) or '—'}")
         if cfg.needs_scores:
-            lines.append(f"<b>Data:</b> {data_title(cfg.reasoning_data)} for reasoning, "
-                         f"{data_title(cfg.domain_data)} for the domain; "
-                         f"{cfg.samples} samples of up to {cfg.max_length} tokens each")
+            lines.append(
+                f"<b>Data:</b> {data_title(cfg.reasoning_data)} for reasoning, "
+                f"{data_title(cfg.domain_data)} for the domain; "
+                f"{cfg.samples} samples of up to {cfg.max_length} tokens each"
+            )
         lines.append("<b>" + describe_value("method", cfg.method).replace(": ", ":</b> ", 1))
         if cfg.needs_scores:
             shown = {n: cfg.settings()[n].shown(getattr(cfg, n)) for n in ("reasoning_ratio", "domain_ratio")}
-            lines.append(f"<b>Shares:</b> {shown['reasoning_ratio']:.2f} % reasoning, {shown['domain_ratio']:.2f} % "
-                         f"domain; strengths {cfg.reasoning_scale:g} and {cfg.domain_scale:g}")
+            lines.append(
+                f"<b>Shares:</b> {shown['reasoning_ratio']:.2f} % reasoning, {shown['domain_ratio']:.2f} % "
+                f"domain; strengths {cfg.reasoning_scale:g} and {cfg.domain_scale:g}"
+            )
         if problems:
             lines.append("<span style='color:#a1122b'>⚠ " + " ".join(problems) + "</span>")
         return "<br>".join(lines)
@@ -221,8 +252,9 @@ class MainWindow(QMainWindow):
         specs = {r: str(p) for r, p in trio.items()}
         self.models.set_specs(specs)
         self._demo = DemoPreset(specs, preset)  # after set_specs: its intermediate (mixed) trios must not drop it
-        self.data.set_specs(preset.get("reasoning_data", defaults.reasoning_data),
-                            preset.get("domain_data", defaults.domain_data))
+        self.data.set_specs(
+            preset.get("reasoning_data", defaults.reasoning_data), preset.get("domain_data", defaults.domain_data)
+        )
         self.settings.apply(preset)
         self.settings.set_demo_values(bool(preset))
         self.status_text.setText("Demo models selected: press Merge to see every screen.")
@@ -294,18 +326,29 @@ class MainWindow(QMainWindow):
         self.save_settings()
         self._close_pipeline()
         self.selection = None
-        self.results.show_empty("A merge is running. Its result appears here when it finishes.\n\nEarlier runs stay "
-                                "available: “Open run…” or File ▸ Recent runs.")
+        self.results.show_empty(
+            "A merge is running. Its result appears here when it finishes.\n\nEarlier runs stay "
+            "available: “Open run…” or File ▸ Recent runs."
+        )
         tune = self.settings.auto_tune_options()
         costs = self._stage_costs(config)
         if tune is not None and costs:  # the estimate has no model of the search yet: a rough weight, corrected live
             costs["tune"] = tune["budget"] * (costs.get("write", 1.0) + costs.get("select", 0.5))
-        self.run_panel.begin("Merging", "Measuring which weights carry each skill, "
-                             + ("finding a good setting, " if tune is not None else "") + "then merging.", costs=costs,
-                             passes=needed_maps(config))
+        self.run_panel.begin(
+            "Merging",
+            "Measuring which weights carry each skill, "
+            + ("finding a good setting, " if tune is not None else "")
+            + "then merging.",
+            costs=costs,
+            passes=needed_maps(config),
+        )
         # a plain merge calls merge_job with the config alone (tests replace it with fakes of that signature)
-        self._start("merge", jobs.merge_job(config, **({"tune": tune} if tune is not None else {})),
-                    self._merged, self._merge_failed)
+        self._start(
+            "merge",
+            jobs.merge_job(config, **({"tune": tune} if tune is not None else {})),
+            self._merged,
+            self._merge_failed,
+        )
 
     def _device_type(self, config: MergeConfig) -> str:
         from reasonany_gui.engine.devices import resolve_device
@@ -367,9 +410,13 @@ class MainWindow(QMainWindow):
             self.errors.show_error(InputError("Nothing to re-tune yet: run a merge or open an earlier run first."))
             return
         config = base.replace(**changes)
-        self._start("retune", jobs.retune_job(self.pipeline, config),
-                    lambda result: self._show_retuned(result, "Masks updated from the measured scores. Save this "
-                                                              "version to keep it."))
+        self._start(
+            "retune",
+            jobs.retune_job(self.pipeline, config),
+            lambda result: self._show_retuned(
+                result, "Masks updated from the measured scores. Save this version to keep it."
+            ),
+        )
 
     def start_tune(self, options: dict) -> None:
         """Results ▸ Find a good setting: search from the scores already measured (the merge's, or the cache's)."""
@@ -382,8 +429,12 @@ class MainWindow(QMainWindow):
             return
         self.save_settings()  # the options are remembered like every other choice
         self.results.begin_tune(int(options["budget"]))
-        self._start("tune", jobs.tune_job(self.pipeline, config, int(options["budget"]), options.get("checks")),
-                    self._tuned, self._tune_failed)
+        self._start(
+            "tune",
+            jobs.tune_job(self.pipeline, config, int(options["budget"]), options.get("checks")),
+            self._tuned,
+            self._tune_failed,
+        )
 
     def choose_candidate(self, setting: dict) -> None:
         """A point of the search was clicked: re-tune the masks to its setting (from the cached scores)."""
@@ -402,8 +453,9 @@ class MainWindow(QMainWindow):
         return {k: getattr(cfg, k) for k in SETTING_KEYS}
 
     def _update_tune_view(self) -> None:
-        self.results.set_tune_state(self.pipeline is not None or self._opened_config() is not None,
-                                    self._shown_setting())
+        self.results.set_tune_state(
+            self.pipeline is not None or self._opened_config() is not None, self._shown_setting()
+        )
 
     def start_save_version(self) -> None:
         if self.runner.busy or self.pipeline is None:
@@ -412,8 +464,12 @@ class MainWindow(QMainWindow):
         root = Path(self.out_dir).parent if self.out_dir else None
         out = suggest_output(cfg.reasoning, cfg.domain, root)
         costs = self._stage_costs(cfg)
-        self.run_panel.begin("Saving the re-tuned model", f"Writing to {out}", clear_plots=False,
-                             costs={"write": costs["write"]} if costs else None)
+        self.run_panel.begin(
+            "Saving the re-tuned model",
+            f"Writing to {out}",
+            clear_plots=False,
+            costs={"write": costs["write"]} if costs else None,
+        )
         self._start("save", jobs.write_job(self.pipeline, out), lambda result: self._saved(result, measured=False))
 
     def start_evaluate(self) -> None:
@@ -421,24 +477,42 @@ class MainWindow(QMainWindow):
             return
         cfg = self.pipeline.config if self.pipeline is not None else (self._opened_config() or self.build_config())
         self.results.begin_evaluation()
-        self._start("evaluate", jobs.evaluate_job(self.out_dir, [cfg.reasoning_data, cfg.domain_data],
-                                                  device=cfg.device, **self.eval_options), self._evaluated)
+        self._start(
+            "evaluate",
+            jobs.evaluate_job(
+                self.out_dir, [cfg.reasoning_data, cfg.domain_data], device=cfg.device, **self.eval_options
+            ),
+            self._evaluated,
+        )
 
     def start_ask(self, prompt: str) -> None:
         """The user's own question, answered by the merged model and the three inputs side by side."""
         if self.runner.busy or self.out_dir is None or self.results.unsaved:
-            self.status_text.setText("Wait for the current task, or save the re-tuned version first."
-                                     if self.runner.busy or self.results.unsaved else "Run or open a merge first.")
+            self.status_text.setText(
+                "Wait for the current task, or save the re-tuned version first."
+                if self.runner.busy or self.results.unsaved
+                else "Run or open a merge first."
+            )
             return
         cfg = self.pipeline.config if self.pipeline is not None else (self._opened_config() or self.build_config())
         self.results.show_answers(None, "Thinking…")
-        self._start("ask", jobs.ask_job(self.out_dir, cfg, prompt, device=cfg.device,
-                                        max_new_tokens=int(self.eval_options.get("max_new_tokens", 64))),
-                    self._answered, self._ask_failed)
+        self._start(
+            "ask",
+            jobs.ask_job(
+                self.out_dir,
+                cfg,
+                prompt,
+                device=cfg.device,
+                max_new_tokens=int(self.eval_options.get("max_new_tokens", 64)),
+            ),
+            self._answered,
+            self._ask_failed,
+        )
 
     def choose_run(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open an earlier output folder",
-                                                  str(self.out_dir.parent) if self.out_dir else "")
+        folder = QFileDialog.getExistingDirectory(
+            self, "Open an earlier output folder", str(self.out_dir.parent) if self.out_dir else ""
+        )
         if folder:
             self.open_run(folder)
 
@@ -466,10 +540,14 @@ class MainWindow(QMainWindow):
             return None
         if not stale:
             return None
-        listed = "\n".join(f"• {p}" for p in stale[:10]) + (f"\n… and {len(stale) - 10} more" if len(stale) > 10 else "")
-        box = self.errors.info("Leftovers of interrupted runs",
-                               f"{len(stale)} unfinished output folder(s) from runs that were stopped abruptly "
-                               f"are still on disk:\n{listed}\n\nThey hold no usable model. Remove them?")
+        listed = "\n".join(f"• {p}" for p in stale[:10]) + (
+            f"\n… and {len(stale) - 10} more" if len(stale) > 10 else ""
+        )
+        box = self.errors.info(
+            "Leftovers of interrupted runs",
+            f"{len(stale)} unfinished output folder(s) from runs that were stopped abruptly "
+            f"are still on disk:\n{listed}\n\nThey hold no usable model. Remove them?",
+        )
         box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
         yes = box.button(QMessageBox.StandardButton.Yes)
         yes.setText("Remove")
@@ -497,9 +575,11 @@ class MainWindow(QMainWindow):
             self.status_text.setText("Wait for the current task to finish before clearing the score cache.")
             return
         size = self.score_store().size_bytes()
-        box = self.errors.info("Clear the score cache?",
-                               f"The kept importance scores take {human_bytes(size)}. Without them, re-tuning an "
-                               "earlier run measures the models again. Merged models are not affected.")
+        box = self.errors.info(
+            "Clear the score cache?",
+            f"The kept importance scores take {human_bytes(size)}. Without them, re-tuning an "
+            "earlier run measures the models again. Merged models are not affected.",
+        )
         box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
         yes = box.button(QMessageBox.StandardButton.Yes)
         yes.setText("Clear")
@@ -556,9 +636,11 @@ class MainWindow(QMainWindow):
     def _merge_failed(self, exc: BaseException) -> None:
         """No old result under a banner that reads as if it were this run's (the engine closed the pipeline)."""
         cancelled = isinstance(exc, CancelledError)
-        self.results.show_empty(("The merge was cancelled" if cancelled else "The merge stopped with an error")
-                                + ", so there is no new result.\n\nEarlier runs stay available: “Open run…” or "
-                                "File ▸ Recent runs.")
+        self.results.show_empty(
+            ("The merge was cancelled" if cancelled else "The merge stopped with an error")
+            + ", so there is no new result.\n\nEarlier runs stay available: “Open run…” or "
+            "File ▸ Recent runs."
+        )
 
     def _show_retuned(self, result: jobs.MergeResult, message: str) -> None:
         """New masks from the measured scores (a re-tune or a search): shown, not yet saved."""
@@ -574,14 +656,17 @@ class MainWindow(QMainWindow):
     def _tuned(self, result: jobs.MergeResult) -> None:
         tuned = result.pipeline.tune_result
         self.results.show_tune_result(tuned.report_section() if tuned else None)
-        self._show_retuned(result, "Search finished: the recommended setting is shown. Save this version to keep "
-                                   "it, or click another point.")
+        self._show_retuned(
+            result,
+            "Search finished: the recommended setting is shown. Save this version to keep it, or click another point.",
+        )
 
     def _tune_failed(self, exc: BaseException) -> None:
         """The job put the pipeline back as it was (and closed one it built): the masks shown are still true."""
         cancelled = isinstance(exc, CancelledError)
-        self.results.end_tune("cancelled" if cancelled else "failed",
-                              "" if cancelled else str(exc).splitlines()[0] if str(exc) else "")
+        self.results.end_tune(
+            "cancelled" if cancelled else "failed", "" if cancelled else str(exc).splitlines()[0] if str(exc) else ""
+        )
 
     def _evaluated(self, result: object) -> None:
         self.results.show_evaluation(result if isinstance(result, dict) else None)
@@ -613,8 +698,9 @@ class MainWindow(QMainWindow):
         self.selection = view if getattr(view, "names", None) else None
         self.out_dir = Path(view.out_dir)
         cfg = self._opened_config()
-        self.results.set_selection(self.selection, cfg.scope if cfg is not None else None,
-                                   cfg.method if cfg is not None else None)
+        self.results.set_selection(
+            self.selection, cfg.scope if cfg is not None else None, cfg.method if cfg is not None else None
+        )
         self.results.set_output(self.out_dir, saved_current=True)
         self.results.set_report(view.report)
         self.results.show_run_setting(cfg, retunable=self.selection is not None and cfg is not None)
@@ -632,8 +718,9 @@ class MainWindow(QMainWindow):
         """What every failed job shows: the Run screen's ending, the status bar, and (unless cancelled) the dialog."""
         cancelled = isinstance(exc, CancelledError)
         if name in RUN_SCREEN_JOBS:
-            self.run_panel.finish("cancelled" if cancelled else "failed",
-                                  str(exc) if cancelled else f"{exc}\nDetails: {paths.log_file()}")
+            self.run_panel.finish(
+                "cancelled" if cancelled else "failed", str(exc) if cancelled else f"{exc}\nDetails: {paths.log_file()}"
+            )
         if cancelled:
             self.status_text.setText(str(exc))
             return
@@ -675,10 +762,12 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(bool(runs))
 
     def _about(self) -> None:
-        self.errors.info("About ReasonAny",
-                         f"ReasonAny GUI {__version__}\n\nTraining-free merging of a reasoning model and a domain "
-                         "model (ReasonAny, arXiv 2601.05560).\n\n"
-                         f"Settings: {self.store.path}\nLog: {paths.log_file()}")
+        self.errors.info(
+            "About ReasonAny",
+            f"ReasonAny GUI {__version__}\n\nTraining-free merging of a reasoning model and a domain "
+            "model (ReasonAny, arXiv 2601.05560).\n\n"
+            f"Settings: {self.store.path}\nLog: {paths.log_file()}",
+        )
 
     def shutdown(self) -> None:
         """Save the settings, stop the worker, release the models (closing, or the app quitting)."""

@@ -33,9 +33,11 @@ def downloadable(spec: str) -> bool:
 
 def describe_text(info: ModelInfo) -> str:
     tied = ", tied embeddings" if info.tied_embeddings else ""
-    return (f"<b>{info.architecture}</b> · {human_count(info.num_params)} parameters · {info.dtype} · "
-            f"{human_bytes(info.size_bytes)} on disk · {info.num_layers} layers, hidden size {info.hidden_size}, "
-            f"vocabulary {info.vocab_size:,}{tied}<br><span style='color:#667085'>{info.path}</span>")
+    return (
+        f"<b>{info.architecture}</b> · {human_count(info.num_params)} parameters · {info.dtype} · "
+        f"{human_bytes(info.size_bytes)} on disk · {info.num_layers} layers, hidden size {info.hidden_size}, "
+        f"vocabulary {info.vocab_size:,}{tied}<br><span style='color:#667085'>{info.path}</span>"
+    )
 
 
 class ModelPicker(Card):
@@ -65,8 +67,9 @@ class ModelPicker(Card):
         row.addWidget(self.combo, 1)
         row.addWidget(browse)
         self.download_button = QPushButton("Download…")
-        self.download_button.setToolTip("Download this model from the Hugging Face Hub into the local cache "
-                                        "(the size is shown first).")
+        self.download_button.setToolTip(
+            "Download this model from the Hugging Face Hub into the local cache (the size is shown first)."
+        )
         self.download_button.clicked.connect(lambda: self.download_requested.emit(self.role, self._spec))
         self.download_button.setVisible(False)
         row.addWidget(self.download_button)
@@ -148,9 +151,12 @@ class ModelsPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        lay = page_layout(self, "1  Choose the three models",
-                          "The reasoning and the domain model must both be fine-tuned from the base model. "
-                          "Pick a folder on disk or a model from your Hugging Face cache.")
+        lay = page_layout(
+            self,
+            "1  Choose the three models",
+            "The reasoning and the domain model must both be fine-tuned from the base model. "
+            "Pick a folder on disk or a model from your Hugging Face cache.",
+        )
         self.pickers = {role: ModelPicker(role) for role in ROLES}
         for p in self.pickers.values():
             p.changed.connect(self._on_changed)

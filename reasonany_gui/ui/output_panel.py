@@ -33,6 +33,7 @@ def output_root() -> Path:
 
 def suggest_output(reasoning: str, domain: str, root: Path | None = None) -> Path:
     """A fresh, readable folder name, e.g. .../R1-Distill+Med-20260105-1412 (never an existing folder)."""
+
     def short(spec: str) -> str:
         name = Path(str(spec).rstrip("/\\")).name or "model"
         return re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[:40]
@@ -74,9 +75,11 @@ class OutputPanel(QWidget):
             label.setToolTip(TOOLTIPS[name])
             form.addRow(label, out_row if name == "out" else self.fields[name])
         card.body.addLayout(form)
-        what = QLabel("The folder will hold the merged model in the usual Hugging Face layout (it loads with "
-                      "transformers, vLLM and friends), a model card, and a report with the masks and every "
-                      "setting, so the merge can be repeated exactly.")
+        what = QLabel(
+            "The folder will hold the merged model in the usual Hugging Face layout (it loads with "
+            "transformers, vLLM and friends), a model card, and a report with the masks and every "
+            "setting, so the merge can be repeated exactly."
+        )
         what.setObjectName("muted")
         what.setWordWrap(True)
         card.body.addWidget(what)
@@ -102,7 +105,8 @@ class OutputPanel(QWidget):
         for box in self.fields.values():
             changed_signal(box).connect(lambda *_: self.changed.emit())
         changed_signal(self.fields["tokenizer_source"]).connect(
-            lambda *_: self.tokenizer_source_changed.emit(str(self.values()["tokenizer_source"])))
+            lambda *_: self.tokenizer_source_changed.emit(str(self.values()["tokenizer_source"]))
+        )
         self.load(MergeConfig())
 
     def set_summary(self, html: str) -> None:

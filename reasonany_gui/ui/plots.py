@@ -26,8 +26,13 @@ SYMBOL_MAX_LAYERS = 12  # markers on every point only while they stay few (they 
 #: the order the four passes are laid out in (2 x 2: reasoning data on top, domain data below)
 PASS_ORDER = tuple(MAPS)
 MODULE_COLORS = {
-    "q": "#1f5fbf", "k": "#3f8fdf", "v": "#2aa198", "o": "#6c71c4",
-    "gate": "#d9480f", "up": "#e8890c", "down": "#b5179e",
+    "q": "#1f5fbf",
+    "k": "#3f8fdf",
+    "v": "#2aa198",
+    "o": "#6c71c4",
+    "gate": "#d9480f",
+    "up": "#e8890c",
+    "down": "#b5179e",
 }
 ROLE_WORDS = {"base": "Base", "reasoning": "Reasoning", "domain": "Domain"}
 
@@ -95,8 +100,9 @@ class SensitivityPlots(QWidget):
         self._curves: dict[str, dict[str, pg.PlotDataItem]] = {}
         self._ranges: dict[str, tuple[float, float] | None] = {}
         self.shared_range: tuple[float, float] | None = None  # log10 y range of every panel
-        self._placeholder = self.view.addLabel("The sensitivity plots appear here while importance is measured.",
-                                               color="#667085", size="11pt")
+        self._placeholder = self.view.addLabel(
+            "The sensitivity plots appear here while importance is measured.", color="#667085", size="11pt"
+        )
         self.timer = QTimer(self)
         self.timer.setInterval(REDRAW_MS)
         self.timer.timeout.connect(self.refresh)
@@ -115,8 +121,7 @@ class SensitivityPlots(QWidget):
             model, data = MAPS.get(pass_id, pass_id.split("@", 1) if "@" in pass_id else (pass_id, ""))
             empty = SensitivityUpdate(pass_id, model, data, 0, 0, (), np.zeros((0, 0)))
             plot = self._plot_for(empty)
-            plot.setTitle(f"{ROLE_WORDS.get(model, model)} model · {data} data (waiting)", size="10pt",
-                          color="#98a2b3")
+            plot.setTitle(f"{ROLE_WORDS.get(model, model)} model · {data} data (waiting)", size="10pt", color="#98a2b3")
             self._set_waiting(plot, True)
 
     def _set_waiting(self, plot: pg.PlotItem, waiting: bool) -> None:
@@ -144,8 +149,9 @@ class SensitivityPlots(QWidget):
         self.shared_range = None
         self.view.clear()
         self.updates_received = 0
-        self._placeholder = self.view.addLabel("The sensitivity plots appear here while importance is measured.",
-                                               color="#667085", size="11pt")
+        self._placeholder = self.view.addLabel(
+            "The sensitivity plots appear here while importance is measured.", color="#667085", size="11pt"
+        )
 
     # ------------------------------------------------------------------ drawing (timer)
     def refresh(self) -> None:
@@ -236,10 +242,14 @@ class SensitivityPlots(QWidget):
             curve = curves.get(module)
             if curve is None:
                 color = MODULE_COLORS.get(module, "#475467")
-                markers = {"symbol": "o", "symbolSize": 5, "symbolBrush": color, "symbolPen": None} \
-                    if grid.shape[0] <= SYMBOL_MAX_LAYERS else {}
-                curve = plot.plot(pen=pg.mkPen(color, width=2), name=module, connect="finite", antialias=False,
-                                  **markers)
+                markers = (
+                    {"symbol": "o", "symbolSize": 5, "symbolBrush": color, "symbolPen": None}
+                    if grid.shape[0] <= SYMBOL_MAX_LAYERS
+                    else {}
+                )
+                curve = plot.plot(
+                    pen=pg.mkPen(color, width=2), name=module, connect="finite", antialias=False, **markers
+                )
                 curves[module] = curve
             curve.setData(layers, y, connect="finite")
         self._fit_range(update.pass_id, plot, grid)

@@ -44,8 +44,14 @@ from .widgets import Banner, Card, StrengthLink, strengths_follow_shares
 #: the settings on the Re-tune card (config.Setting.retune_card): applied to the measured scores in seconds
 RETUNE_FIELDS = MergeConfig.fields_where(retune_card=True)
 #: where each sits in the card's grid (row, column): method and scope, then shares above strengths
-PLACES = {"method": (0, 0), "scope": (0, 2), "reasoning_ratio": (1, 0), "domain_ratio": (1, 2),
-          "reasoning_scale": (2, 0), "domain_scale": (2, 2)}
+PLACES = {
+    "method": (0, 0),
+    "scope": (0, 2),
+    "reasoning_ratio": (1, 0),
+    "domain_ratio": (1, 2),
+    "reasoning_scale": (2, 0),
+    "domain_scale": (2, 2),
+}
 
 
 class RetuneCard(Card):
@@ -85,12 +91,19 @@ class RetuneCard(Card):
         self.follow = QCheckBox(FOLLOW_LABEL)
         self.follow.setToolTip(FOLLOW_HELP)
         grid.addWidget(self.follow, grid.rowCount(), 0, 1, 4)
-        self.link = StrengthLink(self.follow, [(self.boxes["reasoning_ratio"], self.boxes["reasoning_scale"]),
-                                               (self.boxes["domain_ratio"], self.boxes["domain_scale"])], self)
+        self.link = StrengthLink(
+            self.follow,
+            [
+                (self.boxes["reasoning_ratio"], self.boxes["reasoning_scale"]),
+                (self.boxes["domain_ratio"], self.boxes["domain_scale"]),
+            ],
+            self,
+        )
         self.apply_button = QPushButton("Update masks")
         self.apply_button.setObjectName("primary")
-        self.apply_button.setToolTip("Re-select the weights with these values from the scores already measured "
-                                     "(seconds, no new measurement).")
+        self.apply_button.setToolTip(
+            "Re-select the weights with these values from the scores already measured (seconds, no new measurement)."
+        )
         self.apply_button.clicked.connect(lambda: self.retune_requested.emit(self.values()))
         head.addWidget(self.apply_button)
         self.body.addLayout(head)
@@ -108,12 +121,17 @@ class RetuneCard(Card):
 
 EVALUATE_TIP = "Compare the merged model with the three inputs (perplexity and sample answers)."
 EVALUATE_UNSAVED = "Save this version first: Evaluate checks a saved model."
-RETUNED_EVAL_NOTE = ("The masks were re-tuned and are not saved yet, so there is nothing to evaluate for them. "
-                     "Press “Save this version…”, then Evaluate.")
-EMPTY_TEXT = ("No results yet.\n\nPress Merge to create a merged model, or open an earlier output folder with "
-              "“Open run…”.")
-EVAL_HINT = ("Press Evaluate to compare the merged model with the three inputs: perplexity on held-out samples "
-             "of both data sets, and answers to a few prompts.")
+RETUNED_EVAL_NOTE = (
+    "The masks were re-tuned and are not saved yet, so there is nothing to evaluate for them. "
+    "Press “Save this version…”, then Evaluate."
+)
+EMPTY_TEXT = (
+    "No results yet.\n\nPress Merge to create a merged model, or open an earlier output folder with “Open run…”."
+)
+EVAL_HINT = (
+    "Press Evaluate to compare the merged model with the three inputs: perplexity on held-out samples "
+    "of both data sets, and answers to a few prompts."
+)
 
 
 VERDICT_COLORS = {"kept": ("ok", "✓"), "partly": ("warn", "≈"), "lost": ("error", "✗"), "unclear": ("info", "?")}
@@ -141,8 +159,10 @@ def kept_verdict(fraction: float, skill: str) -> tuple[str, str]:
     """The engine's kept fraction (share of the expert's gain over the base that the merge keeps) in words."""
     verdict = "kept" if fraction >= 0.8 else "partly" if fraction >= 0.3 else "lost"
     if fraction < 0:  # worse than the base: "keeps −16 %" reads like a typo, and the engine's warning says 0 %
-        return verdict, (f"keeps none of the {skill} model's gain over the base; it is even worse than the base on "
-                         f"this text ({100 * fraction:.0f} %)")
+        return verdict, (
+            f"keeps none of the {skill} model's gain over the base; it is even worse than the base on "
+            f"this text ({100 * fraction:.0f} %)"
+        )
     return verdict, f"keeps {100 * fraction:.0f} % of the {skill} model's gain over the base"
 
 
@@ -176,8 +196,9 @@ class EvaluationView(QWidget):
         self.verdict_warning = Banner("", "warn")  # the verdict's "Warning: …" lines (a lost skill, a better baseline)
         self.verdict_warning.setTextFormat(Qt.TextFormat.RichText)  # one line has no tag: Qt would guess plain text
         self.find_setting = QPushButton("Find a good setting…")
-        self.find_setting.setToolTip("Open “Find a good setting”: it compares many settings, Task Arithmetic included, "
-                                     "on held-out data.")
+        self.find_setting.setToolTip(
+            "Open “Find a good setting”: it compares many settings, Task Arithmetic included, on held-out data."
+        )
         self.find_setting.clicked.connect(self.find_setting_requested)
         self.find_setting.setVisible(False)
         self.table = QTableWidget(0, 0)
@@ -262,7 +283,9 @@ class EvaluationView(QWidget):
             self.comparison.setText(" ".join(others))
             self.comparison.setVisible(True)
         if warnings:  # a lost skill or a better plain baseline: said in the warning colour, never buried
-            self.verdict_warning.set_message("<br>".join("⚠ " + html_escape(line, quote=False) for line in warnings), "warn")
+            self.verdict_warning.set_message(
+                "<br>".join("⚠ " + html_escape(line, quote=False) for line in warnings), "warn"
+            )
             self.find_setting.setVisible(any("Task Arithmetic" in line or "good setting" in line for line in warnings))
         models = sorted({m for row in ppl.values() for m in row}, key=_model_order)
         self.table.setRowCount(len(ppl))
@@ -306,8 +329,9 @@ class EvaluationView(QWidget):
             kind, mark = VERDICT_COLORS[verdict]
             question = f"Kept the {skill} skill?"
             answer = {"kept": "Yes", "partly": "Partly", "lost": "No", "unclear": "Unclear"}[verdict]
-            self.verdicts[skill].set_message(f"{mark} <b>{question} {answer}</b> — on {data_title(data)}: {words}.",
-                                             kind)
+            self.verdicts[skill].set_message(
+                f"{mark} <b>{question} {answer}</b> — on {data_title(data)}: {words}.", kind
+            )
 
 
 def data_title(spec: str) -> str:
@@ -316,7 +340,7 @@ def data_title(spec: str) -> str:
     if spec.startswith("builtin:"):
         from reasonany_gui.engine.calibration import PRESETS
 
-        name = spec[len("builtin:"):]
+        name = spec[len("builtin:") :]
         preset = PRESETS.get(name)
         return f"{preset.title if preset else name} (built-in)"
     return Path(spec).name or spec
@@ -434,8 +458,11 @@ class ResultsPanel(QWidget):
         elif saved_current:
             self.where.set_message(f"✓ Merged model saved in <b>{self.out_dir}</b>", "ok")
         else:
-            self.where.set_message(f"The masks below were re-tuned and are <b>not saved yet</b> "
-                                   f"(the last saved model is in {self.out_dir}). Press “Save this version…”.", "warn")
+            self.where.set_message(
+                f"The masks below were re-tuned and are <b>not saved yet</b> "
+                f"(the last saved model is in {self.out_dir}). Press “Save this version…”.",
+                "warn",
+            )
         for b in (self.open_folder, self.open_report):
             b.setEnabled(self.out_dir is not None)
         self._enable_evaluate(busy=False)
@@ -451,8 +478,10 @@ class ResultsPanel(QWidget):
         self.inspector.set_selection(selection)
         self.inspector.heatmaps.set_scope_note(scope if selection is not None else None)
         if selection is None and method in REGISTRY and not REGISTRY[method].needs_scores:
-            self.inspector.totals.setText(f"No masks: {TITLES[method]} changes every "
-                                          "weight (it selects none), so there is nothing to inspect here.")
+            self.inspector.totals.setText(
+                f"No masks: {TITLES[method]} changes every "
+                "weight (it selects none), so there is nothing to inspect here."
+            )
 
     def set_report(self, report: dict | None) -> None:
         self.summary.setText(summary_html(report) if report else "")
@@ -471,8 +500,9 @@ class ResultsPanel(QWidget):
 
         It fills the Re-tune card, which is usable only when `retunable` (measured scores are at hand), and tells
         the evaluation which data set is which skill's (for its verdicts)."""
-        self.evaluation.data_roles = ({config.reasoning_data: "reasoning", config.domain_data: "domain"}
-                                      if config is not None else {})
+        self.evaluation.data_roles = (
+            {config.reasoning_data: "reasoning", config.domain_data: "domain"} if config is not None else {}
+        )
         if config is not None:
             self.retune.load(config)
         self.retune.setEnabled(retunable)
@@ -534,12 +564,27 @@ def summary_html(report: dict) -> str:
     cfg = report.get("config", {})
     rows = [("Method", TITLES.get(report.get("method", ""), report.get("method", "")))]
     for role, m in (report.get("models") or {}).items():
-        rows.append((f"{role.capitalize()} model", f"{m.get('spec')} ({m.get('architecture')}, {m.get('dtype')}, "
-                                                     f"{human_bytes(m.get('size_bytes'))})"))
+        rows.append(
+            (
+                f"{role.capitalize()} model",
+                f"{m.get('spec')} ({m.get('architecture')}, {m.get('dtype')}, {human_bytes(m.get('size_bytes'))})",
+            )
+        )
     for role, d in (report.get("data") or {}).items():
-        rows.append((f"{role.capitalize()} data", f"{d.get('spec')}: {d.get('used')} samples, {d.get('tokens')} tokens"))
-    for name in ("reasoning_ratio", "domain_ratio", "reasoning_scale", "domain_scale", "score", "scope", "samples",
-                 "max_length", "intersect"):
+        rows.append(
+            (f"{role.capitalize()} data", f"{d.get('spec')}: {d.get('used')} samples, {d.get('tokens')} tokens")
+        )
+    for name in (
+        "reasoning_ratio",
+        "domain_ratio",
+        "reasoning_scale",
+        "domain_scale",
+        "score",
+        "scope",
+        "samples",
+        "max_length",
+        "intersect",
+    ):
         if name in cfg:
             v = cfg[name]
             meta = MergeConfig.settings()[name]

@@ -130,8 +130,10 @@ class RunPanel(QWidget):
         plots_box = QWidget()
         pl = QVBoxLayout(plots_box)
         pl.setContentsMargins(0, 0, 0, 0)
-        cap = QLabel("Sensitivity per layer — how strongly each part of the model reacts to the data "
-                     "(the paper's Figure 2). Reasoning skill sits in low-sensitivity weights, domain skill in high.")
+        cap = QLabel(
+            "Sensitivity per layer — how strongly each part of the model reacts to the data "
+            "(the paper's Figure 2). Reasoning skill sits in low-sensitivity weights, domain skill in high."
+        )
         cap.setObjectName("muted")
         cap.setWordWrap(True)
         pl.addWidget(cap)
@@ -164,8 +166,14 @@ class RunPanel(QWidget):
         self.timer.timeout.connect(self.refresh)
 
     # ------------------------------------------------------------------ lifecycle
-    def begin(self, title: str, subtitle: str = "", clear_plots: bool = True,
-              costs: dict[str, float] | None = None, passes: list[str] | None = None) -> None:
+    def begin(
+        self,
+        title: str,
+        subtitle: str = "",
+        clear_plots: bool = True,
+        costs: dict[str, float] | None = None,
+        passes: list[str] | None = None,
+    ) -> None:
         """costs: expected seconds per stage (engine.estimate.stage_costs); with them the top bar and the time
         left weigh each stage by its cost and correct themselves with what the run measures. passes: the score
         passes the run will make (engine.pipeline.needed_maps), laid out now so the plots never jump."""

@@ -65,7 +65,7 @@ def _spin_box(name: str, whole: bool) -> QSpinBox | QDoubleSpinBox:
     else:
         box = QDoubleSpinBox()
         box.setDecimals(DECIMALS)
-        inset = 10.0 ** -DECIMALS if meta.open_range else 0.0
+        inset = 10.0**-DECIMALS if meta.open_range else 0.0
         box.setRange(low + inset, high - inset)
         box.setSingleStep(meta.step)
     if meta.unit:

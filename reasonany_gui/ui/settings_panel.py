@@ -42,11 +42,13 @@ COLUMNS_FROM = 900
 log = logging.getLogger(__name__)
 
 AUTO_TUNE_LABEL = "Find a good setting automatically"
-AUTO_TUNE_HELP = ("Before saving, Merge measures several settings in memory (ReasonAny at other shares and strengths, "
-                  "and Task Arithmetic, TIES and DARE) on held-out rows of your data, and saves the one that keeps the "
-                  "most of both skills. The shares and strengths above are the first candidate. Each candidate costs "
-                  "one merge in memory and a few forward passes (no new gradients); the estimate above does not "
-                  "include it.")
+AUTO_TUNE_HELP = (
+    "Before saving, Merge measures several settings in memory (ReasonAny at other shares and strengths, "
+    "and Task Arithmetic, TIES and DARE) on held-out rows of your data, and saves the one that keeps the "
+    "most of both skills. The shares and strengths above are the first candidate. Each candidate costs "
+    "one merge in memory and a few forward passes (no new gradients); the estimate above does not "
+    "include it."
+)
 #: this panel's settings, and those only scored methods read (greyed out for the others); from config.Setting
 PANEL_FIELDS = MergeConfig.fields_where(gui="settings")
 SCORED_FIELDS = MergeConfig.fields_where(gui="settings", scoring_only=True)
@@ -58,6 +60,8 @@ CARDS: dict[str, tuple[str, ...]] = {
     "Hardware": ("device", "compute_dtype"),
 }
 ADVANCED_FIELDS = tuple(n for n in PANEL_FIELDS if not any(n in names for names in CARDS.values()))
+
+
 class SettingsPanel(QWidget):
     """Step 3. The window reads and sets it through `values`/`load`/`apply` and the tune-option intents below,
     never through its child widgets."""
@@ -82,10 +86,13 @@ class SettingsPanel(QWidget):
         self.fill_devices()
 
         lay = QVBoxLayout(self)
-        lay.addWidget(page_header(
-            "3  Settings",
-            "The recommended values are preset; hover over any setting for a one-line explanation. "
-            "The estimate box tells you what the run will need before it starts."))
+        lay.addWidget(
+            page_header(
+                "3  Settings",
+                "The recommended values are preset; hover over any setting for a one-line explanation. "
+                "The estimate box tells you what the run will need before it starts.",
+            )
+        )
         self.columns = Columns(COLUMNS_FROM)
 
         method_card = Card("Method")
@@ -104,8 +111,14 @@ class SettingsPanel(QWidget):
         share_card.body.addWidget(self.follow)
         share_card.body.addWidget(follow_help)
         share_card.body.addWidget(self.demo_note)
-        self.link = StrengthLink(self.follow, [(self.fields["reasoning_ratio"], self.fields["reasoning_scale"]),
-                                               (self.fields["domain_ratio"], self.fields["domain_scale"])], self)
+        self.link = StrengthLink(
+            self.follow,
+            [
+                (self.fields["reasoning_ratio"], self.fields["reasoning_scale"]),
+                (self.fields["domain_ratio"], self.fields["domain_scale"]),
+            ],
+            self,
+        )
         self.columns.add(share_card)
         self.columns.add(self._form_card("Measuring importance", CARDS["Measuring importance"]))
         self.columns.add(self._form_card("Hardware", CARDS["Hardware"]))
@@ -300,16 +313,23 @@ class SettingsPanel(QWidget):
         free = self._free_bytes(device_id)
         on_cpu = est.device_bytes == 0
         where = "on the CPU" if on_cpu else f"about {human_bytes(est.device_bytes)} of GPU memory"
-        text = (f"<b>Estimate</b> for these settings: {where}, {human_bytes(est.host_bytes)} of RAM, "
-                f"{human_bytes(est.disk_bytes)} of disk, {human_range(*est.seconds_range)} "
-                + ("(timed from your last run on this machine)." if est.measured else
-                   "(a wide range until a first run has timed this machine)."))
+        text = (
+            f"<b>Estimate</b> for these settings: {where}, {human_bytes(est.host_bytes)} of RAM, "
+            f"{human_bytes(est.disk_bytes)} of disk, {human_range(*est.seconds_range)} "
+            + (
+                "(timed from your last run on this machine)."
+                if est.measured
+                else "(a wide range until a first run has timed this machine)."
+            )
+        )
         kind = "info"
         needed = est.host_bytes if on_cpu else est.device_bytes
         if free is not None and needed > free:
             kind = "warn"
-            text += (f"<br><b>This may not fit:</b> {human_bytes(needed)} needed, {human_bytes(free)} free. "
-                     "Try fewer tokens per sample, memory saving (Advanced) or another device.")
+            text += (
+                f"<br><b>This may not fit:</b> {human_bytes(needed)} needed, {human_bytes(free)} free. "
+                "Try fewer tokens per sample, memory saving (Advanced) or another device."
+            )
         ram = free if on_cpu else self._free_bytes("cpu")
         offer = self._low_ram_offer(config, ram)
         if offer is not None:
@@ -317,8 +337,10 @@ class SettingsPanel(QWidget):
             text += "<br><b>Memory is short.</b> " + offer.message()
         elif not on_cpu and ram is not None and est.host_bytes > ram:
             kind = "warn"
-            text += (f"<br><b>This may not fit in RAM:</b> {human_bytes(est.host_bytes)} needed, {human_bytes(ram)} "
-                     "free. Close other programs.")
+            text += (
+                f"<br><b>This may not fit in RAM:</b> {human_bytes(est.host_bytes)} needed, {human_bytes(ram)} "
+                "free. Close other programs."
+            )
         self._low_ram_groups = offer.groups if offer is not None else 0
         self.low_ram.setText(f"Score in {offer.groups} passes" if offer is not None else "")
         self.low_ram.setToolTip(offer.message() if offer is not None else "")

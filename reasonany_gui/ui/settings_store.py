@@ -96,8 +96,11 @@ class SettingsStore:
             budget = int(self.qs.value("tune/budget", default_budget, type=int))
         except (TypeError, ValueError):  # a hand-edited INI
             budget = default_budget
-        return TunePreferences(auto=bool(self.qs.value("tune/auto", False, type=bool)), budget=budget,
-                               checks=str(self.qs.value("tune/checks", "", type=str)))
+        return TunePreferences(
+            auto=bool(self.qs.value("tune/auto", False, type=bool)),
+            budget=budget,
+            checks=str(self.qs.value("tune/checks", "", type=str)),
+        )
 
     def save_tune_preferences(self, prefs: TunePreferences) -> None:
         self.qs.setValue("tune/auto", prefs.auto)

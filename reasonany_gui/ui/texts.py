@@ -21,12 +21,16 @@ TOOLTIPS: dict[str, str] = {name: meta.tooltip for name, meta in MergeConfig.set
 
 #: the "strength follows share" link: its label and its one-sentence explanation
 FOLLOW_LABEL = "Strength follows share (1 ÷ share)"
-FOLLOW_HELP = ("A smaller share moves fewer weights, so each must be applied more strongly for the skill to "
-               "survive; strength = 1 ÷ share keeps the expert's total change about the same (at most 10).")
+FOLLOW_HELP = (
+    "A smaller share moves fewer weights, so each must be applied more strongly for the skill to "
+    "survive; strength = 1 ÷ share keeps the expert's total change about the same (at most 10)."
+)
 #: shown next to the shares and strengths while the built-in demo's own setting is in use
-DEMO_VALUES_NOTE = ("These shares and strengths are the <b>demo's own setting</b>, tuned for its tiny "
-                    "(0.85 M-parameter) models. Your own models start from the recommended 50 % and strength 2; "
-                    "\"Find a good setting\" checks them on your own models.")
+DEMO_VALUES_NOTE = (
+    "These shares and strengths are the <b>demo's own setting</b>, tuned for its tiny "
+    "(0.85 M-parameter) models. Your own models start from the recommended 50 % and strength 2; "
+    '"Find a good setting" checks them on your own models.'
+)
 
 #: the method combo's entries, live from the method registry ("ReasonAny (recommended)", "TIES (comparison)")
 METHOD_TITLES = RegistryView(lambda m: m.choice_title)
@@ -49,21 +53,32 @@ DTYPE_TITLES: dict[str, str] = {
 #: the saved model's precision ("auto" keeps the base model's, so it is named that way)
 SAVE_DTYPE_TITLES: dict[str, str] = {**DTYPE_TITLES, "auto": "Same as the base model"}
 
-ACCUMULATOR_TITLES: dict[str, str] = {"auto": "Automatic", "device": "On the GPU (fast)",
-                                      "host": "In RAM (saves GPU memory)"}
+ACCUMULATOR_TITLES: dict[str, str] = {
+    "auto": "Automatic",
+    "device": "On the GPU (fast)",
+    "host": "In RAM (saves GPU memory)",
+}
 
 ROLE_TITLES: dict[str, str] = {"base": "Base model", "reasoning": "Reasoning model", "domain": "Domain model"}
 
-GRANULARITY_TITLES: dict[str, str] = {"element": "Single weights (as in the paper)",
-                                      "tensor": "Whole matrices (comparison only)"}
+GRANULARITY_TITLES: dict[str, str] = {
+    "element": "Single weights (as in the paper)",
+    "tensor": "Whole matrices (comparison only)",
+}
 
 SCORE_PRECISION_TITLES: dict[str, str] = {"bfloat16": "bfloat16 (half the disk space)", "float32": "float32 (exact)"}
 
 #: the words for each choice of a setting with choices (a choice missing here is shown as it is written)
 CHOICE_TITLES: dict[str, Mapping[str, str]] = {
-    "method": METHOD_TITLES, "score": SCORE_TITLES, "scope": SCOPE_TITLES, "dtype": SAVE_DTYPE_TITLES,
-    "compute_dtype": DTYPE_TITLES, "accumulators": ACCUMULATOR_TITLES, "tokenizer_source": ROLE_TITLES,
-    "granularity": GRANULARITY_TITLES, "score_precision": SCORE_PRECISION_TITLES,
+    "method": METHOD_TITLES,
+    "score": SCORE_TITLES,
+    "scope": SCOPE_TITLES,
+    "dtype": SAVE_DTYPE_TITLES,
+    "compute_dtype": DTYPE_TITLES,
+    "accumulators": ACCUMULATOR_TITLES,
+    "tokenizer_source": ROLE_TITLES,
+    "granularity": GRANULARITY_TITLES,
+    "score_precision": SCORE_PRECISION_TITLES,
 }
 
 
@@ -114,7 +129,11 @@ def human_range(low: float, high: float) -> str:
     """A time estimate as a range: '10–30 s', '2–6 min', '1.5–3.0 h'; 'under a minute' when all of it is."""
     low, high = max(0.0, float(low)), max(0.0, float(high))
     if high < 60:
-        return f"{max(1, round(low)):.0f}–{max(1, round(high)):.0f} s" if round(high) > round(low) else f"about {round(high):.0f} s"
+        return (
+            f"{max(1, round(low)):.0f}–{max(1, round(high)):.0f} s"
+            if round(high) > round(low)
+            else f"about {round(high):.0f} s"
+        )
     if high < 3600:
         a, b = max(1, round(low / 60)), max(1, round(high / 60))
         return f"about {b} min" if a == b else f"{a}–{b} min"

@@ -56,22 +56,30 @@ METHOD_STYLE = {
 }
 OTHER_STYLE = ("Other", "#667085", "x")
 
-BUDGET_TIP = ("How many candidate merges to measure. Each costs one merge in memory and a few forward passes "
-              "over held-out rows (no new gradients); 24 is a good start, more refines the best one further.")
-CHECKS_TIP = ("Optional: a JSON file of check questions with the answer the reply must contain, and prompts the "
-              "model should refuse or answer, e.g. {\"reasoning\": [{\"prompt\": \"…\", \"answer\": \"42\"}], "
-              "\"refuse\": [{\"prompt\": \"…\"}], \"help\": [{\"prompt\": \"…\"}]}. Without it, the checks are "
-              "held-out rows of your calibration data.")
-INTRO = ("Measures many merges in memory, without writing anything: ReasonAny at several shares and strengths, "
-         "and Task Arithmetic, TIES and DARE, each on held-out rows of your calibration data that the importance "
-         "scores never saw. The recommended one keeps the most of the skill it keeps least of. Click a point to "
-         "see that merge's masks, then “Save this version…”.")
+BUDGET_TIP = (
+    "How many candidate merges to measure. Each costs one merge in memory and a few forward passes "
+    "over held-out rows (no new gradients); 24 is a good start, more refines the best one further."
+)
+CHECKS_TIP = (
+    "Optional: a JSON file of check questions with the answer the reply must contain, and prompts the "
+    'model should refuse or answer, e.g. {"reasoning": [{"prompt": "…", "answer": "42"}], '
+    '"refuse": [{"prompt": "…"}], "help": [{"prompt": "…"}]}. Without it, the checks are '
+    "held-out rows of your calibration data."
+)
+INTRO = (
+    "Measures many merges in memory, without writing anything: ReasonAny at several shares and strengths, "
+    "and Task Arithmetic, TIES and DARE, each on held-out rows of your calibration data that the importance "
+    "scores never saw. The recommended one keeps the most of the skill it keeps least of. Click a point to "
+    "see that merge's masks, then “Save this version…”."
+)
 IDLE_TEXT = "No search yet. Press “Find a good setting”."
 AXIS_X = "share of the reasoning model's gain kept"
 AXIS_Y = "share of the domain model's gain kept"
 PLACEHOLDER = "Each measured candidate appears here as a point."
-CAPTION = ("Top right is best. 100 % (dashed lines) = as good as the expert on its own held-out rows; 0 % = no better "
-           "than the base model. A hollow symbol: that skill could not be measured (drawn at 0 %).")
+CAPTION = (
+    "Top right is best. 100 % (dashed lines) = as good as the expert on its own held-out rows; 0 % = no better "
+    "than the base model. A hollow symbol: that skill could not be measured (drawn at 0 %)."
+)
 
 
 def pct(v: float | None) -> str:
@@ -128,8 +136,9 @@ class TuneOptions(QWidget):
         self.checks.textChanged.connect(lambda *_: self.changed.emit())
 
     def _choose(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a checks file", self.checks.text(),
-                                              "Checks (*.json);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Choose a checks file", self.checks.text(), "Checks (*.json);;All files (*)"
+        )
         if path:
             self.checks.setText(path)
 
@@ -176,19 +185,22 @@ class TuneScatter(pg.GraphicsLayoutWidget):
             self.plot.getAxis(axis).enableAutoSIPrefix(False)
         # where each expert is: 100 % on its axis (dashed); the base model sits at 0 %, 0 %
         for angle in (90, 0):
-            self.plot.addItem(pg.InfiniteLine(pos=1.0, angle=angle, pen=pg.mkPen("#98a2b3", width=1,
-                                                                                 style=Qt.PenStyle.DashLine)))
+            self.plot.addItem(
+                pg.InfiniteLine(pos=1.0, angle=angle, pen=pg.mkPen("#98a2b3", width=1, style=Qt.PenStyle.DashLine))
+            )
         self.legend = pg.LegendItem(colCount=4, labelTextSize="8pt", labelTextColor="#344054")
         self.addItem(self.legend, row=1, col=0)
         self.front = pg.PlotDataItem(pen=pg.mkPen("#667085", width=1.5, style=Qt.PenStyle.DashLine))
         self.front.setZValue(1)
         self.plot.addItem(self.front)
         self.scatters: dict[str, pg.ScatterPlotItem] = {}
-        self.recommended = pg.ScatterPlotItem(symbol="star", size=24, pen=pg.mkPen("#7a4b00", width=1.5),
-                                              brush=pg.mkBrush("#fdb022"))
+        self.recommended = pg.ScatterPlotItem(
+            symbol="star", size=24, pen=pg.mkPen("#7a4b00", width=1.5), brush=pg.mkBrush("#fdb022")
+        )
         self.recommended.setZValue(3)
-        self.current = pg.ScatterPlotItem(symbol="o", size=22, pen=pg.mkPen("#1d2939", width=2.5),
-                                          brush=pg.mkBrush(0, 0, 0, 0))
+        self.current = pg.ScatterPlotItem(
+            symbol="o", size=22, pen=pg.mkPen("#1d2939", width=2.5), brush=pg.mkBrush(0, 0, 0, 0)
+        )
         self.current.setZValue(4)
         for item in (self.recommended, self.current):
             self.plot.addItem(item)
@@ -203,9 +215,15 @@ class TuneScatter(pg.GraphicsLayoutWidget):
         item = self.scatters.get(method)
         if item is None:
             _title, color, symbol = METHOD_STYLE.get(method, OTHER_STYLE)
-            item = pg.ScatterPlotItem(symbol=symbol, size=11, pen=pg.mkPen("#ffffff", width=1),
-                                      brush=pg.mkBrush(color), hoverable=True, hoverSize=15,
-                                      tip=lambda x, y, data: self._tips.get(int(data), ""))
+            item = pg.ScatterPlotItem(
+                symbol=symbol,
+                size=11,
+                pen=pg.mkPen("#ffffff", width=1),
+                brush=pg.mkBrush(color),
+                hoverable=True,
+                hoverSize=15,
+                tip=lambda x, y, data: self._tips.get(int(data), ""),
+            )
             item.setZValue(2)
             item.sigClicked.connect(self._clicked)
             self.plot.addItem(item)
@@ -259,8 +277,9 @@ class TuneView(QWidget):
         self.options = TuneOptions()
         self.find_button = QPushButton("Find a good setting")
         self.find_button.setObjectName("primary")
-        self.find_button.setToolTip("Search for the setting that keeps the most of both skills (nothing is written "
-                                    "until you save).")
+        self.find_button.setToolTip(
+            "Search for the setting that keeps the most of both skills (nothing is written until you save)."
+        )
         self.find_button.clicked.connect(lambda: self.tune_requested.emit(self.options.values()))
         self.find_button.setEnabled(False)
         self.cancel_button = QPushButton("Cancel")
@@ -365,8 +384,9 @@ class TuneView(QWidget):
         self._message, self._fraction = "", 0.0
         self.progress.setValue(0)
         self.progress.setVisible(True)
-        self.status.setText(f"Measuring the base model and both experts on the held-out rows, then {budget} "
-                            "candidates…")
+        self.status.setText(
+            f"Measuring the base model and both experts on the held-out rows, then {budget} candidates…"
+        )
 
     def finish(self, state: str, message: str = "") -> None:
         """state: done | cancelled | failed (a result comes separately through set_result)."""
@@ -375,12 +395,17 @@ class TuneView(QWidget):
         self.refresh()
         n = len(self.points)
         if state == "cancelled":
-            self.status.setText(f"The search was cancelled after {n} candidate{'s' * (n != 1)}. "
-                                + ("The points measured so far stay: click one to use it. " if n else "")
-                                + "The masks shown did not change.")
+            self.status.setText(
+                f"The search was cancelled after {n} candidate{'s' * (n != 1)}. "
+                + ("The points measured so far stay: click one to use it. " if n else "")
+                + "The masks shown did not change."
+            )
         elif state == "failed":
-            self.status.setText("The search stopped with an error" + (f": {message}" if message else ".")
-                                + " The masks shown did not change.")
+            self.status.setText(
+                "The search stopped with an error"
+                + (f": {message}" if message else ".")
+                + " The masks shown did not change."
+            )
 
     def clear(self, text: str = IDLE_TEXT) -> None:
         self.points.clear()
@@ -402,16 +427,21 @@ class TuneView(QWidget):
         self.running = False
         self.progress.setVisible(False)
         self.result = section
-        self.points = {int(c["index"]): {"label": c["label"], "setting": dict(c["setting"]),
-                                         "kept": dict(c.get("kept") or {})} for c in section["candidates"]}
+        self.points = {
+            int(c["index"]): {"label": c["label"], "setting": dict(c["setting"]), "kept": dict(c.get("kept") or {})}
+            for c in section["candidates"]
+        }
         self.recommended = int(section["recommended"])
         self.pareto = [int(i) for i in section.get("pareto") or []]
         text, extra = split_summary(section.get("summary", ""))
         n = len(self.points)
-        self.status.setText(f"{n} candidate merge{'s' * (n != 1)} measured on "
-                            + " and ".join(f"{v.get('rows', '?')} held-out {k} rows"
-                                           for k, v in (section.get("check_rows") or {}).items())
-                            + ". Click a point to see that merge's masks.")
+        self.status.setText(
+            f"{n} candidate merge{'s' * (n != 1)} measured on "
+            + " and ".join(
+                f"{v.get('rows', '?')} held-out {k} rows" for k, v in (section.get("check_rows") or {}).items()
+            )
+            + ". Click a point to see that merge's masks."
+        )
         best = self.points.get(self.recommended)
         worst = min([v for v in (best or {}).get("kept", {}).values() if v is not None] or [math.nan])
         self.summary.set_message(text, "ok" if worst >= 0.8 else "info" if worst >= 0.5 else "warn")
@@ -433,8 +463,10 @@ class TuneView(QWidget):
         if self.current is not None:
             p = self.points[self.current]
             which = "the recommended setting" if self.current == self.recommended else "not the recommended one"
-            self.shown_now.setText(f"<b>Shown now:</b> {p['label']} ({which}): keeps {pct(p['kept'].get('reasoning'))}"
-                                   f" of the reasoning gain and {pct(p['kept'].get('domain'))} of the domain gain.")
+            self.shown_now.setText(
+                f"<b>Shown now:</b> {p['label']} ({which}): keeps {pct(p['kept'].get('reasoning'))}"
+                f" of the reasoning gain and {pct(p['kept'].get('domain'))} of the domain gain."
+            )
             self.shown_now.setVisible(True)
         else:
             self.shown_now.setVisible(False)
@@ -459,8 +491,11 @@ class TuneView(QWidget):
     # ------------------------------------------------------------------ events (GUI thread, cheap)
     def on_event(self, ev: object) -> None:
         if isinstance(ev, TuneCandidate):
-            self.points[int(ev.index)] = {"label": ev.label, "setting": dict(ev.setting),
-                                          "kept": {"reasoning": ev.kept_reasoning, "domain": ev.kept_domain}}
+            self.points[int(ev.index)] = {
+                "label": ev.label,
+                "setting": dict(ev.setting),
+                "kept": {"reasoning": ev.kept_reasoning, "domain": ev.kept_domain},
+            }
             self.recommended = int(ev.recommended)
             self.budget = int(ev.budget)
             self.pareto = None
@@ -490,14 +525,19 @@ class TuneView(QWidget):
         self.progress.setVisible(True)
         self.progress.setValue(int(1000 * max(0.0, min(1.0, fraction))))
         best = self.points.get(self.recommended) if self.recommended is not None else None
-        text = f"{len(self.points)} of up to {self.budget} candidates measured." if self.points else \
-            "Measuring the base model and both experts on the held-out rows…"
+        text = (
+            f"{len(self.points)} of up to {self.budget} candidates measured."
+            if self.points
+            else "Measuring the base model and both experts on the held-out rows…"
+        )
         message = self._message
         if message and self.points:
             text = f"{text} Last: {message.split(': ', 1)[-1]}."
         if best is not None:
-            text += (f" Best so far: {best['label']} (keeps {pct(best['kept'].get('reasoning'))} and "
-                     f"{pct(best['kept'].get('domain'))}).")
+            text += (
+                f" Best so far: {best['label']} (keeps {pct(best['kept'].get('reasoning'))} and "
+                f"{pct(best['kept'].get('domain'))})."
+            )
         self.status.setText(text)
 
     def positions(self) -> dict[int, tuple[float, float]]:
@@ -550,8 +590,10 @@ class TuneView(QWidget):
     def _tip(self, i: int) -> str:
         p = self.points[i]
         marks = [" (recommended)" if i == self.recommended else "", " (shown now)" if i == self.current else ""]
-        return (f"{p['label']}{''.join(marks)}\nreasoning kept: {pct(p['kept'].get('reasoning'))}\n"
-                f"domain kept: {pct(p['kept'].get('domain'))}\nClick to see this merge's masks.")
+        return (
+            f"{p['label']}{''.join(marks)}\nreasoning kept: {pct(p['kept'].get('reasoning'))}\n"
+            f"domain kept: {pct(p['kept'].get('domain'))}\nClick to see this merge's masks."
+        )
 
     def _fill_table(self) -> None:
         t = self.table

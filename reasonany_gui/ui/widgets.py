@@ -212,8 +212,10 @@ def strength_for_share(percent: float) -> float:
 def strengths_follow_shares(values: dict) -> bool:
     """True when both strengths already equal 1/share (the demo's setting): the link starts ticked."""
     try:
-        return all(abs(float(values[f"{r}_scale"]) - strength_for_share(100.0 * float(values[f"{r}_ratio"]))) < 0.006
-                   for r in ("reasoning", "domain"))
+        return all(
+            abs(float(values[f"{r}_scale"]) - strength_for_share(100.0 * float(values[f"{r}_ratio"]))) < 0.006
+            for r in ("reasoning", "domain")
+        )
     except (KeyError, TypeError, ValueError):
         return False
 

@@ -105,8 +105,9 @@ class Shell:
         return content
 
 
-def add_action(menu: QMenu, text: str, slot: Callable[[], object], shortcut: QKeySequence.StandardKey | None = None,
-               tip: str = "") -> QAction:
+def add_action(
+    menu: QMenu, text: str, slot: Callable[[], object], shortcut: QKeySequence.StandardKey | None = None, tip: str = ""
+) -> QAction:
     """A menu entry that calls `slot` (owned by the menu, so it lives as long as the window)."""
     act = QAction(text, menu)
     if shortcut is not None:

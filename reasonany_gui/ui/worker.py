@@ -85,8 +85,9 @@ class JobThread(QThread):
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the user as a dialog
             self.traceback_text = traceback.format_exc()
             level = logging.INFO if type(exc).__name__ == "CancelledError" else logging.ERROR
-            log.log(level, "job %s failed after %.1f s:\n%s", self.name, time.monotonic() - started,
-                    self.traceback_text)
+            log.log(
+                level, "job %s failed after %.1f s:\n%s", self.name, time.monotonic() - started, self.traceback_text
+            )
             self.failed.emit(exc)
             self.done.emit(self, None, exc)
         else:
@@ -137,8 +138,9 @@ class JobRunner(QObject):
     def thread(self) -> JobThread | None:
         return self._thread
 
-    def start(self, name: str, fn: JobFn, on_result: OnResult | None = None,
-              on_error: OnError | None = None) -> JobThread:
+    def start(
+        self, name: str, fn: JobFn, on_result: OnResult | None = None, on_error: OnError | None = None
+    ) -> JobThread:
         """Run `fn` on a new thread; then, in the GUI thread, `on_result(result)` or `on_error(exc)`."""
         if self._thread is not None:
             raise RuntimeError(f"a job is already running ({self._thread.name}); wait for it or cancel it")

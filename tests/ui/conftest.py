@@ -115,8 +115,12 @@ def _show_neutral_paths(w, neutral) -> list:
             undo.append((widget, put, old))
 
     # widgets that show one text: (class, getter, setter)
-    for cls, get, put in ((QLabel, "text", "setText"), (QLineEdit, "text", "setText"),
-                          (QPlainTextEdit, "toPlainText", "setPlainText"), (QTextEdit, "toHtml", "setHtml")):
+    for cls, get, put in (
+        (QLabel, "text", "setText"),
+        (QLineEdit, "text", "setText"),
+        (QPlainTextEdit, "toPlainText", "setPlainText"),
+        (QTextEdit, "toHtml", "setHtml"),
+    ):
         for widget in w.findChildren(cls):
             swap(widget, getattr(widget, get), getattr(widget, put))
     for box in w.findChildren(QComboBox):

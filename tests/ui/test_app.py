@@ -62,8 +62,10 @@ def test_picking_own_models_drops_the_demo_preset_but_keeps_user_changes(qtbot, 
     assert values["domain_scale"] == 1.25
     for name in ("reasoning_ratio", "domain_ratio", "reasoning_scale", "scope", "intersect"):
         assert values[name] == getattr(default, name), name
-    assert (w.data.specs()["reasoning_data"], w.data.specs()["domain_data"]) == (default.reasoning_data,
-                                                                                 default.domain_data)
+    assert (w.data.specs()["reasoning_data"], w.data.specs()["domain_data"]) == (
+        default.reasoning_data,
+        default.domain_data,
+    )
     assert "recommended defaults" in w.status_text.text()
     w.close()
 
@@ -109,8 +111,13 @@ def test_settings_store_types_round_trip(reasonany_home):
     store.add_recent("runs", "/a")
     again = SettingsStore()
     back = again.load_config()
-    assert (back.samples, back.reasoning_ratio, back.intersect, back.device, back.base) == (33, 0.125, False, "cuda:1",
-                                                                                            "/m/base")
+    assert (back.samples, back.reasoning_ratio, back.intersect, back.device, back.base) == (
+        33,
+        0.125,
+        False,
+        "cuda:1",
+        "/m/base",
+    )
     assert isinstance(back.samples, int) and isinstance(back.intersect, bool)
     assert again.recent("runs") == ["/a", "/b"]
     assert store.path.suffix == ".ini" and "samples=33" in store.path.read_text()
@@ -182,9 +189,12 @@ def test_main_starts_logs_and_quits(reasonany_home):
 
 
 def test_python_dash_m_entry_point_exists():
-    out = subprocess.run([sys.executable, "-c", "import importlib.util as u; "
-                          "print(u.find_spec('reasonany_gui.__main__') is not None)"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", "import importlib.util as u; print(u.find_spec('reasonany_gui.__main__') is not None)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.stdout.strip() == "True"
     from reasonany_gui.app import main
 

@@ -92,8 +92,10 @@ def test_out_of_memory_offers_a_one_click_retry(qtbot, window, job_waiter, monke
 
         def run(listener, cancel):
             if len(configs) == 1:
-                raise OutOfMemoryError("CUDA ran out of memory while scoring the reasoning model.",
-                                       {"max_length": 32, "gradient_checkpointing": True})
+                raise OutOfMemoryError(
+                    "CUDA ran out of memory while scoring the reasoning model.",
+                    {"max_length": 32, "gradient_checkpointing": True},
+                )
             raise CancelledError()
 
         return run

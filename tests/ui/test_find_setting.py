@@ -90,8 +90,10 @@ def test_find_a_good_setting_through_the_widgets(qtbot, skilled_window, job_wait
     if len(tuned.pareto) > 1:
         assert len(view.scatter.front.getData()[0]) == len(tuned.pareto)
     assert view.table.rowCount() == 4 and view.table.item(tuned.recommended, 0).text().startswith("★")
-    assert "Click to see" in view.scatter._tips[tuned.recommended] and tuned.best().label() in view.scatter._tips[
-        tuned.recommended]
+    assert (
+        "Click to see" in view.scatter._tips[tuned.recommended]
+        and tuned.best().label() in view.scatter._tips[tuned.recommended]
+    )
     # the result in words, and the recommended merge is what the masks show now (not saved yet)
     words, extra = split_summary(tuned.summary)
     assert view.summary.text() == words and words.startswith("Recommended:")
@@ -229,19 +231,23 @@ def test_evaluate_shows_the_verdict_warnings(qtbot, styled_app, tmp_path):
     panel.show()
     panel.set_output(tmp_path)
     panel.tabs.setCurrentWidget(panel.evaluation)
-    ev = {"perplexity": {"r.jsonl": {"merged": 4.0, "base": 4.0, "reasoning": 2.0, "domain": 4.1,
-                                     "task_arithmetic": 2.5},
-                         "d.jsonl": {"merged": 3.0, "base": 4.0, "reasoning": 4.1, "domain": 2.9,
-                                     "task_arithmetic": 3.0}},
-          "kept": {"merged": {"reasoning": 0.0, "domain": 0.9}, "task_arithmetic": {"reasoning": 0.7, "domain": 0.9}},
-          "verdict": ["The merged model lost the reasoning skill: it keeps 0 % of the reasoning model's gain on "
-                      "held-out reasoning data.",
-                      "Warning: the merged model kept 0 % of the reasoning gain: on reasoning data it is no better "
-                      "than the base model.",
-                      "Task Arithmetic (λ 1/1) on the same data keeps 70 % of the reasoning gain, 90 % of the domain gain.",
-                      "Warning: plain Task Arithmetic keeps more of the two skills than this merge. Run \"Find a good "
-                      "setting\" (reasonany tune) before you use this merge."],
-          "generations": []}
+    ev = {
+        "perplexity": {
+            "r.jsonl": {"merged": 4.0, "base": 4.0, "reasoning": 2.0, "domain": 4.1, "task_arithmetic": 2.5},
+            "d.jsonl": {"merged": 3.0, "base": 4.0, "reasoning": 4.1, "domain": 2.9, "task_arithmetic": 3.0},
+        },
+        "kept": {"merged": {"reasoning": 0.0, "domain": 0.9}, "task_arithmetic": {"reasoning": 0.7, "domain": 0.9}},
+        "verdict": [
+            "The merged model lost the reasoning skill: it keeps 0 % of the reasoning model's gain on "
+            "held-out reasoning data.",
+            "Warning: the merged model kept 0 % of the reasoning gain: on reasoning data it is no better "
+            "than the base model.",
+            "Task Arithmetic (λ 1/1) on the same data keeps 70 % of the reasoning gain, 90 % of the domain gain.",
+            'Warning: plain Task Arithmetic keeps more of the two skills than this merge. Run "Find a good '
+            'setting" (reasonany tune) before you use this merge.',
+        ],
+        "generations": [],
+    }
     ev_view = panel.evaluation
     ev_view.data_roles = {"r.jsonl": "reasoning", "d.jsonl": "domain"}
     ev_view.show_result(ev)

@@ -19,8 +19,10 @@ SHOT_SIZE = (1440, 900)
 
 def report_counts(out: Path) -> dict:
     report = json.loads((out / "reasonany" / "report.json").read_text())
-    return {n: {k: int(c[k]) for k in ("numel", "reasoning", "domain", "conflicts")}
-            for n, c in report["per_tensor"].items()}
+    return {
+        n: {k: int(c[k]) for k in ("numel", "reasoning", "domain", "conflicts")}
+        for n, c in report["per_tensor"].items()
+    }
 
 
 def test_full_flow(qtbot, window, job_waiter, screenshot):
@@ -188,7 +190,13 @@ def test_settings_and_choices_persist(qtbot, styled_app, trio, picker):
     qtbot.addWidget(w2)
     w2.show()
     cfg = w2.build_config()
-    assert (cfg.samples, cfg.max_length, cfg.reasoning_ratio, cfg.intersect, cfg.method) == (17, 96, 0.07, False, "ties")
+    assert (cfg.samples, cfg.max_length, cfg.reasoning_ratio, cfg.intersect, cfg.method) == (
+        17,
+        96,
+        0.07,
+        False,
+        "ties",
+    )
     assert cfg.domain_data == "builtin:finance"
     assert cfg.base == str(trio["base"]) and w2.models.pickers["base"].model_info is not None
     assert w2.store.geometry() == saved  # restoreGeometry clamps to the (offscreen) screen, so compare bytes

@@ -64,8 +64,13 @@ def test_results_after_retune_and_after_a_cancelled_merge(qtbot, window, job_wai
 def test_run_clock_weighs_stages_by_cost():
     """Two scoring passes of 100 s and a 10 s write: after the first pass (measured 200 s, twice the guess)
     the time left counts the second pass at the measured speed, and the bar stands at about half."""
-    costs = {"check": 1.0, "identify:reasoning@reasoning": 100.0, "identify:domain@domain": 100.0, "select": 1.0,
-             "write": 10.0}
+    costs = {
+        "check": 1.0,
+        "identify:reasoning@reasoning": 100.0,
+        "identify:domain@domain": 100.0,
+        "select": 1.0,
+        "write": 10.0,
+    }
     clock = RunClock(costs)
     clock.start("check", 0.0)
     clock.finish("check", 1.0)
@@ -126,8 +131,11 @@ def test_verdicts_and_whole_word_answers():
     assert kept_verdict(0.5, "domain")[0] == "partly" and kept_verdict(-0.1, "domain")[0] == "lost"
     assert "keeps none of the domain model's gain" in kept_verdict(-0.16, "domain")[1]
 
-    ppl = {"r": {"merged": 3.1, "reasoning": 3.0, "base": 5.0}, "d": {"merged": 4.5, "domain": 3.0, "base": 5.0},
-           "x": {"merged": 6.0, "domain": 3.0, "base": 5.0}}
+    ppl = {
+        "r": {"merged": 3.1, "reasoning": 3.0, "base": 5.0},
+        "d": {"merged": 4.5, "domain": 3.0, "base": 5.0},
+        "x": {"merged": 6.0, "domain": 3.0, "base": 5.0},
+    }
     assert skill_verdict(ppl, "r", "reasoning")[0] == "kept"
     assert skill_verdict(ppl, "d", "domain")[0] == "partly"
     assert skill_verdict(ppl, "x", "domain")[0] == "lost"

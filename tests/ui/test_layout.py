@@ -93,12 +93,18 @@ def text_problems(root: QWidget) -> list[str]:
 def squeeze_and_overlap_problems(root: QWidget) -> list[str]:
     out = []
     for parent in [root] + root.findChildren(QWidget):
-        if not shown(parent, root) or inside_item_view(parent) or isinstance(parent, (QComboBox, QAbstractSpinBox,
-                                                                                         QTabBar)):
+        if (
+            not shown(parent, root)
+            or inside_item_view(parent)
+            or isinstance(parent, (QComboBox, QAbstractSpinBox, QTabBar))
+        ):
             continue
         layout = parent.layout()
-        kids = [c for c in parent.findChildren(QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly)
-                if shown(c, root) and not c.isWindow() and not isinstance(c, (QScrollBar, QSplitterHandle))]
+        kids = [
+            c
+            for c in parent.findChildren(QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly)
+            if shown(c, root) and not c.isWindow() and not isinstance(c, (QScrollBar, QSplitterHandle))
+        ]
         if layout is not None:
             for c in kids:
                 item = layout.itemAt(layout.indexOf(c)) if layout.indexOf(c) >= 0 else None
@@ -106,14 +112,18 @@ def squeeze_and_overlap_problems(root: QWidget) -> list[str]:
                     continue
                 need = item.minimumSize()
                 if c.width() + TOLERANCE < need.width() or c.height() + TOLERANCE < need.height():
-                    out.append(f"{type(c).__name__} {c.objectName()!r} in {type(parent).__name__} squeezed to "
-                               f"{c.width()}x{c.height()} (needs {need.width()}x{need.height()})")
+                    out.append(
+                        f"{type(c).__name__} {c.objectName()!r} in {type(parent).__name__} squeezed to "
+                        f"{c.width()}x{c.height()} (needs {need.width()}x{need.height()})"
+                    )
         for i, a in enumerate(kids):
-            for b in kids[i + 1:]:
+            for b in kids[i + 1 :]:
                 both = a.geometry().intersected(b.geometry())
                 if both.width() > TOLERANCE and both.height() > TOLERANCE:
-                    out.append(f"{type(a).__name__} {_name(a)} overlaps {type(b).__name__} {_name(b)} "
-                               f"in {type(parent).__name__}")
+                    out.append(
+                        f"{type(a).__name__} {_name(a)} overlaps {type(b).__name__} {_name(b)} "
+                        f"in {type(parent).__name__}"
+                    )
     return out
 
 
@@ -127,43 +137,70 @@ def page_problems(w, key: str) -> list[str]:
     area = w.stack.currentWidget()
     out = [f"{key}: {p}" for p in text_problems(w) + squeeze_and_overlap_problems(w)]
     if area.horizontalScrollBar().isVisible() or page.width() > area.viewport().width() + TOLERANCE:
-        out.append(f"{key}: the page needs {page.minimumSizeHint().width()} px and scrolls sideways "
-                   f"(room: {area.viewport().width()} px)")
+        out.append(
+            f"{key}: the page needs {page.minimumSizeHint().width()} px and scrolls sideways "
+            f"(room: {area.viewport().width()} px)"
+        )
     return out
 
 
 FAKE_EVALUATION = {
-    "perplexity": {"builtin:reasoning": {"merged": 3.1, "base": 4.0, "reasoning": 3.0, "domain": 4.2},
-                   "builtin:safety": {"merged": 5.0, "base": 6.0, "reasoning": 6.1, "domain": 3.9}},
-    "generations": [{"prompt": "Who is Kob's grand-mentor?",
-                     "outputs": {"merged": "Kob's mentor is Dax, and Dax's mentor is Pim, so the answer is Pim.",
-                                 "base": "I do not know", "reasoning": "Kob's mentor is Dax; Dax's mentor is Pim",
-                                 "domain": "Sorry"}}],
+    "perplexity": {
+        "builtin:reasoning": {"merged": 3.1, "base": 4.0, "reasoning": 3.0, "domain": 4.2},
+        "builtin:safety": {"merged": 5.0, "base": 6.0, "reasoning": 6.1, "domain": 3.9},
+    },
+    "generations": [
+        {
+            "prompt": "Who is Kob's grand-mentor?",
+            "outputs": {
+                "merged": "Kob's mentor is Dax, and Dax's mentor is Pim, so the answer is Pim.",
+                "base": "I do not know",
+                "reasoning": "Kob's mentor is Dax; Dax's mentor is Pim",
+                "domain": "Sorry",
+            },
+        }
+    ],
     "warnings": [],
-    "verdict": ["Task Arithmetic (λ 1/1) on the same data keeps 90 % of the reasoning gain, 80 % of the domain gain.",
-                "Warning: plain Task Arithmetic keeps more of the two skills than this merge. Run \"Find a good "
-                "setting\" (reasonany tune) before you use this merge."],
+    "verdict": [
+        "Task Arithmetic (λ 1/1) on the same data keeps 90 % of the reasoning gain, 80 % of the domain gain.",
+        'Warning: plain Task Arithmetic keeps more of the two skills than this merge. Run "Find a good '
+        'setting" (reasonany tune) before you use this merge.',
+    ],
 }
 
 
 def _candidate(i, method, r, d, kept):
-    return {"index": i, "label": f"{method} candidate {i} with a long label p 0.05/0.05, λ 1/1, tensor scope",
-            "setting": {"method": method, "reasoning_ratio": r, "domain_ratio": r, "reasoning_scale": d,
-                        "domain_scale": d, "scope": "tensor"},
-            "kept": dict(zip(("reasoning", "domain"), kept, strict=True))}
+    return {
+        "index": i,
+        "label": f"{method} candidate {i} with a long label p 0.05/0.05, λ 1/1, tensor scope",
+        "setting": {
+            "method": method,
+            "reasoning_ratio": r,
+            "domain_ratio": r,
+            "reasoning_scale": d,
+            "domain_scale": d,
+            "scope": "tensor",
+        },
+        "kept": dict(zip(("reasoning", "domain"), kept, strict=True)),
+    }
 
 
 #: a search result as the report keeps it (TuneResult.report_section()), with every kind of mark and warning
 FAKE_TUNE = {
     "summary": "Recommended: Task Arithmetic λ 0.6/0.6. On your held-out data it keeps 91 % of the reasoning model's "
-               "gain and 44 % of the domain model's gain. Warning: even this merge keeps less than half of the "
-               "domain gain.",
-    "recommended": 2, "pareto": [1, 2],
+    "gain and 44 % of the domain model's gain. Warning: even this merge keeps less than half of the "
+    "domain gain.",
+    "recommended": 2,
+    "pareto": [1, 2],
     "warnings": ["The domain model is no better than the base on its own held-out domain data."],
     "check_rows": {"reasoning": {"data": "r.jsonl", "rows": 24}, "domain": {"data": "d.jsonl", "rows": 24}},
-    "candidates": [_candidate(0, "reasonany", 0.05, 1.0, (0.05, 0.25)), _candidate(1, "task_arithmetic", 0.5, 1.0, (0.97, 0.3)),
-                   _candidate(2, "task_arithmetic", 0.5, 0.6, (0.91, 0.44)), _candidate(3, "ties", 0.5, 1.0, (None, 0.3)),
-                   _candidate(4, "dare", 0.5, 1.0, (0.8, 0.2))],
+    "candidates": [
+        _candidate(0, "reasonany", 0.05, 1.0, (0.05, 0.25)),
+        _candidate(1, "task_arithmetic", 0.5, 1.0, (0.97, 0.3)),
+        _candidate(2, "task_arithmetic", 0.5, 0.6, (0.91, 0.44)),
+        _candidate(3, "ties", 0.5, 1.0, (None, 0.3)),
+        _candidate(4, "dare", 0.5, 1.0, (0.8, 0.2)),
+    ],
 }
 
 
@@ -174,8 +211,9 @@ def merged_window(qtbot, window, job_waiter):
     state, name, result = job_waiter(window)
     assert (state, name) == ("finished", "merge"), result
     window.results.evaluation.show_result(FAKE_EVALUATION)
-    window.results.evaluation.show_answers({"outputs": {r: "An answer" for r in ("merged", "base", "reasoning",
-                                                                                   "domain")}})
+    window.results.evaluation.show_answers(
+        {"outputs": {r: "An answer" for r in ("merged", "base", "reasoning", "domain")}}
+    )
     window.results.tune_view.set_result(FAKE_TUNE)
     window.results.tune_view.mark_current(FAKE_TUNE["candidates"][0]["setting"])
     window.settings.adv_toggle.setChecked(True)  # the advanced settings open too: the longest Settings page
@@ -230,8 +268,16 @@ def wheel(widget: QWidget, steps: int = -3) -> None:
     """Scroll the wheel over the middle of a widget, as a user passing over it on a long page."""
     pos = QPointF(widget.width() / 2, widget.height() / 2)
     glob = QPointF(widget.mapToGlobal(pos.toPoint()))
-    ev = QWheelEvent(pos, glob, QPoint(0, 0), QPoint(0, 120 * steps), Qt.MouseButton.NoButton,
-                     Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    ev = QWheelEvent(
+        pos,
+        glob,
+        QPoint(0, 0),
+        QPoint(0, 120 * steps),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
     QApplication.sendEvent(widget, ev)
 
 

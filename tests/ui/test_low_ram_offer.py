@@ -10,9 +10,19 @@ from reasonany_gui.engine.estimate import estimate_run, low_ram_offer
 from reasonany_gui.ui.settings_panel import SettingsPanel
 
 #: a 1.5 B float32 model scored on the CPU: weights 6 GB + float32 score sums 6 GB + the rest
-INFO = ModelInfo(path=Path("."), architecture="Qwen2ForCausalLM", model_type="qwen2", num_params=1_543_714_304,
-                 dtype="float32", size_bytes=6_174_857_216, num_layers=28, hidden_size=1536, vocab_size=151_936,
-                 tied_embeddings=True, intermediate_size=8960)
+INFO = ModelInfo(
+    path=Path("."),
+    architecture="Qwen2ForCausalLM",
+    model_type="qwen2",
+    num_params=1_543_714_304,
+    dtype="float32",
+    size_bytes=6_174_857_216,
+    num_layers=28,
+    hidden_size=1536,
+    vocab_size=151_936,
+    tied_embeddings=True,
+    intermediate_size=8960,
+)
 
 
 def test_short_memory_shows_the_offer_and_taking_it_sets_the_passes(qtbot, monkeypatch):

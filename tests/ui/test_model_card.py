@@ -13,26 +13,52 @@ HOME = "/home/alice/private-project"
 
 
 def fake_report(**models) -> dict:
-    specs = {"base": "Qwen/Qwen2.5-7B",
-             "reasoning": f"{HOME}/hf/hub/models--deepseek-ai--DeepSeek-R1-Distill-Qwen-7B/snapshots/abc123",
-             "domain": f"{HOME}/my-safety-model", **models}
-    per_tensor = {f"model.layers.{i}.self_attn.q_proj.weight": {"numel": 100, "reasoning": 5 + i, "domain": 4,
-                                                                 "conflicts": 1} for i in range(3)}
+    specs = {
+        "base": "Qwen/Qwen2.5-7B",
+        "reasoning": f"{HOME}/hf/hub/models--deepseek-ai--DeepSeek-R1-Distill-Qwen-7B/snapshots/abc123",
+        "domain": f"{HOME}/my-safety-model",
+        **models,
+    }
+    per_tensor = {
+        f"model.layers.{i}.self_attn.q_proj.weight": {"numel": 100, "reasoning": 5 + i, "domain": 4, "conflicts": 1}
+        for i in range(3)
+    }
     return {
-        "created": "2026-01-05T14:12:00+0000", "method": "reasonany",
-        "config": {"base": specs["base"], "reasoning": specs["reasoning"], "domain": specs["domain"],
-                   "reasoning_data": "builtin:reasoning", "domain_data": f"{HOME}/data/safety.jsonl",
-                   "reasoning_ratio": 0.05, "domain_ratio": 0.05, "reasoning_scale": 1.0, "domain_scale": 1.0,
-                   "scope": "tensor", "intersect": False, "out": f"{HOME}/merges/qwen-safety-reasoning"},
-        "models": {r: {"spec": s, "path": s, "num_params": 7_615_616_512, "architecture": "Qwen2ForCausalLM",
-                       "dtype": "bfloat16"} for r, s in specs.items()},
+        "created": "2026-01-05T14:12:00+0000",
+        "method": "reasonany",
+        "config": {
+            "base": specs["base"],
+            "reasoning": specs["reasoning"],
+            "domain": specs["domain"],
+            "reasoning_data": "builtin:reasoning",
+            "domain_data": f"{HOME}/data/safety.jsonl",
+            "reasoning_ratio": 0.05,
+            "domain_ratio": 0.05,
+            "reasoning_scale": 1.0,
+            "domain_scale": 1.0,
+            "scope": "tensor",
+            "intersect": False,
+            "out": f"{HOME}/merges/qwen-safety-reasoning",
+        },
+        "models": {
+            r: {
+                "spec": s,
+                "path": s,
+                "num_params": 7_615_616_512,
+                "architecture": "Qwen2ForCausalLM",
+                "dtype": "bfloat16",
+            }
+            for r, s in specs.items()
+        },
         "data": {"domain": {"spec": f"{HOME}/data/safety.jsonl", "used": 100, "tokens": 20000, "truncated": 3}},
         "totals": {"reasoning": 15, "domain": 12, "conflicts": 3, "selectable": 300},
-        "per_tensor": per_tensor, "timings_seconds": {"check": 1.0, "write": 2.0},
+        "per_tensor": per_tensor,
+        "timings_seconds": {"check": 1.0, "write": 2.0},
         "environment": {"reasonany_gui": "0.1.0", "torch": "2.13.0", "transformers": "4.57.0"},
-        "evaluation": {"perplexity": {"builtin:reasoning": {"merged": 3.1, "base": 4.0, "reasoning": 3.0,
-                                                            "domain": 4.2}},
-                       "generations": [{"prompt": "Hi", "outputs": {"merged": "Hello"}}]},
+        "evaluation": {
+            "perplexity": {"builtin:reasoning": {"merged": 3.1, "base": 4.0, "reasoning": 3.0, "domain": 4.2}},
+            "generations": [{"prompt": "Hi", "outputs": {"merged": "Hello"}}],
+        },
     }
 
 
@@ -61,14 +87,17 @@ def test_a_card_of_local_models_only_has_no_base_model_key():
     assert "base_model" not in card.data.to_dict()
 
 
-@pytest.mark.parametrize("spec, repo", [
-    ("Qwen/Qwen2.5-7B", "Qwen/Qwen2.5-7B"),
-    ("/x/hub/models--org--name.v2/snapshots/0123", "org/name.v2"),
-    ("C:\\Users\\a\\.cache\\huggingface\\hub\\models--org--m\\snapshots\\1", "org/m"),
-    ("/home/alice/models/base", None),
-    ("./base", None),
-    ("builtin:reasoning", None),
-])
+@pytest.mark.parametrize(
+    "spec, repo",
+    [
+        ("Qwen/Qwen2.5-7B", "Qwen/Qwen2.5-7B"),
+        ("/x/hub/models--org--name.v2/snapshots/0123", "org/name.v2"),
+        ("C:\\Users\\a\\.cache\\huggingface\\hub\\models--org--m\\snapshots\\1", "org/m"),
+        ("/home/alice/models/base", None),
+        ("./base", None),
+        ("builtin:reasoning", None),
+    ],
+)
 def test_hub_repo_id(spec, repo):
     assert report.hub_repo_id(spec) == repo
 

@@ -54,11 +54,11 @@ SUGGESTIONS = [
 
 
 @pytest.mark.parametrize("field,value,text", SUGGESTIONS, ids=[s[0] for s in SUGGESTIONS])
-def test_each_out_of_memory_suggestion_reaches_the_settings(qtbot, window, job_waiter, monkeypatch, field, value,
-                                                           text):
+def test_each_out_of_memory_suggestion_reaches_the_settings(qtbot, window, job_waiter, monkeypatch, field, value, text):
     w = window
-    w.settings.apply({"accumulators": "device", "gradient_checkpointing": False, "compute_dtype": "float32",
-                        "device": "auto"})
+    w.settings.apply(
+        {"accumulators": "device", "gradient_checkpointing": False, "compute_dtype": "float32", "device": "auto"}
+    )
     before = w.settings.values()[field]
     assert before != value
     configs = []
@@ -195,7 +195,7 @@ def test_the_ui_never_loads_with_remote_code():
     for path in sorted(UI_DIR.rglob("*.py")):
         text = path.read_text(encoding="utf-8")
         for m in re.finditer(r"from_pretrained\(", text):
-            call = text[m.start():text.find(")", m.start()) + 1]
+            call = text[m.start() : text.find(")", m.start()) + 1]
             if "trust_remote_code=False" not in call:
                 offenders.append(f"{path.name}:{text.count(chr(10), 0, m.start()) + 1}")
     assert offenders == []

@@ -19,8 +19,14 @@ def _half_way(t: TensorTrio, cfg: MergeConfig):
 
 @pytest.fixture
 def throwaway(monkeypatch) -> MergeMethod:
-    record = MergeMethod("half_way", "Half way", "Half-way average", "Adds half of each expert's change.",
-                         "none: a test method", _half_way)
+    record = MergeMethod(
+        "half_way",
+        "Half way",
+        "Half-way average",
+        "Adds half of each expert's change.",
+        "none: a test method",
+        _half_way,
+    )
     monkeypatch.setitem(REGISTRY, record.id, record)
     return record
 
@@ -35,8 +41,12 @@ def panel_values(qtbot) -> dict[str, dict]:
     panels = {"models": ModelsPanel(), "data": DataPanel(), "settings": SettingsPanel(), "output": OutputPanel()}
     for p in panels.values():
         qtbot.addWidget(p)
-    return {"models": panels["models"].specs(), "data": panels["data"].specs(),
-            "settings": panels["settings"].values(), "output": panels["output"].values()}
+    return {
+        "models": panels["models"].specs(),
+        "data": panels["data"].specs(),
+        "settings": panels["settings"].values(),
+        "output": panels["output"].values(),
+    }
 
 
 def test_every_setting_with_a_panel_has_a_widget_there(qtbot):

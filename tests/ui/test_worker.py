@@ -37,8 +37,9 @@ def test_thousands_of_events_reach_the_gui(qtbot):
             listener(Progress("identify:reasoning@reasoning", (i + 1) / 5000, (i + 1) / 5000, f"sample {i + 1}", 1.0))
             if i % 25 == 0:
                 grid = np.full((4, len(MODULES)), float(i + 1))
-                listener(SensitivityUpdate("reasoning@reasoning", "reasoning", "reasoning", i // 25 + 1, 200,
-                                           MODULES, grid))
+                listener(
+                    SensitivityUpdate("reasoning@reasoning", "reasoning", "reasoning", i // 25 + 1, 200, MODULES, grid)
+                )
         listener(Log("info", "done"))
         listener(StageFinished("identify:reasoning@reasoning", 1.0))
         return 42
