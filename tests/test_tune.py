@@ -16,7 +16,7 @@ from reasonany_gui.engine.errors import CancelledError, InputError
 from reasonany_gui.engine.events import CancelToken, TuneCandidate
 from reasonany_gui.engine.pipeline import Pipeline
 from reasonany_gui.engine.selection import Selection
-from reasonany_gui.engine.tune import Candidate, Checks, Tuner, pareto, recommend, reserve_check_rows
+from reasonany_gui.engine.tune import Candidate, Checks, Tuner, pareto, recommend, reference_setting, reserve_check_rows
 
 #: the paper's ratio and scale
 PAPER = {"reasoning_ratio": 0.05, "domain_ratio": 0.05, "reasoning_scale": 1.0, "domain_scale": 1.0}
@@ -51,24 +51,15 @@ def test_objective_is_one_for_an_expert_and_zero_for_the_base(skilled):
     refs = {role: tuner._reference(live, rows, None, role)[0] for role in ("base", "reasoning", "domain")}
     gains = {s: refs["base"][s] - refs[s][s] for s in ("reasoning", "domain")}
     assert gains["reasoning"] > 0.5 and gains["domain"] > 0.5  # the experts learned their skill
-    for lam, want in (((1.0, 0.0), (1.0, None)), ((0.0, 0.0), (0.0, 0.0)), ((0.0, 1.0), (None, 1.0))):
-        tuner._select(
-            dict(
-                method="task_arithmetic",
-                reasoning_ratio=0.5,
-                domain_ratio=0.5,
-                reasoning_scale=lam[0],
-                domain_scale=lam[1],
-                scope="tensor",
-            )
-        )
+    for role, want in (("reasoning", (1.0, None)), ("base", (0.0, 0.0)), ("domain", (None, 1.0))):
+        tuner._select(reference_setting(role))
         loss, _, change = tuner._measure(live, rows, None)
         c = Candidate(0, {}, loss)
         c.kept = tuner._kept(c, refs, {r: {} for r in refs}, gains)
         for skill, w in zip(("reasoning", "domain"), want, strict=True):
             if w is not None:  # an expert may help the other skill a little too: only its own is known
                 assert c.kept[skill] == pytest.approx(w, abs=1e-3)
-        assert (change == 0) == (lam == (0.0, 0.0))
+        assert (change == 0) == (role == "base")
     live.close()
     p.close()
 
@@ -162,10 +153,7 @@ def _fresh_kept(p: Pipeline, settings: dict[str, dict]) -> dict[str, dict[str, f
     }
     prompts = {k: [r["prompt"] for r in v] for k, v in fresh.items()}
     live = LiveMerge(p)
-    refs = {
-        k: dict(method="task_arithmetic", reasoning_scale=a, domain_scale=b)
-        for k, (a, b) in {"base": (0.0, 0.0), "reasoning": (1.0, 0.0), "domain": (0.0, 1.0)}.items()
-    }
+    refs = {role: reference_setting(role) for role in ("base", "reasoning", "domain")}
     loss, replies = {}, {}
     for label, setting in {**refs, **settings}.items():
         p.select(p.config.replace(**setting), announce=False)
@@ -429,10 +417,9 @@ def test_decisions_are_where_the_expert_parts_from_the_base_and_score_one_for_it
     assert set(replies["base"]) == {"reasoning", "domain"} and set(replies["reasoning"]) == {"reasoning"}
     tuner._find_decisions(rows, tok, replies)
     assert {k: len(d) >= 8 for k, d in tuner.decisions.items()} == {"decide:reasoning": True, "decide:domain": True}
-    lams = {"base": (0.0, 0.0), "reasoning": (1.0, 0.0), "domain": (0.0, 1.0)}
     for key, against in tuner.against.items():  # the expert takes its own way, the model it is compared with its
         for role, want in ((key.split(":")[1], 1.0), (against, 0.0)):
-            tuner._select(dict(method="task_arithmetic", reasoning_scale=lams[role][0], domain_scale=lams[role][1]))
+            tuner._select(reference_setting(role))
             live.apply()
             assert decision_share(live.model, tuner.decisions[key]) == want, (key, role)
     live.close()

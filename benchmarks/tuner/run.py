@@ -29,7 +29,7 @@ from reasonany_gui.engine.calibration import load_tokenizer  # noqa: E402
 from reasonany_gui.engine.config import MergeConfig  # noqa: E402
 from reasonany_gui.engine.live import LiveMerge  # noqa: E402
 from reasonany_gui.engine.pipeline import Pipeline  # noqa: E402
-from reasonany_gui.engine.tune import Tuner  # noqa: E402
+from reasonany_gui.engine.tune import Tuner, reference_setting  # noqa: E402
 
 
 def trio_config(name: str, samples: int, trio_dir: Path | None = None) -> tuple[MergeConfig, object]:
@@ -191,8 +191,8 @@ def main(argv: list[str] | None = None) -> dict:
         ),
         **DENSE,
     }
-    for role, lam in (("base", (0.0, 0.0)), ("reasoning expert", (1.0, 0.0)), ("domain expert", (0.0, 1.0))):
-        settings[role] = dict(method="task_arithmetic", reasoning_scale=lam[0], domain_scale=lam[1])
+    for label, role in (("base", "base"), ("reasoning expert", "reasoning"), ("domain expert", "domain")):
+        settings[label] = reference_setting(role)
     for label, setting in settings.items():
         p.select(cfg.replace(**setting), announce=False)
         live.apply()

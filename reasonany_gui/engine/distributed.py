@@ -305,37 +305,19 @@ def score_pass(
     model: torch.nn.Module,
     params: dict[str, torch.nn.Parameter],
     samples: list,
-    kind: str,
-    accumulate_on: torch.device | Mapping[str, torch.device],
-    pass_id: str,
-    model_role: str,
-    data_role: str,
-    listener: Callable[[object], None],
-    cancel,
-    on_sample: Callable[[int, int], None] | None = None,
+    *args: Any,
     **options: Any,
 ) -> importance.PassResult:
-    """importance.score_pass over this rank's share, sums reduced to rank 0 before the division.
+    """importance.score_pass (same arguments after `samples`) over this rank's share, sums reduced to rank 0 before
+    the division.
 
     Without a process group this *is* importance.score_pass. With one, `on_sample(done, total)` receives the
     samples finished on all ranks (rank 0's CLI/GUI shows the whole job), and the returned result holds the
     reduced scores, sample and token counts on rank 0; the other ranks get empty scores (their partial sums
     are released: only rank 0 writes)."""
     if not active():
-        return importance.score_pass(
-            model,
-            params,
-            samples,
-            kind,
-            accumulate_on,
-            pass_id,
-            model_role,
-            data_role,
-            listener,
-            cancel,
-            on_sample,
-            **options,
-        )
+        return importance.score_pass(model, params, samples, *args, **options)
+    on_sample: Callable[[int, int], None] | None = options.pop("on_sample", None)
     total = len(samples)
     sync = _PassSync(total)
     share = shard(samples, sync.rank, sync.size)
@@ -350,21 +332,8 @@ def score_pass(
         return reduce_sums(sums, n, tokens)
 
     try:
-        result = importance.score_pass(
-            model,
-            params,
-            share,
-            kind,
-            accumulate_on,
-            pass_id,
-            model_role,
-            data_role,
-            listener,
-            cancel,
-            local_sample,
-            reduce=reduce,
-            **options,
-        )
+        options.update(on_sample=local_sample, reduce=reduce)
+        result = importance.score_pass(model, params, share, *args, **options)
     except (PeerFailedError, PeerCancelledError):
         raise  # every rank already knows
     except BaseException as exc:

@@ -41,19 +41,10 @@ EVAL_ROLES = (*ROLES, "merged")
 # ============================================================================ loading
 def load_for_eval(model_dir: Path, device: torch.device | str = "cpu"):
     """(model, tokenizer) in eval mode: safetensors only, never remote code."""
-    from transformers import AutoTokenizer
-
     device = resolve_device(str(device))
     model = load_model(Path(model_dir), eval_dtype(device), device)
     model.eval()
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=False)
-    except Exception as exc:
-        raise InputError(
-            f"The tokenizer in {model_dir} could not be loaded ({exc}). The folder needs its "
-            "tokenizer files (tokenizer.json or tokenizer.model and tokenizer_config.json)."
-        ) from None
-    return model, tokenizer
+    return model, calibration.load_tokenizer(Path(model_dir))
 
 
 # ============================================================================ perplexity

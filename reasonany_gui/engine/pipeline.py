@@ -405,7 +405,7 @@ class Pipeline:
                         data_role,
                         plot,
                         self.cancel,
-                        on_sample,
+                        on_sample=on_sample,
                     )
                 except (torch.cuda.OutOfMemoryError, OutOfMemoryError):
                     raise oom_error(cfg, title.lower()) from None

@@ -332,6 +332,16 @@ class Candidate:
         return describe_setting(self.setting)
 
 
+#: Task Arithmetic scales that reproduce the base (0/0) and each expert (1/0, 0/1) exactly
+REFERENCE_SCALES = {"base": (0.0, 0.0), "reasoning": (1.0, 0.0), "domain": (0.0, 1.0)}
+
+
+def reference_setting(role: str) -> dict:
+    """The candidate setting that IS the base or one expert (Task Arithmetic with λ 0/0, 1/0, 0/1)."""
+    lam_r, lam_d = REFERENCE_SCALES[role]
+    return dict(method="task_arithmetic", reasoning_scale=lam_r, domain_scale=lam_d)
+
+
 def describe_setting(s: dict) -> str:
     title = METHOD_TITLES.get(s["method"], s["method"])
     if s["method"] == "task_arithmetic" or s["method"] == "linear":
@@ -573,17 +583,7 @@ class Tuner:
         greedy reply ids to each skill's prompts (for the decisions)."""
         from .evaluate import greedy_ids
 
-        lam = {"base": (0.0, 0.0), "reasoning": (1.0, 0.0), "domain": (0.0, 1.0)}[role]
-        self._select(
-            dict(
-                method="task_arithmetic",
-                reasoning_ratio=0.5,
-                domain_ratio=0.5,
-                reasoning_scale=lam[0],
-                domain_scale=lam[1],
-                scope=self.user_config.scope,
-            )
-        )
+        self._select(reference_setting(role))
         loss, checks, _ = self._measure(live, rows, tokenizer)
         replies = {}
         if self.decide_tokens > 0 and tokenizer is not None:
