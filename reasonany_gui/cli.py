@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_tune_options(m)
     m.add_argument("--quiet", action="store_true")
+    # rank 0 of a launched job writes its events as JSON lines on stdout, for the app (engine/distributed.follow)
+    m.add_argument("--events-jsonl", action="store_true", help=argparse.SUPPRESS)
 
     t = sub.add_parser("tune", help="find a good setting for a trio from held-out checks (scores from the cache)")
     t.add_argument("source", help="a finished output folder, or a run config (YAML)")
@@ -232,23 +234,73 @@ def cmd_merge(args: argparse.Namespace, cancel: CancelToken) -> int:
     from .engine import distributed
 
     if distributed.needs_launch(cfg):  # --devices with several entries: the same job as torchrun would start
-        return distributed.launch(cfg, launch_flags(args), distributed.ranks_needed(cfg.devices))
-    with distributed.rank_session(cfg) as cfg:  # under torchrun: this rank's device and process group
-        quiet = args.quiet or not distributed.is_writer()  # rank 0 reports for all
-        out = distributed.run_rank(Pipeline(cfg, listener=ConsolePrinter(quiet), cancel=cancel), tune)
-    if out is not None:
+        launched = distributed.launch(cfg, launch_flags(args), distributed.ranks_needed(cfg.devices))
+        return launched.wait(cancel)  # a Ctrl+C / SIGTERM here cancels the token: forwarded to the launcher
+    world = distributed.world_from_env()
+    stream = JsonlEvents(sys.stdout) if args.events_jsonl and (world is None or world.rank == 0) else None
+    try:
+        with distributed.rank_session(cfg) as cfg:  # under torchrun: this rank's device and process group
+            quiet = args.quiet or stream is not None or not distributed.is_writer()  # rank 0 reports for all
+            printer = ConsolePrinter(quiet)
+            listener = printer if stream is None else stream.listener(printer)
+            out = distributed.run_rank(Pipeline(cfg, listener=listener, cancel=cancel), tune)
+    except BaseException as exc:
+        if stream is not None:
+            stream.failed(exc)
+        raise
+    if stream is not None and out is not None:
+        stream.done(out)
+    elif out is not None:
         print(out)
     return 0
 
 
+class JsonlEvents:
+    """Rank 0's events for the app, one JSON object a line on `stream` (engine.events.to_dict), then one
+    {"type": "done", "out"} or {"type": "failed", "message", "input", "cancelled"} line.
+
+    Why lines on stdout: the launcher passes rank 0's stdout through to the app's pipe unchanged, and nothing
+    else of a worker writes there (messages go to stderr); one write per line keeps lines whole."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+
+    def write(self, record: dict) -> None:
+        import json
+
+        self.stream.write(json.dumps(record) + "\n")
+        self.stream.flush()
+
+    def listener(self, also):
+        from .engine.events import to_dict
+
+        def listen(event: object) -> None:
+            also(event)
+            self.write(to_dict(event))
+
+        return listen
+
+    def done(self, out: Path) -> None:
+        from .engine.distributed import DONE
+
+        self.write({"type": DONE, "out": str(out)})
+
+    def failed(self, exc: BaseException) -> None:
+        from .engine.distributed import FAILED
+
+        cancelled = isinstance(exc, (CancelledError, KeyboardInterrupt))
+        message = str(exc) if isinstance(exc, ReasonAnyError) else f"{type(exc).__name__}: {exc}"
+        self.write({"type": FAILED, "message": message, "input": isinstance(exc, InputError), "cancelled": cancelled})
+
+
 def launch_flags(args: argparse.Namespace) -> list[str]:
     """The merge flags a torchrun worker needs besides the run config file (tuning and output)."""
-    flags = ["--quiet"] if args.quiet else []
+    from .engine.distributed import worker_flags
+
+    tune = None
     if args.tune:
-        flags += ["--tune", "--budget", str(args.budget), "--check-rows", str(args.check_rows)]
-        flags += ["--minutes", str(args.minutes)] if args.minutes is not None else []
-        flags += ["--checks", str(args.checks)] if args.checks else []
-    return flags
+        tune = {"budget": args.budget, "check_rows": args.check_rows, "minutes": args.minutes, "checks": args.checks}
+    return worker_flags(quiet=args.quiet, tune=tune, events=args.events_jsonl)
 
 
 def cmd_tune(args: argparse.Namespace, cancel: CancelToken) -> int:

@@ -55,6 +55,7 @@ class Setting:
     cli_hint: str = ""  # what to type, added to the CLI help
     gui: str = ""  # the panel that shows it: models, data, settings or output ("" = none)
     cli_only: str = ""  # why it has a CLI flag but no widget
+    picked_by: str = ""  # no widget of its own: this setting's widget sets it too (devices: the device picker)
     yaml_only: str = ""  # why it has neither a flag nor a widget (run.yaml only)
     retunable: bool = False  # changing it re-selects/re-merges from the measured scores (no new gradients)
     retune_card: bool = False  # shown on the results page's Re-tune card
@@ -306,7 +307,8 @@ class MergeConfig:
         cli_hint="e.g. cuda:0,cuda:1 (one process per GPU), all, cuda:0+cuda:1 (one model across two GPUs), cpu,cpu",
         tooltip="Several devices: one scoring process per comma-separated entry "
         "(torchrun); '+' joins GPUs that hold one model together. Empty: the one device above.",
-        cli_only="the app's device picker offers one device; several processes are launched from the command line",
+        gui="settings",
+        picked_by="device",  # the picker's "All GPUs (N, one process each)" sets devices = all; other lists: CLI
     )
     dtype: str = setting(  # output storage dtype; auto = the base model's
         "auto",

@@ -6,8 +6,9 @@ worker can forward them across threads and the CLI can print them. The engine ne
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +87,63 @@ Event = StageStarted | Progress | StageFinished | Log | SensitivityUpdate | Mask
 Listener = Callable[[object], None]
 
 
+#: every event type by name: the JSON form's "type" (a torchrun rank 0 streams its events to the app this way)
+EVENT_TYPES: dict[str, type] = {
+    t.__name__: t for t in (StageStarted, Progress, StageFinished, Log, SensitivityUpdate, MaskSummary, TuneCandidate)
+}
+_ARRAY = "__ndarray__"
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready copy: arrays as {"__ndarray__": nested lists, "dtype": ...}, tuples as lists."""
+    if isinstance(value, np.ndarray):
+        return {_ARRAY: value.tolist(), "dtype": str(value.dtype)}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _restored(value: Any) -> Any:
+    if isinstance(value, dict):
+        if _ARRAY in value:
+            return np.asarray(value[_ARRAY], dtype=value.get("dtype", "float64"))
+        return {k: _restored(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_restored(v) for v in value]
+    return value
+
+
+def to_dict(event: object) -> dict[str, Any]:
+    """`{"type": NAME, **fields}` with plain JSON values (json.dumps keeps NaN as NaN, which json.loads reads).
+
+    Why: a torchrun job's rank 0 runs in another process; its events reach the app's one listener as JSON lines
+    (engine/distributed.py), so the Run screen's progress, log and plots work as for a single process."""
+    if type(event).__name__ not in EVENT_TYPES or not dataclasses.is_dataclass(event):
+        raise TypeError(f"{type(event).__name__} is not an engine event")
+    fields = {f.name: _plain(getattr(event, f.name)) for f in dataclasses.fields(event)}
+    return {"type": type(event).__name__, **fields}
+
+
+def from_dict(data: Mapping[str, Any]) -> object:
+    """The event `to_dict` made (tuple fields back to tuples, arrays back to numpy arrays of their dtype)."""
+    kind = EVENT_TYPES.get(str(data.get("type")))
+    if kind is None:
+        raise ValueError(f"not an engine event: type {data.get('type')!r}")
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(kind):
+        if f.name not in data:
+            continue
+        value = _restored(data[f.name])
+        if str(f.type).startswith("tuple") and isinstance(value, list):
+            value = tuple(value)
+        values[f.name] = value
+    return kind(**values)
+
+
 class CancelToken:
     """Thread-safe cancellation flag, checked by the engine between samples and tensors."""
 
@@ -98,6 +156,10 @@ class CancelToken:
     @property
     def cancelled(self) -> bool:
         return self._event.is_set()
+
+    def wait(self, timeout: float) -> bool:
+        """Block until cancelled or `timeout` seconds passed; whether it was cancelled (for watcher loops)."""
+        return self._event.wait(timeout)
 
     def check(self) -> None:
         """Raise CancelledError when cancellation was requested."""
