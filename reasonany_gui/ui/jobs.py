@@ -54,6 +54,26 @@ def merge_job(config: MergeConfig, tune: dict | None = None) -> Callable[[Listen
     return run
 
 
+def ranks_merge_job(config: MergeConfig, tune: dict | None = None):
+    """A merge whose `devices` names several processes ("All GPUs"): the CLI's launcher (engine.distributed.launch,
+    what `reasonany merge --devices ...` runs), rank 0's events forwarded to this job's listener as they come.
+
+    Returns the written run opened like "Open run…" (engine.report.load_run): the ranks' models are gone with
+    their processes, so re-tuning reads the scores from the cache. Cancel signals the launcher's process group
+    (the ranks cancel cleanly, nothing is written); a failed rank ends the job with rank 0's one message."""
+
+    def run(listener: Listener, cancel: CancelToken):
+        from reasonany_gui.engine import distributed, report
+
+        _load_checks(tune)  # a malformed checks file is refused before any process starts
+        flags = distributed.worker_flags(tune=tune, events=True)
+        launched = distributed.launch(config, flags, distributed.ranks_needed(config.devices), capture=True)
+        out = distributed.follow(launched, listener, cancel)
+        return report.load_run(out)
+
+    return run
+
+
 def _load_checks(tune: dict | None):
     """The user's checks file (engine.tune.Checks), or None; a malformed one raises InputError with its reason."""
     if not tune or not tune.get("checks"):

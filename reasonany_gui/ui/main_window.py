@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QWidget
 from reasonany_gui import __version__
 from reasonany_gui.engine import demo, paths
 from reasonany_gui.engine.config import ROLES, MergeConfig
+from reasonany_gui.engine.distributed import ranks_needed
 from reasonany_gui.engine.errors import CancelledError, InputError
 from reasonany_gui.engine.pipeline import needed_maps
 
@@ -320,6 +321,7 @@ class MainWindow(QMainWindow):
         config = self.build_config()
         try:
             config.validate(need_out=True)
+            ranks = ranks_needed(config.devices)  # "All GPUs" with the GPUs gone says so here, in one message
         except InputError as exc:
             self.errors.show_error(exc)
             return
@@ -342,6 +344,9 @@ class MainWindow(QMainWindow):
             costs=costs,
             passes=needed_maps(config),
         )
+        if ranks > 1:  # one process per device: the CLI's launcher, rank 0's events on this Run screen
+            self._start("merge", jobs.ranks_merge_job(config, tune), self._merged_in_ranks, self._merge_failed)
+            return
         # a plain merge calls merge_job with the config alone (tests replace it with fakes of that signature)
         self._start(
             "merge",
@@ -615,6 +620,13 @@ class MainWindow(QMainWindow):
     def _merged(self, result: jobs.MergeResult) -> None:
         self._saved(result, measured=True)
 
+    def _merged_in_ranks(self, view) -> None:
+        """A multi-process merge is on disk: shown as "Open run…" shows a run (re-tuning reads the score cache).
+
+        Its speed does not calibrate the next estimate, which is for one device."""
+        self._show_opened(view)
+        self._after_save(Path(view.out_dir))
+
     def _saved(self, result: jobs.MergeResult, measured: bool) -> None:
         """A merge or a saved re-tuned version is on disk: show it and remember what was used.
 
@@ -622,13 +634,17 @@ class MainWindow(QMainWindow):
         self._show_merge(result, saved=True)
         if measured:
             self._remember_speed(result.report)
-        self.run_panel.finish("done", f"Saved in {result.out}")
+        self._after_save(Path(result.out))
+
+    def _after_save(self, out: Path) -> None:
+        """What every saved run does after it is shown: the Run screen's ending, the recent lists, the next name."""
+        self.run_panel.finish("done", f"Saved in {out}")
         specs = self.models.specs()
         for role in ROLES:
             self.store.add_recent("models", specs[role])
         for role, spec in self.data.own_files().items():
             self.store.add_recent(f"data:{role}", spec)
-        self.store.add_recent("runs", str(result.out))
+        self.store.add_recent("runs", str(out))
         self._fill_recent_runs()
         self.output.next_suggestion(specs["reasoning"], specs["domain"])
         self.go("results")

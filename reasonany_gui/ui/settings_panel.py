@@ -50,8 +50,12 @@ AUTO_TUNE_HELP = (
     "include it."
 )
 #: this panel's settings, and those only scored methods read (greyed out for the others); from config.Setting
-PANEL_FIELDS = MergeConfig.fields_where(gui="settings")
-SCORED_FIELDS = MergeConfig.fields_where(gui="settings", scoring_only=True)
+PANEL_FIELDS = MergeConfig.fields_where(gui="settings", picked_by="")
+SCORED_FIELDS = MergeConfig.fields_where(gui="settings", scoring_only=True, picked_by="")
+#: settings of this panel with no widget of their own: the device picker sets them (Setting.picked_by)
+DEVICE_PICKED = MergeConfig.fields_where(gui="settings", picked_by="device")
+#: the device picker's "All GPUs" entry: device = cuda and devices = all (one torchrun process per GPU)
+ALL_GPUS = "all"
 #: the cards and their settings; every other setting of this panel goes to "Advanced settings" by itself
 CARDS: dict[str, tuple[str, ...]] = {
     "Method": ("method",),
@@ -215,11 +219,15 @@ class SettingsPanel(QWidget):
         box.clear()
         box.addItem("Automatic (the first GPU, else the CPU)", "auto")
         try:
-            for d in devices.list_devices():
-                box.addItem(d.label, d.id)
+            listed = devices.list_devices()
         except Exception as exc:  # noqa: BLE001 - a broken driver must not hide the settings
             log.warning("listing devices failed: %s", exc)
-            box.addItem("CPU", "cpu")
+            listed = [devices.DeviceInfo("cpu", "CPU", None, None)]
+        gpus = sum(d.id.startswith("cuda") for d in listed)
+        if gpus >= 2:  # several processes, launched like `reasonany merge --devices all` (engine/distributed.py)
+            box.addItem(f"All GPUs ({gpus}, one process each)", ALL_GPUS)
+        for d in listed:
+            box.addItem(d.label, d.id)
         i = box.findData(current)
         box.setCurrentIndex(max(i, 0))
         box.blockSignals(False)
@@ -230,14 +238,30 @@ class SettingsPanel(QWidget):
         self._loading = True
         try:
             for name, w in self.fields.items():
-                show_setting(name, w, getattr(config, name))
+                show_setting(name, w, self._shown_value(config, name))
             self.follow.setChecked(strengths_follow_shares(self.values()))
         finally:
             self._loading = False
         self._on_changed()
 
+    @staticmethod
+    def _shown_value(config: MergeConfig, name: str) -> object:
+        """What a field's widget shows: the device picker shows "All GPUs" for devices = all."""
+        if name == "device" and config.devices.strip() == ALL_GPUS:
+            return ALL_GPUS
+        return getattr(config, name)
+
     def values(self) -> dict:
-        return {name: setting_value(name, w) for name, w in self.fields.items()}
+        """The config values on this screen, including those the device picker sets (DEVICE_PICKED).
+
+        Why devices is always set here: the picker is the app's one place for it ("All GPUs" or one device), so a
+        devices list restored from a CLI run.yaml never silently turns an app merge into a multi-process one."""
+        values = {name: setting_value(name, w) for name, w in self.fields.items()}
+        all_gpus = values.get("device") == ALL_GPUS
+        if all_gpus:
+            values["device"] = "cuda"
+        values.update(dict.fromkeys(DEVICE_PICKED, ALL_GPUS if all_gpus else ""))
+        return values
 
     def apply(self, changes: dict) -> dict:
         """Set some fields (e.g. the out-of-memory dialog's suggestions), keep the rest.
@@ -375,6 +399,6 @@ class SettingsPanel(QWidget):
             listed = devices.list_devices()
         except Exception:  # noqa: BLE001
             return None
-        if device_id == "auto":
+        if device_id in ("auto", ALL_GPUS):  # all GPUs: each process holds the models on its own GPU
             device_id = next((d.id for d in listed if d.id.startswith("cuda")), "cpu")
         return next((d.free_bytes for d in listed if d.id == device_id), None)
