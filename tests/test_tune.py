@@ -78,6 +78,16 @@ def test_recommended_is_the_max_min_point_of_the_pareto_set():
     assert best.index == 5  # tie on min(kept) with candidate 1: the smaller change to the base wins
 
 
+def test_within_the_tie_tolerance_the_smaller_change_wins_but_not_beyond_it():
+    def cand(i: int, r: float, d: float, change: float) -> Candidate:
+        return Candidate(i, {"method": "x"}, kept={"reasoning": r, "domain": d}, change=change)
+
+    cands = [cand(0, 0.83, 0.97, 5.0), cand(1, 0.82, 0.98, 4.0), cand(2, 0.79, 0.99, 1.0)]
+    assert recommend(cands).index == 1  # 0.82 is within 0.02 of 0.83 and changes the base less; 0.79 is not
+    cands.append(cand(3, 0.815, 0.90, 0.5))  # tied on min but dominated by 1 on both skills: not on the front
+    assert recommend(cands).index == 1
+
+
 @pytest.mark.slow
 def test_tuner_recommends_task_arithmetic_when_it_keeps_both_skills(skilled):
     """Disjoint task vectors: dense Task Arithmetic keeps both skills, a masked merge must drop part of each."""
