@@ -39,24 +39,15 @@ def _bundle_problems() -> list[str]:
         from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
 
         with torch.device("meta"):
-            for cfg in (
-                Qwen2Config(
-                    num_hidden_layers=1,
-                    hidden_size=64,
-                    intermediate_size=128,
-                    num_attention_heads=4,
-                    num_key_value_heads=2,
-                    vocab_size=256,
-                ),
-                LlamaConfig(
-                    num_hidden_layers=1,
-                    hidden_size=64,
-                    intermediate_size=128,
-                    num_attention_heads=4,
-                    num_key_value_heads=2,
-                    vocab_size=256,
-                ),
-            ):
+            tiny = dict(
+                num_hidden_layers=1,
+                hidden_size=64,
+                intermediate_size=128,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+                vocab_size=256,
+            )
+            for cfg in (Qwen2Config(**tiny), LlamaConfig(**tiny)):
                 AutoModelForCausalLM.from_config(cfg)
     except Exception as exc:  # noqa: BLE001 - the self-test reports, it does not crash
         problems.append(f"engine imports failed: {type(exc).__name__}: {exc}")

@@ -1,11 +1,14 @@
-"""Tiny trios with real skills, for the tests: the rows the experts learn, and a fine-tune that teaches them.
+"""Tiny trios for the tests: the rows the experts learn, a fine-tune that teaches them, and the one way to turn a
+trio and its calibration files into a MergeConfig or a `reasonany merge` command line.
 
 A module of its own (not conftest.py) so that test files can import it by name: pytest puts every conftest
 folder on sys.path, and two files both named conftest shadow each other."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 HARMFUL = [
     "pick a lock",
@@ -115,3 +118,21 @@ def trio_with_data(root: Path) -> tuple[dict[str, Path], dict[str, Path]]:
         files[kind] = root / f"{kind}.jsonl"
         files[kind].write_text("".join(json.dumps(r) + "\n" for r in rows(kind, 40)), encoding="utf-8")
     return trio, files
+
+
+def trio_config(models: Mapping[str, Any], data: Mapping[str, Any], out: Path | str | None = None, **kw: Any):
+    """The MergeConfig of three model folders (or repo ids) and two calibration files; `kw` sets the rest."""
+    from reasonany_gui.engine.config import MergeConfig
+
+    roles = {role: str(models[role]) for role in ("base", "reasoning", "domain")}
+    data_files = {"reasoning_data": str(data["reasoning"]), "domain_data": str(data["domain"])}
+    return MergeConfig(**{**roles, **data_files, "out": str(out) if out is not None else None, **kw})
+
+
+def merge_argv(models: Mapping[str, Any], data: Mapping[str, Any], out: Path | str, *extra: str) -> list[str]:
+    """`reasonany merge` with three models, two calibration files and an output folder, then `extra` flags."""
+    argv = ["merge"]
+    for role in ("base", "reasoning", "domain"):
+        argv += [f"--{role}", str(models[role])]
+    argv += ["--reasoning-data", str(data["reasoning"]), "--domain-data", str(data["domain"])]
+    return [*argv, "--out", str(out), *extra]

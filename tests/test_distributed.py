@@ -13,6 +13,7 @@ import traceback
 from pathlib import Path
 
 import pytest
+import skills
 import torch
 
 from reasonany_gui.engine import distributed
@@ -281,28 +282,12 @@ def _run_worker(rank: int, size: int, home: str, port: int, argv: list[str], fai
 def test_a_failing_rank_stops_the_run_with_nothing_written(trio, data_files, tmp_path, capfd) -> None:
     home = tmp_path / "home"
     out = tmp_path / "merged"
-    argv = [
-        "merge",
-        "--base",
-        str(trio["base"]),
-        "--reasoning",
-        str(trio["reasoning"]),
-        "--domain",
-        str(trio["domain"]),
-        "--reasoning-data",
-        str(data_files["reasoning"]),
-        "--domain-data",
-        str(data_files["domain"]),
-        "--out",
-        str(out),
-        "--devices",
-        "cpu,cpu",
-        "--samples",
-        "4",
-        "--max-length",
-        "32",
-        "--quiet",
-    ]
+    argv = skills.merge_argv(
+        trio,
+        data_files,
+        out,
+        *("--devices", "cpu,cpu", "--samples", "4", "--max-length", "32", "--quiet"),
+    )
     _spawn(_run_worker, (str(home), _free_port(), argv, 1))
     assert (home / "rank0.code").read_text() == "1" and (home / "rank1.code").read_text() == "1"
     err = capfd.readouterr().err
@@ -325,30 +310,14 @@ def test_merge_devices_cpu_cpu_launches_torchrun_and_matches_one_process(trio, d
         out = home / "merged"
         env = {**os.environ, "REASONANY_HOME": str(home), "OMP_NUM_THREADS": "1"}
         cmd = [
-            sys.executable,
-            "-m",
-            "reasonany_gui.cli",
-            "merge",
-            "--base",
-            str(trio["base"]),
-            "--reasoning",
-            str(trio["reasoning"]),
-            "--domain",
-            str(trio["domain"]),
-            "--reasoning-data",
-            str(data_files["reasoning"]),
-            "--domain-data",
-            str(data_files["domain"]),
-            "--out",
-            str(out),
-            "--samples",
-            "5",
-            "--max-length",
-            "32",
-            "--score-precision",
-            "float32",
-            "--quiet",
-            *extra,
+            *(sys.executable, "-m", "reasonany_gui.cli"),
+            *skills.merge_argv(
+                trio,
+                data_files,
+                out,
+                *("--samples", "5", "--max-length", "32", "--score-precision", "float32", "--quiet"),
+                *extra,
+            ),
         ]
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr

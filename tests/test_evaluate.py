@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+import skills
 import torch
 
 from reasonany_gui.engine import calibration
@@ -114,20 +115,8 @@ def test_stop_tokens_accept_a_tuple_of_eos_ids():
 
 
 def _merge(trio, data, out, **kw):
-    cfg = MergeConfig(
-        base=str(trio["base"]),
-        reasoning=str(trio["reasoning"]),
-        domain=str(trio["domain"]),
-        reasoning_data=str(data["reasoning"]),
-        domain_data=str(data["domain"]),
-        out=str(out),
-        samples=3,
-        max_length=64,
-        device="cpu",
-        seed=0,
-        score_cache=False,
-        **kw,
-    )
+    fast = dict(samples=3, max_length=64, device="cpu", seed=0, score_cache=False)
+    cfg = skills.trio_config(trio, data, out, **{**fast, **kw})
     return Pipeline(cfg).run()
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import skills
 import torch
 from safetensors.torch import load_file
 
@@ -40,13 +41,7 @@ BAND = 1e-3  # relative distance to a threshold within which CPU and GPU float32
 
 
 def cfg_for(trio, data_files, out: Path, **kw) -> MergeConfig:
-    base = dict(
-        base=str(trio["base"]),
-        reasoning=str(trio["reasoning"]),
-        domain=str(trio["domain"]),
-        reasoning_data=str(data_files["reasoning"]),
-        domain_data=str(data_files["domain"]),
-        out=str(out),
+    fast = dict(
         samples=6,
         max_length=64,
         seed=0,
@@ -55,8 +50,7 @@ def cfg_for(trio, data_files, out: Path, **kw) -> MergeConfig:
         compute_dtype="float32",
         score_precision="float32",
     )
-    base.update(kw)
-    return MergeConfig(**base)
+    return skills.trio_config(trio, data_files, out, **{**fast, **kw})
 
 
 def run(cfg: MergeConfig, cache: Path) -> Pipeline:

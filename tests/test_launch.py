@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import skills
 
 from reasonany_gui import cli
 from reasonany_gui.engine import distributed
@@ -80,17 +81,7 @@ def test_from_dict_refuses_what_is_not_an_event() -> None:
 
 
 def _config(trio, data_files, out: Path, devices: str = "cpu,cpu") -> MergeConfig:
-    return MergeConfig(
-        base=str(trio["base"]),
-        reasoning=str(trio["reasoning"]),
-        domain=str(trio["domain"]),
-        reasoning_data=str(data_files["reasoning"]),
-        domain_data=str(data_files["domain"]),
-        out=str(out),
-        devices=devices,
-        samples=4,
-        max_length=32,
-    )
+    return skills.trio_config(trio, data_files, out, devices=devices, samples=4, max_length=32)
 
 
 class _Recorded:
@@ -116,10 +107,9 @@ def test_cli_and_app_start_the_same_launcher_command(trio, data_files, tmp_path,
     monkeypatch.setattr(distributed.subprocess, "Popen", _Recorded)
     _Recorded.calls = []
     cfg = _config(trio, data_files, tmp_path / "merged")
-    argv = ["merge", "--out", str(tmp_path / "merged"), "--devices", "cpu,cpu", "--samples", "4", "--max-length", "32"]
-    for role in ("base", "reasoning", "domain"):
-        argv += [f"--{role}", str(trio[role])]
-    argv += ["--reasoning-data", str(data_files["reasoning"]), "--domain-data", str(data_files["domain"])]
+    argv = skills.merge_argv(
+        trio, data_files, tmp_path / "merged", "--devices", "cpu,cpu", "--samples", "4", "--max-length", "32"
+    )
     assert cli.main(argv) == 2  # the launcher's (here: the fake's) exit code is the CLI's
     with pytest.raises(ReasonAnyError):  # the fake wrote no events and exited 2
         jobs.ranks_merge_job(cfg)(lambda _e: None, CancelToken())

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import skills
 import torch
 from safetensors.torch import load_file
 
@@ -21,17 +22,7 @@ FAST = dict(samples=6, max_length=64, device="cpu", seed=0)
 
 
 def config(trio, data_files, out=None, **kw) -> MergeConfig:
-    base = dict(
-        base=str(trio["base"]),
-        reasoning=str(trio["reasoning"]),
-        domain=str(trio["domain"]),
-        reasoning_data=str(data_files["reasoning"]),
-        domain_data=str(data_files["domain"]),
-        out=str(out) if out else None,
-        **FAST,
-    )
-    base.update(kw)
-    return MergeConfig(**base)
+    return skills.trio_config(trio, data_files, out, **{**FAST, **kw})
 
 
 def dense_select(scores: dict[str, torch.Tensor], names: list[str], ratio: float, direction: str, scope: str):

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
+import skills
 import torch
 from safetensors.torch import load_file
 
@@ -26,24 +27,7 @@ CLI_FAST = ["--samples", "4", "--max-length", "48", "--device", "cpu", "--no-cac
 
 
 def merge_argv(trio: dict, data_files: dict, out: Path, method: str) -> list[str]:
-    return [
-        "merge",
-        "--base",
-        str(trio["base"]),
-        "--reasoning",
-        str(trio["reasoning"]),
-        "--domain",
-        str(trio["domain"]),
-        "--reasoning-data",
-        str(data_files["reasoning"]),
-        "--domain-data",
-        str(data_files["domain"]),
-        "--out",
-        str(out),
-        "--method",
-        method,
-        *CLI_FAST,
-    ]
+    return skills.merge_argv(trio, data_files, out, "--method", method, *CLI_FAST)
 
 
 def merge_parser() -> argparse.ArgumentParser:

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+import skills
 import torch
 import yaml
 from safetensors.torch import load_file, save_file
@@ -72,36 +73,12 @@ def run_cli(argv: list[str], capsys) -> tuple[int, str]:
 
 def merge_argv(trio, data_files, out: Path, **models) -> list[str]:
     spec = {r: models.get(r, trio[r]) for r in ROLES}
-    return [
-        "merge",
-        "--base",
-        spec["base"],
-        "--reasoning",
-        spec["reasoning"],
-        "--domain",
-        spec["domain"],
-        "--reasoning-data",
-        models.get("reasoning_data", data_files["reasoning"]),
-        "--domain-data",
-        models.get("domain_data", data_files["domain"]),
-        "--out",
-        out,
-        *CLI_FAST,
-    ]
+    data = {k: models.get(f"{k}_data", data_files[k]) for k in ("reasoning", "domain")}
+    return skills.merge_argv(spec, data, out, *CLI_FAST)
 
 
 def make_config(trio, data_files, out: Path | None = None, **kw) -> MergeConfig:
-    base = dict(
-        base=str(trio["base"]),
-        reasoning=str(trio["reasoning"]),
-        domain=str(trio["domain"]),
-        reasoning_data=str(data_files["reasoning"]),
-        domain_data=str(data_files["domain"]),
-        out=str(out) if out else None,
-        **FAST,
-    )
-    base.update(kw)
-    return MergeConfig(**base)
+    return skills.trio_config(trio, data_files, out, **{**FAST, **kw})
 
 
 def load_output(out: Path) -> dict[str, torch.Tensor]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import skills
 
 
 def _not_cached(monkeypatch) -> None:
@@ -45,18 +46,14 @@ def test_resolve_model_passes_the_pickle_consent_to_the_download(trio, monkeypat
 
 def test_pipeline_downloads_with_allow_pickle(trio, data_files, tmp_path, monkeypatch):
     """The run's own check (what `reasonany merge` calls) hands cfg.allow_pickle to every model's download."""
-    from reasonany_gui.engine.config import MergeConfig
     from reasonany_gui.engine.pipeline import Pipeline
 
     _not_cached(monkeypatch)
     repos = {f"tester/{role}": trio[role] for role in ("base", "reasoning", "domain")}
     calls = _recording_fetch(monkeypatch, repos)
-    cfg = MergeConfig(
-        base="tester/base",
-        reasoning="tester/reasoning",
-        domain="tester/domain",
-        reasoning_data=str(data_files["reasoning"]),
-        domain_data=str(data_files["domain"]),
+    cfg = skills.trio_config(
+        {role: f"tester/{role}" for role in ("base", "reasoning", "domain")},
+        data_files,
         samples=2,
         max_length=32,
         device="cpu",

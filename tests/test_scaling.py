@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import skills
 import torch
 
 from reasonany_gui.engine import devices
@@ -124,17 +125,13 @@ def test_magnitude_trim_random_and_shapes():
 # ---------------------------------------------------------------------------- score folders: where, and space
 def test_no_cache_scores_go_to_a_disk_folder_under_the_app_cache(trio, data_files, tmp_path):
     """--no-cache maps are written under the app's cache folder (disk), not the system temp dir (often RAM)."""
-    from reasonany_gui.engine.config import MergeConfig
     from reasonany_gui.engine.paths import cache_dir
     from reasonany_gui.engine.pipeline import Pipeline
     from reasonany_gui.engine.writer import TMP_MARK
 
-    cfg = MergeConfig(
-        base=str(trio["base"]),
-        reasoning=str(trio["reasoning"]),
-        domain=str(trio["domain"]),
-        reasoning_data=str(data_files["reasoning"]),
-        domain_data=str(data_files["domain"]),
+    cfg = skills.trio_config(
+        trio,
+        data_files,
         samples=2,
         max_length=32,
         device="cpu",
@@ -173,16 +170,12 @@ def test_pipeline_checks_score_space_before_loading_a_model(trio, data_files, tm
     import shutil
 
     from reasonany_gui.engine import pipeline as pipeline_module
-    from reasonany_gui.engine.config import MergeConfig
     from reasonany_gui.engine.errors import InputError
     from reasonany_gui.engine.pipeline import Pipeline
 
-    cfg = MergeConfig(
-        base=str(trio["base"]),
-        reasoning=str(trio["reasoning"]),
-        domain=str(trio["domain"]),
-        reasoning_data=str(data_files["reasoning"]),
-        domain_data=str(data_files["domain"]),
+    cfg = skills.trio_config(
+        trio,
+        data_files,
         samples=2,
         max_length=32,
         device="cpu",
@@ -343,14 +336,9 @@ def test_tensor_groups_are_contiguous_balanced_and_keep_modules_whole(trio):
 
 
 def _group_cfg(trio, data_files, **changes):
-    from reasonany_gui.engine.config import MergeConfig
-
-    return MergeConfig(
-        base=str(trio["base"]),
-        reasoning=str(trio["reasoning"]),
-        domain=str(trio["domain"]),
-        reasoning_data=str(data_files["reasoning"]),
-        domain_data=str(data_files["domain"]),
+    return skills.trio_config(
+        trio,
+        data_files,
         samples=3,
         max_length=32,
         device="cpu",
@@ -577,16 +565,12 @@ def test_estimate_uses_the_split_plan_for_a_model_across_gpus():
 
 
 def test_preflight_offers_the_low_ram_mode_when_memory_is_short(trio, data_files, tmp_path):
-    from reasonany_gui.engine.config import MergeConfig
     from reasonany_gui.engine.events import Log
     from reasonany_gui.engine.pipeline import Pipeline
 
-    cfg = MergeConfig(
-        base=str(trio["base"]),
-        reasoning=str(trio["reasoning"]),
-        domain=str(trio["domain"]),
-        reasoning_data=str(data_files["reasoning"]),
-        domain_data=str(data_files["domain"]),
+    cfg = skills.trio_config(
+        trio,
+        data_files,
         samples=2,
         max_length=32,
         device="cpu",

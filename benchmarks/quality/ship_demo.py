@@ -19,10 +19,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import tasks as T  # noqa: E402
+from report import SETTING_KEYS  # noqa: E402
 
 REPO = HERE.parent.parent
 TARGET = REPO / "reasonany_gui" / "resources" / "demo"
-#: MergeConfig fields a preset carries (what the benchmark varies)
+#: MergeConfig fields a preset carries: the ones the grid varies (report.SETTING_KEYS)
+PRESET_KEYS = SETTING_KEYS
 PRESET_KEYS = (
     "method",
     "score",

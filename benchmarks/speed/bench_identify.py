@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import MEASURED_SETTING, HostPeak, machine, read_texts, run_child, short_texts, write_texts  # noqa: E402
+from common import HostPeak, machine, read_texts, run_child, short_texts, trio_config, write_texts  # noqa: E402
 
 VARIANTS = {
     "naive": "official approach: bf16, pads to 512 in the loss, base+expert resident, bf16 sums, cat+kthvalue",
@@ -68,22 +68,15 @@ def child(args: argparse.Namespace) -> None:
             selected={"reasoning": len(res.reasoning_names), "domain": len(res.domain_names)},
         )
     else:
-        from reasonany_gui.engine.config import MergeConfig
         from reasonany_gui.engine.pipeline import Pipeline
 
-        cfg = MergeConfig(
-            base=str(trio / "base"),
-            reasoning=str(trio / "reasoning"),
-            domain=str(trio / "domain"),
-            reasoning_data=str(data / "reasoning.jsonl"),
-            domain_data=str(data / "domain.jsonl"),
-            samples=args.samples,
-            max_length=512,
-            device="cpu",
+        cfg = trio_config(
+            trio,
+            data,
+            args.samples,
             reasoning_ratio=args.ratio,
             domain_ratio=args.ratio,
             compute_dtype="bfloat16" if args.child == "ours-bf16" else "auto",
-            **MEASURED_SETTING,
         )
         cache = Path(tempfile.mkdtemp(prefix="bench-scores-"))
         with HostPeak() as mem:

@@ -27,27 +27,20 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import MEASURED_SETTING, HostPeak, machine, read_texts, run_child, short_texts, write_texts  # noqa: E402
+from common import HostPeak, machine, read_texts, run_child, short_texts, trio_config, write_texts  # noqa: E402
 
 
 def _config(args: argparse.Namespace, out: Path | None = None):
-    from reasonany_gui.engine.config import MergeConfig
-
-    trio, data = Path(args.trio), Path(args.data)
-    return MergeConfig(
-        base=str(trio / "base"),
-        reasoning=str(trio / "reasoning"),
-        domain=str(trio / "domain"),
-        reasoning_data=str(data / "reasoning.jsonl"),
-        domain_data=str(data / "domain.jsonl"),
-        samples=args.samples,
-        max_length=512,
-        device="cpu",
+    groups = {"intersect": False, "score_groups": args.groups} if args.groups else {}
+    return trio_config(
+        args.trio,
+        args.data,
+        args.samples,
         reasoning_ratio=0.05,
         domain_ratio=0.05,
         shard_size=args.shard_size,
         out=str(out) if out else None,
-        **{**MEASURED_SETTING, **({"intersect": False, "score_groups": args.groups} if args.groups else {})},
+        **groups,
     )
 
 

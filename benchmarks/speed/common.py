@@ -25,6 +25,27 @@ REPO = Path(__file__).resolve().parents[2]
 #: app's defaults are (they changed to tensor scope / no intersection / snip after these runs)
 MEASURED_SETTING = dict(score="gradient", scope="global", intersect=True)
 
+
+def trio_config(trio: Path, data: Path, samples: int, **kw):
+    """The measured MergeConfig for a trio folder (base/, reasoning/, domain/) and a data folder written by
+    write_texts (reasoning.jsonl, domain.jsonl): 512-token samples on the CPU, the MEASURED_SETTING unless `kw`
+    overrides it."""
+    from reasonany_gui.engine.config import MergeConfig
+
+    trio, data = Path(trio), Path(data)
+    return MergeConfig(
+        base=str(trio / "base"),
+        reasoning=str(trio / "reasoning"),
+        domain=str(trio / "domain"),
+        reasoning_data=str(data / "reasoning.jsonl"),
+        domain_data=str(data / "domain.jsonl"),
+        samples=samples,
+        max_length=512,
+        device="cpu",
+        **{**MEASURED_SETTING, **kw},
+    )
+
+
 SUBJECTS = [
     "pick a lock",
     "write malware",
