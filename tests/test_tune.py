@@ -8,6 +8,7 @@ import json
 import math
 
 import pytest
+import skills
 import torch
 
 from reasonany_gui import cli
@@ -23,15 +24,7 @@ PAPER = {"reasoning_ratio": 0.05, "domain_ratio": 0.05, "reasoning_scale": 1.0, 
 
 
 def _config(trio, files, **kw) -> MergeConfig:
-    kw = {"samples": 24, "max_length": 96, "device": "cpu", **kw}
-    return MergeConfig(
-        base=str(trio["base"]),
-        reasoning=str(trio["reasoning"]),
-        domain=str(trio["domain"]),
-        reasoning_data=str(files["reasoning"]),
-        domain_data=str(files["domain"]),
-        **kw,
-    )
+    return skills.trio_config(trio, files, **{"samples": 24, "max_length": 96, "device": "cpu", **kw})
 
 
 def test_objective_is_one_for_an_expert_and_zero_for_the_base(skilled):
@@ -117,8 +110,6 @@ def interfering(tmp_path_factory):
     fine-tune that damaged another skill would. Dense merges add the stray changes; ReasonAny's contrastive masks
     leave them out (they are the domain expert's most important weights). The test below checks this on rows
     neither scoring nor the tuner sees."""
-    import skills
-
     trio, files = skills.trio_with_data(tmp_path_factory.mktemp("interfering"))
     domain = skills.finetune(trio["base"], trio["domain"], skills.rows("domain", 40), layer=1, half="top")
     reasoning = skills.finetune(
@@ -140,8 +131,6 @@ def interfering(tmp_path_factory):
 def _fresh_kept(p: Pipeline, settings: dict[str, dict]) -> dict[str, dict[str, float]]:
     """The tuner's measure, kept per skill (the mean of the reply-loss share and the behaviour-decision share), on
     rows that neither the scoring nor the tuner saw: new sums, new phrasings of the harmful requests."""
-    import skills
-
     from reasonany_gui.engine.calibration import Sample, load_tokenizer
     from reasonany_gui.engine.evaluate import greedy_ids, prompt_ids
     from reasonany_gui.engine.live import LiveMerge
@@ -263,33 +252,13 @@ def test_cli_merge_tune_writes_the_recommended_merge_and_tune_json(skilled, tmp_
     trio, files = skilled
     out = tmp_path / "tuned"
     rc = cli.main(
-        [
-            "merge",
-            "--base",
-            str(trio["base"]),
-            "--reasoning",
-            str(trio["reasoning"]),
-            "--domain",
-            str(trio["domain"]),
-            "--reasoning-data",
-            str(files["reasoning"]),
-            "--domain-data",
-            str(files["domain"]),
-            "--samples",
-            "40",
-            "--max-length",
-            "96",
-            "--device",
-            "cpu",
-            "--out",
-            str(out),
-            "--tune",
-            "--budget",
-            "5",
-            "--check-rows",
-            "8",
-            "--quiet",
-        ]
+        skills.merge_argv(
+            trio,
+            files,
+            out,
+            *("--samples", "40", "--max-length", "96", "--device", "cpu"),
+            *("--tune", "--budget", "5", "--check-rows", "8", "--quiet"),
+        )
     )
     assert rc == 0, capsys.readouterr().err
     tune = json.loads((out / "reasonany" / "tune.json").read_text())
@@ -426,11 +395,11 @@ def test_decisions_are_where_the_expert_parts_from_the_base_and_score_one_for_it
     replies = {role: tuner._reference(live, rows, tok, role)[2] for role in ("reasoning", "domain", "base")}
     assert set(replies["base"]) == {"reasoning", "domain"} and set(replies["reasoning"]) == {"reasoning"}
     tuner._find_decisions(rows, tok, replies)
-    assert {k: len(d) >= 8 for k, d in tuner.decisions.items()} == {"decide:reasoning": True, "decide:domain": True}
-    for key, against in tuner.against.items():  # the expert takes its own way, the model it is compared with its
-        for role, want in ((key.split(":")[1], 1.0), (against, 0.0)):
+    assert {k: len(d) >= 8 for k, d in tuner.decisions.items()} == {"reasoning": True, "domain": True}
+    for skill, points in tuner.decisions.items():  # the expert takes its own way, the base the base's
+        for role, want in ((skill, 1.0), ("base", 0.0)):
             tuner._select(reference_setting(role))
             live.apply()
-            assert decision_share(live.model, tuner.decisions[key]) == want, (key, role)
+            assert decision_share(live.model, points) == want, (skill, role)
     live.close()
     p.close()

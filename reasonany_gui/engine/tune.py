@@ -537,10 +537,8 @@ class Tuner:
         self.budget, self.minutes = budget, minutes
         self.checks, self.n_check_rows, self.check_tokens = checks, check_rows, check_tokens
         self.decide_tokens = decide_tokens
-        #: check key ("decide:SKILL") -> where the expert's greedy replies part from the base's, and the model they
-        #: are compared with (set after the references)
+        #: per skill, where the expert's greedy replies part from the base's (set after the references)
         self.decisions: dict[str, list[Decision]] = {}
-        self.against: dict[str, str] = {}
         self.listener = listener or null_listener
         self.cancel = cancel or pipeline.cancel
         self.user_config = pipeline.config
@@ -584,8 +582,8 @@ class Tuner:
         change = live.apply(self.cancel)
         loss = {skill: reply_loss(live.model, r, self.cancel) for skill, r in rows.items()}
         checks: dict[str, float] = {}
-        for key, points in self.decisions.items():
-            checks[key] = round(decision_share(live.model, points, self.cancel), 4)
+        for skill, points in self.decisions.items():
+            checks[f"decide:{skill}"] = round(decision_share(live.model, points, self.cancel), 4)
         if self.checks is not None:
             for skill in ("reasoning", "domain"):
                 items = getattr(self.checks, skill)
@@ -618,14 +616,13 @@ class Tuner:
         from .evaluate import prompt_ids
 
         for skill, r in rows.items():
-            key = f"decide:{skill}"
             if skill not in replies[skill] or skill not in replies["base"]:
                 continue
             points = decisions(
                 [prompt_ids(tokenizer, q) for q in r.prompts], replies[skill][skill], replies["base"][skill]
             )
             if len(points) >= MIN_DECISIONS:
-                self.decisions[key], self.against[key] = points, "base"
+                self.decisions[skill] = points
             else:
                 self._log(
                     f"The {skill} model answers {len(r.prompts) - len(points)} of {len(r.prompts)} held-out "
@@ -646,8 +643,8 @@ class Tuner:
             refs_loss[role], refs_checks[role], replies[role] = self._reference(live, rows, tokenizer, role)
             self.listener(Progress("tune", 0.0, 0.0, f"measured the {role} model ({i + 1}/3)"))
         self._find_decisions(rows, tokenizer, replies)
-        for key, against in self.against.items():  # by construction: the expert takes its own way, the other its
-            refs_checks[key.split(":")[1]][key], refs_checks[against][key] = 1.0, 0.0
+        for skill in self.decisions:  # by construction: the expert takes its own way, the base the base's
+            refs_checks[skill][f"decide:{skill}"], refs_checks["base"][f"decide:{skill}"] = 1.0, 0.0
         gains = {s: refs_loss["base"][s] - refs_loss[s][s] for s in ("reasoning", "domain")}
         warnings = []
         for skill, gain in gains.items():
@@ -736,7 +733,7 @@ class Tuner:
                 parts.append(((refs_loss["base"][skill] - c.loss[skill]) / gains[skill], 1.0))
             for key, weight in ((skill, 1.0), (f"decide:{skill}", DECISION_WEIGHT)):  # exact-match checks, decisions
                 if key in c.checks:
-                    b, e = refs_checks[self.against.get(key, "base")].get(key), refs_checks[skill].get(key)
+                    b, e = refs_checks["base"].get(key), refs_checks[skill].get(key)
                     if b is not None and e is not None and e > b + 0.05:
                         parts.append(((c.checks[key] - b) / (e - b), weight))
             total = sum(w for _, w in parts)
