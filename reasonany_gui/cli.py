@@ -444,4 +444,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .engine.distributed import exit_rank, world_from_env
+
+    code = main()
+    if world_from_env() is not None:  # a torchrun rank: skip the interpreter shutdown that gloo may abort
+        exit_rank(code)
+    sys.exit(code)

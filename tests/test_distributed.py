@@ -130,6 +130,7 @@ def _score_worker(rank: int, size: int, store: str, trio: dict, samples: list, o
                 assert r.scores == {}
     except BaseException as exc:  # noqa: BLE001 - the test reads what each rank raised
         Path(f"{out}.rank{rank}.err").write_text(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+    distributed.exit_rank(0)  # as the CLI's ranks end (gloo may abort an interpreter shutdown)
 
 
 def _spawn(worker, args: tuple, nprocs: int = 2) -> None:
@@ -235,6 +236,39 @@ def test_inferred_device_map_keeps_blocks_whole_and_refuses_spilling(trio) -> No
         )
 
 
+def test_a_missing_library_is_named_not_the_model(trio, monkeypatch) -> None:
+    """Without accelerate (a declared dependency, so only a broken install lacks it) the split path names the
+    package and its install command, and does not say the model could not be loaded."""
+    import sys
+
+    from reasonany_gui.engine import placement
+
+    monkeypatch.setitem(sys.modules, "accelerate", None)  # import accelerate -> ModuleNotFoundError
+    with pytest.raises(InputError) as caught:
+        placement.infer_device_map(trio["reasoning"], torch.float32, ["cpu"], free={"cpu": 8 << 30})
+    message = str(caught.value)
+    assert "'accelerate'" in message and "pip install accelerate" in message
+    assert "could not be loaded" not in message
+
+    # transformers' own refusal of a device_map without accelerate (a ValueError) gets the same sentence
+    import transformers.integrations.accelerate as hf_accelerate
+
+    from reasonany_gui.engine.checkpoints import load_model
+
+    monkeypatch.setattr(hf_accelerate, "is_accelerate_available", lambda *a, **k: False)
+    with pytest.raises(InputError) as caught:
+        load_model(trio["reasoning"], torch.float32, "cpu", device_map={"": "cpu"})
+    assert "'accelerate'" in str(caught.value) and "could not be loaded" not in str(caught.value)
+
+
+def test_accelerate_is_a_declared_dependency() -> None:
+    """The split-model path needs accelerate: it is in the core dependencies, not an extra (issue 19)."""
+    from importlib.metadata import requires
+
+    core = [r for r in requires("reasonany-gui") or [] if "extra ==" not in r]
+    assert any(r.startswith("accelerate") for r in core)
+
+
 # ---------------------------------------------------------------------- the whole run on two ranks
 
 
@@ -277,6 +311,7 @@ def _run_worker(rank: int, size: int, home: str, port: int, argv: list[str], fai
     except SystemExit as exc:
         code = exc.code
     Path(home, f"rank{rank}.code").write_text(str(code))
+    distributed.exit_rank(0)
 
 
 def test_a_failing_rank_stops_the_run_with_nothing_written(trio, data_files, tmp_path, capfd) -> None:

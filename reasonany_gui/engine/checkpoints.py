@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import InputError
+from .errors import InputError, missing_library_message
 
 INDEX_SAFE = "model.safetensors.index.json"
 INDEX_PICKLE = "pytorch_model.bin.index.json"
@@ -694,7 +694,12 @@ def load_model(
             **{dtype_kw: dtype},
             **where,
         )
+    except ImportError as exc:  # a library transformers needs for this load is missing: name it, not the model
+        raise InputError(missing_library_message(exc, f"loading {path}")) from None
     except ValueError as exc:
+        if "requires `accelerate`" in str(exc) or "requires accelerate" in str(exc):
+            missing = ModuleNotFoundError(name="accelerate")
+            raise InputError(missing_library_message(missing, f"loading {path}")) from None
         if "trust_remote_code" in str(exc) or "custom code" in str(exc):
             raise InputError(
                 f"{path} needs custom code from the model folder to load; ReasonAny GUI never runs code from model "
@@ -708,12 +713,10 @@ def load_model(
 def loads_straight_to(device: torch.device | str, has_safetensors: bool = True) -> bool:
     """Whether `load_model` places the weights on `device` while reading them (no whole-model host copy).
 
-    The CPU is the host anyway. For a GPU it needs safetensors and a `device_map` that transformers honours
-    without extra packages: 5.x does; 4.x needs accelerate."""
+    The CPU is the host anyway. For a GPU it needs safetensors and a `device_map`, which transformers honours only
+    with accelerate installed (a core dependency; without it the model is loaded on the host, then moved)."""
     if torch.device(device).type == "cpu" or not has_safetensors:
         return False
     import importlib.util
 
-    import transformers
-
-    return int(transformers.__version__.split(".")[0]) >= 5 or importlib.util.find_spec("accelerate") is not None
+    return importlib.util.find_spec("accelerate") is not None

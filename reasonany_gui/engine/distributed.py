@@ -44,7 +44,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 import torch.distributed as dist
@@ -219,10 +219,32 @@ class ProcessGroup:
         self._owned = True
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         if self._owned and dist.is_initialized():
+            if exc_type is None:
+                # every rank past its last collective before any tears its side down: a non-root rank returns
+                # from gloo's reduce as soon as its part is sent, and destroying the group while rank 0 still
+                # receives aborted that rank ("terminate called without an active exception", 1 run in 5 here)
+                with contextlib.suppress(Exception):
+                    dist.barrier()
             dist.destroy_process_group()
         self._owned = False
+
+
+def exit_rank(code: int) -> NoReturn:
+    """End a rank's process now, with `code`, after flushing its output and logs, skipping interpreter shutdown.
+
+    Why: with gloo, a rank's interpreter shutdown aborts now and then after a finished, successful job
+    ("terminate called without an active exception", SIGABRT, about 1 exit in 10 on torch 2.13 here; a
+    C++ thread still joinable when static objects are destroyed). Nothing is left to do at that point: the
+    group is destroyed, the output written and renamed. os._exit skips the destructors that abort."""
+    import logging
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 def agree(value: Any) -> Any:

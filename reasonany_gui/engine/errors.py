@@ -6,6 +6,7 @@ the GUI to dialogs, so every message is written for the user: what is wrong, whe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 
@@ -35,3 +36,17 @@ class OutOfMemoryError(ReasonAnyError):
 
 class WriteError(ReasonAnyError):
     """Writing the output failed (disk full, permissions); the temporary folder was removed."""
+
+
+def missing_library_message(exc: ImportError, doing: str) -> str:
+    """One sentence for a Python package that an install lacks: name the package and the command that installs it.
+
+    Why: transformers reports a missing optional package (accelerate for a device map, gguf for a GGUF file) as
+    an ImportError or a ValueError about the load, and passing that on as "the model could not be loaded"
+    blames a model that is fine."""
+    quoted = re.search(r"'([^']+)'", str(exc))
+    package = (exc.name or (quoted.group(1) if quoted else "") or "a required package").split(".")[0]
+    return (
+        f"{doing[:1].upper()}{doing[1:]} needs the Python package '{package}', which is not installed in this "
+        f"Python. Install it with: pip install {package}   then try again."
+    )

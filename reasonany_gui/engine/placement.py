@@ -118,7 +118,12 @@ def infer_device_map(
 
     The model is built on the meta device from its config, and `infer_auto_device_map` places whole
     no-split blocks in device order within `scoring_max_memory`."""
-    from accelerate import infer_auto_device_map, init_empty_weights
+    try:
+        from accelerate import infer_auto_device_map, init_empty_weights
+    except ImportError as exc:
+        from .errors import InputError, missing_library_message
+
+        raise InputError(missing_library_message(exc, "splitting a model over several devices")) from None
     from transformers import AutoConfig, AutoModelForCausalLM
 
     if free is None:
