@@ -19,7 +19,7 @@ RESOURCES = Path(__file__).resolve().parent / "resources"
 
 def setup_logging(level: int = logging.INFO) -> Path:
     """Log to the rotating log file (and nowhere else). Returns its path."""
-    from reasonany_gui.engine import paths
+    from reasonany_gui.engine.core import paths
 
     log_path = paths.log_file()
     root = logging.getLogger()

@@ -15,10 +15,11 @@ import time
 import traceback
 from pathlib import Path
 
-from .engine.config import MergeConfig, Setting, cli_flag
-from .engine.errors import CancelledError, InputError, OutOfMemoryError, ReasonAnyError
-from .engine.events import CancelToken, Log, Progress, StageFinished, StageStarted
-from .engine.paths import RUN_DIR, log_file, run_files
+from .engine.core.errors import CancelledError, InputError, OutOfMemoryError, ReasonAnyError
+from .engine.core.events import CancelToken, Log, Progress, StageFinished, StageStarted
+from .engine.core.paths import RUN_DIR, log_file, run_files
+from .engine.settings.config import MergeConfig, Setting, cli_flag
+from .engine.workflows.merge import tune_pipeline
 
 log = logging.getLogger("reasonany")
 
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_tune_options(m)
     m.add_argument("--quiet", action="store_true")
-    # rank 0 of a launched job writes its events as JSON lines on stdout, for the app (engine/distributed.follow)
+    # rank 0 of a launched job writes its events as JSON lines on stdout, for the app (engine/workflows/launcher.follow)
     m.add_argument("--events-jsonl", action="store_true", help=argparse.SUPPRESS)
 
     t = sub.add_parser("tune", help="find a good setting for a trio from held-out checks (scores from the cache)")
@@ -101,7 +102,7 @@ def setting_help(name: str, meta: Setting) -> str:
     """The CLI help of a setting: its tooltip, what to type, and (for a method) each choice's one-line help."""
     text = meta.tooltip + (f" ({meta.cli_hint})" if meta.cli_hint else "")
     if name == "method":
-        from .engine.methods import REGISTRY
+        from .engine.methods.registry import REGISTRY
 
         text += " " + " ".join(f"{m.id}: {m.help}" for m in REGISTRY.values())
     return text.replace("%", "%%")  # argparse formats help with %
@@ -120,7 +121,7 @@ def retry_flags(suggestions: dict) -> str:
 
 
 def add_tune_options(p: argparse.ArgumentParser) -> None:
-    from .engine.tune import DEFAULT_BUDGET, DEFAULT_CHECK_ROWS
+    from .engine.measure.tune import DEFAULT_BUDGET, DEFAULT_CHECK_ROWS
 
     p.add_argument(
         "--budget", type=int, default=DEFAULT_BUDGET, help=f"candidates to measure (default {DEFAULT_BUDGET})"
@@ -139,7 +140,7 @@ def add_tune_options(p: argparse.ArgumentParser) -> None:
 
 def tune_options(args: argparse.Namespace) -> dict:
     """Tuner keyword arguments from the flags; a bad checks file or budget is refused before any work."""
-    from .engine.tune import DEFAULT_BUDGET, MIN_CHECK_ROWS, Checks
+    from .engine.measure.tune import DEFAULT_BUDGET, MIN_CHECK_ROWS, Checks
 
     if args.budget < 1:
         raise InputError(f"--budget {args.budget}: the tuner needs at least 1 candidate (default {DEFAULT_BUDGET}).")
@@ -154,7 +155,7 @@ def tune_options(args: argparse.Namespace) -> dict:
 def config_from_args(args: argparse.Namespace) -> MergeConfig:
     cfg = MergeConfig.from_yaml(args.config) if args.config else MergeConfig()
     if getattr(args, "demo", False):
-        from .engine import demo
+        from .engine.data import demo
 
         trio = demo.ensure_demo()
         preset = demo.demo_preset()
@@ -225,25 +226,26 @@ def setup_logging() -> Path:
 
 
 def cmd_merge(args: argparse.Namespace, cancel: CancelToken) -> int:
-    from .engine.pipeline import Pipeline
+    from .engine.run.pipeline import Pipeline
 
     cfg = config_from_args(args)
     cfg.validate(need_out=True)
     log.info("merge: %s", cfg.to_dict())
     tune = tune_options(args) if args.tune else None
-    from .engine import distributed
+    from .engine.scoring import collectives
+    from .engine.workflows import launcher
 
-    if distributed.needs_launch(cfg):  # --devices with several entries: the same job as torchrun would start
-        launched = distributed.launch(cfg, launch_flags(args), distributed.ranks_needed(cfg.devices))
+    if launcher.needs_launch(cfg):  # --devices with several entries: the same job as torchrun would start
+        launched = launcher.launch(cfg, launch_flags(args), collectives.ranks_needed(cfg.devices))
         return launched.wait(cancel)  # a Ctrl+C / SIGTERM here cancels the token: forwarded to the launcher
-    world = distributed.world_from_env()
+    world = collectives.world_from_env()
     stream = JsonlEvents(sys.stdout) if args.events_jsonl and (world is None or world.rank == 0) else None
     try:
-        with distributed.rank_session(cfg) as cfg:  # under torchrun: this rank's device and process group
-            quiet = args.quiet or stream is not None or not distributed.is_writer()  # rank 0 reports for all
+        with launcher.rank_session(cfg) as cfg:  # under torchrun: this rank's device and process group
+            quiet = args.quiet or stream is not None or not collectives.is_writer()  # rank 0 reports for all
             printer = ConsolePrinter(quiet)
             listener = printer if stream is None else stream.listener(printer)
-            out = distributed.run_rank(Pipeline(cfg, listener=listener, cancel=cancel), tune)
+            out = launcher.run_rank(Pipeline(cfg, listener=listener, cancel=cancel), tune)
     except BaseException as exc:
         if stream is not None:
             stream.failed(exc)
@@ -272,7 +274,7 @@ class JsonlEvents:
         self.stream.flush()
 
     def listener(self, also):
-        from .engine.events import to_dict
+        from .engine.core.events import to_dict
 
         def listen(event: object) -> None:
             also(event)
@@ -281,12 +283,12 @@ class JsonlEvents:
         return listen
 
     def done(self, out: Path) -> None:
-        from .engine.distributed import DONE
+        from .engine.workflows.launcher import DONE
 
         self.write({"type": DONE, "out": str(out)})
 
     def failed(self, exc: BaseException) -> None:
-        from .engine.distributed import FAILED
+        from .engine.workflows.launcher import FAILED
 
         cancelled = isinstance(exc, (CancelledError, KeyboardInterrupt))
         message = str(exc) if isinstance(exc, ReasonAnyError) else f"{type(exc).__name__}: {exc}"
@@ -295,7 +297,7 @@ class JsonlEvents:
 
 def launch_flags(args: argparse.Namespace) -> list[str]:
     """The merge flags a torchrun worker needs besides the run config file (tuning and output)."""
-    from .engine.distributed import worker_flags
+    from .engine.workflows.launcher import worker_flags
 
     tune = None
     if args.tune:
@@ -305,8 +307,8 @@ def launch_flags(args: argparse.Namespace) -> list[str]:
 
 def cmd_tune(args: argparse.Namespace, cancel: CancelToken) -> int:
     """Tune from a finished run (its scores are in the cache) or a config; optionally write the pick to --out."""
-    from .engine import report
-    from .engine.pipeline import Pipeline
+    from .engine.output import report
+    from .engine.run.pipeline import Pipeline
 
     options = tune_options(args)
     source = Path(args.source)
@@ -327,7 +329,7 @@ def cmd_tune(args: argparse.Namespace, cancel: CancelToken) -> int:
         if args.out:
             pipe.check()
             pipe.check_output()
-        result = pipe.tune(**options)
+        result = tune_pipeline(pipe, **options)
         print(result.summary)
         if run_folder is not None:
             result.write(run_files(run_folder))
@@ -344,7 +346,7 @@ def cmd_tune(args: argparse.Namespace, cancel: CancelToken) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, cancel: CancelToken) -> int:
-    from .engine import evaluate
+    from .engine.measure import evaluate
 
     if args.max_samples < 1:
         raise InputError(f"--max-samples {args.max_samples}: evaluate at least 1 sample per data file (default 32).")
@@ -379,9 +381,9 @@ def run_data(out: Path) -> list[str]:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from .engine.paths import cache_dir
-    from .engine.scorecache import ScoreStore
-    from .engine.writer import human_bytes
+    from .engine.core.paths import cache_dir
+    from .engine.io.scorecache import ScoreStore
+    from .engine.io.writer import human_bytes
 
     store = ScoreStore(cache_dir() / "scores")
     if args.action == "clear":
@@ -444,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from .engine.distributed import exit_rank, world_from_env
+    from .engine.scoring.collectives import exit_rank, world_from_env
 
     code = main()
     if world_from_env() is not None:  # a torchrun rank: skip the interpreter shutdown that gloo may abort

@@ -32,7 +32,7 @@ def _no_leftover_threads():
 @pytest.fixture(scope="session")
 def trio(tmp_path_factory):
     """A tiny Qwen2 trio (base + two perturbed experts), float32, untied embeddings."""
-    from reasonany_gui.engine.demo import build_trio
+    from reasonany_gui.engine.data.demo import build_trio
 
     return build_trio(tmp_path_factory.mktemp("trio"), arch="qwen2", seed=0)
 
@@ -42,7 +42,7 @@ def llama_tied_trio(tmp_path_factory):
     """A tiny Llama trio with tied embeddings, stored in bfloat16."""
     import torch
 
-    from reasonany_gui.engine.demo import build_trio
+    from reasonany_gui.engine.data.demo import build_trio
 
     return build_trio(tmp_path_factory.mktemp("llama"), arch="llama", seed=1, tie=True, dtype=torch.bfloat16)
 

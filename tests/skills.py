@@ -39,8 +39,8 @@ def rows(kind: str, n: int) -> list[dict]:
 
 
 def encoded(rows, tok) -> list[tuple[list[int], int]]:
-    from reasonany_gui.engine.calibration import Sample
-    from reasonany_gui.engine.tune import encode_reply
+    from reasonany_gui.engine.data.calibration import Sample
+    from reasonany_gui.engine.measure.tune import encode_reply
 
     return [encode_reply(Sample(prompt=r["prompt"], response=r["response"]), tok, 128) for r in rows]
 
@@ -110,7 +110,7 @@ def trio_with_data(root: Path) -> tuple[dict[str, Path], dict[str, Path]]:
     calibration rows per skill as prompt/response JSONL."""
     import json
 
-    from reasonany_gui.engine import demo
+    from reasonany_gui.engine.data import demo
 
     trio = demo.build_trio(root / "trio", arch="qwen2", seed=3)
     files = {}
@@ -122,7 +122,7 @@ def trio_with_data(root: Path) -> tuple[dict[str, Path], dict[str, Path]]:
 
 def trio_config(models: Mapping[str, Any], data: Mapping[str, Any], out: Path | str | None = None, **kw: Any):
     """The MergeConfig of three model folders (or repo ids) and two calibration files; `kw` sets the rest."""
-    from reasonany_gui.engine.config import MergeConfig
+    from reasonany_gui.engine.settings.config import MergeConfig
 
     roles = {role: str(models[role]) for role in ("base", "reasoning", "domain")}
     data_files = {"reasoning_data": str(data["reasoning"]), "domain_data": str(data["domain"])}

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from reasonany_gui.engine import calibration as cal
-from reasonany_gui.engine.calibration import Sample
-from reasonany_gui.engine.demo import make_tokenizer
-from reasonany_gui.engine.errors import InputError
+from reasonany_gui.engine.core.errors import InputError
+from reasonany_gui.engine.data import calibration as cal
+from reasonany_gui.engine.data.calibration import Sample
+from reasonany_gui.engine.data.demo import make_tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from reasonany_gui import cli
-from reasonany_gui.engine import demo
-from reasonany_gui.engine.config import MergeConfig
-from reasonany_gui.engine.evaluate import greedy_generate, load_for_eval
+from reasonany_gui.engine.data import demo
+from reasonany_gui.engine.measure.evaluate import greedy_generate, load_for_eval
+from reasonany_gui.engine.settings.config import MergeConfig
 
 SHIPPED = demo.shipped_demo_dir()
 pytestmark = pytest.mark.skipif(not (SHIPPED / "demo.json").is_file(), reason="no trained demo shipped")
@@ -85,7 +85,7 @@ def test_cli_demo_merge_keeps_both_skills(tmp_path, capsys):
     measured = json.loads((SHIPPED / "demo.json").read_text(encoding="utf-8"))["measured"]
     got = skill_scores(out)
     # Evaluate on the demo merge generates from the demo's prompts: a chain and a refusal, word for word
-    from reasonany_gui.engine.evaluate import evaluate_run
+    from reasonany_gui.engine.measure.evaluate import evaluate_run
 
     ev = evaluate_run(out, [preset["reasoning_data"]], max_samples=4, device="cpu", max_new_tokens=80)
     replies = [g["outputs"]["merged"] for g in ev["generations"]]

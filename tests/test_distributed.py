@@ -1,4 +1,4 @@
-"""Data-parallel identification (engine/distributed.py) and split device maps (engine/placement.py), on CPU.
+"""Data-parallel identification (engine/scoring/collectives.py) and split device maps (engine/placement.py), on CPU.
 
 Why processes and gloo: CI has no GPU, and the promise under test is that 2 ranks, each scoring its share of
 the samples and reducing the float32 sums once, give the single process's scores up to summation order.
@@ -16,24 +16,24 @@ import pytest
 import skills
 import torch
 
-from reasonany_gui.engine import distributed
-from reasonany_gui.engine.errors import InputError
+from reasonany_gui.engine.core.errors import InputError
+from reasonany_gui.engine.scoring import collectives
 
 # ---------------------------------------------------------------------- pure functions
 
 
 def test_world_from_env_reads_torchrun_variables() -> None:
-    assert distributed.world_from_env({}) is None
-    assert distributed.world_from_env({"WORLD_SIZE": "1", "RANK": "0"}) is None
-    w = distributed.world_from_env({"WORLD_SIZE": "4", "RANK": "2", "LOCAL_RANK": "0"})
+    assert collectives.world_from_env({}) is None
+    assert collectives.world_from_env({"WORLD_SIZE": "1", "RANK": "0"}) is None
+    w = collectives.world_from_env({"WORLD_SIZE": "4", "RANK": "2", "LOCAL_RANK": "0"})
     assert (w.rank, w.size, w.local_rank, w.is_writer) == (2, 4, 0, False)
 
 
 def test_parse_devices_groups_and_errors() -> None:
-    assert distributed.parse_devices("") == []
-    assert distributed.parse_devices("cpu,cpu", cuda_count=0) == [["cpu"], ["cpu"]]
-    assert distributed.parse_devices("all", cuda_count=3) == [["cuda:0"], ["cuda:1"], ["cuda:2"]]
-    assert distributed.parse_devices("cuda:0+cuda:1, cuda:2+cuda:3", cuda_count=4) == [
+    assert collectives.parse_devices("") == []
+    assert collectives.parse_devices("cpu,cpu", cuda_count=0) == [["cpu"], ["cpu"]]
+    assert collectives.parse_devices("all", cuda_count=3) == [["cuda:0"], ["cuda:1"], ["cuda:2"]]
+    assert collectives.parse_devices("cuda:0+cuda:1, cuda:2+cuda:3", cuda_count=4) == [
         ["cuda:0", "cuda:1"],
         ["cuda:2", "cuda:3"],
     ]
@@ -45,40 +45,40 @@ def test_parse_devices_groups_and_errors() -> None:
         ("cpu+cuda:0", "cannot be part"),
     ]:
         with pytest.raises(InputError, match=words):
-            distributed.parse_devices(bad, cuda_count=4 if bad != "all" else 0)
-    w = distributed.World(rank=1, size=2, local_rank=1)
-    assert distributed.rank_devices("cuda:0+cuda:1,cuda:2", w, cuda_count=3) == ["cuda:2"]
+            collectives.parse_devices(bad, cuda_count=4 if bad != "all" else 0)
+    w = collectives.World(rank=1, size=2, local_rank=1)
+    assert collectives.rank_devices("cuda:0+cuda:1,cuda:2", w, cuda_count=3) == ["cuda:2"]
     with pytest.raises(InputError, match="nproc-per-node 3"):
-        distributed.rank_devices("cpu,cpu,cpu", w, cuda_count=0)
-    assert distributed.ranks_needed("cuda:0+cuda:1", cuda_count=2) == 1
+        collectives.rank_devices("cpu,cpu,cpu", w, cuda_count=0)
+    assert collectives.ranks_needed("cuda:0+cuda:1", cuda_count=2) == 1
 
 
 def test_shards_cover_every_sample_once() -> None:
     items = list(range(11))
-    shares = [distributed.shard(items, r, 3) for r in range(3)]
+    shares = [collectives.shard(items, r, 3) for r in range(3)]
     assert sorted(sum(shares, [])) == items
     assert max(map(len, shares)) - min(map(len, shares)) <= 1
 
 
 def test_without_a_group_everything_is_single_process() -> None:
-    assert not distributed.active() and distributed.is_writer() and distributed.rank() == 0
-    assert distributed.agree({"a": 1}) == {"a": 1}
+    assert not collectives.active() and collectives.is_writer() and collectives.rank() == 0
+    assert collectives.agree({"a": 1}) == {"a": 1}
 
 
 # ---------------------------------------------------------------------- two gloo ranks
 
 
 def _samples(trio, data_files, n: int = 5) -> list:
-    from reasonany_gui.engine import calibration
+    from reasonany_gui.engine.data import calibration
 
     tok = calibration.load_tokenizer(trio["reasoning"])
     return calibration.prepare(str(data_files["reasoning"]), tok, n, 64, 0, False).samples
 
 
 def _single_scores(trio, samples, kind: str = "snip") -> dict[str, torch.Tensor]:
-    from reasonany_gui.engine import importance
-    from reasonany_gui.engine.checkpoints import Checkpoint, load_model
-    from reasonany_gui.engine.events import CancelToken
+    from reasonany_gui.engine.core.events import CancelToken
+    from reasonany_gui.engine.io.checkpoints import Checkpoint, load_model
+    from reasonany_gui.engine.scoring import importance
 
     model = load_model(trio["reasoning"], torch.float32, "cpu")
     params = importance.parameter_names(model, set(Checkpoint(trio["reasoning"]).tensors))
@@ -91,13 +91,13 @@ def _single_scores(trio, samples, kind: str = "snip") -> dict[str, torch.Tensor]
 def _score_worker(rank: int, size: int, store: str, trio: dict, samples: list, out: str, fail_rank: int) -> None:
     """One rank: score its share; rank 0 saves the reduced scores and the progress it saw; errors to a file."""
     torch.set_num_threads(1)
-    from reasonany_gui.engine import importance
-    from reasonany_gui.engine.checkpoints import Checkpoint, load_model
-    from reasonany_gui.engine.events import CancelToken
+    from reasonany_gui.engine.core.events import CancelToken
+    from reasonany_gui.engine.io.checkpoints import Checkpoint, load_model
+    from reasonany_gui.engine.scoring import importance
 
     progress: list[tuple[int, int]] = []
     try:
-        with distributed.ProcessGroup("cpu", distributed.World(rank, size, rank), init_method=store, timeout_s=60):
+        with collectives.ProcessGroup("cpu", collectives.World(rank, size, rank), init_method=store, timeout_s=60):
             model = load_model(trio["reasoning"], torch.float32, "cpu")
             if rank == fail_rank:  # the second forward on this rank raises
                 calls = {"n": 0}
@@ -111,7 +111,7 @@ def _score_worker(rank: int, size: int, store: str, trio: dict, samples: list, o
 
                 model.forward = broken
             params = importance.parameter_names(model, set(Checkpoint(trio["reasoning"]).tensors))
-            r = distributed.score_pass(
+            r = collectives.score_pass(
                 model,
                 params,
                 samples,
@@ -130,7 +130,7 @@ def _score_worker(rank: int, size: int, store: str, trio: dict, samples: list, o
                 assert r.scores == {}
     except BaseException as exc:  # noqa: BLE001 - the test reads what each rank raised
         Path(f"{out}.rank{rank}.err").write_text(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
-    distributed.exit_rank(0)  # as the CLI's ranks end (gloo may abort an interpreter shutdown)
+    collectives.exit_rank(0)  # as the CLI's ranks end (gloo may abort an interpreter shutdown)
 
 
 def _spawn(worker, args: tuple, nprocs: int = 2) -> None:
@@ -172,7 +172,7 @@ def test_a_failure_on_one_rank_stops_the_other_with_its_message(trio, data_files
 
 
 def test_split_plan_arithmetic() -> None:
-    from reasonany_gui.engine import placement
+    from reasonany_gui.engine.scoring import placement
 
     gib = 1 << 30
     # 70B in bfloat16 with device accumulators: 6 B/param = 420 GB; 8 × 80 GB less 2 GiB each fits
@@ -195,9 +195,9 @@ def test_split_plan_arithmetic() -> None:
 
 
 def test_explicit_split_device_map_gives_the_plain_models_scores(trio, data_files) -> None:
-    from reasonany_gui.engine import importance, placement
-    from reasonany_gui.engine.checkpoints import Checkpoint
-    from reasonany_gui.engine.events import CancelToken
+    from reasonany_gui.engine.core.events import CancelToken
+    from reasonany_gui.engine.io.checkpoints import Checkpoint
+    from reasonany_gui.engine.scoring import importance, placement
 
     samples = _samples(trio, data_files, 3)
     plain = _single_scores(trio, samples)
@@ -225,8 +225,8 @@ def test_explicit_split_device_map_gives_the_plain_models_scores(trio, data_file
 
 
 def test_inferred_device_map_keeps_blocks_whole_and_refuses_spilling(trio) -> None:
-    from reasonany_gui.engine import placement
-    from reasonany_gui.engine.errors import OutOfMemoryError
+    from reasonany_gui.engine.core.errors import OutOfMemoryError
+    from reasonany_gui.engine.scoring import placement
 
     dm = placement.infer_device_map(trio["reasoning"], torch.float32, ["cpu"], free={"cpu": 8 << 30}, reserve_bytes=0)
     assert set(map(str, dm.values())) == {"cpu"}
@@ -241,7 +241,7 @@ def test_a_missing_library_is_named_not_the_model(trio, monkeypatch) -> None:
     package and its install command, and does not say the model could not be loaded."""
     import sys
 
-    from reasonany_gui.engine import placement
+    from reasonany_gui.engine.scoring import placement
 
     monkeypatch.setitem(sys.modules, "accelerate", None)  # import accelerate -> ModuleNotFoundError
     with pytest.raises(InputError) as caught:
@@ -253,7 +253,7 @@ def test_a_missing_library_is_named_not_the_model(trio, monkeypatch) -> None:
     # transformers' own refusal of a device_map without accelerate (a ValueError) gets the same sentence
     import transformers.integrations.accelerate as hf_accelerate
 
-    from reasonany_gui.engine.checkpoints import load_model
+    from reasonany_gui.engine.io.checkpoints import load_model
 
     monkeypatch.setattr(hf_accelerate, "is_accelerate_available", lambda *a, **k: False)
     with pytest.raises(InputError) as caught:
@@ -295,7 +295,7 @@ def _run_worker(rank: int, size: int, home: str, port: int, argv: list[str], fai
     )
     torch.set_num_threads(1)
     from reasonany_gui import cli
-    from reasonany_gui.engine import pipeline
+    from reasonany_gui.engine.run import pipeline
 
     if rank == fail_rank:
         real = pipeline.load_model
@@ -311,7 +311,7 @@ def _run_worker(rank: int, size: int, home: str, port: int, argv: list[str], fai
     except SystemExit as exc:
         code = exc.code
     Path(home, f"rank{rank}.code").write_text(str(code))
-    distributed.exit_rank(0)
+    collectives.exit_rank(0)
 
 
 def test_a_failing_rank_stops_the_run_with_nothing_written(trio, data_files, tmp_path, capfd) -> None:

@@ -15,10 +15,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from reasonany_gui.engine import download as dl
-from reasonany_gui.engine.checkpoints import cached_repo_ids, describe_model, resolve_model
-from reasonany_gui.engine.errors import CancelledError, InputError
-from reasonany_gui.engine.events import CancelToken, Progress
+from reasonany_gui.engine.core.errors import CancelledError, InputError
+from reasonany_gui.engine.core.events import CancelToken, Progress
+from reasonany_gui.engine.io import download as dl
+from reasonany_gui.engine.io.checkpoints import cached_repo_ids, describe_model, resolve_model
 
 REPO = "tester/tiny-base"
 SHA = "0123456789abcdef0123456789abcdef01234567"

@@ -9,10 +9,9 @@ import pytest
 import skills
 import torch
 
-from reasonany_gui.engine import calibration
-from reasonany_gui.engine.config import MergeConfig
-from reasonany_gui.engine.errors import InputError
-from reasonany_gui.engine.evaluate import (
+from reasonany_gui.engine.core.errors import InputError
+from reasonany_gui.engine.data import calibration
+from reasonany_gui.engine.measure.evaluate import (
     evaluate_run,
     generate,
     greedy_generate,
@@ -20,7 +19,8 @@ from reasonany_gui.engine.evaluate import (
     perplexity,
     stop_token_ids,
 )
-from reasonany_gui.engine.pipeline import Pipeline
+from reasonany_gui.engine.run.pipeline import Pipeline
+from reasonany_gui.engine.settings.config import MergeConfig
 
 TEXTS = [
     "The cat sat on the mat.",
@@ -140,7 +140,7 @@ def test_evaluate_run_writes_eval_json_and_merged_equal_to_base_scores_equal(tri
     # the comparison merge (λ 1/1, in memory) measures exactly what a written Task Arithmetic merge measures
     ta = _merge(trio, data_files, tmp_path / "ta1", method="task_arithmetic", reasoning_scale=1.0, domain_scale=1.0)
     model, tok = load_for_eval(ta, "cpu")
-    from reasonany_gui.engine.evaluate import heldout_samples, perplexity_of
+    from reasonany_gui.engine.measure.evaluate import heldout_samples, perplexity_of
 
     assert ppl["task_arithmetic"] == pytest.approx(perplexity_of(model, tok, heldout_samples(spec, 4), 256), rel=1e-9)
     assert ppl["reasoning"] != ppl["base"]
@@ -163,7 +163,7 @@ def test_evaluate_run_skips_the_calibration_rows(trio, data_files, tmp_path):
     assert res["heldout"][spec] == {"samples": len(held), "excluded_calibration_rows": 3}
     assert res["generations"] == [] and not res["warnings"]
     # the merged number is the held-out rows' perplexity of the output folder, recomputed by hand
-    from reasonany_gui.engine.evaluate import perplexity_of
+    from reasonany_gui.engine.measure.evaluate import perplexity_of
 
     model, tok = load_for_eval(out, "cpu")
     assert res["perplexity"][spec]["merged"] == pytest.approx(perplexity_of(model, tok, held, 256), rel=1e-12)

@@ -21,12 +21,12 @@ from safetensors.torch import load_file
 # bit-exact cuBLAS across calls; must be set before the first cuBLAS handle exists (module import is early)
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
-from reasonany_gui.engine.checkpoints import Checkpoint  # noqa: E402
-from reasonany_gui.engine.config import MergeConfig  # noqa: E402
-from reasonany_gui.engine.errors import OutOfMemoryError  # noqa: E402
-from reasonany_gui.engine.events import CancelToken, StageStarted  # noqa: E402
-from reasonany_gui.engine.importance import parameter_names, score_pass  # noqa: E402
-from reasonany_gui.engine.pipeline import Pipeline  # noqa: E402
+from reasonany_gui.engine.core.errors import OutOfMemoryError  # noqa: E402
+from reasonany_gui.engine.core.events import CancelToken, StageStarted  # noqa: E402
+from reasonany_gui.engine.io.checkpoints import Checkpoint  # noqa: E402
+from reasonany_gui.engine.run.pipeline import Pipeline  # noqa: E402
+from reasonany_gui.engine.scoring.importance import parameter_names, score_pass  # noqa: E402
+from reasonany_gui.engine.settings.config import MergeConfig  # noqa: E402
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from reasonany_gui.engine.checkpoints import Checkpoint, load_model
-from reasonany_gui.engine.events import CancelToken, SensitivityUpdate
-from reasonany_gui.engine.importance import enable_checkpointing, is_checkpointing, parameter_names, score_pass
+from reasonany_gui.engine.core.events import CancelToken, SensitivityUpdate
+from reasonany_gui.engine.io.checkpoints import Checkpoint, load_model
+from reasonany_gui.engine.scoring.importance import enable_checkpointing, is_checkpointing, parameter_names, score_pass
 
 
 @dataclass
@@ -101,7 +101,7 @@ def test_cancel_stops_between_samples(trio):
         if i == 2:
             token.cancel()
 
-    from reasonany_gui.engine.errors import CancelledError
+    from reasonany_gui.engine.core.errors import CancelledError
 
     with pytest.raises(CancelledError):
         score_pass(
@@ -233,7 +233,7 @@ def test_staged_host_accumulators_equal_direct_ones(llama_tied_trio, kind, dtype
     """The staged path (worker thread, chunked double-buffered copies, element-wise adds) gives bit-identical
     sums to adding each contribution whole, for every score kind and both storage dtypes. A 1 KiB chunk
     makes every tensor cross several chunk boundaries, and a small in-flight limit makes the hook wait."""
-    from reasonany_gui.engine import importance
+    from reasonany_gui.engine.scoring import importance
 
     ckpt = Checkpoint(llama_tied_trio["reasoning"])
     model = load_model(llama_tied_trio["reasoning"], dtype, "cpu")
@@ -268,7 +268,7 @@ def test_staged_host_accumulators_equal_direct_ones(llama_tied_trio, kind, dtype
 def test_score_pass_staged_equals_unstaged_and_grid_matches_scores(trio):
     """score_pass with stage=True gives the scores of the default path, and the live grid (from the hooks'
     running sums) equals the mean of the final scores per (layer, module) within float32 summation error."""
-    from reasonany_gui.engine import layout
+    from reasonany_gui.engine.core import layout
 
     ckpt = Checkpoint(trio["reasoning"])
     model = load_model(trio["reasoning"], torch.float32, "cpu")
@@ -295,7 +295,7 @@ def test_staged_worker_error_reaches_the_caller_and_stops_the_thread(trio, monke
     """A failure in the worker (e.g. host memory) is raised in the pass, hooks are removed, no thread is left."""
     import threading
 
-    from reasonany_gui.engine import importance
+    from reasonany_gui.engine.scoring import importance
 
     def broken(self, dst, host, done):
         raise RuntimeError("host add failed")
@@ -324,7 +324,7 @@ def test_staged_worker_error_reaches_the_caller_and_stops_the_thread(trio, monke
 def test_cancel_with_staging_leaves_no_worker(trio):
     import threading
 
-    from reasonany_gui.engine.errors import CancelledError
+    from reasonany_gui.engine.core.errors import CancelledError
 
     ckpt = Checkpoint(trio["base"])
     model = load_model(trio["base"], torch.float32, "cpu")

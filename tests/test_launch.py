@@ -1,4 +1,4 @@
-"""The one multi-process launcher (engine.distributed.launch) that the CLI's --devices and the app's "All GPUs"
+"""The one multi-process launcher (engine.workflows.launcher.launch) that the CLI's --devices and the app's "All GPUs"
 share, and the JSON event stream by which rank 0 reports to the app.
 
 Fake launcher processes (a few lines of Python) keep the cancel and failure tests to a second or two; the
@@ -19,10 +19,8 @@ import pytest
 import skills
 
 from reasonany_gui import cli
-from reasonany_gui.engine import distributed
-from reasonany_gui.engine.config import MergeConfig
-from reasonany_gui.engine.errors import CancelledError, ReasonAnyError
-from reasonany_gui.engine.events import (
+from reasonany_gui.engine.core.errors import CancelledError, ReasonAnyError
+from reasonany_gui.engine.core.events import (
     EVENT_TYPES,
     CancelToken,
     Log,
@@ -35,6 +33,8 @@ from reasonany_gui.engine.events import (
     from_dict,
     to_dict,
 )
+from reasonany_gui.engine.settings.config import MergeConfig
+from reasonany_gui.engine.workflows import launcher
 from reasonany_gui.ui import jobs
 
 GRID = np.array([[0.5, np.nan, 2.0], [1e-9, 3.0, np.nan]])
@@ -104,7 +104,7 @@ class _Recorded:
 
 def test_cli_and_app_start_the_same_launcher_command(trio, data_files, tmp_path, monkeypatch) -> None:
     """`reasonany merge --devices cpu,cpu` and the app's job run one command; the app's adds only --events-jsonl."""
-    monkeypatch.setattr(distributed.subprocess, "Popen", _Recorded)
+    monkeypatch.setattr(launcher.subprocess, "Popen", _Recorded)
     _Recorded.calls = []
     cfg = _config(trio, data_files, tmp_path / "merged")
     argv = skills.merge_argv(
@@ -114,7 +114,7 @@ def test_cli_and_app_start_the_same_launcher_command(trio, data_files, tmp_path,
     with pytest.raises(ReasonAnyError):  # the fake wrote no events and exited 2
         jobs.ranks_merge_job(cfg)(lambda _e: None, CancelToken())
     (cli_cmd, cli_cfg), (app_cmd, app_cfg) = _Recorded.calls
-    assert cli_cmd[:3] == [sys.executable, "-m", distributed.LAUNCHER_MODULE] and cli_cmd[3] == "2"
+    assert cli_cmd[:3] == [sys.executable, "-m", launcher.LAUNCHER_MODULE] and cli_cmd[3] == "2"
     assert cli_cmd[5:] == [] and app_cmd[5:] == ["--events-jsonl"]
     assert cli_cmd[:4] == app_cmd[:4]
     assert cli_cfg == app_cfg == cfg  # the ranks run exactly the validated setting
@@ -125,9 +125,9 @@ def test_worker_flags_are_the_clis_for_the_apps_search_options() -> None:
     args = cli.build_parser().parse_args(["merge", "--tune", "--budget", "5", "--checks", "c.yaml", "--quiet"])
     flags = cli.launch_flags(args)
     assert flags[:4] == ["--quiet", "--tune", "--budget", "5"] and flags[-2:] == ["--checks", "c.yaml"]
-    app = distributed.worker_flags(tune={"budget": 5, "checks": "c.yaml"}, events=True)
+    app = launcher.worker_flags(tune={"budget": 5, "checks": "c.yaml"}, events=True)
     assert app == ["--tune", "--budget", "5", "--checks", "c.yaml", "--events-jsonl"]
-    assert distributed.worker_flags() == []
+    assert launcher.worker_flags() == []
 
 
 def _fake_launcher(monkeypatch, tmp_path: Path, body: str) -> Path:
@@ -135,7 +135,7 @@ def _fake_launcher(monkeypatch, tmp_path: Path, body: str) -> Path:
     script = tmp_path / "fake_launcher.py"
     script.write_text(textwrap.dedent(body), encoding="utf-8")
     monkeypatch.setattr(
-        distributed, "launch_command", lambda path, flags, n: [sys.executable, str(script), str(tmp_path), *flags]
+        launcher, "launch_command", lambda path, flags, n: [sys.executable, str(script), str(tmp_path), *flags]
     )
     return script
 
@@ -174,10 +174,10 @@ def test_cancel_stops_the_launchers_process_group_and_leaves_no_output(trio, dat
         seen.append(event)
         cancel.cancel()  # the user presses Cancel as soon as progress shows
 
-    launched = distributed.launch(_config(trio, data_files, out), ["--events-jsonl"], 2, capture=True)
+    launched = launcher.launch(_config(trio, data_files, out), ["--events-jsonl"], 2, capture=True)
     started = time.monotonic()
     with pytest.raises(CancelledError):
-        distributed.follow(launched, listener, cancel)
+        launcher.follow(launched, listener, cancel)
     assert time.monotonic() - started < 10
     assert isinstance(seen[0], Progress) and seen[0].stage == "identify:x"
     assert launched.proc.poll() is not None  # the launcher is gone ...
@@ -202,9 +202,9 @@ def test_a_failed_rank_ends_the_job_with_rank_0s_message(trio, data_files, tmp_p
         sys.exit(1)
         """,
     )
-    launched = distributed.launch(_config(trio, data_files, tmp_path / "m"), [], 2, capture=True)
+    launched = launcher.launch(_config(trio, data_files, tmp_path / "m"), [], 2, capture=True)
     with pytest.raises(ReasonAnyError) as info:
-        distributed.follow(launched, lambda _e: None, CancelToken())
+        launcher.follow(launched, lambda _e: None, CancelToken())
     assert str(info.value) == message
 
 
@@ -212,6 +212,6 @@ def test_a_launcher_that_dies_without_a_word_shows_its_last_output(trio, data_fi
     _fake_launcher(
         monkeypatch, tmp_path, "import sys; print('ImportError: no gloo here', file=sys.stderr); sys.exit(1)"
     )
-    launched = distributed.launch(_config(trio, data_files, tmp_path / "m"), [], 2, capture=True)
+    launched = launcher.launch(_config(trio, data_files, tmp_path / "m"), [], 2, capture=True)
     with pytest.raises(ReasonAnyError, match=r"2-process merge stopped \(exit code 1\)(.|\n)*no gloo here"):
-        distributed.follow(launched, lambda _e: None, CancelToken())
+        launcher.follow(launched, lambda _e: None, CancelToken())

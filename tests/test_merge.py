@@ -13,10 +13,10 @@ import skills
 import torch
 from safetensors.torch import load_file
 
-from reasonany_gui.engine import layout
-from reasonany_gui.engine.checkpoints import Checkpoint
-from reasonany_gui.engine.config import MergeConfig
-from reasonany_gui.engine.pipeline import Pipeline
+from reasonany_gui.engine.core import layout
+from reasonany_gui.engine.io.checkpoints import Checkpoint
+from reasonany_gui.engine.run.pipeline import Pipeline
+from reasonany_gui.engine.settings.config import MergeConfig
 
 FAST = dict(samples=6, max_length=64, device="cpu", seed=0)
 
@@ -221,8 +221,8 @@ def test_other_modes_equal_formula(trio, data_files, tmp_path, scope, intersect,
 
 
 def test_cancel_leaves_no_output(trio, data_files, tmp_path):
-    from reasonany_gui.engine.errors import CancelledError
-    from reasonany_gui.engine.events import CancelToken, Progress
+    from reasonany_gui.engine.core.errors import CancelledError
+    from reasonany_gui.engine.core.events import CancelToken, Progress
 
     token = CancelToken()
 
@@ -238,8 +238,8 @@ def test_cancel_leaves_no_output(trio, data_files, tmp_path):
 
 
 def test_cancel_during_write_removes_temporary_folder(trio, data_files, tmp_path):
-    from reasonany_gui.engine.errors import CancelledError
-    from reasonany_gui.engine.events import CancelToken, Progress
+    from reasonany_gui.engine.core.errors import CancelledError
+    from reasonany_gui.engine.core.events import CancelToken, Progress
 
     token = CancelToken()
 
@@ -272,8 +272,8 @@ def test_tied_bf16_llama_keeps_dtype_and_tie(llama_tied_trio, data_files, tmp_pa
 
 
 def test_report_records_write_and_total_time(trio, tmp_path):
-    from reasonany_gui.engine.config import MergeConfig
-    from reasonany_gui.engine.pipeline import Pipeline
+    from reasonany_gui.engine.run.pipeline import Pipeline
+    from reasonany_gui.engine.settings.config import MergeConfig
 
     cfg = MergeConfig(
         base=str(trio["base"]),
@@ -292,8 +292,8 @@ def test_the_app_runs_the_cli_path_and_keeps_it_open_for_retuning(trio, data_fil
     """The app's merge job is `Pipeline.run(keep_open=True)`: the same steps and report as the CLI (write and
     total time included, which the app's own re-listing of the steps never recorded), and the models and scores
     stay open, so a re-tune needs no new gradients. A failed run closes itself: nothing is left to re-tune."""
-    from reasonany_gui.engine.errors import InputError
-    from reasonany_gui.engine.events import CancelToken
+    from reasonany_gui.engine.core.errors import InputError
+    from reasonany_gui.engine.core.events import CancelToken
     from reasonany_gui.ui import jobs
 
     # no score cache: the scores are measured here (another test's may be cached) and live only while it is open

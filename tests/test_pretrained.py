@@ -43,7 +43,7 @@ def converted(tmp_path_factory):
 def test_conversion_loads_without_gguf_and_computes_the_same_logits(converted):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from reasonany_gui.engine.checkpoints import Checkpoint
+    from reasonany_gui.engine.io.checkpoints import Checkpoint
 
     cfg = json.loads((converted / "config.json").read_text())
     assert "quantization_config" not in cfg and cfg["tie_word_embeddings"] is True
@@ -66,8 +66,8 @@ def test_a_merge_on_the_converted_base(converted, tmp_path):
     from safetensors.torch import load_file, save_file
     from transformers import AutoModelForCausalLM
 
-    from reasonany_gui.engine.config import MergeConfig
-    from reasonany_gui.engine.pipeline import Pipeline
+    from reasonany_gui.engine.run.pipeline import Pipeline
+    from reasonany_gui.engine.settings.config import MergeConfig
 
     state = load_file(str(converted / "model.safetensors"))
     changed = {"reasoning": "model.layers.3.mlp.down_proj.weight", "domain": "model.layers.20.self_attn.q_proj.weight"}

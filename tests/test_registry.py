@@ -17,11 +17,13 @@ import torch
 from safetensors.torch import load_file
 
 from reasonany_gui import cli
-from reasonany_gui.engine import config, methods, pipeline
-from reasonany_gui.engine.config import MergeConfig, Setting
-from reasonany_gui.engine.errors import InputError
-from reasonany_gui.engine.methods import REGISTRY, MergeMethod, TensorTrio, get_method, merge_tensor
-from reasonany_gui.engine.selection import mask_terms
+from reasonany_gui.engine.core.errors import InputError
+from reasonany_gui.engine.methods import registry as methods
+from reasonany_gui.engine.methods.registry import REGISTRY, MergeMethod, TensorTrio, get_method, merge_tensor
+from reasonany_gui.engine.run import pipeline
+from reasonany_gui.engine.scoring.selection import mask_terms
+from reasonany_gui.engine.settings import config
+from reasonany_gui.engine.settings.config import MergeConfig, Setting
 
 CLI_FAST = ["--samples", "4", "--max-length", "48", "--device", "cpu", "--no-cache", "--quiet"]
 
@@ -249,7 +251,7 @@ def test_config_reads_the_registry_lazily_and_imports_no_torch():
     import subprocess
     import sys
 
-    code = "import sys, reasonany_gui.engine.config as c; print('torch' in sys.modules, c.METHODS[0])"
+    code = "import sys, reasonany_gui.engine.settings.config as c; print('torch' in sys.modules, c.METHODS[0])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "reasonany"]
@@ -258,7 +260,7 @@ def test_config_reads_the_registry_lazily_and_imports_no_torch():
 def test_the_report_names_every_setting_by_its_metadata():
     """report.html and the model card label a setting with its Setting.label and show a percent field ×100, as the
     GUI does (no second table of titles in the report)."""
-    from reasonany_gui.engine.report import setting_rows
+    from reasonany_gui.engine.output.report import setting_rows
 
     cfg = valid_config(reasoning_ratio=0.07, reasoning_data="/home/someone/private/notes.jsonl")
     rows = {key: (label, text) for label, key, text in setting_rows(cfg.to_dict())}
@@ -282,9 +284,9 @@ NEW_FIELD_CHECKS = """
 import argparse
 from PySide6.QtWidgets import QApplication, QDoubleSpinBox
 from reasonany_gui import cli
-from reasonany_gui.engine.config import MergeConfig
-from reasonany_gui.engine.errors import InputError
-from reasonany_gui.engine.report import setting_rows
+from reasonany_gui.engine.settings.config import MergeConfig
+from reasonany_gui.engine.core.errors import InputError
+from reasonany_gui.engine.output.report import setting_rows
 from reasonany_gui.ui.settings_panel import ADVANCED_FIELDS, SettingsPanel
 
 args = cli.build_parser().parse_args(["merge", "--new-knob", "0.4"])
@@ -325,14 +327,17 @@ def test_a_setting_added_as_one_field_reaches_the_cli_the_gui_the_validator_and_
     for entry in source.iterdir():
         if entry.name not in ("engine", "__pycache__"):
             (copy / entry.name).symlink_to(entry)
-    (copy / "engine").mkdir()
+    (copy / "engine" / "settings").mkdir(parents=True)
     for entry in (source / "engine").iterdir():
-        if entry.name not in ("config.py", "__pycache__"):
+        if entry.name not in ("settings", "__pycache__"):
             (copy / "engine" / entry.name).symlink_to(entry)
-    text = (source / "engine" / "config.py").read_text(encoding="utf-8")
+    for entry in (source / "engine" / "settings").iterdir():
+        if entry.name not in ("config.py", "__pycache__"):
+            (copy / "engine" / "settings" / entry.name).symlink_to(entry)
+    text = (source / "engine" / "settings" / "config.py").read_text(encoding="utf-8")
     anchor = "    tokenizer_source: str = setting("
     assert text.count(anchor) == 1, "the test's anchor field moved: pick another line to add the field before"
-    (copy / "engine" / "config.py").write_text(text.replace(anchor, NEW_FIELD + anchor), encoding="utf-8")
+    (copy / "engine" / "settings" / "config.py").write_text(text.replace(anchor, NEW_FIELD + anchor), encoding="utf-8")
 
     env = {
         **os.environ,

@@ -27,13 +27,13 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from reasonany_gui import cli
-from reasonany_gui.engine import layout
-from reasonany_gui.engine.checkpoints import Checkpoint
-from reasonany_gui.engine.config import MergeConfig
-from reasonany_gui.engine.errors import CancelledError, InputError, OutOfMemoryError, WriteError
-from reasonany_gui.engine.events import CancelToken, Log, Progress, StageStarted
-from reasonany_gui.engine.pipeline import Pipeline, oom_error, registry_path
-from reasonany_gui.engine.writer import TMP_MARK, human_bytes
+from reasonany_gui.engine.core import layout
+from reasonany_gui.engine.core.errors import CancelledError, InputError, OutOfMemoryError, WriteError
+from reasonany_gui.engine.core.events import CancelToken, Log, Progress, StageStarted
+from reasonany_gui.engine.io.checkpoints import Checkpoint
+from reasonany_gui.engine.io.writer import TMP_MARK, human_bytes
+from reasonany_gui.engine.run.pipeline import Pipeline, oom_error, registry_path
+from reasonany_gui.engine.settings.config import MergeConfig
 
 PACKAGE = Path(__file__).resolve().parents[1] / "reasonany_gui"
 FAST = dict(samples=4, max_length=48, device="cpu", seed=0, score_cache=False)
@@ -332,7 +332,7 @@ def test_tokenizer_loader_never_runs_folder_code_even_if_the_user_says_yes(trio,
     """Left at None, transformers asks on stdin whether to run a folder's code; a 'y' there ran it (measured).
     The one loader (previews, scoring, tuner, evaluation) says trust_remote_code=False, so a 'y' cannot matter,
     whether it is given a spec (the preview) or a resolved folder (the pipeline)."""
-    from reasonany_gui.engine.calibration import load_tokenizer
+    from reasonany_gui.engine.data.calibration import load_tokenizer
 
     marker = tmp_path / "CODE_RAN"
     folder = tmp_path / "custom"
@@ -358,7 +358,8 @@ def _calls(tree: ast.AST):
 def test_source_never_enables_remote_code_and_loads_pickle_only_with_weights_only():
     """Call by call: every from_pretrained says trust_remote_code=False, every torch.load weights_only=True,
     and nothing uses pickle, eval or exec."""
-    files = sorted((PACKAGE / "engine").glob("*.py")) + [PACKAGE / "cli.py"]
+    files = sorted((PACKAGE / "engine").rglob("*.py")) + [PACKAGE / "cli.py"]
+    assert len(files) > 30
     checked = {"from_pretrained": 0, "load": 0}
     for f in files:
         tree = ast.parse(f.read_text(), filename=str(f))
@@ -393,8 +394,8 @@ def misfits(tmp_path_factory) -> dict[str, Path]:
     """Single models that differ from the trio's base (Qwen2, 2 layers, hidden 64, vocab 259, untied) in one way."""
     from transformers import AutoModelForCausalLM
 
-    from reasonany_gui.engine.demo import make_config as model_config
-    from reasonany_gui.engine.demo import make_tokenizer, save_model
+    from reasonany_gui.engine.data.demo import make_config as model_config
+    from reasonany_gui.engine.data.demo import make_tokenizer, save_model
 
     root = tmp_path_factory.mktemp("misfits")
     variants = {
@@ -707,7 +708,7 @@ def _oom(*_a, **_k):
 
 
 def test_oom_in_the_forward_pass_names_the_fix_and_the_retry_flags(trio, data_files, tmp_path, capsys, monkeypatch):
-    from reasonany_gui.engine import pipeline as pipeline_module
+    from reasonany_gui.engine.run import pipeline as pipeline_module
 
     real_load = pipeline_module.load_model
 
@@ -741,7 +742,7 @@ def test_oom_suggestions_are_the_next_settings_not_yet_on():
 @pytest.mark.slow  # a full merge per suggestion
 def test_oom_retry_with_the_suggestions_completes(trio, data_files, tmp_path, monkeypatch):
     """The GUI's one-click retry is config.replace(**exc.suggestions): it must run where the first run failed."""
-    from reasonany_gui.engine import pipeline as pipeline_module
+    from reasonany_gui.engine.run import pipeline as pipeline_module
 
     real = pipeline_module.score_pass
     state = {"fits": False}
@@ -764,7 +765,7 @@ def test_oom_retry_with_the_suggestions_completes(trio, data_files, tmp_path, mo
 
 
 def test_oom_while_loading_weights_suggests_less_memory(trio, data_files, tmp_path, monkeypatch):
-    from reasonany_gui.engine import pipeline as pipeline_module
+    from reasonany_gui.engine.run import pipeline as pipeline_module
 
     monkeypatch.setattr(pipeline_module, "load_model", _oom)
     with pytest.raises(OutOfMemoryError, match="The reasoning model's weights do not fit in the memory") as info:
@@ -840,9 +841,9 @@ def test_free_space_is_checked_before_identification(trio, data_files, tmp_path,
 # ============================================================================ killed mid-save
 KILL_SCRIPT = """
 import json, sys, time
-from reasonany_gui.engine.config import MergeConfig
-from reasonany_gui.engine.events import Progress
-from reasonany_gui.engine.pipeline import Pipeline
+from reasonany_gui.engine.settings.config import MergeConfig
+from reasonany_gui.engine.core.events import Progress
+from reasonany_gui.engine.run.pipeline import Pipeline
 
 def listener(event):
     if isinstance(event, Progress) and event.stage == "write" and event.fraction > 0.5:
@@ -900,7 +901,7 @@ def test_process_killed_mid_save_leaves_no_final_folder_and_leftovers_are_cleane
 
 # ============================================================================ unexpected errors
 def test_unexpected_error_prints_message_and_log_path_with_exit_1(trio, data_files, tmp_path, capsys, monkeypatch):
-    from reasonany_gui.engine import methods
+    from reasonany_gui.engine.methods import registry as methods
 
     def broken(*_a, **_k):
         raise RuntimeError("injected bug in merge_tensor")
@@ -1043,7 +1044,7 @@ def test_config_type_check_also_guards_configs_built_in_code():
 @pytest.fixture(scope="module")
 def tied_head_trio(tmp_path_factory):
     """A tied Llama trio whose files store lm_head.weight too (a copy of the embedding), as many real ones do."""
-    from reasonany_gui.engine.demo import build_trio
+    from reasonany_gui.engine.data.demo import build_trio
 
     trio = build_trio(tmp_path_factory.mktemp("tied_head"), arch="llama", seed=3, tie=True, dtype=torch.bfloat16)
     for folder in trio.values():
@@ -1077,7 +1078,8 @@ def test_tied_checkpoint_that_stores_lm_head_merges_and_can_select_it(
 
 def test_selection_k_is_the_exact_floor_of_ratio_times_n():
     """#12.19: 0.29 · 100 is 28.999999999999996 in floats; k must be 29."""
-    from reasonany_gui.engine.selection import exact_k, find_threshold, to_keys
+    from reasonany_gui.engine.methods.topk import exact_k
+    from reasonany_gui.engine.scoring.selection import find_threshold, to_keys
 
     assert 0.29 * 100 < 29 and exact_k(0.29, 100) == 29
     assert [exact_k(r, n) for r, n in ((0.57, 100), (0.58, 100), (0.1, 30), (0.05, 7_000_000_000), (0.5, 3))] == [
@@ -1117,7 +1119,7 @@ def test_nan_or_inf_weights_are_named_in_the_check(method, trio, data_files, tmp
 def test_the_fast_finite_check_finds_every_nan_and_inf():
     """#12.13: the check reads every weight, so it reads bfloat16 as float32 pairs (CPU bf16 math is slow);
     every position, every kind of non-finite value, every dtype, odd and even lengths."""
-    from reasonany_gui.engine.checkpoints import all_finite
+    from reasonany_gui.engine.io.checkpoints import all_finite
 
     for dtype in (torch.bfloat16, torch.float16, torch.float32):
         for n in (1, 2, 3, 4, 7, 64, 65):
@@ -1133,7 +1135,7 @@ def test_the_fast_finite_check_finds_every_nan_and_inf():
 _CACHE_WRITER = """
 import sys, time, torch
 from pathlib import Path
-from reasonany_gui.engine.scorecache import ScoreStore
+from reasonany_gui.engine.io.scorecache import ScoreStore
 root, start = Path(sys.argv[1]), float(sys.argv[2])
 scores = {f"t{i}": torch.arange(20000, dtype=torch.float32) * (i + 1) for i in range(6)}
 store = ScoreStore(root)
@@ -1151,8 +1153,8 @@ print("OK")
 def test_score_cache_writes_are_atomic_between_processes(tmp_path, monkeypatch):
     """#12.4: ScoreStore.write removed the entry with rmtree and then failed to rename onto a folder another run
     had just filled. An entry already there with the same key is success; three writers at once all succeed."""
-    from reasonany_gui.engine import writer
-    from reasonany_gui.engine.scorecache import ScoreStore
+    from reasonany_gui.engine.io import writer
+    from reasonany_gui.engine.io.scorecache import ScoreStore
 
     scores = {"a": torch.rand(64), "b": torch.rand(8, 8)}
     store = ScoreStore(tmp_path / "one")
@@ -1236,8 +1238,8 @@ def test_huge_record_is_cut_before_tokenizing_and_prepare_can_be_cancelled(trio,
     characters first (the ids are those of the whole text's beginning), and cancel is checked per sample."""
     from transformers import PreTrainedTokenizerFast
 
-    from reasonany_gui.engine import calibration
-    from reasonany_gui.engine.calibration import load_tokenizer, prepare, preview
+    from reasonany_gui.engine.data import calibration
+    from reasonany_gui.engine.data.calibration import load_tokenizer, prepare, preview
 
     tok = load_tokenizer(str(trio["reasoning"]))
     data = tmp_path / "huge.jsonl"
@@ -1308,7 +1310,7 @@ def test_failures_found_in_the_check_not_after_identification(trio, data_files, 
     assert not any(s.startswith("identify") for s in stages)
     assert_nothing_written(tmp_path / "merged")
 
-    from reasonany_gui.engine.writer import TempFolder
+    from reasonany_gui.engine.io.writer import TempFolder
 
     deep = tmp_path / "new" / "deeper" / "merged"
     with pytest.raises(RuntimeError), TempFolder(deep):
@@ -1395,7 +1397,7 @@ def test_missing_tokenizer_files_are_named_in_the_check(method, trio, data_files
 _FIFO_RUN = """
 import sys
 from reasonany_gui import cli
-from reasonany_gui.engine import layout
+from reasonany_gui.engine.core import layout
 sys.exit(cli.main(sys.argv[1:]))
 """
 
@@ -1469,7 +1471,7 @@ def test_malformed_model_config_is_a_clear_input_error(case, trio, data_files, t
 def test_tokenizer_with_ids_beyond_the_vocabulary_and_deep_calibration_json(trio, data_files, tmp_path, capsys):
     """#12.14: tokenizer ids beyond the model's embedding rows (IndexError) and 100k-deep JSON data
     (RecursionError) were exit 1."""
-    from reasonany_gui.engine.demo import make_tokenizer
+    from reasonany_gui.engine.data.demo import make_tokenizer
 
     big = _copy_model(trio["reasoning"], tmp_path / "big_tokenizer")
     tok = make_tokenizer()
@@ -1489,7 +1491,7 @@ def test_cache_clear_follows_a_symlink_and_outputs_inside_the_cache_are_refused(
 ):
     """#12.15: with a symlinked cache folder "Cleared" removed nothing; a merge written into the cache was
     deleted by clear."""
-    from reasonany_gui.engine.paths import cache_dir
+    from reasonany_gui.engine.core.paths import cache_dir
 
     home = tmp_path / "home"
     monkeypatch.setenv("REASONANY_HOME", str(home))
@@ -1562,7 +1564,7 @@ def test_minor_cases_warn_or_refuse(trio, data_files, tmp_path, capsys):
         code, err = run_cli(merge_argv(trio, data_files, tmp_path / "m", domain_data=data), capsys)
         assert code == 2 and f"{data}, record 2: {what}" in err, err
 
-    from reasonany_gui.engine.calibration import load_tokenizer, prepare
+    from reasonany_gui.engine.data.calibration import load_tokenizer, prepare
 
     data = tmp_path / "numbers.jsonl"  # a numeric answer is used as text, and the run says so
     data.write_text(json.dumps({"question": "2+2?", "answer": 4}) + "\n" + json.dumps({"text": "fine"}))
@@ -1572,7 +1574,7 @@ def test_minor_cases_warn_or_refuse(trio, data_files, tmp_path, capsys):
     code, err = run_cli(["eval", tmp_path, "--max-samples", "0"], capsys)
     assert code == 2 and "--max-samples 0: evaluate at least 1 sample" in err, err
 
-    from reasonany_gui.engine.writer import clean_stale
+    from reasonany_gui.engine.io.writer import clean_stale
 
     gone = tmp_path / f".x{TMP_MARK}999999-deadbeef"
     registry_path().parent.mkdir(parents=True, exist_ok=True)
@@ -1590,10 +1592,10 @@ def test_sigterm_cancels_cleanly_like_ctrl_c(trio, data_files, tmp_path):
     script = tmp_path / "run.py"
     script.write_text(
         "import sys, time\nfrom reasonany_gui import cli\nfrom reasonany_gui.engine import pipeline\n"
-        "real = pipeline.Pipeline._merge_one\n"
+        "real = pipeline.Pipeline.merge_one\n"
         "def slow(*a, **k):\n    print('WRITING', flush=True)\n    time.sleep(0.5)\n"
         "    return real(*a, **k)\n"
-        "pipeline.Pipeline._merge_one = slow\nsys.exit(cli.main(sys.argv[1:]))\n"
+        "pipeline.Pipeline.merge_one = slow\nsys.exit(cli.main(sys.argv[1:]))\n"
     )
     out = tmp_path / "merged"
     argv = merge_argv(trio, data_files, out) + ["--method", "task_arithmetic"]

@@ -22,7 +22,7 @@ def _not_cached(monkeypatch) -> None:
 
 
 def _recording_fetch(monkeypatch, folders: dict[str, Path]) -> list[tuple[str, dict]]:
-    from reasonany_gui.engine import download
+    from reasonany_gui.engine.io import download
 
     calls: list[tuple[str, dict]] = []
 
@@ -36,7 +36,7 @@ def _recording_fetch(monkeypatch, folders: dict[str, Path]) -> list[tuple[str, d
 
 @pytest.mark.parametrize("allow_pickle", [False, True])
 def test_resolve_model_passes_the_pickle_consent_to_the_download(trio, monkeypatch, allow_pickle):
-    from reasonany_gui.engine.checkpoints import resolve_model
+    from reasonany_gui.engine.io.checkpoints import resolve_model
 
     _not_cached(monkeypatch)
     calls = _recording_fetch(monkeypatch, {"tester/pickle-only": trio["base"]})
@@ -46,7 +46,7 @@ def test_resolve_model_passes_the_pickle_consent_to_the_download(trio, monkeypat
 
 def test_pipeline_downloads_with_allow_pickle(trio, data_files, tmp_path, monkeypatch):
     """The run's own check (what `reasonany merge` calls) hands cfg.allow_pickle to every model's download."""
-    from reasonany_gui.engine.pipeline import Pipeline
+    from reasonany_gui.engine.run.pipeline import Pipeline
 
     _not_cached(monkeypatch)
     repos = {f"tester/{role}": trio[role] for role in ("base", "reasoning", "domain")}

@@ -10,7 +10,7 @@ import pytest
 import skills
 import torch
 
-from reasonany_gui.engine import devices
+from reasonany_gui.engine.core import devices
 
 
 # ---------------------------------------------------------------------------- bfloat16 on the chosen device
@@ -53,7 +53,7 @@ def test_load_model_places_weights_on_a_gpu_while_reading(trio, monkeypatch):
     """For a CUDA device the load passes device_map={"": device} and never calls .to(device) on a host copy."""
     import transformers
 
-    from reasonany_gui.engine import checkpoints
+    from reasonany_gui.engine.io import checkpoints
 
     seen = {}
 
@@ -73,7 +73,7 @@ def test_load_model_places_weights_on_a_gpu_while_reading(trio, monkeypatch):
 
 
 def test_load_model_on_cpu_unchanged(trio):
-    from reasonany_gui.engine import checkpoints
+    from reasonany_gui.engine.io import checkpoints
 
     assert not checkpoints.loads_straight_to("cpu")
     assert not checkpoints.loads_straight_to("cuda:0", has_safetensors=False)
@@ -84,7 +84,7 @@ def test_load_model_on_cpu_unchanged(trio):
 # ---------------------------------------------------------------------------- TIES trim without a full sort
 def _trim_reference(tau: torch.Tensor, density: float) -> torch.Tensor:
     """The old implementation: stable descending sort of |τ|, first floor(density·n) kept."""
-    from reasonany_gui.engine.selection import exact_k
+    from reasonany_gui.engine.methods.topk import exact_k
 
     flat = tau.reshape(-1)
     k = exact_k(density, flat.numel())
@@ -99,7 +99,7 @@ def _trim_reference(tau: torch.Tensor, density: float) -> torch.Tensor:
 def test_magnitude_trim_equals_stable_sort_with_many_ties(density, dtype):
     """Many ties (a few distinct magnitudes, both signs, runs of exact zeros, ties across the 4 M chunk edge):
     the same entries kept as the stable sort, bit for bit."""
-    from reasonany_gui.engine.methods import magnitude_trim
+    from reasonany_gui.engine.methods.registry import magnitude_trim
 
     g = torch.Generator().manual_seed(3)
     n = (1 << 22) + 4099  # crosses one chunk boundary of the tie count
@@ -113,7 +113,7 @@ def test_magnitude_trim_equals_stable_sort_with_many_ties(density, dtype):
 
 
 def test_magnitude_trim_random_and_shapes():
-    from reasonany_gui.engine.methods import magnitude_trim
+    from reasonany_gui.engine.methods.registry import magnitude_trim
 
     g = torch.Generator().manual_seed(4)
     for shape in [(1,), (3, 5), (64, 33), (2, 3, 4)]:
@@ -125,9 +125,9 @@ def test_magnitude_trim_random_and_shapes():
 # ---------------------------------------------------------------------------- score folders: where, and space
 def test_no_cache_scores_go_to_a_disk_folder_under_the_app_cache(trio, data_files, tmp_path):
     """--no-cache maps are written under the app's cache folder (disk), not the system temp dir (often RAM)."""
-    from reasonany_gui.engine.paths import cache_dir
-    from reasonany_gui.engine.pipeline import Pipeline
-    from reasonany_gui.engine.writer import TMP_MARK
+    from reasonany_gui.engine.core.paths import cache_dir
+    from reasonany_gui.engine.io.writer import TMP_MARK
+    from reasonany_gui.engine.run.pipeline import Pipeline
 
     cfg = skills.trio_config(
         trio,
@@ -150,8 +150,8 @@ def test_no_cache_scores_go_to_a_disk_folder_under_the_app_cache(trio, data_file
 def test_score_space_check_says_what_where_and_what_to_do(tmp_path, monkeypatch, temporary):
     import shutil
 
-    from reasonany_gui.engine import scorecache
-    from reasonany_gui.engine.errors import InputError
+    from reasonany_gui.engine.core.errors import InputError
+    from reasonany_gui.engine.io import scorecache
 
     real = shutil.disk_usage
     monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=1_000_000_000))
@@ -169,9 +169,9 @@ def test_score_space_check_says_what_where_and_what_to_do(tmp_path, monkeypatch,
 def test_pipeline_checks_score_space_before_loading_a_model(trio, data_files, tmp_path, monkeypatch):
     import shutil
 
-    from reasonany_gui.engine import pipeline as pipeline_module
-    from reasonany_gui.engine.errors import InputError
-    from reasonany_gui.engine.pipeline import Pipeline
+    from reasonany_gui.engine.core.errors import InputError
+    from reasonany_gui.engine.run import pipeline as pipeline_module
+    from reasonany_gui.engine.run.pipeline import Pipeline
 
     cfg = skills.trio_config(
         trio,
@@ -195,7 +195,7 @@ def test_pipeline_checks_score_space_before_loading_a_model(trio, data_files, tm
 
 
 def test_score_maps_keep_no_memory_map_open_between_reads(tmp_path):
-    from reasonany_gui.engine.scorecache import ScoreMaps, ScoreStore
+    from reasonany_gui.engine.io.scorecache import ScoreMaps, ScoreStore
 
     store = ScoreStore(tmp_path / "scores")
     scores = {f"layers.{i}.w": torch.rand(64, 32) for i in range(3)}
@@ -209,7 +209,7 @@ def test_score_maps_keep_no_memory_map_open_between_reads(tmp_path):
 
 # ---------------------------------------------------------------------------- the estimate tells the truth
 def _qwen7b():
-    from reasonany_gui.engine.checkpoints import ModelInfo
+    from reasonany_gui.engine.io.checkpoints import ModelInfo
 
     return ModelInfo(
         path=Path("."),
@@ -227,8 +227,8 @@ def _qwen7b():
 
 
 def test_host_accumulators_cost_their_host_share_per_sample():
-    from reasonany_gui.engine.config import MergeConfig
-    from reasonany_gui.engine.estimate import host_seconds_per_sample, stage_costs
+    from reasonany_gui.engine.scoring.estimate import host_seconds_per_sample, stage_costs
+    from reasonany_gui.engine.settings.config import MergeConfig
 
     info = _qwen7b()
     cfg = MergeConfig(samples=100, score="snip")
@@ -244,8 +244,8 @@ def test_host_accumulators_cost_their_host_share_per_sample():
 
 
 def test_selection_and_write_are_estimated_by_their_work():
-    from reasonany_gui.engine.config import MergeConfig
-    from reasonany_gui.engine.estimate import stage_costs
+    from reasonany_gui.engine.scoring.estimate import stage_costs
+    from reasonany_gui.engine.settings.config import MergeConfig
 
     info = _qwen7b()
     base = stage_costs(MergeConfig(), info, "cuda", host_accumulators=False)
@@ -257,8 +257,8 @@ def test_selection_and_write_are_estimated_by_their_work():
 
 
 def test_load_transient_only_when_the_load_goes_through_the_host(monkeypatch):
-    from reasonany_gui.engine import checkpoints
-    from reasonany_gui.engine.estimate import load_transient_bytes
+    from reasonany_gui.engine.io import checkpoints
+    from reasonany_gui.engine.scoring.estimate import load_transient_bytes
 
     info = _qwen7b()
     assert load_transient_bytes(info, torch.device("cpu"), 2) == 0
@@ -275,9 +275,9 @@ def test_scoring_groups_of_tensors_in_separate_passes_gives_the_same_scores(trio
     no gradient)."""
     from test_importance import samples
 
-    from reasonany_gui.engine.checkpoints import Checkpoint, load_model
-    from reasonany_gui.engine.events import CancelToken
-    from reasonany_gui.engine.importance import parameter_names, score_pass
+    from reasonany_gui.engine.core.events import CancelToken
+    from reasonany_gui.engine.io.checkpoints import Checkpoint, load_model
+    from reasonany_gui.engine.scoring.importance import parameter_names, score_pass
 
     ckpt = Checkpoint(trio["reasoning"])
     model = load_model(trio["reasoning"], torch.float32, "cpu")
@@ -308,13 +308,13 @@ def test_scoring_groups_of_tensors_in_separate_passes_gives_the_same_scores(trio
 
 # ---------------------------------------------------------------------------- low-RAM mode: score_groups
 def _numels_of(trio) -> dict[str, int]:
-    from reasonany_gui.engine.checkpoints import Checkpoint
+    from reasonany_gui.engine.io.checkpoints import Checkpoint
 
     return {n: m.numel for n, m in Checkpoint(trio["reasoning"]).tensors.items() if m.is_float}
 
 
 def test_tensor_groups_are_contiguous_balanced_and_keep_modules_whole(trio):
-    from reasonany_gui.engine.importance import group_params_bound, tensor_groups
+    from reasonany_gui.engine.scoring.importance import group_params_bound, tensor_groups
 
     numels = _numels_of(trio)
     total = sum(numels.values())
@@ -349,8 +349,9 @@ def _group_cfg(trio, data_files, **changes):
 def test_score_groups_give_the_same_cache_entries_and_masks(trio, data_files, tmp_path):
     """G passes over groups of tensors write the same maps as one pass (bit for bit, float32 cache), the
     entry is complete and checksummed, and the masks are the same."""
-    from reasonany_gui.engine.pipeline import Pipeline, needed_maps
-    from reasonany_gui.engine.scorecache import ScoreStore
+    from reasonany_gui.engine.io.scorecache import ScoreStore
+    from reasonany_gui.engine.run.pipeline import Pipeline
+    from reasonany_gui.engine.scoring.plan import needed_maps
 
     runs = {}
     for g in (1, 3):
@@ -399,9 +400,9 @@ def test_score_groups_hold_one_groups_accumulators_at_a_time(trio, data_files, t
     accumulator tensor still referenced anywhere: the pipeline, the cache writer's pending shard, the result)."""
     import weakref
 
-    from reasonany_gui.engine import importance
-    from reasonany_gui.engine.importance import group_params_bound
-    from reasonany_gui.engine.pipeline import Pipeline
+    from reasonany_gui.engine.run.pipeline import Pipeline
+    from reasonany_gui.engine.scoring import importance
+    from reasonany_gui.engine.scoring.importance import group_params_bound
 
     live: list = []
     peaks: list[int] = []
@@ -436,10 +437,10 @@ def test_score_groups_hold_one_groups_accumulators_at_a_time(trio, data_files, t
 
 # ---------------------------------------------------------------------------- the estimate: groups and devices
 def test_estimate_takes_the_passes_from_the_pipeline():
-    """One place knows which score passes a setting needs (pipeline.needed_maps): the estimate's stages follow it."""
-    from reasonany_gui.engine.config import MergeConfig
-    from reasonany_gui.engine.estimate import estimate_run, stage_costs
-    from reasonany_gui.engine.pipeline import needed_maps
+    """One place knows which score passes a setting needs (plan.needed_maps): the estimate's stages follow it."""
+    from reasonany_gui.engine.scoring.estimate import estimate_run, stage_costs
+    from reasonany_gui.engine.scoring.plan import needed_maps
+    from reasonany_gui.engine.settings.config import MergeConfig
 
     info = _qwen7b()
     for cfg in (MergeConfig(), MergeConfig(intersect=True), MergeConfig(method="ties")):
@@ -456,7 +457,7 @@ def test_estimate_takes_the_passes_from_the_pipeline():
 
 def _on_gpu(**changes):
     """7B on one 24 GB card with host accumulators, as the estimate sees it without a GPU here."""
-    from reasonany_gui.engine.config import MergeConfig
+    from reasonany_gui.engine.settings.config import MergeConfig
 
     return MergeConfig(
         **{
@@ -470,7 +471,7 @@ def _on_gpu(**changes):
 
 
 def test_low_ram_estimate_shows_the_lower_host_peak_and_the_extra_time():
-    from reasonany_gui.engine.estimate import estimate_run, largest_module_params, low_ram_offer
+    from reasonany_gui.engine.scoring.estimate import estimate_run, largest_module_params, low_ram_offer
 
     info = _qwen7b()
     p = info.num_params
@@ -510,7 +511,7 @@ def test_low_ram_estimate_shows_the_lower_host_peak_and_the_extra_time():
 def test_estimate_per_device_for_data_parallel_ranks():
     """Four processes, one GPU each: every card holds a replica (the one-GPU figure), host RAM holds four sets
     of host accumulators plus three more processes, and the sample work divides by four."""
-    from reasonany_gui.engine.estimate import PROCESS_HOST_BYTES, estimate_run
+    from reasonany_gui.engine.scoring.estimate import PROCESS_HOST_BYTES, estimate_run
 
     info = _qwen7b()
     one = estimate_run(_on_gpu(), info, cuda_count=4)
@@ -530,9 +531,9 @@ def test_estimate_per_device_for_data_parallel_ranks():
 
 def test_estimate_uses_the_split_plan_for_a_model_across_gpus():
     """'+' in devices: placement.split_plan's per-device bytes (weights + accumulators), and whether it fits."""
-    from reasonany_gui.engine.checkpoints import ModelInfo
-    from reasonany_gui.engine.config import MergeConfig
-    from reasonany_gui.engine.estimate import estimate_run
+    from reasonany_gui.engine.io.checkpoints import ModelInfo
+    from reasonany_gui.engine.scoring.estimate import estimate_run
+    from reasonany_gui.engine.settings.config import MergeConfig
 
     info = ModelInfo(
         path=Path("."),
@@ -565,8 +566,8 @@ def test_estimate_uses_the_split_plan_for_a_model_across_gpus():
 
 
 def test_preflight_offers_the_low_ram_mode_when_memory_is_short(trio, data_files, tmp_path):
-    from reasonany_gui.engine.events import Log
-    from reasonany_gui.engine.pipeline import Pipeline
+    from reasonany_gui.engine.core.events import Log
+    from reasonany_gui.engine.run.pipeline import Pipeline
 
     cfg = skills.trio_config(
         trio,
@@ -580,7 +581,7 @@ def test_preflight_offers_the_low_ram_mode_when_memory_is_short(trio, data_files
     try:
         p.check()
         assert not [e for e in events if isinstance(e, Log) and "passes" in e.message]
-        from reasonany_gui.engine.estimate import estimate_run
+        from reasonany_gui.engine.scoring.estimate import estimate_run
 
         est = estimate_run(cfg, p.infos["base"])
         p._preflight(ram=est.host_bytes - est.host_accumulator_bytes // 2)

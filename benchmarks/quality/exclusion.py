@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pretrained"))
 
 from run import overlap_share  # noqa: E402  (benchmarks/pretrained/run.py)
 
-from reasonany_gui.engine.config import MergeConfig  # noqa: E402
-from reasonany_gui.engine.pipeline import Pipeline  # noqa: E402
+from reasonany_gui.engine.run.pipeline import Pipeline  # noqa: E402
+from reasonany_gui.engine.settings.config import MergeConfig  # noqa: E402
 
 RATIOS = (0.05, 0.2, 0.5, 0.8)
 

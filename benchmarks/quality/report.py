@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from reasonany_gui.engine.methods import TITLES  # the plot's labels: the registry's short titles
+from reasonany_gui.engine.methods.registry import TITLES  # the plot's labels: the registry's short titles
 
 COLORS = {
     "reasonany": "#d62728",
@@ -31,8 +31,8 @@ SETTING_KEYS = (
 
 def app_settings() -> dict[str, dict]:
     """The app's default setting and the demo's preset, read from the engine (never copied here by hand)."""
-    from reasonany_gui.engine import demo
-    from reasonany_gui.engine.config import MergeConfig
+    from reasonany_gui.engine.data import demo
+    from reasonany_gui.engine.settings.config import MergeConfig
 
     default = MergeConfig()
     preset = default.replace(**demo.demo_preset())

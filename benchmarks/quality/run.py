@@ -32,9 +32,9 @@ sys.path.insert(0, str(HERE))
 import evalskills as E  # noqa: E402
 import report as R  # noqa: E402
 
-from reasonany_gui.engine.config import MergeConfig  # noqa: E402
-from reasonany_gui.engine.evaluate import load_for_eval  # noqa: E402
-from reasonany_gui.engine.pipeline import Pipeline  # noqa: E402
+from reasonany_gui.engine.measure.evaluate import load_for_eval  # noqa: E402
+from reasonany_gui.engine.run.pipeline import Pipeline  # noqa: E402
+from reasonany_gui.engine.settings.config import MergeConfig  # noqa: E402
 
 RATIOS_R = (0.05, 0.5, 0.95)
 RATIOS_D = (0.05, 0.2, 0.5)

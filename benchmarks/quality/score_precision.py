@@ -23,10 +23,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import evalskills as E  # noqa: E402
 
-from reasonany_gui.engine.config import MergeConfig  # noqa: E402
-from reasonany_gui.engine.evaluate import load_for_eval  # noqa: E402
-from reasonany_gui.engine.pipeline import Pipeline  # noqa: E402
-from reasonany_gui.engine.selection import unpack  # noqa: E402
+from reasonany_gui.engine.measure.evaluate import load_for_eval  # noqa: E402
+from reasonany_gui.engine.run.pipeline import Pipeline  # noqa: E402
+from reasonany_gui.engine.scoring.selection import unpack  # noqa: E402
+from reasonany_gui.engine.settings.config import MergeConfig  # noqa: E402
 
 SETTINGS = {
     "paper (0.05/0.05, λ 1)": dict(reasoning_ratio=0.05, domain_ratio=0.05, reasoning_scale=1.0, domain_scale=1.0),

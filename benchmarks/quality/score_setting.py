@@ -23,11 +23,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import evalskills as E  # noqa: E402
 
-from reasonany_gui.engine import demo  # noqa: E402
-from reasonany_gui.engine.calibration import load_tokenizer  # noqa: E402
-from reasonany_gui.engine.config import MergeConfig  # noqa: E402
-from reasonany_gui.engine.live import LiveMerge  # noqa: E402
-from reasonany_gui.engine.pipeline import Pipeline  # noqa: E402
+from reasonany_gui.engine.data import demo
+from reasonany_gui.engine.data.calibration import load_tokenizer  # noqa: E402
+from reasonany_gui.engine.measure.live import LiveMerge  # noqa: E402
+from reasonany_gui.engine.run.pipeline import Pipeline  # noqa: E402
+from reasonany_gui.engine.settings.config import MergeConfig  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -31,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tasks as T  # noqa: E402
 
-from reasonany_gui.engine.demo import make_config, make_tokenizer  # noqa: E402
+from reasonany_gui.engine.data.demo import make_config, make_tokenizer  # noqa: E402
 
 IGNORE = -100
 

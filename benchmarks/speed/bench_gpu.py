@@ -160,8 +160,8 @@ def random_samples(n: int, length: int, vocab: int, seed: int) -> list[Sample]:
 
 def score(model, samples: list[Sample], accumulate_on: torch.device, device: torch.device) -> dict:
     """One timed engine pass; peak device memory over the pass (weights included)."""
-    from reasonany_gui.engine.events import CancelToken
-    from reasonany_gui.engine.importance import parameter_names, score_pass
+    from reasonany_gui.engine.core.events import CancelToken
+    from reasonany_gui.engine.scoring.importance import parameter_names, score_pass
 
     params = parameter_names(model, set(model.state_dict().keys()))
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
@@ -208,7 +208,7 @@ def naive_vs_ours(model, cfg, device: torch.device, n: int) -> dict:
     import naive_official
     from transformers import AutoModelForCausalLM
 
-    from reasonany_gui.engine.demo import make_tokenizer
+    from reasonany_gui.engine.data.demo import make_tokenizer
 
     tok = make_tokenizer()
     texts = short_texts("reasoning", n)
@@ -373,8 +373,8 @@ def main() -> None:
 
 def estimate_terms(cfg, n: int, dtype: torch.dtype, max_length: int) -> dict[str, int]:
     """The engine's own memory model (engine/estimate.py) for this shape, to compare with the measurement."""
-    from reasonany_gui.engine.checkpoints import ModelInfo
-    from reasonany_gui.engine.estimate import activation_bytes
+    from reasonany_gui.engine.io.checkpoints import ModelInfo
+    from reasonany_gui.engine.scoring.estimate import activation_bytes
 
     info = ModelInfo(
         path=Path("."),

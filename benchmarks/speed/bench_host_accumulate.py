@@ -43,7 +43,7 @@ LAYER = {
 def main() -> None:
     import torch
 
-    from reasonany_gui.engine.importance import STAGE_CHUNK_BYTES, _HostStager
+    from reasonany_gui.engine.scoring.importance import STAGE_CHUNK_BYTES, _HostStager
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--layers", type=int, default=1)

@@ -68,7 +68,7 @@ def child(args: argparse.Namespace) -> None:
             selected={"reasoning": len(res.reasoning_names), "domain": len(res.domain_names)},
         )
     else:
-        from reasonany_gui.engine.pipeline import Pipeline
+        from reasonany_gui.engine.run.pipeline import Pipeline
 
         cfg = trio_config(
             trio,
@@ -105,7 +105,7 @@ def child(args: argparse.Namespace) -> None:
 def build(folder: Path, args: argparse.Namespace) -> tuple[Path, Path, int]:
     import torch
 
-    from reasonany_gui.engine.demo import build_trio
+    from reasonany_gui.engine.data.demo import build_trio
 
     torch.set_num_threads(args.threads)
     trio = folder / "trio"
@@ -113,7 +113,7 @@ def build(folder: Path, args: argparse.Namespace) -> tuple[Path, Path, int]:
     data = folder / "data"
     write_texts(data / "reasoning.jsonl", short_texts("reasoning", args.samples, args.seed))
     write_texts(data / "domain.jsonl", short_texts("domain", args.samples, args.seed))
-    from reasonany_gui.engine.checkpoints import Checkpoint
+    from reasonany_gui.engine.io.checkpoints import Checkpoint
 
     return trio, data, Checkpoint(trio / "base").num_params
 
@@ -125,8 +125,8 @@ def build_pretrained(folder: Path, args: argparse.Namespace) -> tuple[Path, Path
     import make_trio as M
     from transformers import AutoTokenizer
 
-    from reasonany_gui.engine import calibration
-    from reasonany_gui.engine.checkpoints import Checkpoint
+    from reasonany_gui.engine.data import calibration
+    from reasonany_gui.engine.io.checkpoints import Checkpoint
 
     trio = M.build(M.default_root())
     tok = AutoTokenizer.from_pretrained(str(trio / "reasoning"))

@@ -48,7 +48,7 @@ def child(args: argparse.Namespace) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from reasonany_gui.engine.pipeline import Pipeline
+    from reasonany_gui.engine.run.pipeline import Pipeline
 
     out: dict = {"mode": args.child}
     cache = Path(args.cache)
@@ -99,7 +99,8 @@ def build(folder: Path, hidden: int, layers: int, samples: int, threads: int) ->
     """A float32 Qwen2 trio of the given shape and short calibration files (in a child: clean parent)."""
     code = (
         "import sys, torch; torch.set_num_threads(int(sys.argv[4]));"
-        "from reasonany_gui.engine.demo import build_trio; from reasonany_gui.engine.checkpoints import Checkpoint;"
+        "from reasonany_gui.engine.data.demo import build_trio;"
+        "from reasonany_gui.engine.io.checkpoints import Checkpoint;"
         "p = build_trio(sys.argv[1], arch='qwen2', seed=0, hidden=int(sys.argv[2]), layers=int(sys.argv[3]));"
         "import json; print(json.dumps({'params': Checkpoint(p['base']).num_params}))"
     )
@@ -113,8 +114,8 @@ def build(folder: Path, hidden: int, layers: int, samples: int, threads: int) ->
 
 def groups_main(args: argparse.Namespace) -> None:
     """Low-RAM mode: identification's host peak and time for each G, against the estimate's host bytes."""
-    from reasonany_gui.engine.checkpoints import Checkpoint, info_of
-    from reasonany_gui.engine.estimate import estimate_run
+    from reasonany_gui.engine.io.checkpoints import Checkpoint, info_of
+    from reasonany_gui.engine.scoring.estimate import estimate_run
 
     home = tempfile.mkdtemp(prefix="bench-home-")
     os.environ["REASONANY_HOME"] = home

@@ -21,7 +21,7 @@ def sort_trim(tau, density):
     """The implementation before issue 14: a full stable sort of |τ|."""
     import torch
 
-    from reasonany_gui.engine.selection import exact_k
+    from reasonany_gui.engine.methods.topk import exact_k
 
     flat = tau.reshape(-1)
     k = exact_k(density, flat.numel())
@@ -34,7 +34,7 @@ def sort_trim(tau, density):
 def child(args) -> None:
     import torch
 
-    from reasonany_gui.engine.methods import magnitude_trim
+    from reasonany_gui.engine.methods.registry import magnitude_trim
 
     tau = torch.randn(args.elements, generator=torch.Generator().manual_seed(0))
     fn = sort_trim if args.child == "sort" else magnitude_trim

@@ -30,7 +30,7 @@ def trio_config(trio: Path, data: Path, samples: int, **kw):
     """The measured MergeConfig for a trio folder (base/, reasoning/, domain/) and a data folder written by
     write_texts (reasoning.jsonl, domain.jsonl): 512-token samples on the CPU, the MEASURED_SETTING unless `kw`
     overrides it."""
-    from reasonany_gui.engine.config import MergeConfig
+    from reasonany_gui.engine.settings.config import MergeConfig
 
     trio, data = Path(trio), Path(data)
     return MergeConfig(

@@ -25,11 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "pretrained"))
 sys.path.insert(0, str(ROOT / "quality"))
 
-from reasonany_gui.engine.calibration import load_tokenizer  # noqa: E402
-from reasonany_gui.engine.config import MergeConfig  # noqa: E402
-from reasonany_gui.engine.live import LiveMerge  # noqa: E402
-from reasonany_gui.engine.pipeline import Pipeline  # noqa: E402
-from reasonany_gui.engine.tune import Tuner, reference_setting  # noqa: E402
+from reasonany_gui.engine.data.calibration import load_tokenizer  # noqa: E402
+from reasonany_gui.engine.measure.live import LiveMerge  # noqa: E402
+from reasonany_gui.engine.measure.tune import Tuner, reference_setting  # noqa: E402
+from reasonany_gui.engine.run.pipeline import Pipeline  # noqa: E402
+from reasonany_gui.engine.settings.config import MergeConfig  # noqa: E402
 
 
 def trio_config(name: str, samples: int, trio_dir: Path | None = None) -> tuple[MergeConfig, object]:
@@ -41,7 +41,7 @@ def trio_config(name: str, samples: int, trio_dir: Path | None = None) -> tuple[
     if name.startswith("demo"):
         import evalskills as E
 
-        from reasonany_gui.engine import demo
+        from reasonany_gui.engine.data import demo
 
         if name == "demo":
             trio, folder = demo.ensure_demo(), demo.shipped_demo_dir()
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.identify()
     checks = None
     if args.recipe_checks:
-        from reasonany_gui.engine.tune import Checks
+        from reasonany_gui.engine.measure.tune import Checks
 
         path = args.out.with_suffix(".checks.json")
         path.parent.mkdir(parents=True, exist_ok=True)

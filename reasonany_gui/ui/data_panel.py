@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from reasonany_gui.engine import calibration, demo
-from reasonany_gui.engine.errors import InputError
+from reasonany_gui.engine.core.errors import InputError
+from reasonany_gui.engine.data import calibration, demo
 
 from .texts import TOOLTIPS
 from .widgets import Card, page_layout

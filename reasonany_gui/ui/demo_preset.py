@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from reasonany_gui.engine import demo
-from reasonany_gui.engine.config import ROLES, MergeConfig
+from reasonany_gui.engine.data import demo
+from reasonany_gui.engine.settings.config import ROLES, MergeConfig
 
 
 @dataclass

@@ -14,8 +14,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from reasonany_gui.engine import paths
-from reasonany_gui.engine.errors import CancelledError, InputError, OutOfMemoryError, WriteError
+from reasonany_gui.engine.core import paths
+from reasonany_gui.engine.core.errors import CancelledError, InputError, OutOfMemoryError, WriteError
 
 from .texts import describe_value
 

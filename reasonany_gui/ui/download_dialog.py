@@ -22,9 +22,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from reasonany_gui.engine import download as dl
-from reasonany_gui.engine.errors import CancelledError
-from reasonany_gui.engine.events import Progress
+from reasonany_gui.engine.core.errors import CancelledError
+from reasonany_gui.engine.core.events import Progress
+from reasonany_gui.engine.io import download as dl
 
 from .dialogs import ErrorReporter
 from .texts import human_bytes

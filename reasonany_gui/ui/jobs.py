@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reasonany_gui.engine.config import ROLES, MergeConfig
-from reasonany_gui.engine.events import CancelToken
-from reasonany_gui.engine.paths import run_files
-from reasonany_gui.engine.pipeline import Pipeline
+from reasonany_gui.engine.core.events import CancelToken
+from reasonany_gui.engine.core.paths import run_files
+from reasonany_gui.engine.run.pipeline import Pipeline
+from reasonany_gui.engine.settings.config import ROLES, MergeConfig
+from reasonany_gui.engine.workflows.merge import merge, tune_pipeline
 
 Listener = Callable[[object], None]
 
@@ -48,14 +49,14 @@ def merge_job(config: MergeConfig, tune: dict | None = None) -> Callable[[Listen
         if tune is not None:  # a malformed checks file is refused before anything is loaded
             options = {"budget": int(tune["budget"]), "checks": _load_checks(tune)}
         p = Pipeline(config, listener, cancel)
-        out = p.run(tune=options, keep_open=True)
+        out = merge(p, options, keep_open=True)
         return MergeResult(p, p.selection, out, _read_report(out))
 
     return run
 
 
 def ranks_merge_job(config: MergeConfig, tune: dict | None = None):
-    """A merge whose `devices` names several processes ("All GPUs"): the CLI's launcher (engine.distributed.launch,
+    """A merge whose `devices` names several processes ("All GPUs"): the CLI's launcher (launcher.launch,
     what `reasonany merge --devices ...` runs), rank 0's events forwarded to this job's listener as they come.
 
     Returns the written run opened like "Open run…" (engine.report.load_run): the ranks' models are gone with
@@ -63,12 +64,14 @@ def ranks_merge_job(config: MergeConfig, tune: dict | None = None):
     (the ranks cancel cleanly, nothing is written); a failed rank ends the job with rank 0's one message."""
 
     def run(listener: Listener, cancel: CancelToken):
-        from reasonany_gui.engine import distributed, report
+        from reasonany_gui.engine.output import report
+        from reasonany_gui.engine.scoring import collectives
+        from reasonany_gui.engine.workflows import launcher
 
         _load_checks(tune)  # a malformed checks file is refused before any process starts
-        flags = distributed.worker_flags(tune=tune, events=True)
-        launched = distributed.launch(config, flags, distributed.ranks_needed(config.devices), capture=True)
-        out = distributed.follow(launched, listener, cancel)
+        flags = launcher.worker_flags(tune=tune, events=True)
+        launched = launcher.launch(config, flags, collectives.ranks_needed(config.devices), capture=True)
+        out = launcher.follow(launched, listener, cancel)
         return report.load_run(out)
 
     return run
@@ -78,7 +81,7 @@ def _load_checks(tune: dict | None):
     """The user's checks file (engine.tune.Checks), or None; a malformed one raises InputError with its reason."""
     if not tune or not tune.get("checks"):
         return None
-    from reasonany_gui.engine.tune import Checks
+    from reasonany_gui.engine.measure.tune import Checks
 
     return Checks.load(tune["checks"])
 
@@ -141,7 +144,7 @@ def tune_job(pipeline: Pipeline | None, config: MergeConfig, budget: int, checks
                 p.check()
             before = (p.config, p.selection, p.tune_result)
             try:
-                p.tune(budget=int(budget), checks=loaded)
+                tune_pipeline(p, budget=int(budget), checks=loaded)
                 sel = p.select()
             except BaseException:
                 p.config, p.selection, p.tune_result = before
@@ -164,7 +167,7 @@ def write_job(pipeline: Pipeline, out: Path):
 
 def open_run_job(folder: Path):
     def run(_listener: Listener, _cancel: CancelToken):
-        from reasonany_gui.engine import report
+        from reasonany_gui.engine.output import report
 
         return report.load_run(folder)
 
@@ -178,7 +181,7 @@ def evaluate_job(out_dir: Path, data: list[str], device: str = "auto", **options
     """
 
     def run(listener: Listener, cancel: CancelToken) -> dict:
-        from reasonany_gui.engine.evaluate import evaluate_run
+        from reasonany_gui.engine.measure.evaluate import evaluate_run
 
         # evaluate_run updates report.json, report.html and the model card itself (the CLI's path too)
         return evaluate_run(
@@ -197,10 +200,10 @@ def ask_job(out_dir: Path, config: MergeConfig, prompt: str, device: str = "auto
     memory). Returns {"prompt", "outputs": {role: text}}; the report is left as it is."""
 
     def run(listener: Listener, cancel: CancelToken) -> dict:
-        from reasonany_gui.engine.checkpoints import resolve_model
-        from reasonany_gui.engine.devices import resolve_device
-        from reasonany_gui.engine.evaluate import greedy_generate, load_for_eval
-        from reasonany_gui.engine.events import Progress
+        from reasonany_gui.engine.core.devices import resolve_device
+        from reasonany_gui.engine.core.events import Progress
+        from reasonany_gui.engine.io.checkpoints import resolve_model
+        from reasonany_gui.engine.measure.evaluate import greedy_generate, load_for_eval
 
         dev = resolve_device(device)
         paths = {role: resolve_model(getattr(config, role), config.allow_download) for role in ROLES}

@@ -17,11 +17,12 @@ from PySide6.QtGui import QCloseEvent, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QWidget
 
 from reasonany_gui import __version__
-from reasonany_gui.engine import demo, paths
-from reasonany_gui.engine.config import ROLES, MergeConfig
-from reasonany_gui.engine.distributed import ranks_needed
-from reasonany_gui.engine.errors import CancelledError, InputError
-from reasonany_gui.engine.pipeline import needed_maps
+from reasonany_gui.engine.core import paths
+from reasonany_gui.engine.core.errors import CancelledError, InputError
+from reasonany_gui.engine.data import demo
+from reasonany_gui.engine.scoring.collectives import ranks_needed
+from reasonany_gui.engine.scoring.plan import needed_maps
+from reasonany_gui.engine.settings.config import ROLES, MergeConfig
 
 from . import jobs
 from .data_panel import DataPanel
@@ -356,7 +357,7 @@ class MainWindow(QMainWindow):
         )
 
     def _device_type(self, config: MergeConfig) -> str:
-        from reasonany_gui.engine.devices import resolve_device
+        from reasonany_gui.engine.core.devices import resolve_device
 
         try:
             return resolve_device(config.device).type
@@ -365,7 +366,7 @@ class MainWindow(QMainWindow):
 
     def _stage_costs(self, config: MergeConfig) -> dict[str, float] | None:
         """Expected seconds per stage (engine.estimate), scaled by this machine's measured speed."""
-        from reasonany_gui.engine.estimate import stage_costs
+        from reasonany_gui.engine.scoring.estimate import stage_costs
 
         info = self.models.infos.get("base")
         if info is None:
@@ -379,7 +380,7 @@ class MainWindow(QMainWindow):
 
     def _remember_speed(self, report: dict) -> None:
         """After a merge: how fast this machine really was, so the next estimate is a measurement, not a guess."""
-        from reasonany_gui.engine.estimate import speed_factor
+        from reasonany_gui.engine.scoring.estimate import speed_factor
 
         info = self.models.infos.get("base")
         cfg = self._config_of(report)
@@ -453,7 +454,7 @@ class MainWindow(QMainWindow):
         cfg = self.pipeline.config if self.pipeline is not None else self._opened_config()
         if cfg is None:
             return None
-        from reasonany_gui.engine.tune import SETTING_KEYS
+        from reasonany_gui.engine.measure.tune import SETTING_KEYS
 
         return {k: getattr(cfg, k) for k in SETTING_KEYS}
 
@@ -535,8 +536,8 @@ class MainWindow(QMainWindow):
 
         Why ask instead of deleting silently: they can be large and sit next to the user's own folders; the
         engine only ever removes folders it named itself (the `.reasonany-tmp-` mark)."""
-        from reasonany_gui.engine import writer
-        from reasonany_gui.engine.pipeline import registry_path
+        from reasonany_gui.engine.io import writer
+        from reasonany_gui.engine.run.pipeline import registry_path
 
         try:
             stale = writer.stale_temp_folders(registry_path())
@@ -561,8 +562,8 @@ class MainWindow(QMainWindow):
         return box
 
     def clean_stale(self) -> list[Path]:
-        from reasonany_gui.engine import writer
-        from reasonany_gui.engine.pipeline import registry_path
+        from reasonany_gui.engine.io import writer
+        from reasonany_gui.engine.run.pipeline import registry_path
 
         removed = writer.clean_stale(registry_path())
         for p in removed:
@@ -571,7 +572,7 @@ class MainWindow(QMainWindow):
         return removed
 
     def score_store(self):
-        from reasonany_gui.engine.scorecache import ScoreStore
+        from reasonany_gui.engine.io.scorecache import ScoreStore
 
         return ScoreStore(paths.cache_dir() / "scores")
 

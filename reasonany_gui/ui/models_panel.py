@@ -13,10 +13,10 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from reasonany_gui.engine import checkpoints
-from reasonany_gui.engine.checkpoints import ModelInfo
-from reasonany_gui.engine.config import ROLES
-from reasonany_gui.engine.errors import InputError
+from reasonany_gui.engine.core.errors import InputError
+from reasonany_gui.engine.io import checkpoints
+from reasonany_gui.engine.io.checkpoints import ModelInfo
+from reasonany_gui.engine.settings.config import ROLES
 
 from .texts import ROLE_TITLES, TOOLTIPS, human_bytes, human_count
 from .widgets import Banner, Card, page_layout

@@ -10,7 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
 
-from reasonany_gui.engine.config import MergeConfig
+from reasonany_gui.engine.settings.config import MergeConfig
 
 from .setting_widgets import changed_signal, setting_value, setting_widget, show_setting
 from .texts import LABELS, TOOLTIPS

@@ -14,8 +14,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from reasonany_gui.engine.events import SensitivityUpdate
-from reasonany_gui.engine.pipeline import MAPS
+from reasonany_gui.engine.core.events import SensitivityUpdate
+from reasonany_gui.engine.scoring.plan import MAPS
 
 REDRAW_MS = 66  # ~15 Hz at most
 MAX_REDRAW_MS = 1000

@@ -30,9 +30,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from reasonany_gui.engine.config import MergeConfig
-from reasonany_gui.engine.methods import REGISTRY, TITLES
-from reasonany_gui.engine.paths import run_files
+from reasonany_gui.engine.core.paths import run_files
+from reasonany_gui.engine.methods.registry import REGISTRY, TITLES
+from reasonany_gui.engine.settings.config import MergeConfig
 
 from .inspector import MaskInspector
 from .jobs import ASK_ROLES
@@ -338,7 +338,7 @@ def data_title(spec: str) -> str:
     """'builtin:safety' -> 'Safety (refusals) (built-in)'; a file -> its name."""
     spec = str(spec)
     if spec.startswith("builtin:"):
-        from reasonany_gui.engine.calibration import PRESETS
+        from reasonany_gui.engine.data.calibration import PRESETS
 
         name = spec[len("builtin:") :]
         preset = PRESETS.get(name)

@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from reasonany_gui.engine.estimate import RunClock
-from reasonany_gui.engine.events import Log, MaskSummary, Progress, SensitivityUpdate, StageFinished, StageStarted
+from reasonany_gui.engine.core.events import Log, MaskSummary, Progress, SensitivityUpdate, StageFinished, StageStarted
+from reasonany_gui.engine.scoring.estimate import RunClock
 
 from .plots import SensitivityPlots
 from .texts import human_range, human_seconds
@@ -176,7 +176,7 @@ class RunPanel(QWidget):
     ) -> None:
         """costs: expected seconds per stage (engine.estimate.stage_costs); with them the top bar and the time
         left weigh each stage by its cost and correct themselves with what the run measures. passes: the score
-        passes the run will make (engine.pipeline.needed_maps), laid out now so the plots never jump."""
+        passes the run will make (engine.scoring.plan.needed_maps), laid out now so the plots never jump."""
         for row in self.stages.values():
             for w in (row.mark, row.title, row.bar, row.time):
                 self.stage_grid.removeWidget(w)

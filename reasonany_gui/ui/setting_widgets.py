@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox, QWidget
 
-from reasonany_gui.engine.config import FIELD_TYPES, MergeConfig
+from reasonany_gui.engine.settings.config import FIELD_TYPES, MergeConfig
 
 from .texts import CHOICE_TITLES
 

@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from reasonany_gui.engine import devices
-from reasonany_gui.engine.config import MergeConfig
-from reasonany_gui.engine.methods import REGISTRY
+from reasonany_gui.engine.core import devices
+from reasonany_gui.engine.methods.registry import REGISTRY
+from reasonany_gui.engine.settings.config import MergeConfig
 
 from .setting_widgets import changed_signal, setting_value, setting_widget, show_setting
 from .settings_store import TunePreferences
@@ -34,7 +34,7 @@ from .tune_view import TuneOptions
 from .widgets import Banner, Card, Columns, StrengthLink, page_header, strengths_follow_shares
 
 if TYPE_CHECKING:
-    from reasonany_gui.engine.estimate import LowRamOffer
+    from reasonany_gui.engine.scoring.estimate import LowRamOffer
 
 #: below this width the cards stand in one column (two columns of ~370 px cut labels and values off)
 COLUMNS_FROM = 900
@@ -224,7 +224,7 @@ class SettingsPanel(QWidget):
             log.warning("listing devices failed: %s", exc)
             listed = [devices.DeviceInfo("cpu", "CPU", None, None)]
         gpus = sum(d.id.startswith("cuda") for d in listed)
-        if gpus >= 2:  # several processes, launched like `reasonany merge --devices all` (engine/distributed.py)
+        if gpus >= 2:  # several processes, launched like `reasonany merge --devices all` (collectives.py)
             box.addItem(f"All GPUs ({gpus}, one process each)", ALL_GPUS)
         for d in listed:
             box.addItem(d.label, d.id)
@@ -322,7 +322,7 @@ class SettingsPanel(QWidget):
             return
         config = config or MergeConfig().replace(**self.values())
         try:
-            from reasonany_gui.engine.estimate import estimate_run
+            from reasonany_gui.engine.scoring.estimate import estimate_run
 
             try:
                 device_type = devices.resolve_device(config.device).type
@@ -379,7 +379,7 @@ class SettingsPanel(QWidget):
         if ram is None or self.base_info is None:
             return None
         try:
-            from reasonany_gui.engine.estimate import low_ram_offer
+            from reasonany_gui.engine.scoring.estimate import low_ram_offer
 
             device_type = devices.resolve_device(config.device).type
             return low_ram_offer(config, self.base_info, ram, self.speed_factors.get(device_type))

@@ -14,8 +14,8 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from reasonany_gui.engine import paths
-from reasonany_gui.engine.config import MergeConfig
+from reasonany_gui.engine.core import paths
+from reasonany_gui.engine.settings.config import MergeConfig
 
 #: MergeConfig fields the app remembers (paths to data and models included; `out` is chosen per run)
 REMEMBERED = tuple(f.name for f in dataclasses.fields(MergeConfig) if f.name not in ("out", "extra"))

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from reasonany_gui.engine.config import MergeConfig
-from reasonany_gui.engine.methods import RegistryView
-from reasonany_gui.engine.writer import human_bytes  # noqa: F401 - the one byte formatter, for the screens
+from reasonany_gui.engine.io.writer import human_bytes  # noqa: F401 - the one byte formatter, for the screens
+from reasonany_gui.engine.methods.registry import RegistryView
+from reasonany_gui.engine.settings.config import MergeConfig
 
 #: label and tooltip of every setting, from its Setting on MergeConfig (the one place they are written)
 LABELS: dict[str, str] = {name: meta.label for name, meta in MergeConfig.settings().items()}

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from reasonany_gui.engine.events import Progress, TuneCandidate
+from reasonany_gui.engine.core.events import Progress, TuneCandidate
 
 from .widgets import AdaptiveSplitter, Banner
 
@@ -549,7 +549,7 @@ class TuneView(QWidget):
         """The Pareto front: the result's, or during the search the engine's rule on the points so far."""
         if self.pareto is not None:
             return list(self.pareto)
-        from reasonany_gui.engine.tune import Candidate, pareto
+        from reasonany_gui.engine.measure.tune import Candidate, pareto
 
         return pareto([Candidate(i, p["setting"], kept=dict(p["kept"])) for i, p in self.points.items()])
 

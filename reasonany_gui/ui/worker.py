@@ -19,7 +19,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal
 
-from reasonany_gui.engine.events import CancelToken, Log, StageFinished, StageStarted
+from reasonany_gui.engine.core.events import CancelToken, Log, StageFinished, StageStarted
 
 log = logging.getLogger(__name__)
 

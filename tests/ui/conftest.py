@@ -59,7 +59,7 @@ def styled_app(qapp):
 @pytest.fixture(scope="session")
 def other_trio(tmp_path_factory) -> dict[str, Path]:
     """A trio with another hidden size and depth: mixing it with `trio` is a mismatch."""
-    from reasonany_gui.engine.demo import build_trio
+    from reasonany_gui.engine.data.demo import build_trio
 
     return build_trio(tmp_path_factory.mktemp("other"), arch="qwen2", seed=1, hidden=32, layers=3)
 

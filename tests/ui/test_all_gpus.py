@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from reasonany_gui.engine import devices
-from reasonany_gui.engine.config import MergeConfig
-from reasonany_gui.engine.errors import ReasonAnyError
-from reasonany_gui.engine.events import Progress, StageStarted
+from reasonany_gui.engine.core import devices
+from reasonany_gui.engine.core.errors import ReasonAnyError
+from reasonany_gui.engine.core.events import Progress, StageStarted
+from reasonany_gui.engine.settings.config import MergeConfig
+from reasonany_gui.engine.workflows import launcher
 
 
 def _two_gpus() -> list[devices.DeviceInfo]:
@@ -55,7 +56,6 @@ def test_one_gpu_or_none_has_no_all_gpus_entry(qtbot):
 def test_a_failed_rank_reaches_on_error_and_the_error_dialog(qtbot, window, job_waiter, tmp_path, monkeypatch):
     """The job fails with rank 0's one message (a fake launcher keeps this fast; the relay itself is
     tests/test_distributed.py's), shown in the app's usual error dialog."""
-    from reasonany_gui.engine import distributed
 
     message = "Rank 1 of 2 failed, so every rank stopped and nothing was written. Rank 1's error: disk on fire"
     script = tmp_path / "fake_launcher.py"
@@ -68,7 +68,7 @@ def test_a_failed_rank_reaches_on_error_and_the_error_dialog(qtbot, window, job_
         """),
         encoding="utf-8",
     )
-    monkeypatch.setattr(distributed, "launch_command", lambda path, flags, n: [sys.executable, str(script)])
+    monkeypatch.setattr(launcher, "launch_command", lambda path, flags, n: [sys.executable, str(script)])
     w = window
     real = w.build_config
     monkeypatch.setattr(w, "build_config", lambda: real().replace(devices="cpu,cpu"))
@@ -116,7 +116,7 @@ def test_cancel_stops_both_ranks_and_leaves_no_output(qtbot, window, job_waiter,
     """Cancel signals the launcher's process group; it forwards SIGTERM to the ranks, which cancel cleanly."""
     import time
 
-    from reasonany_gui.engine.errors import CancelledError
+    from reasonany_gui.engine.core.errors import CancelledError
 
     w = window
     real = w.build_config

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from reasonany_gui.engine import demo, paths
-from reasonany_gui.engine.config import MergeConfig
+from reasonany_gui.engine.core import paths
+from reasonany_gui.engine.data import demo
+from reasonany_gui.engine.settings.config import MergeConfig
 
 
 def test_first_start_preselects_the_demo(qtbot, styled_app):
@@ -125,7 +126,7 @@ def test_settings_store_types_round_trip(reasonany_home):
 
 def test_evaluate_then_clear_the_score_cache(qtbot, window, job_waiter, screenshot):
     """After a merge: Evaluate shows perplexities and answers; clearing the score cache frees its space."""
-    pytest.importorskip("reasonany_gui.engine.evaluate")
+    pytest.importorskip("reasonany_gui.engine.measure.evaluate")
     w = window
     w.resize(1440, 900)
     w.eval_options = {"max_samples": 2, "max_length": 32, "max_new_tokens": 4}
@@ -217,7 +218,7 @@ def test_missing_x11_libraries_are_named(monkeypatch):
 
 
 def test_models_in_the_hugging_face_cache_are_offered(qtbot, window, monkeypatch):
-    from reasonany_gui.engine import checkpoints
+    from reasonany_gui.engine.io import checkpoints
 
     monkeypatch.setattr(checkpoints, "cached_repo_ids", lambda: ["Qwen/Qwen2.5-7B", "deepseek-ai/R1-Distill-7B"])
     window.models.refresh_cache()

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-from reasonany_gui.engine import paths
-from reasonany_gui.engine.errors import CancelledError, OutOfMemoryError
-from reasonany_gui.engine.events import Progress
+from reasonany_gui.engine.core import paths
+from reasonany_gui.engine.core.errors import CancelledError, OutOfMemoryError
+from reasonany_gui.engine.core.events import Progress
 from reasonany_gui.ui import jobs
 
 

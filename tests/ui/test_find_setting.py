@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
-from reasonany_gui.engine.errors import CancelledError
-from reasonany_gui.engine.tune import SETTING_KEYS
+from reasonany_gui.engine.core.errors import CancelledError
+from reasonany_gui.engine.measure.tune import SETTING_KEYS
 from reasonany_gui.ui.tune_view import split_summary
 
 SHOT_SIZE = (1440, 900)

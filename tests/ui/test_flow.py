@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
 
-from reasonany_gui.engine.events import Progress
+from reasonany_gui.engine.core.events import Progress
 
 SHOT_SIZE = (1440, 900)
 

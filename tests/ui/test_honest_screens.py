@@ -7,8 +7,8 @@ import json
 
 from PySide6.QtCore import Qt
 
-from reasonany_gui.engine.config import MergeConfig
-from reasonany_gui.engine.estimate import RunClock
+from reasonany_gui.engine.scoring.estimate import RunClock
+from reasonany_gui.engine.settings.config import MergeConfig
 
 
 def test_a_newly_chosen_file_is_previewed_at_once(qtbot, window, tmp_path):
@@ -87,7 +87,7 @@ def test_run_clock_weighs_stages_by_cost():
 
 
 def test_the_estimate_is_a_range_and_timed_runs_narrow_it(qtbot, window):
-    from reasonany_gui.engine.estimate import estimate_run
+    from reasonany_gui.engine.scoring.estimate import estimate_run
 
     info = window.models.infos["base"]
     cfg = MergeConfig().replace(samples=100, max_length=256, device="cpu")
@@ -102,7 +102,7 @@ def test_the_estimate_is_a_range_and_timed_runs_narrow_it(qtbot, window):
 
 
 def test_strength_follows_share_and_demo_values_are_labelled(qtbot, trio, picker):
-    from reasonany_gui.engine import demo
+    from reasonany_gui.engine.data import demo
     from reasonany_gui.ui.main_window import MainWindow
 
     w = MainWindow()  # first start: the demo and its preset (50 %/30 % with 2.00/3.33 = 1/share)

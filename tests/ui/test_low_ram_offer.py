@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reasonany_gui.engine.checkpoints import ModelInfo
-from reasonany_gui.engine.config import MergeConfig
-from reasonany_gui.engine.estimate import estimate_run, low_ram_offer
+from reasonany_gui.engine.io.checkpoints import ModelInfo
+from reasonany_gui.engine.scoring.estimate import estimate_run, low_ram_offer
+from reasonany_gui.engine.settings.config import MergeConfig
 from reasonany_gui.ui.settings_panel import SettingsPanel
 
 #: a 1.5 B float32 model scored on the CPU: weights 6 GB + float32 score sums 6 GB + the rest

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from reasonany_gui.engine import report
+from reasonany_gui.engine.output import report
 
 HOME = "/home/alice/private-project"
 

@@ -13,9 +13,11 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from reasonany_gui.engine import methods, paths, writer
-from reasonany_gui.engine.errors import CancelledError, InputError, OutOfMemoryError
-from reasonany_gui.engine.pipeline import Pipeline, registry_path
+from reasonany_gui.engine.core import paths
+from reasonany_gui.engine.core.errors import CancelledError, InputError, OutOfMemoryError
+from reasonany_gui.engine.io import writer
+from reasonany_gui.engine.methods import registry as methods
+from reasonany_gui.engine.run.pipeline import Pipeline, registry_path
 from reasonany_gui.ui import jobs
 
 UI_DIR = Path(__file__).resolve().parents[2] / "reasonany_gui" / "ui"

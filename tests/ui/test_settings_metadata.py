@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox
 
-from reasonany_gui.engine.config import MergeConfig
-from reasonany_gui.engine.methods import REGISTRY, MergeMethod, TensorTrio
+from reasonany_gui.engine.methods.registry import REGISTRY, MergeMethod, TensorTrio
+from reasonany_gui.engine.settings.config import MergeConfig
 
 
 def _half_way(t: TensorTrio, cfg: MergeConfig):

@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from reasonany_gui.engine.errors import CancelledError
-from reasonany_gui.engine.events import Log, Progress, SensitivityUpdate, StageFinished, StageStarted
+from reasonany_gui.engine.core.errors import CancelledError
+from reasonany_gui.engine.core.events import Log, Progress, SensitivityUpdate, StageFinished, StageStarted
 from reasonany_gui.ui.run_panel import RunPanel
 from reasonany_gui.ui.worker import JobRunner, live_threads
 

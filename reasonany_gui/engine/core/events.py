@@ -121,7 +121,7 @@ def to_dict(event: object) -> dict[str, Any]:
     """`{"type": NAME, **fields}` with plain JSON values (json.dumps keeps NaN as NaN, which json.loads reads).
 
     Why: a torchrun job's rank 0 runs in another process; its events reach the app's one listener as JSON lines
-    (engine/distributed.py), so the Run screen's progress, log and plots work as for a single process."""
+    (engine/scoring/collectives.py), so the Run screen's progress, log and plots work as for a single process."""
     if type(event).__name__ not in EVENT_TYPES or not dataclasses.is_dataclass(event):
         raise TypeError(f"{type(event).__name__} is not an engine event")
     fields = {f.name: _plain(getattr(event, f.name)) for f in dataclasses.fields(event)}

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import layout
-from .errors import OutOfMemoryError
-from .events import CancelToken, SensitivityUpdate
+from ..core import layout
+from ..core.errors import OutOfMemoryError
+from ..core.events import CancelToken, SensitivityUpdate
 
 #: bytes of one host transfer chunk: one pinned buffer each side of the double buffer (2 × 32 MiB pinned)
 STAGE_CHUNK_BYTES = 32 << 20
@@ -389,7 +389,7 @@ def score_pass(
 
     `stage=True` forces the staged host path (`_HostStager`) even on the CPU; None picks it for host
     accumulators of a model on another device. `reduce(sums, samples, tokens)` (a distributed run,
-    distributed.py) gets the finished float32 sums before the division and returns the global sample and
+    collectives.py) gets the finished float32 sums before the division and returns the global sample and
     token counts."""
     device = next(model.parameters()).device
     if device.type == "cuda":

@@ -33,13 +33,13 @@ from typing import Any
 
 import torch
 
-from . import calibration
-from .config import MergeConfig
-from .config import settings as setting_meta
-from .errors import CancelledError, InputError, OutOfMemoryError
-from .events import CancelToken, Log, Progress, StageFinished, StageStarted, TuneCandidate, null_listener
+from ..core.errors import CancelledError, InputError, OutOfMemoryError
+from ..core.events import CancelToken, Log, Progress, StageFinished, StageStarted, TuneCandidate, null_listener
+from ..data import calibration
+from ..methods.registry import TITLES, get_method
+from ..settings.config import MergeConfig
+from ..settings.config import settings as setting_meta
 from .live import LiveMerge
-from .methods import TITLES, get_method
 
 TUNE_FILE = "tune.json"
 #: held-out rows per skill: at least MIN_CHECK_ROWS, at most the `check_rows` setting
@@ -553,7 +553,7 @@ class Tuner:
             p.check()
         if cfg.needs_scores:
             p.identify(cfg)
-        from .calibration import load_tokenizer as _load_tokenizer
+        from ..data.calibration import load_tokenizer as _load_tokenizer
 
         tokenizer = _load_tokenizer(p.ckpts[cfg.tokenizer_source].path)
         rows = check_rows(cfg, tokenizer, self.n_check_rows)

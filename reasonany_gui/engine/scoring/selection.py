@@ -13,17 +13,16 @@ Masks are kept bit-packed (numpy.packbits, little bit order), 1 bit per weight a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 import numpy as np
 import torch
 
-from . import layout
-from .errors import InputError
-from .events import CancelToken, MaskSummary
+from ..core import layout
+from ..core.errors import InputError
+from ..core.events import CancelToken, MaskSummary
+from ..methods.topk import exact_k
 
 CHUNK = 1 << 24  # elements per histogram chunk: bounds temporary memory for huge embedding tensors
 
@@ -96,12 +95,6 @@ class Threshold:
         return None if self.key is None else key_to_float(self.key, self.bits)
 
 
-def exact_k(ratio: float, n: int) -> int:
-    """floor(ratio·n) computed exactly for the ratio as written (0.29 · 100 = 29, where the float product
-    0.29 * 100 = 28.999999999999996 floors to 28). repr() gives the shortest decimal that is the float."""
-    return math.floor(Fraction(repr(float(ratio))) * int(n))
-
-
 def _just(t: torch.Tensor) -> Callable[[], Iterable[torch.Tensor]]:
     """The chunk source of a single tensor."""
     return lambda: [t]
@@ -159,7 +152,7 @@ class Term:
 def mask_terms(method: str, reasoning_ratio: float, domain_ratio: float, intersect: bool) -> dict[str, list[Term]]:
     """The score maps each mask intersects, in the directions the method's registry record gives per role
     (ReasonAny: bottom-k for reasoning, top-k for the domain; LED: top-k for both)."""
-    from .methods import get_method
+    from ..methods.registry import get_method
 
     record = get_method(method)
     if not record.needs_scores:

@@ -16,12 +16,23 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 import torch
 
-if TYPE_CHECKING:
-    from .config import MergeConfig
+from .topk import exact_k
+
+
+class MergeConfig(Protocol):
+    """What a merge function reads of the run's setting (settings.config.MergeConfig has these fields).
+
+    A Protocol, not the class: the settings floor stands above the methods and imports this registry."""
+
+    reasoning_ratio: float
+    domain_ratio: float
+    reasoning_scale: float
+    domain_scale: float
+    seed: int
 
 
 def masked(
@@ -63,8 +74,6 @@ def magnitude_trim(tau: torch.Tensor, density: float) -> torch.Tensor:
     then a 1 B/element mask (benchmarks/speed/RESULTS.md).
     """
     import numpy as np
-
-    from .selection import exact_k
 
     flat = tau.reshape(-1)
     n = flat.numel()

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import InputError, missing_library_message
+from ..core.errors import InputError, missing_library_message
 
 INDEX_SAFE = "model.safetensors.index.json"
 INDEX_PICKLE = "pytorch_model.bin.index.json"

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import torch
 
+from ..core.errors import InputError
 from .checkpoints import TensorFiles
-from .errors import InputError
 from .writer import TMP_MARK, ShardedWriter, TempFolder, existing_parent, human_bytes, space_with_margin, write_text
 
 SHARD_BYTES = 2_000_000_000
@@ -253,7 +253,7 @@ def temp_score_root() -> Path:
     Why not the system temp folder: on many Linux systems /tmp is tmpfs, i.e. RAM, and the maps of a 7B model
     take 30–61 GB there, on top of the run's own memory. The folder is named with TMP_MARK and registered by the
     caller, so a killed run's maps are removed at the next start."""
-    from .paths import cache_dir
+    from ..core.paths import cache_dir
 
     base = cache_dir() / "tmp"
     base.mkdir(parents=True, exist_ok=True)

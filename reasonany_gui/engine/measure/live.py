@@ -3,7 +3,7 @@
 Why: the tuner and Evaluate's Task Arithmetic comparison measure many merges. Writing each to disk and loading
 it back would cost a full write and load per candidate. Instead one model (the base's architecture, loaded once
 on the run's device) receives each candidate's tensors, streamed one at a time from the memory-mapped inputs
-through the same `Pipeline._merge_one` the writer uses, rounded to the dtype Save would store. So memory stays
+through the same `Pipeline.merge_one` the writer uses, rounded to the dtype Save would store. So memory stays
 at one model plus one tensor in flight, whatever the number of candidates, and a candidate measures exactly
 what Save would write (up to the evaluation dtype).
 """
@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .checkpoints import load_model
-from .devices import resolve_device
-from .errors import InputError, OutOfMemoryError
-from .events import CancelToken
+from ..core.devices import resolve_device
+from ..core.errors import InputError, OutOfMemoryError
+from ..core.events import CancelToken
+from ..io.checkpoints import load_model
 
 if TYPE_CHECKING:
-    from .pipeline import Pipeline
+    from ..run.pipeline import Pipeline
 
 
 def eval_dtype(device: torch.device) -> torch.dtype:
@@ -71,7 +71,7 @@ class LiveMerge:
         """Write the pipeline's current merge (its config and selection) into the model.
 
         Returns ||θ − θ_b||², the size of the change to the base (the tuner's tie-break)."""
-        from .pipeline import out_dtype_for
+        from ..run.pipeline import out_dtype_for
 
         p = self.pipeline
         base, rsn, dom = (p.ckpts[r] for r in ("base", "reasoning", "domain"))
@@ -83,7 +83,7 @@ class LiveMerge:
                     cancel.check()
                 if not base.tensors[name].is_float:
                     continue
-                merged = p._merge_one(name, base, rsn, dom, p.selection, store_dtype).float()
+                merged = p.merge_one(name, base, rsn, dom, p.selection, store_dtype).float()
                 change += float((merged - base.get(name).float()).pow(2).sum())
                 target.copy_(merged.reshape(target.shape).to(device=self.device, dtype=target.dtype))
                 del merged

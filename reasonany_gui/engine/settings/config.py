@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from .errors import InputError
+from ..core.errors import InputError
 
 SCORES = ("gradient", "snip", "fisher")
 SCOPES = ("global", "tensor")
@@ -156,7 +156,7 @@ def _model(role: str, tooltip: str, hint: str) -> Any:
 
 
 def _method_ids() -> tuple[str, ...]:
-    from .methods import method_ids
+    from ..methods.registry import method_ids
 
     return method_ids()
 
@@ -300,7 +300,7 @@ class MergeConfig:
         cli_hint=DEVICES_HELP,
         tooltip="Where the work runs. A GPU is much faster; its free memory is shown.",
     )
-    #: several processes (torchrun) and/or a model split across GPUs: engine/distributed.py, placement.py
+    #: several processes (torchrun) and/or a model split across GPUs: engine/scoring/collectives.py, placement.py
     devices: str = setting(
         "",
         label="Devices",
@@ -485,7 +485,7 @@ class MergeConfig:
     @property
     def needs_scores(self) -> bool:
         """Whether the method selects by importance (its registry record says so); unknown ids need none."""
-        from .methods import REGISTRY
+        from ..methods.registry import REGISTRY
 
         record = REGISTRY.get(self.method)
         return record is not None and record.needs_scores
@@ -581,7 +581,7 @@ def __getattr__(name: str) -> tuple[str, ...]:
     if name == "METHODS":
         return _method_ids()
     if name == "SCORED_METHODS":
-        from .methods import scored_method_ids
+        from ..methods.registry import scored_method_ids
 
         return scored_method_ids()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

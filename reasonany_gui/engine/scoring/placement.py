@@ -121,7 +121,7 @@ def infer_device_map(
     try:
         from accelerate import infer_auto_device_map, init_empty_weights
     except ImportError as exc:
-        from .errors import InputError, missing_library_message
+        from ..core.errors import InputError, missing_library_message
 
         raise InputError(missing_library_message(exc, "splitting a model over several devices")) from None
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -141,7 +141,7 @@ def infer_device_map(
     )
     leftover = sorted({str(v) for v in device_map.values()} - {str(_accelerate_key(d)) for d in devices})
     if leftover:  # accelerate spills to "cpu"/"disk" when the devices are too small: refuse instead
-        from .errors import OutOfMemoryError
+        from ..core.errors import OutOfMemoryError
 
         raise OutOfMemoryError(
             f"The model does not fit across {', '.join(devices)} for scoring (weights plus float32 score "
@@ -161,7 +161,7 @@ def load_split(
     accumulators_on_device: bool = True,
 ):
     """The model for scoring, spread over `devices` by `device_map` (inferred when not given)."""
-    from .checkpoints import load_model
+    from ..io.checkpoints import load_model
 
     if device_map is None:
         device_map = infer_device_map(path, dtype, devices, accumulators_on_device=accumulators_on_device)
@@ -203,6 +203,6 @@ def _accelerate_key(device: str) -> str | int:
 
 
 def _free_bytes(device: str) -> int:
-    from .devices import free_device_bytes
+    from ..core.devices import free_device_bytes
 
     return free_device_bytes(torch.device(device))

@@ -25,7 +25,7 @@ from typing import Any
 import psutil
 import torch
 
-from .errors import InputError, WriteError
+from ..core.errors import InputError, WriteError
 
 INDEX = "model.safetensors.index.json"
 TMP_MARK = ".reasonany-tmp-"
@@ -154,7 +154,7 @@ def check_output_target(out: Path, inputs: list[Path]) -> Path:
     given = Path(out).expanduser().absolute()
     out = given.resolve()
     _refuse_long_name(out)
-    from .paths import cache_dir
+    from ..core.paths import cache_dir
 
     cache = Path(cache_dir()).expanduser().absolute()
     # the cache (or its score folder) may be a symlink to elsewhere: compare as given and as resolved

@@ -19,17 +19,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from . import layout
-from .config import ROLES, MergeConfig, settings
-from .errors import InputError
-from .methods import FULL_TITLES
-from .paths import RUN_DIR
-from .selection import Selection, TensorMasks
-from .writer import write_text
+from ..core import layout
+from ..core.errors import InputError
+from ..core.paths import RUN_DIR
+from ..io.writer import write_text
+from ..methods.registry import FULL_TITLES
+from ..scoring.selection import Selection, TensorMasks
+from ..settings.config import ROLES, MergeConfig, settings
 
 if TYPE_CHECKING:
-    from .calibration import CalibrationSet
-    from .checkpoints import ModelInfo
+    from ..data.calibration import CalibrationSet
+    from ..io.checkpoints import ModelInfo
 
 TOKENIZER_FILES = (
     "tokenizer.json",

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .checkpoints import ModelInfo
-from .config import MergeConfig
-from .devices import compute_dtype, resolve_device
-from .errors import InputError
+from ..core.devices import compute_dtype, resolve_device
+from ..core.errors import InputError
+from ..io.checkpoints import ModelInfo
+from ..settings.config import MergeConfig
 from .importance import group_params_bound
-from .pipeline import needed_maps
 from .placement import SplitPlan, split_plan
+from .plan import needed_maps
 
 #: rough sustained rates for forward+backward (FLOP/s): a CUDA workstation card in bf16, a desktop CPU in fp32
 RATE = {"cuda": 1.5e14, "cpu": 1.0e11}
@@ -80,7 +80,7 @@ def accumulators_on_host(config: MergeConfig, info: ModelInfo, device: torch.dev
         return True
     try:
         if free is None:
-            from .devices import free_device_bytes
+            from ..core.devices import free_device_bytes
 
             free = free_device_bytes(device)
         return free <= 4 * accumulated_params(config, info) * 1.3 + 2e9
@@ -102,7 +102,7 @@ def host_seconds_per_sample(config: MergeConfig, num_params: int, dtype_bytes: i
 def load_transient_bytes(info: ModelInfo, device: torch.device, dtype_bytes: int) -> int:
     """Host memory a model load needs beyond the run: none when the weights go straight to the GPU
     (checkpoints.loads_straight_to), the whole model when it is loaded on the host first and then moved."""
-    from .checkpoints import loads_straight_to
+    from ..io.checkpoints import loads_straight_to
 
     if device.type == "cpu":
         return 0
@@ -166,7 +166,7 @@ def stage_costs(
     factor = float(speed_factor) if speed_factor else 1.0
     if host_accumulators is None:
         try:
-            from .devices import resolve_device
+            from ..core.devices import resolve_device
 
             host_accumulators = device_type == "cuda" and accumulators_on_host(
                 config, info, resolve_device(config.device)
@@ -289,7 +289,7 @@ class RunClock:
 def device_groups(config: MergeConfig, cuda_count: int | None = None) -> list[list[str]]:
     """The `devices` setting as one device group per process ([] without it, or when it names devices this
     machine does not have: the run itself says so at its start, the estimate falls back to `device`)."""
-    from .distributed import parse_devices
+    from .collectives import parse_devices
 
     try:
         return parse_devices(config.devices, cuda_count)
@@ -387,7 +387,7 @@ def estimate_run(
     costs = stage_costs(config, info, device.type, speed_factor, on_host, ranks)
     seconds = sum(costs.values())
     spread = SPREAD_MEASURED if speed_factor else SPREAD_UNMEASURED
-    from reasonany_gui.engine.writer import human_bytes  # one byte formatter for every message
+    from reasonany_gui.engine.io.writer import human_bytes  # one byte formatter for every message
 
     if config.needs_scores and config.score_groups > 1:
         one = stage_costs(config.replace(score_groups=1), info, device.type, speed_factor, on_host, ranks)
@@ -427,7 +427,7 @@ def _split_plan(
 ) -> SplitPlan:
     """placement.split_plan for one '+' group, with the devices' free memory (asked when not given)."""
     if free is None:
-        from .devices import free_device_bytes
+        from ..core.devices import free_device_bytes
 
         def ask(d: str) -> int:
             try:
@@ -461,7 +461,7 @@ class LowRamOffer:
     ram: int  # the host memory the offer was made against
 
     def message(self, how: str = "") -> str:
-        from reasonany_gui.engine.writer import human_bytes
+        from reasonany_gui.engine.io.writer import human_bytes
 
         return (
             f"Your computer has {human_bytes(self.ram)} of memory free; this merge needs about "

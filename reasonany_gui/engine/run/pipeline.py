@@ -15,15 +15,21 @@ import re
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
 
-from . import calibration, distributed, layout, placement
-from .calibration import load_tokenizer
-from .checkpoints import (
+from ..core import layout
+from ..core.devices import compute_dtype, free_device_bytes, resolve_device
+from ..core.errors import InputError, OutOfMemoryError, WriteError
+from ..core.events import CancelToken, Log, Progress, SensitivityUpdate, StageFinished, StageStarted, null_listener
+from ..core.paths import cache_dir, run_files
+from ..data import calibration
+from ..data.calibration import load_tokenizer
+from ..io.checkpoints import (
     Checkpoint,
     ModelInfo,
     check_finite,
@@ -33,16 +39,8 @@ from .checkpoints import (
     resolve_model,
     same_model_warnings,
 )
-from .config import ROLES, MergeConfig
-from .devices import compute_dtype, free_device_bytes, resolve_device
-from .distributed import score_pass  # importance.score_pass, or this rank's share under torchrun
-from .errors import InputError, OutOfMemoryError, WriteError
-from .events import CancelToken, Log, Progress, SensitivityUpdate, StageFinished, StageStarted, null_listener
-from .importance import enable_checkpointing, parameter_names, tensor_groups
-from .paths import cache_dir, run_files
-from .scorecache import ScoreStore, cache_key, check_cache_root, map_bytes, temp_score_root
-from .selection import Selection, empty_selection_warnings, mask_terms, select_masks
-from .writer import (
+from ..io.scorecache import ScoreStore, cache_key, check_cache_root, map_bytes, temp_score_root
+from ..io.writer import (
     TMP_MARK,
     check_free_space,
     check_output_target,
@@ -52,18 +50,16 @@ from .writer import (
     register_temp_folder,
     write_error,
 )
+from ..scoring import collectives, placement
+from ..scoring.collectives import score_pass
+from ..scoring.importance import enable_checkpointing, parameter_names, tensor_groups
+from ..scoring.plan import MAPS, needed_maps
+from ..scoring.selection import Selection, empty_selection_warnings, mask_terms, select_masks
+from ..settings.config import ROLES, MergeConfig
 
 if TYPE_CHECKING:
-    from .report import RunFacts
-    from .tune import TuneResult
+    from ..output.report import RunFacts
 
-#: score maps: map id -> (model role, data role), in the order the app draws them
-MAPS = {
-    "reasoning@reasoning": ("reasoning", "reasoning"),
-    "base@reasoning": ("base", "reasoning"),
-    "domain@domain": ("domain", "domain"),
-    "base@domain": ("base", "domain"),
-}
 #: settings that only change selection or merging: re-tuning them needs no new gradients (each field's
 #: Setting.retunable in config.py says so)
 RETUNABLE = set(MergeConfig.fields_where(retunable=True))
@@ -73,17 +69,14 @@ def registry_path() -> Path:
     return cache_dir() / "temp-folders.json"
 
 
-def needed_maps(cfg: MergeConfig) -> list[str]:
-    """The score passes a setting needs, in the order they run (empty for a method without scores).
+class TuneRecord(Protocol):
+    """What the pipeline keeps of a tuner's result (measure.tune.TuneResult): its report section and tune.json.
 
-    Public because the app prepares one plot per pass before the run starts: this is the one place that
-    knows which passes a setting needs (the experts on their own data; the base on both with `intersect`)."""
-    if not cfg.needs_scores:
-        return []
-    maps = ["reasoning@reasoning", "domain@domain"]
-    if cfg.intersect:
-        maps += ["base@reasoning", "base@domain"]
-    return maps
+    A Protocol: the tuner stands above the pipeline (it merges candidates with the pipeline's stages)."""
+
+    def report_section(self) -> dict[str, Any]: ...
+
+    def write(self, folder: Path) -> Path: ...
 
 
 class Pipeline:
@@ -103,8 +96,8 @@ class Pipeline:
         self.timings: dict[str, float] = {}
         self.peak_device_bytes: dict[str, int] = {}
         self.pass_stats: dict[str, dict] = {}
-        #: the tuner's result (tune.TuneResult) when the setting was chosen by `run(tune=...)`
-        self.tune_result: TuneResult | None = None
+        #: the tuner's result (measure.tune.TuneResult) when the setting was chosen by the tuner (workflows.merge)
+        self.tune_result: TuneRecord | None = None
         #: token ids the tokenizer source names differently from the base: their embedding rows come from it whole
         self.renamed_tokens: dict[int, str] = {}
         self._tmp_root: Path | None = None
@@ -188,7 +181,7 @@ class Pipeline:
 
         check_finite(self.ckpts, self.cancel, progress)  # NaN/Inf weights, named, streamed, before any gradient
         self._find_renamed_tokens()
-        if distributed.is_writer():
+        if collectives.is_writer():
             self._preflight()
         self.cancel.check()
         self._done("check", start)
@@ -200,7 +193,7 @@ class Pipeline:
 
         Why a warning and not an automatic change: `score_groups` is recorded in run.yaml, and a run re-done
         from it must do what it says; the app's settings screen offers the same change before the run."""
-        from .estimate import estimate_run, low_ram_offer
+        from ..scoring.estimate import estimate_run, low_ram_offer
 
         cfg = self.config
         if not cfg.needs_scores:
@@ -234,7 +227,7 @@ class Pipeline:
             self.log(f"The model split across {cfg.devices}: {est.split.message}", "warning")
 
     def _find_renamed_tokens(self) -> None:
-        from .tokens import renamed_token_ids
+        from ..io.tokens import renamed_token_ids
 
         cfg = self.config
         self.renamed_tokens = renamed_token_ids(
@@ -287,7 +280,7 @@ class Pipeline:
                 self.log(f"Scores of the {model_role} model on the {data_role} data found in the cache: reused.")
             else:
                 todo.setdefault(model_role, []).append(map_id)
-        todo = distributed.agree(todo)  # rank 0's plan: every rank must join the same passes (distributed.py)
+        todo = collectives.agree(todo)  # rank 0's plan: every rank must join the same passes (collectives.py)
         if todo:  # before any model is loaded: the maps must fit on the cache's disk
             self.store.check_space(
                 sum(map_bytes(self.ckpts[r].num_params, cfg.score_precision) * len(ids) for r, ids in todo.items()),
@@ -308,7 +301,7 @@ class Pipeline:
     def _load_for_scoring(self, role: str, dtype: torch.dtype, cfg: MergeConfig):
         self.log(f"Loading the {role} model on {self.device} ({str(dtype).removeprefix('torch.')}).")
         self.cancel.check()
-        group = distributed.rank_devices(cfg.devices)  # '+' joins GPUs that hold one model (placement.py)
+        group = collectives.rank_devices(cfg.devices)  # '+' joins GPUs that hold one model (placement.py)
         try:
             if len(group) > 1:
                 model = placement.load_split(
@@ -388,7 +381,7 @@ class Pipeline:
                         self.map_keys[map_id], {n: p.numel() for n, p in params.items()}, cfg.score_precision, meta
                     )
                 )
-                if distributed.is_writer()
+                if collectives.is_writer()
                 else None
             )
             for k, group in enumerate(groups):
@@ -583,8 +576,8 @@ class Pipeline:
         )
 
     def _write_into(self, final: Path, sizes: list[tuple[str, int]], out_dtype: torch.dtype) -> Path:
-        from . import report
-        from .writer import ShardedWriter, TempFolder
+        from ..io.writer import ShardedWriter, TempFolder
+        from ..output import report
 
         cfg = self.config
         start = self._stage("write", "Merging and writing the output folder", self._plan_size())
@@ -597,7 +590,7 @@ class Pipeline:
             done_bytes, total_bytes = 0, max(sum(s for _, s in sizes), 1)
             for name, nbytes in sizes:
                 self.cancel.check()
-                merged = self._merge_one(aliases.get(name, name), base, rsn, dom, sel, out_dtype)
+                merged = self.merge_one(aliases.get(name, name), base, rsn, dom, sel, out_dtype)
                 flushed = writer.add(name, merged)
                 if flushed:  # drop the inputs' memory maps with each shard: host memory stays near one shard
                     for ckpt in (base, rsn, dom):
@@ -624,8 +617,8 @@ class Pipeline:
         self._emit(StageFinished("write", time.perf_counter() - start))  # its timing is already recorded
         return written
 
-    def _merge_one(self, name: str, base, rsn, dom, sel: Selection | None, out_dtype: torch.dtype) -> torch.Tensor:
-        from .methods import merge_tensor
+    def merge_one(self, name: str, base, rsn, dom, sel: Selection | None, out_dtype: torch.dtype) -> torch.Tensor:
+        from ..methods.registry import merge_tensor
 
         b = base.get(name)
         if not b.is_floating_point():
@@ -654,54 +647,48 @@ class Pipeline:
         return out
 
     # ------------------------------------------------------------------ all of it
-    def run(self, tune: dict | None = None, keep_open: bool = False) -> Path:
-        """check → identify → select → write: the one run path of the CLI and the app.
+    def run(self, keep_open: bool = False) -> Path:
+        """check → identify → select → write, the plain run (workflows.merge adds the tuner between the stages).
 
-        With `tune` (Tuner options: budget, minutes, checks, check_rows), the setting written is the tuner's
-        recommendation, and the output holds tune.json and its report section. `keep_open`: a run that succeeds
-        keeps its models and scores open (the app re-selects and re-tunes from them, then calls `close`); a run
-        that fails is always closed, since nothing can be re-tuned from it. Returns the folder written (NAME-2
-        when NAME was filled during the run). report.json records the write and total times."""
+        `keep_open`: a run that succeeds keeps its models and scores open (the app re-selects and re-tunes from
+        them, then calls `close`); a run that fails is always closed, since nothing can be re-tuned from it.
+        Returns the folder written (NAME-2 when NAME was filled during the run). report.json records the write
+        and total times."""
+        with self.running(keep_open):
+            self.check()
+            # refuse a bad output folder or a too small disk before hours of identification, not after
+            self.check_output()
+            self.identify()
+            self.select()
+            return self.write()
+
+    @contextlib.contextmanager
+    def running(self, keep_open: bool = False) -> Iterator[None]:
+        """The frame of one whole run: validates the setting, times the run (report.json's total), and closes the
+        models and scores afterwards unless the run succeeded with `keep_open`."""
         self.config.validate(need_out=True)
         self._run_started = time.perf_counter()
         succeeded = False
         try:
-            self.check()
-            if tune is not None:  # before scoring: the checks need rows that scoring never sees
-                from .tune import DEFAULT_CHECK_ROWS, reserve_check_rows
-
-                self.config, notes = reserve_check_rows(self.config, tune.get("check_rows", DEFAULT_CHECK_ROWS))
-                for note in notes:
-                    self.log(note, "warning")
-            # refuse a bad output folder or a too small disk before hours of identification, not after
-            self.check_output()
-            self.identify()
-            if tune is not None:
-                self.tune(**tune)
-            self.select()
-            written = self.write()
+            yield
             succeeded = True
-            return written
         finally:
             self._run_started = None  # a later save of a re-tuned version is no part of this run's total
             if not (keep_open and succeeded):
                 self.close()
+
+    def adopt(self, config: MergeConfig, tune_result: TuneRecord | None = None) -> None:
+        """Take `config` as the run's setting (the tuner's recommendation, or the app's re-tuned one), with the
+        tuner's record for tune.json and the report. The last selection is dropped: write() re-selects."""
+        self._adopt(config)
+        self.selection = None
+        self.tune_result = tune_result
 
     @property
     def _dev(self) -> torch.device:
         """The resolved device: check() sets it, and every stage that computes runs after check()."""
         assert self.device is not None, "check() resolves the device first"
         return self.device
-
-    def tune(self, **options) -> TuneResult:
-        """Search the setting (tune.Tuner) and adopt the recommended one; scores are identified first if needed."""
-        from .tune import Tuner
-
-        result = Tuner(self, listener=self.listener, cancel=self.cancel, **options).run()
-        self._adopt(self.config.replace(**result.best().setting))
-        self.selection = None  # the last candidate's masks are not the adopted setting's: write() re-selects
-        self.tune_result = result
-        return result
 
     def close(self) -> None:
         for c in self.ckpts.values():
@@ -713,7 +700,7 @@ class Pipeline:
     # ------------------------------------------------------------------ facts for the report
     def run_facts(self, out_dtype: torch.dtype) -> RunFacts:
         """The run's facts for report.json, in one place: called by `write` once the timings are complete."""
-        from .report import RunFacts
+        from ..output.report import RunFacts
 
         return RunFacts(
             config=self.config,
@@ -736,7 +723,7 @@ class Pipeline:
         import safetensors
         import transformers
 
-        from .. import __version__
+        from ... import __version__
 
         peak_rss = peak_rss_bytes()
         return {

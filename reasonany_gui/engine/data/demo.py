@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from ..core.paths import RESOURCES
+
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
@@ -118,7 +120,7 @@ def build_trio(
 
 
 def shipped_demo_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "resources" / "demo"
+    return RESOURCES / "demo"
 
 
 #: in the shipped demo folder: the settings the trio was benchmarked with, and its own calibration data
@@ -173,7 +175,7 @@ def ensure_demo(cache_dir: Path | None = None) -> dict[str, Path]:
     shipped = shipped_demo_dir()
     if all((shipped / r / "config.json").is_file() for r in ("base", "reasoning", "domain")):
         return {r: shipped / r for r in ("base", "reasoning", "domain")}
-    from .paths import cache_dir as default_cache
+    from ..core.paths import cache_dir as default_cache
 
     target = Path(cache_dir or default_cache()) / "demo-trio-v1"
     if not all((target / r / "config.json").is_file() for r in ("base", "reasoning", "domain")):

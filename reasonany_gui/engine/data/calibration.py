@@ -31,10 +31,11 @@ from typing import Any
 
 import torch
 
-from .errors import InputError
+from ..core.errors import InputError
+from ..core.paths import RESOURCES
 
 BUILTIN_PREFIX = "builtin:"
-RESOURCE_DIR = Path(__file__).resolve().parent.parent / "resources" / "calibration"
+RESOURCE_DIR = RESOURCES / "calibration"
 EXTENSIONS = (".jsonl", ".ndjson", ".json", ".parquet", ".csv", ".txt")
 #: bump when the rendering or tokenization rules change, so cached scores keyed on the fingerprint go stale
 FORMAT_VERSION = "calibration-v1"
@@ -136,7 +137,7 @@ def resolve_spec(spec: str) -> Path:
     path = Path(text).expanduser()
     if path.is_dir():
         raise InputError(f"Calibration data {path} is a folder; pick a file ({', '.join(EXTENSIONS)}).")
-    from .checkpoints import special_file_kind
+    from ..io.checkpoints import special_file_kind
 
     kind = special_file_kind(path)
     if kind is not None:
@@ -575,7 +576,7 @@ class CalibrationSet:
 
 def file_fingerprint(path: Path) -> str:
     """sha256 of the file's bytes (streamed: calibration parquet files can be large)."""
-    from .scorecache import file_sha256
+    from ..io.scorecache import file_sha256
 
     return file_sha256(path)
 
@@ -721,7 +722,7 @@ def load_tokenizer(model: str | Path):
     """
     from transformers import AutoTokenizer
 
-    from .checkpoints import resolve_model
+    from ..io.checkpoints import resolve_model
 
     path = Path(model) if isinstance(model, Path) and model.is_dir() else resolve_model(str(model))
     try:

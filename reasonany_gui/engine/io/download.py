@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import CancelledError, InputError
-from .events import CancelToken, Listener, Progress, null_listener
+from ..core.errors import CancelledError, InputError
+from ..core.events import CancelToken, Listener, Progress, null_listener
 
 SAFE_INDEX = "model.safetensors.index.json"
 PICKLE_INDEX = "pytorch_model.bin.index.json"

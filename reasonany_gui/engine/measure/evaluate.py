@@ -24,14 +24,14 @@ from pathlib import Path
 
 import torch
 
-from . import calibration, demo
-from .checkpoints import load_model, resolve_model
-from .config import ROLES, MergeConfig
-from .devices import resolve_device
-from .errors import InputError
-from .events import CancelToken, Log, Progress, StageFinished, StageStarted, null_listener
+from ..core.devices import resolve_device
+from ..core.errors import InputError
+from ..core.events import CancelToken, Log, Progress, StageFinished, StageStarted, null_listener
+from ..core.paths import RUN_DIR
+from ..data import calibration, demo
+from ..io.checkpoints import load_model, resolve_model
+from ..settings.config import ROLES, MergeConfig
 from .live import eval_dtype
-from .paths import RUN_DIR
 
 EVAL_FILE = "eval.json"
 #: the models a check measures: the three inputs, then the merge
@@ -365,7 +365,7 @@ def evaluate_run(
     result["seconds"] = round(time.perf_counter() - started, 3)
     path = out_dir / RUN_DIR / EVAL_FILE
     path.write_text(json.dumps(result, indent=2), encoding="utf-8")
-    from . import report
+    from ..output import report
 
     if (out_dir / RUN_DIR / "report.json").is_file():  # one code path for the CLI and the app
         report.add_evaluation(out_dir, result)
@@ -380,9 +380,9 @@ def task_arithmetic_perplexity(
     cancel: CancelToken,
 ) -> dict[str, float]:
     """Perplexity of θ_b + τ_r + τ_d on the same held-out texts: merged in memory (live.LiveMerge), not written."""
-    from .calibration import load_tokenizer
+    from ..data.calibration import load_tokenizer
+    from ..run.pipeline import Pipeline
     from .live import LiveMerge
-    from .pipeline import Pipeline
 
     ta = cfg.replace(
         method="task_arithmetic", reasoning_scale=1.0, domain_scale=1.0, out=None, device=str(device), score_cache=True

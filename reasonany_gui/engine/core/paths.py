@@ -7,6 +7,9 @@ from pathlib import Path
 
 import platformdirs
 
+#: the package's data files (built-in calibration sets, the demo trio, icons): reasonany_gui/resources
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+
 APP = "reasonany-gui"
 #: the folder inside each merged model's output folder that holds run.yaml, report.json/html, masks, tune.json
 RUN_DIR = "reasonany"

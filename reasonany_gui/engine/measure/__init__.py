@@ -1,0 +1,1 @@
+"""Floor 8: measuring merges: the live merge, evaluation and the tuner."""
