@@ -32,6 +32,7 @@ from ..data import calibration, demo
 from ..io.checkpoints import load_model, resolve_model
 from ..settings.config import ROLES, MergeConfig
 from .live import eval_dtype
+from .verdicts import VERDICT_WORDS, kept_level
 
 EVAL_FILE = "eval.json"
 #: the models a check measures: the three inputs, then the merge
@@ -430,7 +431,7 @@ def verdict_lines(kept: dict[str, dict[str, float]]) -> list[str]:
     merged, ta = kept.get("merged", {}), kept.get("task_arithmetic", {})
     lines = []
     for skill, v in merged.items():
-        word = "kept" if v >= 0.8 else "partly kept" if v >= 0.3 else "lost"
+        word = VERDICT_WORDS[kept_level(v)]
         lines.append(
             f"The merged model {word} the {skill} skill: it keeps {100 * v:.0f} % of the {skill} model's gain "
             f"on held-out {skill} data."
