@@ -30,12 +30,13 @@ from .demo_preset import DemoPreset
 from .dialogs import ErrorReporter
 from .models_panel import ModelsPanel
 from .output_panel import OutputPanel, suggest_output
-from .results_panel import ResultsPanel, data_title
+from .results.evaluation import data_title
+from .results.panel import ResultsPanel
 from .run_panel import RunPanel
 from .settings_panel import SettingsPanel
 from .settings_store import SettingsStore
 from .texts import describe_value, human_bytes
-from .tune_view import DEFAULT_BUDGET
+from .tune.options import DEFAULT_BUDGET
 from .widgets import guard_wheel, scroll_page
 from .window_shell import Shell, add_action
 from .worker import JobFn, JobRunner, OnError, OnResult

@@ -30,7 +30,7 @@ from reasonany_gui.engine.settings.config import MergeConfig
 from .setting_widgets import changed_signal, setting_value, setting_widget, show_setting
 from .settings_store import TunePreferences
 from .texts import DEMO_VALUES_NOTE, FOLLOW_HELP, FOLLOW_LABEL, LABELS, TOOLTIPS, human_bytes, human_range
-from .tune_view import TuneOptions
+from .tune.options import TuneOptions
 from .widgets import Banner, Card, Columns, StrengthLink, page_header, strengths_follow_shares
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from PySide6.QtCore import QPointF, Qt
 
 from reasonany_gui.engine.core.errors import CancelledError
 from reasonany_gui.engine.measure.tune import SETTING_KEYS
-from reasonany_gui.ui.tune_view import split_summary
+from reasonany_gui.ui.tune.view import split_summary
 
 SHOT_SIZE = (1440, 900)
 FAST = {"samples": 4, "max_length": 64, "device": "cpu"}  # as tests/ui/conftest.py's
@@ -224,7 +224,7 @@ def test_tune_automatically_writes_the_recommended_merge(qtbot, skilled_window, 
 
 
 def test_evaluate_shows_the_verdict_warnings(qtbot, styled_app, tmp_path):
-    from reasonany_gui.ui.results_panel import ResultsPanel
+    from reasonany_gui.ui.results.panel import ResultsPanel
 
     panel = ResultsPanel()
     qtbot.addWidget(panel)

@@ -123,22 +123,9 @@ def test_strength_follows_share_and_demo_values_are_labelled(qtbot, trio, picker
     w.close()
 
 
-def test_verdicts_and_whole_word_answers():
-    from reasonany_gui.ui.results_panel import kept_verdict, skill_verdict, whole_words
+def test_whole_word_answers():
+    """(The verdicts themselves are the engine's: tests/test_verdicts.py.)"""
+    from reasonany_gui.ui.results.evaluation import whole_words
 
-    # the engine's kept fraction, when evaluation reports it, decides first
-    assert kept_verdict(0.97, "reasoning")[0] == "kept" and "97 %" in kept_verdict(0.97, "reasoning")[1]
-    assert kept_verdict(0.5, "domain")[0] == "partly" and kept_verdict(-0.1, "domain")[0] == "lost"
-    assert "keeps none of the domain model's gain" in kept_verdict(-0.16, "domain")[1]
-
-    ppl = {
-        "r": {"merged": 3.1, "reasoning": 3.0, "base": 5.0},
-        "d": {"merged": 4.5, "domain": 3.0, "base": 5.0},
-        "x": {"merged": 6.0, "domain": 3.0, "base": 5.0},
-    }
-    assert skill_verdict(ppl, "r", "reasoning")[0] == "kept"
-    assert skill_verdict(ppl, "d", "domain")[0] == "partly"
-    assert skill_verdict(ppl, "x", "domain")[0] == "lost"
-    assert skill_verdict({}, "r", "reasoning")[0] == "unclear"
     assert whole_words("Kob's mentor is Dax, and Dax's men") == "Kob's mentor is Dax, and Dax's …"
     assert whole_words("The answer is Pim.") == "The answer is Pim."

@@ -101,7 +101,7 @@ def test_scoring_only_settings_follow_the_method_record(qtbot):
 
 
 def test_a_registered_method_is_in_both_method_combos_with_its_help(qtbot, throwaway):
-    from reasonany_gui.ui.results_panel import RETUNE_FIELDS, RetuneCard
+    from reasonany_gui.ui.results.retune_card import RETUNE_FIELDS, RetuneCard
     from reasonany_gui.ui.settings_panel import SettingsPanel
 
     panel, card = SettingsPanel(), RetuneCard()

@@ -19,53 +19,27 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QFileDialog,
-    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from reasonany_gui.engine.core.events import Progress, TuneCandidate
+from reasonany_gui.engine.core.units import pct
 
-from .widgets import AdaptiveSplitter, Banner
+from ..widgets import AdaptiveSplitter, Banner
+from .options import TuneOptions
+from .scatter import METHOD_STYLE, OTHER_STYLE, TuneScatter
 
 REDRAW_MS = 66
-DEFAULT_BUDGET = 24
-MAX_BUDGET = 500
 #: below this width the candidate table stands under the plot instead of beside it
 SIDE_BY_SIDE_FROM = 900
-
-#: method -> (legend title, colour, symbol); colour and shape both differ, so the plot reads in grey too
-METHOD_STYLE = {
-    "reasonany": ("ReasonAny", "#2f6fde", "o"),
-    "task_arithmetic": ("Task Arithmetic", "#f08c00", "t1"),
-    "ties": ("TIES", "#12a150", "s"),
-    "dare": ("DARE", "#9b51e0", "d"),
-    "led": ("LED-Merging", "#0e9384", "p"),
-    "linear": ("Linear", "#667085", "h"),
-}
-OTHER_STYLE = ("Other", "#667085", "x")
-
-BUDGET_TIP = (
-    "How many candidate merges to measure. Each costs one merge in memory and a few forward passes "
-    "over held-out rows (no new gradients); 24 is a good start, more refines the best one further."
-)
-CHECKS_TIP = (
-    "Optional: a JSON file of check questions with the answer the reply must contain, and prompts the "
-    'model should refuse or answer, e.g. {"reasoning": [{"prompt": "…", "answer": "42"}], '
-    '"refuse": [{"prompt": "…"}], "help": [{"prompt": "…"}]}. Without it, the checks are '
-    "held-out rows of your calibration data."
-)
 INTRO = (
     "Measures many merges in memory, without writing anything: ReasonAny at several shares and strengths, "
     "and Task Arithmetic, TIES and DARE, each on held-out rows of your calibration data that the importance "
@@ -73,17 +47,15 @@ INTRO = (
     "see that merge's masks, then “Save this version…”."
 )
 IDLE_TEXT = "No search yet. Press “Find a good setting”."
-AXIS_X = "share of the reasoning model's gain kept"
-AXIS_Y = "share of the domain model's gain kept"
-PLACEHOLDER = "Each measured candidate appears here as a point."
 CAPTION = (
     "Top right is best. 100 % (dashed lines) = as good as the expert on its own held-out rows; 0 % = no better "
     "than the base model. A hollow symbol: that skill could not be measured (drawn at 0 %)."
 )
 
 
-def pct(v: float | None) -> str:
-    return "not measurable" if v is None else f"{100 * v:.0f} %"
+def shown_pct(v: float | None) -> str:
+    """A kept share in the plot's words; a skill the checks could not measure says so."""
+    return pct(v, missing="not measurable")
 
 
 def split_summary(summary: str) -> tuple[str, list[str]]:
@@ -91,171 +63,6 @@ def split_summary(summary: str) -> tuple[str, list[str]]:
     parts = re.split(r"\s*(?=Warning:)", summary or "")
     text = parts[0].strip()
     return text, [p.strip() for p in parts[1:] if p.strip()]
-
-
-class TuneOptions(QWidget):
-    """The search's options: how many candidates, and an optional checks file (on Results and on Settings)."""
-
-    changed = Signal()
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.budget = QSpinBox()
-        self.budget.setRange(1, MAX_BUDGET)
-        self.budget.setValue(DEFAULT_BUDGET)
-        self.budget.setToolTip(BUDGET_TIP)
-        self.checks = QLineEdit()
-        self.checks.setPlaceholderText("none: held-out rows of your calibration data")
-        self.checks.setToolTip(CHECKS_TIP)
-        self.choose = QPushButton("Choose…")
-        self.choose.setToolTip(CHECKS_TIP)
-        self.choose.clicked.connect(self._choose)
-        self.clear = QToolButton()
-        self.clear.setText("Clear")
-        self.clear.setToolTip("Use no checks file.")
-        self.clear.clicked.connect(lambda: self.checks.setText(""))
-        budget_label = QLabel("Candidates to try")
-        budget_label.setToolTip(BUDGET_TIP)
-        checks_label = QLabel("Checks file (optional)")
-        checks_label.setToolTip(CHECKS_TIP)
-        grid = QGridLayout(self)
-        grid.setContentsMargins(0, 0, 0, 0)
-        grid.setHorizontalSpacing(8)
-        grid.setVerticalSpacing(4)
-        grid.addWidget(budget_label, 0, 0)
-        row = QHBoxLayout()
-        row.addWidget(self.budget)
-        row.addStretch(1)
-        grid.addLayout(row, 0, 1, 1, 3)
-        grid.addWidget(checks_label, 1, 0)
-        grid.addWidget(self.checks, 1, 1)
-        grid.addWidget(self.choose, 1, 2)
-        grid.addWidget(self.clear, 1, 3)
-        grid.setColumnStretch(1, 1)
-        self.budget.valueChanged.connect(lambda *_: self.changed.emit())
-        self.checks.textChanged.connect(lambda *_: self.changed.emit())
-
-    def _choose(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Choose a checks file", self.checks.text(), "Checks (*.json);;All files (*)"
-        )
-        if path:
-            self.checks.setText(path)
-
-    def values(self) -> dict:
-        """{"budget": int, "checks": path or None} (the tune job's options)."""
-        text = self.checks.text().strip()
-        return {"budget": int(self.budget.value()), "checks": text or None}
-
-    def set_values(self, budget: int, checks: str | None) -> None:
-        """Show values without echoing `changed` (the window keeps the two copies in step)."""
-        for w in (self.budget, self.checks):
-            w.blockSignals(True)
-        try:
-            self.budget.setValue(max(1, min(int(budget), MAX_BUDGET)))
-            self.checks.setText(checks or "")
-        finally:
-            for w in (self.budget, self.checks):
-                w.blockSignals(False)
-
-
-class PercentAxis(pg.AxisItem):
-    """Kept fractions read as percentages (0 %, 50 %, 100 %)."""
-
-    def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph naming
-        return [f"{100 * v:.0f} %" for v in values]
-
-
-class TuneScatter(pg.GraphicsLayoutWidget):
-    """The plot: one scatter item per method (for the legend), the Pareto front, the recommended and current marks."""
-
-    point_clicked = Signal(int)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setBackground("w")
-        self.plot = self.addPlot(row=0, col=0, axisItems={"bottom": PercentAxis("bottom"), "left": PercentAxis("left")})
-        self.plot.setMenuEnabled(False)
-        self.plot.setMouseEnabled(x=False, y=False)
-        self.plot.hideButtons()
-        self.plot.showGrid(x=True, y=True, alpha=0.15)
-        self.plot.setLabel("bottom", AXIS_X)
-        self.plot.setLabel("left", AXIS_Y)
-        for axis in ("bottom", "left"):
-            self.plot.getAxis(axis).enableAutoSIPrefix(False)
-        # where each expert is: 100 % on its axis (dashed); the base model sits at 0 %, 0 %
-        for angle in (90, 0):
-            self.plot.addItem(
-                pg.InfiniteLine(pos=1.0, angle=angle, pen=pg.mkPen("#98a2b3", width=1, style=Qt.PenStyle.DashLine))
-            )
-        self.legend = pg.LegendItem(colCount=4, labelTextSize="8pt", labelTextColor="#344054")
-        self.addItem(self.legend, row=1, col=0)
-        self.front = pg.PlotDataItem(pen=pg.mkPen("#667085", width=1.5, style=Qt.PenStyle.DashLine))
-        self.front.setZValue(1)
-        self.plot.addItem(self.front)
-        self.scatters: dict[str, pg.ScatterPlotItem] = {}
-        self.recommended = pg.ScatterPlotItem(
-            symbol="star", size=24, pen=pg.mkPen("#7a4b00", width=1.5), brush=pg.mkBrush("#fdb022")
-        )
-        self.recommended.setZValue(3)
-        self.current = pg.ScatterPlotItem(
-            symbol="o", size=22, pen=pg.mkPen("#1d2939", width=2.5), brush=pg.mkBrush(0, 0, 0, 0)
-        )
-        self.current.setZValue(4)
-        for item in (self.recommended, self.current):
-            self.plot.addItem(item)
-            item.sigClicked.connect(self._clicked)
-        self.placeholder = pg.TextItem(PLACEHOLDER, color="#98a2b3", anchor=(0.5, 0.5))
-        self.plot.addItem(self.placeholder)
-        self._legend_keys: list[str] = []
-        self._tips: dict[int, str] = {}
-        self.set_range([], [])
-
-    def scatter_for(self, method: str) -> pg.ScatterPlotItem:
-        item = self.scatters.get(method)
-        if item is None:
-            _title, color, symbol = METHOD_STYLE.get(method, OTHER_STYLE)
-            item = pg.ScatterPlotItem(
-                symbol=symbol,
-                size=11,
-                pen=pg.mkPen("#ffffff", width=1),
-                brush=pg.mkBrush(color),
-                hoverable=True,
-                hoverSize=15,
-                tip=lambda x, y, data: self._tips.get(int(data), ""),
-            )
-            item.setZValue(2)
-            item.sigClicked.connect(self._clicked)
-            self.plot.addItem(item)
-            self.scatters[method] = item
-        return item
-
-    def _clicked(self, _item, points, _ev=None) -> None:
-        if len(points):
-            self.point_clicked.emit(int(points[0].data()))
-
-    def set_range(self, xs: list[float], ys: list[float]) -> None:
-        """Always 0–100 % on both axes (base to expert), wider where a point lies outside."""
-        lo_x, hi_x = min([0.0] + xs), max([1.0] + xs)
-        lo_y, hi_y = min([0.0] + ys), max([1.0] + ys)
-        pad_x, pad_y = 0.06 * (hi_x - lo_x), 0.06 * (hi_y - lo_y)
-        self.plot.setRange(xRange=(lo_x - pad_x, hi_x + pad_x), yRange=(lo_y - pad_y, hi_y + pad_y), padding=0)
-        self.placeholder.setPos((lo_x + hi_x) / 2, (lo_y + hi_y) / 2)
-
-    def set_legend(self, methods: list[str], have_front: bool, have_best: bool, have_current: bool) -> None:
-        keys = methods + ["front"] * have_front + ["best"] * have_best + ["current"] * have_current
-        if keys == self._legend_keys:
-            return
-        self.legend.clear()
-        for m in methods:
-            self.legend.addItem(self.scatters[m], METHOD_STYLE.get(m, OTHER_STYLE)[0])
-        if have_front:
-            self.legend.addItem(self.front, "Pareto front")
-        if have_best:
-            self.legend.addItem(self.recommended, "recommended")
-        if have_current:
-            self.legend.addItem(self.current, "shown now")
-        self._legend_keys = keys
 
 
 class TuneView(QWidget):
@@ -464,8 +271,8 @@ class TuneView(QWidget):
             p = self.points[self.current]
             which = "the recommended setting" if self.current == self.recommended else "not the recommended one"
             self.shown_now.setText(
-                f"<b>Shown now:</b> {p['label']} ({which}): keeps {pct(p['kept'].get('reasoning'))}"
-                f" of the reasoning gain and {pct(p['kept'].get('domain'))} of the domain gain."
+                f"<b>Shown now:</b> {p['label']} ({which}): keeps {shown_pct(p['kept'].get('reasoning'))}"
+                f" of the reasoning gain and {shown_pct(p['kept'].get('domain'))} of the domain gain."
             )
             self.shown_now.setVisible(True)
         else:
@@ -535,8 +342,8 @@ class TuneView(QWidget):
             text = f"{text} Last: {message.split(': ', 1)[-1]}."
         if best is not None:
             text += (
-                f" Best so far: {best['label']} (keeps {pct(best['kept'].get('reasoning'))} and "
-                f"{pct(best['kept'].get('domain'))})."
+                f" Best so far: {best['label']} (keeps {shown_pct(best['kept'].get('reasoning'))} and "
+                f"{shown_pct(best['kept'].get('domain'))})."
             )
         self.status.setText(text)
 
@@ -591,8 +398,8 @@ class TuneView(QWidget):
         p = self.points[i]
         marks = [" (recommended)" if i == self.recommended else "", " (shown now)" if i == self.current else ""]
         return (
-            f"{p['label']}{''.join(marks)}\nreasoning kept: {pct(p['kept'].get('reasoning'))}\n"
-            f"domain kept: {pct(p['kept'].get('domain'))}\nClick to see this merge's masks."
+            f"{p['label']}{''.join(marks)}\nreasoning kept: {shown_pct(p['kept'].get('reasoning'))}\n"
+            f"domain kept: {shown_pct(p['kept'].get('domain'))}\nClick to see this merge's masks."
         )
 
     def _fill_table(self) -> None:
@@ -604,7 +411,7 @@ class TuneView(QWidget):
         for r, i in enumerate(rows):
             p = self.points[i]
             mark = ("★ " if i == self.recommended else "") + ("● " if i == self.current else "")
-            cells = [mark + p["label"], pct(p["kept"].get("reasoning")), pct(p["kept"].get("domain"))]
+            cells = [mark + p["label"], shown_pct(p["kept"].get("reasoning")), shown_pct(p["kept"].get("domain"))]
             for c, text in enumerate(cells):
                 item = t.item(r, c)
                 if item is None:

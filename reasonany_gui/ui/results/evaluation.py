@@ -1,0 +1,222 @@
+"""Results ▸ Evaluation: a verdict per skill, the perplexities, the check prompts' answers and the user's own
+question. The verdicts come from the engine (engine.measure.verdicts); this view only shows them.
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape as html_escape
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from reasonany_gui.engine.measure.verdicts import kept_verdict, perplexity_verdict
+
+from ..jobs import ASK_ROLES
+from ..widgets import Banner
+
+EVAL_HINT = (
+    "Press Evaluate to compare the merged model with the three inputs: perplexity on held-out samples "
+    "of both data sets, and answers to a few prompts."
+)
+
+
+VERDICT_COLORS = {"kept": ("ok", "✓"), "partly": ("warn", "≈"), "lost": ("error", "✗"), "unclear": ("info", "?")}
+
+
+def whole_words(text: str, limit: int = 600) -> str:
+    """An answer shown without a cut-off word: a reply that stops mid-sentence (the token limit) ends at its
+    last whole word with '…'."""
+    text = " ".join(str(text).split())
+    if len(text) > limit:
+        text = text[:limit]
+    elif not text or text[-1] in ".!?)\"'»”>":
+        return text
+    cut = text.rsplit(" ", 1)[0] if " " in text else text
+    return cut.rstrip(",;:") + " …"
+
+
+class EvaluationView(QWidget):
+    """Verdict per skill, perplexities (rows: data sets, columns: models), the answers, and the user's own prompt."""
+
+    ask_requested = Signal(str)
+    find_setting_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.status = QLabel(EVAL_HINT)
+        self.status.setObjectName("muted")
+        self.status.setWordWrap(True)
+        self.verdicts = {skill: Banner("", "info") for skill in ("reasoning", "domain")}
+        self.comparison = QLabel("")  # the engine's comparison with Task Arithmetic, when it reports one
+        self.comparison.setWordWrap(True)
+        self.comparison.setVisible(False)
+        self.verdict_warning = Banner("", "warn")  # the verdict's "Warning: …" lines (a lost skill, a better baseline)
+        self.verdict_warning.setTextFormat(Qt.TextFormat.RichText)  # one line has no tag: Qt would guess plain text
+        self.find_setting = QPushButton("Find a good setting…")
+        self.find_setting.setToolTip(
+            "Open “Find a good setting”: it compares many settings, Task Arithmetic included, on held-out data."
+        )
+        self.find_setting.clicked.connect(self.find_setting_requested)
+        self.find_setting.setVisible(False)
+        self.table = QTableWidget(0, 0)
+        self.table.verticalHeader().setVisible(True)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setMaximumHeight(160)
+        self.generations = QPlainTextEdit()
+        self.generations.setReadOnly(True)
+        self.generations.setMinimumHeight(120)
+        self.prompt = QLineEdit()
+        self.prompt.setPlaceholderText("Your own question, e.g. a typical request from your field")
+        self.prompt.returnPressed.connect(self._ask)
+        self.ask_button = QPushButton("Ask all four models")
+        self.ask_button.setToolTip("The base, both experts and the merged model answer your question side by side.")
+        self.ask_button.clicked.connect(self._ask)
+        ask_row = QHBoxLayout()
+        ask_row.addWidget(self.prompt, 1)
+        ask_row.addWidget(self.ask_button)
+        self.answers: dict[str, QPlainTextEdit] = {}
+        answers = QGridLayout()
+        for i, role in enumerate(ASK_ROLES):
+            title = QLabel(f"{role.capitalize()} model")
+            title.setObjectName("muted")
+            box = QPlainTextEdit()
+            box.setReadOnly(True)
+            box.setMinimumHeight(70)
+            answers.addWidget(title, 2 * (i // 2), i % 2)
+            answers.addWidget(box, 2 * (i // 2) + 1, i % 2)
+            self.answers[role] = box
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.status)
+        for banner in self.verdicts.values():
+            lay.addWidget(banner)
+        lay.addWidget(self.comparison)
+        warn_row = QHBoxLayout()
+        warn_row.addWidget(self.verdict_warning, 1)
+        warn_row.addWidget(self.find_setting, 0, Qt.AlignmentFlag.AlignTop)
+        lay.addLayout(warn_row)
+        lay.addWidget(QLabel("Perplexity on held-out text (lower is better)"))
+        lay.addWidget(self.table)
+        lay.addWidget(QLabel("Answers to the check prompts"))
+        lay.addWidget(self.generations, 1)
+        lay.addWidget(QLabel("Ask your own question"))
+        lay.addLayout(ask_row)
+        lay.addLayout(answers)
+        self.result: dict | None = None
+        self.data_roles: dict[str, str] = {}  # data spec -> "reasoning" | "domain" (for the verdicts)
+
+    def _ask(self) -> None:
+        text = self.prompt.text().strip()
+        if text:
+            self.ask_requested.emit(text)
+
+    def show_answers(self, result: dict | None, note: str = "") -> None:
+        """The user's own question answered by each model (or a note while they think / on failure)."""
+        outputs = (result or {}).get("outputs") or {}
+        for role, box in self.answers.items():
+            box.setPlainText(whole_words(outputs[role]) if role in outputs else note)
+
+    def show_result(self, ev: dict | None, note: str = "") -> None:
+        self.result = ev
+        self.table.clear()
+        self.generations.clear()
+        for banner in self.verdicts.values():
+            banner.set_message("", "info")
+        self.comparison.setText("")
+        self.comparison.setVisible(False)
+        self.verdict_warning.set_message("", "warn")
+        self.find_setting.setVisible(False)
+        if not ev:
+            self.table.setRowCount(0)
+            self.table.setColumnCount(0)
+            self.status.setText(note or EVAL_HINT)
+            return
+        ppl = ev.get("perplexity") or {}
+        self._show_verdicts(ppl, (ev.get("kept") or {}).get("merged") or {})
+        verdict = [str(line) for line in ev.get("verdict") or []]
+        warnings = [line for line in verdict if line.startswith("Warning")]
+        others = [line for line in verdict if "Task Arithmetic" in line and line not in warnings]
+        if others:
+            self.comparison.setText(" ".join(others))
+            self.comparison.setVisible(True)
+        if warnings:  # a lost skill or a better plain baseline: said in the warning colour, never buried
+            self.verdict_warning.set_message(
+                "<br>".join("⚠ " + html_escape(line, quote=False) for line in warnings), "warn"
+            )
+            self.find_setting.setVisible(any("Task Arithmetic" in line or "good setting" in line for line in warnings))
+        models = sorted({m for row in ppl.values() for m in row}, key=_model_order)
+        self.table.setRowCount(len(ppl))
+        self.table.setColumnCount(len(models))
+        self.table.setHorizontalHeaderLabels(models)
+        self.table.setVerticalHeaderLabels([data_title(d) for d in ppl])
+        for r, (_data, row) in enumerate(ppl.items()):
+            for c, m in enumerate(models):
+                v = row.get(m)
+                item = QTableWidgetItem("–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.2f}")
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(r, c, item)
+        lines = []
+        for g in ev.get("generations") or []:
+            lines.append(f"▶ {g.get('prompt', '')}")
+            for m, text in sorted((g.get("outputs") or {}).items(), key=lambda kv: _model_order(kv[0])):
+                lines.append(f"  [{m}] {whole_words(text)}")
+            lines.append("")
+        self.generations.setPlainText("\n".join(lines))
+        header = self.table.horizontalHeader().height()
+        self.table.setFixedHeight(header + sum(self.table.rowHeight(r) for r in range(self.table.rowCount())) + 4)
+        status = "Evaluation finished; it was also added to the report."
+        warnings = list(ev.get("warnings") or [])
+        if warnings:
+            status += "\n⚠ " + "\n⚠ ".join(warnings)
+        self.status.setText(status)
+
+    def _show_verdicts(self, ppl: dict, kept: dict) -> None:
+        """kept: the engine's {skill: fraction} for the merge when it reports one; else perplexities compared."""
+        specs = list(ppl)
+        for i, skill in enumerate(("reasoning", "domain")):
+            data = next((d for d, r in self.data_roles.items() if r == skill and d in ppl), None)
+            if data is None and len(specs) == 2:
+                data = specs[i]  # evaluate_job passes [reasoning data, domain data]
+            if data is None:
+                continue
+            if isinstance(kept.get(skill), (int, float)):
+                verdict, words = kept_verdict(float(kept[skill]), skill)
+            else:
+                verdict, words = perplexity_verdict(ppl, data, skill)
+            kind, mark = VERDICT_COLORS[verdict]
+            question = f"Kept the {skill} skill?"
+            answer = {"kept": "Yes", "partly": "Partly", "lost": "No", "unclear": "Unclear"}[verdict]
+            self.verdicts[skill].set_message(
+                f"{mark} <b>{question} {answer}</b> — on {data_title(data)}: {words}.", kind
+            )
+
+
+def data_title(spec: str) -> str:
+    """'builtin:safety' -> 'Safety (refusals) (built-in)'; a file -> its name."""
+    spec = str(spec)
+    if spec.startswith("builtin:"):
+        from reasonany_gui.engine.data.calibration import PRESETS
+
+        name = spec[len("builtin:") :]
+        preset = PRESETS.get(name)
+        return f"{preset.title if preset else name} (built-in)"
+    return Path(spec).name or spec
+
+
+def _model_order(name: str) -> tuple[int, str]:
+    order = {"merged": 0, "base": 1, "reasoning": 2, "domain": 3}
+    return order.get(name, 9), name

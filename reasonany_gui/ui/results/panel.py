@@ -1,0 +1,251 @@
+"""Step 6: the result. Where the model is, the mask inspector, re-tuning, evaluation, the report.
+
+Re-tuning (shares, strengths, scope) re-selects from the importance scores already measured: the worker
+calls `Pipeline.select(new_config)`, which runs no new backward pass, so it takes seconds; "Save this
+version" then writes it to a new folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from reasonany_gui.engine.core.paths import run_files
+from reasonany_gui.engine.methods.registry import REGISTRY, TITLES
+from reasonany_gui.engine.settings.config import MergeConfig
+
+from ..inspector.view import MaskInspector
+from ..tune.view import TuneView
+from ..widgets import Banner
+from .evaluation import EvaluationView
+from .retune_card import RetuneCard
+from .summary import summary_html
+
+EVALUATE_TIP = "Compare the merged model with the three inputs (perplexity and sample answers)."
+EVALUATE_UNSAVED = "Save this version first: Evaluate checks a saved model."
+RETUNED_EVAL_NOTE = (
+    "The masks were re-tuned and are not saved yet, so there is nothing to evaluate for them. "
+    "Press “Save this version…”, then Evaluate."
+)
+EMPTY_TEXT = (
+    "No results yet.\n\nPress Merge to create a merged model, or open an earlier output folder with “Open run…”."
+)
+
+
+class ResultsPanel(QWidget):
+    """The Results screen. The window talks to it through the intent methods below (show this, begin that) and
+    its signals, never through its child widgets, so the screen can be rearranged without touching the window."""
+
+    retune_requested = Signal(dict)
+    save_requested = Signal()
+    evaluate_requested = Signal()
+    ask_requested = Signal(str)  # the user's own question for the four models
+    tune_requested = Signal(dict)  # "Find a good setting": the search's options {"budget", "checks"}
+    cancel_requested = Signal()  # the search's own Cancel button
+    candidate_requested = Signal(dict)  # a point of the search was clicked: re-tune to its setting
+    search_options_changed = Signal()  # the search's options were edited here
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.out_dir: Path | None = None
+        self.where = Banner("", "info")
+        self.where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.open_folder = QPushButton("Open folder")
+        self.open_report = QPushButton("Open report")
+        self.evaluate = QPushButton("Evaluate")
+        self.evaluate.setToolTip(EVALUATE_TIP)
+        self.unsaved = False
+        self.save_version = QPushButton("Save this version…")
+        self.save_version.setToolTip("Write the re-tuned model to a new folder.")
+        self.save_version.setEnabled(False)
+        for b in (self.open_folder, self.open_report, self.evaluate):
+            b.setEnabled(False)
+        self.open_folder.clicked.connect(lambda: self._open(self.out_dir))
+        self.open_report.clicked.connect(lambda: self._open(self.report_path()))
+        self.evaluate.clicked.connect(self.evaluate_requested)
+        self.save_version.clicked.connect(self.save_requested)
+        top = QVBoxLayout()  # the banner on its own line: a long folder path must not push the buttons away
+        top.addWidget(self.where)
+        buttons = QHBoxLayout()
+        for b in (self.open_folder, self.open_report, self.evaluate, self.save_version):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        top.addLayout(buttons)
+
+        self.retune = RetuneCard()
+        self.retune.retune_requested.connect(self.retune_requested)
+        self.retune.setEnabled(False)
+        self.inspector = MaskInspector()
+        self.evaluation = EvaluationView()
+        self.tune_view = TuneView()
+        self.evaluation.find_setting_requested.connect(lambda: self.tabs.setCurrentWidget(self.tune_view))
+        self.evaluation.ask_requested.connect(self.ask_requested)
+        self.tune_view.tune_requested.connect(self.tune_requested)
+        self.tune_view.cancel_requested.connect(self.cancel_requested)
+        self.tune_view.setting_requested.connect(self.candidate_requested)
+        self.tune_view.options.changed.connect(self.search_options_changed)
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        self.summary.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.summary.setContentsMargins(12, 12, 12, 12)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.inspector, "Masks")
+        self.tabs.addTab(self.evaluation, "Evaluation")
+        self.tabs.addTab(self.tune_view, "Find a good setting")
+        self.tabs.addTab(self.summary, "Run summary")
+
+        filled = QWidget()
+        fl = QVBoxLayout(filled)
+        fl.setContentsMargins(0, 0, 0, 0)
+        fl.addLayout(top)
+        fl.addWidget(self.retune)
+        fl.addWidget(self.tabs, 1)
+        empty = QLabel(EMPTY_TEXT)
+        self.empty = empty
+        empty.setObjectName("emptyState")
+        empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        empty.setWordWrap(True)
+        self.body = QStackedWidget()
+        self.body.addWidget(empty)
+        self.body.addWidget(filled)
+
+        lay = QVBoxLayout(self)
+        title = QLabel("6  Results")
+        title.setObjectName("pageTitle")
+        lay.addWidget(title)
+        lay.addWidget(self.body, 1)
+        self.inspector.set_selection(None)
+
+    # ------------------------------------------------------------------ state
+    def report_path(self) -> Path | None:
+        return run_files(self.out_dir) / "report.html" if self.out_dir else None
+
+    def show_empty(self, text: str = EMPTY_TEXT) -> None:
+        """Nothing to show (a merge is running, or the last one was cancelled or failed): say so, and show no old
+        masks or banner that would contradict it."""
+        self.set_selection(None)
+        self.set_report(None)
+        self.set_output(None)
+        self.empty.setText(text)
+
+    def set_output(self, out_dir: Path | None, saved_current: bool = True) -> None:
+        self.out_dir = Path(out_dir) if out_dir else None
+        self.unsaved = self.out_dir is not None and not saved_current
+        self.empty.setText(EMPTY_TEXT)
+        self.body.setCurrentIndex(1 if self.out_dir is not None else 0)
+        if self.out_dir is None:
+            self.where.set_message("", "info")
+        elif saved_current:
+            self.where.set_message(f"✓ Merged model saved in <b>{self.out_dir}</b>", "ok")
+        else:
+            self.where.set_message(
+                f"The masks below were re-tuned and are <b>not saved yet</b> "
+                f"(the last saved model is in {self.out_dir}). Press “Save this version…”.",
+                "warn",
+            )
+        for b in (self.open_folder, self.open_report):
+            b.setEnabled(self.out_dir is not None)
+        self._enable_evaluate(busy=False)
+        self.save_version.setEnabled(not saved_current)
+        if self.unsaved:  # an evaluation of the saved model says nothing about the re-tuned masks shown now
+            self.evaluation.show_result(None, RETUNED_EVAL_NOTE)
+
+    def _enable_evaluate(self, busy: bool) -> None:
+        self.evaluate.setEnabled(not busy and self.out_dir is not None and not self.unsaved)
+        self.evaluate.setToolTip(EVALUATE_UNSAVED if self.unsaved else EVALUATE_TIP)
+
+    def set_selection(self, selection, scope: str | None = None, method: str | None = None) -> None:
+        self.inspector.set_selection(selection)
+        self.inspector.heatmaps.set_scope_note(scope if selection is not None else None)
+        if selection is None and method in REGISTRY and not REGISTRY[method].needs_scores:
+            self.inspector.totals.setText(
+                f"No masks: {TITLES[method]} changes every "
+                "weight (it selects none), so there is nothing to inspect here."
+            )
+
+    def set_report(self, report: dict | None) -> None:
+        self.summary.setText(summary_html(report) if report else "")
+        self.evaluation.show_result((report or {}).get("evaluation"))
+        self.tune_view.set_result((report or {}).get("tune"))
+
+    def set_busy(self, busy: bool, job: str = "") -> None:
+        self.retune.apply_button.setEnabled(not busy)
+        self.tune_view.set_busy(busy, searching=job == "tune")
+        self.evaluation.ask_button.setEnabled(not busy)
+        self._enable_evaluate(busy)
+
+    # ------------------------------------------------------------------ intents (what the window asks for)
+    def show_run_setting(self, config: MergeConfig | None, retunable: bool) -> None:
+        """The setting of the run shown (None: an opened run whose report this version cannot read).
+
+        It fills the Re-tune card, which is usable only when `retunable` (measured scores are at hand), and tells
+        the evaluation which data set is which skill's (for its verdicts)."""
+        self.evaluation.data_roles = (
+            {config.reasoning_data: "reasoning", config.domain_data: "domain"} if config is not None else {}
+        )
+        if config is not None:
+            self.retune.load(config)
+        self.retune.setEnabled(retunable)
+
+    def scores_cleared(self) -> None:
+        """The score cache was deleted: neither re-tuning nor the search can run until a new merge measures."""
+        self.retune.setEnabled(False)
+        self.tune_view.set_available(False)
+
+    def set_tune_state(self, available: bool, current: dict | None) -> None:
+        """Whether a search can start (scores at hand), and the setting shown now (ringed on the search's plot)."""
+        self.tune_view.set_available(available)
+        self.tune_view.mark_current(current)
+
+    def on_event(self, event: object) -> None:
+        """An engine event while a job runs (the search draws its candidates live)."""
+        self.tune_view.on_event(event)
+
+    def search_options(self) -> dict:
+        """The search's options as shown here: {"budget": int, "checks": path or None}."""
+        return self.tune_view.options.values()
+
+    def set_search_options(self, budget: int, checks: str | None) -> None:
+        """Show the search's options (without echoing search_options_changed)."""
+        self.tune_view.options.set_values(budget, checks)
+
+    def begin_tune(self, budget: int) -> None:
+        """A search of `budget` candidates starts: its tab comes to the front and fills in live."""
+        self.tune_view.begin(budget)
+        self.tabs.setCurrentWidget(self.tune_view)
+
+    def show_tune_result(self, section: dict | None) -> None:
+        """The finished search (tune.TuneResult.report_section), or None."""
+        self.tune_view.set_result(section)
+
+    def end_tune(self, state: str, message: str = "") -> None:
+        """The search stopped without a result: state "cancelled" or "failed" (message: the first line why)."""
+        self.tune_view.finish(state, message)
+
+    def begin_evaluation(self) -> None:
+        self.evaluation.status.setText("Evaluating the base, reasoning, domain and merged models…")
+
+    def show_evaluation(self, result: dict | None) -> None:
+        """A finished evaluation, brought to the front."""
+        self.evaluation.show_result(result)
+        self.tabs.setCurrentWidget(self.evaluation)
+
+    def show_answers(self, result: dict | None, note: str = "") -> None:
+        """The four models' answers to the user's question, or a note in each box (thinking, cancelled, failed)."""
+        self.evaluation.show_answers(result, note)
+
+    def _open(self, path: Path | None) -> None:
+        if path is not None and Path(path).exists():
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))

@@ -1,0 +1,96 @@
+"""The Re-tune card: method, shares, strengths and scope applied to the scores already measured (seconds)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QWidget,
+)
+
+from reasonany_gui.engine.settings.config import MergeConfig
+
+from ..setting_widgets import setting_value, setting_widget, show_setting
+from ..texts import FOLLOW_HELP, FOLLOW_LABEL, LABELS, TOOLTIPS
+from ..widgets import Card, StrengthLink, strengths_follow_shares
+
+#: the settings on the Re-tune card (config.Setting.retune_card): applied to the measured scores in seconds
+RETUNE_FIELDS = MergeConfig.fields_where(retune_card=True)
+#: where each sits in the card's grid (row, column): method and scope, then shares above strengths
+PLACES = {
+    "method": (0, 0),
+    "scope": (0, 2),
+    "reasoning_ratio": (1, 0),
+    "domain_ratio": (1, 2),
+    "reasoning_scale": (2, 0),
+    "domain_scale": (2, 2),
+}
+
+
+class RetuneCard(Card):
+    """Method, shares, strengths and scope, applied to the cached scores with one click (compact rows).
+
+    The method is here because "Find a good setting" may recommend Task Arithmetic, TIES or DARE: the card must
+    show what the masks and a saved version use, and let the user go back to ReasonAny."""
+
+    retune_requested = Signal(dict)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("", parent)
+        self.boxes: dict[str, QWidget] = {}
+        title = QLabel("Re-tune")
+        title.setObjectName("sectionTitle")
+        title.setToolTip("Uses the importance scores already measured: takes seconds, not a new run.")
+        hint = QLabel("Uses the importance scores already measured: seconds, not a new run.")
+        hint.setObjectName("muted")
+        hint.setWordWrap(True)
+        head = QHBoxLayout()
+        head.addWidget(title)
+        head.addWidget(hint, 1)
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(8)
+        grid.setVerticalSpacing(4)
+        extra_rows = iter(range(3, 3 + len(RETUNE_FIELDS)))
+        for name in RETUNE_FIELDS:
+            box = setting_widget(name)
+            label = QLabel(LABELS[name])
+            label.setToolTip(TOOLTIPS[name])
+            row, col = PLACES.get(name) or (next(extra_rows), 0)  # a new card setting gets a row of its own
+            grid.addWidget(label, row, col)
+            grid.addWidget(box, row, col + 1)
+            self.boxes[name] = box
+        for col in (1, 3):
+            grid.setColumnStretch(col, 1)
+        self.follow = QCheckBox(FOLLOW_LABEL)
+        self.follow.setToolTip(FOLLOW_HELP)
+        grid.addWidget(self.follow, grid.rowCount(), 0, 1, 4)
+        self.link = StrengthLink(
+            self.follow,
+            [
+                (self.boxes["reasoning_ratio"], self.boxes["reasoning_scale"]),
+                (self.boxes["domain_ratio"], self.boxes["domain_scale"]),
+            ],
+            self,
+        )
+        self.apply_button = QPushButton("Update masks")
+        self.apply_button.setObjectName("primary")
+        self.apply_button.setToolTip(
+            "Re-select the weights with these values from the scores already measured (seconds, no new measurement)."
+        )
+        self.apply_button.clicked.connect(lambda: self.retune_requested.emit(self.values()))
+        head.addWidget(self.apply_button)
+        self.body.addLayout(head)
+        self.body.addLayout(grid)
+
+    def load(self, config) -> None:
+        self.follow.setChecked(False)
+        for name, box in self.boxes.items():
+            show_setting(name, box, getattr(config, name))
+        self.follow.setChecked(strengths_follow_shares(self.values()))
+
+    def values(self) -> dict:
+        return {name: setting_value(name, box) for name, box in self.boxes.items()}

@@ -1,0 +1,1 @@
+"""Results ▸ Find a good setting: the search's options, its live scatter plot and its words."""
