@@ -17,6 +17,7 @@ import pytest
 
 from reasonany_gui.engine.core.errors import CancelledError, InputError
 from reasonany_gui.engine.core.events import CancelToken, Progress
+from reasonany_gui.engine.core.paths import SAFETENSORS_INDEX
 from reasonany_gui.engine.io import download as dl
 from reasonany_gui.engine.io.checkpoints import cached_repo_ids, describe_model, resolve_model
 
@@ -112,7 +113,7 @@ def test_choose_files_pickle_only_when_allowed():
         "model-00001-of-00002.safetensors",
         "model-00002-of-00002.safetensors",
         "consolidated.safetensors",
-        dl.SAFE_INDEX,
+        SAFETENSORS_INDEX,
         "config.json",
     ]
     assert "consolidated.safetensors" not in dl.choose_files(sharded)[0]

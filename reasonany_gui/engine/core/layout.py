@@ -22,7 +22,11 @@ _SUFFIX = {
     "w3": "up",
     "w2": "down",
 }
-_EMBED = re.compile(r"(embed_tokens|wte|word_embeddings|lm_head|embed_out)\.weight$")
+#: the names of an input embedding and of an output head across Llama/Qwen/Mistral, GPT-2 and BLOOM-style models
+INPUT_EMBEDDINGS: tuple[str, ...] = ("embed_tokens", "wte", "word_embeddings")
+OUTPUT_HEADS: tuple[str, ...] = ("lm_head", "embed_out")
+_INPUT = re.compile(rf"({'|'.join(INPUT_EMBEDDINGS)})\.weight$")
+_EMBED = re.compile(rf"({'|'.join(INPUT_EMBEDDINGS + OUTPUT_HEADS)})\.weight$")
 
 
 def layer_of(name: str) -> int | None:
@@ -41,6 +45,11 @@ def module_of(name: str) -> str | None:
 def is_embedding(name: str) -> bool:
     """Input embedding or output head: rows of tokens absent from the data get zero gradient."""
     return bool(_EMBED.search(name))
+
+
+def is_input_embedding(name: str) -> bool:
+    """The input embedding alone (its rows are the token ids the model accepts), not an output head."""
+    return bool(_INPUT.search(name))
 
 
 def num_layers(names: list[str]) -> int:

@@ -13,6 +13,9 @@ RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 APP = "reasonany-gui"
 #: the folder inside each merged model's output folder that holds run.yaml, report.json/html, masks, tune.json
 RUN_DIR = "reasonany"
+#: the shard index of a sharded safetensors model: read by the checkpoint reader, the score cache and the
+#: downloader, written by the shard writer (one spelling for all four)
+SAFETENSORS_INDEX = "model.safetensors.index.json"
 
 
 def _root(kind: str) -> Path | None:

@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core import layout
 from ..core.errors import InputError, missing_library_message
+from ..core.paths import SAFETENSORS_INDEX
 
-INDEX_SAFE = "model.safetensors.index.json"
 INDEX_PICKLE = "pytorch_model.bin.index.json"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}$")
@@ -138,7 +139,7 @@ class TensorFiles:
     @classmethod
     def from_folder(cls, folder: Path) -> TensorFiles:
         """A folder written by writer.ShardedWriter (index + shards), e.g. a score map."""
-        return cls(_files_from_index(Path(folder), INDEX_SAFE))
+        return cls(_files_from_index(Path(folder), SAFETENSORS_INDEX))
 
     def _read_header(self, f: Path) -> None:
         if self.is_pickle:
@@ -240,13 +241,13 @@ class Checkpoint(TensorFiles):
         super().__init__(files, self.is_pickle)
         if not self.tensors:
             raise InputError(f"{self.path}: the weight files hold no tensors. Re-download or re-save the model.")
-        if not self.is_pickle and not (self.path / INDEX_SAFE).is_file():
+        if not self.is_pickle and not (self.path / SAFETENSORS_INDEX).is_file():
             self._refuse_duplicates(files + self.ignored_files)
 
     def _weight_files(self, allow_pickle: bool) -> list[Path]:
         p = self.path
-        if (p / INDEX_SAFE).is_file():
-            return _files_from_index(p, INDEX_SAFE)
+        if (p / SAFETENSORS_INDEX).is_file():
+            return _files_from_index(p, SAFETENSORS_INDEX)
         safes = _visible_safetensors(p)
         if len(safes) > 1 and (p / "model.safetensors") in safes:
             # no index: transformers loads model.safetensors alone, so scoring and merging must read it alone;
@@ -287,8 +288,7 @@ class Checkpoint(TensorFiles):
     @property
     def embedding_rows(self) -> int | None:
         """Rows of the input embedding (the token ids the model accepts); None when no tensor looks like one."""
-        ends = ("embed_tokens.weight", "wte.weight", "word_embeddings.weight")
-        shapes = [m.shape for n, m in self.tensors.items() if n.endswith(ends) and len(m.shape) == 2]
+        shapes = [m.shape for n, m in self.tensors.items() if layout.is_input_embedding(n) and len(m.shape) == 2]
         return shapes[0][0] if shapes else None
 
     @property
@@ -457,8 +457,8 @@ def _safetensors_names(f: Path) -> list[str]:
 def _ambiguous(folder: Path, files: list[Path], name: str) -> InputError:
     return InputError(
         f"{folder} holds several safetensors files that store the same tensors ({', '.join(f.name for f in files)}: "
-        f"both have {name}) and no {INDEX_SAFE} that says which one is the model. A leftover copy? Move the extra "
-        "file(s) out of the folder, so that one copy of each tensor remains."
+        f"both have {name}) and no {SAFETENSORS_INDEX} that says which one is the model. A leftover copy? Move "
+        "the extra file(s) out of the folder, so that one copy of each tensor remains."
     )
 
 
@@ -679,7 +679,7 @@ def load_model(
     # the same files Checkpoint reads: safetensors whenever the folder has them (allowing pickle must not turn
     # safetensors off: a trio mixing one .bin model with safetensors models is why pickle is allowed at all)
     path = Path(path)
-    has_safetensors = (path / INDEX_SAFE).is_file() or any(_visible_safetensors(path))
+    has_safetensors = (path / SAFETENSORS_INDEX).is_file() or any(_visible_safetensors(path))
     device = torch.device(device)
     # straight to the device: each tensor is read from its memory map and placed there, so the host never holds
     # the whole model (15 GB at 7B in bf16) as it did with load-then-.to(device); the pickle fallback and

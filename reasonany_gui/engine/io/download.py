@@ -20,8 +20,8 @@ from pathlib import Path
 
 from ..core.errors import CancelledError, InputError
 from ..core.events import CancelToken, Listener, Progress, null_listener
+from ..core.paths import SAFETENSORS_INDEX
 
-SAFE_INDEX = "model.safetensors.index.json"
 PICKLE_INDEX = "pytorch_model.bin.index.json"
 #: the files a merge (and the merged model's tokenizer and chat template) needs, besides the weights
 SIDE_FILES = (
@@ -94,10 +94,10 @@ def choose_files(names: list[str], allow_pickle: bool = False) -> tuple[list[str
     """(files to fetch, files left out) from a repo's file list: top-level weights, config, tokenizer, template."""
     top = [n for n in names if "/" not in n]
     safetensors = [n for n in top if n.endswith(".safetensors")]
-    if SAFE_INDEX in top:  # sharded: the shards, not a second consolidated copy (Mistral ships both)
+    if SAFETENSORS_INDEX in top:  # sharded: the shards, not a second consolidated copy (Mistral ships both)
         safetensors = [n for n in safetensors if not n.startswith("consolidated")]
     if safetensors:
-        weights = safetensors + ([SAFE_INDEX] if SAFE_INDEX in top else [])
+        weights = safetensors + ([SAFETENSORS_INDEX] if SAFETENSORS_INDEX in top else [])
     elif allow_pickle:
         weights = [n for n in top if _matches(n, PICKLE_PATTERNS)] + ([PICKLE_INDEX] if PICKLE_INDEX in top else [])
     else:

@@ -32,12 +32,12 @@ from pathlib import Path
 import torch
 
 from ..core.errors import InputError
+from ..core.paths import SAFETENSORS_INDEX
 from .checkpoints import TensorFiles
 from .writer import TMP_MARK, ShardedWriter, TempFolder, existing_parent, human_bytes, space_with_margin, write_text
 
 SHARD_BYTES = 2_000_000_000
 DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
-INDEX = "model.safetensors.index.json"
 KEY = re.compile(r"^[0-9a-f]{24}$")
 log = logging.getLogger("reasonany")
 
@@ -116,7 +116,7 @@ class ScoreStore:
         p = self.path(key)
         try:
             meta = json.loads((p / "meta.json").read_text(encoding="utf-8"))
-            index = json.loads((p / INDEX).read_text(encoding="utf-8"))
+            index = json.loads((p / SAFETENSORS_INDEX).read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
             return f"{Path(exc.filename).name} is missing"
         except (OSError, ValueError, RecursionError) as exc:

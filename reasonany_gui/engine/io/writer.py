@@ -26,8 +26,8 @@ import psutil
 import torch
 
 from ..core.errors import InputError, WriteError
+from ..core.paths import SAFETENSORS_INDEX
 
-INDEX = "model.safetensors.index.json"
 TMP_MARK = ".reasonany-tmp-"
 
 
@@ -94,7 +94,7 @@ class ShardedWriter:
             missing = [n for s in self.shards[self._next :] for n in s if n not in self._pending][:5]
             raise RuntimeError(f"ShardedWriter closed before all tensors arrived (e.g. {missing})")
         index = {"metadata": {"total_size": self._total}, "weight_map": dict(sorted(self.file_of.items()))}
-        write_text(self.folder / INDEX, json.dumps(index, indent=2))
+        write_text(self.folder / SAFETENSORS_INDEX, json.dumps(index, indent=2))
 
 
 def write_text(path: Path, text: str) -> None:
