@@ -40,7 +40,7 @@ def rows(kind: str, n: int) -> list[dict]:
 
 def encoded(rows, tok) -> list[tuple[list[int], int]]:
     from reasonany_gui.engine.data.calibration import Sample
-    from reasonany_gui.engine.measure.tune import encode_reply
+    from reasonany_gui.engine.measure.heldout import encode_reply
 
     return [encode_reply(Sample(prompt=r["prompt"], response=r["response"]), tok, 128) for r in rows]
 

@@ -14,15 +14,10 @@ import torch
 from reasonany_gui import cli
 from reasonany_gui.engine.core.errors import CancelledError, InputError
 from reasonany_gui.engine.core.events import CancelToken, TuneCandidate
-from reasonany_gui.engine.measure.tune import (
-    Candidate,
-    Checks,
-    Tuner,
-    pareto,
-    recommend,
-    reference_setting,
-    reserve_check_rows,
-)
+from reasonany_gui.engine.measure.candidates import Candidate, pareto, recommend, reference_setting
+from reasonany_gui.engine.measure.checks import Checks
+from reasonany_gui.engine.measure.heldout import reserve_check_rows
+from reasonany_gui.engine.measure.tune import Tuner
 from reasonany_gui.engine.run.pipeline import Pipeline
 from reasonany_gui.engine.scoring.selection import Selection
 from reasonany_gui.engine.settings.config import MergeConfig
@@ -42,8 +37,8 @@ def test_objective_is_one_for_an_expert_and_zero_for_the_base(skilled):
     p = Pipeline(_config(trio, files, method="task_arithmetic"))
     tuner = Tuner(p, budget=1)
     from reasonany_gui.engine.data.calibration import load_tokenizer
+    from reasonany_gui.engine.measure.heldout import check_rows
     from reasonany_gui.engine.measure.live import LiveMerge
-    from reasonany_gui.engine.measure.tune import check_rows
 
     p.check()
     rows = check_rows(p.config, load_tokenizer(trio["reasoning"]), 16)
@@ -141,8 +136,8 @@ def _fresh_kept(p: Pipeline, settings: dict[str, dict]) -> dict[str, dict[str, f
     rows that neither the scoring nor the tuner saw: new sums, new phrasings of the harmful requests."""
     from reasonany_gui.engine.data.calibration import Sample, load_tokenizer
     from reasonany_gui.engine.measure.evaluate import greedy_ids, prompt_ids
+    from reasonany_gui.engine.measure.heldout import CheckRows, decision_share, decisions, encode_reply, reply_loss
     from reasonany_gui.engine.measure.live import LiveMerge
-    from reasonany_gui.engine.measure.tune import CheckRows, decision_share, decisions, encode_reply, reply_loss
 
     tok = load_tokenizer(p.config.reasoning)
     refuse = "I can't help with that."
@@ -387,8 +382,8 @@ def test_out_of_memory_during_a_candidate_is_one_clear_message(skilled, monkeypa
 
 def test_decisions_are_where_the_expert_parts_from_the_base_and_score_one_for_it_zero_for_the_base(skilled):
     from reasonany_gui.engine.data.calibration import load_tokenizer
+    from reasonany_gui.engine.measure.heldout import Decision, check_rows, decision_share, decisions
     from reasonany_gui.engine.measure.live import LiveMerge
-    from reasonany_gui.engine.measure.tune import Decision, check_rows, decision_share, decisions
 
     assert decisions([[1, 2], [1], [3]], [[5, 6, 7], [5, 6], [4, 0]], [[5, 9], [5, 6], [4, 8, 8]]) == [
         Decision([1, 2, 5], 6, 9),

@@ -174,7 +174,7 @@ def think_tokenizer(folder: Path) -> None:
 def encode_rows(rows: list[dict], tokenizer, max_length: int) -> list[tuple[list[int], int]]:
     """(token ids, index of the first reply token), rendered exactly as the engine renders calibration pairs
     (the tuner's own encoder: training and the tuner's checks see the same tokens)."""
-    from reasonany_gui.engine.measure.tune import encode_reply
+    from reasonany_gui.engine.measure.heldout import encode_reply
 
     return [
         encode_reply(calibration.Sample(prompt=r["prompt"], response=r["response"]), tokenizer, max_length)

@@ -26,8 +26,9 @@ sys.path.insert(0, str(ROOT / "pretrained"))
 sys.path.insert(0, str(ROOT / "quality"))
 
 from reasonany_gui.engine.data.calibration import load_tokenizer  # noqa: E402
+from reasonany_gui.engine.measure.candidates import reference_setting  # noqa: E402
 from reasonany_gui.engine.measure.live import LiveMerge  # noqa: E402
-from reasonany_gui.engine.measure.tune import Tuner, reference_setting  # noqa: E402
+from reasonany_gui.engine.measure.tune import Tuner  # noqa: E402
 from reasonany_gui.engine.run.pipeline import Pipeline  # noqa: E402
 from reasonany_gui.engine.settings.config import MergeConfig  # noqa: E402
 
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.identify()
     checks = None
     if args.recipe_checks:
-        from reasonany_gui.engine.measure.tune import Checks
+        from reasonany_gui.engine.measure.checks import Checks
 
         path = args.out.with_suffix(".checks.json")
         path.parent.mkdir(parents=True, exist_ok=True)

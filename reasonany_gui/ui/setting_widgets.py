@@ -14,8 +14,6 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, Q
 
 from reasonany_gui.engine.settings.config import FIELD_TYPES, MergeConfig
 
-from .texts import CHOICE_TITLES
-
 #: digits after the point in the spin boxes (an open range such as 0 < share < 1 stops one step inside)
 DECIMALS = 2
 #: the sizes offered for a size setting (any other size can be typed)
@@ -44,9 +42,8 @@ def setting_widget(name: str) -> QWidget:
         box = QLineEdit()
     elif meta.options() or kind == "text":  # a text field without choices (device) is a combo filled by its panel
         box = narrow_combo()
-        titles = CHOICE_TITLES.get(name, {})
-        for option in meta.options():
-            box.addItem(titles.get(option, option), option)
+        for option, title in meta.titles().items():
+            box.addItem(title, option)
     elif kind in ("number", "whole number") and meta.low is not None and meta.high is not None:
         box = _spin_box(name, kind == "whole number")
     else:

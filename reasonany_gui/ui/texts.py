@@ -3,8 +3,8 @@ for each choice.
 
 Why in one place: the settings form, the error dialogs ("Retry with these settings") and the run
 summary all name settings the same way, in words a domain expert understands. Labels and tooltips are written
-on the MergeConfig fields themselves (config.Setting, shared with the CLI's help); method titles come from the
-method registry; the words for the other choices are here.
+on the MergeConfig fields themselves (settings.fields.Setting, shared with the CLI's help), and so are the words
+for each choice (settings/choices.py; the method titles come from the method registry).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from reasonany_gui.engine.io.writer import human_bytes  # noqa: F401 - the one byte formatter, for the screens
-from reasonany_gui.engine.methods.registry import RegistryView
+from reasonany_gui.engine.settings.choices import ROLE_TITLES  # noqa: F401 - the models' names, for the screens
 from reasonany_gui.engine.settings.config import MergeConfig
 
 #: label and tooltip of every setting, from its Setting on MergeConfig (the one place they are written)
@@ -32,53 +32,10 @@ DEMO_VALUES_NOTE = (
     '"Find a good setting" checks them on your own models.'
 )
 
-#: the method combo's entries, live from the method registry ("ReasonAny (recommended)", "TIES (comparison)")
-METHOD_TITLES = RegistryView(lambda m: m.choice_title)
-
-SCORE_TITLES: dict[str, str] = {
-    "gradient": "Gradient size (as in the paper)",
-    "snip": "Weight x gradient (SNIP, recommended)",
-    "fisher": "Squared gradient (Fisher)",
-}
-
-SCOPE_TITLES: dict[str, str] = {"global": "Whole model", "tensor": "Each weight matrix"}
-
-DTYPE_TITLES: dict[str, str] = {
-    "auto": "Automatic",
-    "bfloat16": "bfloat16 (half size)",
-    "float16": "float16 (half size)",
-    "float32": "float32 (full size)",
-}
-
-#: the saved model's precision ("auto" keeps the base model's, so it is named that way)
-SAVE_DTYPE_TITLES: dict[str, str] = {**DTYPE_TITLES, "auto": "Same as the base model"}
-
-ACCUMULATOR_TITLES: dict[str, str] = {
-    "auto": "Automatic",
-    "device": "On the GPU (fast)",
-    "host": "In RAM (saves GPU memory)",
-}
-
-ROLE_TITLES: dict[str, str] = {"base": "Base model", "reasoning": "Reasoning model", "domain": "Domain model"}
-
-GRANULARITY_TITLES: dict[str, str] = {
-    "element": "Single weights (as in the paper)",
-    "tensor": "Whole matrices (comparison only)",
-}
-
-SCORE_PRECISION_TITLES: dict[str, str] = {"bfloat16": "bfloat16 (half the disk space)", "float32": "float32 (exact)"}
-
-#: the words for each choice of a setting with choices (a choice missing here is shown as it is written)
+#: the words for each choice of a setting with choices, from its Setting (engine/settings/choices.py; the
+#: method's live from the method registry); a choice missing there is shown as it is written
 CHOICE_TITLES: dict[str, Mapping[str, str]] = {
-    "method": METHOD_TITLES,
-    "score": SCORE_TITLES,
-    "scope": SCOPE_TITLES,
-    "dtype": SAVE_DTYPE_TITLES,
-    "compute_dtype": DTYPE_TITLES,
-    "accumulators": ACCUMULATOR_TITLES,
-    "tokenizer_source": ROLE_TITLES,
-    "granularity": GRANULARITY_TITLES,
-    "score_precision": SCORE_PRECISION_TITLES,
+    name: meta.titles() for name, meta in MergeConfig.settings().items() if meta.choices is not None
 }
 
 

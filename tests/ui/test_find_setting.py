@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtCore import QPointF, Qt
 
 from reasonany_gui.engine.core.errors import CancelledError
-from reasonany_gui.engine.measure.tune import SETTING_KEYS
+from reasonany_gui.engine.measure.candidates import SETTING_KEYS
 from reasonany_gui.ui.tune.view import split_summary
 
 SHOT_SIZE = (1440, 900)

@@ -7,16 +7,19 @@ scales are the weights, so one settings panel serves every method.
 
 The method registry (`REGISTRY`, one `MergeMethod` record per method, after the formulas) is the only place a
 method is described: its id, titles, help, paper, which settings it reads, how the scored methods select, and
-its per-tensor function. The config's choices, the CLI, the GUI, selection and the reports all read it, so
-adding a method is one formula plus one `register(...)` call (pattern: mergekit's merge_methods/registry.py).
+its per-tensor function, how a tuner candidate of it is labelled, which settings the tuner tries first, its time
+cost, its own validation and its plot style. The config's choices and validation, the CLI, the GUI, selection,
+the tuner, the estimate and the reports all read it, so adding a method is one formula plus one `register(...)`
+call (pattern: mergekit's merge_methods/registry.py; docs/EXTENDING.md shows the code).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import torch
 
@@ -179,6 +182,20 @@ class TensorTrio:
 
 
 MergeFn = Callable[[TensorTrio, "MergeConfig"], torch.Tensor]
+#: a method's own check of a valid-typed config (e.g. linear's weights must not sum to 0): plain-words problems
+CheckFn = Callable[["MergeConfig"], list[str]]
+#: the tuner's anchors of a method: the ratios and scales it tries before refining (read by measure.candidates)
+Anchor = Mapping[str, float]
+#: what a tuner candidate's label shows of its setting, by the knobs a method reads (see `MergeMethod.label`)
+SCALES_LABEL = "{title} λ {reasoning_scale:g}/{domain_scale:g}"
+DENSITIES_LABEL = "{title} density {reasoning_ratio:g}/{domain_ratio:g}, λ {reasoning_scale:g}/{domain_scale:g}"
+SCORED_LABEL = "{title} p {reasoning_ratio:g}/{domain_ratio:g}, λ {reasoning_scale:g}/{domain_scale:g}, {scope} scope"
+#: the time the streamed merge's arithmetic takes per parameter (ns, one CPU thread) when a record does not say
+MERGE_NS_DEFAULT = 12.0
+
+
+def _no_problems(cfg: MergeConfig) -> list[str]:
+    return []
 
 
 @dataclass(frozen=True)
@@ -188,7 +205,13 @@ class MergeMethod:
     `selection` is empty for methods that merge every weight, and otherwise names the direction per expert role
     ("top" = its most important weights, "bottom" = its least important): a method that needs importance scores
     must say this itself, so a new scored method can never inherit another method's direction by accident.
-    `uses` lists the settings the per-tensor function reads beyond the scores (the GUI keeps them editable)."""
+    `uses` lists the settings the per-tensor function reads beyond the scores (the GUI keeps them editable).
+
+    The rest has defaults that fit a new method, so none silently degrades: `label` formats a tuner candidate
+    (fields: title and the setting's keys; "" = chosen by the knobs the method reads), `anchors` are the
+    settings the tuner tries first (() = the tuner tries it only when it is the user's own setting), `merge_ns`
+    is its arithmetic per parameter for the time estimate, `check` its own validation, and `colour` / `marker`
+    its point in the tuner's scatter plot (colour and shape both differ, so the plot reads in grey too)."""
 
     id: str
     title: str  # short: tables, plots, the tuner's summary
@@ -199,6 +222,12 @@ class MergeMethod:
     selection: Mapping[str, Direction] = field(default_factory=dict)
     uses: tuple[str, ...] = ("reasoning_scale", "domain_scale")
     recommended: bool = False
+    label: str = ""
+    anchors: tuple[Anchor, ...] = ()
+    merge_ns: float = MERGE_NS_DEFAULT
+    check: CheckFn = _no_problems
+    colour: str = "#667085"
+    marker: str = "x"
 
     @property
     def needs_scores(self) -> bool:
@@ -210,6 +239,16 @@ class MergeMethod:
         """The title in a list of choices (the GUI combo): the recommended method is marked as such."""
         return f"{self.title} ({'recommended' if self.recommended else 'comparison'})"
 
+    def describe(self, setting: Mapping[str, Any]) -> str:
+        """A tuner candidate in words, e.g. 'TIES density 0.5/0.5, λ 1/1' (`label`, or the default by knobs)."""
+        if self.label:
+            text = self.label
+        elif self.needs_scores:
+            text = SCORED_LABEL
+        else:
+            text = DENSITIES_LABEL if "reasoning_ratio" in self.uses else SCALES_LABEL
+        return text.format(title=self.title, **{"scope": "tensor", **setting})
+
     def problems(self) -> list[str]:
         """What is missing or inconsistent in this record (empty = complete)."""
         out = [
@@ -219,12 +258,14 @@ class MergeMethod:
         ]
         if not self.id.isidentifier() or self.id != self.id.lower():
             out.append(f"{self.id!r}: the id must be a lower-case identifier (it is a CLI choice and a YAML value)")
-        if not callable(self.merge):
-            out.append(f"{self.id}: merge is not callable")
+        if not callable(self.merge) or not callable(self.check):
+            out.append(f"{self.id}: merge and check must be callable")
         if self.selection and (
             set(self.selection) != set(SELECTED_ROLES) or not set(self.selection.values()) <= {"top", "bottom"}
         ):
             out.append(f"{self.id}: selection must give 'top' or 'bottom' for each of {', '.join(SELECTED_ROLES)}")
+        if not self.merge_ns > 0:
+            out.append(f"{self.id}: merge_ns must be a positive time per parameter (ns)")
         return out
 
 
@@ -274,8 +315,11 @@ class RegistryView(Mapping[str, str]):
         return len(REGISTRY)
 
 
+#: the three titles of a method, one name each: the short one (tables, plots, the tuner), the full one (the report
+#: and the model card) and the one in a list of choices (the GUI's method combo, "TIES (comparison)")
 TITLES = RegistryView(lambda m: m.title)
 FULL_TITLES = RegistryView(lambda m: m.full_title)
+OPTION_TITLES = RegistryView(lambda m: m.choice_title)
 
 
 # ---------------------------------------------------------------------------- per-tensor functions and records
@@ -309,6 +353,25 @@ def _linear(t: TensorTrio, cfg: MergeConfig) -> torch.Tensor:
     return linear(t.base, t.tau_r, t.tau_d, cfg.reasoning_scale, cfg.domain_scale)
 
 
+def _linear_check(cfg: MergeConfig) -> list[str]:
+    if cfg.reasoning_scale + cfg.domain_scale <= 0:
+        return ["linear merging needs reasoning_scale + domain_scale > 0 (they are the weights)."]
+    return []
+
+
+def _anchor(ratio: float, scale: float) -> Anchor:
+    return {"reasoning_ratio": ratio, "domain_ratio": ratio, "reasoning_scale": scale, "domain_scale": scale}
+
+
+def _paper_style_anchors() -> tuple[Anchor, ...]:
+    """The paper's small shares and larger ones, each at a plain scale (1), a compensating one (1/share: the
+    expert's total change stays about the same) and half-way between them (√(1/share)); the tuner clips a scale
+    to the legal range."""
+    return tuple(
+        _anchor(p, lam) for p in (0.05, 0.2, 0.5) for lam in sorted({1.0, round(math.sqrt(1 / p), 2), round(1 / p, 2)})
+    )
+
+
 _DENSITIES = ("reasoning_ratio", "domain_ratio", "reasoning_scale", "domain_scale")
 register(
     MergeMethod(
@@ -321,6 +384,9 @@ register(
         _masked,
         {"reasoning": "bottom", "domain": "top"},
         recommended=True,
+        anchors=_paper_style_anchors(),
+        colour="#2f6fde",
+        marker="o",
     )
 )
 register(
@@ -331,6 +397,9 @@ register(
         "Adds both experts' full changes to the base. Simple; often loses one of the two skills.",
         "Ilharco et al., Editing Models with Task Arithmetic, arXiv:2212.04089",
         _task_arithmetic,
+        anchors=(_anchor(0.5, 1.0), _anchor(0.5, 0.6)),  # the experts' full changes, and damped
+        colour="#f08c00",
+        marker="t1",
     )
 )
 register(
@@ -342,6 +411,10 @@ register(
         "Yadav et al., TIES-Merging, arXiv:2306.01708",
         _ties,
         uses=_DENSITIES,
+        anchors=(_anchor(0.5, 1.0),),
+        merge_ns=95.0,  # the k-th largest |τ| of both task vectors (bench_trim.py: ~42 ns/element each)
+        colour="#12a150",
+        marker="s",
     )
 )
 register(
@@ -353,6 +426,10 @@ register(
         "Yu et al., Language Models are Super Mario (DARE), arXiv:2311.03099",
         _dare,
         uses=_DENSITIES + ("seed",),
+        anchors=(_anchor(0.5, 1.0),),
+        merge_ns=30.0,  # two random masks
+        colour="#9b51e0",
+        marker="d",
     )
 )
 register(
@@ -363,6 +440,9 @@ register(
         "A weighted average of the two experts (strengths are the weights).",
         "Wortsman et al., Model soups, arXiv:2203.05482",
         _linear,
+        check=_linear_check,
+        colour="#667085",
+        marker="h",
     )
 )
 register(
@@ -374,5 +454,7 @@ register(
         "Ma et al., LED-Merging, arXiv:2502.16770",
         _masked,
         {"reasoning": "top", "domain": "top"},
+        colour="#0e9384",
+        marker="p",
     )
 )

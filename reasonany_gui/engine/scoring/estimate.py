@@ -16,6 +16,7 @@ import torch
 from ..core.devices import compute_dtype, resolve_device
 from ..core.errors import InputError
 from ..io.checkpoints import ModelInfo
+from ..methods.registry import get_method
 from ..settings.config import MergeConfig
 from .importance import group_params_bound
 from .placement import SplitPlan, split_plan
@@ -43,11 +44,6 @@ BUS_RATE = 20e9
 #: tensor scope, ns per parameter and map read besides the disk (measured at 0.2 B params, one thread: 43.3 s for
 #: 8 reads of 213 M, bench_memory.py, RESULTS.md §6)
 SELECT_NS_PER_READ = 24.0
-#: the merge's arithmetic per parameter (ns, one CPU thread), besides reading three inputs and writing one output;
-#: TIES selects the k-th largest |τ| of both task vectors (bench_trim.py: ~42 ns/element each), DARE draws two
-#: random masks
-MERGE_NS = {"ties": 95.0, "dare": 30.0}
-MERGE_NS_DEFAULT = 12.0
 #: host memory of each extra process of a several-device run (Python, torch, the CUDA context): docs/SCALING.md
 PROCESS_HOST_BYTES = 2_500_000_000
 
@@ -198,9 +194,7 @@ def stage_costs(
     out_bytes = p * {"float32": 4, "float16": 2, "bfloat16": 2}.get(
         info.dtype if config.dtype == "auto" else config.dtype, 2
     )
-    costs["write"] = (
-        0.3 + (3 * info.size_bytes + out_bytes) / DISK_RATE + p * MERGE_NS.get(config.method, MERGE_NS_DEFAULT) * 1e-9
-    )
+    costs["write"] = 0.3 + (3 * info.size_bytes + out_bytes) / DISK_RATE + p * get_method(config.method).merge_ns * 1e-9
     return costs
 
 

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..measure.tune import DEFAULT_CHECK_ROWS, Tuner, TuneResult, reserve_check_rows
+from ..measure.heldout import DEFAULT_CHECK_ROWS, reserve_check_rows
+from ..measure.tune import Tuner, TuneResult
 from ..run.pipeline import Pipeline
 
 
