@@ -32,7 +32,8 @@ from reasonany_gui.engine.core.errors import CancelledError, InputError, OutOfMe
 from reasonany_gui.engine.core.events import CancelToken, Log, Progress, StageStarted
 from reasonany_gui.engine.io.checkpoints import Checkpoint
 from reasonany_gui.engine.io.writer import TMP_MARK, human_bytes
-from reasonany_gui.engine.run.pipeline import Pipeline, oom_error, registry_path
+from reasonany_gui.engine.run.pipeline import Pipeline, registry_path
+from reasonany_gui.engine.scoring.oom import oom_error
 from reasonany_gui.engine.settings.config import MergeConfig
 
 PACKAGE = Path(__file__).resolve().parents[1] / "reasonany_gui"
@@ -708,16 +709,16 @@ def _oom(*_a, **_k):
 
 
 def test_oom_in_the_forward_pass_names_the_fix_and_the_retry_flags(trio, data_files, tmp_path, capsys, monkeypatch):
-    from reasonany_gui.engine.run import pipeline as pipeline_module
+    from reasonany_gui.engine.run import identify
 
-    real_load = pipeline_module.load_model
+    real_load = identify.load_model
 
     def load_then_break(*a, **k):
         model = real_load(*a, **k)
         model.forward = _oom  # the first sample's forward pass runs out of memory
         return model
 
-    monkeypatch.setattr(pipeline_module, "load_model", load_then_break)
+    monkeypatch.setattr(identify, "load_model", load_then_break)
     out = tmp_path / "merged"
     code, err = run_cli(merge_argv(trio, data_files, out), capsys)
     assert code == 1, err
@@ -742,9 +743,9 @@ def test_oom_suggestions_are_the_next_settings_not_yet_on():
 @pytest.mark.slow  # a full merge per suggestion
 def test_oom_retry_with_the_suggestions_completes(trio, data_files, tmp_path, monkeypatch):
     """The GUI's one-click retry is config.replace(**exc.suggestions): it must run where the first run failed."""
-    from reasonany_gui.engine.run import pipeline as pipeline_module
+    from reasonany_gui.engine.run import identify
 
-    real = pipeline_module.score_pass
+    real = identify.score_pass
     state = {"fits": False}
 
     def accumulators_do_not_fit(*a, **k):  # OOM before score_pass's own handler: allocating the accumulators
@@ -752,7 +753,7 @@ def test_oom_retry_with_the_suggestions_completes(trio, data_files, tmp_path, mo
             _oom()
         return real(*a, **k)
 
-    monkeypatch.setattr(pipeline_module, "score_pass", accumulators_do_not_fit)
+    monkeypatch.setattr(identify, "score_pass", accumulators_do_not_fit)
     cfg = make_config(trio, data_files, tmp_path / "merged", intersect=False)
     with pytest.raises(OutOfMemoryError) as info:
         Pipeline(cfg).run()
@@ -765,9 +766,9 @@ def test_oom_retry_with_the_suggestions_completes(trio, data_files, tmp_path, mo
 
 
 def test_oom_while_loading_weights_suggests_less_memory(trio, data_files, tmp_path, monkeypatch):
-    from reasonany_gui.engine.run import pipeline as pipeline_module
+    from reasonany_gui.engine.run import identify
 
-    monkeypatch.setattr(pipeline_module, "load_model", _oom)
+    monkeypatch.setattr(identify, "load_model", _oom)
     with pytest.raises(OutOfMemoryError, match="The reasoning model's weights do not fit in the memory") as info:
         Pipeline(make_config(trio, data_files, tmp_path / "merged")).run()
     assert info.value.suggestions == {"compute_dtype": "bfloat16"}  # float32 on the CPU: halve the weights first

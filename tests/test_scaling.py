@@ -170,7 +170,7 @@ def test_pipeline_checks_score_space_before_loading_a_model(trio, data_files, tm
     import shutil
 
     from reasonany_gui.engine.core.errors import InputError
-    from reasonany_gui.engine.run import pipeline as pipeline_module
+    from reasonany_gui.engine.run import identify
     from reasonany_gui.engine.run.pipeline import Pipeline
 
     cfg = skills.trio_config(
@@ -186,7 +186,7 @@ def test_pipeline_checks_score_space_before_loading_a_model(trio, data_files, tm
         real = shutil.disk_usage
         monkeypatch.setattr(shutil, "disk_usage", lambda q: real(q)._replace(free=0))
         loaded = []
-        monkeypatch.setattr(pipeline_module, "load_model", lambda *a, **k: loaded.append(a))
+        monkeypatch.setattr(identify, "load_model", lambda *a, **k: loaded.append(a))
         with pytest.raises(InputError, match="Not enough free disk space for the score cache"):
             p.identify()
         assert loaded == []

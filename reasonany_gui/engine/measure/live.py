@@ -71,7 +71,7 @@ class LiveMerge:
         """Write the pipeline's current merge (its config and selection) into the model.
 
         Returns ||θ − θ_b||², the size of the change to the base (the tuner's tie-break)."""
-        from ..run.pipeline import out_dtype_for
+        from ..io.output_checks import out_dtype_for
 
         p = self.pipeline
         base, rsn, dom = (p.ckpts[r] for r in ("base", "reasoning", "domain"))

@@ -9,53 +9,40 @@ samples and tensors; nothing is written under the final output name until the ve
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import platform
-import re
 import shutil
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
 import torch
 
 from ..core import layout
-from ..core.devices import compute_dtype, free_device_bytes, resolve_device
-from ..core.errors import InputError, OutOfMemoryError, WriteError
-from ..core.events import CancelToken, Log, Progress, SensitivityUpdate, StageFinished, StageStarted, null_listener
+from ..core.devices import compute_dtype, resolve_device
+from ..core.environment import environment
+from ..core.errors import WriteError
+from ..core.events import CancelToken, Listener, Log, Progress, StageFinished, StageStarted, null_listener
 from ..core.paths import cache_dir, run_files
 from ..data import calibration
-from ..data.calibration import load_tokenizer
 from ..io.checkpoints import (
     Checkpoint,
     ModelInfo,
     check_finite,
-    check_trio,
     info_of,
-    load_model,
-    resolve_model,
     same_model_warnings,
 )
+from ..io.output_checks import bytes_needed, out_dtype_for, output_sizes, with_space
 from ..io.scorecache import ScoreStore, cache_key, check_cache_root, map_bytes, temp_score_root
-from ..io.writer import (
-    TMP_MARK,
-    check_free_space,
-    check_output_target,
-    clean_stale,
-    existing_parent,
-    human_bytes,
-    register_temp_folder,
-    write_error,
-)
-from ..scoring import collectives, placement
-from ..scoring.collectives import score_pass
-from ..scoring.importance import enable_checkpointing, parameter_names, tensor_groups
+from ..io.tied import tied_aliases
+from ..io.writer import check_free_space, check_output_target, clean_stale, register_temp_folder, write_error
+from ..scoring import collectives
 from ..scoring.plan import MAPS, needed_maps
 from ..scoring.selection import Selection, empty_selection_warnings, mask_terms, select_masks
 from ..settings.config import ROLES, MergeConfig
+from .identify import Scoring, load_for_scoring, score_map
+from .inputs import check_data, check_tokenizer_source, open_models, prepare_data, renamed_note
+from .preflight import memory_warnings
+from .tensor_merge import merge_tensor_of
 
 if TYPE_CHECKING:
     from ..output.report import RunFacts
@@ -138,39 +125,14 @@ class Pipeline:
         for p in removed:
             self.log(f"Removed the leftovers of an interrupted run: {p}", "warning")
         self.store.warn = lambda message: self.log(message, "warning")  # a damaged cache entry is recomputed
-        self.ckpts = {}
-        for role in ROLES:
-            self.cancel.check()
-            try:
-                path = resolve_model(getattr(cfg, role), cfg.allow_download, cfg.allow_pickle)
-                self.ckpts[role] = Checkpoint(path, allow_pickle=cfg.allow_pickle)
-            except InputError as exc:
-                raise InputError(f"The {role} model: {exc}") from None
-            for f in self.ckpts[role].ignored_files:
-                self.log(
-                    f"The {role} model: {f} is not read: the folder has no index, and transformers loads "
-                    "model.safetensors alone.",
-                    "warning",
-                )
-        check_trio(self.ckpts)
+        self.ckpts = open_models(cfg, self.cancel, lambda message: self.log(message, "warning"))
         self.infos = {r: info_of(c) for r, c in self.ckpts.items()}
         for message in same_model_warnings(self.ckpts):
             self.log(message, "warning")
         self.device = resolve_device(cfg.device)
-        try:  # the scoring passes and the output both need it; missing files used to be blamed on the data
-            calibration.check_tokenizer(self.ckpts[cfg.tokenizer_source].path, self.ckpts["base"].embedding_rows)
-        except InputError as exc:
-            raise InputError(
-                f"The tokenizer source (the {cfg.tokenizer_source} model): {exc} Pick another "
-                "tokenizer source (--tokenizer-source), or copy the tokenizer files into that "
-                "folder."
-            ) from None
+        check_tokenizer_source(cfg, self.ckpts)
         if cfg.needs_scores:
-            for role, spec in (("reasoning", cfg.reasoning_data), ("domain", cfg.domain_data)):
-                try:  # unreadable data is reported now, before any model is loaded
-                    calibration.load_samples(spec)
-                except InputError as exc:
-                    raise InputError(f"The {role} calibration data: {exc}") from None
+            check_data(cfg)  # unreadable data is reported now, before any model is loaded
             for message in empty_selection_warnings(cfg, self.ckpts["base"], set(self.aliases())):
                 self.log(message, "warning")
             if cfg.score_cache:  # known now, not when the scores are saved after hours of identification
@@ -188,43 +150,9 @@ class Pipeline:
         return self.infos
 
     def _preflight(self, ram: int | None = None) -> None:
-        """Warn before any model is loaded when the run needs more host memory than is free (and say how many
-        score passes would fit: the low-RAM mode), or when a model split across GPUs does not fit them.
-
-        Why a warning and not an automatic change: `score_groups` is recorded in run.yaml, and a run re-done
-        from it must do what it says; the app's settings screen offers the same change before the run."""
-        from ..scoring.estimate import estimate_run, low_ram_offer
-
-        cfg = self.config
-        if not cfg.needs_scores:
-            return
-        info = self.infos["base"]
-        try:
-            est = estimate_run(cfg, info)
-            if ram is None:
-                import psutil
-
-                ram = int(psutil.virtual_memory().available)
-            offer = low_ram_offer(cfg, info, ram)
-        except Exception as exc:  # noqa: BLE001 - an estimate is a courtesy, never a blocker
-            self.log(f"No memory estimate: {exc}", "warning")
-            return
-        if offer is not None:
-            self.log(
-                offer.message(
-                    f" Set --score-groups {offer.groups} (the app: Scoring passes per model, under "
-                    "Advanced settings); the scores are the same."
-                ),
-                "warning",
-            )
-        elif est.host_bytes > ram:
-            self.log(
-                f"This merge needs about {human_bytes(est.host_bytes)} of memory; {human_bytes(ram)} is free. "
-                "Close other programs, or see docs/SCALING.md.",
-                "warning",
-            )
-        if est.split is not None and not est.split.fits:
-            self.log(f"The model split across {cfg.devices}: {est.split.message}", "warning")
+        """Warn before any model is loaded when the run needs more memory than is free (run.preflight)."""
+        for message in memory_warnings(self.config, self.infos["base"], ram):
+            self.log(message, "warning")
 
     def _find_renamed_tokens(self) -> None:
         from ..io.tokens import renamed_token_ids
@@ -233,14 +161,8 @@ class Pipeline:
         self.renamed_tokens = renamed_token_ids(
             self.ckpts["base"].path, self.ckpts[cfg.tokenizer_source].path, self.ckpts["base"].embedding_rows
         )
-        if self.renamed_tokens:
-            shown = ", ".join(list(self.renamed_tokens.values())[:4])
-            more = f" and {len(self.renamed_tokens) - 4} more" if len(self.renamed_tokens) > 4 else ""
-            self.log(
-                f"The {cfg.tokenizer_source} model's tokenizer gives {len(self.renamed_tokens)} token id(s) a "
-                f"meaning the base does not have ({shown}{more}): their embedding and output rows are taken "
-                f"from the {cfg.tokenizer_source} model whole."
-            )
+        if note := renamed_note(self.renamed_tokens, cfg.tokenizer_source):
+            self.log(note)
 
     def _plan_size(self) -> int:
         return 1 + (len(needed_maps(self.config)) + 1 if self.config.needs_scores else 0) + 1
@@ -253,16 +175,9 @@ class Pipeline:
             self.check()
         if not cfg.needs_scores:
             return
+        missing = [r for r in ("reasoning", "domain") if r not in self.calib]
         source = self.ckpts[cfg.tokenizer_source].path
-        tokenizer = load_tokenizer(source)
-        for data_role, spec in (("reasoning", cfg.reasoning_data), ("domain", cfg.domain_data)):
-            if data_role not in self.calib:
-                cs = calibration.prepare(
-                    spec, tokenizer, cfg.samples, cfg.max_length, cfg.seed, cfg.response_only, cancel=self.cancel
-                )
-                for w in cs.warnings:
-                    self.log(w, "warning")
-                self.calib[data_role] = cs
+        self.calib.update(prepare_data(cfg, missing, source, self.cancel, lambda w: self.log(w, "warning")))
         todo: dict[str, list[str]] = {}
         dtype = compute_dtype(cfg.compute_dtype, self._dev)
         for map_id in needed_maps(cfg):
@@ -289,7 +204,7 @@ class Pipeline:
             )
         total = self._plan_size()
         for model_role, map_ids in todo.items():
-            model = self._load_for_scoring(model_role, dtype, cfg)
+            model = load_for_scoring(self._scoring(cfg), self.ckpts[model_role], model_role, dtype)
             try:
                 for map_id in map_ids:
                     self._score(model, model_role, map_id, cfg, total)
@@ -298,134 +213,29 @@ class Pipeline:
                 if self._dev.type == "cuda":
                     torch.cuda.empty_cache()
 
-    def _load_for_scoring(self, role: str, dtype: torch.dtype, cfg: MergeConfig):
-        self.log(f"Loading the {role} model on {self.device} ({str(dtype).removeprefix('torch.')}).")
-        self.cancel.check()
-        group = collectives.rank_devices(cfg.devices)  # '+' joins GPUs that hold one model (placement.py)
-        try:
-            if len(group) > 1:
-                model = placement.load_split(
-                    self.ckpts[role].path,
-                    dtype,
-                    group,
-                    allow_pickle=cfg.allow_pickle,
-                    accumulators_on_device=cfg.accumulators != "host",
-                )
-            else:
-                model = load_model(self.ckpts[role].path, dtype, self._dev, allow_pickle=cfg.allow_pickle)
-        except torch.cuda.OutOfMemoryError:
-            fewer = {"compute_dtype": "bfloat16"} if dtype == torch.float32 else {"device": "cpu"}
-            raise OutOfMemoryError(
-                f"The {role} model's weights do not fit in the memory of {self.device}. Compute in bfloat16, close "
-                "other programs that use the GPU, or use the CPU (much slower).",
-                fewer,
-            ) from None
-        if cfg.gradient_checkpointing:
-            enable_checkpointing(model)
-        return model
-
-    def _accumulate_on(self, cfg: MergeConfig, model, num_params: int | None = None) -> torch.device:
-        """Where the accumulators of one pass go; `num_params` is the pass's share (one group in low-RAM mode)."""
-        if self._dev.type == "cpu" or cfg.accumulators == "device":
-            return self._dev
-        if cfg.accumulators == "host":
-            return torch.device("cpu")
-        n = num_params if num_params is not None else sum(p.numel() for p in model.parameters())
-        return self._dev if free_device_bytes(self._dev) > 4 * n * 1.3 + 2e9 else torch.device("cpu")
-
-    def _score(self, model, model_role: str, map_id: str, cfg: MergeConfig, total: int) -> None:
-        """One score map: one pass over the samples, or `score_groups` passes over groups of tensors (low-RAM
-        mode), each group's maps written to the cache entry and its accumulators freed before the next pass."""
+    def _score(self, model: torch.nn.Module, model_role: str, map_id: str, cfg: MergeConfig, total: int) -> None:
+        """One score map as a stage of the run (run.identify computes it); the run keeps its record."""
         data_role = MAPS[map_id][1]
-        title = f"Scoring the {model_role} model on the {data_role} data"
         stage = f"identify:{map_id}"
-        start = self._stage(stage, title, total)
-        cs = self.calib[data_role]
-        ckpt = self.ckpts[model_role]
-        params = parameter_names(model, set(ckpt.tensors))
-        groups = tensor_groups({n: p.numel() for n, p in params.items()}, cfg.score_groups)
-        largest = max(sum(params[n].numel() for n in g) for g in groups)
-        acc_on = (
-            placement.accumulate_on(params, cfg.accumulators)
-            if placement.is_split(model)
-            else self._accumulate_on(cfg, model, largest)
+        start = self._stage(stage, f"Scoring the {model_role} model on the {data_role} data", total)
+        record = score_map(
+            self._scoring(cfg),
+            model,
+            self.ckpts[model_role],
+            self.calib[data_role],
+            map_id,
+            self.map_keys[map_id],
+            (model_role, data_role),
+            stage,
         )
-        if len(groups) > 1:
-            self.log(
-                f"Low-RAM mode: the {model_role} model's {len(params)} tensors are scored in {len(groups)} "
-                f"passes, at most {human_bytes(4 * largest)} of score sums at a time instead of "
-                f"{human_bytes(4 * sum(p.numel() for p in params.values()))}."
-            )
-        if self._dev.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
-        t0 = time.perf_counter()
-        n_samples = len(cs.samples)
-        done_before = 0  # samples of the finished groups (all ranks)
-
-        def on_sample(i: int, n: int) -> None:
-            done, todo = done_before + i, n * len(groups)
-            elapsed = time.perf_counter() - t0
-            eta = elapsed / done * (todo - done)
-            part = f", pass {done_before // max(n, 1) + 1}/{len(groups)}" if len(groups) > 1 else ""
-            self._emit(Progress(stage, done / todo, self._overall(done / todo), f"sample {i}/{n}{part}", eta))
-
-        plot = _GroupedPlot(self.listener, len(groups), n_samples)
-        meta: dict = {"map": map_id, "model": str(ckpt.path), "data": cs.spec, "score": cfg.score}
-        stats = {"samples": 0, "tokens": 0, "seconds": 0.0}
-        with contextlib.ExitStack() as stack:
-            # rank 0 alone holds the reduced scores and writes them; the entry is renamed into place only when
-            # every group is in (the block raising removes the half-written entry)
-            entry = (
-                stack.enter_context(
-                    self.store.writer(
-                        self.map_keys[map_id], {n: p.numel() for n, p in params.items()}, cfg.score_precision, meta
-                    )
-                )
-                if collectives.is_writer()
-                else None
-            )
-            for k, group in enumerate(groups):
-                plot.group = k
-                try:
-                    result = score_pass(
-                        model,
-                        {n: params[n] for n in group},
-                        cs.samples,
-                        cfg.score,
-                        acc_on,
-                        map_id,
-                        model_role,
-                        data_role,
-                        plot,
-                        self.cancel,
-                        on_sample=on_sample,
-                    )
-                except (torch.cuda.OutOfMemoryError, OutOfMemoryError):
-                    raise oom_error(cfg, title.lower()) from None
-                self.backward_passes += result.backward_passes
-                stats = {
-                    "samples": result.samples,
-                    "tokens": result.tokens,
-                    "seconds": stats["seconds"] + result.seconds,
-                }
-                self.cancel.check()
-                if entry is not None:
-                    entry.add(result.scores)
-                del result  # this group's float32 sums go before the next group's are made
-                done_before += n_samples
-            meta.update(stats)  # read when the entry is finished, at the end of the block
-        if self._dev.type == "cuda":
-            self.peak_device_bytes[stage] = int(torch.cuda.max_memory_allocated(self.device))
-        self.pass_stats[map_id] = {
-            "samples": stats["samples"],
-            "tokens": stats["tokens"],
-            "seconds": round(stats["seconds"], 3),
-            "tokens_per_second": round(stats["tokens"] / max(stats["seconds"], 1e-9), 1),
-            "accumulators": placement.describe(acc_on),
-        }
-        if len(groups) > 1:
-            self.pass_stats[map_id]["groups"] = len(groups)
+        self.backward_passes += record.backward_passes
+        if record.peak_device_bytes is not None:
+            self.peak_device_bytes[stage] = record.peak_device_bytes
+        self.pass_stats[map_id] = record.stats
         self._done(stage, start)
+
+    def _scoring(self, cfg: MergeConfig) -> Scoring:
+        return Scoring(cfg, self._dev, self.store, self.listener, self.cancel, self.log, self._overall)
 
     def _overall(self, fraction: float) -> float:
         total = max(self._plan_size(), 1)
@@ -443,24 +253,15 @@ class Pipeline:
         ]
 
     def aliases(self, scored: set[str] | None = None) -> dict[str, str]:
-        """A tied checkpoint that stores both the embedding and lm_head.weight: {copy: primary}. The primary is
-        the name the tied weight was scored under (importance stores it once, under the first stored name in
-        sorted order: lm_head.weight), so it can be selected; the copy is written with the primary's merged value."""
-        base = self.ckpts["base"]
-        if not base.tied_embeddings or "lm_head.weight" not in base.tensors:
-            return {}
-        embed = [n for n in base.names if n.endswith("embed_tokens.weight")]
-        if not embed:
-            return {}
+        """A tied checkpoint that stores both the input embedding and lm_head.weight: {copy: primary} (io.tied),
+        `scored` read from the reasoning scores when known; the copy is written with the primary's merged value."""
         if (
             scored is None
             and "reasoning@reasoning" in self.map_keys
             and self.store.has(self.map_keys["reasoning@reasoning"])
         ):
             scored = set(self.store.open(self.map_keys["reasoning@reasoning"]).tensors)
-        pair = sorted(["lm_head.weight", embed[0]])
-        primary = next((n for n in pair if scored is not None and n in scored), pair[0])
-        return {n: primary for n in pair if n != primary}
+        return tied_aliases(self.ckpts["base"], scored)
 
     def select(self, config: MergeConfig | None = None, announce: bool = True) -> Selection | None:
         """Masks from the score maps; a config differing only in RETUNABLE settings needs no new gradients.
@@ -468,7 +269,7 @@ class Pipeline:
         `announce=False` (the tuner's many candidates) emits no stage, progress or summary events and adds no
         timing: the run's stage plan and the inspector stay those of the user's own run."""
         if config is not None:
-            self._adopt(config)
+            self._use_setting(config)
         cfg = self.config
         cfg.validate(need_out=False)
         self.selection = None  # a failed selection must not leave the previous masks looking current
@@ -496,9 +297,10 @@ class Pipeline:
             self._done("select", start)
         return self.selection
 
-    def _adopt(self, config: MergeConfig) -> None:
-        old = self.config.to_dict()
-        new = config.to_dict()
+    def _use_setting(self, config: MergeConfig) -> None:
+        """Take `config`, dropping what it invalidates: a change beyond the re-tunable settings forgets the data
+        and the maps' cache keys, a change of models, download rules or device also the opened models."""
+        old, new = self.config.to_dict(), config.to_dict()
         changed = {k for k in new if new[k] != old[k]}
         if changed - RETUNABLE - {"intersect"}:
             # data, score type, models...: the cached calibration sets and opened models no longer apply
@@ -510,13 +312,7 @@ class Pipeline:
 
     # ------------------------------------------------------------------ write
     def output_sizes(self, out_dtype: torch.dtype) -> list[tuple[str, int]]:
-        base = self.ckpts["base"]
-        sizes = []
-        for n in base.names:
-            meta = base.tensors[n]
-            item = out_dtype.itemsize if meta.is_float else getattr(torch, meta.dtype).itemsize
-            sizes.append((n, meta.numel * item))
-        return sizes
+        return output_sizes(self.ckpts["base"], out_dtype)
 
     def write(self, out: str | Path | None = None) -> Path:
         """Merge tensor by tensor into a temporary folder, write the report, rename to `out`."""
@@ -534,9 +330,9 @@ class Pipeline:
         try:
             written = self._write_into(final, sizes, out_dtype)
         except OSError as exc:  # report files, copies: the shard writer already turns its own into WriteError
-            raise self._with_space(write_error(exc, final), final, needed) from None
+            raise with_space(write_error(exc, final), final, needed) from None
         except WriteError as exc:
-            raise self._with_space(exc, final, needed) from None
+            raise with_space(exc, final, needed) from None
         if written != final:
             self.log(
                 f"The output folder {final} was filled by something else during the run; it was left as it is "
@@ -557,23 +353,9 @@ class Pipeline:
         assert target is not None, "callers pass `out` or validate(need_out=True) first"
         final = check_output_target(Path(target), [c.path for c in self.ckpts.values()])
         sizes = self.output_sizes(out_dtype_for(cfg.dtype, self.ckpts["base"].storage_dtype))
-        needed = sum(s for _, s in sizes) + (sum(s for _, s in sizes) // 8 if cfg.needs_scores else 0)
+        needed = bytes_needed(sizes, cfg.needs_scores)
         check_free_space(final, needed)
         return final, needed
-
-    @staticmethod
-    def _with_space(exc: WriteError, final: Path, needed: int) -> WriteError:
-        try:
-            free = human_bytes(shutil.disk_usage(existing_parent(final)).free)
-        except OSError:
-            free = "unknown"
-        # the temporary folder is gone: name the file under the output folder the user chose
-        temp = re.escape(str(final.parent / f".{final.name}{TMP_MARK}")) + r"[\w-]+"
-        message = re.sub(temp, lambda _m: str(final), str(exc))
-        return WriteError(
-            f"{message} The output needs about {human_bytes(needed)}; {free} free now. Nothing was "
-            "written and the input models are untouched."
-        )
 
     def _write_into(self, final: Path, sizes: list[tuple[str, int]], out_dtype: torch.dtype) -> Path:
         from ..io.writer import ShardedWriter, TempFolder
@@ -584,7 +366,6 @@ class Pipeline:
         base, rsn, dom = (self.ckpts[r] for r in ROLES)
         aliases = self.aliases()
         sel = self.selection
-        mask_tensors: dict[str, torch.Tensor] = {}
         with TempFolder(final, registry_path()) as tmp:
             writer = ShardedWriter(tmp.path, sizes, cfg.shard_bytes)
             done_bytes, total_bytes = 0, max(sum(s for _, s in sizes), 1)
@@ -599,17 +380,13 @@ class Pipeline:
                 frac = done_bytes / total_bytes
                 self._emit(Progress("write", frac, self._overall(frac), name))
             writer.close()
-            if sel is not None:
-                for name in sel.names:
-                    m = sel.masks[name]
-                    mask_tensors[f"reasoning/{name}"] = torch.from_numpy(m.reasoning)
-                    mask_tensors[f"domain/{name}"] = torch.from_numpy(m.domain)
             self.cancel.check()
             # the report records the write and total times: set them now (up to the report itself)
             self.timings["write"] = self.timings.get("write", 0.0) + time.perf_counter() - start
             if self._run_started is not None:
                 self.timings["total"] = time.perf_counter() - self._run_started
-            report.write_run_files(tmp.path, self.run_facts(out_dtype), mask_tensors)
+            masks = sel.packed_tensors() if sel is not None else {}
+            report.write_run_files(tmp.path, self.run_facts(out_dtype), masks)
             if self.tune_result is not None:
                 self.tune_result.write(run_files(tmp.path))
             self.cancel.check()
@@ -617,34 +394,18 @@ class Pipeline:
         self._emit(StageFinished("write", time.perf_counter() - start))  # its timing is already recorded
         return written
 
-    def merge_one(self, name: str, base, rsn, dom, sel: Selection | None, out_dtype: torch.dtype) -> torch.Tensor:
-        from ..methods.registry import merge_tensor
-
-        b = base.get(name)
-        if not b.is_floating_point():
-            return b
-        cfg = self.config
-        if cfg.needs_scores:
-            if sel is None or name not in sel.masks:
-                out = b.to(out_dtype)
-            else:
-                m_r, m_d = sel.bool_masks(name)
-                out = merge_tensor(cfg.method, name, b, rsn.get(name), dom.get(name), cfg, m_r, m_d).to(out_dtype)
-            out = self._renamed_rows(name, out, b)
-            # the tied head is written twice from this one memory-mapped tensor (safetensors returns the same
-            # tensor for the same name), and save_file refuses tensors that share memory: copy it
-            return out.clone() if layout.is_embedding(name) and out.data_ptr() == b.data_ptr() else out
-        return merge_tensor(cfg.method, name, b, rsn.get(name), dom.get(name), cfg).to(out_dtype)
-
-    def _renamed_rows(self, name: str, out: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
-        """Embedding/output rows of renamed tokens (tokens.py) come whole from the tokenizer-source model."""
-        if not self.renamed_tokens or not layout.is_embedding(name) or out.dim() != 2:
-            return out
-        rows = torch.tensor([i for i in self.renamed_tokens if i < out.shape[0]], dtype=torch.long)
-        if out.data_ptr() == base.data_ptr():
-            out = out.clone()  # never write into a memory-mapped input
-        out[rows] = self.ckpts[self.config.tokenizer_source].get(name)[rows].to(out.dtype)
-        return out
+    def merge_one(
+        self,
+        name: str,
+        base: Checkpoint,
+        rsn: Checkpoint,
+        dom: Checkpoint,
+        sel: Selection | None,
+        out_dtype: torch.dtype,
+    ) -> torch.Tensor:
+        """Output tensor `name` under this run's setting (run.tensor_merge), for the writer and the live merge."""
+        source = self.ckpts[self.config.tokenizer_source]
+        return merge_tensor_of(self.config, name, (base, rsn, dom), sel, out_dtype, (self.renamed_tokens, source))
 
     # ------------------------------------------------------------------ all of it
     def run(self, keep_open: bool = False) -> Path:
@@ -680,9 +441,25 @@ class Pipeline:
     def adopt(self, config: MergeConfig, tune_result: TuneRecord | None = None) -> None:
         """Take `config` as the run's setting (the tuner's recommendation, or the app's re-tuned one), with the
         tuner's record for tune.json and the report. The last selection is dropped: write() re-selects."""
-        self._adopt(config)
+        self._use_setting(config)
         self.selection = None
         self.tune_result = tune_result
+
+    @contextlib.contextmanager
+    def trial(self) -> Iterator[None]:
+        """Changes to the setting, the masks and the tuner's record inside the block last only if it succeeds:
+        failed or cancelled, the pipeline is put back as it was (the app still shows, and may save, that state)."""
+        before = (self.config, self.selection, self.tune_result)
+        try:
+            yield
+        except BaseException:
+            self.config, self.selection, self.tune_result = before
+            raise
+
+    def report_to(self, listener: Listener, cancel: CancelToken) -> None:
+        """Report to `listener` and obey `cancel` from now on: a pipeline kept open serves several jobs."""
+        self.listener = listener
+        self.cancel = cancel
 
     @property
     def _dev(self) -> torch.device:
@@ -718,118 +495,5 @@ class Pipeline:
             tune=self.tune_result.report_section() if self.tune_result is not None else None,
         )
 
-    def environment(self) -> dict:
-        import numpy
-        import safetensors
-        import transformers
-
-        from ... import __version__
-
-        peak_rss = peak_rss_bytes()
-        return {
-            "reasonany_gui": __version__,
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-            "safetensors": safetensors.__version__,
-            "numpy": numpy.__version__,
-            "platform": platform.platform(),
-            "device": str(self.device),
-            "device_name": torch.cuda.get_device_name(self.device)
-            if self.device is not None and self.device.type == "cuda"
-            else platform.processor() or "cpu",
-            "peak_host_rss_bytes": int(peak_rss),
-        }
-
-
-class _GroupedPlot:
-    """The live plot of a map scored in several groups (low-RAM mode): one plot that fills in group by group.
-
-    Each group's pass reports a grid with only its own cells (NaN elsewhere, and only as many layers as it
-    reaches); the cells of the finished groups keep their final values, and the sample count runs over all the
-    passes. Cells are never split between groups (importance.tensor_groups cuts between modules), so every
-    value shown is a whole cell's mean. Every other event goes through unchanged."""
-
-    def __init__(self, listener, groups: int, samples: int) -> None:
-        self.listener = listener
-        self.groups = groups
-        self.samples = samples
-        self.group = 0
-        self._done: np.ndarray | None = None  # the finished groups' cells
-        self._last: np.ndarray | None = None  # the latest grid of group `_last_group`
-        self._last_group = -1
-
-    def __call__(self, event) -> None:
-        if self.groups <= 1 or not isinstance(event, SensitivityUpdate):
-            self.listener(event)
-            return
-        grid = np.asarray(event.grid, dtype=float)
-        if self._last is not None and self._last_group != self.group:  # a group finished: keep its cells
-            self._done = _overlay(self._done, self._last)
-        self._last, self._last_group = grid, self.group
-        shown = _overlay(self._done, grid)
-        self.listener(
-            dataclasses.replace(
-                event,
-                samples_done=self.group * self.samples + event.samples_done,
-                samples_total=self.groups * self.samples,
-                grid=shown,
-            )
-        )
-
-
-def _overlay(under: np.ndarray | None, over: np.ndarray) -> np.ndarray:
-    """`over`'s cells where it has values, `under`'s elsewhere (grids padded with NaN to the larger shape)."""
-    if under is None:
-        return over
-    rows = max(under.shape[0], over.shape[0])
-    cols = max(under.shape[1] if under.ndim == 2 else 0, over.shape[1] if over.ndim == 2 else 0)
-    out = np.full((rows, cols), np.nan)
-    out[: under.shape[0], : under.shape[1]] = under
-    top = np.full((rows, cols), np.nan)
-    top[: over.shape[0], : over.shape[1]] = over
-    return np.where(np.isnan(top), out, top)
-
-
-def peak_rss_bytes() -> int:
-    """Peak resident memory of this process (ru_maxrss on Unix, peak working set on Windows)."""
-    try:
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
-    except ImportError:
-        import psutil
-
-        return int(getattr(psutil.Process().memory_info(), "peak_wset", 0))
-
-
-def oom_error(cfg: MergeConfig, while_doing: str) -> OutOfMemoryError:
-    """The out-of-memory message, with the next settings that lower peak memory and are not already on.
-
-    Why in this order: host accumulators free 4 B/param of device memory at a small speed cost; gradient
-    checkpointing frees most activations for ~30 % more time; a shorter max length cuts activations but
-    changes the scores. Fewer samples save time, not memory (batch of one), so they are never suggested.
-    """
-    fixes: dict[str, object] = {}
-    if cfg.accumulators != "host":
-        fixes["accumulators"] = "host"
-    if not cfg.gradient_checkpointing:
-        fixes["gradient_checkpointing"] = True
-    if not fixes and cfg.max_length > 64:
-        fixes["max_length"] = max(64, cfg.max_length // 2)
-    if not fixes:
-        fixes["device"] = "cpu"
-    return OutOfMemoryError(
-        f"The GPU ran out of memory while {while_doing}. Keep the score accumulators in host memory, turn on "
-        f"gradient checkpointing, or use a shorter maximum length (now {cfg.max_length} tokens; samples are cut "
-        "to it). Close other programs that use the GPU.",
-        fixes,
-    )
-
-
-def out_dtype_for(setting: str, base_dtype: str) -> torch.dtype:
-    """The saved weights' dtype for the `dtype` setting ("auto": the base's own float type, else float32).
-
-    Public: the live merge of the tuner and the evaluation stores its weights the way the saved model will."""
-    name = base_dtype if setting == "auto" else setting
-    return getattr(torch, name) if name in ("float32", "float16", "bfloat16") else torch.float32
+    def environment(self) -> dict[str, Any]:
+        return environment(self.device)

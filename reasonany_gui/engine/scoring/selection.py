@@ -327,6 +327,14 @@ class Selection:
     def mask_categories(self, name: str, max_side: int = 256) -> np.ndarray:
         return categories_image(self.masks[name], max_side)
 
+    def packed_tensors(self) -> dict[str, torch.Tensor]:
+        """The bit-packed masks as tensors named `reasoning/NAME` and `domain/NAME`: the run's masks file."""
+        out: dict[str, torch.Tensor] = {}
+        for name in self.names:
+            out[f"reasoning/{name}"] = torch.from_numpy(self.masks[name].reasoning)
+            out[f"domain/{name}"] = torch.from_numpy(self.masks[name].domain)
+        return out
+
     def bool_masks(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(M_r', M_d') of one tensor as boolean tensors of its shape."""
         m = self.masks[name]
