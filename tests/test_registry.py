@@ -260,7 +260,7 @@ def test_config_reads_the_registry_lazily_and_imports_no_torch():
 def test_the_report_names_every_setting_by_its_metadata():
     """report.html and the model card label a setting with its Setting.label and show a percent field ×100, as the
     GUI does (no second table of titles in the report)."""
-    from reasonany_gui.engine.output.report import setting_rows
+    from reasonany_gui.engine.output.card import setting_rows
 
     cfg = valid_config(reasoning_ratio=0.07, reasoning_data="/home/someone/private/notes.jsonl")
     rows = {key: (label, text) for label, key, text in setting_rows(cfg.to_dict())}
@@ -286,7 +286,7 @@ from PySide6.QtWidgets import QApplication, QDoubleSpinBox
 from reasonany_gui import cli
 from reasonany_gui.engine.settings.config import MergeConfig
 from reasonany_gui.engine.core.errors import InputError
-from reasonany_gui.engine.output.report import setting_rows
+from reasonany_gui.engine.output.card import setting_rows
 from reasonany_gui.ui.settings_panel import ADVANCED_FIELDS, SettingsPanel
 
 args = cli.build_parser().parse_args(["merge", "--new-knob", "0.4"])

@@ -328,7 +328,7 @@ def test_renamed_token_rows_come_whole_from_the_tokenizer_source(trio, data_file
 
 
 def test_report_says_when_the_saved_setting_is_not_the_recommendation():
-    from reasonany_gui.engine.output.report import chosen_by_hand, tune_markdown
+    from reasonany_gui.engine.output.card import chosen_by_hand, tune_markdown
 
     a = {
         "method": "reasonany",
