@@ -19,7 +19,6 @@ from .engine.core.errors import CancelledError, InputError, OutOfMemoryError, Re
 from .engine.core.events import CancelToken, Log, Progress, StageFinished, StageStarted
 from .engine.core.paths import RUN_DIR, log_file, run_files
 from .engine.settings.config import MergeConfig, Setting, cli_flag
-from .engine.workflows.merge import tune_pipeline
 
 log = logging.getLogger("reasonany")
 
@@ -307,8 +306,8 @@ def launch_flags(args: argparse.Namespace) -> list[str]:
 
 def cmd_tune(args: argparse.Namespace, cancel: CancelToken) -> int:
     """Tune from a finished run (its scores are in the cache) or a config; optionally write the pick to --out."""
-    from .engine.output import report
     from .engine.run.pipeline import Pipeline
+    from .engine.workflows.retune import retune
 
     options = tune_options(args)
     source = Path(args.source)
@@ -329,16 +328,13 @@ def cmd_tune(args: argparse.Namespace, cancel: CancelToken) -> int:
         if args.out:
             pipe.check()
             pipe.check_output()
-        result = tune_pipeline(pipe, **options)
+        result = retune(pipe, options, run_folder=run_folder, select=bool(args.out))
         print(result.summary)
         if run_folder is not None:
-            result.write(run_files(run_folder))
-            report.add_section(run_folder, "tune", result.report_section())
             print(
                 f'Wrote {run_files(run_folder) / "tune.json"} and the report\'s section "How the setting was chosen".'
             )
         if args.out:
-            pipe.select()
             print(pipe.write())
     finally:
         pipe.close()

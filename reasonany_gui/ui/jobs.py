@@ -15,7 +15,8 @@ from reasonany_gui.engine.core.events import CancelToken
 from reasonany_gui.engine.core.paths import run_files
 from reasonany_gui.engine.run.pipeline import Pipeline
 from reasonany_gui.engine.settings.config import ROLES, MergeConfig
-from reasonany_gui.engine.workflows.merge import merge, tune_pipeline
+from reasonany_gui.engine.workflows.merge import merge
+from reasonany_gui.engine.workflows.retune import retune
 
 Listener = Callable[[object], None]
 
@@ -86,12 +87,6 @@ def _load_checks(tune: dict | None):
     return Checks.load(tune["checks"])
 
 
-def _adopt(p: Pipeline, listener: Listener, cancel: CancelToken) -> None:
-    """A pipeline built in an earlier job reports to this job's listener and obeys its token."""
-    p.listener = listener
-    p.cancel = cancel
-
-
 def _closed_on_failure(
     pipeline: Pipeline | None,
     config: MergeConfig,
@@ -105,7 +100,7 @@ def _closed_on_failure(
     otherwise stay mapped until the app quits. The window's own pipeline is left open (it still shows it)."""
     own = pipeline is None
     p = Pipeline(config, listener, cancel) if own else pipeline
-    _adopt(p, listener, cancel)
+    p.report_to(listener, cancel)  # a pipeline built in an earlier job reports to this job
     try:
         return work(p)
     except BaseException:
@@ -130,26 +125,19 @@ def retune_job(pipeline: Pipeline | None, config: MergeConfig):
 
 
 def tune_job(pipeline: Pipeline | None, config: MergeConfig, budget: int, checks: str | None = None):
-    """Find a good setting (engine.tune via `Pipeline.tune`) from the cached scores, then select the recommended one.
+    """Find a good setting from the scores and select the recommended one: engine.workflows.retune, the path
+    `reasonany tune RUN` takes too.
 
-    The pipeline adopts the recommendation (and keeps `tune_result`, so a saved version carries tune.json and the
-    report's tune section). Cancelled or failed, the pipeline is put back exactly as it was: its setting, the
-    masks the app shows and the previous search, so "Save this version" never writes a half-searched state."""
+    The pipeline adopts the recommendation as a new unsaved version (and keeps `tune_result`, so a saved version
+    carries tune.json and the report's tune section). Cancelled or failed, the pipeline is put back exactly as it
+    was (retune's promise), so "Save this version" never writes a half-searched state."""
 
     def run(listener: Listener, cancel: CancelToken) -> MergeResult:
         loaded = _load_checks({"checks": checks})
 
         def work(p: Pipeline) -> MergeResult:
-            if pipeline is None:
-                p.check()
-            before = (p.config, p.selection, p.tune_result)
-            try:
-                tune_pipeline(p, budget=int(budget), checks=loaded)
-                sel = p.select()
-            except BaseException:
-                p.config, p.selection, p.tune_result = before
-                raise
-            return MergeResult(p, sel, None)
+            retune(p, {"budget": int(budget), "checks": loaded})
+            return MergeResult(p, p.selection, None)
 
         return _closed_on_failure(pipeline, config, listener, cancel, work)
 
@@ -158,7 +146,7 @@ def tune_job(pipeline: Pipeline | None, config: MergeConfig, budget: int, checks
 
 def write_job(pipeline: Pipeline, out: Path):
     def run(listener: Listener, cancel: CancelToken) -> MergeResult:
-        _adopt(pipeline, listener, cancel)
+        pipeline.report_to(listener, cancel)
         written = pipeline.write(out)
         return MergeResult(pipeline, pipeline.selection, written, _read_report(written))
 
