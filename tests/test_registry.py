@@ -23,7 +23,8 @@ from reasonany_gui.engine.methods.registry import REGISTRY, MergeMethod, TensorT
 from reasonany_gui.engine.run import pipeline
 from reasonany_gui.engine.scoring.selection import mask_terms
 from reasonany_gui.engine.settings import config
-from reasonany_gui.engine.settings.config import MergeConfig, Setting
+from reasonany_gui.engine.settings.config import MergeConfig
+from reasonany_gui.engine.settings.fields import Setting
 
 CLI_FAST = ["--samples", "4", "--max-length", "48", "--device", "cpu", "--no-cache", "--quiet"]
 
@@ -274,80 +275,5 @@ def test_the_report_names_every_setting_by_its_metadata():
     assert setting_rows({"some_old_key": 3}) == [("Some old key", "some_old_key", "3")]  # an older report's key
 
 
-#: one new setting, written once: a field with its Setting (what a maintainer adds to config.py)
-NEW_FIELD = (
-    '    new_knob: float = setting(0.25, label="New knob", tooltip="A setting added by a test.", low=0.0, '
-    'high=1.0, open_range=True, unit="percent", gui="settings")\n'
-)
-#: what must follow it: a CLI flag, a validated range, a GUI widget (Advanced, in percent) and a report row
-NEW_FIELD_CHECKS = """
-import argparse
-from PySide6.QtWidgets import QApplication, QDoubleSpinBox
-from reasonany_gui import cli
-from reasonany_gui.engine.settings.config import MergeConfig
-from reasonany_gui.engine.core.errors import InputError
-from reasonany_gui.engine.output.card import setting_rows
-from reasonany_gui.ui.settings_panel import ADVANCED_FIELDS, SettingsPanel
-
-args = cli.build_parser().parse_args(["merge", "--new-knob", "0.4"])
-assert cli.config_from_args(args).new_knob == 0.4
-sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices["merge"]
-assert "A setting added by a test." in sub.format_help()
-try:
-    MergeConfig(base="b", reasoning="r", domain="d", out="o", new_knob=1.5).validate()
-    raise SystemExit("the validator let new_knob = 1.5 through")
-except InputError as exc:
-    assert "new_knob = 1.5 must be a fraction strictly between 0 and 1" in str(exc), exc
-app = QApplication([])
-panel = SettingsPanel()
-box = panel.fields["new_knob"]
-assert "new_knob" in ADVANCED_FIELDS and isinstance(box, QDoubleSpinBox) and box.suffix() == " %"
-panel.apply({"new_knob": 0.3})
-assert box.value() == 30.0 and panel.values()["new_knob"] == 0.3
-assert ("New knob", "new_knob", "25.00 %") in setting_rows(MergeConfig().to_dict())
-print("followed")
-"""
-
-
-def test_a_setting_added_as_one_field_reaches_the_cli_the_gui_the_validator_and_the_report(tmp_path):
-    """The promise of the settings metadata, checked on a real addition: a copy of the package whose config.py has
-    one more field (nothing else edited) gets the flag, the range check, the widget and the report row.
-
-    Why a copy in a subprocess: the panels and the CLI read the fields when they are imported, as they do in the
-    app; a field added to the live class in this process would not prove what a maintainer's edit does."""
-    import os
-    import subprocess
-    import sys
-
-    import reasonany_gui
-
-    source = Path(reasonany_gui.__file__).parent
-    copy = tmp_path / "reasonany_gui"
-    copy.mkdir()
-    for entry in source.iterdir():
-        if entry.name not in ("engine", "__pycache__"):
-            (copy / entry.name).symlink_to(entry)
-    (copy / "engine" / "settings").mkdir(parents=True)
-    for entry in (source / "engine").iterdir():
-        if entry.name not in ("settings", "__pycache__"):
-            (copy / "engine" / entry.name).symlink_to(entry)
-    for entry in (source / "engine" / "settings").iterdir():
-        if entry.name not in ("config.py", "__pycache__"):
-            (copy / "engine" / "settings" / entry.name).symlink_to(entry)
-    text = (source / "engine" / "settings" / "config.py").read_text(encoding="utf-8")
-    anchor = "    tokenizer_source: str = setting("
-    assert text.count(anchor) == 1, "the test's anchor field moved: pick another line to add the field before"
-    (copy / "engine" / "settings" / "config.py").write_text(text.replace(anchor, NEW_FIELD + anchor), encoding="utf-8")
-
-    env = {
-        **os.environ,
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "QT_QPA_PLATFORM": "offscreen",
-        "REASONANY_HOME": str(tmp_path / "home"),
-    }
-    code = (
-        f"import sys; sys.path.insert(0, {str(tmp_path)!r})\nimport reasonany_gui\n"
-        f"assert reasonany_gui.__file__.startswith({str(tmp_path)!r}), reasonany_gui.__file__\n" + NEW_FIELD_CHECKS
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
-    assert out.returncode == 0 and out.stdout.strip().endswith("followed"), out.stdout + out.stderr
+# A setting added as one field (a patched copy of config.py, in a subprocess): tests/test_extending.py, on the
+# example of docs/EXTENDING.md.

@@ -359,7 +359,8 @@ def _linear_check(cfg: MergeConfig) -> list[str]:
     return []
 
 
-def _anchor(ratio: float, scale: float) -> Anchor:
+def anchor(ratio: float, scale: float) -> Anchor:
+    """A tuner anchor with the same share and strength for both experts (MergeMethod.anchors)."""
     return {"reasoning_ratio": ratio, "domain_ratio": ratio, "reasoning_scale": scale, "domain_scale": scale}
 
 
@@ -368,7 +369,7 @@ def _paper_style_anchors() -> tuple[Anchor, ...]:
     expert's total change stays about the same) and half-way between them (√(1/share)); the tuner clips a scale
     to the legal range."""
     return tuple(
-        _anchor(p, lam) for p in (0.05, 0.2, 0.5) for lam in sorted({1.0, round(math.sqrt(1 / p), 2), round(1 / p, 2)})
+        anchor(p, lam) for p in (0.05, 0.2, 0.5) for lam in sorted({1.0, round(math.sqrt(1 / p), 2), round(1 / p, 2)})
     )
 
 
@@ -397,7 +398,7 @@ register(
         "Adds both experts' full changes to the base. Simple; often loses one of the two skills.",
         "Ilharco et al., Editing Models with Task Arithmetic, arXiv:2212.04089",
         _task_arithmetic,
-        anchors=(_anchor(0.5, 1.0), _anchor(0.5, 0.6)),  # the experts' full changes, and damped
+        anchors=(anchor(0.5, 1.0), anchor(0.5, 0.6)),  # the experts' full changes, and damped
         colour="#f08c00",
         marker="t1",
     )
@@ -411,7 +412,7 @@ register(
         "Yadav et al., TIES-Merging, arXiv:2306.01708",
         _ties,
         uses=_DENSITIES,
-        anchors=(_anchor(0.5, 1.0),),
+        anchors=(anchor(0.5, 1.0),),
         merge_ns=95.0,  # the k-th largest |τ| of both task vectors (bench_trim.py: ~42 ns/element each)
         colour="#12a150",
         marker="s",
@@ -426,7 +427,7 @@ register(
         "Yu et al., Language Models are Super Mario (DARE), arXiv:2311.03099",
         _dare,
         uses=_DENSITIES + ("seed",),
-        anchors=(_anchor(0.5, 1.0),),
+        anchors=(anchor(0.5, 1.0),),
         merge_ns=30.0,  # two random masks
         colour="#9b51e0",
         marker="d",
