@@ -101,14 +101,14 @@ def test_two_process_merge_reports_progress_and_shows_the_run(qtbot, window, job
     assert report["config"]["devices"] == "cpu,cpu"
     assert w.run_panel.heading.text() == "Finished" and str(out) in w.results.where.text()
     assert w.store.recent("runs")[0] == str(out)
-    assert w.pipeline is None and w.results.retune.isEnabled()  # shown as "Open run…" shows a run
+    assert w.session.pipeline is None and w.results.retune.isEnabled()  # shown as "Open run…" shows a run
 
     # re-tuning reads the two ranks' reduced scores from the cache: no backward pass in this process
     w.results.retune.boxes["domain_ratio"].setValue(2.0)
     qtbot.mouseClick(w.results.retune.apply_button, Qt.MouseButton.LeftButton)
     state, name, result = job_waiter(w)
     assert (state, name) == ("finished", "retune"), result
-    assert w.pipeline.backward_passes == 0 and w.pipeline.config.domain_ratio == 0.02
+    assert w.session.pipeline.backward_passes == 0 and w.session.pipeline.config.domain_ratio == 0.02
 
 
 @pytest.mark.slow  # two real ranks started and stopped: the launcher gives them up to 30 s

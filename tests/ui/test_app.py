@@ -129,7 +129,7 @@ def test_evaluate_then_clear_the_score_cache(qtbot, window, job_waiter, screensh
     pytest.importorskip("reasonany_gui.engine.measure.evaluate")
     w = window
     w.resize(1440, 900)
-    w.eval_options = {"max_samples": 2, "max_length": 32, "max_new_tokens": 4}
+    w.session.eval_options = {"max_samples": 2, "max_length": 32, "max_new_tokens": 4}
     qtbot.mouseClick(w.merge_button, Qt.MouseButton.LeftButton)
     assert job_waiter(w)[0] == "finished"
     assert w.results.evaluate.isEnabled()
@@ -145,7 +145,7 @@ def test_evaluate_then_clear_the_score_cache(qtbot, window, job_waiter, screensh
     assert all(v > 1.0 for v in values)  # perplexities of a tiny random model
     assert "[merged]" in view.generations.toPlainText()
     assert all(b.text().startswith(("✓", "≈", "✗", "?")) for b in view.verdicts.values())  # a verdict per skill
-    report = json.loads((w.out_dir / "reasonany" / "report.json").read_text())
+    report = json.loads((w.session.out_dir / "reasonany" / "report.json").read_text())
     assert report["evaluation"]["perplexity"] == result["perplexity"]
     assert w.results.tabs.currentWidget() is view
     screenshot(w, "7-evaluation")
@@ -155,7 +155,7 @@ def test_evaluate_then_clear_the_score_cache(qtbot, window, job_waiter, screensh
     assert w.errors.last.windowTitle() == "Clear the score cache?"
     w.errors.last.button(w.errors.last.StandardButton.Yes).click()
     assert w.score_store().size_bytes() == 0
-    assert w.pipeline is None and not w.results.retune.isEnabled()
+    assert w.session.pipeline is None and not w.results.retune.isEnabled()
 
 
 MAIN_SCRIPT = """

@@ -38,7 +38,7 @@ def test_cancel_during_identification_leaves_no_output(qtbot, window, job_waiter
     assert leftovers(out.parent) == before  # no temporary folder either
     assert w.run_panel.heading.text() == "Cancelled"
     assert w.errors.last is None  # a cancel is not an error: no dialog
-    assert w.merge_button.isEnabled() and w.pipeline is None
+    assert w.merge_button.isEnabled() and w.session.pipeline is None
 
 
 def test_bad_model_folder_is_explained_before_anything_runs(qtbot, window, tmp_path):

@@ -62,7 +62,7 @@ def test_find_a_good_setting_through_the_widgets(qtbot, skilled_window, job_wait
     w = skilled_window
     first = merge(qtbot, w, job_waiter)
     res, view = w.results, w.results.tune_view
-    pipeline = w.pipeline
+    pipeline = w.session.pipeline
     passes = pipeline.backward_passes
     assert view.find_button.isEnabled() and not view.points
     res.tabs.setCurrentWidget(view)
@@ -74,7 +74,7 @@ def test_find_a_good_setting_through_the_widgets(qtbot, skilled_window, job_wait
     state, name, result = job_waiter(w)
     assert (state, name) == ("finished", "tune"), result
     tuned = pipeline.tune_result
-    assert w.pipeline is pipeline and pipeline.backward_passes == passes  # from the cached scores: no gradients
+    assert w.session.pipeline is pipeline and pipeline.backward_passes == passes  # from the cached scores: no gradients
     assert not view.cancel_button.isVisible() and view.find_button.isEnabled()
 
     # the points: one per candidate, each in its method's scatter, the recommended one starred, the front drawn
@@ -144,14 +144,14 @@ def test_find_a_good_setting_through_the_widgets(qtbot, skilled_window, job_wait
     w.open_run(saved)
     assert job_waiter(w)[:2] == ("finished", "open")
     assert len(view.points) == 4 and view.recommended == tuned.recommended and view.current == target.index
-    assert view.find_button.isEnabled() and w.pipeline is None
+    assert view.find_button.isEnabled() and w.session.pipeline is None
 
     # ... and a new search on the opened run takes its scores from the score cache: no backward pass at all
     view.options.budget.setValue(3)
     qtbot.mouseClick(view.find_button, Qt.MouseButton.LeftButton)
     state, name, result = job_waiter(w)
     assert (state, name) == ("finished", "tune"), result
-    assert w.pipeline is not None and w.pipeline.backward_passes == 0 and len(view.points) == 3
+    assert w.session.pipeline is not None and w.session.pipeline.backward_passes == 0 and len(view.points) == 3
     assert view.points[0]["setting"] == target.setting  # the search starts from the setting shown
 
 
@@ -159,7 +159,7 @@ def test_cancel_and_a_bad_checks_file_leave_the_masks_as_they_were(qtbot, skille
     w = skilled_window
     merge(qtbot, w, job_waiter)
     res, view = w.results, w.results.tune_view
-    p = w.pipeline
+    p = w.session.pipeline
     before = (p.config, p.selection)
 
     # a malformed checks file: refused with its reason before anything is measured
@@ -188,7 +188,7 @@ def test_cancel_and_a_bad_checks_file_leave_the_masks_as_they_were(qtbot, skille
     state, name, exc = job_waiter(w)
     assert (state, name) == ("failed", "tune") and isinstance(exc, CancelledError)
     assert w.errors.last is None  # a cancel is not an error
-    assert w.pipeline is p and p.config is before[0] and p.selection is before[1] and p.tune_result is None
+    assert w.session.pipeline is p and p.config is before[0] and p.selection is before[1] and p.tune_result is None
     assert res.inspector.selection is before[1] and res.where.kind == "ok" and not res.save_version.isEnabled()
     assert 1 <= len(view.points) < 24 and "cancelled" in view.status.text()
     assert view.find_button.isEnabled() and not view.cancel_button.isVisible()

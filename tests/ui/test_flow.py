@@ -131,14 +131,14 @@ def test_full_flow(qtbot, window, job_waiter, screenshot):
     shoot(qtbot, w, "6-results")
 
     # 7. re-tune: a larger reasoning share re-selects from cached scores, no new backward pass
-    pipeline = w.pipeline
+    pipeline = w.session.pipeline
     passes = pipeline.backward_passes
     assert passes == 16  # 4 passes x 4 samples
     w.results.retune.boxes["reasoning_ratio"].setValue(80.0)  # up from the default 50 %
     qtbot.mouseClick(w.results.retune.apply_button, Qt.MouseButton.LeftButton)
     state, name, _ = wait_job(qtbot, w)
     assert (state, name) == ("finished", "retune")
-    assert w.pipeline is pipeline and pipeline.backward_passes == passes
+    assert w.session.pipeline is pipeline and pipeline.backward_passes == passes
     assert pipeline.config.reasoning_ratio == 0.8
     new_total = sum(c["reasoning"] for c in inspector.table.shown_counts().values())
     assert new_total > totals["reasoning"]
@@ -161,14 +161,14 @@ def test_full_flow(qtbot, window, job_waiter, screenshot):
     assert str(out) in w.results.where.text()
     assert "Method" in w.results.summary.text()
     assert w.store.recent("runs")[0] == str(out)
-    assert w.pipeline is None and w.results.retune.isEnabled()
+    assert w.session.pipeline is None and w.results.retune.isEnabled()
 
     # ... and re-tuning the opened run takes its scores from the score cache: no backward pass at all
     w.results.retune.boxes["domain_ratio"].setValue(2.0)
     qtbot.mouseClick(w.results.retune.apply_button, Qt.MouseButton.LeftButton)
     state, name, result = wait_job(qtbot, w)
     assert (state, name) == ("finished", "retune"), result
-    assert w.pipeline.backward_passes == 0 and w.pipeline.config.domain_ratio == 0.02
+    assert w.session.pipeline.backward_passes == 0 and w.session.pipeline.config.domain_ratio == 0.02
     assert sum(c["domain"] for c in inspector.table.shown_counts().values()) < totals["domain"]
 
 
@@ -212,7 +212,7 @@ def test_a_baseline_method_merges_without_masks(qtbot, window, job_waiter):
     state, name, result = job_waiter(w)
     assert (state, name) == ("finished", "merge"), result
     assert (out / "config.json").is_file() and not (out / "reasonany" / "masks.safetensors").exists()
-    assert result.selection is None and w.pipeline.backward_passes == 0
+    assert result.selection is None and w.session.pipeline.backward_passes == 0
     assert not w.results.retune.isEnabled()
     assert w.results.inspector.table.shown_counts() == {}
     assert "No masks" in w.results.inspector.totals.text()

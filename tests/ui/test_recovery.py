@@ -133,7 +133,7 @@ def test_output_folder_filled_during_the_run_goes_to_name_2(qtbot, window, job_w
     second = out.with_name(out.name + "-2")
     assert Path(result.out) == second and (second / "config.json").is_file()
     assert (out / "notes.txt").read_text() == "mine" and not (out / "config.json").exists()
-    assert w.out_dir == second and w.results.out_dir == second
+    assert w.session.out_dir == second and w.results.out_dir == second
     assert w.results.report_path() == second / "reasonany" / "report.html"
     assert str(second) in w.results.where.text()
     assert w.store.recent("runs")[0] == str(second)

@@ -1,0 +1,94 @@
+"""File and Help menu chores: leftovers of interrupted runs, the score cache, About."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtWidgets import QMessageBox
+
+from reasonany_gui import __version__
+from reasonany_gui.engine.core import paths
+from reasonany_gui.engine.io.scorecache import ScoreStore
+
+from .texts import human_bytes
+from .window_base import WindowBase
+
+log = logging.getLogger(__name__)
+
+
+class Housekeeping(WindowBase):
+    """Offer to remove half-written folders at start, clear the score cache, say what this app is."""
+
+    def offer_stale_cleanup(self) -> QMessageBox | None:
+        """At start: offer to delete the half-written folders of runs that were killed (power cut, kill -9).
+
+        Why ask instead of deleting silently: they can be large and sit next to the user's own folders; the
+        engine only ever removes folders it named itself (the `.reasonany-tmp-` mark)."""
+        from reasonany_gui.engine.io import writer
+        from reasonany_gui.engine.run.pipeline import registry_path
+
+        try:
+            stale = writer.stale_temp_folders(registry_path())
+        except Exception as exc:  # noqa: BLE001 - a broken registry must not stop the app from starting
+            log.warning("could not read the temporary-folder registry: %s", exc)
+            return None
+        if not stale:
+            return None
+        listed = "\n".join(f"• {p}" for p in stale[:10]) + (
+            f"\n… and {len(stale) - 10} more" if len(stale) > 10 else ""
+        )
+        box = self.errors.info(
+            "Leftovers of interrupted runs",
+            f"{len(stale)} unfinished output folder(s) from runs that were stopped abruptly "
+            f"are still on disk:\n{listed}\n\nThey hold no usable model. Remove them?",
+        )
+        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        yes = box.button(QMessageBox.StandardButton.Yes)
+        yes.setText("Remove")
+        box.button(QMessageBox.StandardButton.No).setText("Keep")
+        yes.clicked.connect(self.clean_stale)
+        return box
+
+    def clean_stale(self) -> list[Path]:
+        from reasonany_gui.engine.io import writer
+        from reasonany_gui.engine.run.pipeline import registry_path
+
+        removed = writer.clean_stale(registry_path())
+        for p in removed:
+            log.info("removed the leftover temporary folder %s", p)
+        self.status_text.setText(f"Removed {len(removed)} leftover folder(s) of interrupted runs.")
+        return removed
+
+    def score_store(self) -> ScoreStore:
+        return ScoreStore(paths.cache_dir() / "scores")
+
+    def ask_clear_cache(self) -> None:
+        if self.runner.busy:
+            self.status_text.setText("Wait for the current task to finish before clearing the score cache.")
+            return
+        size = self.score_store().size_bytes()
+        box = self.errors.info(
+            "Clear the score cache?",
+            f"The kept importance scores take {human_bytes(size)}. Without them, re-tuning an "
+            "earlier run measures the models again. Merged models are not affected.",
+        )
+        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
+        yes = box.button(QMessageBox.StandardButton.Yes)
+        yes.setText("Clear")
+        yes.clicked.connect(self.clear_cache)
+
+    def clear_cache(self) -> None:
+        """Delete the score cache; the live pipeline reads from it, so re-tuning needs a new run afterwards."""
+        self.session.close_pipeline()
+        self.results.scores_cleared()
+        self.score_store().clear()
+        self.status_text.setText("Score cache cleared.")
+
+    def about(self) -> None:
+        self.errors.info(
+            "About ReasonAny",
+            f"ReasonAny GUI {__version__}\n\nTraining-free merging of a reasoning model and a domain "
+            "model (ReasonAny, arXiv 2601.05560).\n\n"
+            f"Settings: {self.store.path}\nLog: {paths.log_file()}",
+        )
