@@ -29,6 +29,7 @@ from ..core.errors import InputError
 from ..core.events import CancelToken, Log, Progress, StageFinished, StageStarted, null_listener
 from ..core.paths import RUN_DIR
 from ..data import calibration, demo
+from ..data.presets import resolve_spec
 from ..io.checkpoints import load_model, resolve_model
 from ..settings.config import ROLES, MergeConfig
 from .live import eval_dtype
@@ -229,7 +230,7 @@ def calibration_rows(cfg: MergeConfig, spec: str) -> set[int]:
 
 def _same_data(a: str, b: str) -> bool:
     try:
-        return calibration.resolve_spec(a).resolve() == calibration.resolve_spec(b).resolve()
+        return resolve_spec(a).resolve() == resolve_spec(b).resolve()
     except InputError:
         return False
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from ..core.errors import InputError
 from ..core.events import CancelToken
 from ..data import calibration
+from ..data.samples import load_samples
 from ..io.checkpoints import Checkpoint, check_trio, resolve_model
 from ..settings.config import ROLES, MergeConfig
 
@@ -50,7 +51,7 @@ def check_data(cfg: MergeConfig) -> None:
     """Both calibration data sets can be read: reported now, before any model is loaded."""
     for role, spec in (("reasoning", cfg.reasoning_data), ("domain", cfg.domain_data)):
         try:
-            calibration.load_samples(spec)
+            load_samples(spec)
         except InputError as exc:
             raise InputError(f"The {role} calibration data: {exc}") from None
 
