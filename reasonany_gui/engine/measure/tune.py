@@ -31,12 +31,21 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..core.errors import CancelledError, InputError, OutOfMemoryError
-from ..core.events import CancelToken, Log, Progress, StageFinished, StageStarted, TuneCandidate, null_listener
+from ..core.events import (
+    CancelToken,
+    Listener,
+    Log,
+    Progress,
+    StageFinished,
+    StageStarted,
+    TuneCandidate,
+    null_listener,
+)
 from ..core.units import pct
 from ..methods.registry import TITLES
 from .candidates import (
@@ -65,6 +74,9 @@ from .heldout import (
     reply_loss,
 )
 from .live import LiveMerge
+
+if TYPE_CHECKING:
+    from ..run.pipeline import Pipeline
 
 #: this module's own names, and (until their import lines move to heldout, checks and candidates) the ones the CLI
 #: and the app import from here: DEFAULT_CHECK_ROWS, MIN_CHECK_ROWS, Checks, SETTING_KEYS, Candidate, pareto
@@ -103,18 +115,18 @@ class TuneResult:
     warnings: list[str]
     summary: str
     budget: dict[str, Any]
-    check_rows: dict[str, dict]
+    check_rows: dict[str, dict[str, Any]]
     seconds: float
 
     def best(self) -> Candidate:
         return self.candidates[self.recommended]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["recommended_setting"] = self.best().setting
         return d
 
-    def report_section(self) -> dict:
+    def report_section(self) -> dict[str, Any]:
         """What report.json, report.html and the model card show: the summary and every candidate, compactly."""
         return {
             "summary": self.summary,
@@ -143,14 +155,14 @@ class Tuner:
 
     def __init__(
         self,
-        pipeline,
+        pipeline: Pipeline,
         budget: int = DEFAULT_BUDGET,
         minutes: float | None = None,
         checks: Checks | None = None,
         check_rows: int = DEFAULT_CHECK_ROWS,
         check_tokens: int = 64,
         decide_tokens: int = DEFAULT_DECIDE_TOKENS,
-        listener=None,
+        listener: Listener | None = None,
         cancel: CancelToken | None = None,
     ) -> None:
         if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
@@ -198,7 +210,9 @@ class Tuner:
         return result
 
     # ------------------------------------------------------------------ measuring
-    def _measure(self, live: LiveMerge, rows: dict[str, CheckRows], tokenizer) -> tuple[dict, dict, float]:
+    def _measure(
+        self, live: LiveMerge, rows: dict[str, CheckRows], tokenizer: Any
+    ) -> tuple[dict[str, float], dict[str, float], float]:
         """Loss on the reply tokens, the share of each skill's behaviour decisions taken the expert's way
         ("decide:SKILL", see decision_share) and the user's exact-match checks."""
         from .evaluate import greedy_generate
@@ -217,7 +231,9 @@ class Tuner:
                     checks[skill] = self.checks.passes(skill, replies)
         return loss, checks, change
 
-    def _reference(self, live, rows, tokenizer, role: str) -> tuple[dict, dict, dict[str, list[list[int]]]]:
+    def _reference(
+        self, live: LiveMerge, rows: dict[str, CheckRows], tokenizer: Any, role: str
+    ) -> tuple[dict[str, float], dict[str, float], dict[str, list[list[int]]]]:
         """Loss and checks of the base or an expert (Task Arithmetic λ 0/0, 1/0, 0/1: the same model), and its
         greedy reply ids to each skill's prompts (for the decisions)."""
         from .evaluate import greedy_ids
@@ -232,7 +248,9 @@ class Tuner:
                     replies[skill] = greedy_ids(live.model, tokenizer, r.prompts, self.decide_tokens)
         return loss, checks, replies
 
-    def _find_decisions(self, rows: dict[str, CheckRows], tokenizer, replies: dict) -> None:
+    def _find_decisions(
+        self, rows: dict[str, CheckRows], tokenizer: Any, replies: dict[str, dict[str, list[list[int]]]]
+    ) -> None:
         """Per skill, where the expert's greedy replies part from the base's ("decide:SKILL"). Decisions against
         the other expert were tried too and left out: on a tiny trio with disjoint task vectors they scored Task
         Arithmetic as lost wherever the two experts' replies parted at a late, unimportant token (one keeps
@@ -254,14 +272,14 @@ class Tuner:
                     "is judged by the reply loss alone."
                 )
 
-    def _select(self, setting: dict) -> None:
+    def _select(self, setting: dict[str, Any]) -> None:
         cfg = self.user_config.replace(**setting)
         if cfg.needs_scores and not self.user_config.needs_scores:
             cfg = cfg.replace(score=self.user_config.score)
         self.p.select(cfg, announce=False)
 
     # ------------------------------------------------------------------ the search
-    def _search(self, live: LiveMerge, rows: dict[str, CheckRows], tokenizer, started: float) -> TuneResult:
+    def _search(self, live: LiveMerge, rows: dict[str, CheckRows], tokenizer: Any, started: float) -> TuneResult:
         refs_loss, refs_checks, replies = {}, {}, {}
         for i, role in enumerate(("reasoning", "domain", "base")):
             refs_loss[role], refs_checks[role], replies[role] = self._reference(live, rows, tokenizer, role)
@@ -285,7 +303,7 @@ class Tuner:
         queue = [s for s in anchor_settings(self.user_config) if can_score or not is_masked(s)]
         queue = queue[: self.budget]
         cands: list[Candidate] = []
-        seen: set[tuple] = set()
+        seen: set[tuple[Any, ...]] = set()
         phase = "anchor"
         while len(cands) < self.budget:
             if self.minutes is not None and time.perf_counter() - started > self.minutes * 60:
@@ -349,7 +367,13 @@ class Tuner:
             round(time.perf_counter() - started, 2),
         )
 
-    def _kept(self, c: Candidate, refs_loss: dict, refs_checks: dict, gains: dict) -> dict[str, float | None]:
+    def _kept(
+        self,
+        c: Candidate,
+        refs_loss: dict[str, dict[str, float]],
+        refs_checks: dict[str, dict[str, float]],
+        gains: dict[str, float],
+    ) -> dict[str, float | None]:
         kept: dict[str, float | None] = {}
         for skill in ("reasoning", "domain"):
             parts: list[tuple[float, float]] = []  # (kept share, weight)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -98,7 +99,7 @@ def host_seconds_per_sample(config: MergeConfig, num_params: int, dtype_bytes: i
 def load_transient_bytes(info: ModelInfo, device: torch.device, dtype_bytes: int) -> int:
     """Host memory a model load needs beyond the run: none when the weights go straight to the GPU
     (checkpoints.loads_straight_to), the whole model when it is loaded on the host first and then moved."""
-    from ..io.checkpoints import loads_straight_to
+    from ..io.loading import loads_straight_to
 
     if device.type == "cpu":
         return 0
@@ -198,7 +199,7 @@ def stage_costs(
     return costs
 
 
-def speed_factor(report: dict, info: ModelInfo, device_type: str) -> float | None:
+def speed_factor(report: dict[str, Any], info: ModelInfo, device_type: str) -> float | None:
     """measured / predicted identification time of a finished run (its report.json): how much slower or faster
     this machine is than the nominal rates. None when the run measured nothing."""
     try:
