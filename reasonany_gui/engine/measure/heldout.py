@@ -15,6 +15,7 @@ import torch
 from ..core.errors import InputError
 from ..core.events import CancelToken
 from ..data import calibration
+from ..data.samples import Sample, load_samples
 from ..settings.config import MergeConfig
 
 #: held-out rows per skill: at least MIN_CHECK_ROWS, at most the `check_rows` setting
@@ -36,7 +37,7 @@ class CheckRows:
     prompts: list[str] = field(default_factory=list)
 
 
-def heldout_rows(cfg: MergeConfig, spec: str, max_rows: int) -> list[calibration.Sample]:
+def heldout_rows(cfg: MergeConfig, spec: str, max_rows: int) -> list[Sample]:
     """Rows of `spec` the run's calibration choice does not use (the last `max_rows` of them, file order)."""
     from .evaluate import calibration_rows, heldout_samples
 
@@ -49,7 +50,7 @@ def reserve_check_rows(cfg: MergeConfig, check_rows: int = DEFAULT_CHECK_ROWS) -
     Returns the (maybe changed) config and plain-words notes of what changed."""
     notes: list[str] = []
     for role, spec in (("reasoning", cfg.reasoning_data), ("domain", cfg.domain_data)):
-        available = len(calibration.load_samples(spec))
+        available = len(load_samples(spec))
         want = min(check_rows, max(MIN_CHECK_ROWS, available // 5))
         if available - min(cfg.samples, available) >= want:
             continue
@@ -68,7 +69,7 @@ def reserve_check_rows(cfg: MergeConfig, check_rows: int = DEFAULT_CHECK_ROWS) -
     return cfg, notes
 
 
-def encode_reply(sample: calibration.Sample, tokenizer: Any, max_length: int) -> tuple[list[int], int]:
+def encode_reply(sample: Sample, tokenizer: Any, max_length: int) -> tuple[list[int], int]:
     """Token ids as calibration renders the sample, and where the reply starts (0 for plain text rows)."""
     text, boundary, templated = calibration.render(sample, tokenizer)
     ids = list(tokenizer(text, add_special_tokens=not templated, verbose=False)["input_ids"])[:max_length]
@@ -89,14 +90,14 @@ def check_rows(cfg: MergeConfig, tokenizer: Any, max_rows: int = DEFAULT_CHECK_R
             raise InputError(
                 f"Too little held-out {skill} data for the checks: {len(items)} usable rows of {spec} were not used "
                 f"for scoring, at least {MIN_CHECK_ROWS} are needed. Lower the number of samples to at most "
-                f"{max(len(calibration.load_samples(spec)) - MIN_CHECK_ROWS, 1)} or add rows to the file."
+                f"{max(len(load_samples(spec)) - MIN_CHECK_ROWS, 1)} or add rows to the file."
             )
         prompts = [user for user in map(_user_turn, samples) if user][:DECIDE_ROWS]
         out[skill] = CheckRows(skill, spec, items, prompts)
     return out
 
 
-def _user_turn(sample: calibration.Sample) -> str | None:
+def _user_turn(sample: Sample) -> str | None:
     if sample.kind == "pair":
         return sample.prompt
     if sample.kind == "chat":
