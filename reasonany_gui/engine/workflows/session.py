@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..core.errors import InputError
-from ..measure.tune import SETTING_KEYS
+from ..measure.candidates import SETTING_KEYS
 from ..settings.config import MergeConfig
 
 if TYPE_CHECKING:
