@@ -49,7 +49,6 @@ from ..core.events import (
 from ..core.units import pct
 from ..methods.registry import TITLES
 from .candidates import (
-    SETTING_KEYS,
     Candidate,
     anchor_settings,
     describe_setting,
@@ -79,7 +78,8 @@ if TYPE_CHECKING:
     from ..run.pipeline import Pipeline
 
 #: this module's own names, and (until their import lines move to heldout, checks and candidates) the ones the CLI
-#: and the app import from here: DEFAULT_CHECK_ROWS, MIN_CHECK_ROWS, Checks, SETTING_KEYS, Candidate, pareto
+#: and the app import from here: DEFAULT_CHECK_ROWS, MIN_CHECK_ROWS, Checks (cli.py, ui/jobs.py), Candidate, pareto
+#: (ui/tune/view.py)
 __all__ = [
     "DEFAULT_BUDGET",
     "DECISION_WEIGHT",
@@ -90,7 +90,6 @@ __all__ = [
     "DEFAULT_CHECK_ROWS",
     "MIN_CHECK_ROWS",
     "Checks",
-    "SETTING_KEYS",
     "Candidate",
     "pareto",
 ]
