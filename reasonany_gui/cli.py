@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("cache", help="show or clear the importance-score cache")
     c.add_argument("action", choices=("info", "clear"))
+    add_export_parsers(sub)
     return parser
 
 
@@ -393,6 +394,65 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ export (GGUF) and publish (Hub), issue 24
+def add_export_parsers(sub) -> None:
+    from .engine.io.publish import OPTIONAL
+    from .engine.output.gguf import DEFAULT_TYPE, TYPE_HELP, TYPES
+
+    x = sub.add_parser("export", help="write the merged model as one GGUF file (llama.cpp, Ollama, LM Studio)")
+    x.add_argument("out", help="a merged model's output folder")
+    x.add_argument("--gguf", action="store_true", required=True, help="export to GGUF (the one format so far)")
+    types = "; ".join(f"{t}: {TYPE_HELP[t]}" for t in TYPES)
+    x.add_argument("--type", default=DEFAULT_TYPE, choices=TYPES, help=f"weight type (default {DEFAULT_TYPE}). {types}")
+    x.add_argument("--dest", help="the .gguf file to write (default: OUT/NAME-TYPE.gguf)")
+    x.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("publish", help="upload the merged model to the Hugging Face Hub (uses your `hf auth login`)")
+    p.add_argument("out", help="a merged model's output folder")
+    p.add_argument("--repo", required=True, help="the Hub repo to create, OWNER/NAME")
+    p.add_argument("--private", action="store_true", help="create the repo private")
+    p.add_argument(
+        "--include",
+        nargs="+",
+        default=[],
+        choices=tuple(OPTIONAL),
+        help="also upload these run files (they may hold local paths): report (report.html), run (run.yaml), masks",
+    )
+    p.add_argument("--add-commit", action="store_true", help="if the repo exists, add a commit to it")
+    p.add_argument("--dry-run", action="store_true", help="only show the files and the card that would be sent")
+    p.add_argument("--quiet", action="store_true")
+
+
+def cmd_export(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from .engine.workflows.export import export_gguf
+
+    done = export_gguf(
+        Path(args.out), args.type, Path(args.dest) if args.dest else None, ConsolePrinter(args.quiet), cancel
+    )
+    print(done.gguf)
+    print(f"Wrote {done.modelfile} for Ollama.\n{done.how_to_run()}", file=sys.stderr)
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from .engine.io.publish import plan_publish
+    from .engine.io.writer import human_bytes
+    from .engine.workflows.export import publish
+
+    plan = plan_publish(Path(args.out), args.repo, args.private, args.include)
+    print(
+        f"{'Private' if plan.private else 'Public'} repo {plan.repo_id}: {len(plan.files)} files, "
+        f"{human_bytes(plan.total_bytes)}"
+    )
+    for f in plan.files:
+        print(f"  {f.path_in_repo}  {human_bytes(f.size)}")
+    if args.dry_run:
+        print("\n" + plan.card)
+        return 0
+    print(publish(plan, add_commit=args.add_commit, listener=ConsolePrinter(args.quiet), cancel=cancel))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     path = setup_logging()
@@ -415,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_eval(args, cancel)
         if args.command == "tune":
             return cmd_tune(args, cancel)
+        if args.command in ("export", "publish"):
+            return cmd_export(args, cancel) if args.command == "export" else cmd_publish(args, cancel)
         return cmd_cache(args)
     except InputError as exc:
         log.error("input error: %s", exc)

@@ -1,0 +1,201 @@
+"""GGUF export: merges of the tiny Llama and Qwen2 trios and of the shipped demo, written as F16 and Q8_0 and loaded
+back with transformers' GGUF loader; logits, greedy replies and the tokenizer (renamed `<think>` tokens, chat
+template) must match the safetensors merge. Also: refusals before any work, cancel leaves no file, the Modelfile."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import skills
+import torch
+
+from reasonany_gui.cli import main
+from reasonany_gui.engine.core.errors import CancelledError, InputError
+from reasonany_gui.engine.core.events import CancelToken, Progress, StageFinished, StageStarted
+from reasonany_gui.engine.output import gguf
+from reasonany_gui.engine.workflows.export import export_gguf
+
+#: the largest logit difference allowed, as a share of the largest logit. F16 rounds each weight to 11 bits
+#: (measured: 0 for the float16/bfloat16 merges, 0.04 % for the float32 Qwen2 one); Q8_0 rounds to 1/127 of each
+#: 32-weight block's largest (measured 0.4 % Llama, 1.0 % Qwen2, 3.7 % on the 0.85 M demo, whose few wide layers
+#: add up the most rounding): twice the largest measured, so a wrong scale or permutation (errors of 100 %) fails
+TOLERANCE = {"f16": 0.002, "q8_0": 0.075}
+THINK = ("<think>", "</think>")
+
+
+def chat(tok, user: str) -> str:
+    return tok.apply_chat_template([{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True)
+
+
+def compare(out: Path, type_name: str, prompt: str, extra_text: str = "") -> dict:
+    """Export `out` to `type_name`, load both forms, and return what the tests assert on."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    done = export_gguf(out, type_name)
+    ref = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32).eval()
+    back = AutoModelForCausalLM.from_pretrained(out, gguf_file=done.gguf.name, dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(out)
+    tok_back = AutoTokenizer.from_pretrained(out, gguf_file=done.gguf.name)
+    ids = tok(chat(tok, prompt), return_tensors="pt").input_ids
+    text = chat(tok, prompt) + extra_text  # the tokenizer round trip: the template's and the reasoning tokens
+    with torch.no_grad():
+        ref_logits, back_logits = ref(ids).logits, back(ids).logits
+        reply = ref.generate(ids, max_new_tokens=24, do_sample=False)[0, ids.shape[1] :]
+        reply_back = back.generate(ids, max_new_tokens=24, do_sample=False)[0, ids.shape[1] :]
+    return {
+        "done": done,
+        "error": float((back_logits - ref_logits).abs().max() / ref_logits.abs().max()),
+        "reply": tok.decode(reply),
+        "reply_back": tok_back.decode(reply_back),
+        "ids": tok(text).input_ids,
+        "ids_back": tok_back(text).input_ids,
+        "decoded_back": tok_back.decode(tok_back(text).input_ids),
+        "text": text,
+        "template_back": gguf_field(done.gguf, "tokenizer.chat_template"),
+        "template": tok.chat_template,
+    }
+
+
+def gguf_field(path: Path, key: str) -> str:
+    """A string field of a GGUF file as llama.cpp reads it (transformers' tokenizer drops the template for llama)."""
+    import gguf as gg
+
+    field = gg.GGUFReader(path).fields[key]
+    return str(bytes(field.parts[-1]), "utf-8")
+
+
+def assert_round_trip(r: dict, type_name: str) -> None:
+    assert r["error"] <= TOLERANCE[type_name], f"{type_name}: logits differ by {r['error']:.4f} of the largest"
+    assert r["reply_back"] == r["reply"]
+    assert r["ids_back"] == r["ids"]
+    assert r["decoded_back"] == r["text"]
+    assert r["template_back"] == r["template"]
+
+
+# ----------------------------------------------------------------------------------------------- the shipped demo
+@pytest.fixture(scope="module")
+def demo_merge(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "merge"
+    assert main(["merge", "--demo", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("type_name", ["f16", "q8_0"])
+def test_demo_merge_round_trips(demo_merge, type_name):
+    from reasonany_gui.engine.data.demo import PRESET_FILE, shipped_demo_dir
+
+    # the shipped (trained) demo's first prompt shows its reasoning skill
+    prompt = json.loads((shipped_demo_dir() / PRESET_FILE).read_text())["prompts"][0]
+    r = compare(demo_merge, type_name, prompt, extra_text=f"{THINK[0]} 2 + 2 {THINK[1]}")
+    assert_round_trip(r, type_name)
+    assert "mentor" in r["reply"]  # the demo's reasoning skill: a chain through the mentors
+    modelfile = r["done"].modelfile.read_text()
+    assert f"FROM ./{r['done'].gguf.name}" in modelfile
+    assert 'PARAMETER stop "<|im_end|>"' in modelfile and "<|im_start|>" in modelfile
+
+
+@pytest.mark.slow
+def test_cli_exports_the_demo_q8_0(demo_merge, capsys):
+    """The issue's 'done when': merge --demo, then export --gguf --type q8_0 prints the file it wrote."""
+    assert main(["export", str(demo_merge), "--gguf", "--type", "q8_0", "--quiet"]) == 0
+    path = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert path == demo_merge / f"{demo_merge.name}-Q8_0.gguf" and path.stat().st_size > 0
+    assert (demo_merge / gguf.MODELFILE).is_file()
+    assert not [p for p in demo_merge.iterdir() if p.name.startswith(".")]  # no temp file left
+
+
+# ----------------------------------------------------------------------------------------- the tiny test trios
+def add_think_tokens(folder: Path) -> None:
+    """Give a model folder's tokenizer `<think>`/`</think>` in its spare rows, as R1-style reasoning models do."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(folder)
+    tok.add_tokens(list(THINK))
+    tok.save_pretrained(folder)
+
+
+@pytest.fixture(scope="module")
+def llama_merge(tmp_path_factory, data_files):
+    """A tied, bfloat16 Llama trio with two spare rows that the reasoning model names <think> and </think>."""
+    from reasonany_gui.engine.data.demo import build_trio
+
+    root = tmp_path_factory.mktemp("llama-think")
+    trio = build_trio(root, arch="llama", seed=1, tie=True, dtype=torch.bfloat16, vocab=261)
+    add_think_tokens(trio["reasoning"])
+    assert main([*skills.merge_argv(trio, data_files, root / "out"), "--quiet"]) == 0
+    return root / "out"
+
+
+@pytest.fixture(scope="module")
+def qwen_merge(tmp_path_factory, trio, data_files):
+    out = tmp_path_factory.mktemp("qwen") / "out"
+    assert main([*skills.merge_argv(trio, data_files, out), "--quiet"]) == 0
+    return out
+
+
+@pytest.mark.parametrize("type_name", ["f16", "q8_0"])
+def test_llama_merge_with_think_tokens_round_trips(llama_merge, type_name):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(llama_merge)
+    think_ids = tok.convert_tokens_to_ids(list(THINK))
+    assert think_ids == [259, 260]  # the merge speaks through the reasoning tokenizer
+    r = compare(llama_merge, type_name, "What is 3 + 4?", extra_text=f"{THINK[0]}3 + 4 = 7{THINK[1]}")
+    assert_round_trip(r, type_name)
+    assert think_ids[0] in r["ids_back"] and think_ids[1] in r["ids_back"]  # whole tokens, not bytes
+    assert "output.weight" not in {t.name for t in gguf.open_source(llama_merge, type_name).tensors}  # tied
+
+
+@pytest.mark.parametrize("type_name", ["f16", "q8_0"])
+def test_qwen2_merge_round_trips(qwen_merge, type_name):
+    assert_round_trip(compare(qwen_merge, type_name, "What is 12 + 30?", extra_text=THINK[0]), type_name)
+
+
+# ------------------------------------------------------------------------------------ refusals, progress, cancel
+def test_other_families_are_refused_before_any_work(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2"}))
+    with pytest.raises(
+        InputError, match=r"supports Llama, Mistral, Qwen2/Qwen2.5 and Qwen3 models; .* GPT2LMHeadModel"
+    ):
+        export_gguf(tmp_path, "q8_0")  # no weights in the folder at all: nothing was opened
+    assert main(["export", str(tmp_path), "--gguf"]) == 2
+
+
+def test_unknown_type_is_refused(tmp_path):
+    with pytest.raises(InputError, match="pick one of f32, f16, bf16, q8_0"):
+        gguf.open_source(tmp_path, "q4_k")
+
+
+def test_progress_and_cancel_leave_no_file(qwen_merge):
+    events, cancel = [], CancelToken()
+
+    def listener(event):
+        events.append(event)
+        if isinstance(event, Progress) and event.fraction > 0.3:
+            cancel.cancel()
+
+    with pytest.raises(CancelledError, match="no GGUF file was written"):
+        export_gguf(qwen_merge, "f16", qwen_merge / "cancelled.gguf", listener, cancel)
+    assert not [p for p in qwen_merge.iterdir() if "cancelled" in p.name]
+    assert isinstance(events[0], StageStarted) and not any(isinstance(e, StageFinished) for e in events)
+    fractions = [e.fraction for e in events if isinstance(e, Progress)]
+    assert fractions == sorted(fractions) and 0.3 < fractions[-1] < 0.5  # stopped at the next tensor
+
+
+def test_tensor_types_follow_llama_cpp(qwen_merge):
+    """Norms stay F32; 4-bit files keep the embedding and output head at Q8_0; the file's size matches the plan."""
+    import gguf as gg
+
+    types = {t.name: gg.GGMLQuantizationType(t.qtype).name for t in gguf.open_source(qwen_merge, "q4_0").tensors}
+    assert types["output_norm.weight"] == "F32" and types["blk.0.attn_q.bias"] == "F32"
+    assert types["token_embd.weight"] == types["output.weight"] == "Q8_0"
+    assert types["blk.0.ffn_down.weight"] == "Q4_0"
+    done = export_gguf(qwen_merge, "q4_0")
+    reader = gg.GGUFReader(done.gguf)
+    assert {t.name: t.tensor_type.name for t in reader.tensors} == types
+    assert gguf_field(done.gguf, "general.architecture") == "qwen2"
+    tags = reader.fields["general.tags"]
+    assert [str(bytes(tags.parts[i]), "utf-8") for i in tags.data] == ["merge", "reasonany"]
