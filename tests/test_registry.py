@@ -127,6 +127,8 @@ def test_selection_directions_come_from_the_record(monkeypatch):
         ({"title": " "}, "empty title"),
         ({"id": "Has-Dash"}, "lower-case identifier"),
         ({"id": "ties"}, "registered twice"),
+        ({"merge_ns": 0.0}, "merge_ns must be a positive"),
+        ({"check": None}, "merge and check must be callable"),
     ],
 )
 def test_an_incomplete_record_is_refused(bad, why):
