@@ -13,6 +13,13 @@ import logging.handlers
 import sys
 import traceback
 from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
+
+    from reasonany_gui.ui.main_window import MainWindow
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 
@@ -33,7 +40,7 @@ def setup_logging(level: int = logging.INFO) -> Path:
     return log_path
 
 
-def apply_style(app) -> None:
+def apply_style(app: QApplication) -> None:
     """The light stylesheet and the app icon; pyqtgraph draws on white to match."""
     import pyqtgraph as pg
     from PySide6.QtGui import QIcon
@@ -50,10 +57,11 @@ def apply_style(app) -> None:
     app.setWindowIcon(icon)
 
 
-def create_app(argv: list[str] | None = None):
+def create_app(argv: list[str] | None = None) -> QApplication:
     from PySide6.QtWidgets import QApplication
 
-    app = QApplication.instance() or QApplication(list(argv if argv is not None else sys.argv))
+    running = QApplication.instance()
+    app = running if isinstance(running, QApplication) else QApplication(list(argv if argv is not None else sys.argv))
     app.setApplicationName("ReasonAny")
     app.setOrganizationName("reasonany-gui")
     app.setApplicationDisplayName("ReasonAny")
@@ -61,11 +69,11 @@ def create_app(argv: list[str] | None = None):
     return app
 
 
-def _install_excepthook(window) -> None:
+def _install_excepthook(window: MainWindow) -> None:
     """Show unexpected GUI-thread errors as a dialog (with the log path) and keep running."""
     log = logging.getLogger("reasonany_gui")
 
-    def hook(exc_type, exc, tb) -> None:
+    def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         text = "".join(traceback.format_exception(exc_type, exc, tb))
         log.error("uncaught exception in the GUI thread:\n%s", text)
         with contextlib.suppress(Exception):  # never recurse in the hook

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from reasonany_gui.engine.core.errors import InputError
 from reasonany_gui.engine.data import calibration, demo
+from reasonany_gui.engine.data.presets import PRESETS
 
 from .texts import TOOLTIPS
 from .widgets import Card, page_layout
@@ -35,9 +37,9 @@ CHOOSE_FILE = "__choose__"
 PREVIEW_ROWS = 5
 
 
-def presets_for(role: str) -> list:
+def presets_for(role: str) -> list[Any]:
     """Built-in sets for a role: the reasoning set for reasoning; safety, biomedicine, finance for domain."""
-    return [p for p in calibration.PRESETS.values() if getattr(p, "role", None) == role]
+    return [p for p in PRESETS.values() if getattr(p, "role", None) == role]
 
 
 class DataPicker(Card):
@@ -132,7 +134,7 @@ class DataPicker(Card):
 
     def _describe(self) -> None:
         name = self._spec[len("builtin:") :] if self._spec.startswith("builtin:") else None
-        preset = calibration.PRESETS.get(name) if name else None
+        preset = PRESETS.get(name) if name else None
         if preset is not None:
             text = preset.description
         elif Path(self._spec).parent == demo.shipped_demo_dir() / "data":
@@ -141,7 +143,7 @@ class DataPicker(Card):
             text = "Your own file."
         self.description.setText(text)
 
-    def show_preview(self, tokenizer=None, max_length: int | None = None) -> None:
+    def show_preview(self, tokenizer: Any = None, max_length: int | None = None) -> None:
         """Read the first samples with the engine's reader (the same one the run uses)."""
         self.table.setRowCount(0)
         self.preview_rows, self.preview_error = [], None
@@ -203,10 +205,10 @@ class DataPanel(QWidget):
             lay.addWidget(p, 1)
         self._tokenizer_source: str | None = None
         self._tokenizer = None
-        self._previewed: dict[str, tuple] = {}
+        self._previewed: dict[str, tuple[Any, ...]] = {}
         self.max_length: int | None = None
 
-    def _on_picker_changed(self, *_args) -> None:
+    def _on_picker_changed(self, *_args: object) -> None:
         """A newly chosen file is previewed at once (an unreadable one shows its error at once)."""
         if self.isVisible():
             self.refresh_previews()
@@ -237,7 +239,7 @@ class DataPanel(QWidget):
             self._tokenizer_source = model_path
             self._tokenizer = None
 
-    def tokenizer(self):
+    def tokenizer(self) -> Any:
         if self._tokenizer is None and self._tokenizer_source:
             try:
                 self._tokenizer = calibration.load_tokenizer(self._tokenizer_source)  # runs no folder code

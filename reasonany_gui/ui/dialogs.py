@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QMessageBox, QPushButton, QWidget
 
 from reasonany_gui.engine.core import paths
 from reasonany_gui.engine.core.errors import CancelledError, InputError, OutOfMemoryError, WriteError
@@ -60,7 +60,7 @@ class ErrorReporter(QObject):
         super().__init__(parent_widget)
         self._parent = parent_widget
         self.last: QMessageBox | None = None
-        self.retry_button = None
+        self.retry_button: QPushButton | None = None
 
     def show_error(self, exc: BaseException, details: str = "") -> QMessageBox:
         box = QMessageBox(self._parent)
@@ -76,9 +76,10 @@ class ErrorReporter(QObject):
         self.retry_button = None
         sugg = dict(getattr(exc, "suggestions", {}) or {}) if isinstance(exc, OutOfMemoryError) else {}
         if sugg:
-            self.retry_button = box.addButton("Retry with these settings", QMessageBox.ButtonRole.AcceptRole)
+            retry = box.addButton("Retry with these settings", QMessageBox.ButtonRole.AcceptRole)
+            self.retry_button = retry
             box.addButton(QMessageBox.StandardButton.Close)
-            self.retry_button.clicked.connect(lambda: self.retry_requested.emit(sugg))
+            retry.clicked.connect(lambda: self.retry_requested.emit(sugg))
         else:
             box.addButton(QMessageBox.StandardButton.Ok)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)

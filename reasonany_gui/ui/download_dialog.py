@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -23,16 +24,16 @@ from PySide6.QtWidgets import (
 )
 
 from reasonany_gui.engine.core.errors import CancelledError
-from reasonany_gui.engine.core.events import Progress
+from reasonany_gui.engine.core.events import CancelToken, Listener, Progress
 from reasonany_gui.engine.io import download as dl
+from reasonany_gui.engine.io.writer import human_bytes
 
 from .dialogs import ErrorReporter
-from .texts import human_bytes
-from .worker import JobRunner
+from .worker import JobFn, JobRunner
 
 
-def plan_job(repo_id: str, token: str | None):
-    def run(_listener, _cancel):
+def plan_job(repo_id: str, token: str | None) -> JobFn:
+    def run(_listener: Listener, _cancel: CancelToken) -> dl.DownloadPlan:
         if token:
             dl.login(token)
         return dl.plan(repo_id)
@@ -40,8 +41,8 @@ def plan_job(repo_id: str, token: str | None):
     return run
 
 
-def download_job(plan: dl.DownloadPlan):
-    def run(listener, cancel):
+def download_job(plan: dl.DownloadPlan) -> JobFn:
+    def run(listener: Listener, cancel: CancelToken) -> Path:
         return dl.download(plan, listener, cancel)
 
     return run
@@ -169,18 +170,19 @@ class DownloadDialog(QDialog):
     def _on_finished(self, name: str, result: object) -> None:
         self._update_login_state()
         if name == "download-plan":
+            assert isinstance(result, dl.DownloadPlan)
             self.plan = result
             self.summary.setText(plan_text(result))
             self.download_button.setEnabled(True)
             self.download_button.setText("Download" if result.remaining_bytes else "Use it (all cached)")
         elif name == "download":
-            self.result_path = Path(result)
+            self.result_path = Path(str(result))
             self.progress.setValue(1000)
             self.status.setText("Downloaded.")
             self.downloaded.emit(self.repo_id, self.result_path)
             self.accept()
 
-    def _on_failed(self, name: str, exc: object) -> None:
+    def _on_failed(self, name: str, exc: BaseException) -> None:
         self._update_login_state()
         self.check_button.setEnabled(True)
         if name == "download" and self.plan is not None:
@@ -199,6 +201,6 @@ class DownloadDialog(QDialog):
         self.runner.shutdown()
         super().done(r)
 
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.runner.shutdown()
         super().closeEvent(event)

@@ -10,8 +10,8 @@ from PySide6.QtWidgets import QMessageBox
 from reasonany_gui import __version__
 from reasonany_gui.engine.core import paths
 from reasonany_gui.engine.io.scorecache import ScoreStore
+from reasonany_gui.engine.io.writer import human_bytes
 
-from .texts import human_bytes
 from .window_base import WindowBase
 
 log = logging.getLogger(__name__)

@@ -152,7 +152,8 @@ class MergeActions(ResultActions):
         self.show_merge(result, new_run=measured)
         if measured:
             self._remember_speed(result.report)
-        self._after_save(Path(result.out) if result.out else self.session.out_dir)
+        assert result.out is not None  # a merge and a saved version always have their folder
+        self._after_save(Path(result.out))
 
     def _after_save(self, out: Path) -> None:
         """What every saved run does after it is shown: the Run screen's ending, the recent lists, the next name."""

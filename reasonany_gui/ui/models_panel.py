@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
@@ -16,9 +17,14 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPush
 from reasonany_gui.engine.core.errors import InputError
 from reasonany_gui.engine.io import checkpoints
 from reasonany_gui.engine.io.checkpoints import ModelInfo
+from reasonany_gui.engine.io.writer import human_bytes
+from reasonany_gui.engine.settings.choices import ROLE_TITLES
 from reasonany_gui.engine.settings.config import ROLES
 
-from .texts import ROLE_TITLES, TOOLTIPS, human_bytes, human_count
+if TYPE_CHECKING:
+    from .download_dialog import DownloadDialog
+
+from .texts import TOOLTIPS, human_count
 from .widgets import Banner, Card, page_layout
 
 log = logging.getLogger(__name__)
@@ -55,12 +61,14 @@ class ModelPicker(Card):
         self.combo = QComboBox()
         self.combo.setEditable(True)
         self.combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.combo.lineEdit().setPlaceholderText("A model folder, or a Hugging Face repo id such as Qwen/Qwen2.5-7B")
+        line = self.combo.lineEdit()
+        assert line is not None  # the combo is editable
+        line.setPlaceholderText("A model folder, or a Hugging Face repo id such as Qwen/Qwen2.5-7B")
         self.combo.setToolTip("Type a folder or repo id and press Enter, or pick one from the list.")
         self.combo.setMinimumContentsLength(24)
         self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.combo.activated.connect(lambda _i: self._commit())
-        self.combo.lineEdit().editingFinished.connect(self._commit)
+        line.editingFinished.connect(self._commit)
         browse = QPushButton("Choose folder…")
         browse.clicked.connect(self._browse)
         row = QHBoxLayout()
@@ -70,7 +78,7 @@ class ModelPicker(Card):
         self.download_button.setToolTip(
             "Download this model from the Hugging Face Hub into the local cache (the size is shown first)."
         )
-        self.download_button.clicked.connect(lambda: self.download_requested.emit(self.role, self._spec))
+        self.download_button.clicked.connect(lambda: self.download_requested.emit(self.role, self.spec))
         self.download_button.setVisible(False)
         row.addWidget(self.download_button)
         self.info = QLabel("Not chosen yet.")
@@ -177,11 +185,11 @@ class ModelsPanel(QWidget):
         lay.addStretch(1)
         self._recent: list[str] = []
         self._cached: list[str] = []
-        self.download_dialog = None
+        self.download_dialog: DownloadDialog | None = None
         self.update_verdict()
 
     # ------------------------------------------------------------------ download
-    def open_download(self, role: str, repo_id: str):
+    def open_download(self, role: str, repo_id: str) -> DownloadDialog:
         """The download dialog for a repo id not in the cache; on success the model is picked for `role`."""
         from .download_dialog import DownloadDialog
 

@@ -6,6 +6,7 @@ import datetime as _dt
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
@@ -60,7 +61,9 @@ class OutputPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.fields: dict[str, QWidget] = {name: setting_widget(name) for name in PANEL_FIELDS}
-        self.out: QLineEdit = self.fields["out"]
+        out = self.fields["out"]
+        assert isinstance(out, QLineEdit)  # a text setting's widget
+        self.out = out
         self.out.setPlaceholderText("A new folder for the merged model")
         browse = QPushButton("Choose…")
         browse.clicked.connect(self._browse)
@@ -128,7 +131,7 @@ class OutputPanel(QWidget):
             if name != "out" or config.out:
                 show_setting(name, box, getattr(config, name))
 
-    def values(self) -> dict:
+    def values(self) -> dict[str, Any]:
         return {name: setting_value(name, box) for name, box in self.fields.items()}
 
     def ensure_out(self, reasoning: str, domain: str) -> str:

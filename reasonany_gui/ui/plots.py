@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QPaintEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from reasonany_gui.engine.core.events import SensitivityUpdate
@@ -53,7 +54,7 @@ class LogAxis(pg.AxisItem):
     """A log axis that labels only what fits: whole decades (10⁻⁵, 10⁻⁴), or 2 and 5 between them when the range
     holds fewer than two decades. pyqtgraph's default labels every minor tick, and the labels pile up."""
 
-    def logTickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph naming
+    def logTickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802 - pyqtgraph naming
         values = [float(v) for v in values]
         decades = [v for v in values if abs(v - round(v)) < 1e-6]
         out = []
@@ -76,7 +77,7 @@ class _TimedView(pg.GraphicsLayoutWidget):
         super().__init__()
         self.last_paint_s = 0.0
 
-    def paintEvent(self, ev) -> None:  # noqa: N802 - Qt naming
+    def paintEvent(self, ev: QPaintEvent) -> None:  # noqa: N802 - Qt naming
         t0 = time.perf_counter()
         super().paintEvent(ev)
         self.last_paint_s = time.perf_counter() - t0

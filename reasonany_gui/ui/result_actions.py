@@ -209,4 +209,4 @@ class ResultActions(WindowBase):
         """The run's report on the Results screen; its evaluation and search belong to the run now shown."""
         self.results.set_report(report)
         for kind in ("evaluation", "tune"):
-            self.session.record(kind, (report or {}).get(kind))  # type: ignore[arg-type]
+            self.session.record(kind, (report or {}).get(kind))

@@ -8,7 +8,7 @@ so a user sees before pressing Merge whether the run fits their machine.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -24,16 +24,18 @@ from PySide6.QtWidgets import (
 )
 
 from reasonany_gui.engine.core import devices
+from reasonany_gui.engine.io.writer import human_bytes
 from reasonany_gui.engine.methods.registry import REGISTRY
 from reasonany_gui.engine.settings.config import MergeConfig
 
 from .setting_widgets import changed_signal, setting_value, setting_widget, show_setting
 from .settings_store import TunePreferences
-from .texts import DEMO_VALUES_NOTE, FOLLOW_HELP, FOLLOW_LABEL, LABELS, TOOLTIPS, human_bytes, human_range
+from .texts import DEMO_VALUES_NOTE, FOLLOW_HELP, FOLLOW_LABEL, LABELS, TOOLTIPS, human_range
 from .tune.options import TuneOptions
 from .widgets import Banner, Card, Columns, StrengthLink, page_header, strengths_follow_shares
 
 if TYPE_CHECKING:
+    from reasonany_gui.engine.io.checkpoints import ModelInfo
     from reasonany_gui.engine.scoring.estimate import LowRamOffer
 
 #: below this width the cards stand in one column (two columns of ~370 px cut labels and values off)
@@ -75,7 +77,7 @@ class SettingsPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.base_info = None  # ModelInfo of the base model, for the estimate
+        self.base_info: ModelInfo | None = None  # the base model's, for the estimate
         #: device type -> measured/predicted time of the last run on this machine (the main window keeps it)
         self.speed_factors: dict[str, float] = {}
         self.fields: dict[str, QWidget] = {}
@@ -83,7 +85,7 @@ class SettingsPanel(QWidget):
 
         for name in PANEL_FIELDS:
             self.fields[name] = setting_widget(name)
-        self.method: QComboBox = self.fields["method"]
+        self.method = self._combo("method")
         self.method_help = QLabel("")
         self.method_help.setObjectName("muted")
         self.method_help.setWordWrap(True)
@@ -212,8 +214,14 @@ class SettingsPanel(QWidget):
         self.advanced.setVisible(on)
         self.adv_toggle.setText(("▾ " if on else "▸ ") + "Advanced settings")
 
+    def _combo(self, name: str) -> QComboBox:
+        """A choice setting's widget (setting_widgets makes a combo box for every setting with choices)."""
+        box = self.fields[name]
+        assert isinstance(box, QComboBox), name
+        return box
+
     def fill_devices(self) -> None:
-        box: QComboBox = self.fields["device"]
+        box = self._combo("device")
         current = box.currentData()
         box.blockSignals(True)
         box.clear()
@@ -251,7 +259,7 @@ class SettingsPanel(QWidget):
             return ALL_GPUS
         return getattr(config, name)
 
-    def values(self) -> dict:
+    def values(self) -> dict[str, Any]:
         """The config values on this screen, including those the device picker sets (DEVICE_PICKED).
 
         Why devices is always set here: the picker is the app's one place for it ("All GPUs" or one device), so a
@@ -263,7 +271,7 @@ class SettingsPanel(QWidget):
         values.update(dict.fromkeys(DEVICE_PICKED, ALL_GPUS if all_gpus else ""))
         return values
 
-    def apply(self, changes: dict) -> dict:
+    def apply(self, changes: dict[str, Any]) -> dict[str, Any]:
         """Set some fields (e.g. the out-of-memory dialog's suggestions), keep the rest.
 
         Returns the changes this panel has no widget for (the caller keeps them elsewhere)."""
@@ -276,11 +284,11 @@ class SettingsPanel(QWidget):
         self.load(MergeConfig())
 
     # ------------------------------------------------------------------ the search's options
-    def auto_tune_options(self) -> dict | None:
+    def auto_tune_options(self) -> dict[str, Any] | None:
         """The options of "find a good setting automatically" on Merge ({"budget", "checks"}), None when it is off."""
         return self.search_options() if self.auto_tune.isChecked() else None
 
-    def search_options(self) -> dict:
+    def search_options(self) -> dict[str, Any]:
         """The search's options as shown here: {"budget": int, "checks": path or None}."""
         return self.tune_options.values()
 
@@ -298,7 +306,7 @@ class SettingsPanel(QWidget):
         self.set_search_options(prefs.budget, prefs.checks)
 
     # ------------------------------------------------------------------ reactions
-    def _on_changed(self, *_args) -> None:
+    def _on_changed(self, *_args: object) -> None:
         if self._loading:
             return
         record = REGISTRY.get(self.method.currentData())
@@ -312,7 +320,7 @@ class SettingsPanel(QWidget):
         """Say, next to the shares and strengths, that they are the demo's own setting (not for real models)."""
         self.demo_note.set_message(DEMO_VALUES_NOTE if on else "", "warn")
 
-    def set_base_info(self, info) -> None:
+    def set_base_info(self, info: ModelInfo | None) -> None:
         self.base_info = info
         self.update_estimate()
 
@@ -333,7 +341,7 @@ class SettingsPanel(QWidget):
             log.info("no estimate: %s", exc)
             self.estimate.set_message("No estimate available for these settings.", "info")
             return
-        device_id = str(self.fields["device"].currentData())
+        device_id = str(self._combo("device").currentData())
         free = self._free_bytes(device_id)
         on_cpu = est.device_bytes == 0
         where = "on the CPU" if on_cpu else f"about {human_bytes(est.device_bytes)} of GPU memory"

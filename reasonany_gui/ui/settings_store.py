@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import QByteArray, QSettings
 
@@ -60,9 +60,9 @@ class SettingsStore:
                 if isinstance(current, bool):
                     values[name] = bool(self.qs.value(key, current, type=bool))
                 elif isinstance(current, int):
-                    values[name] = int(self.qs.value(key, current, type=int))
+                    values[name] = int(cast(int, self.qs.value(key, current, type=int)))
                 elif isinstance(current, float):
-                    values[name] = float(self.qs.value(key, current, type=float))
+                    values[name] = float(cast(float, self.qs.value(key, current, type=float)))
                 else:
                     values[name] = str(self.qs.value(key, current, type=str))
             except (TypeError, ValueError):
@@ -76,7 +76,7 @@ class SettingsStore:
 
     # ---------------------------------------------------------------- recent lists
     def recent(self, kind: str) -> list[str]:
-        value = self.qs.value(f"recent/{kind}", [], type=list)
+        value = cast("list[object] | str", self.qs.value(f"recent/{kind}", [], type=list))
         if isinstance(value, str):  # a single-entry list comes back as a plain string from INI
             value = [value]
         return [str(v) for v in value if str(v).strip()]
@@ -93,7 +93,7 @@ class SettingsStore:
     def tune_preferences(self, default_budget: int) -> TunePreferences:
         """Whether Merge searches the setting first, and the search's options, as last chosen."""
         try:
-            budget = int(self.qs.value("tune/budget", default_budget, type=int))
+            budget = int(cast(int, self.qs.value("tune/budget", default_budget, type=int)))
         except (TypeError, ValueError):  # a hand-edited INI
             budget = default_budget
         return TunePreferences(

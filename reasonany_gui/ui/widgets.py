@@ -3,12 +3,18 @@ and layouts that adapt to the window width (splitter, columns, scrolling page)."
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractScrollArea,
     QAbstractSpinBox,
     QApplication,
+    QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QFrame,
     QGridLayout,
     QLabel,
@@ -135,7 +141,7 @@ class AdaptiveSplitter(QSplitter):
         self.breakpoint = breakpoint
         self.setChildrenCollapsible(False)
 
-    def resizeEvent(self, event) -> None:  # noqa: N802
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         wanted = Qt.Orientation.Horizontal if event.size().width() >= self.breakpoint else Qt.Orientation.Vertical
         if wanted != self.orientation():
             self.setOrientation(wanted)
@@ -182,7 +188,7 @@ class Columns(QWidget):
     def columns(self) -> int:
         return self._columns
 
-    def resizeEvent(self, event) -> None:  # noqa: N802
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         columns = 2 if event.size().width() >= self.breakpoint else 1
         if columns != self._columns:
             self._place(columns)
@@ -209,7 +215,7 @@ def strength_for_share(percent: float) -> float:
     return round(min(MAX_STRENGTH, 100.0 / max(float(percent), 1e-6)), 2)
 
 
-def strengths_follow_shares(values: dict) -> bool:
+def strengths_follow_shares(values: dict[str, Any]) -> bool:
     """True when both strengths already equal 1/share (the demo's setting): the link starts ticked."""
     try:
         return all(
@@ -220,19 +226,27 @@ def strengths_follow_shares(values: dict) -> bool:
         return False
 
 
+def _spin(box: QWidget) -> QDoubleSpinBox:
+    """A share or strength setting's widget: a decimal spin box (setting_widgets makes one for every float)."""
+    assert isinstance(box, QDoubleSpinBox), box
+    return box
+
+
 class StrengthLink(QObject):
     """A check box that keeps each expert's strength at 1/share while it is ticked (the strength boxes are then
     greyed out). pairs: [(share box in %, strength box), ...]."""
 
-    def __init__(self, check, pairs, parent: QObject | None = None) -> None:
+    def __init__(
+        self, check: QCheckBox, pairs: Iterable[tuple[QWidget, QWidget]], parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self.check = check
-        self.pairs = list(pairs)
+        self.pairs = [(_spin(share), _spin(strength)) for share, strength in pairs]
         check.toggled.connect(self.sync)
         for share, _strength in self.pairs:
             share.valueChanged.connect(lambda *_: self.sync())
 
-    def sync(self, *_args) -> None:
+    def sync(self, *_args: object) -> None:
         on = self.check.isChecked()
         for share, strength in self.pairs:
             strength.setEnabled(not on)

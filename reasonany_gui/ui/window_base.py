@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QStackedWidget,
+    QToolButton,
     QWidget,
 )
 
@@ -79,7 +80,7 @@ class WindowBase(QMainWindow):
     open_run_button: QPushButton
     status_text: QLabel
     status_progress: QProgressBar
-    status_cancel: QPushButton
+    status_cancel: QToolButton
     recent_menu: QMenu
     #: stored settings without a widget keep their stored value
     hidden_config: MergeConfig

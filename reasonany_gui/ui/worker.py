@@ -63,7 +63,7 @@ def _log_event(ev: object, step: int = 0) -> None:
 class JobThread(QThread):
     """One engine job on its own thread. Signals are delivered queued to GUI-thread receivers."""
 
-    event = Signal(object)
+    event = Signal(object)  # type: ignore[assignment]  # shadows QObject.event(QEvent); Qt's dispatch never calls it
     succeeded = Signal(object)
     failed = Signal(object)  # the exception; its formatted traceback is in `self.traceback_text`
     done = Signal(object, object, object)  # (thread, result, exception or None), after the above
@@ -115,7 +115,7 @@ class JobRunner(QObject):
     may start from them.
     """
 
-    event = Signal(object)
+    event = Signal(object)  # type: ignore[assignment]  # as JobThread.event: a signal named like QObject.event
     started = Signal(str)
     finished = Signal(str, object)
     failed = Signal(str, object)
@@ -135,7 +135,7 @@ class JobRunner(QObject):
         return self._thread.name if self._thread is not None else None
 
     @property
-    def thread(self) -> JobThread | None:
+    def thread(self) -> JobThread | None:  # type: ignore[override]  # the job's thread, not QObject.thread()
         return self._thread
 
     def start(

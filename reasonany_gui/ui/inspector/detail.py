@@ -122,7 +122,7 @@ class TensorDetail(QWidget):
         shown = False
         for which, color in (("reasoning", "#2f6fde"), ("domain", "#f08c00")):
             try:
-                data = self.selection.score_histogram(name, which)
+                data = self.selection.score_histogram(name, which) if self.selection is not None else None
             except Exception as exc:  # noqa: BLE001 - an old run may have no cached scores
                 log.debug("no histogram for %s/%s: %s", name, which, exc)
                 data = None

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
@@ -43,7 +43,7 @@ class CellImage(pg.ImageItem):
     cellClicked = Signal(int, int)
     cellHovered = Signal(int, int)
 
-    def _cell(self, pos) -> tuple[int, int] | None:
+    def _cell(self, pos: QPointF) -> tuple[int, int] | None:
         img = self.image
         if img is None:
             return None
@@ -52,13 +52,13 @@ class CellImage(pg.ImageItem):
             return row, col
         return None
 
-    def mouseClickEvent(self, ev) -> None:  # noqa: N802 - Qt naming
+    def mouseClickEvent(self, ev: Any) -> None:  # noqa: N802 - Qt naming
         cell = self._cell(ev.pos())
         if cell is not None and ev.button() == Qt.MouseButton.LeftButton:
             ev.accept()
             self.cellClicked.emit(*cell)
 
-    def hoverEvent(self, ev) -> None:  # noqa: N802
+    def hoverEvent(self, ev: Any) -> None:  # noqa: N802
         if ev.isExit():
             return
         cell = self._cell(ev.pos())
@@ -66,9 +66,7 @@ class CellImage(pg.ImageItem):
             self.cellHovered.emit(*cell)
 
 
-def _small_font():
-    from PySide6.QtGui import QFont
-
+def _small_font() -> QFont:
     font = QFont()
     font.setPointSizeF(8.0)
     return font

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -38,13 +39,13 @@ class TensorTable(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.setSortingEnabled(True)
-        self.table.cellDoubleClicked.connect(lambda r, _c: self.tensorActivated.emit(self.table.item(r, 0).text()))
+        self.table.cellDoubleClicked.connect(lambda r, _c: self.tensorActivated.emit(self._text(r, 0)))
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.filter)
         lay.addWidget(self.table, 1)
 
-    def set_counts(self, counts: dict[str, dict]) -> None:
+    def set_counts(self, counts: dict[str, dict[str, Any]]) -> None:
         self.table.setSortingEnabled(False)
         self.table.setRowCount(len(counts))
         for r, (name, c) in enumerate(sorted(counts.items())):
@@ -61,9 +62,9 @@ class TensorTable(QWidget):
         """The counts as displayed (tests compare them with report.json)."""
         out: dict[str, dict[str, int]] = {}
         for r in range(self.table.rowCount()):
-            name = self.table.item(r, 0).text()
+            name = self._text(r, 0)
             out[name] = {
-                key: int(self.table.item(r, col).data(Qt.ItemDataRole.DisplayRole))
+                key: int(self._text(r, col))
                 for col, key in enumerate(("numel", "reasoning", "domain", "conflicts"), start=1)
             }
         return out
@@ -71,4 +72,9 @@ class TensorTable(QWidget):
     def _apply_filter(self, text: str) -> None:
         text = text.strip().lower()
         for r in range(self.table.rowCount()):
-            self.table.setRowHidden(r, bool(text) and text not in self.table.item(r, 0).text().lower())
+            self.table.setRowHidden(r, bool(text) and text not in self._text(r, 0).lower())
+
+    def _text(self, row: int, col: int) -> str:
+        """A cell's text ("" for an empty cell: a row being filled)."""
+        item = self.table.item(row, col)
+        return item.text() if item is not None else ""

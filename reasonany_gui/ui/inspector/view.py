@@ -10,6 +10,7 @@ output folder); it never computes masks itself.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from PySide6.QtWidgets import (
     QGridLayout,
@@ -84,7 +85,7 @@ class MaskInspector(QWidget):
         self.detail._show_tensor(name)
 
 
-def totals_text(totals: dict) -> str:
+def totals_text(totals: dict[str, Any]) -> str:
     """'4.9% of the selectable weights come from the reasoning model, ...' in words."""
     n = float(totals.get("selectable") or 0)
     if n <= 0:

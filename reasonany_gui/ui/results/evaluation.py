@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from html import escape as html_escape
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -116,7 +117,7 @@ class EvaluationView(QWidget):
         lay.addWidget(QLabel("Ask your own question"))
         lay.addLayout(ask_row)
         lay.addLayout(answers)
-        self.result: dict | None = None
+        self.result: dict[str, Any] | None = None
         self.data_roles: dict[str, str] = {}  # data spec -> "reasoning" | "domain" (for the verdicts)
 
     def _ask(self) -> None:
@@ -124,13 +125,13 @@ class EvaluationView(QWidget):
         if text:
             self.ask_requested.emit(text)
 
-    def show_answers(self, result: dict | None, note: str = "") -> None:
+    def show_answers(self, result: dict[str, Any] | None, note: str = "") -> None:
         """The user's own question answered by each model (or a note while they think / on failure)."""
         outputs = (result or {}).get("outputs") or {}
         for role, box in self.answers.items():
             box.setPlainText(whole_words(outputs[role]) if role in outputs else note)
 
-    def show_result(self, ev: dict | None, note: str = "") -> None:
+    def show_result(self, ev: dict[str, Any] | None, note: str = "") -> None:
         self.result = ev
         self.table.clear()
         self.generations.clear()
@@ -184,7 +185,7 @@ class EvaluationView(QWidget):
             status += "\n⚠ " + "\n⚠ ".join(warnings)
         self.status.setText(status)
 
-    def _show_verdicts(self, ppl: dict, kept: dict) -> None:
+    def _show_verdicts(self, ppl: dict[str, Any], kept: dict[str, Any]) -> None:
         """kept: the engine's {skill: fraction} for the merge when it reports one; else perplexities compared."""
         specs = list(ppl)
         for i, skill in enumerate(("reasoning", "domain")):
@@ -209,7 +210,7 @@ def data_title(spec: str) -> str:
     """'builtin:safety' -> 'Safety (refusals) (built-in)'; a file -> its name."""
     spec = str(spec)
     if spec.startswith("builtin:"):
-        from reasonany_gui.engine.data.calibration import PRESETS
+        from reasonany_gui.engine.data.presets import PRESETS
 
         name = spec[len("builtin:") :]
         preset = PRESETS.get(name)

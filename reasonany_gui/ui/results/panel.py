@@ -8,6 +8,7 @@ version" then writes it to a new folder.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
@@ -25,6 +26,7 @@ from reasonany_gui.engine.core.paths import run_files
 from reasonany_gui.engine.methods.registry import REGISTRY, TITLES
 from reasonany_gui.engine.settings.config import MergeConfig
 
+from ..inspector.selection import SelectionLike
 from ..inspector.view import MaskInspector
 from ..tune.view import TuneView
 from ..widgets import Banner
@@ -89,7 +91,6 @@ class ResultsPanel(QWidget):
         self.inspector = MaskInspector()
         self.evaluation = EvaluationView()
         self.tune_view = TuneView()
-        self.evaluation.find_setting_requested.connect(lambda: self.tabs.setCurrentWidget(self.tune_view))
         self.evaluation.ask_requested.connect(self.ask_requested)
         self.tune_view.tune_requested.connect(self.tune_requested)
         self.tune_view.cancel_requested.connect(self.cancel_requested)
@@ -105,6 +106,7 @@ class ResultsPanel(QWidget):
         self.tabs.addTab(self.evaluation, "Evaluation")
         self.tabs.addTab(self.tune_view, "Find a good setting")
         self.tabs.addTab(self.summary, "Run summary")
+        self.evaluation.find_setting_requested.connect(lambda: self.tabs.setCurrentWidget(self.tune_view))
 
         filled = QWidget()
         fl = QVBoxLayout(filled)
@@ -166,7 +168,9 @@ class ResultsPanel(QWidget):
         self.evaluate.setEnabled(not busy and self.out_dir is not None and not self.unsaved)
         self.evaluate.setToolTip(EVALUATE_UNSAVED if self.unsaved else EVALUATE_TIP)
 
-    def set_selection(self, selection, scope: str | None = None, method: str | None = None) -> None:
+    def set_selection(
+        self, selection: SelectionLike | None, scope: str | None = None, method: str | None = None
+    ) -> None:
         self.inspector.set_selection(selection)
         self.inspector.heatmaps.set_scope_note(scope if selection is not None else None)
         if selection is None and method in REGISTRY and not REGISTRY[method].needs_scores:
@@ -175,7 +179,7 @@ class ResultsPanel(QWidget):
                 "weight (it selects none), so there is nothing to inspect here."
             )
 
-    def set_report(self, report: dict | None) -> None:
+    def set_report(self, report: dict[str, Any] | None) -> None:
         self.summary.setText(summary_html(report) if report else "")
         self.evaluation.show_result((report or {}).get("evaluation"))
         self.tune_view.set_result((report or {}).get("tune"))
@@ -204,7 +208,7 @@ class ResultsPanel(QWidget):
         self.retune.setEnabled(False)
         self.tune_view.set_available(False)
 
-    def set_tune_state(self, available: bool, current: dict | None) -> None:
+    def set_tune_state(self, available: bool, current: dict[str, Any] | None) -> None:
         """Whether a search can start (scores at hand), and the setting shown now (ringed on the search's plot)."""
         self.tune_view.set_available(available)
         self.tune_view.mark_current(current)
@@ -213,7 +217,7 @@ class ResultsPanel(QWidget):
         """An engine event while a job runs (the search draws its candidates live)."""
         self.tune_view.on_event(event)
 
-    def search_options(self) -> dict:
+    def search_options(self) -> dict[str, Any]:
         """The search's options as shown here: {"budget": int, "checks": path or None}."""
         return self.tune_view.options.values()
 
@@ -226,7 +230,7 @@ class ResultsPanel(QWidget):
         self.tune_view.begin(budget)
         self.tabs.setCurrentWidget(self.tune_view)
 
-    def show_tune_result(self, section: dict | None) -> None:
+    def show_tune_result(self, section: dict[str, Any] | None) -> None:
         """The finished search (tune.TuneResult.report_section), or None."""
         self.tune_view.set_result(section)
 
@@ -237,12 +241,12 @@ class ResultsPanel(QWidget):
     def begin_evaluation(self) -> None:
         self.evaluation.status.setText("Evaluating the base, reasoning, domain and merged models…")
 
-    def show_evaluation(self, result: dict | None) -> None:
+    def show_evaluation(self, result: dict[str, Any] | None) -> None:
         """A finished evaluation, brought to the front."""
         self.evaluation.show_result(result)
         self.tabs.setCurrentWidget(self.evaluation)
 
-    def show_answers(self, result: dict | None, note: str = "") -> None:
+    def show_answers(self, result: dict[str, Any] | None, note: str = "") -> None:
         """The four models' answers to the user's question, or a note in each box (thinking, cancelled, failed)."""
         self.evaluation.show_answers(result, note)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -86,11 +88,11 @@ class RetuneCard(Card):
         self.body.addLayout(head)
         self.body.addLayout(grid)
 
-    def load(self, config) -> None:
+    def load(self, config: MergeConfig) -> None:
         self.follow.setChecked(False)
         for name, box in self.boxes.items():
             show_setting(name, box, getattr(config, name))
         self.follow.setChecked(strengths_follow_shares(self.values()))
 
-    def values(self) -> dict:
+    def values(self) -> dict[str, Any]:
         return {name: setting_value(name, box) for name, box in self.boxes.items()}

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from reasonany_gui.engine.io.writer import human_bytes
 from reasonany_gui.engine.methods.registry import TITLES
 from reasonany_gui.engine.settings.config import MergeConfig
 
-from ..texts import LABELS, human_bytes, human_seconds
+from ..texts import LABELS, human_seconds
 
 
-def summary_html(report: dict) -> str:
+def summary_html(report: dict[str, Any]) -> str:
     """The key facts of report.json in words."""
     cfg = report.get("config", {})
     rows = [("Method", TITLES.get(report.get("method", ""), report.get("method", "")))]

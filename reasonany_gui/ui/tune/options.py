@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -79,7 +81,7 @@ class TuneOptions(QWidget):
         if path:
             self.checks.setText(path)
 
-    def values(self) -> dict:
+    def values(self) -> dict[str, Any]:
         """{"budget": int, "checks": path or None} (the tune job's options)."""
         text = self.checks.text().strip()
         return {"budget": int(self.budget.value()), "checks": text or None}

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QWidget,
 )
 
+from reasonany_gui.engine.methods.registry import REGISTRY
+
 #: below this width the candidate table stands under the plot instead of beside it
 SIDE_BY_SIDE_FROM = 900
 
-#: method -> (legend title, colour, symbol); colour and shape both differ, so the plot reads in grey too
-METHOD_STYLE = {
-    "reasonany": ("ReasonAny", "#2f6fde", "o"),
-    "task_arithmetic": ("Task Arithmetic", "#f08c00", "t1"),
-    "ties": ("TIES", "#12a150", "s"),
-    "dare": ("DARE", "#9b51e0", "d"),
-    "led": ("LED-Merging", "#0e9384", "p"),
-    "linear": ("Linear", "#667085", "h"),
-}
+#: a method the registry does not know (an older run's): grey crosses
 OTHER_STYLE = ("Other", "#667085", "x")
+
+
+def method_style(method: str | None) -> tuple[str, str, str]:
+    """(legend title, colour, symbol) of a method's points: its registry record's plot style."""
+    record = REGISTRY.get(method or "")
+    return (record.title, record.colour, record.marker) if record is not None else OTHER_STYLE
+
 
 AXIS_X = "share of the reasoning model's gain kept"
 AXIS_Y = "share of the domain model's gain kept"
@@ -30,7 +33,7 @@ PLACEHOLDER = "Each measured candidate appears here as a point."
 class PercentAxis(pg.AxisItem):
     """Kept fractions read as percentages (0 %, 50 %, 100 %)."""
 
-    def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph naming
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802 - pyqtgraph naming
         return [f"{100 * v:.0f} %" for v in values]
 
 
@@ -82,7 +85,7 @@ class TuneScatter(pg.GraphicsLayoutWidget):
     def scatter_for(self, method: str) -> pg.ScatterPlotItem:
         item = self.scatters.get(method)
         if item is None:
-            _title, color, symbol = METHOD_STYLE.get(method, OTHER_STYLE)
+            _title, color, symbol = method_style(method)
             item = pg.ScatterPlotItem(
                 symbol=symbol,
                 size=11,
@@ -98,7 +101,7 @@ class TuneScatter(pg.GraphicsLayoutWidget):
             self.scatters[method] = item
         return item
 
-    def _clicked(self, _item, points, _ev=None) -> None:
+    def _clicked(self, _item: object, points: Any, _ev: object = None) -> None:
         if len(points):
             self.point_clicked.emit(int(points[0].data()))
 
@@ -116,7 +119,7 @@ class TuneScatter(pg.GraphicsLayoutWidget):
             return
         self.legend.clear()
         for m in methods:
-            self.legend.addItem(self.scatters[m], METHOD_STYLE.get(m, OTHER_STYLE)[0])
+            self.legend.addItem(self.scatters[m], method_style(m)[0])
         if have_front:
             self.legend.addItem(self.front, "Pareto front")
         if have_best:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -32,10 +33,11 @@ from PySide6.QtWidgets import (
 
 from reasonany_gui.engine.core.events import Progress, TuneCandidate
 from reasonany_gui.engine.core.units import pct
+from reasonany_gui.engine.methods.registry import REGISTRY
 
 from ..widgets import AdaptiveSplitter, Banner
 from .options import TuneOptions
-from .scatter import METHOD_STYLE, OTHER_STYLE, TuneScatter
+from .scatter import TuneScatter, method_style
 
 REDRAW_MS = 66
 #: below this width the candidate table stands under the plot instead of beside it
@@ -156,15 +158,15 @@ class TuneView(QWidget):
         lay.addWidget(self.shown_now)
 
         #: index -> {"label", "setting", "kept": {"reasoning", "domain"}}
-        self.points: dict[int, dict] = {}
+        self.points: dict[int, dict[str, Any]] = {}
         self.recommended: int | None = None
         self.pareto: list[int] | None = None  # from the result; None while the search runs (computed live)
         self.current: int | None = None
-        self.current_setting: dict | None = None
+        self.current_setting: dict[str, Any] | None = None
         self.budget = 0
         self.running = False
         self.redraws = 0
-        self.result: dict | None = None
+        self.result: dict[str, Any] | None = None
         self._dirty = False
         self.timer = QTimer(self)
         self.timer.setInterval(REDRAW_MS)
@@ -226,7 +228,7 @@ class TuneView(QWidget):
         self._dirty = True
         self.refresh()
 
-    def set_result(self, section: dict | None) -> None:
+    def set_result(self, section: dict[str, Any] | None) -> None:
         """The tuner's result as the report keeps it (TuneResult.report_section()); None: no search to show."""
         if not section or not section.get("candidates"):
             self.clear(IDLE_TEXT)
@@ -258,7 +260,7 @@ class TuneView(QWidget):
         self._dirty = True
         self.refresh()
 
-    def mark_current(self, setting: dict | None) -> None:
+    def mark_current(self, setting: dict[str, Any] | None) -> None:
         """Ring the candidate whose setting the masks show now (none when it was set by hand)."""
         self.current_setting = dict(setting) if setting else None
         self.current = None
@@ -363,7 +365,7 @@ class TuneView(QWidget):
     def _draw(self) -> None:
         sc = self.scatter
         pos = self.positions()
-        by_method: dict[str, list[dict]] = {}
+        by_method: dict[str, list[dict[str, Any]]] = {}
         self._fill_table()
         sc._tips = {i: self._tip(i) for i in self.points}
         for i, p in sorted(self.points.items()):
@@ -371,7 +373,7 @@ class TuneView(QWidget):
             measurable = None not in (p["kept"].get("reasoning"), p["kept"].get("domain"))
             spot = {"pos": (x, y), "data": i}
             if not measurable:
-                _title, color, _symbol = METHOD_STYLE.get(p["setting"].get("method"), OTHER_STYLE)
+                _title, color, _symbol = method_style(p["setting"].get("method"))
                 spot.update(brush=pg.mkBrush(255, 255, 255), pen=pg.mkPen(color, width=2))
             by_method.setdefault(p["setting"].get("method", "other"), []).append(spot)
         for method, item in sc.scatters.items():
@@ -391,7 +393,7 @@ class TuneView(QWidget):
         xs, ys = [x for x, _ in pos.values()], [y for _, y in pos.values()]
         sc.set_range(xs, ys)
         sc.placeholder.setVisible(not self.points)
-        methods = [m for m in METHOD_STYLE if m in by_method] + [m for m in by_method if m not in METHOD_STYLE]
+        methods = [m for m in REGISTRY if m in by_method] + [m for m in by_method if m not in REGISTRY]
         sc.set_legend(methods, len(front) > 1, best is not None, cur is not None)
 
     def _tip(self, i: int) -> str:
