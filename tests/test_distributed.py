@@ -77,7 +77,8 @@ def _samples(trio, data_files, n: int = 5) -> list:
 
 def _single_scores(trio, samples, kind: str = "snip") -> dict[str, torch.Tensor]:
     from reasonany_gui.engine.core.events import CancelToken
-    from reasonany_gui.engine.io.checkpoints import Checkpoint, load_model
+    from reasonany_gui.engine.io.checkpoints import Checkpoint
+    from reasonany_gui.engine.io.loading import load_model
     from reasonany_gui.engine.scoring import importance
 
     model = load_model(trio["reasoning"], torch.float32, "cpu")
@@ -92,7 +93,8 @@ def _score_worker(rank: int, size: int, store: str, trio: dict, samples: list, o
     """One rank: score its share; rank 0 saves the reduced scores and the progress it saw; errors to a file."""
     torch.set_num_threads(1)
     from reasonany_gui.engine.core.events import CancelToken
-    from reasonany_gui.engine.io.checkpoints import Checkpoint, load_model
+    from reasonany_gui.engine.io.checkpoints import Checkpoint
+    from reasonany_gui.engine.io.loading import load_model
     from reasonany_gui.engine.scoring import importance
 
     progress: list[tuple[int, int]] = []
@@ -253,7 +255,7 @@ def test_a_missing_library_is_named_not_the_model(trio, monkeypatch) -> None:
     # transformers' own refusal of a device_map without accelerate (a ValueError) gets the same sentence
     import transformers.integrations.accelerate as hf_accelerate
 
-    from reasonany_gui.engine.io.checkpoints import load_model
+    from reasonany_gui.engine.io.loading import load_model
 
     monkeypatch.setattr(hf_accelerate, "is_accelerate_available", lambda *a, **k: False)
     with pytest.raises(InputError) as caught:
@@ -295,17 +297,17 @@ def _run_worker(rank: int, size: int, home: str, port: int, argv: list[str], fai
     )
     torch.set_num_threads(1)
     from reasonany_gui import cli
-    from reasonany_gui.engine.run import pipeline
+    from reasonany_gui.engine.run import identify
 
     if rank == fail_rank:
-        real = pipeline.load_model
+        real = identify.load_model
 
         def broken_model(*a, **k):
             model = real(*a, **k)
             model.forward = lambda *a, **k: (_ for _ in ()).throw(RuntimeError("disk on fire"))
             return model
 
-        pipeline.load_model = broken_model
+        identify.load_model = broken_model
     try:
         code = cli.main(argv)
     except SystemExit as exc:

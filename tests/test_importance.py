@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from reasonany_gui.engine.core.events import CancelToken, SensitivityUpdate
-from reasonany_gui.engine.io.checkpoints import Checkpoint, load_model
+from reasonany_gui.engine.io.checkpoints import Checkpoint
+from reasonany_gui.engine.io.loading import load_model
 from reasonany_gui.engine.scoring.importance import enable_checkpointing, is_checkpointing, parameter_names, score_pass
 
 

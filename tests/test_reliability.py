@@ -1120,7 +1120,7 @@ def test_nan_or_inf_weights_are_named_in_the_check(method, trio, data_files, tmp
 def test_the_fast_finite_check_finds_every_nan_and_inf():
     """#12.13: the check reads every weight, so it reads bfloat16 as float32 pairs (CPU bf16 math is slow);
     every position, every kind of non-finite value, every dtype, odd and even lengths."""
-    from reasonany_gui.engine.io.checkpoints import all_finite
+    from reasonany_gui.engine.io.finite import all_finite
 
     for dtype in (torch.bfloat16, torch.float16, torch.float32):
         for n in (1, 2, 3, 4, 7, 64, 65):

@@ -36,7 +36,7 @@ def _recording_fetch(monkeypatch, folders: dict[str, Path]) -> list[tuple[str, d
 
 @pytest.mark.parametrize("allow_pickle", [False, True])
 def test_resolve_model_passes_the_pickle_consent_to_the_download(trio, monkeypatch, allow_pickle):
-    from reasonany_gui.engine.io.checkpoints import resolve_model
+    from reasonany_gui.engine.io.resolve import resolve_model
 
     _not_cached(monkeypatch)
     calls = _recording_fetch(monkeypatch, {"tester/pickle-only": trio["base"]})

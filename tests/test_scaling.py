@@ -53,7 +53,7 @@ def test_load_model_places_weights_on_a_gpu_while_reading(trio, monkeypatch):
     """For a CUDA device the load passes device_map={"": device} and never calls .to(device) on a host copy."""
     import transformers
 
-    from reasonany_gui.engine.io import checkpoints
+    from reasonany_gui.engine.io import loading
 
     seen = {}
 
@@ -66,18 +66,18 @@ def test_load_model_places_weights_on_a_gpu_while_reading(trio, monkeypatch):
         return Loaded()
 
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", staticmethod(fake_from_pretrained))
-    assert checkpoints.loads_straight_to("cuda:1")
-    model = checkpoints.load_model(trio["base"], torch.bfloat16, "cuda:1")
+    assert loading.loads_straight_to("cuda:1")
+    model = loading.load_model(trio["base"], torch.bfloat16, "cuda:1")
     assert isinstance(model, Loaded)
     assert seen["device_map"] == {"": torch.device("cuda:1")}
 
 
 def test_load_model_on_cpu_unchanged(trio):
-    from reasonany_gui.engine.io import checkpoints
+    from reasonany_gui.engine.io import loading
 
-    assert not checkpoints.loads_straight_to("cpu")
-    assert not checkpoints.loads_straight_to("cuda:0", has_safetensors=False)
-    model = checkpoints.load_model(trio["base"], torch.float32, "cpu")
+    assert not loading.loads_straight_to("cpu")
+    assert not loading.loads_straight_to("cuda:0", has_safetensors=False)
+    model = loading.load_model(trio["base"], torch.float32, "cpu")
     assert next(model.parameters()).device.type == "cpu"
 
 
@@ -257,13 +257,13 @@ def test_selection_and_write_are_estimated_by_their_work():
 
 
 def test_load_transient_only_when_the_load_goes_through_the_host(monkeypatch):
-    from reasonany_gui.engine.io import checkpoints
+    from reasonany_gui.engine.io import loading
     from reasonany_gui.engine.scoring.estimate import load_transient_bytes
 
     info = _qwen7b()
     assert load_transient_bytes(info, torch.device("cpu"), 2) == 0
     assert load_transient_bytes(info, torch.device("cuda:0"), 2) == 0  # transformers 5: straight to the GPU
-    monkeypatch.setattr(checkpoints, "loads_straight_to", lambda *a, **k: False)
+    monkeypatch.setattr(loading, "loads_straight_to", lambda *a, **k: False)
     assert load_transient_bytes(info, torch.device("cuda:0"), 2) == 2 * info.num_params
 
 
@@ -276,7 +276,8 @@ def test_scoring_groups_of_tensors_in_separate_passes_gives_the_same_scores(trio
     from test_importance import samples
 
     from reasonany_gui.engine.core.events import CancelToken
-    from reasonany_gui.engine.io.checkpoints import Checkpoint, load_model
+    from reasonany_gui.engine.io.checkpoints import Checkpoint
+    from reasonany_gui.engine.io.loading import load_model
     from reasonany_gui.engine.scoring.importance import parameter_names, score_pass
 
     ckpt = Checkpoint(trio["reasoning"])

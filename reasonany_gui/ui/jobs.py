@@ -190,7 +190,7 @@ def ask_job(out_dir: Path, config: MergeConfig, prompt: str, device: str = "auto
     def run(listener: Listener, cancel: CancelToken) -> dict:
         from reasonany_gui.engine.core.devices import resolve_device
         from reasonany_gui.engine.core.events import Progress
-        from reasonany_gui.engine.io.checkpoints import resolve_model
+        from reasonany_gui.engine.io.resolve import resolve_model
         from reasonany_gui.engine.measure.evaluate import greedy_generate, load_for_eval
 
         dev = resolve_device(device)

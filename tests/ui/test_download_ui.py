@@ -46,7 +46,7 @@ def test_download_button_dialog_size_first_then_model_is_picked(qtbot, styled_ap
 
 def test_cancel_in_the_dialog_then_resume(qtbot, styled_app, hub, token_files):  # noqa: F811
     from reasonany_gui.engine.core.errors import InputError
-    from reasonany_gui.engine.io.checkpoints import resolve_model
+    from reasonany_gui.engine.io.resolve import resolve_model
     from reasonany_gui.ui.download_dialog import DownloadDialog
 
     dlg = DownloadDialog(REPO)

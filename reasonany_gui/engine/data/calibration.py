@@ -316,7 +316,7 @@ def load_tokenizer(model: str | Path):
     """
     from transformers import AutoTokenizer
 
-    from ..io.checkpoints import resolve_model
+    from ..io.resolve import resolve_model
 
     path = Path(model) if isinstance(model, Path) and model.is_dir() else resolve_model(str(model))
     try:

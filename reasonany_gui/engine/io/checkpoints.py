@@ -1,4 +1,4 @@
-"""Model folders: resolve a folder or repo id, read tensors lazily, describe, and check that a trio fits.
+"""Model folders: read tensors lazily, describe a model, and say whether three models' configs fit.
 
 Why lazy: a 7B model is 15 GB; the merge streams one tensor at a time from memory-mapped safetensors
 (`safe_open`), so host memory stays near one output shard. Why strict: every later stage assumes the
@@ -11,26 +11,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
-import re
 import stat
-import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from ..core import layout
-from ..core.errors import InputError, missing_library_message
+from ..core.errors import InputError
 from ..core.paths import SAFETENSORS_INDEX
+from .resolve import resolve_model
 
 INDEX_PICKLE = "pytorch_model.bin.index.json"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}$")
 _DTYPE_NAMES = {
     "F32": "float32",
     "F16": "float16",
@@ -45,49 +41,6 @@ _DTYPE_NAMES = {
     "F8_E4M3": "float8_e4m3fn",
     "F8_E5M2": "float8_e5m2",
 }
-
-
-def resolve_model(spec: str, allow_download: bool = False, allow_pickle: bool = False) -> Path:
-    """A local folder, or a Hugging Face repo id found in the local hub cache (downloaded only if allowed).
-
-    `allow_pickle` reaches the download: without it, a repo that has only .bin/.pt weights is refused there,
-    so `merge --allow-download --allow-pickle` on such a repo would fail before the flag could matter."""
-    text = str(spec).strip()
-    if not text:
-        raise InputError("No model given: pick a model folder or type a Hugging Face repo id (owner/name).")
-    path = Path(text).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            raise InputError(f"{path} is a file; pick the model's folder (the one that holds config.json).")
-        return path.resolve()
-    looks_like_path = text.startswith(("/", "~", ".", "\\")) or os.sep in text.replace("/", "", 1) or ":" in text
-    if looks_like_path and ".." not in text and not _REPO_ID.match(text):
-        raise InputError(
-            f"Model folder {path} does not exist. Check the path (pick the folder that holds config.json)."
-        )
-    if looks_like_path or ".." in text or not _REPO_ID.match(text):
-        raise InputError(
-            f"Model {text!r} is neither an existing folder nor a valid Hugging Face repo id (owner/name, no '..', "
-            "no absolute path). Check the path or the repo id."
-        )
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    patterns = ["*.json", "*.safetensors", "*.jinja", "tokenizer*", "*.model", "*.txt", "*.tiktoken"]
-    try:
-        return Path(snapshot_download(text, local_files_only=True, allow_patterns=patterns))
-    except LocalEntryNotFoundError:
-        if allow_download:  # size check, resume and safe file choice: engine.download
-            from .download import fetch
-
-            return fetch(text, allow_pickle=allow_pickle)
-        raise InputError(
-            f"Model {text!r} is not in the local Hugging Face cache. Download it first: with the Download… button "
-            f"next to the model, with `reasonany merge --allow-download`, or in a terminal with `hf download {text}`. "
-            "Or pick a local folder."
-        ) from None
-    except Exception as exc:  # network, auth, missing repo
-        raise InputError(f"Could not get model {text!r} from the Hugging Face Hub: {exc}") from None
 
 
 def cached_repo_ids() -> list[str]:
@@ -248,7 +201,7 @@ class Checkpoint(TensorFiles):
         p = self.path
         if (p / SAFETENSORS_INDEX).is_file():
             return _files_from_index(p, SAFETENSORS_INDEX)
-        safes = _visible_safetensors(p)
+        safes = visible_safetensors(p)
         if len(safes) > 1 and (p / "model.safetensors") in safes:
             # no index: transformers loads model.safetensors alone, so scoring and merging must read it alone;
             # files that repeat its tensors are refused after the headers are read (_refuse_duplicates)
@@ -321,97 +274,6 @@ class Checkpoint(TensorFiles):
         return h.hexdigest()
 
 
-_FINITE_CHECKED: dict[tuple[str, str], list[str]] = {}  # (folder, fingerprint) -> non-finite tensors found
-FINITE_CHUNK = 1 << 24  # elements per isfinite() call: bounds the temporary bool buffer for huge embeddings
-
-
-def nonfinite_tensors(ckpt: Checkpoint, cancel=None, progress=None) -> list[str]:
-    """Names of the float tensors holding NaN or ±Inf, streamed tensor by tensor (each model once per process).
-
-    Why in the check: a NaN weight makes every gradient NaN (the scores then look like a precision problem),
-    and the baselines would silently write NaN/Inf into the merge."""
-    memo = (str(ckpt.path), ckpt.fingerprint())
-    if memo in _FINITE_CHECKED:
-        return list(_FINITE_CHECKED[memo])
-    bad: list[str] = []
-    # file by file, so that one file's memory map is open at a time
-    names = sorted((n for n in ckpt.names if ckpt.tensors[n].is_float), key=lambda n: (ckpt.tensors[n].file, n))
-    total = max(sum(ckpt.tensors[n].numel for n in names), 1)
-    done = 0
-    last_file = None
-    for name in names:
-        if cancel is not None:
-            cancel.check()
-        meta = ckpt.tensors[name]
-        if last_file is not None and meta.file != last_file:
-            ckpt.release_maps()
-        last_file = meta.file
-        flat = ckpt.get(name).reshape(-1)
-        for i in range(0, flat.numel(), FINITE_CHUNK):
-            if not all_finite(flat[i : i + FINITE_CHUNK]):
-                bad.append(name)
-                break
-        done += meta.numel
-        if progress is not None:
-            progress(done / total, name)
-    ckpt.release_maps()
-    _FINITE_CHECKED[memo] = list(bad)
-    return bad
-
-
-def all_finite(chunk: torch.Tensor) -> bool:
-    """True when no element is NaN or ±Inf. A float32 sum is NaN/Inf when any term is (one fast pass, no
-    temporary); bfloat16 is read as float32 pairs, twice (offset 0 and 2 bytes), so that every element is once
-    the high half, whose bits are a float32's sign, exponent and top mantissa: finite exactly when it is.
-    (CPU bfloat16 arithmetic is 10x slower.) A sum that overflows is rechecked element by element."""
-    n = chunk.numel()
-    if chunk.dtype == torch.bfloat16 and sys.byteorder == "little" and n >= 3:
-        a = chunk.contiguous().view(torch.int16).numpy()
-        hi = np.frombuffer(a, dtype=np.float32, count=n // 2)  # elements 1, 3, 5, ...
-        lo = np.frombuffer(a, dtype=np.float32, offset=2, count=(n - 1) // 2)  # elements 2, 4, 6, ...
-        with np.errstate(all="ignore"):
-            if (int(a[0]) & 0x7F80) != 0x7F80 and np.isfinite(hi.sum()) and np.isfinite(lo.sum()):
-                return True
-    elif chunk.dtype in (torch.float32, torch.float64) and math.isfinite(float(chunk.sum())):
-        return True
-    return bool(torch.isfinite(chunk).all())
-
-
-def check_finite(ckpts: dict[str, Checkpoint], cancel=None, progress=None) -> None:
-    """InputError naming the model and its tensors when any weight of the trio is NaN or infinite."""
-    roles = list(ckpts)
-    for i, role in enumerate(roles):
-
-        def step(fraction: float, name: str, i: int = i, role: str = role) -> None:
-            if progress is not None:
-                progress((i + fraction) / len(roles), f"checking the {role} model's weights: {name}")
-
-        bad = nonfinite_tensors(ckpts[role], cancel, step)
-        if bad:
-            raise InputError(
-                f"The {role} model {ckpts[role].path} has weights that are NaN or infinite, in {len(bad)} tensor(s): "
-                f"{', '.join(bad[:5])}{' …' if len(bad) > 5 else ''}. The checkpoint is damaged (or was saved from "
-                "a diverged training run): download it again or use another checkpoint."
-            )
-
-
-def same_model_warnings(ckpts: dict[str, Checkpoint]) -> list[str]:
-    """Warnings for a model given in two roles (same folder or same weights): the merge would add nothing."""
-    prints = {r: (c.path.resolve(), c.fingerprint()) for r, c in ckpts.items()}
-    out = []
-    for a, b in (("base", "reasoning"), ("base", "domain"), ("reasoning", "domain")):
-        if a in prints and b in prints and (prints[a][0] == prints[b][0] or prints[a][1] == prints[b][1]):
-            what = (
-                f"the {b} task vector is zero, so the merge takes nothing from it"
-                if a == "base"
-                else "both skills come from one model and its task vector is added twice"
-            )
-            out.append(
-                f"The {a} and {b} models are the same weights ({ckpts[b].path}): {what}. Check the models you picked."
-            )
-    return out
-
-
 def _read_config(path: Path) -> dict:
     cfg = path / "config.json"
     if not path.is_dir():
@@ -437,7 +299,7 @@ def _read_config(path: Path) -> dict:
     return data
 
 
-def _visible_safetensors(path: Path) -> list[Path]:
+def visible_safetensors(path: Path) -> list[Path]:
     """*.safetensors files of a folder, without hidden ones (macOS '._model.safetensors' resource forks)."""
     return sorted(f for f in Path(path).glob("*.safetensors") if not f.name.startswith("."))
 
@@ -621,102 +483,3 @@ def trio_problems(infos: dict[str, ModelInfo]) -> list[str]:
                     "this base, so the two cannot be merged. Pick a model fine-tuned from the same base."
                 )
     return problems
-
-
-def tensor_problems(ckpts: dict[str, Checkpoint], limit: int = 8) -> list[str]:
-    """Tensor-level mismatches (names, shapes) of reasoning and domain against the base."""
-    base = ckpts["base"]
-    problems: list[str] = []
-    for role in ("reasoning", "domain"):
-        other = ckpts[role]
-        missing = sorted(set(base.tensors) - set(other.tensors))
-        extra = sorted(set(other.tensors) - set(base.tensors))
-        if missing:
-            problems.append(f"The {role} model lacks {len(missing)} tensor(s) of the base: {_few(missing, limit)}.")
-        if extra:
-            problems.append(f"The {role} model has {len(extra)} tensor(s) the base lacks: {_few(extra, limit)}.")
-        shapes = [
-            f"{n} {other.tensors[n].shape} vs {base.tensors[n].shape}"
-            for n in base.names
-            if n in other.tensors and other.tensors[n].shape != base.tensors[n].shape
-        ]
-        if shapes:
-            problems.append(f"The {role} model has {len(shapes)} tensor(s) shaped differently: {_few(shapes, limit)}.")
-    return problems
-
-
-def check_trio(ckpts: dict[str, Checkpoint]) -> None:
-    """Raise one InputError listing every mismatch (config and tensors) of the trio."""
-    problems = trio_problems({r: info_of(c) for r, c in ckpts.items()})
-    problems += tensor_problems(ckpts)
-    if problems:
-        raise InputError("The three models do not fit together:\n  - " + "\n  - ".join(dict.fromkeys(problems)))
-
-
-def _few(items: list[str], limit: int) -> str:
-    shown = ", ".join(items[:limit])
-    return shown + (f" … (+{len(items) - limit} more)" if len(items) > limit else "")
-
-
-# ---------------------------------------------------------------------- loading a whole model (scoring, evaluation)
-def load_model(
-    path: Path,
-    dtype: torch.dtype,
-    device: torch.device | str = "cpu",
-    allow_pickle: bool = False,
-    device_map: dict | None = None,
-):
-    """AutoModelForCausalLM from a local folder: never remote code, safetensors unless pickle is allowed.
-
-    `device_map` (placement.py: a model split across several devices) is handed to transformers as is."""
-    import transformers
-    from transformers import AutoModelForCausalLM
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # no tqdm on a gui-script's missing console; the pipeline reports progress
-
-    dtype_kw = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
-    # the same files Checkpoint reads: safetensors whenever the folder has them (allowing pickle must not turn
-    # safetensors off: a trio mixing one .bin model with safetensors models is why pickle is allowed at all)
-    path = Path(path)
-    has_safetensors = (path / SAFETENSORS_INDEX).is_file() or any(_visible_safetensors(path))
-    device = torch.device(device)
-    # straight to the device: each tensor is read from its memory map and placed there, so the host never holds
-    # the whole model (15 GB at 7B in bf16) as it did with load-then-.to(device); the pickle fallback and
-    # transformers 4.x without accelerate still load on the host first (estimate.load_transient_bytes)
-    direct = loads_straight_to(device, has_safetensors) or device_map is not None
-    where = {"device_map": device_map or {"": device}} if direct else {}
-    try:
-        model = AutoModelForCausalLM.from_pretrained(
-            str(path),
-            trust_remote_code=False,
-            use_safetensors=has_safetensors or not allow_pickle,
-            **{dtype_kw: dtype},
-            **where,
-        )
-    except ImportError as exc:  # a library transformers needs for this load is missing: name it, not the model
-        raise InputError(missing_library_message(exc, f"loading {path}")) from None
-    except ValueError as exc:
-        if "requires `accelerate`" in str(exc) or "requires accelerate" in str(exc):
-            missing = ModuleNotFoundError(name="accelerate")
-            raise InputError(missing_library_message(missing, f"loading {path}")) from None
-        if "trust_remote_code" in str(exc) or "custom code" in str(exc):
-            raise InputError(
-                f"{path} needs custom code from the model folder to load; ReasonAny GUI never runs code from model "
-                "folders. Use a model whose architecture is built into transformers."
-            ) from None
-        raise InputError(f"{path} could not be loaded as a causal language model: {exc}") from None
-    # transformers wraps PreTrainedModel.to in a decorator whose stub mistypes the device argument
-    return model if direct else model.to(device)  # type: ignore[arg-type]
-
-
-def loads_straight_to(device: torch.device | str, has_safetensors: bool = True) -> bool:
-    """Whether `load_model` places the weights on `device` while reading them (no whole-model host copy).
-
-    The CPU is the host anyway. For a GPU it needs safetensors and a `device_map`, which transformers honours only
-    with accelerate installed (a core dependency; without it the model is loaded on the host, then moved)."""
-    if torch.device(device).type == "cpu" or not has_safetensors:
-        return False
-    import importlib.util
-
-    return importlib.util.find_spec("accelerate") is not None

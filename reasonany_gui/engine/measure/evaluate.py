@@ -30,7 +30,8 @@ from ..core.events import CancelToken, Log, Progress, StageFinished, StageStarte
 from ..core.paths import RUN_DIR
 from ..data import calibration, demo
 from ..data.presets import resolve_spec
-from ..io.checkpoints import load_model, resolve_model
+from ..io.loading import load_model
+from ..io.resolve import resolve_model
 from ..settings.config import ROLES, MergeConfig
 from .live import eval_dtype
 from .verdicts import VERDICT_WORDS, kept_level

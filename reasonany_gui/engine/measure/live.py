@@ -17,7 +17,7 @@ import torch
 from ..core.devices import resolve_device
 from ..core.errors import InputError, OutOfMemoryError
 from ..core.events import CancelToken
-from ..io.checkpoints import load_model
+from ..io.loading import load_model
 
 if TYPE_CHECKING:
     from ..run.pipeline import Pipeline

@@ -18,7 +18,8 @@ from ..core.devices import free_device_bytes
 from ..core.errors import OutOfMemoryError
 from ..core.events import CancelToken, Listener, Progress
 from ..data.calibration import CalibrationSet
-from ..io.checkpoints import Checkpoint, load_model
+from ..io.checkpoints import Checkpoint
+from ..io.loading import load_model
 from ..io.scorecache import ScoreStore
 from ..io.writer import human_bytes
 from ..scoring import collectives, placement

@@ -12,7 +12,9 @@ from ..core.errors import InputError
 from ..core.events import CancelToken
 from ..data import calibration
 from ..data.samples import load_samples
-from ..io.checkpoints import Checkpoint, check_trio, resolve_model
+from ..io.checkpoints import Checkpoint
+from ..io.resolve import resolve_model
+from ..io.trio import check_trio
 from ..settings.config import ROLES, MergeConfig
 
 

@@ -24,16 +24,12 @@ from ..core.errors import WriteError
 from ..core.events import CancelToken, Listener, Log, Progress, StageFinished, StageStarted, null_listener
 from ..core.paths import cache_dir, run_files
 from ..data import calibration
-from ..io.checkpoints import (
-    Checkpoint,
-    ModelInfo,
-    check_finite,
-    info_of,
-    same_model_warnings,
-)
+from ..io.checkpoints import Checkpoint, ModelInfo, info_of
+from ..io.finite import check_finite
 from ..io.output_checks import bytes_needed, out_dtype_for, output_sizes, with_space
 from ..io.scorecache import ScoreStore, cache_key, check_cache_root, map_bytes, temp_score_root
 from ..io.tied import tied_aliases
+from ..io.trio import same_model_warnings
 from ..io.writer import check_free_space, check_output_target, clean_stale, register_temp_folder, write_error
 from ..scoring import collectives
 from ..scoring.plan import MAPS, needed_maps

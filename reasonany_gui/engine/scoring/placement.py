@@ -161,7 +161,7 @@ def load_split(
     accumulators_on_device: bool = True,
 ):
     """The model for scoring, spread over `devices` by `device_map` (inferred when not given)."""
-    from ..io.checkpoints import load_model
+    from ..io.loading import load_model
 
     if device_map is None:
         device_map = infer_device_map(path, dtype, devices, accumulators_on_device=accumulators_on_device)
