@@ -232,3 +232,30 @@ def test_other_supported_families_round_trip(tmp_path, family):
     assert ("blk.0.attn_q_norm.weight" in names) == (family == "qwen3")
     assert ("rope_freqs.weight" in names) == (family == "llama3.1")
     assert gguf_field(done.gguf, "general.architecture") == {"qwen3": "qwen3"}.get(family, "llama")
+
+
+def test_sentencepiece_style_tokenizer_round_trips(tmp_path):
+    """Llama 2 / Mistral v0.1 tokenizers (BPE with byte fallback, '▁' for spaces) go as llama.cpp's 'llama'
+    vocabulary with byte tokens; transformers rebuilds the same ids, including the byte fallback for 'ü'."""
+    from tokenizers import Tokenizer, decoders, models, normalizers
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, PreTrainedTokenizerFast
+
+    from reasonany_gui.engine.data.demo import save_model
+
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, **{f"<0x{b:02X}>": 3 + b for b in range(256)}}
+    for piece in [*"▁abcdehilnorstw", "▁w", "▁wh", "ha", "▁wha", "▁what", "is"]:
+        vocab.setdefault(piece, len(vocab))
+    merges = [("▁", "w"), ("▁w", "h"), ("h", "a"), ("▁wh", "a"), ("▁wha", "t"), ("i", "s")]
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, byte_fallback=True, unk_token="<unk>", fuse_unk=True))
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    kw = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
+    config = LlamaConfig(vocab_size=len(vocab) + 4, bos_token_id=1, eos_token_id=2, **kw)
+    folder = save_model(AutoModelForCausalLM.from_config(config), fast, tmp_path / "spm")
+    done = export_gguf(folder, "q8_0")
+    assert gguf_field(done.gguf, "tokenizer.ggml.model") == "llama"
+    back = AutoTokenizer.from_pretrained(folder, gguf_file=done.gguf.name)
+    for text in ("what is this", "What is ü 3?"):
+        assert back(text).input_ids == fast(text).input_ids
+    assert 'PARAMETER stop "</s>"' in done.modelfile.read_text()
