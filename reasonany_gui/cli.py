@@ -13,12 +13,16 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
 
 from .engine.core.errors import CancelledError, InputError, OutOfMemoryError, ReasonAnyError
 from .engine.core.events import CancelToken, Log, Progress, StageFinished, StageStarted
 from .engine.core.paths import RUN_DIR, log_file, run_files
-from .engine.settings.config import MergeConfig, Setting, cli_flag
+from .engine.settings.config import MergeConfig, cli_flag
+from .engine.settings.fields import Setting
 
 log = logging.getLogger("reasonany")
 
@@ -88,7 +92,7 @@ def add_setting_flags(p: argparse.ArgumentParser) -> None:
         if flag is None:
             continue
         kind = MergeConfig.__dataclass_fields__[name].type
-        kwargs: dict = {"dest": name, "default": None, "help": setting_help(name, meta)}
+        kwargs: dict[str, Any] = {"dest": name, "default": None, "help": setting_help(name, meta)}
         if kind == "bool":
             kwargs["action"] = argparse.BooleanOptionalAction
         elif meta.options():
@@ -108,7 +112,7 @@ def setting_help(name: str, meta: Setting) -> str:
     return text.replace("%", "%%")  # argparse formats help with %
 
 
-def retry_flags(suggestions: dict) -> str:
+def retry_flags(suggestions: dict[str, Any]) -> str:
     """Suggested settings as the flags that set them (--no-cache for score_cache = False)."""
     parts = []
     for name, value in suggestions.items():
@@ -138,7 +142,7 @@ def add_tune_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def tune_options(args: argparse.Namespace) -> dict:
+def tune_options(args: argparse.Namespace) -> dict[str, Any]:
     """Tuner keyword arguments from the flags; a bad checks file or budget is refused before any work."""
     from .engine.measure.tune import DEFAULT_BUDGET, MIN_CHECK_ROWS, Checks
 
@@ -202,7 +206,7 @@ def setup_logging() -> Path:
     the log path a folder), a log in the temporary folder, and failing that stderr, with a note that says so."""
     try:
         path = log_file()
-        handler = logging.FileHandler(path, encoding="utf-8")
+        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
     except OSError as exc:
         import tempfile
 
@@ -214,11 +218,12 @@ def setup_logging() -> Path:
             handler = logging.StreamHandler(sys.stderr)
             path = Path("<stderr>")
             print(f"note: the log folder cannot be used ({exc}); logging to the console", file=sys.stderr)
-        handler.baseFilename = str(path)  # type: ignore[attr-defined]  # for the duplicate check below
+        handler.baseFilename = str(path)  # type: ignore[union-attr]  # for the duplicate check below
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("reasonany")
     root.setLevel(logging.INFO)
-    if not any(getattr(h, "baseFilename", None) == handler.baseFilename for h in root.handlers):
+    mine = getattr(handler, "baseFilename", None)
+    if not any(getattr(h, "baseFilename", None) == mine for h in root.handlers):
         root.addHandler(handler)
     else:  # already logging there (main() run again in one process): close the file just opened
         handler.close()
@@ -264,16 +269,16 @@ class JsonlEvents:
     Why lines on stdout: the launcher passes rank 0's stdout through to the app's pipe unchanged, and nothing
     else of a worker writes there (messages go to stderr); one write per line keeps lines whole."""
 
-    def __init__(self, stream) -> None:
+    def __init__(self, stream: TextIO) -> None:
         self.stream = stream
 
-    def write(self, record: dict) -> None:
+    def write(self, record: dict[str, Any]) -> None:
         import json
 
         self.stream.write(json.dumps(record) + "\n")
         self.stream.flush()
 
-    def listener(self, also):
+    def listener(self, also: Callable[[object], None]) -> Callable[[object], None]:
         from .engine.core.events import to_dict
 
         def listen(event: object) -> None:
@@ -461,7 +466,8 @@ def main(argv: list[str] | None = None) -> int:
     handled = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
     previous = {sig: signal.getsignal(sig) for sig in handled}
 
-    def on_signal(sig, _frame):  # first signal: cancel cleanly; a second Ctrl+C: default behaviour
+    def on_signal(sig: int, _frame: FrameType | None) -> None:
+        # first signal: cancel cleanly; a second Ctrl+C: default behaviour
         cancel.cancel()
         if sig == signal.SIGINT:
             signal.signal(signal.SIGINT, previous[signal.SIGINT])

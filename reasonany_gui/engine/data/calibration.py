@@ -23,10 +23,12 @@ import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from ..core.errors import InputError
+from ..core.events import CancelToken
 from .presets import PRESETS, resolve_spec  # noqa: F401 - the app's data screen and older callers read them here
 from .samples import Sample, load_samples, read_samples
 
@@ -36,17 +38,17 @@ IGNORE_INDEX = -100
 
 
 # ============================================================================ rendering
-def has_chat_template(tokenizer) -> bool:
+def has_chat_template(tokenizer: Any) -> bool:
     return bool(tokenizer is not None and getattr(tokenizer, "chat_template", None))
 
 
-def _chat_of(sample: Sample) -> list[dict]:
+def _chat_of(sample: Sample) -> list[dict[str, Any]]:
     if sample.messages is not None:
         return sample.messages
     return [{"role": "user", "content": sample.prompt}, {"role": "assistant", "content": sample.response}]
 
 
-def render(sample: Sample, tokenizer=None) -> tuple[str, int, bool]:
+def render(sample: Sample, tokenizer: Any = None) -> tuple[str, int, bool]:
     """The text the model reads, the character offset where scored text starts, and whether it is templated.
 
     The offset is 0 for text samples; for pair/chat samples it is the end of the prompt part: with a chat
@@ -76,7 +78,7 @@ def render(sample: Sample, tokenizer=None) -> tuple[str, int, bool]:
     return full, len(head), False
 
 
-def _apply_template(tokenizer, messages: list[dict], add_generation_prompt: bool) -> str:
+def _apply_template(tokenizer: Any, messages: list[dict[str, Any]], add_generation_prompt: bool) -> str:
     try:
         out = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
     except Exception as exc:  # jinja2 TemplateError / raise_exception() inside templates
@@ -97,7 +99,7 @@ def _common_prefix(a: str, b: str) -> int:
     return i
 
 
-def _encode(tokenizer, text: str, templated: bool, boundary: int) -> tuple[list[int], int]:
+def _encode(tokenizer: Any, text: str, templated: bool, boundary: int) -> tuple[list[int], int]:
     """Token ids of the whole text and how many leading tokens belong to the prompt part (< boundary)."""
     add_special = not templated  # templates already contain BOS and friends
     try:
@@ -129,7 +131,7 @@ CHARS_PER_TOKEN = 8
 CUT_SLACK = 16
 
 
-def _encode_cut(tokenizer, text: str, templated: bool, boundary: int, max_length: int) -> tuple[list[int], int]:
+def _encode_cut(tokenizer: Any, text: str, templated: bool, boundary: int, max_length: int) -> tuple[list[int], int]:
     """_encode of the text's beginning: enough of it to give more than max_length tokens, or all of it."""
     limit = max_length * CHARS_PER_TOKEN + 64
     while len(text) > limit:
@@ -175,7 +177,7 @@ def file_fingerprint(path: Path) -> str:
     return file_sha256(path)
 
 
-def _fingerprint(path: Path, samples: int, max_length: int, seed: int, response_only: bool, tokenizer) -> str:
+def _fingerprint(path: Path, samples: int, max_length: int, seed: int, response_only: bool, tokenizer: Any) -> str:
     settings = {
         "format": FORMAT_VERSION,
         "samples": samples,
@@ -198,7 +200,13 @@ def choose_indices(available: int, samples: int, seed: int) -> list[int]:
 
 
 def prepare(
-    spec: str, tokenizer, samples: int, max_length: int, seed: int, response_only: bool = False, cancel=None
+    spec: str,
+    tokenizer: Any,
+    samples: int,
+    max_length: int,
+    seed: int,
+    response_only: bool = False,
+    cancel: CancelToken | None = None,
 ) -> CalibrationSet:
     """Load, choose, render and tokenize: the exact tensors the importance pass feeds the model.
 
@@ -290,7 +298,9 @@ def _template_altered(sample: Sample, rendered: str) -> bool:
 PREVIEW_CHARS = 20_000
 
 
-def preview(spec: str, tokenizer=None, n: int = 5, max_chars: int = PREVIEW_CHARS) -> list[tuple[str, int | None]]:
+def preview(
+    spec: str, tokenizer: Any = None, n: int = 5, max_chars: int = PREVIEW_CHARS
+) -> list[tuple[str, int | None]]:
     """The first n samples as the model will read them, with their token counts (None without a tokenizer).
 
     A text longer than `max_chars` is shown cut, with a note of its length, and the count is that of the part
@@ -307,7 +317,7 @@ def preview(spec: str, tokenizer=None, n: int = 5, max_chars: int = PREVIEW_CHAR
     return out
 
 
-def load_tokenizer(model: str | Path):
+def load_tokenizer(model: str | Path) -> Any:
     """The tokenizer of a model folder (or cached repo id); never runs code from the folder.
 
     The one loader for previews, scoring, the tuner and the evaluation. Why trust_remote_code=False spelled
@@ -340,7 +350,7 @@ TOKENIZER_MARKERS = (
 )
 
 
-def check_tokenizer(path: Path, vocab_rows: int | None = None):
+def check_tokenizer(path: Path, vocab_rows: int | None = None) -> Any:
     """The tokenizer of a model folder, refused when it cannot serve a merge: files missing (transformers then
     builds an empty tokenizer that turns every text into no tokens), no ids for plain text, or ids beyond the
     model's embedding rows (an IndexError deep inside the first forward pass). Returns the tokenizer."""

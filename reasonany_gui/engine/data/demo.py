@@ -24,7 +24,7 @@ CHAT_TEMPLATE = (
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 
 
-def make_tokenizer():
+def make_tokenizer() -> Any:
     """A byte-level tokenizer (256 byte tokens + 3 specials): no training, no network, any text."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
@@ -53,7 +53,7 @@ def make_config(
     vocab: int = 259,
     tie: bool = False,
     max_positions: int = 1024,
-):
+) -> Any:
     """A small Qwen2 or Llama config (the two families the paper and most merges use)."""
     from transformers import LlamaConfig, Qwen2Config
 
@@ -73,7 +73,7 @@ def make_config(
     )
 
 
-def save_model(model, tokenizer, folder: Path, dtype: torch.dtype | None = None) -> Path:
+def save_model(model: Any, tokenizer: Any, folder: Path, dtype: torch.dtype | None = None) -> Path:
     """Save in the Hugging Face layout with safetensors, as a user's model folder would look."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -90,7 +90,7 @@ def build_trio(
     seed: int = 0,
     perturb: float = 0.05,
     dtype: torch.dtype = torch.float32,
-    **config_kwargs,
+    **config_kwargs: Any,
 ) -> dict[str, Path]:
     """Make base/, reasoning/ and domain/ under `folder`: experts are the base plus seeded perturbations.
 

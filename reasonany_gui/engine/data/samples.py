@@ -46,7 +46,7 @@ class Sample:
     text: str | None = None
     prompt: str | None = None
     response: str | None = None
-    messages: list[dict] | None = None
+    messages: list[dict[str, Any]] | None = None
     #: a field held a number, used as its text (prepare() warns)
     had_number: bool = field(default=False, compare=False, repr=False)
 
@@ -241,17 +241,17 @@ def _as_text(value: Any) -> str | None:
     return value if value.strip() else None
 
 
-_NUMBERS_SEEN: list = []  # numbers used as text while reading the current record (see _to_sample)
+_NUMBERS_SEEN: list[Any] = []  # numbers used as text while reading the current record (see _to_sample)
 
 
-def _first(rec: dict, keys: Iterable[str]) -> tuple[str | None, str | None]:
+def _first(rec: dict[str, Any], keys: Iterable[str]) -> tuple[str | None, str | None]:
     for key in keys:
         if key in rec:
             return key, _as_text(rec[key])
     return None, None
 
 
-def _not_text_message(path: Path, number: int, rec: dict, value: Any) -> str:
+def _not_text_message(path: Path, number: int, rec: dict[str, Any], value: Any) -> str:
     key = next((k for k, v in rec.items() if v is value), None) if isinstance(rec, dict) else None
     key = key or next((k for k in CHAT_KEYS if isinstance(rec, dict) and k in rec), "?")
     kind = {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(
@@ -288,7 +288,7 @@ def _to_sample(rec: Any, path: Path, number: int) -> Sample | None:
     return None
 
 
-def _messages(value: Any, path: Path, number: int, key: str) -> list[dict] | None:
+def _messages(value: Any, path: Path, number: int, key: str) -> list[dict[str, Any]] | None:
     """role/content or ShareGPT from/value -> [{'role', 'content'}]; InputError for a malformed list."""
     if isinstance(value, str):  # CSV cells hold the list as a JSON string
         try:

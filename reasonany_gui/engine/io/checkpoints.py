@@ -274,7 +274,7 @@ class Checkpoint(TensorFiles):
         return h.hexdigest()
 
 
-def _read_config(path: Path) -> dict:
+def _read_config(path: Path) -> dict[str, Any]:
     cfg = path / "config.json"
     if not path.is_dir():
         raise InputError(f"Model folder {path} does not exist. Check the path.")
@@ -358,7 +358,7 @@ def _refuse_special_files(folder: Path) -> None:
             )
 
 
-def _refuse_quantized(folder: Path, config: dict) -> None:
+def _refuse_quantized(folder: Path, config: dict[str, Any]) -> None:
     q = config.get("quantization_config")
     if q:
         method = q.get("quant_method", "") if isinstance(q, dict) else ""
@@ -397,7 +397,7 @@ def _files_from_index(path: Path, index_name: str) -> list[Path]:
     return files
 
 
-def _tie_default(config: dict) -> bool:
+def _tie_default(config: dict[str, Any]) -> bool:
     """transformers' default for configs that do not say (most causal-LM configs default to tied)."""
     try:
         from transformers import AutoConfig

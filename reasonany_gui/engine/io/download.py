@@ -15,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..core.errors import CancelledError, InputError
 from ..core.events import CancelToken, Listener, Progress, null_listener
@@ -86,7 +88,7 @@ def _cache_dir() -> str:
     return constants.HF_HUB_CACHE  # read at call time: tests and HF_HOME move it
 
 
-def _matches(name: str, patterns) -> bool:
+def _matches(name: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatch(name, p) for p in patterns)
 
 
@@ -196,19 +198,19 @@ def snapshot_folder(p: DownloadPlan) -> Path:
     return Path(_cache_dir()) / repo_folder_name(repo_id=p.repo_id, repo_type="model") / "snapshots" / p.revision
 
 
-def _progress_bar_class(emit, cancel: CancelToken):
+def _progress_bar_class(emit: Callable[..., None], cancel: CancelToken) -> type:
     """A tqdm class for huggingface_hub that reports bytes and stops a file mid-way when cancelled."""
     from tqdm.auto import tqdm
 
     class Hook(tqdm):
-        def __init__(self, *args, **kwargs):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs["disable"] = True  # the app and CLI show their own progress
             kwargs.pop("name", None)
             super().__init__(*args, **kwargs)
             self.done_bytes = int(kwargs.get("initial") or 0)
             emit(self.done_bytes, force=True)
 
-        def update(self, n=1):
+        def update(self, n: float | None = 1) -> bool | None:
             self.done_bytes += int(n or 0)
             emit(self.done_bytes)
             cancel.check()  # the partial blob stays as .incomplete; the next download continues it
@@ -246,7 +248,9 @@ def download(p: DownloadPlan, listener: Listener = null_listener, cancel: Cancel
             cancel.check()
             last = [0.0]
 
-            def emit(n: int, force: bool = False, f=f, i=i, base=done, last=last) -> None:
+            def emit(
+                n: int, force: bool = False, f: Any = f, i: int = i, base: int = done, last: list[float] = last
+            ) -> None:
                 now = time.monotonic()
                 if force or now - last[0] >= EMIT_EVERY_S:
                     last[0] = now

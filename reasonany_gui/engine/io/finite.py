@@ -7,18 +7,22 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from ..core.errors import InputError
+from ..core.events import CancelToken
 from .checkpoints import Checkpoint
 
 _FINITE_CHECKED: dict[tuple[str, str], list[str]] = {}  # (folder, fingerprint) -> non-finite tensors found
 FINITE_CHUNK = 1 << 24  # elements per isfinite() call: bounds the temporary bool buffer for huge embeddings
 
 
-def nonfinite_tensors(ckpt: Checkpoint, cancel=None, progress=None) -> list[str]:
+def nonfinite_tensors(
+    ckpt: Checkpoint, cancel: CancelToken | None = None, progress: Callable[[float, str], None] | None = None
+) -> list[str]:
     """Names of the float tensors holding NaN or ±Inf, streamed tensor by tensor (each model once per process).
 
     Why in the check: a NaN weight makes every gradient NaN (the scores then look like a precision problem),
@@ -70,7 +74,11 @@ def all_finite(chunk: torch.Tensor) -> bool:
     return bool(torch.isfinite(chunk).all())
 
 
-def check_finite(ckpts: dict[str, Checkpoint], cancel=None, progress=None) -> None:
+def check_finite(
+    ckpts: dict[str, Checkpoint],
+    cancel: CancelToken | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> None:
     """InputError naming the model and its tensors when any weight of the trio is NaN or infinite."""
     roles = list(ckpts)
     for i, role in enumerate(roles):

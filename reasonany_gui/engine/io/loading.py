@@ -6,6 +6,7 @@ one never runs remote code, prefers safetensors, and places weights straight on 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -19,8 +20,8 @@ def load_model(
     dtype: torch.dtype,
     device: torch.device | str = "cpu",
     allow_pickle: bool = False,
-    device_map: dict | None = None,
-):
+    device_map: dict[str, Any] | None = None,
+) -> Any:
     """AutoModelForCausalLM from a local folder: never remote code, safetensors unless pickle is allowed.
 
     `device_map` (placement.py: a model split across several devices) is handed to transformers as is."""

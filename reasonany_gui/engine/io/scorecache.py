@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -93,7 +94,7 @@ class ScoreStore:
         self.registry = registry
         #: where "a damaged entry was dropped" goes (the pipeline's log; the Python log otherwise)
         self.warn = warn
-        self._verified: dict[str, tuple] = {}  # key -> stat signature of the files that passed the checksum
+        self._verified: dict[str, tuple[Any, ...]] = {}  # key -> stat signature of the files that passed the checksum
 
     def path(self, key: str) -> Path:
         return self.root / key
@@ -159,10 +160,10 @@ class ScoreStore:
     def open(self, key: str) -> TensorFiles:
         return ScoreMaps.from_folder(self.path(key))
 
-    def meta(self, key: str) -> dict:
+    def meta(self, key: str) -> dict[str, Any]:
         return json.loads((self.path(key) / "meta.json").read_text())
 
-    def write(self, key: str, scores: dict[str, torch.Tensor], precision: str, meta: dict) -> Path:
+    def write(self, key: str, scores: dict[str, torch.Tensor], precision: str, meta: dict[str, Any]) -> Path:
         """Write maps streamed (each converted on its own device before the copy to the host), then rename the
         finished entry into place; an intact entry already there (another run's) is kept and counts as done."""
         with self.writer(key, {n: t.numel() for n, t in scores.items()}, precision, meta) as entry:
@@ -170,7 +171,7 @@ class ScoreStore:
         return self.path(key)
 
     @contextmanager
-    def writer(self, key: str, numels: Mapping[str, int], precision: str, meta: dict) -> Iterator[MapWriter]:
+    def writer(self, key: str, numels: Mapping[str, int], precision: str, meta: dict[str, Any]) -> Iterator[MapWriter]:
         """An entry written group by group: `add` takes some of the maps at a time, in any grouping, and the
         entry is checksummed and renamed into place when the block ends (removed if it raises).
 

@@ -20,16 +20,19 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from ..core.devices import resolve_device
 from ..core.errors import InputError
-from ..core.events import CancelToken, Log, Progress, StageFinished, StageStarted, null_listener
+from ..core.events import CancelToken, Listener, Log, Progress, StageFinished, StageStarted, null_listener
 from ..core.paths import RUN_DIR
 from ..data import calibration, demo
 from ..data.presets import resolve_spec
+from ..data.samples import Sample, load_samples
 from ..io.loading import load_model
 from ..io.resolve import resolve_model
 from ..settings.config import ROLES, MergeConfig
@@ -42,7 +45,7 @@ EVAL_ROLES = (*ROLES, "merged")
 
 
 # ============================================================================ loading
-def load_for_eval(model_dir: Path, device: torch.device | str = "cpu"):
+def load_for_eval(model_dir: Path, device: torch.device | str = "cpu") -> tuple[Any, Any]:
     """(model, tokenizer) in eval mode: safetensors only, never remote code."""
     device = resolve_device(str(device))
     model = load_model(Path(model_dir), eval_dtype(device), device)
@@ -51,14 +54,14 @@ def load_for_eval(model_dir: Path, device: torch.device | str = "cpu"):
 
 
 # ============================================================================ perplexity
-def heldout_samples(spec: str, max_samples: int, exclude: set[int] | None = None) -> list[calibration.Sample]:
+def heldout_samples(spec: str, max_samples: int, exclude: set[int] | None = None) -> list[Sample]:
     """The last `max_samples` usable rows of `spec` that are not in `exclude` (file order kept)."""
-    rows = calibration.load_samples(spec)
+    rows = load_samples(spec)
     keep = [s for i, s in enumerate(rows) if not exclude or i not in exclude]
     return keep[-max_samples:] if max_samples > 0 else []
 
 
-def encode_sample(sample: calibration.Sample, tokenizer, max_length: int) -> list[int]:
+def encode_sample(sample: Sample, tokenizer: Any, max_length: int) -> list[int]:
     """Token ids exactly as calibration renders the sample (chat template included), cut to max_length."""
     text, _, templated = calibration.render(sample, tokenizer)
     ids = tokenizer(text, add_special_tokens=not templated, verbose=False)["input_ids"]
@@ -66,7 +69,7 @@ def encode_sample(sample: calibration.Sample, tokenizer, max_length: int) -> lis
 
 
 @torch.no_grad()
-def nll_sum(model, ids: list[int]) -> tuple[float, int]:
+def nll_sum(model: Any, ids: list[int]) -> tuple[float, int]:
     """Summed next-token negative log-likelihood (float64) and the number of predicted tokens."""
     if len(ids) < 2:
         return 0.0, 0
@@ -78,12 +81,12 @@ def nll_sum(model, ids: list[int]) -> tuple[float, int]:
 
 
 def perplexity_of(
-    model,
-    tokenizer,
-    samples: list[calibration.Sample],
+    model: Any,
+    tokenizer: Any,
+    samples: list[Sample],
     max_length: int = 256,
     cancel: CancelToken | None = None,
-    on_sample=None,
+    on_sample: Callable[[int, int], None] | None = None,
 ) -> float:
     """exp(total NLL / total predicted tokens) of a loaded model over the samples."""
     total, count = 0.0, 0
@@ -118,7 +121,7 @@ def perplexity(
 
 
 # ============================================================================ generation
-def stop_token_ids(model, tokenizer) -> list[int]:
+def stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
     """Every id that ends a reply: generation_config's eos, the tokenizer's eos, and <|im_end|> if special."""
     ids: list[int] = []
     gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
@@ -135,7 +138,7 @@ def stop_token_ids(model, tokenizer) -> list[int]:
     return ids
 
 
-def prompt_ids(tokenizer, prompt: str) -> list[int]:
+def prompt_ids(tokenizer: Any, prompt: str) -> list[int]:
     """The user prompt as the model expects it: one user turn plus the generation prompt, or the raw text."""
     if calibration.has_chat_template(tokenizer):
         text = tokenizer.apply_chat_template(
@@ -146,7 +149,9 @@ def prompt_ids(tokenizer, prompt: str) -> list[int]:
 
 
 @torch.no_grad()
-def greedy_ids(model, tokenizer, prompts: list[str], max_new_tokens: int = 64, batch_size: int = 64) -> list[list[int]]:
+def greedy_ids(
+    model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int = 64, batch_size: int = 64
+) -> list[list[int]]:
     """Greedy reply token ids per prompt, up to and including the first stop token; batched with left padding.
 
     Why batched by hand-checked left padding: the benchmark scores thousands of replies on a CPU; HF
@@ -185,8 +190,8 @@ def greedy_ids(model, tokenizer, prompts: list[str], max_new_tokens: int = 64, b
 
 
 def greedy_generate(
-    model,
-    tokenizer,
+    model: Any,
+    tokenizer: Any,
     prompts: list[str],
     max_new_tokens: int = 64,
     batch_size: int = 64,
@@ -224,7 +229,7 @@ def calibration_rows(cfg: MergeConfig, spec: str) -> set[int]:
         return used
     for calib in (cfg.reasoning_data, cfg.domain_data):
         if _same_data(calib, spec):
-            available = len(calibration.load_samples(calib))
+            available = len(load_samples(calib))
             used |= set(calibration.choose_indices(available, cfg.samples, cfg.seed))
     return used
 
@@ -236,7 +241,7 @@ def _same_data(a: str, b: str) -> bool:
         return False
 
 
-def default_prompts(samples_by_spec: dict[str, list[calibration.Sample]], per_spec: int = 1) -> list[str]:
+def default_prompts(samples_by_spec: dict[str, list[Sample]], per_spec: int = 1) -> list[str]:
     """The user turn of the first held-out prompt/response or chat row of each data set."""
     prompts: list[str] = []
     for samples in samples_by_spec.values():
@@ -262,11 +267,11 @@ def evaluate_run(
     max_samples: int = 32,
     max_length: int = 256,
     device: str = "auto",
-    listener=None,
+    listener: Listener | None = None,
     cancel: CancelToken | None = None,
     max_new_tokens: int = 64,
     compare: bool = True,
-) -> dict:
+) -> dict[str, Any]:
     """Perplexity of base, reasoning, domain and merged on held-out texts of each data set, plus greedy replies.
 
     Writes OUT/reasonany/eval.json and returns the same dict:
@@ -288,8 +293,8 @@ def evaluate_run(
     models = {role: resolve_model(getattr(cfg, role), cfg.allow_download) for role in ROLES}
     models["merged"] = out_dir
     warnings: list[str] = []
-    held: dict[str, list[calibration.Sample]] = {}
-    heldout_info: dict[str, dict] = {}
+    held: dict[str, list[Sample]] = {}
+    heldout_info: dict[str, dict[str, Any]] = {}
     for spec in data:
         exclude = calibration_rows(cfg, spec)
         samples = heldout_samples(spec, max_samples, exclude)
@@ -303,7 +308,7 @@ def evaluate_run(
         heldout_info[spec] = {"samples": len(samples), "excluded_calibration_rows": len(exclude)}
     if prompts is None:
         prompts = demo.demo_prompts({r: getattr(cfg, r) for r in ROLES}) or default_prompts(held)
-    result: dict = {
+    result: dict[str, Any] = {
         "perplexity": {spec: {} for spec in data},
         "generations": [{"prompt": p, "outputs": {}} for p in prompts],
         "heldout": heldout_info,
@@ -377,7 +382,7 @@ def evaluate_run(
 
 def task_arithmetic_perplexity(
     cfg: MergeConfig,
-    held: dict[str, list[calibration.Sample]],
+    held: dict[str, list[Sample]],
     max_length: int,
     device: torch.device,
     cancel: CancelToken,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from ..core.units import pct
 from ..methods.registry import FULL_TITLES
@@ -54,7 +55,7 @@ def public_name(spec: str, path: str | None = None) -> str:
 _PRIVATE_SETTINGS = (*ROLES, "out", "extra")
 
 
-def setting_rows(cfg: dict) -> list[tuple[str, str, str]]:
+def setting_rows(cfg: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(label, key, value in words) for each setting worth showing; data paths shortened to their names.
 
     The label and the percent conversion are the field's own (config.Setting.label, Setting.shown), the same as
@@ -78,7 +79,7 @@ def setting_rows(cfg: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
-def model_card(report: dict) -> str:
+def model_card(report: dict[str, Any]) -> str:
     cfg = report["config"]
     models = report["models"]
     repos = [hub_repo_id(models[r].get("spec"), models[r].get("path")) for r in ("base", "reasoning", "domain")]
@@ -139,7 +140,7 @@ def model_card(report: dict) -> str:
     return "\n".join(front + lines)
 
 
-def _eval_markdown(ev: dict | None) -> list[str]:
+def _eval_markdown(ev: dict[str, Any] | None) -> list[str]:
     """The card's evaluation section: perplexity per data set and model (lower is better)."""
     ppl = (ev or {}).get("perplexity") or {}
     if not ppl:
@@ -160,7 +161,7 @@ def _eval_markdown(ev: dict | None) -> list[str]:
     return lines
 
 
-def chosen_by_hand(tune: dict, config: dict) -> str | None:
+def chosen_by_hand(tune: dict[str, Any], config: dict[str, Any]) -> str | None:
     """Plain words when the folder's setting is not the tuner's recommendation (a point picked by the user, or a
     setting changed after the search); None when it is the recommendation."""
     best = next((c for c in tune["candidates"] if c["index"] == tune["recommended"]), None)
@@ -172,7 +173,7 @@ def chosen_by_hand(tune: dict, config: dict) -> str | None:
     return "This folder holds a setting changed by hand after the search; it was not measured by the tuner."
 
 
-def tune_markdown(tune: dict | None, config: dict | None = None) -> list[str]:
+def tune_markdown(tune: dict[str, Any] | None, config: dict[str, Any] | None = None) -> list[str]:
     """The model card's "How the setting was chosen" section (empty without a tuner run)."""
     if not tune:
         return []

@@ -68,7 +68,7 @@ class RunFacts:
     tune: dict[str, Any] | None = None
 
 
-def write_run_files(folder: Path, facts: RunFacts, mask_tensors: dict[str, torch.Tensor]) -> dict:
+def write_run_files(folder: Path, facts: RunFacts, mask_tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
     """Everything but the weight shards, into the (temporary) output folder. Returns the report."""
     from safetensors.torch import save_file
 
@@ -109,7 +109,7 @@ def _copy_model_files(source: Path, folder: Path, out_dtype: torch.dtype) -> Non
             shutil.copyfile(source / fname, folder / fname)
 
 
-def build_report(facts: RunFacts) -> dict:
+def build_report(facts: RunFacts) -> dict[str, Any]:
     """report.json's content: the run's facts as plain JSON (paths and dtypes as strings)."""
     cfg = facts.config
     sel = facts.selection
@@ -170,12 +170,12 @@ def build_report(facts: RunFacts) -> dict:
     }
 
 
-def add_evaluation(out_dir: Path, evaluation: dict) -> None:
+def add_evaluation(out_dir: Path, evaluation: dict[str, Any]) -> None:
     """Merge a post-merge evaluation into report.json and re-render report.html."""
     add_section(out_dir, "evaluation", evaluation)
 
 
-def add_section(out_dir: Path, key: str, value: dict) -> None:
+def add_section(out_dir: Path, key: str, value: dict[str, Any]) -> None:
     """Put `value` under `key` in report.json, then re-render report.html and the model card from it."""
     run_dir = Path(out_dir) / RUN_DIR
     report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
@@ -189,7 +189,7 @@ def add_section(out_dir: Path, key: str, value: dict) -> None:
 class RunView(Selection):
     """An earlier output folder: its report and masks, with the same inspector methods as a live Selection."""
 
-    def __init__(self, out_dir: Path, report: dict, masks: dict[str, TensorMasks]) -> None:
+    def __init__(self, out_dir: Path, report: dict[str, Any], masks: dict[str, TensorMasks]) -> None:
         self.out_dir = Path(out_dir)
         self.report = report
         super().__init__(masks, report.get("thresholds"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Any
 
 from ..core import layout
 from ..core.units import pct
@@ -71,7 +72,7 @@ def _svg_heatmap(grid: list[list[float]], modules: list[str], title: str, color:
     )
 
 
-def render_html(report: dict) -> str:
+def render_html(report: dict[str, Any]) -> str:
     cfg = report["config"]
     t = report.get("totals") or {}
     esc = html.escape
@@ -130,7 +131,7 @@ Machine-readable details: report.json.</p>
 </body></html>"""
 
 
-def _eval_html(ev: dict | None) -> str:
+def _eval_html(ev: dict[str, Any] | None) -> str:
     if not ev:
         return ""
     esc = html.escape
@@ -162,7 +163,7 @@ def _eval_html(ev: dict | None) -> str:
     return out
 
 
-def _tune_html(tune: dict | None, config: dict | None = None) -> str:
+def _tune_html(tune: dict[str, Any] | None, config: dict[str, Any] | None = None) -> str:
     if not tune:
         return ""
     esc = html.escape

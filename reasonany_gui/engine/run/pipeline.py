@@ -64,7 +64,11 @@ class TuneRecord(Protocol):
 
 class Pipeline:
     def __init__(
-        self, config: MergeConfig, listener=None, cancel: CancelToken | None = None, cache_root: Path | None = None
+        self,
+        config: MergeConfig,
+        listener: Listener | None = None,
+        cancel: CancelToken | None = None,
+        cache_root: Path | None = None,
     ) -> None:
         self.config = config
         self.listener = listener or null_listener
@@ -78,7 +82,7 @@ class Pipeline:
         self.selection: Selection | None = None
         self.timings: dict[str, float] = {}
         self.peak_device_bytes: dict[str, int] = {}
-        self.pass_stats: dict[str, dict] = {}
+        self.pass_stats: dict[str, dict[str, Any]] = {}
         #: the tuner's result (measure.tune.TuneResult) when the setting was chosen by the tuner (workflows.merge)
         self.tune_result: TuneRecord | None = None
         #: token ids the tokenizer source names differently from the base: their embedding rows come from it whole
@@ -94,13 +98,13 @@ class Pipeline:
         self._run_started: float | None = None
 
     # ------------------------------------------------------------------ events
-    def _emit(self, event) -> None:
+    def _emit(self, event: object) -> None:
         self.listener(event)
 
     def log(self, message: str, level: str = "info") -> None:
         self._emit(Log(level, message))
 
-    def _stage(self, stage: str, title: str, total: int):
+    def _stage(self, stage: str, title: str, total: int) -> float:
         # a re-tune or a save after the run continues the count: the plan grows, it never reads "stage 6/5"
         self._emit(StageStarted(stage, title, self._stage_index, max(total, self._stage_index + 1)))
         self._stage_index += 1

@@ -249,7 +249,7 @@ def agree(value: Any) -> Any:
     return box[0]
 
 
-def shard(items: Sequence, rank_: int, size: int) -> list:
+def shard(items: Sequence[Any], rank_: int, size: int) -> list[Any]:
     """This rank's share of the calibration samples: every size-th from `rank_` (shares differ by at most 1)."""
     return list(items[rank_::size])
 
@@ -276,7 +276,7 @@ class _PassSync:
     def _check(self, codes: list[int], own: BaseException | None = None) -> None:
         if not any(codes):
             return
-        messages: list = [None] * self.size
+        messages: list[Any] = [None] * self.size
         dist.all_gather_object(messages, None if own is None else f"{type(own).__name__}: {own}")
         if own is not None:
             return  # the failing rank raises its own error
@@ -325,7 +325,7 @@ class _PassSync:
 def score_pass(
     model: torch.nn.Module,
     params: dict[str, torch.nn.Parameter],
-    samples: list,
+    samples: list[Any],
     *args: Any,
     **options: Any,
 ) -> importance.PassResult:

@@ -48,7 +48,7 @@ class PassResult:
     backward_passes: int
 
 
-def parameter_names(model, ckpt_names: set[str]) -> dict[str, torch.nn.Parameter]:
+def parameter_names(model: torch.nn.Module, ckpt_names: set[str]) -> dict[str, torch.nn.Parameter]:
     """Checkpoint name -> the model's Parameter, each tied Parameter once (under its stored name).
 
     Why via state_dict(keep_vars=True): tied weights appear there under every name, so the name the
@@ -153,7 +153,7 @@ class _HostStager:
         self.inflight_limit = int(inflight_bytes)
         self._bufs = [torch.empty(self.chunk_bytes, dtype=torch.uint8, pin_memory=self.cuda) for _ in range(2)]
         self._stream = torch.cuda.Stream(device) if self.cuda else None
-        self._items: deque = deque()
+        self._items: deque[Any] = deque()
         self._cv = threading.Condition()
         self._inflight = 0
         self._busy = 0  # items taken by the worker, not yet finished
@@ -219,7 +219,7 @@ class _HostStager:
                     self._inflight -= nbytes
                     self._cv.notify_all()
 
-    def _move(self, contribution: torch.Tensor, acc: torch.Tensor, event) -> None:
+    def _move(self, contribution: torch.Tensor, acc: torch.Tensor, event: Any) -> None:
         src = contribution.reshape(-1)
         dst = acc.view(-1)
         step = max(self.chunk_bytes // src.element_size(), 1)
@@ -247,7 +247,7 @@ class _HostStager:
         if pending is not None:
             self._add(*pending)
 
-    def _add(self, dst: torch.Tensor, host: torch.Tensor, done) -> None:
+    def _add(self, dst: torch.Tensor, host: torch.Tensor, done: Any) -> None:
         """dst += host. A bfloat16/float16 chunk is first widened into a float32 scratch buffer: exact (the
         same values the mixed-dtype add promotes to), and ~4x faster on the CPU than torch's mixed-dtype add
         (0.59 against 2.26 ns/element measured, benchmarks/speed/RESULTS.md)."""
@@ -303,7 +303,7 @@ class ScoreAccumulators:
             dev = self.params[n].device
             if dev not in self._stagers:
                 self._stagers[dev] = _HostStager(dev, chunk_bytes, inflight_bytes)
-        self._handles: list = []
+        self._handles: list[Any] = []
 
     @property
     def staged(self) -> bool:
@@ -372,7 +372,7 @@ def placement_for(
 def score_pass(
     model: torch.nn.Module,
     params: dict[str, torch.nn.Parameter],
-    samples: list,
+    samples: list[Any],
     kind: str,
     accumulate_on: torch.device | Mapping[str, torch.device],
     pass_id: str,

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -159,7 +160,7 @@ def load_split(
     allow_pickle: bool = False,
     device_map: Mapping[str, str | int] | None = None,
     accumulators_on_device: bool = True,
-):
+) -> Any:
     """The model for scoring, spread over `devices` by `device_map` (inferred when not given)."""
     from ..io.loading import load_model
 

@@ -13,8 +13,9 @@ Masks are kept bit-packed (numpy.packbits, little bit order), 1 bit per weight a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,7 +23,9 @@ import torch
 from ..core import layout
 from ..core.errors import InputError
 from ..core.events import CancelToken, MaskSummary
+from ..io.checkpoints import Checkpoint
 from ..methods.topk import exact_k
+from ..settings.config import MergeConfig
 
 CHUNK = 1 << 24  # elements per histogram chunk: bounds temporary memory for huge embedding tensors
 
@@ -187,14 +190,14 @@ class TensorMasks:
 
 
 def select_masks(
-    maps: dict,  # map_id -> TensorFiles of scores
+    maps: dict[str, Any],  # map_id -> TensorFiles of scores
     names: list[str],
     terms: dict[str, list[Term]],
     scope: str,
     granularity: str,
     cancel: CancelToken,
     progress: Callable[[float, str], None] | None = None,
-) -> tuple[dict[str, TensorMasks], dict[str, dict]]:
+) -> tuple[dict[str, TensorMasks], dict[str, dict[str, Any]]]:
     """Masks for every selectable tensor; returns (masks by name, global thresholds by map id)."""
     names = sorted(names)
     all_terms = [t for ts in terms.values() for t in ts]
@@ -206,7 +209,7 @@ def select_masks(
             store = maps[term.map_id]
             bits = to_keys(store.get(names[0]))[1] if names else 32
 
-            def chunks(store=store):
+            def chunks(store: Any = store) -> Iterator[torch.Tensor]:
                 for n in names:
                     cancel.check()
                     keys, _ = to_keys(store.get(n))
@@ -249,7 +252,7 @@ def _tkey(term: Term) -> str:
     return f"{term.map_id}:{term.direction}:{term.ratio}"
 
 
-def summarize(masks: dict[str, TensorMasks]) -> tuple[MaskSummary, dict[str, dict]]:
+def summarize(masks: dict[str, TensorMasks]) -> tuple[MaskSummary, dict[str, dict[str, Any]]]:
     """Per-tensor counts and the (layer x module) fractions of the inspector's heatmap."""
     counts = {n: m.counts() for n, m in masks.items()}
     names = list(masks)
@@ -309,8 +312,8 @@ class Selection:
     def __init__(
         self,
         masks: dict[str, TensorMasks],
-        thresholds: dict[str, dict] | None = None,
-        maps: dict | None = None,
+        thresholds: dict[str, dict[str, Any]] | None = None,
+        maps: dict[str, Any] | None = None,
         terms: dict[str, list[Term]] | None = None,
     ) -> None:
         self.masks = masks
@@ -354,7 +357,7 @@ class Selection:
         return score_histogram(self.maps[term.map_id].get(name), value)
 
 
-def empty_selection_warnings(cfg, base, aliases: set[str]) -> list[str]:
+def empty_selection_warnings(cfg: MergeConfig, base: Checkpoint, aliases: set[str]) -> list[str]:
     """Warnings for a ratio so small that floor(ratio·n) is 0 everywhere: that skill's mask is empty, and
     the output takes nothing from that model. `base` is the base Checkpoint; aliases are never selected."""
     sizes = [

@@ -22,12 +22,14 @@ from typing import Any
 import torch
 
 from ..core.errors import CancelledError, InputError, ReasonAnyError
+from ..run.pipeline import Pipeline
 from ..scoring.collectives import ProcessGroup, is_writer, rank_devices, ranks_needed, relayed, world_from_env
+from ..settings.config import MergeConfig
 from .merge import merge
 
 
 # ---------------------------------------------------------------------- the pipeline on every rank
-def run_rank(pipe, tune: dict | None = None) -> Path | None:
+def run_rank(pipe: Pipeline, tune: dict[str, Any] | None = None) -> Path | None:
     """What one rank does with the run's Pipeline: rank 0 the whole run; the others check and identify only.
 
     Why the others stop after identification: selection, tuning and writing read the reduced scores, which
@@ -43,14 +45,14 @@ def run_rank(pipe, tune: dict | None = None) -> Path | None:
     return None
 
 
-def needs_launch(cfg) -> bool:
+def needs_launch(cfg: MergeConfig) -> bool:
     """Whether this `merge` must start torchrun itself: `devices` names several processes and this process is
     not already one of a torchrun job's workers."""
     return world_from_env() is None and ranks_needed(cfg.devices) > 1
 
 
 @contextmanager
-def rank_session(cfg) -> Iterator[Any]:
+def rank_session(cfg: MergeConfig) -> Iterator[Any]:
     """Under torchrun: this rank's setting (its own device) with the process group up for the block.
 
     Outside torchrun: the setting as it is (a '+' group of one process only sets the first device, the model
@@ -125,7 +127,7 @@ class Launch:
     Why a separate launcher process, also for the CLI: the app must be able to stop a job without stopping
     itself, and one code path for both means the CLI test covers the app's launcher too."""
 
-    proc: subprocess.Popen
+    proc: subprocess.Popen[str]
     folder: Path
     nprocs: int
     _signalled_at: float | None = None
@@ -191,7 +193,7 @@ class Launch:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def launch(cfg, flags: Sequence[str], nprocs: int, *, capture: bool = False) -> Launch:
+def launch(cfg: MergeConfig, flags: Sequence[str], nprocs: int, *, capture: bool = False) -> Launch:
     """Start `merge` on `nprocs` ranks with torch's own launcher (what `torchrun --standalone` does).
 
     Why a config file: the ranks must run exactly the validated setting (the demo's paths resolved), not
