@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pyqtgraph as pg
@@ -127,3 +128,44 @@ class TuneScatter(pg.GraphicsLayoutWidget):
         if have_current:
             self.legend.addItem(self.current, "shown now")
         self._legend_keys = keys
+
+    def draw(
+        self,
+        points: Mapping[int, dict[str, Any]],
+        pos: Mapping[int, tuple[float, float]],
+        front_indices: list[int],
+        recommended: int | None,
+        current: int | None,
+        tips: dict[int, str],
+    ) -> None:
+        """Every candidate at `pos` (hollow when a share could not be measured), the front, the star and the ring.
+
+        points: index -> {"setting", "kept"}; tips: each point's tooltip."""
+        by_method: dict[str, list[dict[str, Any]]] = {}
+        self._tips = tips
+        for i, p in sorted(points.items()):
+            x, y = pos[i]
+            measurable = None not in (p["kept"].get("reasoning"), p["kept"].get("domain"))
+            spot: dict[str, Any] = {"pos": (x, y), "data": i}
+            if not measurable:
+                _title, color, _symbol = method_style(p["setting"].get("method"))
+                spot.update(brush=pg.mkBrush(255, 255, 255), pen=pg.mkPen(color, width=2))
+            by_method.setdefault(p["setting"].get("method", "other"), []).append(spot)
+        for method, item in self.scatters.items():
+            if method not in by_method:
+                item.setData([])
+        for method, spots in by_method.items():
+            self.scatter_for(method).setData(spots)
+        front = sorted((pos[i] for i in front_indices if i in pos), key=lambda xy: (xy[0], -xy[1]))
+        if len(front) > 1:
+            self.front.setData([x for x, _ in front], [y for _, y in front])
+        else:
+            self.front.setData([], [])
+        best = recommended if recommended in pos else None
+        self.recommended.setData([{"pos": pos[best], "data": best}] if best is not None else [])
+        cur = current if current in pos else None
+        self.current.setData([{"pos": pos[cur], "data": cur}] if cur is not None else [])
+        self.set_range([x for x, _ in pos.values()], [y for _, y in pos.values()])
+        self.placeholder.setVisible(not points)
+        methods = [m for m in REGISTRY if m in by_method] + [m for m in by_method if m not in REGISTRY]
+        self.set_legend(methods, len(front) > 1, best is not None, cur is not None)

@@ -16,28 +16,23 @@ import math
 import re
 from typing import Any
 
-import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from reasonany_gui.engine.core.events import Progress, TuneCandidate
-from reasonany_gui.engine.core.units import pct
-from reasonany_gui.engine.methods.registry import REGISTRY
+from reasonany_gui.engine.measure.verdicts import KEPT_FROM
 
 from ..widgets import AdaptiveSplitter, Banner
+from .candidate_table import CandidateTable, shown_pct
 from .options import TuneOptions
-from .scatter import TuneScatter, method_style
+from .scatter import TuneScatter
 
 REDRAW_MS = 66
 #: below this width the candidate table stands under the plot instead of beside it
@@ -53,11 +48,6 @@ CAPTION = (
     "Top right is best. 100 % (dashed lines) = as good as the expert on its own held-out rows; 0 % = no better "
     "than the base model. A hollow symbol: that skill could not be measured (drawn at 0 %)."
 )
-
-
-def shown_pct(v: float | None) -> str:
-    """A kept share in the plot's words; a skill the checks could not measure says so."""
-    return pct(v, missing="not measurable")
 
 
 def split_summary(summary: str) -> tuple[str, list[str]]:
@@ -108,18 +98,8 @@ class TuneView(QWidget):
         self.scatter = TuneScatter()
         self.scatter.setMinimumSize(360, 420)  # the y label (the axis's words) must fit beside the plot
         self.scatter.point_clicked.connect(self._choose)
-        self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["Setting", "Reasoning kept", "Domain kept"])
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in (1, 2):
-            self.table.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
-        self.table.setToolTip("Double-click a row to see that merge's masks (like clicking its point).")
-        self.table.setMinimumSize(300, 200)
-        self.table.cellDoubleClicked.connect(lambda row, _col: self._choose(self._row_index(row)))
+        self.table = CandidateTable()
+        self.table.candidate_chosen.connect(self._choose)
         split = AdaptiveSplitter(SIDE_BY_SIDE_FROM)
         split.addWidget(self.scatter)
         split.addWidget(self.table)
@@ -253,7 +233,7 @@ class TuneView(QWidget):
         )
         best = self.points.get(self.recommended)
         worst = min([v for v in (best or {}).get("kept", {}).values() if v is not None] or [math.nan])
-        self.summary.set_message(text, "ok" if worst >= 0.8 else "info" if worst >= 0.5 else "warn")
+        self.summary.set_message(text, "ok" if worst >= KEPT_FROM else "info" if worst >= 0.5 else "warn")
         self._set_warnings(list(section.get("warnings") or []) + extra)
         if self.current_setting is not None:
             self.mark_current(self.current_setting)
@@ -363,38 +343,15 @@ class TuneView(QWidget):
         return pareto([Candidate(i, p["setting"], kept=dict(p["kept"])) for i, p in self.points.items()])
 
     def _draw(self) -> None:
-        sc = self.scatter
-        pos = self.positions()
-        by_method: dict[str, list[dict[str, Any]]] = {}
-        self._fill_table()
-        sc._tips = {i: self._tip(i) for i in self.points}
-        for i, p in sorted(self.points.items()):
-            x, y = pos[i]
-            measurable = None not in (p["kept"].get("reasoning"), p["kept"].get("domain"))
-            spot = {"pos": (x, y), "data": i}
-            if not measurable:
-                _title, color, _symbol = method_style(p["setting"].get("method"))
-                spot.update(brush=pg.mkBrush(255, 255, 255), pen=pg.mkPen(color, width=2))
-            by_method.setdefault(p["setting"].get("method", "other"), []).append(spot)
-        for method, item in sc.scatters.items():
-            if method not in by_method:
-                item.setData([])
-        for method, spots in by_method.items():
-            sc.scatter_for(method).setData(spots)
-        front = sorted((pos[i] for i in self.front() if i in pos), key=lambda xy: (xy[0], -xy[1]))
-        if len(front) > 1:
-            sc.front.setData([x for x, _ in front], [y for _, y in front])
-        else:
-            sc.front.setData([], [])
-        best = self.recommended if self.recommended in pos else None
-        sc.recommended.setData([{"pos": pos[best], "data": best}] if best is not None else [])
-        cur = self.current if self.current in pos else None
-        sc.current.setData([{"pos": pos[cur], "data": cur}] if cur is not None else [])
-        xs, ys = [x for x, _ in pos.values()], [y for _, y in pos.values()]
-        sc.set_range(xs, ys)
-        sc.placeholder.setVisible(not self.points)
-        methods = [m for m in REGISTRY if m in by_method] + [m for m in by_method if m not in REGISTRY]
-        sc.set_legend(methods, len(front) > 1, best is not None, cur is not None)
+        self.table.fill(self.points, self.recommended, self.current, self._tip)
+        self.scatter.draw(
+            self.points,
+            self.positions(),
+            self.front(),
+            self.recommended,
+            self.current,
+            {i: self._tip(i) for i in self.points},
+        )
 
     def _tip(self, i: int) -> str:
         p = self.points[i]
@@ -403,32 +360,6 @@ class TuneView(QWidget):
             f"{p['label']}{''.join(marks)}\nreasoning kept: {shown_pct(p['kept'].get('reasoning'))}\n"
             f"domain kept: {shown_pct(p['kept'].get('domain'))}\nClick to see this merge's masks."
         )
-
-    def _fill_table(self) -> None:
-        t = self.table
-        rows = sorted(self.points)
-        t.setRowCount(len(rows))
-        bold = QFont()
-        bold.setBold(True)
-        for r, i in enumerate(rows):
-            p = self.points[i]
-            mark = ("★ " if i == self.recommended else "") + ("● " if i == self.current else "")
-            cells = [mark + p["label"], shown_pct(p["kept"].get("reasoning")), shown_pct(p["kept"].get("domain"))]
-            for c, text in enumerate(cells):
-                item = t.item(r, c)
-                if item is None:
-                    item = QTableWidgetItem()
-                    t.setItem(r, c, item)
-                item.setText(text)
-                item.setData(Qt.ItemDataRole.UserRole, i)
-                item.setToolTip(self._tip(i))
-                item.setFont(bold if i == self.recommended else QFont())
-                if c:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-
-    def _row_index(self, row: int) -> int:
-        item = self.table.item(row, 0)
-        return int(item.data(Qt.ItemDataRole.UserRole)) if item is not None else -1
 
     # ------------------------------------------------------------------ user actions
     def _choose(self, index: int) -> None:
