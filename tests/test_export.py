@@ -259,3 +259,10 @@ def test_sentencepiece_style_tokenizer_round_trips(tmp_path):
     for text in ("what is this", "What is ü 3?"):
         assert back(text).input_ids == fast(text).input_ids
     assert 'PARAMETER stop "</s>"' in done.modelfile.read_text()
+
+
+def test_row_chunks_write_the_same_file(qwen_merge, tmp_path, monkeypatch):
+    """Converting a tensor in row chunks (how a 7 B embedding avoids a whole float32 copy) changes no byte."""
+    whole = export_gguf(qwen_merge, "q4_1", tmp_path / "whole.gguf").gguf.read_bytes()
+    monkeypatch.setattr(gguf, "CHUNK_WEIGHTS", 200)  # a few rows at a time
+    assert export_gguf(qwen_merge, "q4_1", tmp_path / "chunked.gguf").gguf.read_bytes() == whole

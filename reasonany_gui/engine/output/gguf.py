@@ -37,6 +37,7 @@ FAMILIES = {
     "Qwen2ForCausalLM": "qwen2",
     "Qwen3ForCausalLM": "qwen3",
 }
+MODEL_TYPES = {"llama": "llama", "mistral": "llama", "qwen2": "qwen2", "qwen3": "qwen3"}
 SUPPORTED_SENTENCE = "GGUF export supports Llama, Mistral, Qwen2/Qwen2.5 and Qwen3 models"
 #: the types the gguf package can write (its numpy quantizers); k-quants it can only read
 TYPES = ("f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0")
@@ -88,10 +89,12 @@ def file_name(folder: Path, type_name: str) -> str:
 
 def family(config: dict[str, Any], where: Path) -> str:
     """The llama.cpp architecture of a model config, or one sentence naming the supported families."""
-    names = config.get("architectures") or [config.get("model_type", "unknown")]
-    arch = FAMILIES.get(str(names[0]))
+    names = config.get("architectures") or []
+    model_type = str(config.get("model_type") or "unknown")
+    # a config without `architectures` (some conversions write none) names its family by model_type alone
+    arch = FAMILIES.get(str(names[0])) if names else MODEL_TYPES.get(model_type)
     if arch is None:
-        raise InputError(f"{SUPPORTED_SENTENCE}; the model in {where} is {names[0]}.")
+        raise InputError(f"{SUPPORTED_SENTENCE}; the model in {where} is {names[0] if names else model_type}.")
     return arch
 
 
@@ -247,16 +250,34 @@ def add_general(writer: Any, folder: Path, type_name: str) -> None:
     writer.add_base_model_count(len([r for r in ("base", "reasoning", "domain") if r in models]))
 
 
-def _weights(src: Source, t: PlannedTensor) -> np.ndarray:
-    """One tensor as float32 numpy, permuted where llama.cpp's llama expects (q/k rows interleaved for its rope)."""
+#: weights converted at a time (64 MB as float32): a 7 B model's embedding (up to 0.5 G weights) is never held
+#: whole in float32 next to its quantizer's temporaries, only in its stored type and its converted copy
+CHUNK_WEIGHTS = 1 << 24
+
+
+def _permuted(src: Source, t: PlannedTensor) -> bool:
+    """Llama-architecture q/k weights: llama.cpp's rope wants each head's two halves interleaved."""
+    return src.arch == "llama" and t.name.endswith(("attn_q.weight", "attn_k.weight"))
+
+
+def _permute(w: np.ndarray, src: Source, t: PlannedTensor) -> np.ndarray:
+    heads = int(src.config["num_attention_heads"])
+    if t.name.endswith("attn_k.weight"):
+        heads = int(src.config.get("num_key_value_heads") or heads)
+    return w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def _tensor_data(src: Source, t: PlannedTensor) -> np.ndarray:
+    """One tensor in its GGUF type, converted in row chunks of CHUNK_WEIGHTS (q/k, which are small, whole)."""
     assert src.ckpt is not None
-    w = src.ckpt.get(t.source).float().numpy()
-    if src.arch == "llama" and t.name.endswith(("attn_q.weight", "attn_k.weight")):
-        heads = int(src.config["num_attention_heads"])
-        if t.name.endswith("attn_k.weight"):
-            heads = int(src.config.get("num_key_value_heads") or heads)
-        w = w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
-    return w
+    tensor = src.ckpt.get(t.source)  # stored type, memory-mapped
+    if _permuted(src, t):
+        return _encoded(_permute(tensor.float().numpy(), src, t), t.qtype)
+    if tensor.dim() < 2:
+        return _encoded(tensor.float().numpy(), t.qtype)
+    rows = max(1, CHUNK_WEIGHTS // max(1, tensor[0].numel()))
+    parts = [_encoded(tensor[i : i + rows].float().numpy(), t.qtype) for i in range(0, tensor.shape[0], rows)]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
 
 def _encoded(w: np.ndarray, qtype: int) -> np.ndarray:
@@ -284,6 +305,7 @@ def write_gguf(
     import gguf
 
     dest = Path(dest)
+    assert src.ckpt is not None, "open_source() makes the Source"
     check_free_space(dest.parent, src.total_bytes)
     vocab: Vocab = read_vocab(src.folder, int(src.config["vocab_size"]))
     tmp = dest.with_name(f".{dest.name}{TMP_MARK}{os.getpid()}")
@@ -307,7 +329,8 @@ def write_gguf(
         for i, t in enumerate(src.tensors):
             if cancel is not None:
                 cancel.check()
-            writer.write_tensor_data(_encoded(_weights(src, t), t.qtype))
+            writer.write_tensor_data(_tensor_data(src, t))
+            src.ckpt.release_maps()  # unmap what was read: mapped pages count as the process's memory until then
             if progress is not None:
                 progress(i + 1, len(src.tensors), t.name)
         writer.close()
