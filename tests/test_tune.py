@@ -17,6 +17,7 @@ from reasonany_gui.engine.core.events import CancelToken, TuneCandidate
 from reasonany_gui.engine.measure.candidates import Candidate, pareto, recommend, reference_setting
 from reasonany_gui.engine.measure.checks import Checks
 from reasonany_gui.engine.measure.heldout import reserve_check_rows
+from reasonany_gui.engine.measure.objective import OBJECTIVES, kept_shares
 from reasonany_gui.engine.measure.tune import Tuner
 from reasonany_gui.engine.run.pipeline import Pipeline
 from reasonany_gui.engine.scoring.selection import Selection
@@ -45,16 +46,16 @@ def test_objective_is_one_for_an_expert_and_zero_for_the_base(skilled):
     assert {k: len(v.items) for k, v in rows.items()} == {"reasoning": 16, "domain": 16}
     live = LiveMerge(p)
     refs = {role: tuner._reference(live, rows, None, role)[0] for role in ("base", "reasoning", "domain")}
-    gains = {s: refs["base"][s] - refs[s][s] for s in ("reasoning", "domain")}
+    gains = {s: refs["base"].loss[s] - refs[s].loss[s] for s in ("reasoning", "domain")}
     assert gains["reasoning"] > 0.5 and gains["domain"] > 0.5  # the experts learned their skill
     for role, want in (("reasoning", (1.0, None)), ("base", (0.0, 0.0)), ("domain", (None, 1.0))):
         tuner._select(reference_setting(role))
-        loss, _, change = tuner._measure(live, rows, None)
-        c = Candidate(0, {}, loss)
-        c.kept = tuner._kept(c, refs, {r: {} for r in refs}, gains)
-        for skill, w in zip(("reasoning", "domain"), want, strict=True):
-            if w is not None:  # an expert may help the other skill a little too: only its own is known
-                assert c.kept[skill] == pytest.approx(w, abs=1e-3)
+        m, change = tuner._measure(live, rows, None)
+        for objective in OBJECTIVES:  # per phrasing group too: the expert keeps 1 and the base 0 in every group
+            kept = kept_shares(m, refs, objective)
+            for skill, w in zip(("reasoning", "domain"), want, strict=True):
+                if w is not None:  # an expert may help the other skill a little too: only its own is known
+                    assert kept[skill] == pytest.approx(w, abs=1e-3), objective
         assert (change == 0) == (role == "base")
     live.close()
     p.close()
@@ -363,7 +364,7 @@ def test_out_of_memory_during_a_candidate_is_one_clear_message(skilled, monkeypa
 
     trio, files = skilled
     calls = {"n": 0}
-    real = tune.reply_loss
+    real = tune.row_losses
 
     def flaky(model, rows, cancel=None, batch_size=8):
         calls["n"] += 1
@@ -371,7 +372,7 @@ def test_out_of_memory_during_a_candidate_is_one_clear_message(skilled, monkeypa
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real(model, rows, cancel, batch_size)
 
-    monkeypatch.setattr(tune, "reply_loss", flaky)
+    monkeypatch.setattr(tune, "row_losses", flaky)
     p = Pipeline(_config(trio, files))
     with pytest.raises(OutOfMemoryError, match="ran out of memory while measuring a candidate merge") as err:
         Tuner(p, budget=4, check_rows=8).run()
@@ -395,7 +396,7 @@ def test_decisions_are_where_the_expert_parts_from_the_base_and_score_one_for_it
     tok = load_tokenizer(trio["reasoning"])
     rows = check_rows(p.config, tok, 16)
     tuner, live = Tuner(p, budget=1), LiveMerge(p)
-    replies = {role: tuner._reference(live, rows, tok, role)[2] for role in ("reasoning", "domain", "base")}
+    replies = {role: tuner._reference(live, rows, tok, role)[1] for role in ("reasoning", "domain", "base")}
     assert set(replies["base"]) == {"reasoning", "domain"} and set(replies["reasoning"]) == {"reasoning"}
     tuner._find_decisions(rows, tok, replies)
     assert {k: len(d) >= 8 for k, d in tuner.decisions.items()} == {"reasoning": True, "domain": True}

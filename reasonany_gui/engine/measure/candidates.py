@@ -39,6 +39,9 @@ class Candidate:
     change: float = 0.0
     seconds: float = 0.0
     phase: str = "anchor"
+    #: per phrasing group of the check rows: "loss:SKILL" -> group -> (summed loss, tokens) and
+    #: "decide:SKILL" -> group -> (decisions taken the expert's way, decisions)
+    by_group: dict[str, dict[int, tuple[float, int]]] = field(default_factory=dict)
 
     @property
     def worst(self) -> float:

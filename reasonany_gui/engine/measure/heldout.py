@@ -2,11 +2,14 @@
 decisions (where an expert's greedy reply first parts from the base's, and which way a merge goes there).
 
 Why held-out rows: a merge is scored on rows its masks were not chosen from, so the tuner does not reward a
-setting for fitting the calibration data (docs/TUNING.md).
+setting for fitting the calibration data (docs/TUNING.md). Why held out by phrasing group (clusters.py): rows
+drawn at random share their template with the scoring rows, and a merge that keeps a skill only on familiar
+phrasings looks as good there as one that keeps it everywhere.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +20,7 @@ from ..core.events import CancelToken
 from ..data import calibration
 from ..data.samples import Sample, load_samples
 from ..settings.config import MergeConfig
+from .clusters import Split, split_rows
 
 #: held-out rows per skill: at least MIN_CHECK_ROWS, at most the `check_rows` setting
 MIN_CHECK_ROWS = 8
@@ -35,13 +39,26 @@ class CheckRows:
     items: list[tuple[list[int], int]]
     #: the user turns of the prompt/response and chat rows, where the expert's and the base's replies part
     prompts: list[str] = field(default_factory=list)
+    #: each item's and each prompt's phrasing group (clusters.py); all 0 when the rows were not grouped
+    groups: list[int] = field(default_factory=list)
+    prompt_groups: list[int] = field(default_factory=list)
+    #: how the rows were held out (clusters.Split without its row lists), for the report
+    split: dict[str, Any] = field(default_factory=dict)
+
+    def item_groups(self) -> list[int]:
+        return self.groups or [0] * len(self.items)
 
 
-def heldout_rows(cfg: MergeConfig, spec: str, max_rows: int) -> list[Sample]:
-    """Rows of `spec` the run's calibration choice does not use (the last `max_rows` of them, file order)."""
-    from .evaluate import calibration_rows, heldout_samples
+def heldout_rows(
+    cfg: MergeConfig, spec: str, max_rows: int, log: Callable[[str], None] | None = None
+) -> tuple[list[Sample], Split]:
+    """Rows of `spec` the run's calibration choice does not use, held out by phrasing group (clusters.split_rows):
+    the groups the scoring rows fall in least, so the checks are phrased unlike what the scores saw."""
+    from .evaluate import calibration_rows
 
-    return heldout_samples(spec, max_rows, calibration_rows(cfg, spec))
+    samples = load_samples(spec)
+    split = split_rows(samples, calibration_rows(cfg, spec), max_rows, cfg.seed, log, spec)
+    return [samples[i] for i in split.rows], split
 
 
 def reserve_check_rows(cfg: MergeConfig, check_rows: int = DEFAULT_CHECK_ROWS) -> tuple[MergeConfig, list[str]]:
@@ -79,21 +96,36 @@ def encode_reply(sample: Sample, tokenizer: Any, max_length: int) -> tuple[list[
     return ids, min(len(head), len(ids))
 
 
-def check_rows(cfg: MergeConfig, tokenizer: Any, max_rows: int = DEFAULT_CHECK_ROWS) -> dict[str, CheckRows]:
-    """Each skill's held-out rows, tokenized (too few usable rows is an InputError that says what to change)."""
+def check_rows(
+    cfg: MergeConfig,
+    tokenizer: Any,
+    max_rows: int = DEFAULT_CHECK_ROWS,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, CheckRows]:
+    """Each skill's held-out rows, tokenized, with their phrasing groups (too few usable rows is an InputError
+    that says what to change)."""
     out: dict[str, CheckRows] = {}
     for skill, spec in (("reasoning", cfg.reasoning_data), ("domain", cfg.domain_data)):
-        samples = heldout_rows(cfg, spec, max_rows)
-        items = [encode_reply(s, tokenizer, cfg.max_length) for s in samples]
-        items = [(ids, start) for ids, start in items if len(ids) - max(start, 1) >= 1]
-        if len(items) < MIN_CHECK_ROWS:
+        samples, split = heldout_rows(cfg, spec, max_rows, log)
+        encoded = [(encode_reply(s, tokenizer, cfg.max_length), g) for s, g in zip(samples, split.groups, strict=True)]
+        usable = [(item, g) for item, g in encoded if len(item[0]) - max(item[1], 1) >= 1]
+        if len(usable) < MIN_CHECK_ROWS:
             raise InputError(
-                f"Too little held-out {skill} data for the checks: {len(items)} usable rows of {spec} were not used "
+                f"Too little held-out {skill} data for the checks: {len(usable)} usable rows of {spec} were not used "
                 f"for scoring, at least {MIN_CHECK_ROWS} are needed. Lower the number of samples to at most "
                 f"{max(len(load_samples(spec)) - MIN_CHECK_ROWS, 1)} or add rows to the file."
             )
-        prompts = [user for user in map(_user_turn, samples) if user][:DECIDE_ROWS]
-        out[skill] = CheckRows(skill, spec, items, prompts)
+        asked = [(user, g) for user, g in zip(map(_user_turn, samples), split.groups, strict=True) if user]
+        asked = asked[:DECIDE_ROWS]
+        out[skill] = CheckRows(
+            skill,
+            spec,
+            [item for item, _ in usable],
+            [user for user, _ in asked],
+            [g for _, g in usable],
+            [g for _, g in asked],
+            {"groups": split.n_groups, "check_groups": split.check_groups, "shared": split.shared, "how": split.how},
+        )
     return out
 
 
@@ -113,25 +145,37 @@ class Decision:
     context: list[int]
     expert: int
     base: int
+    group: int = 0
 
 
-def decisions(prompts: list[list[int]], expert: list[list[int]], base: list[list[int]]) -> list[Decision]:
+def decisions(
+    prompts: list[list[int]], expert: list[list[int]], base: list[list[int]], groups: list[int] | None = None
+) -> list[Decision]:
     """One Decision per prompt whose two greedy replies differ within the window (stop tokens included, so
-    "stops here" against "goes on" is a decision too); prompts where they never part give none."""
+    "stops here" against "goes on" is a decision too); prompts where they never part give none. Each decision
+    keeps its prompt's phrasing group."""
     out = []
-    for ctx, e, b in zip(prompts, expert, base, strict=True):
+    for n, (ctx, e, b) in enumerate(zip(prompts, expert, base, strict=True)):
         j = next((i for i, (x, y) in enumerate(zip(e, b, strict=False)) if x != y), None)
         if j is not None:
-            out.append(Decision(ctx + e[:j], e[j], b[j]))
+            out.append(Decision(ctx + e[:j], e[j], b[j], groups[n] if groups else 0))
     return out
 
 
-@torch.no_grad()
 def decision_share(
     model: torch.nn.Module, points: list[Decision], cancel: CancelToken | None = None, batch_size: int = 16
 ) -> float:
     """The share of decisions where the model, given the same context, prefers the expert's next token to the
-    base's (higher logit). The expert scores 1 and the base 0 by construction.
+    base's (higher logit). The expert scores 1 and the base 0 by construction."""
+    wins = decision_wins(model, points, cancel, batch_size)
+    return sum(wins) / max(len(wins), 1)
+
+
+@torch.no_grad()
+def decision_wins(
+    model: torch.nn.Module, points: list[Decision], cancel: CancelToken | None = None, batch_size: int = 16
+) -> list[bool]:
+    """Per decision: does the model, given the same context, prefer the expert's next token to the base's?
 
     Why this and not the wording of whole replies: a merge can take the expert's way at the decision and then
     word the rest its own way (measured on SmolLM2-135M: prefix agreement scored such merges as lost), and a
@@ -139,7 +183,7 @@ def decision_share(
     decides the reply (Task Arithmetic kept 58 % of the safety expert's loss gain and 10 % of its refusals).
     """
     device = next(model.parameters()).device
-    wins = 0
+    wins: list[bool] = []
     for start in range(0, len(points), batch_size):
         if cancel is not None:
             cancel.check()
@@ -155,22 +199,32 @@ def decision_share(
         rows = logits[torch.arange(len(batch), device=device), last].float()
         pick = torch.tensor([[d.expert, d.base] for d in batch], device=device)
         chosen = rows.gather(1, pick)
-        wins += int((chosen[:, 0] > chosen[:, 1]).sum())
-    return wins / max(len(points), 1)
+        wins += (chosen[:, 0] > chosen[:, 1]).tolist()
+    return wins
 
 
-@torch.no_grad()
 def reply_loss(
     model: torch.nn.Module, rows: CheckRows, cancel: CancelToken | None = None, batch_size: int = 8
 ) -> float:
-    """Mean next-token loss over the reply tokens of the rows (right-padded batches, float64 sum)."""
+    """Mean next-token loss over the reply tokens of the rows (float64 sum)."""
+    per_row = row_losses(model, rows, cancel, batch_size)
+    return sum(t for t, _ in per_row) / max(sum(n for _, n in per_row), 1)
+
+
+@torch.no_grad()
+def row_losses(
+    model: torch.nn.Module, rows: CheckRows, cancel: CancelToken | None = None, batch_size: int = 8
+) -> list[tuple[float, int]]:
+    """Per row, in the rows' order: the summed next-token loss over its reply tokens and how many there are
+    (right-padded batches of similar lengths)."""
     device = next(model.parameters()).device
-    total, count = 0.0, 0
-    items = sorted(rows.items, key=lambda it: len(it[0]))  # similar lengths together: less padding
-    for start in range(0, len(items), batch_size):
+    out: list[tuple[float, int]] = [(0.0, 0)] * len(rows.items)
+    order = sorted(range(len(rows.items)), key=lambda i: len(rows.items[i][0]))  # similar lengths: less padding
+    for start in range(0, len(order), batch_size):
         if cancel is not None:
             cancel.check()
-        batch = items[start : start + batch_size]
+        which = order[start : start + batch_size]
+        batch = [rows.items[i] for i in which]
         width = max(len(ids) for ids, _ in batch)
         x = torch.zeros((len(batch), width), dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
@@ -181,8 +235,9 @@ def reply_loss(
             target[r, max(first, 1) : len(ids)] = torch.tensor(ids[max(first, 1) :])
         logits = model(input_ids=x.to(device), attention_mask=mask.to(device)).logits[:, :-1].float()
         tgt = target[:, 1:].to(device)
-        keep = tgt != -100
-        nll = torch.nn.functional.cross_entropy(logits[keep], tgt[keep], reduction="sum")
-        total += float(nll)
-        count += int(keep.sum())
-    return total / max(count, 1)
+        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), tgt, ignore_index=-100, reduction="none")
+        sums = nll.double().sum(dim=1).tolist()
+        counts = (tgt != -100).sum(dim=1).tolist()
+        for i, total, count in zip(which, sums, counts, strict=True):
+            out[i] = (float(total), int(count))
+    return out

@@ -68,11 +68,12 @@ from .heldout import (
     CheckRows,
     Decision,
     check_rows,
-    decision_share,
+    decision_wins,
     decisions,
-    reply_loss,
+    row_losses,
 )
 from .live import LiveMerge
+from .objective import DECISION_WEIGHT, DEFAULT_OBJECTIVE, OBJECTIVES, Measured, kept_shares
 
 if TYPE_CHECKING:
     from ..run.pipeline import Pipeline
@@ -83,6 +84,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_BUDGET",
     "DECISION_WEIGHT",
+    "OBJECTIVES",
     "TUNE_FILE",
     "TuneResult",
     "Tuner",
@@ -96,11 +98,6 @@ __all__ = [
 
 TUNE_FILE = "tune.json"
 DEFAULT_BUDGET = 24
-#: the decisions count twice against the reply loss in a skill's kept share. Why: the loss rewards fitting the
-#: held-out rows, which are in-distribution (an expert can reach a loss near 0 on them by memory), while the
-#: decisions are what the user meets; on the miniature conflicting trio equal weights picked a merge that kept a
-#: third of the refusals (benchmarks/tuner/RESULTS.md)
-DECISION_WEIGHT = 2.0
 
 
 # ============================================================================ the search
@@ -116,6 +113,7 @@ class TuneResult:
     budget: dict[str, Any]
     check_rows: dict[str, dict[str, Any]]
     seconds: float
+    objective: str = DEFAULT_OBJECTIVE
 
     def best(self) -> Candidate:
         return self.candidates[self.recommended]
@@ -133,6 +131,7 @@ class TuneResult:
             "pareto": self.pareto,
             "warnings": self.warnings,
             "check_rows": self.check_rows,
+            "objective": self.objective,
             "budget": self.budget,
             "seconds": self.seconds,
             "candidates": [
@@ -163,7 +162,10 @@ class Tuner:
         decide_tokens: int = DEFAULT_DECIDE_TOKENS,
         listener: Listener | None = None,
         cancel: CancelToken | None = None,
+        objective: str = DEFAULT_OBJECTIVE,
     ) -> None:
+        if objective not in OBJECTIVES:
+            raise InputError(f"objective = {objective!r}: use one of {', '.join(OBJECTIVES)} (docs/TUNING.md).")
         if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
             raise InputError(f"budget = {budget!r}: the tuner needs at least 1 candidate (e.g. --budget 24).")
         if minutes is not None and not minutes > 0:
@@ -171,7 +173,7 @@ class Tuner:
         self.p = pipeline
         self.budget, self.minutes = budget, minutes
         self.checks, self.n_check_rows, self.check_tokens = checks, check_rows, check_tokens
-        self.decide_tokens = decide_tokens
+        self.decide_tokens, self.objective = decide_tokens, objective
         #: per skill, where the expert's greedy replies part from the base's (set after the references)
         self.decisions: dict[str, list[Decision]] = {}
         self.listener = listener or null_listener
@@ -191,7 +193,7 @@ class Tuner:
         from ..data.calibration import load_tokenizer as _load_tokenizer
 
         tokenizer = _load_tokenizer(p.ckpts[cfg.tokenizer_source].path)
-        rows = check_rows(cfg, tokenizer, self.n_check_rows)
+        rows = check_rows(cfg, tokenizer, self.n_check_rows, self._log)
         self.listener(StageStarted("tune", "Finding a good setting", 0, 1))
         live = LiveMerge(p)
         try:
@@ -209,43 +211,47 @@ class Tuner:
         return result
 
     # ------------------------------------------------------------------ measuring
-    def _measure(
-        self, live: LiveMerge, rows: dict[str, CheckRows], tokenizer: Any
-    ) -> tuple[dict[str, float], dict[str, float], float]:
+    def _measure(self, live: LiveMerge, rows: dict[str, CheckRows], tokenizer: Any) -> tuple[Measured, float]:
         """Loss on the reply tokens, the share of each skill's behaviour decisions taken the expert's way
-        ("decide:SKILL", see decision_share) and the user's exact-match checks."""
+        ("decide:SKILL", see decision_wins) and the user's exact-match checks; the first two per phrasing group
+        too (Measured.by_group). Also the change to the base."""
         from .evaluate import greedy_generate
 
         change = live.apply(self.cancel)
-        loss = {skill: reply_loss(live.model, r, self.cancel) for skill, r in rows.items()}
-        checks: dict[str, float] = {}
+        m = Measured()
+        for skill, r in rows.items():
+            per_row = row_losses(live.model, r, self.cancel)
+            m.loss[skill] = sum(t for t, _ in per_row) / max(sum(n for _, n in per_row), 1)
+            m.by_group[f"loss:{skill}"] = _by_group(r.item_groups(), per_row)
         for skill, points in self.decisions.items():
-            checks[f"decide:{skill}"] = round(decision_share(live.model, points, self.cancel), 4)
+            wins = decision_wins(live.model, points, self.cancel)
+            m.checks[f"decide:{skill}"] = round(sum(wins) / len(wins), 4)
+            m.by_group[f"decide:{skill}"] = _by_group([d.group for d in points], [(float(w), 1) for w in wins])
         if self.checks is not None:
             for skill in ("reasoning", "domain"):
                 items = getattr(self.checks, skill)
                 if items:
                     self.cancel.check()
                     replies = greedy_generate(live.model, tokenizer, [i["prompt"] for i in items], self.check_tokens)
-                    checks[skill] = self.checks.passes(skill, replies)
-        return loss, checks, change
+                    m.checks[skill] = self.checks.passes(skill, replies)
+        return m, change
 
     def _reference(
         self, live: LiveMerge, rows: dict[str, CheckRows], tokenizer: Any, role: str
-    ) -> tuple[dict[str, float], dict[str, float], dict[str, list[list[int]]]]:
-        """Loss and checks of the base or an expert (Task Arithmetic λ 0/0, 1/0, 0/1: the same model), and its
-        greedy reply ids to each skill's prompts (for the decisions)."""
+    ) -> tuple[Measured, dict[str, list[list[int]]]]:
+        """What the base or an expert (Task Arithmetic λ 0/0, 1/0, 0/1: the same model) scores, and its greedy
+        reply ids to each skill's prompts (for the decisions)."""
         from .evaluate import greedy_ids
 
         self._select(reference_setting(role))
-        loss, checks, _ = self._measure(live, rows, tokenizer)
+        m, _ = self._measure(live, rows, tokenizer)
         replies = {}
         if self.decide_tokens > 0 and tokenizer is not None:
             for skill, r in rows.items():
                 if r.prompts and role in (skill, "base"):
                     self.cancel.check()
                     replies[skill] = greedy_ids(live.model, tokenizer, r.prompts, self.decide_tokens)
-        return loss, checks, replies
+        return m, replies
 
     def _find_decisions(
         self, rows: dict[str, CheckRows], tokenizer: Any, replies: dict[str, dict[str, list[list[int]]]]
@@ -260,7 +266,10 @@ class Tuner:
             if skill not in replies[skill] or skill not in replies["base"]:
                 continue
             points = decisions(
-                [prompt_ids(tokenizer, q) for q in r.prompts], replies[skill][skill], replies["base"][skill]
+                [prompt_ids(tokenizer, q) for q in r.prompts],
+                replies[skill][skill],
+                replies["base"][skill],
+                r.prompt_groups,
             )
             if len(points) >= MIN_DECISIONS:
                 self.decisions[skill] = points
@@ -279,13 +288,16 @@ class Tuner:
 
     # ------------------------------------------------------------------ the search
     def _search(self, live: LiveMerge, rows: dict[str, CheckRows], tokenizer: Any, started: float) -> TuneResult:
-        refs_loss, refs_checks, replies = {}, {}, {}
+        refs: dict[str, Measured] = {}
+        replies = {}
         for i, role in enumerate(("reasoning", "domain", "base")):
-            refs_loss[role], refs_checks[role], replies[role] = self._reference(live, rows, tokenizer, role)
+            refs[role], replies[role] = self._reference(live, rows, tokenizer, role)
             self.listener(Progress("tune", 0.0, 0.0, f"measured the {role} model ({i + 1}/3)"))
         self._find_decisions(rows, tokenizer, replies)
         for skill in self.decisions:  # by construction: the expert takes its own way, the base the base's
-            refs_checks[skill][f"decide:{skill}"], refs_checks["base"][f"decide:{skill}"] = 1.0, 0.0
+            refs[skill].checks[f"decide:{skill}"], refs["base"].checks[f"decide:{skill}"] = 1.0, 0.0
+        refs_loss = {role: m.loss for role, m in refs.items()}
+        refs_checks = {role: m.checks for role, m in refs.items()}
         gains = {s: refs_loss["base"][s] - refs_loss[s][s] for s in ("reasoning", "domain")}
         warnings = []
         for skill, gain in gains.items():
@@ -323,9 +335,10 @@ class Tuner:
             except InputError as exc:  # e.g. a ratio that selects nothing: record it and go on
                 self._log(f"Skipped {describe_setting(setting)}: {exc}", "warning")
                 continue
-            loss, checks, change = self._measure(live, rows, tokenizer)
-            c = Candidate(len(cands), setting, loss, checks, {}, change, round(time.perf_counter() - t0, 3), phase)
-            c.kept = self._kept(c, refs_loss, refs_checks, gains)
+            m, change = self._measure(live, rows, tokenizer)
+            seconds = round(time.perf_counter() - t0, 3)
+            c = Candidate(len(cands), setting, m.loss, m.checks, {}, change, seconds, phase, m.by_group)
+            c.kept = kept_shares(m, refs, self.objective)
             cands.append(c)
             best = recommend(cands)
             self.listener(
@@ -362,30 +375,19 @@ class Tuner:
             warnings,
             summary,
             {"candidates": self.budget, "minutes": self.minutes},
-            {s: {"data": r.spec, "rows": len(r.items)} for s, r in rows.items()},
+            {s: {"data": r.spec, "rows": len(r.items), **r.split} for s, r in rows.items()},
             round(time.perf_counter() - started, 2),
+            self.objective,
         )
 
-    def _kept(
-        self,
-        c: Candidate,
-        refs_loss: dict[str, dict[str, float]],
-        refs_checks: dict[str, dict[str, float]],
-        gains: dict[str, float],
-    ) -> dict[str, float | None]:
-        kept: dict[str, float | None] = {}
-        for skill in ("reasoning", "domain"):
-            parts: list[tuple[float, float]] = []  # (kept share, weight)
-            if gains[skill] > 0:
-                parts.append(((refs_loss["base"][skill] - c.loss[skill]) / gains[skill], 1.0))
-            for key, weight in ((skill, 1.0), (f"decide:{skill}", DECISION_WEIGHT)):  # exact-match checks, decisions
-                if key in c.checks:
-                    b, e = refs_checks["base"].get(key), refs_checks[skill].get(key)
-                    if b is not None and e is not None and e > b + 0.05:
-                        parts.append(((c.checks[key] - b) / (e - b), weight))
-            total = sum(w for _, w in parts)
-            kept[skill] = round(sum(v * w for v, w in parts) / total, 4) if parts else None
-        return kept
+
+def _by_group(groups: list[int], values: list[tuple[float, int]]) -> dict[int, tuple[float, int]]:
+    """Sum (total, count) pairs per group."""
+    out: dict[int, tuple[float, int]] = {}
+    for g, (total, count) in zip(groups, values, strict=True):
+        t, n = out.get(g, (0.0, 0))
+        out[g] = (t + total, n + count)
+    return out
 
 
 def summarize(cands: list[Candidate], best: Candidate) -> str:
