@@ -29,7 +29,6 @@ import torch
 
 from ..core.errors import InputError
 from ..core.events import CancelToken
-from .presets import PRESETS, resolve_spec  # noqa: F401 - the app's data screen and older callers read them here
 from .samples import Sample, load_samples, read_samples
 
 #: bump when the rendering or tokenization rules change, so cached scores keyed on the fingerprint go stale
