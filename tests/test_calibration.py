@@ -17,6 +17,7 @@ import pytest
 
 from reasonany_gui.engine.core.errors import InputError
 from reasonany_gui.engine.data import calibration as cal
+from reasonany_gui.engine.data import presets
 from reasonany_gui.engine.data.calibration import Sample
 from reasonany_gui.engine.data.demo import make_tokenizer
 
@@ -259,9 +260,9 @@ def test_corrupt_parquet(tmp_path):
 
 def test_unknown_builtin():
     with pytest.raises(InputError, match="builtin:reasoning, builtin:safety"):
-        cal.resolve_spec("builtin:poetry")
+        presets.resolve_spec("builtin:poetry")
     with pytest.raises(InputError, match="No calibration data"):
-        cal.resolve_spec("  ")
+        presets.resolve_spec("  ")
 
 
 # ============================================================================ choice, truncation, drops
@@ -464,10 +465,10 @@ def test_preview(tmp_path, tok):
 # ============================================================================ presets
 @pytest.mark.parametrize("name", ["reasoning", "safety", "biomedicine", "finance"])
 def test_presets_load_and_fit_the_schema(name, tok):
-    preset = cal.PRESETS[name]
+    preset = presets.PRESETS[name]
     assert preset.name == name and preset.role == ("reasoning" if name == "reasoning" else "domain")
     assert preset.title and preset.description and "\n" not in preset.description
-    assert cal.resolve_spec(f"builtin:{name}") == preset.path
+    assert presets.resolve_spec(f"builtin:{name}") == preset.path
     assert preset.path.stat().st_size < 300_000
     rows = [json.loads(line) for line in preset.path.read_text(encoding="utf-8").splitlines()]
     samples = cal.load_samples(f"builtin:{name}")
@@ -483,7 +484,7 @@ def test_presets_load_and_fit_the_schema(name, tok):
 
 
 def test_builtin_prefix_is_case_and_space_tolerant():
-    assert cal.resolve_spec(" BUILTIN:Finance ") == cal.PRESETS["finance"].path
+    assert presets.resolve_spec(" BUILTIN:Finance ") == presets.PRESETS["finance"].path
 
 
 def test_committed_presets_match_the_generator():
