@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from reasonany_gui.engine.output import card as cards
 from reasonany_gui.engine.output import report
 
 HOME = "/home/alice/private-project"
@@ -66,7 +67,7 @@ def test_card_metadata_is_hub_valid_and_private_paths_stay_private():
     hf = pytest.importorskip("huggingface_hub")
     from huggingface_hub.utils import validate_repo_id
 
-    text = report.model_card(fake_report())
+    text = cards.model_card(fake_report())
     card = hf.ModelCard(text)  # parses the YAML front matter the way the Hub does
     data = card.data.to_dict()
     assert data["base_model"] == ["Qwen/Qwen2.5-7B", "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"]
@@ -75,7 +76,7 @@ def test_card_metadata_is_hub_valid_and_private_paths_stay_private():
     assert data["base_model_relation"] == "merge" and data["library_name"] == "transformers"
     assert HOME not in text  # no local folder anywhere in the card (metadata, tables, settings)
     assert "local: my-safety-model" in text and "local: safety.jsonl" in text
-    assert report.TOOL_URL in text and report.PAPER_URL in text  # the tool is linked, not only the paper
+    assert cards.TOOL_URL in text and cards.PAPER_URL in text  # the tool is linked, not only the paper
     assert "## Evaluation" in text and "lower is better" in text and "3.10" in text
     assert "Reasoning share (`reasoning_ratio`) | `5.00 %`" in text
 
@@ -83,7 +84,7 @@ def test_card_metadata_is_hub_valid_and_private_paths_stay_private():
 def test_a_card_of_local_models_only_has_no_base_model_key():
     hf = pytest.importorskip("huggingface_hub")
     local = {r: f"{HOME}/{r}" for r in ("base", "reasoning", "domain")}
-    card = hf.ModelCard(report.model_card(fake_report(**local)))
+    card = hf.ModelCard(cards.model_card(fake_report(**local)))
     assert "base_model" not in card.data.to_dict()
 
 
@@ -99,7 +100,7 @@ def test_a_card_of_local_models_only_has_no_base_model_key():
     ],
 )
 def test_hub_repo_id(spec, repo):
-    assert report.hub_repo_id(spec) == repo
+    assert cards.hub_repo_id(spec) == repo
 
 
 def test_report_html_reads_like_the_app():

@@ -13,9 +13,6 @@ from ..core.units import pct
 from ..methods.registry import FULL_TITLES
 from ..settings.config import ROLES, settings
 
-#: the methods' full titles, live from the method registry (methods.REGISTRY)
-METHOD_TITLES = FULL_TITLES
-
 TOOL_URL = "https://pypi.org/project/reasonany-gui/"
 PAPER_URL = "https://arxiv.org/abs/2601.05560"
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
@@ -92,7 +89,7 @@ def model_card(report: dict[str, Any]) -> str:
     lines = [
         f"# Merged model: {Path(str(cfg.get('out') or 'merged')).name}",
         "",
-        f"Made with [ReasonAny GUI]({TOOL_URL}) by **{METHOD_TITLES.get(report['method'], report['method'])}**"
+        f"Made with [ReasonAny GUI]({TOOL_URL}) by **{FULL_TITLES.get(report['method'], report['method'])}**"
         f" ([paper]({PAPER_URL})), a training-free merge that adds the reasoning model's skill to the domain model.",
         "",
         "| role | model | parameters |",

@@ -22,7 +22,7 @@ from ..core.paths import RUN_DIR
 from ..io.writer import write_text
 from ..scoring.selection import Selection, TensorMasks
 from ..settings.config import MergeConfig
-from .card import PAPER_URL, TOOL_URL, hub_repo_id, model_card  # noqa: F401 - the links and hub_repo_id: tests/ui/test_model_card reads them here
+from .card import model_card
 from .report_html import render_html
 
 if TYPE_CHECKING:

@@ -11,7 +11,8 @@ from typing import Any
 
 from ..core import layout
 from ..core.units import pct
-from .card import METHOD_TITLES, chosen_by_hand, setting_rows
+from ..methods.registry import FULL_TITLES
+from .card import chosen_by_hand, setting_rows
 
 
 def _svg_heatmap(grid: list[list[float]], modules: list[str], title: str, color: str) -> str:
@@ -120,7 +121,7 @@ h2{{font-size:17px;margin-top:1.6em}}
 svg{{vertical-align:top}}figure{{margin:0 0 18px 0}}figcaption{{font-weight:bold;font-size:13px;margin-bottom:4px}}
 code{{font-size:12px}}.key{{color:#98a2b3;font-size:11px}}</style></head><body>
 <h1>ReasonAny run report</h1>
-<p>{esc(METHOD_TITLES.get(report["method"], report["method"]))}, {esc(report["created"])}.</p>
+<p>{esc(FULL_TITLES.get(report["method"], report["method"]))}, {esc(report["created"])}.</p>
 <h2>Models</h2><table><tr><th>role</th><th>model</th><th>architecture</th><th>parameters</th><th>dtype</th></tr>{models}</table>
 <h2>Selection</h2>{summary}<div>{maps}</div>
 {evaluation}
