@@ -111,7 +111,7 @@ class DownloadDialog(QDialog):
         self.download_button.clicked.connect(self.start_download)
         self.cancel_button.clicked.connect(self.cancel_or_close)
         lay.addWidget(self.buttons)
-        self.runner.event.connect(self._on_event)
+        self.runner.engine_event.connect(self._on_event)
         self.runner.finished.connect(self._on_finished)
         self.runner.failed.connect(self._on_failed)
         self.resize(560, 240)

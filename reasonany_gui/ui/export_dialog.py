@@ -47,7 +47,7 @@ class ExportDialog(QDialog):
         super().__init__(parent)
         self.out = Path(out)
         self.setWindowTitle("Export for llama.cpp, Ollama and LM Studio (GGUF)")
-        self.result: Exported | None = None
+        self.exported: Exported | None = None
         self.runner = JobRunner(self)
         self.errors = ErrorReporter(self)
         lay = QVBoxLayout(self)
@@ -64,9 +64,9 @@ class ExportDialog(QDialog):
         self.type_box.setCurrentIndex(gguf.TYPES.index(gguf.DEFAULT_TYPE))
         self.type_box.currentIndexChanged.connect(self._update_size)
         form.addRow("Weight type", self.type_box)
-        self.size = QLabel()
-        self.size.setWordWrap(True)
-        form.addRow("File", self.size)
+        self.file_label = QLabel()
+        self.file_label.setWordWrap(True)
+        form.addRow("File", self.file_label)
         lay.addLayout(form)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
@@ -82,7 +82,7 @@ class ExportDialog(QDialog):
         self.export_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel_or_close)
         lay.addWidget(self.buttons)
-        self.runner.event.connect(self._on_event)
+        self.runner.engine_event.connect(self._on_event)
         self.runner.finished.connect(self._on_finished)
         self.runner.failed.connect(self._on_failed)
         self.resize(620, 300)
@@ -97,12 +97,12 @@ class ExportDialog(QDialog):
         try:
             src = gguf.open_source(self.out, self.type_name)
         except ReasonAnyError as exc:
-            self.size.setText(f"⚠ {exc}")
+            self.file_label.setText(f"⚠ {exc}")
             self.export_button.setEnabled(False)
             return
         if src.ckpt is not None:
             src.ckpt.close()
-        self.size.setText(f"{gguf.file_name(self.out, self.type_name)}, about {human_bytes(src.total_bytes)}")
+        self.file_label.setText(f"{gguf.file_name(self.out, self.type_name)}, about {human_bytes(src.total_bytes)}")
         self.export_button.setEnabled(not self.runner.busy)
 
     def start(self) -> None:
@@ -129,7 +129,7 @@ class ExportDialog(QDialog):
 
     def _on_finished(self, _name: str, result: object) -> None:
         assert isinstance(result, Exported)
-        self.result = result
+        self.exported = result
         self.progress.setValue(1000)
         self.status.setText(f"Wrote {result.gguf.name} and {result.modelfile.name}.\n\n{result.how_to_run()}")
         self.type_box.setEnabled(True)

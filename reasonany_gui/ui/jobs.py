@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from reasonany_gui.engine.core.events import CancelToken
 from reasonany_gui.engine.core.paths import run_files
@@ -18,7 +18,13 @@ from reasonany_gui.engine.settings.config import ROLES, MergeConfig
 from reasonany_gui.engine.workflows.merge import merge
 from reasonany_gui.engine.workflows.retune import retune
 
+if TYPE_CHECKING:
+    from reasonany_gui.engine.measure.tune import Checks
+
 Listener = Callable[[object], None]
+T = TypeVar("T")
+#: a job as the worker runs it: (listener, cancel token) -> its result
+Job = Callable[[Listener, CancelToken], T]
 
 
 @dataclass
@@ -26,10 +32,10 @@ class MergeResult:
     pipeline: Pipeline
     selection: Any
     out: Path | None
-    report: dict = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
 
 
-def _read_report(out: Path | None) -> dict:
+def _read_report(out: Path | None) -> dict[str, Any]:
     import json
 
     if out is None:
@@ -38,7 +44,7 @@ def _read_report(out: Path | None) -> dict:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
-def merge_job(config: MergeConfig, tune: dict | None = None) -> Callable[[Listener, CancelToken], MergeResult]:
+def merge_job(config: MergeConfig, tune: dict[str, Any] | None = None) -> Job[MergeResult]:
     """`Pipeline.run`, the CLI's run path, kept open so the app can re-select and re-tune from its scores.
 
     tune: {"budget", "checks"} ("tune automatically"): the merge written is the tuner's recommendation and its
@@ -56,7 +62,7 @@ def merge_job(config: MergeConfig, tune: dict | None = None) -> Callable[[Listen
     return run
 
 
-def ranks_merge_job(config: MergeConfig, tune: dict | None = None):
+def ranks_merge_job(config: MergeConfig, tune: dict[str, Any] | None = None) -> Job[Any]:
     """A merge whose `devices` names several processes ("All GPUs"): the CLI's launcher (launcher.launch,
     what `reasonany merge --devices ...` runs), rank 0's events forwarded to this job's listener as they come.
 
@@ -64,7 +70,7 @@ def ranks_merge_job(config: MergeConfig, tune: dict | None = None):
     their processes, so re-tuning reads the scores from the cache. Cancel signals the launcher's process group
     (the ranks cancel cleanly, nothing is written); a failed rank ends the job with rank 0's one message."""
 
-    def run(listener: Listener, cancel: CancelToken):
+    def run(listener: Listener, cancel: CancelToken) -> Any:
         from reasonany_gui.engine.output import report
         from reasonany_gui.engine.scoring import collectives
         from reasonany_gui.engine.workflows import launcher
@@ -78,7 +84,7 @@ def ranks_merge_job(config: MergeConfig, tune: dict | None = None):
     return run
 
 
-def _load_checks(tune: dict | None):
+def _load_checks(tune: dict[str, Any] | None) -> Checks | None:
     """The user's checks file (engine.tune.Checks), or None; a malformed one raises InputError with its reason."""
     if not tune or not tune.get("checks"):
         return None
@@ -99,7 +105,7 @@ def _closed_on_failure(
     Why the job closes a pipeline it built when `work` fails: nothing else holds it, and its open models would
     otherwise stay mapped until the app quits. The window's own pipeline is left open (it still shows it)."""
     own = pipeline is None
-    p = Pipeline(config, listener, cancel) if own else pipeline
+    p = Pipeline(config, listener, cancel) if pipeline is None else pipeline
     p.report_to(listener, cancel)  # a pipeline built in an earlier job reports to this job
     try:
         return work(p)
@@ -109,7 +115,7 @@ def _closed_on_failure(
         raise
 
 
-def retune_job(pipeline: Pipeline | None, config: MergeConfig):
+def retune_job(pipeline: Pipeline | None, config: MergeConfig) -> Job[MergeResult]:
     """Re-select with new shares/strengths/scope. With a live pipeline: no new gradients."""
 
     def run(listener: Listener, cancel: CancelToken) -> MergeResult:
@@ -124,7 +130,9 @@ def retune_job(pipeline: Pipeline | None, config: MergeConfig):
     return run
 
 
-def tune_job(pipeline: Pipeline | None, config: MergeConfig, budget: int, checks: str | None = None):
+def tune_job(
+    pipeline: Pipeline | None, config: MergeConfig, budget: int, checks: str | None = None
+) -> Job[MergeResult]:
     """Find a good setting from the scores and select the recommended one: engine.workflows.retune, the path
     `reasonany tune RUN` takes too.
 
@@ -144,7 +152,7 @@ def tune_job(pipeline: Pipeline | None, config: MergeConfig, budget: int, checks
     return run
 
 
-def write_job(pipeline: Pipeline, out: Path):
+def write_job(pipeline: Pipeline, out: Path) -> Job[MergeResult]:
     def run(listener: Listener, cancel: CancelToken) -> MergeResult:
         pipeline.report_to(listener, cancel)
         written = pipeline.write(out)
@@ -153,8 +161,8 @@ def write_job(pipeline: Pipeline, out: Path):
     return run
 
 
-def open_run_job(folder: Path):
-    def run(_listener: Listener, _cancel: CancelToken):
+def open_run_job(folder: Path) -> Job[Any]:
+    def run(_listener: Listener, _cancel: CancelToken) -> Any:
         from reasonany_gui.engine.output import report
 
         return report.load_run(folder)
@@ -162,13 +170,13 @@ def open_run_job(folder: Path):
     return run
 
 
-def evaluate_job(out_dir: Path, data: list[str], device: str = "auto", **options):
+def evaluate_job(out_dir: Path, data: list[str], device: str = "auto", **options: Any) -> Job[dict[str, Any]]:
     """Post-merge check of the merged model against the three inputs; the result also goes into the report.
 
     options: max_samples, max_length, max_new_tokens, prompts (engine.evaluate.evaluate_run's defaults otherwise).
     """
 
-    def run(listener: Listener, cancel: CancelToken) -> dict:
+    def run(listener: Listener, cancel: CancelToken) -> dict[str, Any]:
         from reasonany_gui.engine.measure.evaluate import evaluate_run
 
         # evaluate_run updates report.json, report.html and the model card itself (the CLI's path too)
@@ -183,11 +191,13 @@ def evaluate_job(out_dir: Path, data: list[str], device: str = "auto", **options
 ASK_ROLES = ("merged", *ROLES)
 
 
-def ask_job(out_dir: Path, config: MergeConfig, prompt: str, device: str = "auto", max_new_tokens: int = 96):
+def ask_job(
+    out_dir: Path, config: MergeConfig, prompt: str, device: str = "auto", max_new_tokens: int = 96
+) -> Job[dict[str, Any]]:
     """The user's own question, answered greedily by the merged model and the three inputs (one at a time in
     memory). Returns {"prompt", "outputs": {role: text}}; the report is left as it is."""
 
-    def run(listener: Listener, cancel: CancelToken) -> dict:
+    def run(listener: Listener, cancel: CancelToken) -> dict[str, Any]:
         from reasonany_gui.engine.core.devices import resolve_device
         from reasonany_gui.engine.core.events import Progress
         from reasonany_gui.engine.io.resolve import resolve_model

@@ -125,7 +125,7 @@ class MainWindow(MergeActions, ScreenChoices, Housekeeping):
         self.results.tune_requested.connect(self.start_tune)
         self.results.cancel_requested.connect(self.runner.cancel)
         self.results.candidate_requested.connect(self.choose_candidate)
-        self.runner.event.connect(self.results.on_event)
+        self.runner.engine_event.connect(self.results.on_event)
         # one set of search options, shown on Results and on Settings: each copy follows the other
         self.results.search_options_changed.connect(
             lambda: self.settings.set_search_options(**self.results.search_options())
@@ -133,8 +133,8 @@ class MainWindow(MergeActions, ScreenChoices, Housekeeping):
         self.settings.search_options_changed.connect(
             lambda: self.results.set_search_options(**self.settings.search_options())
         )
-        self.runner.event.connect(self.run_panel.on_event)
-        self.runner.event.connect(self.on_status_event)
+        self.runner.engine_event.connect(self.run_panel.on_event)
+        self.runner.engine_event.connect(self.on_status_event)
         self.errors.retry_requested.connect(self.retry_with)
 
     def _on_page(self, index: int) -> None:

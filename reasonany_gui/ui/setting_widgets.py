@@ -10,6 +10,7 @@ a path that may be empty is a line edit.
 
 from __future__ import annotations
 
+from PySide6.QtCore import SignalInstance
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox, QWidget
 
 from reasonany_gui.engine.settings.config import FIELD_TYPES, MergeConfig
@@ -54,6 +55,7 @@ def setting_widget(name: str) -> QWidget:
 
 def _spin_box(name: str, whole: bool) -> QSpinBox | QDoubleSpinBox:
     meta = MergeConfig.settings()[name]
+    assert meta.low is not None and meta.high is not None, f"{name}: a spin box needs a range"
     low, high = meta.shown(meta.low), meta.shown(meta.high)
     if whole:
         box: QSpinBox | QDoubleSpinBox = QSpinBox()
@@ -76,19 +78,27 @@ def show_setting(name: str, box: QWidget, value: object) -> None:
     if isinstance(box, QCheckBox):
         box.setChecked(bool(value))
     elif isinstance(box, QSpinBox):
-        box.setValue(int(value))
+        box.setValue(round(_number(name, value)))
     elif isinstance(box, QDoubleSpinBox):
-        box.setValue(meta.shown(float(value)))
+        box.setValue(meta.shown(_number(name, value)))
     elif isinstance(box, QLineEdit):
         box.setText("" if value is None else str(value))
-    elif box.isEditable():
-        box.setCurrentText(str(value))
+    elif _combo(box).isEditable():
+        _combo(box).setCurrentText(str(value))
     else:
+        box = _combo(box)
         i = box.findData(str(value))
         if i < 0:  # e.g. a remembered cuda:1 that is gone: keep it visible, the check explains
             box.addItem(str(value), str(value))
             i = box.findData(str(value))
         box.setCurrentIndex(i)
+
+
+def _number(name: str, value: object) -> float:
+    """A number setting's value as a float (settings read back from the store may be text)."""
+    if isinstance(value, (int, float, str)):
+        return float(value)
+    raise TypeError(f"{name}: {value!r} is not a number")
 
 
 def setting_value(name: str, box: QWidget) -> object:
@@ -101,12 +111,13 @@ def setting_value(name: str, box: QWidget) -> object:
         return MergeConfig.settings()[name].stored(box.value())
     if isinstance(box, QLineEdit):
         return box.text().strip() or None
+    box = _combo(box)
     if box.isEditable():
         return box.currentText().strip()
     return str(box.currentData())
 
 
-def changed_signal(box: QWidget):
+def changed_signal(box: QWidget) -> SignalInstance:
     """The signal a widget made by setting_widget emits when its value changes."""
     if isinstance(box, QCheckBox):
         return box.toggled
@@ -114,4 +125,11 @@ def changed_signal(box: QWidget):
         return box.valueChanged
     if isinstance(box, QLineEdit):
         return box.textChanged
+    box = _combo(box)
     return box.currentTextChanged if box.isEditable() else box.currentIndexChanged
+
+
+def _combo(box: QWidget) -> QComboBox:
+    """The combo box setting_widget made for a setting with choices or a size (every other kind is tested first)."""
+    assert isinstance(box, QComboBox), f"not a setting widget: {type(box).__name__}"
+    return box

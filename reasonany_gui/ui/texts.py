@@ -94,5 +94,7 @@ def human_range(low: float, high: float) -> str:
     if high < 3600:
         a, b = max(1, round(low / 60)), max(1, round(high / 60))
         return f"about {b} min" if a == b else f"{a}–{b} min"
-    a, b = low / 3600, high / 3600
-    return f"about {b:.1f} h" if f"{a:.1f}" == f"{b:.1f}" else f"{a:.1f}–{b:.1f} h"
+    hours_low, hours_high = low / 3600, high / 3600
+    if f"{hours_low:.1f}" == f"{hours_high:.1f}":
+        return f"about {hours_high:.1f} h"
+    return f"{hours_low:.1f}–{hours_high:.1f} h"

@@ -63,7 +63,7 @@ def _log_event(ev: object, step: int = 0) -> None:
 class JobThread(QThread):
     """One engine job on its own thread. Signals are delivered queued to GUI-thread receivers."""
 
-    event = Signal(object)  # type: ignore[assignment]  # shadows QObject.event(QEvent); Qt's dispatch never calls it
+    engine_event = Signal(object)  # one engine event, as it comes
     succeeded = Signal(object)
     failed = Signal(object)  # the exception; its formatted traceback is in `self.traceback_text`
     done = Signal(object, object, object)  # (thread, result, exception or None), after the above
@@ -99,7 +99,7 @@ class JobThread(QThread):
         if isinstance(ev, StageStarted):
             self.steps += 1
         _log_event(ev, self.steps)
-        self.event.emit(ev)
+        self.engine_event.emit(ev)
 
     def cancel(self) -> None:
         self.cancel_token.cancel()
@@ -115,7 +115,7 @@ class JobRunner(QObject):
     may start from them.
     """
 
-    event = Signal(object)  # type: ignore[assignment]  # as JobThread.event: a signal named like QObject.event
+    engine_event = Signal(object)  # the running job's engine events (JobThread.engine_event)
     started = Signal(str)
     finished = Signal(str, object)
     failed = Signal(str, object)
@@ -135,7 +135,7 @@ class JobRunner(QObject):
         return self._thread.name if self._thread is not None else None
 
     @property
-    def thread(self) -> JobThread | None:  # type: ignore[override]  # the job's thread, not QObject.thread()
+    def job_thread(self) -> JobThread | None:  # not QObject.thread(): the running job's own thread
         return self._thread
 
     def start(
@@ -145,7 +145,7 @@ class JobRunner(QObject):
         if self._thread is not None:
             raise RuntimeError(f"a job is already running ({self._thread.name}); wait for it or cancel it")
         t = JobThread(name, fn)
-        t.event.connect(self.event)
+        t.engine_event.connect(self.engine_event)
         t.done.connect(self._done)  # a bound slot of a GUI-thread QObject: delivered queued
         self._thread = t
         self._handlers = (on_result, on_error)

@@ -73,7 +73,7 @@ def test_a_failed_rank_reaches_on_error_and_the_error_dialog(qtbot, window, job_
     real = w.build_config
     monkeypatch.setattr(w, "build_config", lambda: real().replace(devices="cpu,cpu"))
     events: list[object] = []
-    w.runner.event.connect(events.append)
+    w.runner.engine_event.connect(events.append)
     qtbot.mouseClick(w.merge_button, Qt.MouseButton.LeftButton)
     state, name, exc = job_waiter(w, timeout=30_000)
     assert (state, name) == ("failed", "merge") and isinstance(exc, ReasonAnyError) and str(exc) == message
@@ -90,7 +90,7 @@ def test_two_process_merge_reports_progress_and_shows_the_run(qtbot, window, job
     monkeypatch.setattr(w, "build_config", lambda: real().replace(devices="cpu,cpu", samples=4, max_length=32))
     out = Path(w.output.out.text())
     events: list[object] = []
-    w.runner.event.connect(events.append)  # what the Run screen gets (it listens to the same signal)
+    w.runner.engine_event.connect(events.append)  # what the Run screen gets (it listens to the same signal)
     qtbot.mouseClick(w.merge_button, Qt.MouseButton.LeftButton)
     state, name, view = job_waiter(w, timeout=240_000)
     assert (state, name) == ("finished", "merge"), view
@@ -130,7 +130,7 @@ def test_cancel_stops_both_ranks_and_leaves_no_output(qtbot, window, job_waiter,
             t_cancel["t"] = time.monotonic()
             qtbot.mouseClick(w.run_panel.cancel_button, Qt.MouseButton.LeftButton)
 
-    w.runner.event.connect(cancel_on_identify)
+    w.runner.engine_event.connect(cancel_on_identify)
     qtbot.mouseClick(w.merge_button, Qt.MouseButton.LeftButton)
     state, name, exc = job_waiter(w, timeout=240_000)
     assert (state, name) == ("failed", "merge") and isinstance(exc, CancelledError), exc

@@ -54,14 +54,14 @@ def test_cancel_in_the_dialog_then_resume(qtbot, styled_app, hub, token_files): 
     dlg.show()
     dlg.check()
     qtbot.waitUntil(lambda: dlg.plan is not None, timeout=10000)
-    dlg.runner.event.connect(lambda _ev: dlg.cancel_button.click())  # Cancel as soon as the first progress shows
+    dlg.runner.engine_event.connect(lambda _ev: dlg.cancel_button.click())  # Cancel as soon as the first progress shows
     with qtbot.waitSignal(dlg.runner.failed, timeout=10000):
         dlg.download_button.click()
     assert "resume" in dlg.status.text().lower() and dlg.download_button.text() == "Resume download"
     with pytest.raises(InputError):
         resolve_model(REPO)
-    dlg.runner.event.disconnect()
-    dlg.runner.event.connect(dlg._on_event)
+    dlg.runner.engine_event.disconnect()
+    dlg.runner.engine_event.connect(dlg._on_event)
     with qtbot.waitSignal(dlg.downloaded, timeout=15000):
         dlg.download_button.click()
     assert resolve_model(REPO) == dlg.result_path

@@ -29,7 +29,7 @@ def test_cancel_during_identification_leaves_no_output(qtbot, window, job_waiter
             t_cancel["t"] = time.monotonic()
             qtbot.mouseClick(w.run_panel.cancel_button, Qt.MouseButton.LeftButton)
 
-    w.runner.event.connect(cancel_on_identify)
+    w.runner.engine_event.connect(cancel_on_identify)
     qtbot.mouseClick(w.merge_button, Qt.MouseButton.LeftButton)
     state, name, exc = job_waiter(w)
     assert (state, name) == ("failed", "merge") and isinstance(exc, CancelledError)
@@ -144,7 +144,7 @@ def test_closing_the_window_during_a_run_cancels_it(qtbot, window):
     out = Path(w.output.out.text())
     before = leftovers(out.parent)
     qtbot.mouseClick(w.merge_button, Qt.MouseButton.LeftButton)
-    thread = w.runner.thread
+    thread = w.runner.job_thread
     qtbot.waitUntil(lambda: w.run_panel.events_received > 3, timeout=60_000)
     t0 = time.monotonic()
     w.close()

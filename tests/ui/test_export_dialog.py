@@ -23,9 +23,9 @@ def test_export_dialog_exports_and_says_how_to_load(qtbot, styled_app, merged):
 
     dlg = open_export_dialog(merged)
     qtbot.addWidget(dlg)
-    assert dlg.type_name == "q8_0" and f"{merged.name}-Q8_0.gguf, about" in dlg.size.text()
+    assert dlg.type_name == "q8_0" and f"{merged.name}-Q8_0.gguf, about" in dlg.file_label.text()
     dlg.type_box.setCurrentIndex(dlg.type_box.findData("f16"))
-    assert f"{merged.name}-F16.gguf" in dlg.size.text()
+    assert f"{merged.name}-F16.gguf" in dlg.file_label.text()
     with qtbot.waitSignal(dlg.runner.finished, timeout=20000):
         dlg.export_button.click()
     assert (merged / f"{merged.name}-F16.gguf").is_file() and (merged / "Modelfile").is_file()
@@ -41,7 +41,7 @@ def test_export_dialog_cancel_leaves_no_file(qtbot, styled_app, merged):
     dlg = ExportDialog(merged)
     qtbot.addWidget(dlg)
     dlg.type_box.setCurrentIndex(dlg.type_box.findData("q4_0"))
-    dlg.runner.event.connect(lambda _ev: dlg.cancel_button.click())  # Cancel at the first event
+    dlg.runner.engine_event.connect(lambda _ev: dlg.cancel_button.click())  # Cancel at the first event
     with qtbot.waitSignal(dlg.runner.failed, timeout=20000):
         dlg.export_button.click()
     assert "no GGUF file was written" in dlg.status.text()
@@ -56,7 +56,7 @@ def test_export_dialog_refuses_other_families_at_once(qtbot, styled_app, tmp_pat
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["GPT2LMHeadModel"]}))
     dlg = ExportDialog(tmp_path)
     qtbot.addWidget(dlg)
-    assert "supports Llama, Mistral" in dlg.size.text() and not dlg.export_button.isEnabled()
+    assert "supports Llama, Mistral" in dlg.file_label.text() and not dlg.export_button.isEnabled()
 
 
 def test_publish_dialog_shows_the_files_then_publishes(qtbot, styled_app, out, fake_hub):  # noqa: F811

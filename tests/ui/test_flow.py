@@ -68,7 +68,7 @@ def test_full_flow(qtbot, window, job_waiter, screenshot):
         if isinstance(ev, Progress) and ev.stage.startswith("identify"):
             seen["identify"] += 1
 
-    w.runner.event.connect(count)
+    w.runner.engine_event.connect(count)
     beats: list[float] = []
     heartbeat = QTimer()
     heartbeat.setInterval(20)

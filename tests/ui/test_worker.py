@@ -28,7 +28,7 @@ def test_thousands_of_events_reach_the_gui(qtbot):
     panel = RunPanel()
     qtbot.addWidget(panel)
     runner = JobRunner()
-    runner.event.connect(panel.on_event)
+    runner.engine_event.connect(panel.on_event)
     panel.begin("Test")
 
     def job(listener, cancel):
