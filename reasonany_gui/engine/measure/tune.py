@@ -206,7 +206,7 @@ class Tuner:
             ) from None
         finally:
             live.close()
-            p.config = self.user_config
+            p.adopt(self.user_config, p.tune_result)  # the user's setting back; a candidate's masks dropped
         self.listener(StageFinished("tune", time.perf_counter() - started))
         return result
 
