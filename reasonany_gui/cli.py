@@ -400,7 +400,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------ export (GGUF) and publish (Hub), issue 24
-def add_export_parsers(sub) -> None:
+def add_export_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from .engine.io.publish import OPTIONAL
     from .engine.output.gguf import DEFAULT_TYPE, TYPE_HELP, TYPES
 
