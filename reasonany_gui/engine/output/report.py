@@ -195,19 +195,27 @@ class RunView(Selection):
         super().__init__(masks, report.get("thresholds"))
 
 
+def read_report(out_dir: str | Path) -> dict[str, Any]:
+    """A finished run's report.json; InputError naming the folder when it is not a run or the file is damaged."""
+    out = Path(out_dir)
+    path = out / RUN_DIR / "report.json"
+    if not path.is_file():
+        raise InputError(
+            f"{out} is not a ReasonAny output folder (no {RUN_DIR}/report.json). Pick the folder of a finished run."
+        )
+    try:
+        report: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path} is damaged ({exc}).") from None
+    return report
+
+
 def load_run(out_dir: str | Path) -> RunView:
     from safetensors.torch import load_file
 
     out = Path(out_dir)
     run_dir = out / RUN_DIR
-    if not (run_dir / "report.json").is_file():
-        raise InputError(
-            f"{out} is not a ReasonAny output folder (no {RUN_DIR}/report.json). Pick the folder of a finished run."
-        )
-    try:
-        report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{run_dir / 'report.json'} is damaged ({exc}).") from None
+    report = read_report(out)
     masks: dict[str, TensorMasks] = {}
     if (run_dir / "masks.safetensors").is_file():
         packed = {k: v.numpy() for k, v in load_file(str(run_dir / "masks.safetensors")).items()}

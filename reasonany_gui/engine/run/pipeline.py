@@ -171,13 +171,11 @@ class Pipeline:
     def identify(self, cfg: MergeConfig | None = None) -> None:
         """Compute (or find in the cache) every score map the method needs."""
         cfg = cfg or self.config
-        if not self.ckpts:
-            self.check()
         if not cfg.needs_scores:
+            if not self.ckpts:
+                self.check()
             return
-        missing = [r for r in ("reasoning", "domain") if r not in self.calib]
-        source = self.ckpts[cfg.tokenizer_source].path
-        self.calib.update(prepare_data(cfg, missing, source, self.cancel, lambda w: self.log(w, "warning")))
+        self.prepare(cfg)
         todo: dict[str, list[str]] = {}
         dtype = compute_dtype(cfg.compute_dtype, self._dev)
         for map_id in needed_maps(cfg):
@@ -212,6 +210,16 @@ class Pipeline:
                 del model
                 if self._dev.type == "cuda":
                     torch.cuda.empty_cache()
+
+    def prepare(self, cfg: MergeConfig | None = None) -> dict[str, calibration.CalibrationSet]:
+        """The calibration sets, tokenized by the tokenizer source (kept: identify and a re-tune reuse them)."""
+        cfg = cfg or self.config
+        if not self.ckpts:
+            self.check()
+        missing = [r for r in ("reasoning", "domain") if r not in self.calib]
+        source = self.ckpts[cfg.tokenizer_source].path
+        self.calib.update(prepare_data(cfg, missing, source, self.cancel, lambda w: self.log(w, "warning")))
+        return self.calib
 
     def _score(self, model: torch.nn.Module, model_role: str, map_id: str, cfg: MergeConfig, total: int) -> None:
         """One score map as a stage of the run (run.identify computes it); the run keeps its record."""

@@ -1,0 +1,90 @@
+"""Reliability, round three (issue 22): each test reproduces one defect of the hostile-user pass and failed on the
+code before its fix. docs/RELIABILITY.md ("Round three") lists them with what the user sees."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import skills
+from safetensors.torch import load_file, save_file
+
+from reasonany_gui import cli
+from reasonany_gui.engine.core.errors import InputError
+from reasonany_gui.engine.core.paths import run_files
+from reasonany_gui.engine.run.pipeline import Pipeline
+from reasonany_gui.engine.settings.config import MergeConfig
+from reasonany_gui.engine.workflows import retune as retune_mod
+
+
+@pytest.fixture(scope="module")
+def own_run(trio, data_files, tmp_path_factory):
+    """A copy of the tiny trio (its domain model is changed by the tests) and a finished run merged from it."""
+    root = tmp_path_factory.mktemp("own")
+    models = {role: shutil.copytree(trio[role], root / role) for role in ("base", "reasoning", "domain")}
+    data = {role: shutil.copy(data_files[role], root / f"{role}.jsonl") for role in ("reasoning", "domain")}
+    out = root / "merged"
+    argv = skills.merge_argv(models, data, out, "--samples", "4", "--max-length", "48", "--device", "cpu", "--quiet")
+    assert cli.main(argv) == 0
+    return models, {r: Path(p) for r, p in data.items()}, out
+
+
+def _scale(model: Path, factor: float) -> None:
+    """Scale every weight of a model folder in place (a user who re-trained or re-converted it after the merge)."""
+    for f in model.glob("*.safetensors"):
+        tensors = {k: v * factor for k, v in load_file(str(f)).items()}
+        save_file(tensors, str(f), metadata={"format": "pt"})
+
+
+# ---------------------------------------------------------------------------- 1: tune RUN after the inputs changed
+def test_tune_of_a_run_whose_domain_model_changed_is_refused_naming_the_model(own_run, capsys, monkeypatch):
+    models, data, out = own_run
+    searched: list[dict] = []
+    monkeypatch.setattr(retune_mod, "tune_pipeline", lambda pipe, **o: searched.append(o))
+    saved = models["domain"].parent / "domain-before"
+    shutil.copytree(models["domain"], saved)
+    report_before = (run_files(out) / "report.json").read_bytes()
+    try:
+        _scale(models["domain"], 1.5)
+        rc = cli.main(["tune", str(out), "--budget", "1", "--quiet"])
+        err = capsys.readouterr().err
+        assert rc == 2, err
+        assert f"The domain model ({models['domain'].resolve()}) changed after the run {out} was merged" in err
+        assert "reasoning model" not in err and "base model" not in err  # only what changed is named
+        assert "Merge again" in err
+        assert not searched and not (run_files(out) / "tune.json").exists()  # no search, nothing written
+        assert (run_files(out) / "report.json").read_bytes() == report_before
+    finally:
+        shutil.rmtree(models["domain"])
+        shutil.copytree(saved, models["domain"])
+        shutil.rmtree(saved)
+
+
+def test_the_apps_retune_of_an_opened_run_is_refused_too_and_unchanged_inputs_pass(own_run, monkeypatch):
+    """The app's path: retune(pipeline of the opened run, run_folder=its folder, write=False)."""
+    models, data, out = own_run
+
+    class Searched(Exception):
+        pass
+
+    def search(pipe: Pipeline, **options: object) -> None:
+        raise Searched
+
+    monkeypatch.setattr(retune_mod, "tune_pipeline", search)
+    cfg = MergeConfig.from_yaml(run_files(out) / "run.yaml").replace(out=None)
+    pipe = Pipeline(cfg)
+    try:  # unchanged: the check passes and the search starts
+        with pytest.raises(Searched):
+            retune_mod.retune(pipe, {"budget": 1}, run_folder=out, write=False)
+    finally:
+        pipe.close()
+    before = data["reasoning"].read_bytes()
+    try:
+        data["reasoning"].write_text(before.decode().replace("The answer is", "So it is"), encoding="utf-8")
+        pipe = Pipeline(cfg)
+        with pytest.raises(InputError, match=r"^The reasoning calibration data \(.*reasoning.jsonl\) changed"):
+            retune_mod.retune(pipe, {"budget": 1}, run_folder=out, write=False)
+        pipe.close()
+    finally:
+        data["reasoning"].write_bytes(before)
