@@ -204,6 +204,17 @@ def _hub_error(exc: BaseException, repo_id: str) -> InputError | None:
     return None
 
 
+def require_token(token: str | None = None) -> str:
+    """The token to publish with (given, or huggingface_hub's login), or one sentence saying how to log in."""
+    token = token or stored_token()
+    if not token:
+        raise InputError(
+            "You are not logged in to the Hugging Face Hub: log in with a write token (the download dialog's "
+            "Log in, or `hf auth login`), then publish again."
+        )
+    return token
+
+
 def publish(
     plan: PublishPlan,
     token: str | None = None,
@@ -215,13 +226,7 @@ def publish(
     commit them at once; progress(bytes done, total bytes, file) after each file. Returns the repo's URL."""
     from huggingface_hub import CommitOperationAdd, HfApi
 
-    token = token or stored_token()
-    if not token:
-        raise InputError(
-            "You are not logged in to the Hugging Face Hub: log in with a write token (the download dialog's "
-            "Log in, or `hf auth login`), then publish again."
-        )
-    api = HfApi(token=token)
+    api = HfApi(token=require_token(token))
     ops = [
         CommitOperationAdd(f.path_in_repo, str(f.local) if f.local else plan.card.encode("utf-8")) for f in plan.files
     ]

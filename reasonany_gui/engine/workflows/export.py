@@ -71,7 +71,8 @@ def publish(
     listener: Listener = null_listener,
     cancel: CancelToken | None = None,
 ) -> str:
-    """Upload the plan (io/publish.py) with stage events; returns the repo's URL."""
+    """Upload the plan (io/publish.py) with stage events; returns the repo's URL. No token: refused before the stage."""
+    token = hub.require_token(token)
     listener(StageStarted(PUBLISH_STAGE, f"Publishing to {plan.repo_id} ({human_bytes(plan.total_bytes)})", 0, 1))
     start = time.monotonic()
 
