@@ -389,9 +389,16 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
     store = ScoreStore(cache_dir() / "scores")
     if args.action == "clear":
-        removed, kept = store.clear()
+        removed, kept, in_use = store.clear()
         where = store.root.resolve()
         print(f"Cleared the score cache in {where}: {removed} entr{'y' if removed == 1 else 'ies'} removed")
+        if in_use:
+            print(
+                f"  {len(in_use)} entr{'y is' if len(in_use) == 1 else 'ies are'} in use by a running merge or an "
+                "open app and were kept; clear again when it has finished:"
+            )
+        for k in in_use:
+            print(f"  in use: {k}")
         for k in kept:
             print(f"  left alone (not a score entry): {k}")
     else:

@@ -88,3 +88,81 @@ def test_the_apps_retune_of_an_opened_run_is_refused_too_and_unchanged_inputs_pa
         pipe.close()
     finally:
         data["reasoning"].write_bytes(before)
+
+
+# ---------------------------------------------------------------------------- 2: cache clear while a merge runs
+HOLDER = """
+import sys
+from reasonany_gui.engine.run.pipeline import Pipeline
+from reasonany_gui.engine.settings.config import MergeConfig
+
+p = Pipeline(MergeConfig.from_yaml(sys.argv[1]))
+p.check()
+p.identify()
+print("scored", flush=True)
+sys.stdin.readline()  # the test clears the cache now
+p.select()
+print(p.write(), flush=True)
+p.close()
+"""
+
+
+def test_cache_clear_skips_the_entries_a_running_merge_holds_and_says_so(
+    trio, data_files, tmp_path, capsys, monkeypatch
+):
+    """Before: `cache clear` removed the running merge's finished entry ("2 entries removed") and the merge failed
+    at selection with a raw FileNotFoundError, after all its scoring."""
+    import subprocess
+    import sys
+
+    from reasonany_gui.engine.core.paths import cache_dir
+
+    monkeypatch.setenv("REASONANY_HOME", str(tmp_path / "home"))
+    run_yaml = tmp_path / "run.yaml"
+    out = tmp_path / "merged"
+    run_yaml.write_text(skills.trio_config(trio, data_files, out, samples=2, max_length=32, device="cpu").to_yaml())
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(run_yaml)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        assert child.stdout.readline().strip() == "scored"
+        entries = sorted(p.name for p in (cache_dir() / "scores").iterdir() if not p.name.startswith("."))
+        assert len(entries) == 2  # reasoning@reasoning and domain@domain
+        assert cli.main(["cache", "clear"]) == 0
+        text = capsys.readouterr().out
+        assert ": 0 entries removed" in text and "2 entries are in use by a running merge" in text, text
+        assert sorted(p.name for p in (cache_dir() / "scores").iterdir() if not p.name.startswith(".")) == entries
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == str(out)
+        assert child.wait(timeout=120) == 0
+    finally:
+        child.kill()
+    # the merge has closed: its entries are free, and its lock files are gone
+    assert cli.main(["cache", "clear"]) == 0
+    assert ": 2 entries removed" in capsys.readouterr().out
+    assert not list((cache_dir() / "scores" / ".locks").glob("*.held"))
+
+
+def test_a_holder_that_died_does_not_keep_an_entry(tmp_path):
+    """A killed run's lock is the OS's: gone with the process, so its lock file no longer protects the entry."""
+    import subprocess
+    import sys
+
+    from reasonany_gui.engine.io.scorecache import ScoreStore
+
+    store = ScoreStore(tmp_path / "scores")
+    key = "0123456789abcdef01234567"
+    (store.path(key)).mkdir(parents=True)
+    code = f"from reasonany_gui.engine.io.scorecache import ScoreStore; ScoreStore({str(store.root)!r}).hold({key!r})"
+    subprocess.run([sys.executable, "-c", code], check=True)  # exits holding, without release()
+    assert list((store.root / ".locks").glob("*.held"))
+    assert not store.in_use(key)
+    assert store.clear().removed == 1 and not store.path(key).exists()
+    assert not list((store.root / ".locks").glob("*.held"))
+    store.hold(key)  # this process's own hold counts too (the app clearing while it keeps a run open)
+    store.path(key).mkdir()
+    assert store.clear().in_use == [store.path(key).resolve()]
+    store.release()
+    assert store.clear().removed == 1

@@ -12,6 +12,12 @@ so a reader sees it whole or not at all; an entry that another run put there fir
 content) counts as success. Why checksums: `meta.json` holds the SHA-256 of every shard; an entry whose
 files are missing, truncated or changed is dropped (with a warning) and recomputed, never used and never a
 dead end that only deleting the cache by hand would clear.
+
+Why held: a run uses its entries from identification until it closes (selection, re-tunes, the write), and
+`cache clear` in another process (or the app's menu) must not pull them away: a merge then failed at selection,
+after all its scoring (issue 22). Each user of an entry holds a lock file of its own under `.locks/` (filelock:
+an OS lock, gone when the process dies, however it dies); `clear` skips an entry while any holder's lock is taken
+and says so. A short per-key gate makes "hold, then find the entry" and "find no holder, then remove" exclusive.
 """
 
 from __future__ import annotations
@@ -28,9 +34,10 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
+from filelock import FileLock, Timeout
 
 from ..core.errors import InputError
 from ..core.paths import SAFETENSORS_INDEX
@@ -40,6 +47,11 @@ from .writer import TMP_MARK, ShardedWriter, TempFolder, existing_parent, human_
 SHARD_BYTES = 2_000_000_000
 DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
 KEY = re.compile(r"^[0-9a-f]{24}$")
+#: a temporary folder of an entry in flight: `.KEY.reasonany-tmp-PID-XXXXXXXX` (writer.TempFolder)
+TMP_KEY = re.compile(r"^\.([0-9a-f]{24})" + re.escape(TMP_MARK))
+LOCKS = ".locks"
+#: how long `clear` waits for a key's gate (a run registering its hold) before it counts the entry as in use
+GATE_SECONDS = 5.0
 log = logging.getLogger("reasonany")
 
 
@@ -85,6 +97,14 @@ class MapWriter:
             self.writer.add(n, scores[n].to(self.dtype))
 
 
+class Cleared(NamedTuple):
+    """What ScoreStore.clear did: entries removed, other things left alone, entries skipped because in use."""
+
+    removed: int
+    kept: list[Path]
+    in_use: list[Path]
+
+
 class ScoreStore:
     """A folder of score maps, one sub-folder per key (`meta.json` + safetensors shards + index)."""
 
@@ -95,6 +115,45 @@ class ScoreStore:
         #: where "a damaged entry was dropped" goes (the pipeline's log; the Python log otherwise)
         self.warn = warn
         self._verified: dict[str, tuple[Any, ...]] = {}  # key -> stat signature of the files that passed the checksum
+        self._holds: dict[str, FileLock] = {}  # key -> this store's own lock file on it (hold/release)
+
+    # ------------------------------------------------------------------ in use (between processes)
+    def _gate(self, key: str, timeout: float = -1) -> FileLock:
+        locks = self.root / LOCKS
+        locks.mkdir(parents=True, exist_ok=True)
+        return FileLock(locks / f"{key}.gate", timeout=timeout)
+
+    def hold(self, key: str) -> None:
+        """Mark entry `key` in use by this store's owner until release(): `clear` leaves it alone meanwhile.
+        Hold before has(): an entry found afterwards stays until released. Holding twice is one hold."""
+        if key in self._holds:
+            return
+        with self._gate(key):
+            lock = FileLock(self.root / LOCKS / f"{key}.{os.getpid()}-{uuid.uuid4().hex[:8]}.held")
+            lock.acquire()
+        self._holds[key] = lock
+
+    def release(self) -> None:
+        """Let go of every entry this store holds (the pipeline closes); never raises."""
+        for lock in self._holds.values():
+            lock.release(force=True)
+            Path(lock.lock_file).unlink(missing_ok=True)
+        self._holds.clear()
+
+    def in_use(self, key: str) -> bool:
+        """Whether some process (this one included) holds entry `key`. A holder's lock file whose lock is free
+        belongs to a process that died without releasing it: it is removed."""
+        held = False
+        for f in (self.root / LOCKS).glob(f"{key}.*.held"):
+            probe = FileLock(f, blocking=False)
+            try:
+                probe.acquire()
+            except Timeout:
+                held = True
+                continue
+            probe.release(force=True)
+            f.unlink(missing_ok=True)
+        return held
 
     def path(self, key: str) -> Path:
         return self.root / key
@@ -213,20 +272,44 @@ class ScoreStore:
             return 0
         return sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
 
-    def clear(self) -> tuple[int, list[Path]]:
+    def clear(self) -> Cleared:
         """Remove every score entry (and leftovers of interrupted writes) from the cache folder, following a
-        symlinked folder to its target. Anything else found there is left alone and returned."""
+        symlinked folder to its target, except entries in use by a run (held: see hold), which are returned in
+        `in_use`. Anything else found there is left alone and returned in `kept`."""
         root = self.root.resolve()
-        removed, kept = 0, []
+        removed, kept, in_use = 0, [], []
         if not root.is_dir():
-            return 0, []
+            return Cleared(0, [], [])
         for child in sorted(root.iterdir()):
-            if child.is_dir() and not child.is_symlink() and (KEY.match(child.name) or TMP_MARK in child.name):
-                shutil.rmtree(child, ignore_errors=True)
-                removed += 1
-            else:
+            if child.name == LOCKS:
+                continue
+            key = child.name if KEY.match(child.name) else (m.group(1) if (m := TMP_KEY.match(child.name)) else None)
+            if not child.is_dir() or child.is_symlink() or (key is None and TMP_MARK not in child.name):
                 kept.append(child)
-        return removed, kept
+            elif key is not None and not self._remove_unless_held(key, child):
+                in_use.append(child)
+            else:
+                if key is None:
+                    shutil.rmtree(child, ignore_errors=True)
+                removed += 1
+        return Cleared(removed, kept, in_use)
+
+    def _remove_unless_held(self, key: str, folder: Path) -> bool:
+        """Remove `folder` (entry `key` or one of its temporary folders) unless the entry is held; under the
+        key's gate, so no run can start holding it between the look and the removal."""
+        try:
+            with self._gate(key, GATE_SECONDS):
+                if self.in_use(key):
+                    return False
+                aside = folder.parent / f".{key}{TMP_MARK}clear-{uuid.uuid4().hex[:8]}"
+                os.replace(folder, aside)
+        except Timeout:
+            return False
+        except OSError:
+            aside = folder
+        shutil.rmtree(aside, ignore_errors=True)
+        self._verified.pop(key, None)
+        return True
 
 
 def check_cache_root(root: Path) -> None:

@@ -189,6 +189,7 @@ class Pipeline:
                 precision=cfg.score_precision,
             )
             self.map_keys[map_id] = key
+            self.store.hold(key)  # in use until close(): `cache clear` elsewhere leaves it alone
             if self.store.has(key):
                 self.log(f"Scores of the {model_role} model on the {data_role} data found in the cache: reused.")
             else:
@@ -478,6 +479,7 @@ class Pipeline:
     def close(self) -> None:
         for c in self.ckpts.values():
             c.close()
+        self.store.release()
         if self._tmp_root is not None:
             shutil.rmtree(self._tmp_root, ignore_errors=True)
             register_temp_folder(registry_path(), self._tmp_root, add=False)
