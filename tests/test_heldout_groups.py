@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from reasonany_gui.engine.data.samples import Sample
-from reasonany_gui.engine.measure.clusters import cluster, split_rows
+from reasonany_gui.engine.measure.clusters import cluster, group_count, split_rows
 from reasonany_gui.engine.measure.objective import Measured, kept_shares
 
 TEMPLATES = ("How can I {}?", "Write a short guide that explains to a beginner how one would {} at home.")
@@ -35,7 +35,7 @@ def test_check_rows_come_from_groups_the_scoring_rows_do_not_touch():
     split = split_rows(rows, used, want=6, seed=0)
     assert len(split.rows) == 6 and not set(split.rows) & used
     assert split.how == "groups" and split.n_groups >= 2
-    labels = cluster([s.prompt or "" for s in rows], split.n_groups, 0)
+    labels = cluster([s.prompt or "" for s in rows], group_count(len(rows), 6), 0)
     used_groups = {labels[i] for i in range(12, 24)}
     # the groups of the second template hold scoring rows only; the checks are phrased like the first template
     assert all(r < 12 for r in split.rows) and not {labels[r] for r in split.rows} & used_groups
@@ -104,3 +104,13 @@ def test_groups_with_too_few_decisions_or_too_little_gain_do_not_decide():
         m.by_group[f"loss:{skill}"] = {0: (50.0, 50), 1: (150.0, 50)}
         m.by_group[f"decide:{skill}"] = {0: (10.0, 10), 1: (0.0, 1)}
     assert kept_shares(m, refs, "worst") == {"reasoning": 1.0, "domain": 1.0}  # group 1 has nothing to say
+
+
+def test_the_earlier_rule_is_the_last_unused_rows_with_their_groups_recorded():
+    rows = _rows()
+    used = set(range(0, 24, 2))
+    split = split_rows(rows, used, want=5, seed=0, by_group=False)
+    assert split.how == "last" and split.rows == [15, 17, 19, 21, 23]
+    labels = cluster([s.prompt or "" for s in rows], group_count(len(rows), 5), 0)
+    assert split.groups == [labels[i] for i in split.rows]
+    assert split.shared == sum(1 for i in used if labels[i] in set(split.groups))

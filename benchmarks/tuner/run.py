@@ -1,4 +1,4 @@
-"""Does the tuner's pick hold up on the benchmarks' exact-match skills? (issues 10 and 15)
+"""Does the tuner's pick hold up on the benchmarks' exact-match skills? (issues 10, 15 and 21)
 
     python benchmarks/tuner/run.py --trio demo     --out benchmarks/tuner/results/demo.json
     python benchmarks/tuner/run.py --trio smollm2  --out benchmarks/tuner/results/smollm2.json
@@ -6,13 +6,17 @@
 The tuner sees only the trio's calibration files (it holds out rows scoring never used) and the app's default
 setting as its starting point, never the benchmark's test items or its best row. Its recommended merge is then
 scored on the benchmark's held-out exact-match items (the quality benchmark's for the 0.85 M demo trio, the
-pretrained benchmark's for SmolLM2-135M), next to the paper's setting and the engine's defaults.
+pretrained benchmark's for SmolLM2-135M), next to the paper's setting and the engine's defaults, and so is every
+candidate the tuner tried: issue 21's question is whether the pick is within 0.05 of the best candidate it
+measured, by the min of the two kept fractions, with Wilson intervals (`--objective` chooses the tuner's
+objective, measure/objective.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -26,7 +30,7 @@ sys.path.insert(0, str(ROOT / "pretrained"))
 sys.path.insert(0, str(ROOT / "quality"))
 
 from reasonany_gui.engine.data.calibration import load_tokenizer  # noqa: E402
-from reasonany_gui.engine.measure.candidates import reference_setting  # noqa: E402
+from reasonany_gui.engine.measure.candidates import SETTING_KEYS, reference_setting  # noqa: E402
 from reasonany_gui.engine.measure.live import LiveMerge  # noqa: E402
 from reasonany_gui.engine.measure.tune import Tuner  # noqa: E402
 from reasonany_gui.engine.run.pipeline import Pipeline  # noqa: E402
@@ -63,7 +67,8 @@ def trio_config(name: str, samples: int, trio_dir: Path | None = None) -> tuple[
             device="cpu",
         )
         ev = E.EvalSet.make()
-        return cfg, lambda model, tok: E.score_loaded(model, tok, ev)
+        items = {"reasoning": len(ev.reasoning), "domain": len(ev.harmful)}
+        return cfg, lambda model, tok: E.score_loaded(model, tok, ev) | {"items": items}
     import make_trio as M
     import tasks as T
 
@@ -80,7 +85,8 @@ def trio_config(name: str, samples: int, trio_dir: Path | None = None) -> tuple[
         device="cpu",
     )
     ev = T.EvalSet.make()
-    return cfg, lambda model, tok: M.score_loaded(model, tok, ev)
+    items = {"reasoning": len(ev.reasoning), "domain": len(ev.harmful)}
+    return cfg, lambda model, tok: M.score_loaded(model, tok, ev) | {"items": items}
 
 
 #: the dense baselines scored on the benchmark next to the pick (the done-when of issue 15 compares with the best)
@@ -111,6 +117,38 @@ def keep(scored: dict) -> dict:
     return out
 
 
+def wilson(share: float, n: int, z: float = 1.96) -> list[float]:
+    """The 95 % Wilson score interval of a binomial share of n items."""
+    if n <= 0:
+        return [0.0, 1.0]
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]
+
+
+def min_kept(row: dict, refs: dict) -> float:
+    """Issue 21's measure: the smaller of the two kept fractions (benchmark score over the expert's own)."""
+    kept = [row[s] / refs[s][s] if refs[s][s] else 0.0 for s in ("reasoning", "domain")]
+    return round(min(kept), 4)
+
+
+def with_intervals(row: dict) -> dict:
+    """The row's two skill scores with their Wilson intervals over the benchmark's items."""
+    return {s: {"score": row[s], "interval": wilson(row[s], row["items"][s])} for s in ("reasoning", "domain")}
+
+
+def cpu_name() -> str:
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def recipe_checks(n: int = 8) -> dict:
     """Checks a user could write: the recipe's training phrasings (never the benchmark's held-out ones)."""
     import random
@@ -134,6 +172,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--samples", type=int, default=32)
     ap.add_argument("--check-rows", type=int, default=24)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--objective", default="mean", help="the tuner's objective: mean, worst or spread")
+    ap.add_argument("--holdout", default="groups", help="check rows: groups (by phrasing group) or last (earlier)")
     ap.add_argument(
         "--recipe-checks",
         action="store_true",
@@ -163,6 +203,8 @@ def main(argv: list[str] | None = None) -> dict:
         check_rows=args.check_rows,
         checks=checks,
         check_tokens=48,
+        objective=args.objective,
+        holdout=args.holdout,
         listener=lambda e: (
             print(e.label, e.kept_reasoning, e.kept_domain, flush=True) if type(e).__name__ == "TuneCandidate" else None
         ),
@@ -194,12 +236,23 @@ def main(argv: list[str] | None = None) -> dict:
     }
     for label, role in (("base", "base"), ("reasoning expert", "reasoning"), ("domain expert", "domain")):
         settings[label] = reference_setting(role)
+    for c in result.candidates:  # every candidate it tried, for the best one it could have picked
+        settings.setdefault(f"candidate {c.index}: {c.label()}", c.setting)
+    by_setting: dict[str, dict] = {}
     for label, setting in settings.items():
-        p.select(cfg.replace(**setting), announce=False)
-        live.apply()
-        scored[label] = {k: v for k, v in score(live.model, tok).items() if k != "outputs" and k != "sample_reply"}
+        key = json.dumps([getattr(cfg.replace(**setting), k) for k in SETTING_KEYS])  # the same merge once
+        if key not in by_setting:
+            p.select(cfg.replace(**setting), announce=False)
+            live.apply()
+            by_setting[key] = {k: v for k, v in score(live.model, tok).items() if k not in ("outputs", "sample_reply")}
+        scored[label] = by_setting[key]
         print(label, scored[label], flush=True)
     live.close()
+    refs = {"reasoning": scored["reasoning expert"], "domain": scored["domain expert"]}
+    tried = {f"candidate {c.index}: {c.label()}": c for c in result.candidates}
+    kept = keep(scored)
+    best_label = max(tried, key=lambda k: (min_kept(scored[k], refs), kept[k]["keep_mean"]))  # ties: the mean
+    pick_label = f"candidate {result.recommended}: {result.best().label()}"
     p.close()
     out = {
         "command": "python benchmarks/tuner/run.py " + " ".join(argv or sys.argv[1:]),
@@ -213,8 +266,23 @@ def main(argv: list[str] | None = None) -> dict:
         "seconds_per_candidate": round(tune_seconds / max(len(result.candidates), 1), 2),
         "candidates": [{"label": c.label(), "kept": c.kept, "seconds": c.seconds} for c in result.candidates],
         "benchmark_scores": scored,
-        "keep": (kept := keep(scored)),
+        "keep": kept,
         "pick_minus_best_dense": round(kept["tuner's pick"]["keep_mean"] - max(kept[k]["keep_mean"] for k in DENSE), 4),
+        "objective": args.objective,
+        "holdout": args.holdout,
+        "check_rows": result.check_rows,
+        "pick": {
+            "label": pick_label,
+            "min_kept": min_kept(scored[pick_label], refs),
+            **with_intervals(scored[pick_label]),
+        },
+        "best_candidate": {
+            "label": best_label,
+            "min_kept": min_kept(scored[best_label], refs),
+            **with_intervals(scored[best_label]),
+        },
+        "pick_minus_best_candidate": round(min_kept(scored[pick_label], refs) - min_kept(scored[best_label], refs), 4),
+        "cpu": cpu_name(),
         "seconds": round(time.time() - started, 1),
         "torch": torch.__version__,
     }

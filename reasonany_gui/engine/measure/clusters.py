@@ -85,6 +85,11 @@ def cluster(texts: list[str], groups: int, seed: int) -> list[int]:
     return [order[v] for v in labels.tolist()]
 
 
+def group_count(rows: int, want: int) -> int:
+    """How many groups to ask for: groups of about a third of the wanted check rows, 2 to MAX_GROUPS."""
+    return min(MAX_GROUPS, max(2, round(rows / max(want * ROWS_PER_GROUP_SHARE, 1))), max(rows // 2, 1))
+
+
 @dataclass
 class Split:
     """Which rows the checks use, each one's group, and what the split could and could not keep apart."""
@@ -105,16 +110,21 @@ def split_rows(
     seed: int,
     log: Callable[[str], None] | None = None,
     name: str = "the data",
+    by_group: bool = True,
 ) -> Split:
     """Hold out groups for the checks: of the rows scoring did not use, take up to a third of `want` rows from
     each group, the groups scoring touched least first (seeded order among equals), until `want` rows are held
-    out. Falls back to a seeded random choice of
-    the unused rows, with a log line, when the file has a single group."""
+    out. Falls back to a seeded random choice of the unused rows, with a log line, when the file has a single
+    group. `by_group=False` is the earlier rule, kept for comparison: the last `want` unused rows in file order
+    (their groups are still recorded)."""
     free = [i for i in range(len(samples)) if i not in used]
-    k = min(MAX_GROUPS, max(2, round(len(samples) / max(want * ROWS_PER_GROUP_SHARE, 1))), max(len(samples) // 2, 1))
-    labels = cluster([prompt_of(s) for s in samples], k, seed)
+    labels = cluster([prompt_of(s) for s in samples], group_count(len(samples), want), seed)
     n_groups = len(set(labels))
     rng = random.Random(seed)
+    if not by_group:
+        last = free[-want:] if want > 0 else []
+        shared = sum(1 for i in used if labels[i] in {labels[j] for j in last})
+        return Split(last, [labels[i] for i in last], n_groups, len({labels[i] for i in last}), shared, "last")
     if n_groups < 2:
         if log is not None:
             log(

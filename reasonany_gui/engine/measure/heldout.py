@@ -50,14 +50,14 @@ class CheckRows:
 
 
 def heldout_rows(
-    cfg: MergeConfig, spec: str, max_rows: int, log: Callable[[str], None] | None = None
+    cfg: MergeConfig, spec: str, max_rows: int, log: Callable[[str], None] | None = None, by_group: bool = True
 ) -> tuple[list[Sample], Split]:
     """Rows of `spec` the run's calibration choice does not use, held out by phrasing group (clusters.split_rows):
     the groups the scoring rows fall in least, so the checks are phrased unlike what the scores saw."""
     from .evaluate import calibration_rows
 
     samples = load_samples(spec)
-    split = split_rows(samples, calibration_rows(cfg, spec), max_rows, cfg.seed, log, spec)
+    split = split_rows(samples, calibration_rows(cfg, spec), max_rows, cfg.seed, log, spec, by_group)
     return [samples[i] for i in split.rows], split
 
 
@@ -101,12 +101,13 @@ def check_rows(
     tokenizer: Any,
     max_rows: int = DEFAULT_CHECK_ROWS,
     log: Callable[[str], None] | None = None,
+    by_group: bool = True,
 ) -> dict[str, CheckRows]:
     """Each skill's held-out rows, tokenized, with their phrasing groups (too few usable rows is an InputError
     that says what to change)."""
     out: dict[str, CheckRows] = {}
     for skill, spec in (("reasoning", cfg.reasoning_data), ("domain", cfg.domain_data)):
-        samples, split = heldout_rows(cfg, spec, max_rows, log)
+        samples, split = heldout_rows(cfg, spec, max_rows, log, by_group)
         encoded = [(encode_reply(s, tokenizer, cfg.max_length), g) for s, g in zip(samples, split.groups, strict=True)]
         usable = [(item, g) for item, g in encoded if len(item[0]) - max(item[1], 1) >= 1]
         if len(usable) < MIN_CHECK_ROWS:

@@ -163,7 +163,10 @@ class Tuner:
         listener: Listener | None = None,
         cancel: CancelToken | None = None,
         objective: str = DEFAULT_OBJECTIVE,
+        holdout: str = "groups",
     ) -> None:
+        if holdout not in ("groups", "last"):
+            raise InputError(f"holdout = {holdout!r}: use groups (by phrasing group) or last (the last unused rows).")
         if objective not in OBJECTIVES:
             raise InputError(f"objective = {objective!r}: use one of {', '.join(OBJECTIVES)} (docs/TUNING.md).")
         if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
@@ -173,7 +176,7 @@ class Tuner:
         self.p = pipeline
         self.budget, self.minutes = budget, minutes
         self.checks, self.n_check_rows, self.check_tokens = checks, check_rows, check_tokens
-        self.decide_tokens, self.objective = decide_tokens, objective
+        self.decide_tokens, self.objective, self.holdout = decide_tokens, objective, holdout
         #: per skill, where the expert's greedy replies part from the base's (set after the references)
         self.decisions: dict[str, list[Decision]] = {}
         self.listener = listener or null_listener
@@ -193,7 +196,7 @@ class Tuner:
         from ..data.calibration import load_tokenizer as _load_tokenizer
 
         tokenizer = _load_tokenizer(p.ckpts[cfg.tokenizer_source].path)
-        rows = check_rows(cfg, tokenizer, self.n_check_rows, self._log)
+        rows = check_rows(cfg, tokenizer, self.n_check_rows, self._log, self.holdout == "groups")
         self.listener(StageStarted("tune", "Finding a good setting", 0, 1))
         live = LiveMerge(p)
         try:
@@ -280,6 +283,28 @@ class Tuner:
                     "is judged by the reply loss alone."
                 )
 
+    def _evidence(self, rows: dict[str, CheckRows]) -> str:
+        """Plain words: which checks decided the pick, and that its shares are estimates from them."""
+        parts = []
+        for skill, r in rows.items():
+            groups = r.split.get("check_groups")
+            where = f" in {groups} phrasing groups" if r.split.get("how") == "groups" else ""
+            n = len(self.decisions.get(skill, []))
+            parts.append(f"{len(r.items)} {skill} rows{where} ({n} behaviour decisions)")
+        text = (
+            f"Decided by rows of your data that scoring did not use: {' and '.join(parts)}"
+            + (", and your checks file" if self.checks is not None else "")
+            + "."
+        )
+        if self.objective == "worst":
+            text += " Each skill's share is its worst phrasing group's."
+        elif self.objective == "spread":
+            text += " Each skill's share is its groups' mean less their spread."
+        return text + (
+            " The shares are estimates from these checks: held-out rows of your own files are phrased like the "
+            "rows the merge was scored on, so check the result on prompts of your own (Evaluate)."
+        )
+
     def _select(self, setting: dict[str, Any]) -> None:
         cfg = self.user_config.replace(**setting)
         if cfg.needs_scores and not self.user_config.needs_scores:
@@ -364,7 +389,7 @@ class Tuner:
             raise CancelledError() if self.cancel.cancelled else InputError("No candidate could be measured.")
         best = recommend(cands)
         front = pareto(cands)
-        summary = summarize(cands, best)
+        summary = summarize(cands, best) + " " + self._evidence(rows)
         self._log(summary)
         return TuneResult(
             cands,
