@@ -70,7 +70,7 @@ class MainWindow(MergeActions, ScreenChoices, Housekeeping):
         self._build_layout()
         self._build_menus()
         self._connect()
-        guard_wheel(self)  # value fields take the wheel only when focused: scrolling never edits a setting
+        guard_wheel()  # app-wide: the wheel scrolls the page, it never edits a value or switches a tab
         self.restore()
         self.fill_recent_runs()
 

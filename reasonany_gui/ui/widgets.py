@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QResizeEvent
+from PySide6.QtGui import QResizeEvent, QWheelEvent
 from PySide6.QtWidgets import (
     QAbstractScrollArea,
     QAbstractSpinBox,
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QScrollArea,
     QSplitter,
+    QTabBar,
     QVBoxLayout,
     QWidget,
 )
@@ -87,46 +88,77 @@ class Banner(QLabel):
 
 
 # ---------------------------------------------------------------------- wheel guard
-class _WheelGuard(QObject):
-    """Spin boxes and combo boxes take the mouse wheel only when they have the keyboard focus.
+#: widgets whose value the wheel would change: spin boxes, combo boxes (a choice may open a file dialog), tab bars
+VALUE_WIDGETS = (QAbstractSpinBox, QComboBox, QTabBar)
 
-    Why: on a long scrolling screen the wheel must scroll the page; Qt's default lets every value field
-    under the pointer eat the wheel and change silently ("Samples" 100 -> 97 while scrolling). The event goes
-    to the enclosing scroll area instead (explicitly: Qt does not propagate synthesized wheel events).
+
+class _WheelGuard(QObject):
+    """One filter on the whole application: the wheel never changes a value, it scrolls the page.
+
+    Why app-wide and regardless of focus: a user scrolling a long screen passes over fields they clicked a moment
+    ago; letting a focused field take the wheel changed "Max tokens" 256 -> 8 without a sign (issue 23). A value
+    changes only by typing, the arrows or the keyboard. Over a spin box, combo box or tab bar (or a part of one,
+    such as a spin box's text field) the wheel goes to the nearest enclosing area that can scroll that way,
+    sent explicitly since Qt does not propagate a wheel event a filter took; with none, it is dropped. An open
+    combo box list is a scroll area of its own and scrolls as usual. Every value widget, including those of
+    dialogs made later, is given click/tab focus when it is polished, so the wheel never focuses it either.
     """
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt naming
-        if event.type() != QEvent.Type.Wheel or not isinstance(obj, QWidget) or _has_focus(obj):
+        kind = event.type()
+        if kind == QEvent.Type.Polish and isinstance(obj, VALUE_WIDGETS):
+            obj.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
             return False
-        area = obj.parentWidget()
-        while area is not None and not isinstance(area, QAbstractScrollArea):
-            area = area.parentWidget()
+        if kind != QEvent.Type.Wheel or not isinstance(obj, QWidget) or not isinstance(event, QWheelEvent):
+            return False
+        if _value_widget_of(obj) is None:
+            return False
+        area = _scrollable_area(obj, vertical=abs(event.angleDelta().y()) >= abs(event.angleDelta().x()))
         if area is not None:
             QApplication.sendEvent(area.viewport(), event)
-        else:
-            event.ignore()
         return True
 
 
-def _has_focus(widget: QWidget) -> bool:
-    focus = QApplication.focusWidget()
-    return widget.hasFocus() or (focus is not None and widget.isAncestorOf(focus))
+def _value_widget_of(widget: QWidget) -> QWidget | None:
+    """The value widget `widget` is (or is part of), unless a scroll area (an open combo list) comes first."""
+    w: QWidget | None = widget
+    while w is not None:
+        if isinstance(w, VALUE_WIDGETS):
+            return w
+        if isinstance(w, QAbstractScrollArea) or w.isWindow():
+            return None
+        w = w.parentWidget()
+    return None
+
+
+def _scrollable_area(widget: QWidget, vertical: bool) -> QAbstractScrollArea | None:
+    """The nearest scroll area around `widget` whose scroll bar in that direction can move."""
+    w = widget.parentWidget()
+    while w is not None:
+        if isinstance(w, QAbstractScrollArea):
+            bar = w.verticalScrollBar() if vertical else w.horizontalScrollBar()
+            if bar.maximum() > bar.minimum():
+                return w
+        w = w.parentWidget()
+    return None
 
 
 _GUARD: _WheelGuard | None = None
 
 
-def guard_wheel(root: QWidget) -> int:
-    """Give every spin box and combo box under `root` the wheel guard and click/tab focus; returns how many."""
+def guard_wheel() -> None:
+    """Install the wheel guard on the application once (idempotent), and give the value widgets that already
+    exist click/tab focus (later ones get it when polished)."""
     global _GUARD
+    app = QApplication.instance()
+    if app is None:
+        raise RuntimeError("guard_wheel needs a QApplication")
     if _GUARD is None:
-        _GUARD = _WheelGuard(QApplication.instance())
-    boxes = [w for w in root.findChildren(QWidget) if isinstance(w, (QAbstractSpinBox, QComboBox))]
-    for box in boxes:
-        box.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        box.removeEventFilter(_GUARD)  # idempotent: guarding twice must not filter twice
-        box.installEventFilter(_GUARD)
-    return len(boxes)
+        _GUARD = _WheelGuard(app)
+        app.installEventFilter(_GUARD)
+    for w in QApplication.allWidgets():
+        if isinstance(w, VALUE_WIDGETS):
+            w.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
 
 # ---------------------------------------------------------------------- layouts that adapt to the width

@@ -281,26 +281,83 @@ def wheel(widget: QWidget, steps: int = -3) -> None:
     QApplication.sendEvent(widget, ev)
 
 
-def test_wheel_scrolls_the_page_and_edits_only_a_focused_field(qtbot, window):
+def value_of(box: QWidget) -> object:
+    """What a value widget shows: a spin box's text, a combo box's choice, a tab bar's tab."""
+    if isinstance(box, QAbstractSpinBox):
+        return box.text()
+    if isinstance(box, QComboBox):  # an editable one (shard size) is its text: focus may match it to an entry
+        return box.currentText() if box.isEditable() else (box.currentIndex(), box.currentText())
+    assert isinstance(box, QTabBar)
+    return box.currentIndex()
+
+
+def value_widgets(root: QWidget) -> list[QWidget]:
+    return [b for b in root.findChildren(QWidget) if isinstance(b, (QAbstractSpinBox, QComboBox, QTabBar))]
+
+
+def wheel_everywhere(qtbot, w, boxes: list[QWidget]) -> list[str]:
+    """Wheel up and down over each box (and its text field), unfocused and then focused; what changed."""
+    before = {id(b): value_of(b) for b in boxes}
+    for box in boxes:
+        parts = [box] + ([box.lineEdit()] if isinstance(box, (QAbstractSpinBox, QComboBox)) and box.lineEdit() else [])
+        for focused in (False, True):
+            if focused:
+                box.setFocus(Qt.FocusReason.TabFocusReason)
+                assert box.hasFocus() or not box.isEnabled(), f"{_name(box)} did not take the focus"
+            for part in parts:
+                wheel(part, -3)
+                wheel(part, 3)
+        w.setFocus()
+    changed = [f"{type(b).__name__} {_name(b)}: {before[id(b)]} -> {value_of(b)}" for b in boxes]
+    return [c for b, c in zip(boxes, changed, strict=True) if value_of(b) != before[id(b)]]
+
+
+def test_the_wheel_never_edits_a_value_or_switches_a_tab(qtbot, merged_window, monkeypatch):
+    """Issue 23: every spin box, combo box and tab bar of every screen, focused or not: the wheel changes nothing,
+    opens no dialog, and over a field on a page that scrolls it scrolls the page."""
+    from PySide6.QtWidgets import QFileDialog
+
+    dialogs: list[str] = []  # "Own file…" chosen by the wheel would open a (blocking) file dialog
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (dialogs.append(str(a[1:2])), ("", ""))[1])
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: (dialogs.append(str(a[1:2])), "")[1])
+    w = merged_window
+    w.activateWindow()
+    qtbot.waitUntil(w.isActiveWindow, timeout=2000)
+    problems: list[str] = []
+    seen = 0
+    for key in PAGES:
+        show(qtbot, w, (1024, 700), key)
+        tabs = range(w.results.tabs.count()) if key == "results" else [0]
+        for tab in tabs:
+            if key == "results":
+                w.results.tabs.setCurrentIndex(tab)
+                QApplication.processEvents()
+            boxes = [b for b in value_widgets(w.pages[key]) if b.isVisibleTo(w)]
+            seen += len(boxes)
+            problems += [f"{key}/{tab}: {p}" for p in wheel_everywhere(qtbot, w, boxes)]
+            assert QApplication.activeModalWidget() is None, f"{key}: the wheel opened a dialog"
+            if key == "results":
+                assert w.results.tabs.currentIndex() == tab, "the wheel switched the Results tab"
+    assert seen > 30 and not problems, "\n".join(problems)
+    assert not dialogs, f"the wheel opened file dialogs: {dialogs}"
+
+
+def test_the_wheel_over_a_focused_field_scrolls_the_page(qtbot, window):
     w = window
     w.resize(1024, 700)
     w.go("settings")
     w.settings.adv_toggle.setChecked(True)
     qtbot.wait(50)
-    samples = w.settings.fields["samples"]
-    storage = w.settings.fields["accumulators"]
-    boxes = [f for f in w.findChildren(QWidget) if isinstance(f, (QAbstractSpinBox, QComboBox))]
-    assert boxes and all(b.focusPolicy() == Qt.FocusPolicy.StrongFocus for b in boxes)  # no focus from the wheel
+    samples, storage = w.settings.fields["samples"], w.settings.fields["accumulators"]
+    assert all(b.focusPolicy() == Qt.FocusPolicy.StrongFocus for b in value_widgets(w))  # the wheel gives no focus
     before = (samples.value(), storage.currentIndex())
     area = w.stack.currentWidget()
     area.verticalScrollBar().setValue(0)
-    wheel(samples)
-    wheel(storage)
-    wheel(samples.lineEdit())
-    assert (samples.value(), storage.currentIndex()) == before  # the issue: 100 -> 97, Automatic -> In RAM
-    assert area.verticalScrollBar().value() > 0  # ... and the page scrolled instead
-    # a field the user clicked into does take the wheel
     samples.setFocus()
     qtbot.waitUntil(samples.hasFocus, timeout=2000)
-    wheel(samples, steps=1)
+    wheel(samples)  # the issue: "Samples" 100 -> 97 while scrolling the page over the field just clicked
+    wheel(storage)
+    assert (samples.value(), storage.currentIndex()) == before
+    assert area.verticalScrollBar().value() > 0  # ... the page scrolled instead
+    samples.stepUp()  # the arrows and the keyboard still change it
     assert samples.value() == before[0] + 1
