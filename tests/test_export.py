@@ -266,3 +266,18 @@ def test_row_chunks_write_the_same_file(qwen_merge, tmp_path, monkeypatch):
     whole = export_gguf(qwen_merge, "q4_1", tmp_path / "whole.gguf").gguf.read_bytes()
     monkeypatch.setattr(gguf, "CHUNK_WEIGHTS", 200)  # a few rows at a time
     assert export_gguf(qwen_merge, "q4_1", tmp_path / "chunked.gguf").gguf.read_bytes() == whole
+
+
+def test_pre_tokenizer_names_come_from_the_split_regex():
+    """Qwen2/2.5 and Llama 3 tokenizers get llama.cpp's names for their split (the regex in tokenizer.json)."""
+    from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_PRE_TOKENIZER_SPLITS
+
+    from reasonany_gui.engine.output.gguf_vocab import pre_tokenizer_name
+
+    def tokenizer_json(regex: str) -> dict:
+        split = {"type": "Split", "pattern": {"Regex": regex}, "behavior": "Isolated"}
+        return {"pre_tokenizer": {"type": "Sequence", "pretokenizers": [split, {"type": "ByteLevel"}]}}
+
+    assert pre_tokenizer_name(tokenizer_json(GGUF_PRE_TOKENIZER_SPLITS["qwen2"])) == "qwen2"
+    assert pre_tokenizer_name(tokenizer_json(GGUF_PRE_TOKENIZER_SPLITS["llama3"])) == "llama-bpe"
+    assert pre_tokenizer_name({"pre_tokenizer": {"type": "ByteLevel", "use_regex": True}}) == "default"
