@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--check-rows", type=int, default=24)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--objective", default="mean", help="the tuner's objective: mean, worst or spread")
-    ap.add_argument("--holdout", default="groups", help="check rows: groups (by phrasing group) or last (earlier)")
+    ap.add_argument("--holdout", default="last", help="check rows: last (the tuner's default) or groups")
     ap.add_argument(
         "--recipe-checks",
         action="store_true",

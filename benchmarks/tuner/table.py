@@ -66,8 +66,9 @@ def pick_row(path: Path) -> str:
         for skill, v in d["check_rows"].items()
     )
     name = pick["label"].split(": ", 1)[1]
+    rows = d["check_rows"]["domain"]["rows"]
     return (
-        f"| {d['trio']} | {d.get('holdout', 'groups')}, {d['objective']} | {name} | {ci(pick['reasoning'])} / "
+        f"| {d['trio']} | {d.get('holdout', 'groups')} {rows}, {d['objective']} | {name} | {ci(pick['reasoning'])} / "
         f"{ci(pick['domain'])} | {pick['min_kept']:.2f} | {best['label'].split(': ', 1)[1]} | "
         f"{ci(best['reasoning'])} / {ci(best['domain'])} | {best['min_kept']:.2f} | "
         f"{d['pick_minus_best_candidate']:+.2f} | {keep[pick['label']]['keep_mean']:.2f} | "

@@ -2,9 +2,9 @@
 decisions (where an expert's greedy reply first parts from the base's, and which way a merge goes there).
 
 Why held-out rows: a merge is scored on rows its masks were not chosen from, so the tuner does not reward a
-setting for fitting the calibration data (docs/TUNING.md). Why held out by phrasing group (clusters.py): rows
-drawn at random share their template with the scoring rows, and a merge that keeps a skill only on familiar
-phrasings looks as good there as one that keeps it everywhere.
+setting for fitting the calibration data (docs/TUNING.md). The rows can also be held out by phrasing group
+(clusters.py), so that they share fewer templates with the scoring rows; each row's group is recorded either
+way, for the per-group objectives (objective.py). tune.DEFAULT_HOLDOUT says which the tuner uses, and why.
 """
 
 from __future__ import annotations
@@ -50,10 +50,10 @@ class CheckRows:
 
 
 def heldout_rows(
-    cfg: MergeConfig, spec: str, max_rows: int, log: Callable[[str], None] | None = None, by_group: bool = True
+    cfg: MergeConfig, spec: str, max_rows: int, log: Callable[[str], None] | None = None, by_group: bool = False
 ) -> tuple[list[Sample], Split]:
-    """Rows of `spec` the run's calibration choice does not use, held out by phrasing group (clusters.split_rows):
-    the groups the scoring rows fall in least, so the checks are phrased unlike what the scores saw."""
+    """Rows of `spec` the run's calibration choice does not use: by phrasing group (clusters.split_rows, the groups
+    the scoring rows fall in least) or, `by_group=False`, the last `max_rows` of them in file order."""
     from .evaluate import calibration_rows
 
     samples = load_samples(spec)
@@ -101,7 +101,7 @@ def check_rows(
     tokenizer: Any,
     max_rows: int = DEFAULT_CHECK_ROWS,
     log: Callable[[str], None] | None = None,
-    by_group: bool = True,
+    by_group: bool = False,
 ) -> dict[str, CheckRows]:
     """Each skill's held-out rows, tokenized, with their phrasing groups (too few usable rows is an InputError
     that says what to change)."""
