@@ -4,8 +4,6 @@ the plain-word errors, and that a cancel commits nothing."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import yaml
 
@@ -31,24 +29,19 @@ ALWAYS = [
 
 @pytest.fixture
 def out(tmp_path):
-    """A merged output folder as the writer leaves it (file contents do not matter to the upload), with inputs
-    from the Hub (a repo id, a Hub cache path) and one from a local folder."""
+    """A merged output folder as the writer leaves it (file contents do not matter to the upload)."""
     out = tmp_path / "m"
     (out / "reasonany").mkdir(parents=True)
     for name in ALWAYS[:-1]:
         (out / name).write_text(f"{name} contents")
-    (out / "README.md").write_text("---\ntags:\n- merge\n---\n\n# Merged model: m\n\nMade with ReasonAny GUI.\n")
-    (out / "notes.txt").write_text("a user's own file: not part of the model")
-    cache = tmp_path / "hub" / "models--Qwen--Qwen2.5-0.5B" / "snapshots" / "abc123"
-    models = {
-        "base": {"spec": str(cache), "path": str(cache)},
-        "reasoning": {"spec": "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", "path": "/x/y"},
-        "domain": {"spec": str(tmp_path / "my-local-domain-model"), "path": str(tmp_path / "my-local-domain-model")},
-    }
-    (out / "reasonany" / "report.json").write_text(json.dumps({"method": "reasonany", "models": models}))
-    (out / "reasonany" / "eval.json").write_text(
-        json.dumps({"perplexity": {"domain.jsonl": {"merged": 3.25, "base": 4.5}}, "verdict": ["Kept both skills."]})
+    # the card the merge wrote (engine/output/card.py): Hub ids only in base_model, the evaluation section
+    (out / "README.md").write_text(
+        "---\nlibrary_name: transformers\ntags:\n- merge\n- reasonany\n- reasonany-gui\nbase_model:\n"
+        "- Qwen/Qwen2.5-0.5B\n- deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B\nbase_model_relation: merge\n---\n\n"
+        "# Merged model: m\n\nMade with ReasonAny GUI.\n\n## Evaluation\n\n| data | merged |\n| --- | --- |\n"
+        "| domain.jsonl | 3.25 |\n"
     )
+    (out / "notes.txt").write_text("a user's own file: not part of the model")
     for name in ("report.html", "run.yaml", "masks.safetensors", "conflicts.safetensors", "mask_shapes.json"):
         (out / "reasonany" / name).write_text(name)
     return out
@@ -111,15 +104,23 @@ def card_yaml(card: str) -> dict:
     return yaml.safe_load(card.split("---")[1])
 
 
-def test_plan_lists_the_model_files_and_a_card_with_hub_ids_only(out):
+def test_plan_lists_the_model_files_and_the_merges_card(out):
     plan = hub.plan_publish(out, "me/m")
     assert sorted(f.path_in_repo for f in plan.files) == sorted(ALWAYS)
     assert plan.total_bytes == sum(f.size for f in plan.files) > 0
     meta = card_yaml(plan.card)
-    assert meta["base_model"] == ["Qwen/Qwen2.5-0.5B", "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"]  # no local path
-    assert meta["tags"] == ["merge", "reasonany", "gguf"] and meta["base_model_relation"] == "merge"
-    assert "my-local-domain-model" not in plan.card
-    assert "# Merged model: m" in plan.card and "| domain.jsonl | merged 3.25, base 4.50 |" in plan.card
+    assert meta["base_model"] == ["Qwen/Qwen2.5-0.5B", "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"]
+    assert meta["tags"] == ["merge", "reasonany", "reasonany-gui", "gguf"] and meta["base_model_relation"] == "merge"
+    assert meta["pipeline_tag"] == "text-generation"
+    assert "# Merged model: m" in plan.card and "| domain.jsonl | 3.25 |" in plan.card  # the evaluation goes along
+
+
+def test_a_card_naming_a_local_folder_is_refused(out):
+    """The merge's card names Hub models only (output/card.py); a hand-edited one naming a folder is stopped here."""
+    readme = out / "README.md"
+    readme.write_text(readme.read_text().replace("- Qwen/Qwen2.5-0.5B", "- /home/me/models/base"))
+    with pytest.raises(InputError, match="base_model '/home/me/models/base' is not a Hub repo id"):
+        hub.plan_publish(out, "me/m")
 
 
 def test_run_files_go_only_when_asked(out):

@@ -12,12 +12,10 @@ the upload: the Hub's own validation is an online call.
 from __future__ import annotations
 
 import fnmatch
-import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..core.errors import CancelledError, InputError
 from ..core.events import CancelToken
@@ -25,8 +23,6 @@ from ..core.paths import RUN_DIR, run_files
 from .download import SIDE_FILES, SIDE_PATTERNS, stored_token
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}$")
-#: a model in huggingface_hub's cache: .../models--OWNER--NAME/snapshots/REVISION
-_CACHE_PATH = re.compile(r"models--([^/\\]+?)--([^/\\]+)[/\\]snapshots[/\\]")
 CARD = "README.md"
 TAGS = ("merge", "reasonany")
 #: the run files a user may add (name for the choice → files inside OUT/reasonany/); they can hold local paths
@@ -36,20 +32,6 @@ OPTIONAL = {
     "masks": ("masks.safetensors", "conflicts.safetensors", "mask_shapes.json"),
 }
 ALWAYS_PATTERNS = ("*.safetensors", "model.safetensors.index.json", "*.gguf", "Modelfile", *SIDE_FILES, *SIDE_PATTERNS)
-
-
-def hub_repo_id(spec: str, path: str | None = None) -> str | None:
-    """The Hub repo id a merge input came from (`owner/name` as typed, or read from its Hub cache path), else None.
-
-    Why: a card's `base_model` and a GGUF's base-model links must name Hub repos, never a user's local folders."""
-    spec = str(spec or "").strip()
-    if _REPO_ID.match(spec) and not Path(spec).exists():
-        return spec
-    for text in (spec, str(path or "")):
-        m = _CACHE_PATH.search(text.replace("\\", "/") + "/")
-        if m:
-            return f"{m.group(1)}/{m.group(2)}"
-    return None
 
 
 @dataclass(frozen=True)
@@ -111,44 +93,23 @@ def _always(name: str) -> bool:
     return any(fnmatch.fnmatch(name, p) for p in ALWAYS_PATTERNS)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-
-def card_metadata(out: Path, gguf: bool = False) -> dict[str, Any]:
-    """The card's YAML metadata: base models as Hub ids (inputs from the Hub only), tags, library."""
-    models = _read_json(run_files(out) / "report.json").get("models") or {}
-    bases = [hub_repo_id(str(m.get("spec") or ""), m.get("path")) for m in models.values()]
-    data: dict[str, Any] = {
-        "library_name": "transformers",
-        "pipeline_tag": "text-generation",
-        "tags": [*TAGS, *(["gguf"] if gguf else [])],
-    }
-    repos = list(dict.fromkeys(b for b in bases if b))
-    if repos:
-        data["base_model"] = repos
-        data["base_model_relation"] = "merge"
-    return data
-
-
 def build_card(out: Path, gguf: bool = False) -> str:
-    """The model card: the folder's README.md text (the merge's summary) under metadata from `card_metadata`,
-    plus the evaluation when one was run. Validated locally (`validate_card`)."""
+    """The model card: the README.md the merge wrote (engine/output/card.py: the summary, Hub ids only as
+    `base_model`, the evaluation once run) with the tags and task the Hub's search uses added. Validated locally.
+
+    Why not a card of its own: one place (output/card.py) decides what a merge's public card says."""
     from huggingface_hub import ModelCard, ModelCardData
 
     readme = Path(out) / CARD
-    body = ModelCard(readme.read_text(encoding="utf-8")).text if readme.is_file() else f"# {Path(out).name}\n"
-    evaluation = _read_json(run_files(out) / "eval.json")
-    if evaluation.get("perplexity") and "## Evaluation" not in body:
-        rows = [
-            f"| {data} | " + ", ".join(f"{role} {v:.2f}" for role, v in vals.items()) + " |"
-            for data, vals in evaluation["perplexity"].items()
-        ]
-        verdict = "\n".join(f"- {line}" for line in evaluation.get("verdict") or [])
-        body += "\n\n## Evaluation\n\n| data | perplexity (lower is better) |\n| --- | --- |\n" + "\n".join(rows)
-        body += f"\n\n{verdict}\n" if verdict else "\n"
-    data = ModelCardData(**card_metadata(out, gguf))
-    text = f"---\n{data.to_yaml()}\n---\n\n{body.lstrip()}"
+    if readme.is_file():
+        card = ModelCard(readme.read_text(encoding="utf-8"))
+    else:  # a folder from before cards were written: a title under the metadata below
+        card = ModelCard(f"---\nlibrary_name: transformers\n---\n\n# {Path(out).name}\n")
+    data = card.data.to_dict()
+    tags = list(dict.fromkeys([*(data.get("tags") or []), *TAGS, *(["gguf"] if gguf else [])]))
+    data |= {"tags": tags, "library_name": data.get("library_name") or "transformers"}
+    data.setdefault("pipeline_tag", "text-generation")
+    text = f"---\n{ModelCardData(**data).to_yaml()}\n---\n\n{card.text.lstrip()}"
     validate_card(text)
     return text
 

@@ -26,8 +26,8 @@ from ..core.errors import InputError
 from ..core.events import CancelToken
 from ..core.paths import run_files
 from ..io.checkpoints import Checkpoint
-from ..io.publish import hub_repo_id
 from ..io.writer import TMP_MARK, check_free_space, write_error, write_text
+from .card import hub_repo_id
 from .gguf_vocab import Vocab, add_vocab, read_vocab
 
 #: transformers architecture → llama.cpp architecture (Mistral is llama to llama.cpp, as its converter writes it)
