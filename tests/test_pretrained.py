@@ -21,9 +21,7 @@ sys.path.insert(0, str(ROOT / "benchmarks" / "pretrained"))
 pytestmark = pytest.mark.slow
 
 if importlib.util.find_spec("gguf") is None:
-    pytest.skip(
-        "the gguf package is not installed (a core dependency: pip install -e .)", allow_module_level=True
-    )
+    pytest.skip("the gguf package is not installed (a core dependency: pip install -e .)", allow_module_level=True)
 
 import make_trio as M  # noqa: E402
 
