@@ -71,6 +71,7 @@ class ResultActions(WindowBase):
         if self.runner.busy or out_dir is None:
             return
         cfg = self._checked_config()
+        self.session.eval_options["max_new_tokens"] = self.results.reply_tokens()
         self.results.begin_evaluation()
         self.start_job(
             "evaluate",
@@ -99,7 +100,7 @@ class ResultActions(WindowBase):
                 cfg,
                 prompt,
                 device=cfg.device,
-                max_new_tokens=int(self.session.eval_options.get("max_new_tokens", 64)),
+                max_new_tokens=self.results.reply_tokens(),
             ),
             self._answered,
             self._ask_failed,
@@ -132,11 +133,23 @@ class ResultActions(WindowBase):
     def _update_tune_view(self) -> None:
         self.results.set_tune_state(self.session.searchable, self.session.setting())
 
+    def show_session_results(self) -> None:
+        """Every result view shows what the session holds for the run and version shown now, and nothing else.
+
+        Why one place: each view used to be filled by the job that computed it and stayed until overwritten, so
+        after "Open run…" the answers of an earlier merge stood under the new model's name (issue 23)."""
+        self.results.show_results(
+            evaluation=self.session.result("evaluation"),
+            answers=self.session.result("answers"),
+            tune=self.session.run_result("tune"),
+        )
+
     def _show_retuned(self, result: jobs.MergeResult, message: str) -> None:
         """New masks from the measured scores (a re-tune or a search): shown, not yet saved."""
         self.session.retuned(result.pipeline, result.selection)
         cfg = result.pipeline.config
         self.results.set_selection(result.selection, cfg.scope, cfg.method)
+        self.show_session_results()
         self.results.set_output(self.session.out_dir, saved_current=False)
         self.results.show_run_setting(cfg, retunable=True)
         self.status_text.setText(message)
@@ -145,12 +158,12 @@ class ResultActions(WindowBase):
     def _tuned(self, result: jobs.MergeResult) -> None:
         tuned = result.pipeline.tune_result
         section = tuned.report_section() if tuned else None
-        self.results.show_tune_result(section)
         self._show_retuned(
             result,
             "Search finished: the recommended setting is shown. Save this version to keep it, or click another point.",
         )
         self.session.record("tune", section)  # the search found the version now shown
+        self.results.show_tune_result(section)
 
     def _tune_failed(self, exc: BaseException) -> None:
         """The job put the pipeline back as it was (and closed one it built): the masks shown are still true."""
@@ -210,3 +223,4 @@ class ResultActions(WindowBase):
         self.results.set_report(report)
         for kind in ("evaluation", "tune"):
             self.session.record(kind, (report or {}).get(kind))
+        self.show_session_results()

@@ -129,7 +129,8 @@ def test_evaluate_then_clear_the_score_cache(qtbot, window, job_waiter, screensh
     pytest.importorskip("reasonany_gui.engine.measure.evaluate")
     w = window
     w.resize(1440, 900)
-    w.session.eval_options = {"max_samples": 2, "max_length": 32, "max_new_tokens": 4}
+    w.session.eval_options = {"max_samples": 2, "max_length": 32}
+    w.results.evaluation.reply_tokens.setValue(16)  # the shortest reply the user may choose
     qtbot.mouseClick(w.merge_button, Qt.MouseButton.LeftButton)
     assert job_waiter(w)[0] == "finished"
     assert w.results.evaluate.isEnabled()

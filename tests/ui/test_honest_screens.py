@@ -50,12 +50,12 @@ def test_results_after_retune_and_after_a_cancelled_merge(qtbot, window, job_wai
     # a merge that is cancelled: no old masks under a banner that reads as this run's, and an honest Run screen
     w.output.out.setText(str(w.output.out.text()) + "-again")
     qtbot.mouseClick(w.merge_button, Qt.MouseButton.LeftButton)
-    assert res.body.currentIndex() == 0 and "running" in res.empty.text()  # while it runs
+    assert not res.showing_results and "running" in res.empty.text()  # while it runs
     qtbot.mouseClick(w.run_panel.cancel_button, Qt.MouseButton.LeftButton)
     assert w.run_panel.eta.text() == ""  # no "about 6 s left" after Cancel
     state, name, _ = job_waiter(w)
     assert (state, name) == ("failed", "merge")
-    assert res.body.currentIndex() == 0 and "cancelled" in res.empty.text()
+    assert not res.showing_results and "cancelled" in res.empty.text()
     assert res.out_dir is None and not res.where.isVisibleTo(res) and res.inspector.selection is None
     assert heat.data == {} and "No masks" in res.inspector.totals.text()
     assert w.run_panel.eta.text() == "" and w.run_panel.heading.text() == "Cancelled"
@@ -123,9 +123,71 @@ def test_strength_follows_share_and_demo_values_are_labelled(qtbot, trio, picker
     w.close()
 
 
-def test_whole_word_answers():
-    """(The verdicts themselves are the engine's: tests/test_verdicts.py.)"""
-    from reasonany_gui.ui.results.evaluation import whole_words
+def test_answers_are_shown_whole():
+    """Issue 23: a reply is judged by its chain and its final answer, so none is cut with '…'.
+    (The verdicts themselves are the engine's: tests/test_verdicts.py.)"""
+    from reasonany_gui.ui.results.evaluation import whole_reply
 
-    assert whole_words("Kob's mentor is Dax, and Dax's men") == "Kob's mentor is Dax, and Dax's …"
-    assert whole_words("The answer is Pim.") == "The answer is Pim."
+    chain = "Gub's mentor is Kol. Kol's mentor is Toz.\nAnswer: Toz"
+    assert whole_reply(f"\n{chain}\n\n") == chain
+    assert whole_reply("Kob's mentor is Dax, and Dax's men") == "Kob's mentor is Dax, and Dax's men"
+
+
+def test_every_view_belongs_to_its_run(qtbot, window, job_waiter, monkeypatch, tmp_path):
+    """Issue 23: open run A, ask a question, open run B: no answer, evaluation or search of A is shown."""
+    from reasonany_gui.ui import jobs
+
+    w = window
+    runs = []
+    for name in ("run-a", "run-b"):
+        w.output.out.setText(str(tmp_path / name))
+        qtbot.mouseClick(w.merge_button, Qt.MouseButton.LeftButton)
+        state, _name, result = job_waiter(w)
+        assert state == "finished", result
+        runs.append(result.out)
+
+    def fake_ask(out_dir, config, prompt, device="auto", max_new_tokens=96):
+        return lambda _listener, _cancel: {
+            "prompt": prompt,
+            "outputs": {r: f"answer of {out_dir.name}" for r in jobs.ASK_ROLES},
+        }
+
+    monkeypatch.setattr(jobs, "ask_job", fake_ask)
+    res = w.results
+    w.open_run(runs[0])
+    assert job_waiter(w)[:2] == ("finished", "open")
+    res.evaluation.prompt.setText("Who is Kob's grand-mentor?")
+    qtbot.mouseClick(res.evaluation.ask_button, Qt.MouseButton.LeftButton)
+    assert job_waiter(w)[:2] == ("finished", "ask")
+    assert res.evaluation.answers["merged"].toPlainText() == "answer of run-a"
+    w.session.record("evaluation", {"perplexity": {"a": {"merged": 2.0, "base": 3.0}}, "generations": []})
+    w.session.record("tune", FAKE_TUNE_SECTION)
+    w.show_session_results()
+    assert res.evaluation.table.rowCount() == 1 and res.tune_view.result is not None
+
+    w.open_run(runs[1])
+    assert job_waiter(w)[:2] == ("finished", "open")
+    assert all(box.toPlainText() == "" for box in res.evaluation.answers.values())
+    assert res.evaluation.result is None and res.evaluation.table.rowCount() == 0
+    assert res.tune_view.result is None
+    # back to A: its report holds no evaluation (the one above was only recorded), and the answers stay gone
+    w.open_run(runs[0])
+    assert job_waiter(w)[:2] == ("finished", "open")
+    assert all(box.toPlainText() == "" for box in res.evaluation.answers.values())
+
+
+#: a finished search as the report keeps it (only what the view reads)
+FAKE_TUNE_SECTION = {
+    "summary": "Recommended: ReasonAny.",
+    "recommended": 0,
+    "pareto": [0],
+    "warnings": [],
+    "candidates": [
+        {
+            "index": 0,
+            "label": "ReasonAny",
+            "setting": {"method": "reasonany", "reasoning_ratio": 0.3, "domain_ratio": 0.3},
+            "kept": {"reasoning": 0.9, "domain": 0.8},
+        }
+    ],
+}

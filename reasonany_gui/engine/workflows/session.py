@@ -120,6 +120,15 @@ class Session:
         stamp, value = self._results.get(kind, (None, None))
         return value if stamp == self.stamp else None
 
+    def run_result(self, kind: ResultKind) -> Any:
+        """The kept result of this kind when it was computed for the run shown now, whatever its version.
+
+        Why apart from result(): a search belongs to the run (it measured the run's scores), and every version picked
+        from its plot (the recommendation, a clicked point) is one of its candidates, so its plot stays while the user
+        moves between them; a new merge or an opened run ends it."""
+        stamp, value = self._results.get(kind, (None, None))
+        return value if stamp is not None and stamp.run == self.stamp.run else None
+
     def _show(self, pipeline: Pipeline, selection: Any, out_dir: Path | str | None, saved: bool) -> None:
         self.pipeline = pipeline
         self.selection = selection

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -38,16 +39,15 @@ EVAL_HINT = (
 VERDICT_COLORS = {"kept": ("ok", "✓"), "partly": ("warn", "≈"), "lost": ("error", "✗"), "unclear": ("info", "?")}
 
 
-def whole_words(text: str, limit: int = 600) -> str:
-    """An answer shown without a cut-off word: a reply that stops mid-sentence (the token limit) ends at its
-    last whole word with '…'."""
-    text = " ".join(str(text).split())
-    if len(text) > limit:
-        text = text[:limit]
-    elif not text or text[-1] in ".!?)\"'»”>":
-        return text
-    cut = text.rsplit(" ", 1)[0] if " " in text else text
-    return cut.rstrip(",;:") + " …"
+#: the reply length offered for Evaluate's prompts and the user's own question (tokens; a reply stops earlier at
+#: the model's end of answer)
+REPLY_TOKENS = (16, 2048, 128)
+
+
+def whole_reply(text: str) -> str:
+    """A reply as the model wrote it, whole: a reasoning merge is judged by its chain and its final answer, so
+    nothing is cut (the boxes scroll). Only blank lines at either end go."""
+    return str(text).strip()
 
 
 class EvaluationView(QWidget):
@@ -87,9 +87,22 @@ class EvaluationView(QWidget):
         self.ask_button = QPushButton("Ask all four models")
         self.ask_button.setToolTip("The base, both experts and the merged model answer your question side by side.")
         self.ask_button.clicked.connect(self._ask)
+        self.reply_tokens = QSpinBox()
+        self.reply_tokens.setRange(*REPLY_TOKENS[:2])
+        self.reply_tokens.setValue(REPLY_TOKENS[2])
+        self.reply_tokens.setSingleStep(32)
+        self.reply_tokens.setSuffix(" tokens")
+        self.reply_tokens.setToolTip(
+            "The longest reply each model may write, for Evaluate's prompts and your own question. A reply stops "
+            "earlier when the model ends its answer; a longer limit shows more of a long chain of thought."
+        )
         ask_row = QHBoxLayout()
         ask_row.addWidget(self.prompt, 1)
         ask_row.addWidget(self.ask_button)
+        length_row = QHBoxLayout()
+        length_row.addWidget(QLabel("Longest reply"))
+        length_row.addWidget(self.reply_tokens)
+        length_row.addStretch(1)
         self.answers: dict[str, QPlainTextEdit] = {}
         answers = QGridLayout()
         for i, role in enumerate(ASK_ROLES):
@@ -116,6 +129,7 @@ class EvaluationView(QWidget):
         lay.addWidget(self.generations, 1)
         lay.addWidget(QLabel("Ask your own question"))
         lay.addLayout(ask_row)
+        lay.addLayout(length_row)
         lay.addLayout(answers)
         self.result: dict[str, Any] | None = None
         self.data_roles: dict[str, str] = {}  # data spec -> "reasoning" | "domain" (for the verdicts)
@@ -129,7 +143,7 @@ class EvaluationView(QWidget):
         """The user's own question answered by each model (or a note while they think / on failure)."""
         outputs = (result or {}).get("outputs") or {}
         for role, box in self.answers.items():
-            box.setPlainText(whole_words(outputs[role]) if role in outputs else note)
+            box.setPlainText(whole_reply(outputs[role]) if role in outputs else note)
 
     def show_result(self, ev: dict[str, Any] | None, note: str = "") -> None:
         self.result = ev
@@ -174,7 +188,7 @@ class EvaluationView(QWidget):
         for g in ev.get("generations") or []:
             lines.append(f"▶ {g.get('prompt', '')}")
             for m, text in sorted((g.get("outputs") or {}).items(), key=lambda kv: _model_order(kv[0])):
-                lines.append(f"  [{m}] {whole_words(text)}")
+                lines.append(f"  [{m}] {whole_reply(text)}")
             lines.append("")
         self.generations.setPlainText("\n".join(lines))
         header = self.table.horizontalHeader().height()

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QStackedWidget,
+    QSizePolicy,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -117,18 +117,22 @@ class ResultsPanel(QWidget):
         empty = QLabel(EMPTY_TEXT)
         self.empty = empty
         empty.setObjectName("emptyState")
-        empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        empty.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+        empty.setContentsMargins(24, 48, 24, 24)
         empty.setWordWrap(True)
-        self.body = QStackedWidget()
-        self.body.addWidget(empty)
-        self.body.addWidget(filled)
+        empty.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)  # at the top, never stretched
+        self.filled = filled
 
         lay = QVBoxLayout(self)
         title = QLabel("6  Results")
         title.setObjectName("pageTitle")
         lay.addWidget(title)
-        lay.addWidget(self.body, 1)
+        lay.addWidget(empty)
+        lay.addWidget(filled, 1)
+        lay.addStretch(0)  # takes the room below the empty state's words (see _show_body)
+        self._layout = lay
         self.inspector.set_selection(None)
+        self._show_body(filled=False)
 
     # ------------------------------------------------------------------ state
     def report_path(self) -> Path | None:
@@ -146,7 +150,7 @@ class ResultsPanel(QWidget):
         self.out_dir = Path(out_dir) if out_dir else None
         self.unsaved = self.out_dir is not None and not saved_current
         self.empty.setText(EMPTY_TEXT)
-        self.body.setCurrentIndex(1 if self.out_dir is not None else 0)
+        self._show_body(filled=self.out_dir is not None)
         if self.out_dir is None:
             self.where.set_message("", "info")
         elif saved_current:
@@ -163,6 +167,19 @@ class ResultsPanel(QWidget):
         self.save_version.setEnabled(not saved_current)
         if self.unsaved:  # an evaluation of the saved model says nothing about the re-tuned masks shown now
             self.evaluation.show_result(None, RETUNED_EVAL_NOTE)
+
+    @property
+    def showing_results(self) -> bool:
+        """Whether the results are shown (else the empty state's words: before any run, while one runs, after a
+        cancelled or failed one)."""
+        return not self.filled.isHidden()
+
+    def _show_body(self, filled: bool) -> None:
+        """The results, or the empty state's words at the top. Why not a stacked widget: it is as tall as its
+        tallest page (in height-for-width too), which put "No results yet" 600 px down, below the fold (issue 23)."""
+        self.filled.setVisible(filled)
+        self.empty.setVisible(not filled)
+        self._layout.setStretch(self._layout.count() - 1, 0 if filled else 1)
 
     def _enable_evaluate(self, busy: bool) -> None:
         self.evaluate.setEnabled(not busy and self.out_dir is not None and not self.unsaved)
@@ -181,8 +198,15 @@ class ResultsPanel(QWidget):
 
     def set_report(self, report: dict[str, Any] | None) -> None:
         self.summary.setText(summary_html(report) if report else "")
-        self.evaluation.show_result((report or {}).get("evaluation"))
-        self.tune_view.set_result((report or {}).get("tune"))
+        self.show_results((report or {}).get("evaluation"), None, (report or {}).get("tune"))
+
+    def show_results(
+        self, evaluation: dict[str, Any] | None, answers: dict[str, Any] | None, tune: dict[str, Any] | None
+    ) -> None:
+        """The evaluation, the answers to the user's question and the search of the run shown (None: none yet)."""
+        self.evaluation.show_result(evaluation)
+        self.evaluation.show_answers(answers)
+        self.tune_view.set_result(tune)
 
     def set_busy(self, busy: bool, job: str = "") -> None:
         self.retune.apply_button.setEnabled(not busy)
@@ -245,6 +269,10 @@ class ResultsPanel(QWidget):
         """A finished evaluation, brought to the front."""
         self.evaluation.show_result(result)
         self.tabs.setCurrentWidget(self.evaluation)
+
+    def reply_tokens(self) -> int:
+        """The longest reply the user allows, in tokens (Evaluate's prompts and the own question)."""
+        return int(self.evaluation.reply_tokens.value())
 
     def show_answers(self, result: dict[str, Any] | None, note: str = "") -> None:
         """The four models' answers to the user's question, or a note in each box (thinking, cancelled, failed)."""
