@@ -166,3 +166,24 @@ def test_a_holder_that_died_does_not_keep_an_entry(tmp_path):
     assert store.clear().in_use == [store.path(key).resolve()]
     store.release()
     assert store.clear().removed == 1
+
+
+# ---------------------------------------------------------------------------- 4: --devices cpu,cpu --tune
+def test_two_cpu_ranks_with_tune_finish_and_write_the_tuned_merge(skilled, tmp_path) -> None:
+    """Before: rc 1 with a raw gloo error, every time: rank 0's tuner identified again, and that called
+    collectives.agree() on a group whose other rank had already left. Rank 1 also scored with the check rows in."""
+    from tests.test_distributed import _free_port, _run_worker, _spawn
+
+    trio, files = skilled
+    home, out = tmp_path / "home", tmp_path / "merged"
+    argv = skills.merge_argv(
+        trio,
+        files,
+        out,
+        *("--devices", "cpu,cpu", "--samples", "40", "--max-length", "96", "--quiet"),
+        *("--tune", "--budget", "1", "--check-rows", "8"),
+    )
+    _spawn(_run_worker, (str(home), _free_port(), argv, -1))
+    assert (home / "rank0.code").read_text() == "0" and (home / "rank1.code").read_text() == "0"
+    assert (run_files(out) / "tune.json").is_file()
+    assert MergeConfig.from_yaml(run_files(out) / "run.yaml").samples == 32  # both ranks held the 8 rows out

@@ -174,6 +174,7 @@ class Pipeline:
         if not cfg.needs_scores:
             if not self.ckpts:
                 self.check()
+            collectives.leave_group()
             return
         self.prepare(cfg)
         todo: dict[str, list[str]] = {}
@@ -211,6 +212,7 @@ class Pipeline:
                 del model
                 if self._dev.type == "cuda":
                     torch.cuda.empty_cache()
+        collectives.leave_group()  # the job's only collective phase is over: rank 0 goes on alone
 
     def prepare(self, cfg: MergeConfig | None = None) -> dict[str, calibration.CalibrationSet]:
         """The calibration sets, tokenized by the tokenizer source (kept: identify and a re-tune reuse them)."""

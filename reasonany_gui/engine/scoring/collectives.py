@@ -88,9 +88,27 @@ def world_from_env(env: Mapping[str, str] | None = None) -> World | None:
     return World(rank, size, local)
 
 
+#: set once the job's collective phase (identification) is over on this rank: see leave_group
+_alone = False
+
+
 def active() -> bool:
-    """Whether a process group is up (this process scores a share and joins the reductions)."""
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    """Whether a process group is up and still in use (this process scores a share and joins the reductions)."""
+    return not _alone and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def leave_group() -> None:
+    """End this rank's part in the job's collectives: one barrier with every other rank, then single-process.
+
+    Why: identification is the only collective phase. Afterwards rank 0 selects, tunes and writes alone, and the
+    other ranks exit; a later collective on rank 0 (the tuner identifies again, which agrees on the plan) would
+    wait on peers that have left (issue 22: `--devices cpu,cpu --tune` failed every time with a gloo error). The
+    barrier, here and not at the group's teardown, also means the peers never wait for rank 0's whole search and
+    write (which can outlast the collectives' timeout). Every rank calls this at the end of identification."""
+    global _alone
+    if active():
+        dist.barrier()
+        _alone = True
 
 
 def is_writer() -> bool:
@@ -212,8 +230,9 @@ class ProcessGroup:
         return self
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
+        global _alone
         if self._owned and dist.is_initialized():
-            if exc_type is None:
+            if exc_type is None and not _alone:
                 # every rank past its last collective before any tears its side down: a non-root rank returns
                 # from gloo's reduce as soon as its part is sent, and destroying the group while rank 0 still
                 # receives aborted that rank ("terminate called without an active exception", 1 run in 5 here)
@@ -221,6 +240,7 @@ class ProcessGroup:
                     dist.barrier()
             dist.destroy_process_group()
         self._owned = False
+        _alone = False
 
 
 def exit_rank(code: int) -> NoReturn:

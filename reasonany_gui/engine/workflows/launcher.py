@@ -25,7 +25,7 @@ from ..core.errors import CancelledError, InputError, ReasonAnyError
 from ..run.pipeline import Pipeline
 from ..scoring.collectives import ProcessGroup, is_writer, rank_devices, ranks_needed, relayed, world_from_env
 from ..settings.config import MergeConfig
-from .merge import merge
+from .merge import hold_out_check_rows, merge
 
 
 # ---------------------------------------------------------------------- the pipeline on every rank
@@ -39,6 +39,8 @@ def run_rank(pipe: Pipeline, tune: dict[str, Any] | None = None) -> Path | None:
         return merge(pipe, tune)
     try:
         pipe.check()
+        if tune is not None:  # the same samples as rank 0 scores: without the rows it holds out for the checks
+            hold_out_check_rows(pipe, tune)
         pipe.identify()
     finally:
         pipe.close()

@@ -24,16 +24,21 @@ def merge(pipe: Pipeline, tune: Mapping[str, Any] | None = None, keep_open: bool
         return pipe.run(keep_open=keep_open)
     with pipe.running(keep_open):
         pipe.check()
-        # before scoring: the checks need rows that scoring never sees
-        config, notes = reserve_check_rows(pipe.config, tune.get("check_rows", DEFAULT_CHECK_ROWS))
-        pipe.adopt(config)
-        for note in notes:
-            pipe.log(note, "warning")
+        hold_out_check_rows(pipe, tune)
         pipe.check_output()  # a bad output folder or a too small disk is refused before hours of identification
         pipe.identify()
         tune_pipeline(pipe, **tune)
         pipe.select()
         return pipe.write()
+
+
+def hold_out_check_rows(pipe: Pipeline, tune: Mapping[str, Any]) -> None:
+    """Before scoring, on every rank of a multi-process run alike: the tuner's checks need rows that scoring
+    never sees, so `samples` may be lowered (with a warning saying so)."""
+    config, notes = reserve_check_rows(pipe.config, tune.get("check_rows", DEFAULT_CHECK_ROWS))
+    pipe.adopt(config)
+    for note in notes:
+        pipe.log(note, "warning")
 
 
 def tune_pipeline(pipe: Pipeline, **options: Any) -> TuneResult:
