@@ -33,6 +33,7 @@ from ..core.paths import RUN_DIR
 from ..data import calibration, demo
 from ..data.presets import resolve_spec
 from ..data.samples import Sample, load_samples
+from ..io.checkpoints import Checkpoint
 from ..io.loading import load_model
 from ..io.resolve import resolve_model
 from ..settings.config import ROLES, MergeConfig
@@ -51,6 +52,17 @@ def load_for_eval(model_dir: Path, device: torch.device | str = "cpu") -> tuple[
     model = load_model(Path(model_dir), eval_dtype(device), device)
     model.eval()
     return model, calibration.load_tokenizer(Path(model_dir))
+
+
+def check_folders(models: dict[str, Path], allow_pickle: bool = False) -> None:
+    """Open every model folder's config, index and weight headers before any work (InputError naming the file):
+    a merged folder with a deleted shard used to fail with a raw FileNotFoundError after the other models had
+    been measured (issue 22)."""
+    for role, path in models.items():
+        try:
+            Checkpoint(path, allow_pickle).close()
+        except InputError as exc:
+            raise InputError(f"The {role} model: {exc}") from None
 
 
 # ============================================================================ perplexity
@@ -292,6 +304,7 @@ def evaluate_run(
     dev = resolve_device(device)
     models = {role: resolve_model(getattr(cfg, role), cfg.allow_download) for role in ROLES}
     models["merged"] = out_dir
+    check_folders(models, cfg.allow_pickle)
     warnings: list[str] = []
     held: dict[str, list[Sample]] = {}
     heldout_info: dict[str, dict[str, Any]] = {}
