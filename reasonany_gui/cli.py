@@ -237,6 +237,9 @@ def cmd_merge(args: argparse.Namespace, cancel: CancelToken) -> int:
     cfg.validate(need_out=True)
     log.info("merge: %s", cfg.to_dict())
     tune = tune_options(args) if args.tune else None
+    unused = [flag for flag, value in (("--checks", args.checks), ("--minutes", args.minutes)) if value is not None]
+    if unused and not args.tune:
+        raise InputError(f"{' and '.join(unused)} only apply to the setting search: add --tune, or leave them out.")
     from .engine.scoring import collectives
     from .engine.workflows import launcher
 

@@ -3,6 +3,7 @@ code before its fix. docs/RELIABILITY.md ("Round three") lists them with what th
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -187,3 +188,43 @@ def test_two_cpu_ranks_with_tune_finish_and_write_the_tuned_merge(skilled, tmp_p
     assert (home / "rank0.code").read_text() == "0" and (home / "rank1.code").read_text() == "0"
     assert (run_files(out) / "tune.json").is_file()
     assert MergeConfig.from_yaml(run_files(out) / "run.yaml").samples == 32  # both ranks held the 8 rows out
+
+
+# ---------------------------------------------------------------------------- 8: eval with a deleted shard
+def test_eval_of_a_run_with_a_deleted_shard_is_exit_2_naming_the_file(own_run, tmp_path, capsys):
+    """Before: exit 1 and a raw FileNotFoundError, after the three input models had been measured."""
+    _, _, out = own_run
+    copy = shutil.copytree(out, tmp_path / "merged")
+    shard = next(copy.glob("*.safetensors"))
+    index = copy / "model.safetensors.index.json"
+    weight_map = {"model.norm.weight": shard.name, "lm_head.weight": "model-00002-of-00002.safetensors"}
+    index.write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    rc = cli.main(["eval", str(copy), "--max-samples", "1", "--no-compare", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert f"The merged model: {copy} is incomplete" in err and "model-00002-of-00002.safetensors" in err
+    shard.unlink()
+    index.unlink()
+    rc = cli.main(["eval", str(copy), "--max-samples", "1", "--no-compare", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"The merged model: {copy} has a config.json but no weight files" in err, err
+
+
+# ---------------------------------------------------------------------------- 9: --checks
+def test_checks_that_are_a_folder_or_a_fifo_are_named_and_checks_without_tune_are_refused(
+    trio, data_files, tmp_path, capsys
+):
+    """Before: a FIFO or a folder 'does not exist'; --checks without --tune was silently ignored."""
+    import os
+
+    fifo = tmp_path / "checks.fifo"
+    os.mkfifo(fifo)
+    for path, kind in ((tmp_path, "a folder"), (fifo, "a named pipe (FIFO)")):
+        argv = skills.merge_argv(trio, data_files, tmp_path / "m", "--tune", "--checks", str(path), "--quiet")
+        assert cli.main(argv) == 2
+        assert f"Checks file {path} is {kind}, not a file" in capsys.readouterr().err
+    checks = tmp_path / "checks.json"
+    checks.write_text('{"reasoning": [{"prompt": "1+1?", "answer": "2"}]}')
+    assert cli.main(skills.merge_argv(trio, data_files, tmp_path / "m", "--checks", str(checks), "--quiet")) == 2
+    assert "--checks only apply to the setting search: add --tune" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.errors import InputError
+from ..io.checkpoints import special_file_kind
 
 _REFUSAL_MARKS = (
     "i'm sorry",
@@ -50,6 +51,9 @@ class Checks:
     @classmethod
     def load(cls, path: str | Path) -> Checks:
         p = Path(path)
+        kind = "a folder" if p.is_dir() else special_file_kind(p)
+        if kind is not None:
+            raise InputError(f"Checks file {p} is {kind}, not a file. Pick the JSON file of checks (docs/TUNING.md).")
         if not p.is_file():
             raise InputError(f"Checks file {p} does not exist. Check the path.")
         try:
