@@ -128,9 +128,13 @@ class ScoreStore:
         Hold before has(): an entry found afterwards stays until released. Holding twice is one hold."""
         if key in self._holds:
             return
-        with self._gate(key):
-            lock = FileLock(self.root / LOCKS / f"{key}.{os.getpid()}-{uuid.uuid4().hex[:8]}.held")
-            lock.acquire()
+        try:
+            with self._gate(key):
+                lock = FileLock(self.root / LOCKS / f"{key}.{os.getpid()}-{uuid.uuid4().hex[:8]}.held")
+                lock.acquire()
+        except OSError as exc:  # a file system without locks must not stop a merge: it only loses the protection
+            (self.warn or log.warning)(f"The score cache entry {key} could not be marked as in use ({exc}).")
+            return
         self._holds[key] = lock
 
     def release(self) -> None:
