@@ -16,6 +16,7 @@ from .results.evaluation import data_title
 from .texts import describe_value
 from .tune.options import DEFAULT_BUDGET
 from .window_base import WindowBase
+from .window_geometry import place_window
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +27,7 @@ class ScreenChoices(WindowBase):
     _demo_on_first_start: bool
 
     def restore(self) -> None:
-        geometry = self.store.geometry()
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1360, 880)
+        place_window(self, self.store.geometry())
         cfg = self.hidden_config
         self.models.set_recent(self.store.recent("models"))
         try:

@@ -10,7 +10,7 @@ failure, so there is no dispatch on job names and no state shared with a running
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, QUrl
+from PySide6.QtCore import QUrl
 from PySide6.QtGui import QCloseEvent, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import QPushButton
 
@@ -44,7 +44,6 @@ class MainWindow(MergeActions, ScreenChoices, Housekeeping):
     def __init__(self, store: SettingsStore | None = None, demo_on_first_start: bool = True) -> None:
         super().__init__()
         self.setWindowTitle("ReasonAny — merge reasoning and domain models")
-        self.setMinimumSize(QSize(960, 640))
         self.session = Session()
         self.demo_preset = DemoPreset()
         self.store = store or SettingsStore()

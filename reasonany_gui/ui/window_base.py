@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtWidgets import (
+    QAbstractScrollArea,
     QLabel,
     QListWidget,
     QMainWindow,
@@ -92,6 +93,12 @@ class WindowBase(QMainWindow):
         index = index_or_key if isinstance(index_or_key, int) else [k for k, _ in STEPS].index(index_or_key)
         self.nav.setCurrentRow(index)
 
+    def scroll_to_top(self, key: str) -> None:
+        """Scroll a screen back to its top (each screen sits in its own scroll area, see widgets.scroll_page)."""
+        area = self.stack.widget([k for k, _ in STEPS].index(key))
+        if isinstance(area, QAbstractScrollArea):
+            area.verticalScrollBar().setValue(0)
+
     def current_page(self) -> QWidget:
         """The screen shown now (the stack holds each screen inside its scroll area)."""
         return list(self.pages.values())[self.stack.currentIndex()]
@@ -149,14 +156,15 @@ class WindowBase(QMainWindow):
         self.output.set_busy(busy)
         self.open_run_button.setEnabled(not busy)
         self.results.set_busy(busy, name)
-        on_status = busy and name not in RUN_SCREEN_JOBS
-        self.status_progress.setVisible(on_status)
-        self.status_cancel.setVisible(on_status)
+        # progress and Cancel in the status bar for every job: it never scrolls away, whatever screen is shown
+        self.status_progress.setVisible(busy)
+        self.status_cancel.setVisible(busy)
         self.status_progress.setValue(0)
         if busy:
             self.status_text.setText(BUSY_TEXT.get(name, "Working…"))
         if busy and name in RUN_SCREEN_JOBS:
             self.go("run")
+            self.scroll_to_top("run")  # the Run screen's own bar and Cancel are at its top
 
     def on_status_event(self, ev: object) -> None:
         """The status bar's progress follows the running job's overall progress (short jobs only)."""

@@ -124,11 +124,11 @@ def test_settings_store_types_round_trip(reasonany_home):
     assert store.path.suffix == ".ini" and "samples=33" in store.path.read_text()
 
 
-def test_evaluate_then_clear_the_score_cache(qtbot, window, job_waiter, screenshot):
+def test_evaluate_then_clear_the_score_cache(qtbot, window, job_waiter, screenshot, shot_size):
     """After a merge: Evaluate shows perplexities and answers; clearing the score cache frees its space."""
     pytest.importorskip("reasonany_gui.engine.measure.evaluate")
     w = window
-    w.resize(1440, 900)
+    w.resize(*shot_size)
     w.session.eval_options = {"max_samples": 2, "max_length": 32}
     w.results.evaluation.reply_tokens.setValue(16)  # the shortest reply the user may choose
     qtbot.mouseClick(w.merge_button, Qt.MouseButton.LeftButton)

@@ -15,7 +15,6 @@ from reasonany_gui.engine.core.errors import CancelledError
 from reasonany_gui.engine.measure.candidates import SETTING_KEYS
 from reasonany_gui.ui.tune.view import split_summary
 
-SHOT_SIZE = (1440, 900)
 FAST = {"samples": 4, "max_length": 64, "device": "cpu"}  # as tests/ui/conftest.py's
 
 
@@ -24,14 +23,14 @@ def setting_of(cfg) -> dict:
 
 
 @pytest.fixture
-def skilled_window(qtbot, styled_app, skilled, picker, tmp_path):
+def skilled_window(qtbot, styled_app, skilled, picker, tmp_path, shot_size):
     """The window with the trio whose experts learned real skills, its calibration files and fast settings."""
     from reasonany_gui.ui.main_window import MainWindow
 
     trio, files = skilled
     w = MainWindow(demo_on_first_start=False)
     qtbot.addWidget(w)
-    w.resize(*SHOT_SIZE)
+    w.resize(*shot_size)
     w.show()
     picker(w, trio)
     w.data.set_specs(str(files["reasoning"]), str(files["domain"]))
@@ -58,7 +57,7 @@ def click_point(qtbot, view, index: int) -> None:
     qtbot.mouseClick(view.scatter.viewport(), Qt.MouseButton.LeftButton, pos=at)
 
 
-def test_find_a_good_setting_through_the_widgets(qtbot, skilled_window, job_waiter, screenshot):
+def test_find_a_good_setting_through_the_widgets(qtbot, skilled_window, job_waiter, screenshot, shot_size):
     w = skilled_window
     first = merge(qtbot, w, job_waiter)
     res, view = w.results, w.results.tune_view
@@ -118,12 +117,12 @@ def test_find_a_good_setting_through_the_widgets(qtbot, skilled_window, job_wait
     qtbot.waitUntil(lambda: len(ring()) == 1 and int(ring()[0].data()) == target.index, timeout=2000)  # the timer
     assert view.table.item(target.index, 0).text().startswith("●")
     w.go("results")
-    w.resize(SHOT_SIZE[0], 1100)  # taller than the others: the button, the plot and the words in one picture
+    w.resize(*shot_size)
     qtbot.wait(100)
     area = w.stack.currentWidget()
     area.verticalScrollBar().setValue(res.tabs.mapTo(res, res.tabs.rect().topLeft()).y())
     screenshot(w, "8-find-setting")
-    w.resize(*SHOT_SIZE)
+    w.resize(*shot_size)
 
     # Save this version: the chosen setting, with the search in tune.json and in the report
     qtbot.mouseClick(res.save_version, Qt.MouseButton.LeftButton)

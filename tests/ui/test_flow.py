@@ -14,8 +14,6 @@ from PySide6.QtCore import Qt, QTimer
 
 from reasonany_gui.engine.core.events import Progress
 
-SHOT_SIZE = (1440, 900)
-
 
 def report_counts(out: Path) -> dict:
     report = json.loads((out / "reasonany" / "report.json").read_text())
@@ -25,11 +23,11 @@ def report_counts(out: Path) -> dict:
     }
 
 
-def test_full_flow(qtbot, window, job_waiter, screenshot):
+def test_full_flow(qtbot, window, job_waiter, screenshot, shot_size):
     w = window
     shoot = lambda _qtbot, win, name: screenshot(win, name)  # noqa: E731
     wait_job = lambda _qtbot, win: job_waiter(win)  # noqa: E731
-    w.resize(*SHOT_SIZE)
+    w.resize(*shot_size)
     # 1. models: described, and they fit together
     for role in ("base", "reasoning", "domain"):
         info = w.models.pickers[role].model_info

@@ -217,6 +217,7 @@ def merged_window(qtbot, window, job_waiter):
     window.results.tune_view.set_result(FAKE_TUNE)
     window.results.tune_view.mark_current(FAKE_TUNE["candidates"][0]["setting"])
     window.settings.adv_toggle.setChecked(True)  # the advanced settings open too: the longest Settings page
+    window.results.retune.set_expanded(True)  # and the Re-tune card's fields: the longest Results page
     window.settings.auto_tune.setChecked(True)
     return window
 
@@ -361,3 +362,52 @@ def test_the_wheel_over_a_focused_field_scrolls_the_page(qtbot, window):
     assert area.verticalScrollBar().value() > 0  # ... the page scrolled instead
     samples.stepUp()  # the arrows and the keyboard still change it
     assert samples.value() == before[0] + 1
+
+
+# ---------------------------------------------------------------------- where the window opens
+def test_the_first_window_fits_the_screen():
+    from PySide6.QtCore import QRect, QSize
+
+    from reasonany_gui.ui.window_geometry import MINIMUM, PREFERRED, first_size, fits
+
+    assert first_size(QSize(1024, 672)) == QSize(960, 618)  # a 1024 x 700 screen less a panel: Merge on screen
+    assert first_size(QSize(1920, 1040)) == PREFERRED
+    assert first_size(QSize(1280, 680)).height() <= 680 and first_size(QSize(800, 500)) == MINIMUM
+    assert fits(QRect(10, 10, 960, 618), QRect(0, 0, 1024, 672))
+    assert not fits(QRect(0, 0, 1360, 880), QRect(0, 0, 1024, 672))  # issue 23: 1360 x 880 on 1024 x 700
+
+
+def test_a_saved_geometry_is_restored_only_when_it_fits(qtbot, styled_app):
+    from PySide6.QtWidgets import QMainWindow
+
+    from reasonany_gui.ui.window_geometry import fits, place_window
+
+    w = QMainWindow()
+    qtbot.addWidget(w)
+    available = w.screen().availableGeometry()
+    w.setGeometry(available.adjusted(0, 0, 0, -20))  # the offscreen screen is 800 x 800: at least the minimum
+    fitting = w.saveGeometry()
+    again = QMainWindow()
+    qtbot.addWidget(again)
+    assert place_window(again, fitting) == "saved"
+    w.setGeometry(available.right() - 50, available.bottom() - 50, 1360, 880)  # mostly off this screen
+    other = QMainWindow()
+    qtbot.addWidget(other)
+    how = place_window(other, w.saveGeometry())  # Qt may pull it onto the screen itself; it ends up on screen
+    assert fits(other.frameGeometry(), available) or (how == "maximised" and other.isMaximized()), how
+
+
+def test_a_new_run_shows_progress_and_cancel(qtbot, window, job_waiter):
+    """Issue 23: the Run screen scrolls back to its top (its bar and Cancel), and the status bar's stay visible."""
+    w = window
+    w.resize(1024, 700)
+    w.go("run")
+    area = w.stack.currentWidget()
+    qtbot.wait(50)
+    area.verticalScrollBar().setValue(area.verticalScrollBar().maximum())
+    qtbot.mouseClick(w.merge_button, Qt.MouseButton.LeftButton)
+    assert w.runner.busy and area.verticalScrollBar().value() == 0
+    assert w.status_cancel.isVisible() and w.status_progress.isVisible()
+    assert w.run_panel.cancel_button.isVisible()
+    assert job_waiter(w)[:2] == ("finished", "merge")
+    assert not w.status_cancel.isVisible()

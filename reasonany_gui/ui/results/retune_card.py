@@ -4,24 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QToolButton,
     QWidget,
 )
 
+from reasonany_gui.engine.methods.registry import REGISTRY
 from reasonany_gui.engine.settings.config import MergeConfig
 
-from ..setting_widgets import setting_value, setting_widget, show_setting
-from ..texts import FOLLOW_HELP, FOLLOW_LABEL, LABELS, TOOLTIPS
+from ..setting_widgets import changed_signal, setting_value, setting_widget, show_setting
+from ..texts import CHOICE_TITLES, FOLLOW_HELP, FOLLOW_LABEL, LABELS, TOOLTIPS
 from ..widgets import Card, StrengthLink, strengths_follow_shares
 
 #: the settings on the Re-tune card (config.Setting.retune_card): applied to the measured scores in seconds
 RETUNE_FIELDS = MergeConfig.fields_where(retune_card=True)
+HINT = "Uses the importance scores already measured: seconds, not a new run."
 #: where each sits in the card's grid (row, column): method and scope, then shares above strengths
 PLACES = {
     "method": (0, 0),
@@ -47,13 +50,20 @@ class RetuneCard(Card):
         title = QLabel("Re-tune")
         title.setObjectName("sectionTitle")
         title.setToolTip("Uses the importance scores already measured: takes seconds, not a new run.")
-        hint = QLabel("Uses the importance scores already measured: seconds, not a new run.")
-        hint.setObjectName("muted")
-        hint.setWordWrap(True)
+        self.hint = QLabel(HINT)
+        self.hint.setObjectName("muted")
+        self.hint.setWordWrap(True)
+        self.toggle = QToolButton()
+        self.toggle.setCheckable(True)
+        self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.toggle.toggled.connect(self.set_expanded)
         head = QHBoxLayout()
         head.addWidget(title)
-        head.addWidget(hint, 1)
-        grid = QGridLayout()
+        head.addWidget(self.hint, 1)
+        head.addWidget(self.toggle)
+        self.fields = QWidget()
+        grid = QGridLayout(self.fields)
+        grid.setContentsMargins(0, 0, 0, 0)
         grid.setHorizontalSpacing(8)
         grid.setVerticalSpacing(4)
         extra_rows = iter(range(3, 3 + len(RETUNE_FIELDS)))
@@ -86,13 +96,44 @@ class RetuneCard(Card):
         self.apply_button.clicked.connect(lambda: self.retune_requested.emit(self.values()))
         head.addWidget(self.apply_button)
         self.body.addLayout(head)
-        self.body.addLayout(grid)
+        self.body.addWidget(self.fields)
+        for box in self.boxes.values():
+            changed_signal(box).connect(self._update_hint)
+        self.set_expanded(False)
+
+    def set_expanded(self, expanded: bool) -> None:
+        """Show the fields, or only the setting in one line. Why folded by default: at 1024 × 700 the open card
+        pushed the mask maps below the fold (issue 23); the line says what the masks use, "Change" opens it."""
+        if self.toggle.isChecked() != expanded:
+            self.toggle.setChecked(expanded)  # calls back here
+            return
+        self.fields.setVisible(expanded)
+        self.toggle.setText("Hide" if expanded else "Change…")
+        self.toggle.setArrowType(Qt.ArrowType.UpArrow if expanded else Qt.ArrowType.DownArrow)
+        self._update_hint()
+
+    def _update_hint(self, *_args: object) -> None:
+        self.hint.setText(self.setting_line() if self.fields.isHidden() else HINT)
+
+    def setting_line(self) -> str:
+        """The card's setting in one line, in the app's words: method, shares, strengths, scope."""
+        v = self.values()
+        method = str(v["method"])
+        masked = method in REGISTRY and REGISTRY[method].needs_scores
+        parts = [CHOICE_TITLES["method"].get(method, method)]
+        if masked:
+            parts.append(f"shares {100 * float(v['reasoning_ratio']):.0f} % / {100 * float(v['domain_ratio']):.0f} %")
+        parts.append(f"strengths {float(v['reasoning_scale']):.2f} / {float(v['domain_scale']):.2f}")
+        if masked:
+            parts.append(CHOICE_TITLES["scope"].get(str(v["scope"]), str(v["scope"])).lower())
+        return " · ".join(parts)
 
     def load(self, config: MergeConfig) -> None:
         self.follow.setChecked(False)
         for name, box in self.boxes.items():
             show_setting(name, box, getattr(config, name))
         self.follow.setChecked(strengths_follow_shares(self.values()))
+        self._update_hint()
 
     def values(self) -> dict[str, Any]:
         return {name: setting_value(name, box) for name, box in self.boxes.items()}
