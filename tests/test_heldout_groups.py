@@ -114,3 +114,15 @@ def test_the_earlier_rule_is_the_last_unused_rows_with_their_groups_recorded():
     labels = cluster([s.prompt or "" for s in rows], group_count(len(rows), 5), 0)
     assert split.groups == [labels[i] for i in split.rows]
     assert split.shared == sum(1 for i in used if labels[i] in set(split.groups))
+
+
+def test_a_file_bigger_than_the_fit_sample_is_grouped_in_chunks(monkeypatch):
+    from reasonany_gui.engine.measure import clusters
+
+    texts = [s.prompt or "" for s in _rows()] + ["same words"] * 6
+    whole = cluster(texts, 3, seed=0)
+    monkeypatch.setattr(clusters, "FIT_ROWS", 10)  # fitted on 10 of 30 rows, assigned 10 at a time
+    chunked = cluster(texts, 3, seed=0)
+    assert len(chunked) == len(texts) and len(set(chunked[-6:])) == 1
+    assert len(set(chunked[:12])) == 1 and len(set(chunked[12:24])) == 1 and chunked[0] != chunked[12]
+    assert len(set(whole[:12])) == 1 and whole[0] != whole[12]

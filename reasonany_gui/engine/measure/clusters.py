@@ -31,6 +31,8 @@ FEATURES = 4096
 ROWS_PER_GROUP_SHARE = 1 / 3
 MAX_GROUPS = 32
 ITERATIONS = 25
+#: rows the groups are fitted on (a seeded sample of a bigger file), and rows assigned at a time
+FIT_ROWS = 4000
 
 _WORD = re.compile(r"[a-z0-9']+")
 
@@ -59,19 +61,31 @@ def features(texts: list[str]) -> torch.Tensor:
 
 def cluster(texts: list[str], groups: int, seed: int) -> list[int]:
     """A group id per text (0..k-1, k ≤ groups): seeded k-means++ start, then spherical k-means (cosine).
-    Identical texts always share a group; fewer distinct texts than `groups` give fewer groups."""
+    Identical texts always share a group; fewer distinct texts than `groups` give fewer groups. A file of more
+    than FIT_ROWS rows is grouped on a seeded sample of them, and every row then goes to its nearest group,
+    FIT_ROWS at a time (memory stays at FIT_ROWS × FEATURES floats whatever the file's size)."""
     if not texts:
         return []
-    x = features(texts)
     rng = random.Random(seed)
-    centres = [x[rng.randrange(len(texts))]]
+    fit = texts if len(texts) <= FIT_ROWS else [texts[i] for i in sorted(rng.sample(range(len(texts)), FIT_ROWS))]
+    centres = _centres(features(fit), groups, rng)
+    labels: list[int] = []
+    for start in range(0, len(texts), FIT_ROWS):
+        labels += (features(texts[start : start + FIT_ROWS]) @ centres.T).argmax(dim=1).tolist()
+    order = {old: i for i, old in enumerate(dict.fromkeys(labels))}  # ids in order of first row
+    return [order[v] for v in labels]
+
+
+def _centres(x: torch.Tensor, groups: int, rng: random.Random) -> torch.Tensor:
+    """Spherical k-means centres of the rows of x (unit vectors), from a k-means++ start drawn with rng."""
+    centres = [x[rng.randrange(len(x))]]
     for _ in range(1, max(groups, 1)):
         gap = (1 - (x @ torch.stack(centres).T).max(dim=1).values).clamp(min=0)  # to the nearest start
         total = float(gap.sum())
         if total <= 1e-6:  # every text sits on a centre already
             break
         pick = torch.searchsorted(gap.double().cumsum(0), torch.tensor([rng.random() * total], dtype=torch.float64))
-        centres.append(x[min(int(pick), len(texts) - 1)])  # k-means++: far from the starts so far, likelier
+        centres.append(x[min(int(pick), len(x) - 1)])  # k-means++: far from the starts so far, likelier
     c = torch.stack(centres)
     labels = (x @ c.T).argmax(dim=1)
     for _ in range(ITERATIONS):
@@ -81,8 +95,7 @@ def cluster(texts: list[str], groups: int, seed: int) -> list[int]:
         if torch.equal(new, labels):
             break
         labels = new
-    order = {old: i for i, old in enumerate(dict.fromkeys(labels.tolist()))}  # ids in order of first row
-    return [order[v] for v in labels.tolist()]
+    return c
 
 
 def group_count(rows: int, want: int) -> int:
