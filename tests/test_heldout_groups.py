@@ -126,3 +126,13 @@ def test_a_file_bigger_than_the_fit_sample_is_grouped_in_chunks(monkeypatch):
     assert len(chunked) == len(texts) and len(set(chunked[-6:])) == 1
     assert len(set(chunked[:12])) == 1 and len(set(chunked[12:24])) == 1 and chunked[0] != chunked[12]
     assert len(set(whole[:12])) == 1 and whole[0] != whole[12]
+
+
+def test_the_tuner_refuses_an_unknown_holdout_or_objective_in_words():
+    from reasonany_gui.engine.core.errors import InputError
+    from reasonany_gui.engine.measure.tune import Tuner
+
+    with pytest.raises(InputError, match="objective = 'best': use one of mean, worst, spread"):
+        Tuner(None, objective="best")  # type: ignore[arg-type]  # refused before the pipeline is read
+    with pytest.raises(InputError, match="holdout = 'random': use groups .* or last"):
+        Tuner(None, holdout="random")  # type: ignore[arg-type]
