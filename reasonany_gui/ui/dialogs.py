@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMessageBox, QPushButton, QWidget
 
 from reasonany_gui.engine.core import paths
@@ -51,6 +52,15 @@ def error_text(exc: BaseException, log_path: Path | None = None) -> str:
     return f"{message}\n\nThe app is still usable. Details for a bug report are in the log file:\n{where}"
 
 
+def _room_for_the_title(box: QMessageBox) -> None:
+    """A message box as wide as its window title needs (a short message made a narrow box whose title bar cut
+    "Please check your input", issue 23)."""
+    width = box.fontMetrics().horizontalAdvance(box.windowTitle()) + 160  # the title bar's buttons and margins
+    box.setStyleSheet(
+        f"QLabel#qt_msgbox_label, QLabel#qt_msgbox_informativelabel {{ min-width: {max(width, 380)}px; }}"
+    )
+
+
 class ErrorReporter(QObject):
     """Shows one dialog per error; emits `retry_requested(suggestions)` from the out-of-memory dialog."""
 
@@ -62,10 +72,13 @@ class ErrorReporter(QObject):
         self.last: QMessageBox | None = None
         self.retry_button: QPushButton | None = None
 
-    def show_error(self, exc: BaseException, details: str = "") -> QMessageBox:
+    def show_error(self, exc: BaseException, details: str = "", title: str | None = None) -> QMessageBox:
+        """title: what failed, when the caller knows better than the kind of error (e.g. "The download failed")."""
+        title = title or error_title(exc)
         box = QMessageBox(self._parent)
-        box.setWindowTitle(error_title(exc))
-        box.setText(f"<b>{error_title(exc)}</b>")
+        box.setWindowTitle(title)
+        box.setText(f"<b>{title}</b>")
+        _room_for_the_title(box)
         box.setInformativeText(error_text(exc))
         box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         box.setIcon(
@@ -83,6 +96,24 @@ class ErrorReporter(QObject):
         else:
             box.addButton(QMessageBox.StandardButton.Ok)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
+        self._close_last()
+        self.last = box
+        box.open()
+        return box
+
+    def show_path(self, what: str, path: Path) -> QMessageBox:
+        """Nothing on this desktop opens `path` (no default program, e.g. a bare X server): say so and offer the
+        path, selectable and with a copy button, so the user can open it another way."""
+        box = QMessageBox(self._parent)
+        box.setIcon(QMessageBox.Icon.Information)
+        box.setWindowTitle(f"Cannot open the {what}")
+        box.setText(f"<b>No program on this desktop opens the {what}.</b>")
+        box.setInformativeText(f"It is here; copy the path and open it in a file manager or a browser:\n\n{path}")
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        copy = box.addButton("Copy the path", QMessageBox.ButtonRole.ActionRole)
+        copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(str(path)))
+        box.addButton(QMessageBox.StandardButton.Close)
+        _room_for_the_title(box)
         self._close_last()
         self.last = box
         box.open()

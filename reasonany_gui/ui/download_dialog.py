@@ -194,7 +194,8 @@ class DownloadDialog(QDialog):
         if name == "download-plan":
             self.summary.setText(f"⚠ {exc}")
         self.status.setText("")
-        self.errors.show_error(exc, self.runner.last_traceback)
+        title = "The download failed" if name == "download" else "Could not look up this model on the Hub"
+        self.errors.show_error(exc, self.runner.last_traceback, title=title)
 
     # ------------------------------------------------------------------ closing
     def done(self, r: int) -> None:  # noqa: D401 - Qt override: never leave a download running

@@ -18,7 +18,43 @@ log = logging.getLogger(__name__)
 
 
 class Housekeeping(WindowBase):
-    """Offer to remove half-written folders at start, clear the score cache, say what this app is."""
+    """Offer to remove half-written folders at start, clear the score cache, say what this app is, and ask before
+    quitting with re-tuned masks not saved."""
+
+    #: the user chose "Quit without saving" (the next close goes through)
+    quit_confirmed = False
+    #: the open question before quitting, if any (tests read and click it)
+    quit_question: QMessageBox | None = None
+
+    def has_unsaved_version(self) -> bool:
+        """Re-tuned masks are shown that no folder holds (they live only in the kept pipeline)."""
+        return not self.session.saved and self.session.pipeline is not None
+
+    def ask_before_quit(self) -> QMessageBox:
+        """Quit (Ctrl+Q, closing the window) with re-tuned masks not saved: save them, quit anyway, or stay.
+
+        Why non-blocking (open(), not exec()): a close event must return at once; the answer closes again."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Re-tuned masks not saved")
+        box.setText("<b>The re-tuned masks are not saved yet.</b>")
+        target = self.results.save_target
+        box.setInformativeText(
+            "Quitting loses them (the measured scores stay in the score cache)."
+            + (f"\n\n“Save this version” writes them to {target}." if target else "")
+        )
+        save = box.addButton("Save this version", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Quit without saving", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        save.clicked.connect(self.results.save_requested)  # what the Results screen's button does
+        discard.clicked.connect(self._quit_without_saving)
+        self.quit_question = box
+        box.open()
+        return box
+
+    def _quit_without_saving(self) -> None:
+        self.quit_confirmed = True
+        self.close()
 
     def offer_stale_cleanup(self) -> QMessageBox | None:
         """At start: offer to delete the half-written folders of runs that were killed (power cut, kill -9).

@@ -10,8 +10,9 @@ failure, so there is no dispatch on job names and no state shared with a running
 
 from __future__ import annotations
 
-from PySide6.QtCore import QUrl
-from PySide6.QtGui import QCloseEvent, QDesktopServices, QKeySequence
+from pathlib import Path
+
+from PySide6.QtGui import QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QPushButton
 
 from reasonany_gui.engine.core import paths
@@ -100,9 +101,7 @@ class MainWindow(MergeActions, ScreenChoices, Housekeeping):
         file_menu.addSeparator()
         add_action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         help_menu = self.menuBar().addMenu("&Help")
-        add_action(
-            help_menu, "Open the &log file", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.log_file())))
-        )
+        add_action(help_menu, "Open the &log file", lambda: self.open_path("log file", paths.log_file()))
         add_action(help_menu, "&About ReasonAny", self.about)
 
     def _connect(self) -> None:
@@ -124,6 +123,7 @@ class MainWindow(MergeActions, ScreenChoices, Housekeeping):
         self.results.tune_requested.connect(self.start_tune)
         self.results.cancel_requested.connect(self.runner.cancel)
         self.results.candidate_requested.connect(self.choose_candidate)
+        self.results.open_requested.connect(lambda what, path: self.open_path(what, Path(path)))
         self.runner.engine_event.connect(self.results.on_event)
         # one set of search options, shown on Results and on Settings: each copy follows the other
         self.results.search_options_changed.connect(
@@ -156,5 +156,9 @@ class MainWindow(MergeActions, ScreenChoices, Housekeeping):
         self.session.close_pipeline()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self.has_unsaved_version() and not self.quit_confirmed:
+            event.ignore()  # the question is non-blocking: its "Quit without saving" closes again
+            self.ask_before_quit()
+            return
         self.shutdown()
         super().closeEvent(event)

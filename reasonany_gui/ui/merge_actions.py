@@ -18,7 +18,6 @@ from reasonany_gui.engine.settings.config import ROLES, MergeConfig
 from reasonany_gui.engine.workflows.session import config_of
 
 from . import jobs
-from .output_panel import suggest_output
 from .result_actions import ResultActions
 
 log = logging.getLogger(__name__)
@@ -80,8 +79,8 @@ class MergeActions(ResultActions):
             return
         pipeline = self.session.pipeline
         cfg = pipeline.config
-        root = self.session.out_dir.parent if self.session.out_dir else None
-        out = suggest_output(cfg.reasoning, cfg.domain, root)
+        out = self.results.save_target or self.version_folder()  # the folder the banner names
+        assert out is not None  # a kept pipeline always has its setting
         costs = self._stage_costs(cfg)
         self.run_panel.begin(
             "Saving the re-tuned model",

@@ -15,6 +15,7 @@ from reasonany_gui.engine.core.errors import CancelledError, InputError
 from reasonany_gui.engine.settings.config import MergeConfig
 
 from . import jobs
+from .output_panel import suggest_output
 from .window_base import WindowBase
 
 
@@ -133,27 +134,35 @@ class ResultActions(WindowBase):
     def _update_tune_view(self) -> None:
         self.results.set_tune_state(self.session.searchable, self.session.setting())
 
-    def show_session_results(self) -> None:
+    def show_session_results(self, new_run: bool = True) -> None:
         """Every result view shows what the session holds for the run and version shown now, and nothing else.
 
         Why one place: each view used to be filled by the job that computed it and stayed until overwritten, so
-        after "Open run…" the answers of an earlier merge stood under the new model's name (issue 23)."""
-        self.results.show_results(
-            evaluation=self.session.result("evaluation"),
-            answers=self.session.result("answers"),
-            tune=self.session.run_result("tune"),
-        )
+        after "Open run…" the answers of an earlier merge stood under the new model's name (issue 23). The search
+        belongs to the whole run: a new version of the same run (new_run=False) keeps its plot, including the
+        points of a cancelled search, which stay clickable."""
+        self.results.show_results(self.session.result("evaluation"), self.session.result("answers"))
+        if new_run:
+            self.results.show_tune_result(self.session.run_result("tune"))
 
     def _show_retuned(self, result: jobs.MergeResult, message: str) -> None:
         """New masks from the measured scores (a re-tune or a search): shown, not yet saved."""
         self.session.retuned(result.pipeline, result.selection)
         cfg = result.pipeline.config
         self.results.set_selection(result.selection, cfg.scope, cfg.method)
-        self.show_session_results()
-        self.results.set_output(self.session.out_dir, saved_current=False)
+        self.show_session_results(new_run=False)
+        self.results.set_output(self.session.out_dir, saved_current=False, save_target=self.version_folder())
         self.results.show_run_setting(cfg, retunable=True)
         self.status_text.setText(message)
         self._update_tune_view()
+
+    def version_folder(self) -> Path | None:
+        """Where "Save this version…" writes the re-tuned masks: a fresh folder next to the run's."""
+        cfg = self.session.config
+        if cfg is None:
+            return None
+        root = self.session.out_dir.parent if self.session.out_dir else None
+        return suggest_output(cfg.reasoning, cfg.domain, root)
 
     def _tuned(self, result: jobs.MergeResult) -> None:
         tuned = result.pipeline.tune_result

@@ -8,7 +8,10 @@ housekeeping), each about one kind of user action; they all stand on this one cl
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractScrollArea,
     QLabel,
@@ -98,6 +101,17 @@ class WindowBase(QMainWindow):
         area = self.stack.widget([k for k, _ in STEPS].index(key))
         if isinstance(area, QAbstractScrollArea):
             area.verticalScrollBar().setValue(0)
+
+    def open_path(self, what: str, path: Path) -> bool:
+        """Open a folder or file with the desktop's default program; where there is none (QDesktopServices says
+        so, e.g. "Unable to detect a launcher"), or the path is gone, say so and offer the path to copy."""
+        if not path.exists():
+            self.errors.info(f"The {what} is gone", f"The {what} is no longer there:\n{path}")
+            return False
+        if QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+            return True
+        self.errors.show_path(what, path)
+        return False
 
     def current_page(self) -> QWidget:
         """The screen shown now (the stack holds each screen inside its scroll area)."""

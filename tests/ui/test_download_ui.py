@@ -79,6 +79,10 @@ def test_hub_error_goes_to_the_usual_dialog(qtbot, styled_app, hub):  # noqa: F8
     dlg.check()
     qtbot.waitUntil(lambda: dlg.errors.last is not None, timeout=10000)
     assert "you are offline" in dlg.errors.last.informativeText()
+    box = dlg.errors.last
+    assert box.windowTitle() == "Could not look up this model on the Hub"  # not "Please check your input"
+    title_width = box.fontMetrics().horizontalAdvance(box.windowTitle())
+    qtbot.waitUntil(lambda: box.width() > title_width + 100, timeout=2000)  # room for the whole title
     assert not dlg.download_button.isEnabled()
     dlg.errors.last.close()
     dlg.reject()

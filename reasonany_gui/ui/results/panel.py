@@ -10,8 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -40,6 +39,7 @@ RETUNED_EVAL_NOTE = (
     "The masks were re-tuned and are not saved yet, so there is nothing to evaluate for them. "
     "Press “Save this version…”, then Evaluate."
 )
+SAVE_VERSION_TIP = "Write the re-tuned model to a new folder."
 EMPTY_TEXT = (
     "No results yet.\n\nPress Merge to create a merged model, or open an earlier output folder with “Open run…”."
 )
@@ -57,6 +57,7 @@ class ResultsPanel(QWidget):
     cancel_requested = Signal()  # the search's own Cancel button
     candidate_requested = Signal(dict)  # a point of the search was clicked: re-tune to its setting
     search_options_changed = Signal()  # the search's options were edited here
+    open_requested = Signal(str, str)  # (what, path): Open folder / Open report; the window opens it or says why not
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -69,12 +70,13 @@ class ResultsPanel(QWidget):
         self.evaluate.setToolTip(EVALUATE_TIP)
         self.unsaved = False
         self.save_version = QPushButton("Save this version…")
-        self.save_version.setToolTip("Write the re-tuned model to a new folder.")
+        self.save_version.setToolTip(SAVE_VERSION_TIP)
+        self.save_target: Path | None = None
         self.save_version.setEnabled(False)
         for b in (self.open_folder, self.open_report, self.evaluate):
             b.setEnabled(False)
-        self.open_folder.clicked.connect(lambda: self._open(self.out_dir))
-        self.open_report.clicked.connect(lambda: self._open(self.report_path()))
+        self.open_folder.clicked.connect(lambda: self._open("output folder", self.out_dir))
+        self.open_report.clicked.connect(lambda: self._open("report", self.report_path()))
         self.evaluate.clicked.connect(self.evaluate_requested)
         self.save_version.clicked.connect(self.save_requested)
         top = QVBoxLayout()  # the banner on its own line: a long folder path must not push the buttons away
@@ -146,8 +148,11 @@ class ResultsPanel(QWidget):
         self.set_output(None)
         self.empty.setText(text)
 
-    def set_output(self, out_dir: Path | None, saved_current: bool = True) -> None:
+    def set_output(self, out_dir: Path | None, saved_current: bool = True, save_target: Path | None = None) -> None:
+        """The run's saved folder; saved_current: whether the masks shown are that folder's; save_target: where
+        "Save this version…" writes the masks shown (said on the banner and the button, issue 23)."""
         self.out_dir = Path(out_dir) if out_dir else None
+        self.save_target = None if saved_current else save_target
         self.unsaved = self.out_dir is not None and not saved_current
         self.empty.setText(EMPTY_TEXT)
         self._show_body(filled=self.out_dir is not None)
@@ -156,11 +161,15 @@ class ResultsPanel(QWidget):
         elif saved_current:
             self.where.set_message(f"✓ Merged model saved in <b>{self.out_dir}</b>", "ok")
         else:
+            target = f" to write them to <b>{self.save_target}</b>" if self.save_target else ""
             self.where.set_message(
                 f"The masks below were re-tuned and are <b>not saved yet</b> "
-                f"(the last saved model is in {self.out_dir}). Press “Save this version…”.",
+                f"(the last saved model is in {self.out_dir}). Press “Save this version…”{target}.",
                 "warn",
             )
+        self.save_version.setToolTip(
+            f"Write the re-tuned model to {self.save_target}." if self.save_target else SAVE_VERSION_TIP
+        )
         for b in (self.open_folder, self.open_report):
             b.setEnabled(self.out_dir is not None)
         self._enable_evaluate(busy=False)
@@ -198,15 +207,13 @@ class ResultsPanel(QWidget):
 
     def set_report(self, report: dict[str, Any] | None) -> None:
         self.summary.setText(summary_html(report) if report else "")
-        self.show_results((report or {}).get("evaluation"), None, (report or {}).get("tune"))
+        self.show_results((report or {}).get("evaluation"), None)
+        self.tune_view.set_result((report or {}).get("tune"))
 
-    def show_results(
-        self, evaluation: dict[str, Any] | None, answers: dict[str, Any] | None, tune: dict[str, Any] | None
-    ) -> None:
-        """The evaluation, the answers to the user's question and the search of the run shown (None: none yet)."""
+    def show_results(self, evaluation: dict[str, Any] | None, answers: dict[str, Any] | None) -> None:
+        """The evaluation and the answers to the user's question of the version shown (None: none yet)."""
         self.evaluation.show_result(evaluation)
         self.evaluation.show_answers(answers)
-        self.tune_view.set_result(tune)
 
     def set_busy(self, busy: bool, job: str = "") -> None:
         self.retune.apply_button.setEnabled(not busy)
@@ -278,6 +285,6 @@ class ResultsPanel(QWidget):
         """The four models' answers to the user's question, or a note in each box (thinking, cancelled, failed)."""
         self.evaluation.show_answers(result, note)
 
-    def _open(self, path: Path | None) -> None:
-        if path is not None and Path(path).exists():
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+    def _open(self, what: str, path: Path | None) -> None:
+        if path is not None:
+            self.open_requested.emit(what, str(path))
