@@ -243,17 +243,22 @@ def cmd_merge(args: argparse.Namespace, cancel: CancelToken) -> int:
     from .engine.scoring import collectives
     from .engine.workflows import launcher
 
-    if launcher.needs_launch(cfg):  # --devices with several entries: the same job as torchrun would start
-        launched = launcher.launch(cfg, launch_flags(args), collectives.ranks_needed(cfg.devices))
-        return launched.wait(cancel)  # a Ctrl+C / SIGTERM here cancels the token: forwarded to the launcher
     world = collectives.world_from_env()
     stream = JsonlEvents(sys.stdout) if args.events_jsonl and (world is None or world.rank == 0) else None
+    out: Path | None
     try:
-        with launcher.rank_session(cfg) as cfg:  # under torchrun: this rank's device and process group
-            quiet = args.quiet or stream is not None or not collectives.is_writer()  # rank 0 reports for all
-            printer = ConsolePrinter(quiet)
-            listener = printer if stream is None else stream.listener(printer)
-            out = launcher.run_rank(Pipeline(cfg, listener=listener, cancel=cancel), tune)
+        if launcher.needs_launch(cfg):  # --devices with several entries: the same job as torchrun would start
+            # as the app does: the ranks' own output goes to the launch folder, rank 0's events are printed here,
+            # and a failure is one message (a Ctrl+C / SIGTERM cancels the token: forwarded to the launcher)
+            launched = launcher.launch(cfg, launch_flags(args), collectives.ranks_needed(cfg.devices), capture=True)
+            printer = ConsolePrinter(args.quiet or stream is not None)
+            out = launcher.follow(launched, printer if stream is None else stream.listener(printer), cancel)
+        else:
+            with launcher.rank_session(cfg) as cfg:  # under torchrun: this rank's device and process group
+                quiet = args.quiet or stream is not None or not collectives.is_writer()  # rank 0 reports for all
+                printer = ConsolePrinter(quiet)
+                listener = printer if stream is None else stream.listener(printer)
+                out = launcher.run_rank(Pipeline(cfg, listener=listener, cancel=cancel), tune)
     except BaseException as exc:
         if stream is not None:
             stream.failed(exc)
@@ -310,7 +315,7 @@ def launch_flags(args: argparse.Namespace) -> list[str]:
     tune = None
     if args.tune:
         tune = {"budget": args.budget, "check_rows": args.check_rows, "minutes": args.minutes, "checks": args.checks}
-    return worker_flags(quiet=args.quiet, tune=tune, events=args.events_jsonl)
+    return worker_flags(quiet=args.quiet, tune=tune, events=True)  # rank 0's events reach the CLI as the app's
 
 
 def cmd_tune(args: argparse.Namespace, cancel: CancelToken) -> int:

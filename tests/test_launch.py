@@ -103,7 +103,7 @@ class _Recorded:
 
 
 def test_cli_and_app_start_the_same_launcher_command(trio, data_files, tmp_path, monkeypatch) -> None:
-    """`reasonany merge --devices cpu,cpu` and the app's job run one command; the app's adds only --events-jsonl."""
+    """`reasonany merge --devices cpu,cpu` and the app's job run one command (both read rank 0's events)."""
     monkeypatch.setattr(launcher.subprocess, "Popen", _Recorded)
     _Recorded.calls = []
     cfg = _config(trio, data_files, tmp_path / "merged")
@@ -115,7 +115,7 @@ def test_cli_and_app_start_the_same_launcher_command(trio, data_files, tmp_path,
         jobs.ranks_merge_job(cfg)(lambda _e: None, CancelToken())
     (cli_cmd, cli_cfg), (app_cmd, app_cfg) = _Recorded.calls
     assert cli_cmd[:3] == [sys.executable, "-m", launcher.LAUNCHER_MODULE] and cli_cmd[3] == "2"
-    assert cli_cmd[5:] == [] and app_cmd[5:] == ["--events-jsonl"]
+    assert cli_cmd[5:] == app_cmd[5:] == ["--events-jsonl"]
     assert cli_cmd[:4] == app_cmd[:4]
     assert cli_cfg == app_cfg == cfg  # the ranks run exactly the validated setting
     assert not Path(cli_cmd[4]).parent.exists() and not Path(app_cmd[4]).parent.exists()  # config folders removed
@@ -124,7 +124,8 @@ def test_cli_and_app_start_the_same_launcher_command(trio, data_files, tmp_path,
 def test_worker_flags_are_the_clis_for_the_apps_search_options() -> None:
     args = cli.build_parser().parse_args(["merge", "--tune", "--budget", "5", "--checks", "c.yaml", "--quiet"])
     flags = cli.launch_flags(args)
-    assert flags[:4] == ["--quiet", "--tune", "--budget", "5"] and flags[-2:] == ["--checks", "c.yaml"]
+    assert flags[:4] == ["--quiet", "--tune", "--budget", "5"]
+    assert flags[-3:] == ["--checks", "c.yaml", "--events-jsonl"]
     app = launcher.worker_flags(tune={"budget": 5, "checks": "c.yaml"}, events=True)
     assert app == ["--tune", "--budget", "5", "--checks", "c.yaml", "--events-jsonl"]
     assert launcher.worker_flags() == []

@@ -228,3 +228,48 @@ def test_checks_that_are_a_folder_or_a_fifo_are_named_and_checks_without_tune_ar
     assert cli.main(skills.merge_argv(trio, data_files, tmp_path / "m", "--checks", str(checks), "--quiet")) == 2
     assert "--checks only apply to the setting search: add --tune" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+# ---------------------------------------------------------------------------- 5: a dead rank
+@pytest.mark.parametrize("victim", [1, 0])
+def test_a_killed_rank_is_one_message_naming_it_with_exit_1(victim, skilled, tmp_path) -> None:
+    """Before: SIGKILL of rank 1 gave "Cancelled; nothing was written." (rc 130), of rank 0 gloo's "Connection
+    closed by peer … GLHF!" (rc 1), and every rank's warnings and torch's W/E lines reached the terminal."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    import psutil
+
+    trio, files = skilled
+    out = tmp_path / "merged"
+    argv = skills.merge_argv(trio, files, out, "--devices", "cpu,cpu", "--samples", "40", "--max-length", "96")
+    env = {**os.environ, "REASONANY_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1"}
+    cli_proc = subprocess.Popen(
+        [sys.executable, "-m", "reasonany_gui.cli", *argv], env=env, stderr=subprocess.PIPE, text=True
+    )
+    seen = []
+    try:
+        assert cli_proc.stderr is not None
+        for line in cli_proc.stderr:
+            seen.append(line)
+            if line.startswith("== Scoring"):
+                break
+        ranks = [
+            p
+            for p in psutil.Process(cli_proc.pid).children(recursive=True)
+            if "reasonany_gui.cli" in " ".join(p.cmdline()) and p.environ().get("RANK") == str(victim)
+        ]
+        assert len(ranks) == 1, seen
+        ranks[0].send_signal(signal.SIGKILL)
+        rest = cli_proc.stderr.read()
+        assert cli_proc.wait(timeout=120) == 1, rest
+    finally:
+        cli_proc.kill()
+    assert rest.count("error:") == 1, rest
+    assert f"error: Rank {victim} of 2 stopped (killed by signal 9, SIGKILL)" in rest and "Nobody cancelled" in rest
+    assert "Cancelled" not in rest and "Traceback" not in rest and "gloo" not in rest.lower()
+    assert not re.search(r"^[WE]\d{4} ", "".join(seen) + rest, re.M)  # no torch log lines
+    assert not out.exists() and not list(tmp_path.glob(".merged*"))

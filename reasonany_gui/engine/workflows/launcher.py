@@ -291,13 +291,38 @@ def follow(launched: Launch, listener: Callable[[object], None], cancel: Any) ->
         launched.close()
     if ending.get("type") == DONE and code == 0:
         return Path(ending["out"])
-    if (cancel is not None and cancel.cancelled) or code == 130 or ending.get("cancelled"):
+    if (cancel is not None and cancel.cancelled) or (code == 130 and not ending) or ending.get("cancelled"):
         raise CancelledError()
     message = ending.get("message") or (
         f"The {launched.nprocs}-process merge stopped (exit code {code}) without saying why; nothing was "
         f"written. Its last output:\n{tail or '(none)'}"
     )
     raise (InputError if ending.get("input") or code == 2 else ReasonAnyError)(message)
+
+
+def dead_rank_message(rank: int, nprocs: int, signum: int) -> str:
+    """What the user reads when a rank was killed: which one, how, that nobody cancelled, and what to do."""
+    try:
+        name = f", {signal.Signals(signum).name}"
+    except ValueError:
+        name = ""
+    return (
+        f"Rank {rank} of {nprocs} stopped (killed by signal {signum}{name}), so the other processes stopped too and "
+        "nothing was written. Nobody cancelled the run: something outside it ended that process, most often the "
+        "system when memory runs out (see `dmesg` or the system log). Run again, with more free memory or fewer "
+        "processes in --devices."
+    )
+
+
+def _announce_failure(message: str, events: bool) -> None:
+    """The launcher's own word on how the job ended: a FAILED line after rank 0's (follow keeps the last one),
+    or the message on stderr when nobody reads events."""
+    import json
+
+    if events:
+        print(json.dumps({"type": FAILED, "message": message, "input": False, "cancelled": False}), flush=True)
+    else:
+        print(f"error: {message}", file=sys.stderr, flush=True)
 
 
 def _launcher_main(argv: Sequence[str]) -> int:
@@ -321,9 +346,17 @@ def _launcher_main(argv: Sequence[str]) -> int:
         monitor_interval=0.5,
         start_method="spawn",
     )
+    import logging
+
+    logging.getLogger("torch.distributed").setLevel(logging.CRITICAL)  # its W/E lines: the message below says it
     try:
         elastic_launch(config, entrypoint=sys.executable)(*launch_args(config_path, extra))
     except ChildFailedError as exc:
+        killed = sorted((f for f in exc.failures.values() if f.exitcode < 0), key=lambda f: f.timestamp)
+        if killed:  # a rank that died by a signal (not one the launcher sent): no rank could say why
+            rank = next(r for r, f in exc.failures.items() if f is killed[0])
+            _announce_failure(dead_rank_message(rank, nprocs, -killed[0].exitcode), "--events-jsonl" in extra)
+            return 1
         codes = {f.local_rank: f.exitcode for f in exc.failures.values()}
         first = codes.get(0, next(iter(codes.values()), 1))
         return first if isinstance(first, int) and first > 0 else 1
