@@ -273,3 +273,28 @@ def test_a_killed_rank_is_one_message_naming_it_with_exit_1(victim, skilled, tmp
     assert "Cancelled" not in rest and "Traceback" not in rest and "gloo" not in rest.lower()
     assert not re.search(r"^[WE]\d{4} ", "".join(seen) + rest, re.M)  # no torch log lines
     assert not out.exists() and not list(tmp_path.glob(".merged*"))
+
+
+# ---------------------------------------------------------------------------- 7: replies past max_length
+def test_checks_whose_replies_start_past_max_length_name_the_length_not_the_samples(skilled):
+    """Before: "0 usable rows … Lower the number of samples to at most 16", the wrong advice."""
+    from reasonany_gui.engine.data.calibration import load_tokenizer
+    from reasonany_gui.engine.measure.heldout import check_rows
+
+    trio, files = skilled
+    cfg = skills.trio_config(trio, files, None, samples=32, max_length=16)
+    with pytest.raises(InputError) as info:
+        check_rows(cfg, load_tokenizer(trio["reasoning"]), 8)
+    text = str(info.value)
+    assert "have reply tokens within max_length = 16 tokens" in text and "Raise the maximum length" in text, text
+    assert "samples" not in text
+    for _ in range(2):  # the advice, followed, is enough (each skill's rows name their own length)
+        cfg = cfg.replace(max_length=int(text.split("to at least ")[1].split()[0]))
+        try:
+            check_rows(cfg, load_tokenizer(trio["reasoning"]), 8)
+            break
+        except InputError as exc:
+            text = str(exc)
+            assert "Raise the maximum length" in text, text
+    else:
+        pytest.fail(text)

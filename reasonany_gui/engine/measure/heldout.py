@@ -110,6 +110,14 @@ def check_rows(
         samples, split = heldout_rows(cfg, spec, max_rows, log, by_group)
         encoded = [(encode_reply(s, tokenizer, cfg.max_length), g) for s, g in zip(samples, split.groups, strict=True)]
         usable = [(item, g) for item, g in encoded if len(item[0]) - max(item[1], 1) >= 1]
+        if len(usable) < MIN_CHECK_ROWS <= len(encoded):  # rows enough, but their replies start past max_length
+            starts = sorted(encode_reply(s, tokenizer, 1 << 30)[1] for s in samples)
+            raise InputError(
+                f"Only {len(usable)} of the {len(encoded)} held-out {skill} rows of {spec} have reply tokens within "
+                f"max_length = {cfg.max_length} tokens: the others' replies start later, so the checks cannot "
+                f"measure them. Raise the maximum length to at least {starts[MIN_CHECK_ROWS - 1] + 2} "
+                "(--max-length), or use rows with shorter prompts."
+            )
         if len(usable) < MIN_CHECK_ROWS:
             raise InputError(
                 f"Too little held-out {skill} data for the checks: {len(usable)} usable rows of {spec} were not used "
