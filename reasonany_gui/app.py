@@ -98,20 +98,41 @@ def quiet_console() -> None:
 XCB_LIBS = {"xcb-cursor": "libxcb-cursor0", "xcb-icccm": "libxcb-icccm4", "xcb-keysyms": "libxcb-keysyms1"}
 
 
-def missing_x11_libraries() -> list[str]:
-    """Packages Qt's X11 plugin needs that this Linux machine lacks ([] elsewhere or when unsure).
+#: the exit code when system libraries are missing (the app's "cannot start as set up" code, like a usage error)
+MISSING_LIBRARIES_EXIT = 2
+#: set to 1 to start even though the check below finds a library missing (the lookup can miss a library)
+SKIP_CHECK_VARIABLE = "REASONANY_SKIP_LIBRARY_CHECK"
 
-    Why: without them Qt aborts at start with a message few users understand. This only warns (in the
-    log and on stderr, before Qt starts); it never refuses to start, since the lookup can miss libraries.
+
+def missing_x11_libraries() -> list[str]:
+    """Packages Qt's X11 plugin needs that this Linux machine lacks ([] elsewhere, when unsure, or when the user
+    set REASONANY_SKIP_LIBRARY_CHECK=1).
+
+    Why: without them Qt aborts at start (exit code 134) with a message few users understand; main() names all
+    of them, with the install line, and exits cleanly instead.
     """
     import ctypes.util
     import os
 
     if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
         return []
+    if os.environ.get(SKIP_CHECK_VARIABLE) == "1":
+        return []
     if os.environ.get("WAYLAND_DISPLAY") or not os.environ.get("DISPLAY"):
         return []  # Qt uses its Wayland plugin, or there is no X server to talk to anyway
     return [pkg for lib, pkg in XCB_LIBS.items() if ctypes.util.find_library(lib) is None]
+
+
+def missing_libraries_text(missing: list[str]) -> str:
+    """What to do, in words a non-programmer can follow: the packages, the one command, and the way around."""
+    return (
+        "ReasonAny cannot open its window: these system libraries are missing: "
+        + ", ".join(missing)
+        + ".\nInstall them and start again (Debian/Ubuntu):\n\n    sudo apt install "
+        + " ".join(missing)
+        + "\n\n(The README's Quick start has the commands for Fedora and Arch. If they are installed and this "
+        + f"check is wrong, start with {SKIP_CHECK_VARIABLE}=1.)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,15 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     log = logging.getLogger("reasonany_gui")
     missing = missing_x11_libraries()
     if missing:
-        text = (
-            "ReasonAny needs these system libraries to open its window: "
-            + ", ".join(missing)
-            + ". Install them (Debian/Ubuntu: sudo apt install "
-            + " ".join(missing)
-            + ") and start again."
-        )
-        log.warning(text)
-        print(text, file=sys.stderr)
+        # Qt would abort (exit code 134, with a line that names only one library): stop here with the whole fix
+        log.error(missing_libraries_text(missing))
+        print(missing_libraries_text(missing), file=sys.stderr)
+        return MISSING_LIBRARIES_EXIT
     from reasonany_gui import __version__
 
     log.info("ReasonAny GUI %s starting (Python %s); log: %s", __version__, sys.version.split()[0], log_path)

@@ -29,6 +29,18 @@ def narrow_combo(box: QComboBox | None = None) -> QComboBox:
     return box
 
 
+#: a combo box's width beyond its text: the arrow, the frame and the style sheet's padding (px)
+COMBO_CHROME = 52
+
+
+def fit_longest_choice(box: QComboBox) -> None:
+    """At least as wide as its longest choice with the app's style (a narrow combo box clips, it never elides)."""
+    box.ensurePolished()
+    metrics = box.fontMetrics()
+    widest = max((metrics.horizontalAdvance(box.itemText(i)) for i in range(box.count())), default=0)
+    box.setMinimumWidth(widest + COMBO_CHROME)
+
+
 def setting_widget(name: str) -> QWidget:
     """The widget of one MergeConfig field, from its Setting (see the module's docstring for the kinds)."""
     meta = MergeConfig.settings()[name]
@@ -45,6 +57,8 @@ def setting_widget(name: str) -> QWidget:
         box = narrow_combo()
         for option, title in meta.titles().items():
             box.addItem(title, option)
+        if meta.options():  # a fixed list of choices: wide enough for the longest ("Task Arithmetic (comparison)")
+            fit_longest_choice(box)
     elif kind in ("number", "whole number") and meta.low is not None and meta.high is not None:
         box = _spin_box(name, kind == "whole number")
     else:

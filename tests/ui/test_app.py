@@ -218,6 +218,35 @@ def test_missing_x11_libraries_are_named(monkeypatch):
     assert app.missing_x11_libraries() == []
 
 
+MISSING_SCRIPT = """
+import sys
+from reasonany_gui import app
+
+app.missing_x11_libraries = lambda: ["libxcb-cursor0", "libxcb-icccm4"]
+app.create_app = lambda argv=None: sys.exit("Qt was started")
+sys.exit(app.main([]))
+"""
+
+
+def test_missing_libraries_end_the_app_cleanly(reasonany_home, monkeypatch):
+    """Issue 23: the install line, then a clean exit (2), never Qt's abort (134)."""
+    import os
+
+    env = {**os.environ, "REASONANY_HOME": str(reasonany_home)}
+    out = subprocess.run([sys.executable, "-c", MISSING_SCRIPT], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "sudo apt install libxcb-cursor0 libxcb-icccm4" in out.stderr and "Qt was started" not in out.stderr
+    assert "Traceback" not in out.stderr
+    from reasonany_gui import app
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setenv(app.SKIP_CHECK_VARIABLE, "1")  # the way around a wrong check
+    assert app.missing_x11_libraries() == []
+
+
 def test_models_in_the_hugging_face_cache_are_offered(qtbot, window, monkeypatch):
     from reasonany_gui.engine.io import checkpoints
 

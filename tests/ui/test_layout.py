@@ -27,6 +27,8 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollBar,
     QSplitterHandle,
+    QStyle,
+    QStyleOptionComboBox,
     QTabBar,
     QToolButton,
     QWidget,
@@ -87,7 +89,28 @@ def text_problems(root: QWidget) -> list[str]:
             room = edit.width() if edit is not None else w.width()
             if fm.horizontalAdvance(text) > room + TOLERANCE:
                 out.append(f"value cut ({fm.horizontalAdvance(text)} > {room} px): {text!r}")
+        elif isinstance(w, QComboBox) and not w.isEditable() and w.count():
+            # any choice may be the one shown ("Task Arithmetic (comparison" was cut, issue 23)
+            room = (
+                w.style()
+                .subControlRect(
+                    QStyle.ComplexControl.CC_ComboBox, combo_option(w), QStyle.SubControl.SC_ComboBoxEditField, w
+                )
+                .width()
+            )
+            widest = max(range(w.count()), key=lambda i: fm.horizontalAdvance(w.itemText(i)))
+            if fm.horizontalAdvance(w.itemText(widest)) > room + TOLERANCE:
+                out.append(
+                    f"choice cut ({fm.horizontalAdvance(w.itemText(widest))} > {room} px): {w.itemText(widest)!r}"
+                )
     return out
+
+
+def combo_option(w: QComboBox) -> QStyleOptionComboBox:
+    option = QStyleOptionComboBox()
+    option.initFrom(w)
+    option.editable = w.isEditable()
+    return option
 
 
 def squeeze_and_overlap_problems(root: QWidget) -> list[str]:
