@@ -1446,8 +1446,13 @@ def test_malformed_model_config_is_a_clear_input_error(case, trio, data_files, t
         cfg["num_hidden_layers"] = "two"
     elif case == "text_config_list":
         cfg["text_config"] = [1, 2]
-    elif case == "bitsandbytes":
+    elif case == "bitsandbytes":  # the config and a real quantized layout (uint8 weights with their absmax)
         cfg["quantization_config"] = {"quant_method": "bitsandbytes", "load_in_4bit": True}
+        tensors = load_file(str(bad / "model.safetensors"))
+        name = "model.layers.0.mlp.down_proj.weight"
+        tensors[name] = torch.zeros(tensors[name].numel() // 2, 1, dtype=torch.uint8)
+        tensors[name + ".absmax"] = torch.ones(4)
+        save_file(tensors, str(bad / "model.safetensors"), metadata={"format": "pt"})
     elif case == "no_model_type":
         del cfg["model_type"]
     elif case.startswith("weight_map"):

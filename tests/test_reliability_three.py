@@ -298,3 +298,22 @@ def test_checks_whose_replies_start_past_max_length_name_the_length_not_the_samp
             assert "Raise the maximum length" in text, text
     else:
         pytest.fail(text)
+
+
+# ---------------------------------------------------------------------------- 10: a stale quantization_config
+@pytest.mark.parametrize("entry", [{"quant_method": "bitsandbytes", "load_in_4bit": True}, {}])
+def test_a_stale_quantization_config_over_float_weights_merges_with_a_note(entry, trio, data_files, tmp_path, capsys):
+    """Before: plain float32 weights were refused as quantized, and `quantization_config: {}` gave a raw
+    transformers error after scoring had started."""
+    domain = shutil.copytree(trio["domain"], tmp_path / "domain")
+    cfg = json.loads((domain / "config.json").read_text())
+    (domain / "config.json").write_text(json.dumps({**cfg, "quantization_config": entry}))
+    out = tmp_path / "merged"
+    argv = skills.merge_argv({**trio, "domain": domain}, data_files, out, "--samples", "2", "--max-length", "32")
+    rc = cli.main([*argv, "--device", "cpu", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "has a quantization_config, but every weight is plain floating point (float32)" in err
+    report = json.loads((run_files(out) / "report.json").read_text())
+    assert "the entry is stale and was ignored" in report["models"]["domain"]["notes"][0]
+    assert "quantization_config" not in json.loads((out / "config.json").read_text())

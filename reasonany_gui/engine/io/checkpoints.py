@@ -12,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,7 +183,6 @@ class Checkpoint(TensorFiles):
         self.path = Path(path)
         _refuse_special_files(self.path)
         self.config = _read_config(self.path)
-        _refuse_quantized(self.path, self.config)
         if not isinstance(self.config.get("model_type"), str) or not self.config["model_type"].strip():
             raise InputError(
                 f'{self.path / "config.json"} has no "model_type", so transformers can load neither this '
@@ -196,6 +197,8 @@ class Checkpoint(TensorFiles):
             raise InputError(f"{self.path}: the weight files hold no tensors. Re-download or re-save the model.")
         if not self.is_pickle and not (self.path / SAFETENSORS_INDEX).is_file():
             self._refuse_duplicates(files + self.ignored_files)
+        #: what a run should note about this model (the report keeps it): e.g. a stale quantization_config
+        self.notes: list[str] = _judge_quantized(self.path, self.config, self.tensors)
 
     def _weight_files(self, allow_pickle: bool) -> list[Path]:
         p = self.path
@@ -358,15 +361,36 @@ def _refuse_special_files(folder: Path) -> None:
             )
 
 
-def _refuse_quantized(folder: Path, config: dict[str, Any]) -> None:
-    q = config.get("quantization_config")
-    if q:
+#: tensor name endings of quantized layouts (GPTQ/AWQ, bitsandbytes, FP8/compressed-tensors): packed weights and
+#: their scales, which a merge cannot add to a float task vector
+QUANTIZED_PARTS = re.compile(
+    r"\.(qweight|qzeros|scales|g_idx|absmax|quant_map|quant_state[\w.]*|SCB|weight_format|weight_scale|input_scale"
+    r"|weight_packed|weight_shape|weight_zero_point)$"
+)
+
+
+def _judge_quantized(folder: Path, config: dict[str, Any], tensors: Mapping[str, TensorMeta]) -> list[str]:
+    """A config.json with a `quantization_config` is judged by its weights: a quantized layout (a tensor that is
+    not floating point, or one of QUANTIZED_PARTS) is refused; plain floating-point weights are merged, and the
+    stale entry is returned as a note (the loader ignores it). Why not trust the config: an exported float model
+    often keeps the entry (issue 22), and `quantization_config: {}` used to fail inside transformers after
+    scoring had started."""
+    if "quantization_config" not in config or config["quantization_config"] is None:
+        return []
+    q = config["quantization_config"]
+    quantized = [n for n, m in tensors.items() if not m.is_float or QUANTIZED_PARTS.search(n)]
+    if quantized:
         method = q.get("quant_method", "") if isinstance(q, dict) else ""
         raise InputError(
             f"{folder}/config.json describes a quantized model{f' ({method})' if method else ''}: quantized models "
-            "are not supported, because their weights are not the fine-tuned values to merge. Use the full-precision "
-            "(bfloat16/float16/float32) weights of the model."
+            "are not supported, because their weights are not the fine-tuned values to merge "
+            f"({quantized[0]} is a {tensors[quantized[0]].dtype} tensor of a quantized layout). Use the "
+            "full-precision (bfloat16/float16/float32) weights of the model."
         )
+    return [
+        f"{folder}/config.json has a quantization_config, but every weight is plain floating point "
+        f"({', '.join(sorted({m.dtype for m in tensors.values()}))}): the entry is stale and was ignored."
+    ]
 
 
 def _files_from_index(path: Path, index_name: str) -> list[Path]:
@@ -422,6 +446,7 @@ class ModelInfo:
     vocab_size: int
     tied_embeddings: bool
     intermediate_size: int = 0  # MLP width (0 when the config does not say); for the activation estimate
+    notes: tuple[str, ...] = ()  # Checkpoint.notes: what the report should say about this model
 
 
 def info_of(ckpt: Checkpoint) -> ModelInfo:
@@ -450,6 +475,7 @@ def info_of(ckpt: Checkpoint) -> ModelInfo:
         vocab_size=get("vocab_size"),
         tied_embeddings=ckpt.tied_embeddings,
         intermediate_size=get("intermediate_size"),
+        notes=tuple(ckpt.notes),
     )
 
 

@@ -49,6 +49,7 @@ def load_model(
             use_safetensors=has_safetensors or not allow_pickle,
             **{dtype_kw: dtype},
             **where,
+            **_without_stale_quantization(path),
         )
     except ImportError as exc:  # a library transformers needs for this load is missing: name it, not the model
         raise InputError(missing_library_message(exc, f"loading {path}")) from None
@@ -64,6 +65,27 @@ def load_model(
         raise InputError(f"{path} could not be loaded as a causal language model: {exc}") from None
     # transformers wraps PreTrainedModel.to in a decorator whose stub mistypes the device argument
     return model if direct else model.to(device)  # type: ignore[arg-type]
+
+
+def _without_stale_quantization(path: Path) -> dict[str, Any]:
+    """{"config": the folder's config without its quantization_config} when config.json has one, else {}.
+
+    Checkpoint has already refused quantized layouts, so an entry still there is stale (plain float weights):
+    transformers would otherwise try to quantize on load, or fail on an empty entry."""
+    import json
+
+    try:
+        raw = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(raw, dict) or "quantization_config" not in raw:
+        return {}
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(str(path), trust_remote_code=False)
+    if hasattr(config, "quantization_config"):
+        delattr(config, "quantization_config")
+    return {"config": config}
 
 
 def loads_straight_to(device: torch.device | str, has_safetensors: bool = True) -> bool:

@@ -98,6 +98,7 @@ def _mask_metadata() -> dict[str, str]:
 
 def _copy_model_files(source: Path, folder: Path, out_dtype: torch.dtype) -> None:
     config = json.loads((source / "config.json").read_text(encoding="utf-8"))
+    config.pop("quantization_config", None)  # the merge is plain floating point (a stale entry: Checkpoint notes)
     name = str(out_dtype).removeprefix("torch.")
     for key in ("dtype", "torch_dtype"):
         if key in config:
@@ -127,6 +128,7 @@ def build_report(facts: RunFacts) -> dict[str, Any]:
             "hidden_size": info.hidden_size,
             "vocab_size": info.vocab_size,
             "tied_embeddings": info.tied_embeddings,
+            "notes": list(info.notes),
         }
     data = {}
     for role, cs in facts.calib.items():

@@ -28,6 +28,8 @@ def open_models(cfg: MergeConfig, cancel: CancelToken, warn: Callable[[str], Non
             ckpts[role] = Checkpoint(path, allow_pickle=cfg.allow_pickle)
         except InputError as exc:
             raise InputError(f"The {role} model: {exc}") from None
+        for note in ckpts[role].notes:
+            warn(f"The {role} model: {note}")
         for f in ckpts[role].ignored_files:
             warn(
                 f"The {role} model: {f} is not read: the folder has no index, and transformers loads "
