@@ -22,10 +22,12 @@ from .choices import ScreenChoices
 from .data_panel import DataPanel
 from .demo_preset import DemoPreset
 from .dialogs import ErrorReporter
+from .export_dialog import ExportDialog, open_export_dialog
 from .housekeeping import Housekeeping
 from .merge_actions import MergeActions
 from .models_panel import ModelsPanel
 from .output_panel import OutputPanel
+from .publish_dialog import PublishDialog, open_publish_dialog
 from .results.panel import ResultsPanel
 from .run_panel import RunPanel
 from .settings_panel import SettingsPanel
@@ -124,6 +126,8 @@ class MainWindow(MergeActions, ScreenChoices, Housekeeping):
         self.results.cancel_requested.connect(self.runner.cancel)
         self.results.candidate_requested.connect(self.choose_candidate)
         self.results.open_requested.connect(lambda what, path: self.open_path(what, Path(path)))
+        self.results.export_requested.connect(self.open_export)
+        self.results.publish_requested.connect(self.open_publish)
         self.runner.engine_event.connect(self.results.on_event)
         # one set of search options, shown on Results and on Settings: each copy follows the other
         self.results.search_options_changed.connect(
@@ -146,6 +150,18 @@ class MainWindow(MergeActions, ScreenChoices, Housekeeping):
             self.data.refresh_previews()
         elif key == "save":
             self.output.set_summary(self.plan_text())
+
+    def open_export(self) -> ExportDialog | None:
+        """Results ▸ Export GGUF…: helper E's dialog for the saved folder shown (non-modal, its own worker)."""
+        if self.session.out_dir is None:
+            return None
+        return open_export_dialog(self.session.out_dir, self)
+
+    def open_publish(self) -> PublishDialog | None:
+        """Results ▸ Publish…: the Hub upload dialog for the saved folder shown."""
+        if self.session.out_dir is None:
+            return None
+        return open_publish_dialog(self.session.out_dir, self)
 
     def shutdown(self) -> None:
         """Save the settings, stop the worker, release the models (closing, or the app quitting)."""

@@ -92,3 +92,35 @@ def test_publish_dialog_offers_a_commit_to_an_existing_repo(qtbot, styled_app, o
     with qtbot.waitSignal(dlg.runner.finished, timeout=10000):
         dlg.publish_button.click()
     assert len(fake_hub.commits) == 1
+
+
+def test_results_buttons_open_the_dialogs(qtbot, window, job_waiter):
+    """Results ▸ Export GGUF… and Publish…: on screen at 1024 x 700 without scrolling, each opens its dialog for
+    the saved folder shown; with re-tuned masks not saved they wait for Save this version."""
+    from PySide6.QtCore import QPoint, Qt
+
+    from reasonany_gui.ui.export_dialog import ExportDialog
+    from reasonany_gui.ui.publish_dialog import PublishDialog
+
+    w = window
+    w.resize(1024, 700)
+    qtbot.mouseClick(w.merge_button, Qt.MouseButton.LeftButton)
+    assert job_waiter(w)[:2] == ("finished", "merge")
+    res = w.results
+    area = w.stack.currentWidget()
+    qtbot.wait(50)
+    for button in (res.export_gguf, res.publish):
+        assert button.isEnabled() and button.isVisible()
+        corner = button.mapTo(area.viewport(), QPoint(button.width(), button.height()))
+        assert area.viewport().rect().contains(corner), f"{button.text()} is off-screen at 1024 x 700"
+    qtbot.mouseClick(res.export_gguf, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(res.publish, Qt.MouseButton.LeftButton)
+    export = [d for d in w.findChildren(ExportDialog) if d.isVisible()]
+    publish = [d for d in w.findChildren(PublishDialog) if d.isVisible()]
+    assert len(export) == len(publish) == 1
+    assert export[0].out == w.session.out_dir and publish[0].out == w.session.out_dir
+    export[0].reject()
+    publish[0].reject()
+    res.set_output(w.session.out_dir, saved_current=False)  # re-tuned, not saved: nothing to export yet
+    assert not res.export_gguf.isEnabled() and not res.publish.isEnabled()
+    assert "Save this version first" in res.export_gguf.toolTip()

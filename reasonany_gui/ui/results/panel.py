@@ -34,7 +34,9 @@ from .retune_card import RetuneCard
 from .summary import summary_html
 
 EVALUATE_TIP = "Compare the merged model with the three inputs (perplexity and sample answers)."
-EVALUATE_UNSAVED = "Save this version first: Evaluate checks a saved model."
+SAVE_FIRST = "Save this version first: Evaluate, Export and Publish work on a saved model."
+EXPORT_TIP = "Write the merged model as one .gguf file for llama.cpp, Ollama and LM Studio."
+PUBLISH_TIP = "Upload the merged model with its model card to the Hugging Face Hub."
 RETUNED_EVAL_NOTE = (
     "The masks were re-tuned and are not saved yet, so there is nothing to evaluate for them. "
     "Press “Save this version…”, then Evaluate."
@@ -57,6 +59,8 @@ class ResultsPanel(QWidget):
     cancel_requested = Signal()  # the search's own Cancel button
     candidate_requested = Signal(dict)  # a point of the search was clicked: re-tune to its setting
     search_options_changed = Signal()  # the search's options were edited here
+    export_requested = Signal()  # Export GGUF…: the saved folder shown, for llama.cpp, Ollama and LM Studio
+    publish_requested = Signal()  # Publish…: the saved folder shown, to the Hugging Face Hub
     open_requested = Signal(str, str)  # (what, path): Open folder / Open report; the window opens it or says why not
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -69,20 +73,26 @@ class ResultsPanel(QWidget):
         self.evaluate = QPushButton("Evaluate")
         self.evaluate.setToolTip(EVALUATE_TIP)
         self.unsaved = False
+        self.export_gguf = QPushButton("Export GGUF…")
+        self.export_gguf.setToolTip(EXPORT_TIP)
+        self.publish = QPushButton("Publish…")
+        self.publish.setToolTip(PUBLISH_TIP)
         self.save_version = QPushButton("Save this version…")
         self.save_version.setToolTip(SAVE_VERSION_TIP)
         self.save_target: Path | None = None
         self.save_version.setEnabled(False)
-        for b in (self.open_folder, self.open_report, self.evaluate):
+        for b in (self.open_folder, self.open_report, self.evaluate, self.export_gguf, self.publish):
             b.setEnabled(False)
         self.open_folder.clicked.connect(lambda: self._open("output folder", self.out_dir))
         self.open_report.clicked.connect(lambda: self._open("report", self.report_path()))
         self.evaluate.clicked.connect(self.evaluate_requested)
         self.save_version.clicked.connect(self.save_requested)
+        self.export_gguf.clicked.connect(self.export_requested)
+        self.publish.clicked.connect(self.publish_requested)
         top = QVBoxLayout()  # the banner on its own line: a long folder path must not push the buttons away
         top.addWidget(self.where)
         buttons = QHBoxLayout()
-        for b in (self.open_folder, self.open_report, self.evaluate, self.save_version):
+        for b in (self.open_folder, self.open_report, self.evaluate, self.save_version, self.export_gguf, self.publish):
             buttons.addWidget(b)
         buttons.addStretch(1)
         top.addLayout(buttons)
@@ -191,8 +201,11 @@ class ResultsPanel(QWidget):
         self._layout.setStretch(self._layout.count() - 1, 0 if filled else 1)
 
     def _enable_evaluate(self, busy: bool) -> None:
-        self.evaluate.setEnabled(not busy and self.out_dir is not None and not self.unsaved)
-        self.evaluate.setToolTip(EVALUATE_UNSAVED if self.unsaved else EVALUATE_TIP)
+        """Evaluate, Export and Publish work on the saved folder: not while re-tuned masks are shown unsaved."""
+        usable = not busy and self.out_dir is not None and not self.unsaved
+        for button, tip in ((self.evaluate, EVALUATE_TIP), (self.export_gguf, EXPORT_TIP), (self.publish, PUBLISH_TIP)):
+            button.setEnabled(usable)
+            button.setToolTip(SAVE_FIRST if self.unsaved else tip)
 
     def set_selection(
         self, selection: SelectionLike | None, scope: str | None = None, method: str | None = None
