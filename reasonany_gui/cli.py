@@ -7,6 +7,7 @@ Exit codes: 0 done; 2 bad input (one message naming the file or value and what t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -524,10 +525,27 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(sig, handler)
 
 
+def exit_now_on_ctrl_c(code: int) -> None:
+    """From here to the end of the process, Ctrl+C (or another Ctrl+C) ends it at once with `code`.
+
+    Why: the work is done or cancelled and cleaned up, but interpreter shutdown still runs atexit callbacks (one
+    joins worker threads that finish their last step), and a KeyboardInterrupt there printed "Exception ignored
+    in atexit callback … Traceback … KeyboardInterrupt" after the CLI's own message (issue 22)."""
+
+    def now(_sig: int, _frame: FrameType | None) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+
+    signal.signal(signal.SIGINT, now)
+
+
 if __name__ == "__main__":
     from .engine.scoring.collectives import exit_rank, world_from_env
 
     code = main()
     if world_from_env() is not None:  # a torchrun rank: skip the interpreter shutdown that gloo may abort
         exit_rank(code)
+    exit_now_on_ctrl_c(code)
     sys.exit(code)

@@ -317,3 +317,47 @@ def test_a_stale_quantization_config_over_float_weights_merges_with_a_note(entry
     report = json.loads((run_files(out) / "report.json").read_text())
     assert "the entry is stale and was ignored" in report["models"]["domain"]["notes"][0]
     assert "quantization_config" not in json.loads((out / "config.json").read_text())
+
+
+# ---------------------------------------------------------------------------- 11: a link to itself; double Ctrl+C
+def test_a_weight_file_that_links_to_itself_is_named_as_a_link(trio, data_files, tmp_path, capsys):
+    """Before: "truncated or corrupted: download it again", which does not fix a link."""
+    import os
+
+    domain = shutil.copytree(trio["domain"], tmp_path / "domain")
+    os.symlink("x.safetensors", domain / "x.safetensors")
+    out = tmp_path / "merged"
+    rc = cli.main(skills.merge_argv({**trio, "domain": domain}, data_files, out, "--quiet"))
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert f"{domain / 'x.safetensors'} is a symbolic link that points to itself (a loop of links)" in err, err
+    assert "truncated" not in err and not out.exists()
+
+
+SLOW_SHUTDOWN = """
+import atexit, runpy, sys, time
+atexit.register(time.sleep, 20)  # an atexit callback that takes a while (one that joins worker threads)
+sys.argv = ["reasonany", "cache", "info"]
+runpy.run_module("reasonany_gui.cli", run_name="__main__")
+"""
+
+
+def test_ctrl_c_during_shutdown_exits_quietly(tmp_path):
+    """Before: "Exception ignored in atexit callback … Traceback … KeyboardInterrupt" after the CLI's message."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "REASONANY_HOME": str(tmp_path / "home")}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_SHUTDOWN], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert "scores" in proc.stdout.readline()  # main() has returned: the process is shutting down
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=10) == 0
+    err = proc.stderr.read()
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err and "Exception ignored" not in err, err

@@ -9,6 +9,7 @@ it (then with `weights_only=True`); `trust_remote_code` is never turned on.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -358,6 +359,16 @@ def _refuse_special_files(folder: Path) -> None:
             raise InputError(
                 f"{f} is {kind}, not a regular file: reading it would hang. Remove it from the model "
                 "folder or pick another folder."
+            )
+        if f.is_symlink() and f.suffix in (".safetensors", ".json", *PICKLE_SUFFIXES):
+            try:
+                f.stat()
+                continue
+            except OSError as exc:
+                why = "points to itself (a loop of links)" if exc.errno == errno.ELOOP else "points to a missing file"
+            raise InputError(
+                f"{f} is a symbolic link that {why} ({os.readlink(f)}), so it holds no data. Replace it with the "
+                "real file (download it again) or remove it from the model folder."
             )
 
 
