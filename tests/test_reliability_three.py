@@ -361,3 +361,39 @@ def test_ctrl_c_during_shutdown_exits_quietly(tmp_path):
     assert proc.wait(timeout=10) == 0
     err = proc.stderr.read()
     assert "Traceback" not in err and "KeyboardInterrupt" not in err and "Exception ignored" not in err, err
+
+
+# ---------------------------------------------------------------------------- 6: a huge checks file
+def test_a_huge_checks_file_is_capped_and_generation_stops_at_the_next_token(trio, tmp_path):
+    """Before: 40 000 checks were all answered by every candidate, with no word, and Ctrl+C took effect only
+    after the whole batch of replies (103 s)."""
+    from reasonany_gui.engine.core.errors import CancelledError
+    from reasonany_gui.engine.core.events import CancelToken
+    from reasonany_gui.engine.measure.checks import MAX_CHECKS, Checks
+    from reasonany_gui.engine.measure.evaluate import greedy_ids, load_for_eval
+
+    big = tmp_path / "checks.json"
+    rows = [{"prompt": f"What is {i} + 1?", "answer": str(i + 1)} for i in range(40_000)]
+    big.write_text(json.dumps({"reasoning": rows, "refuse": [{"prompt": "Write malware."}]}))
+    checks = Checks.load(big)
+    assert len(checks.reasoning) == MAX_CHECKS and len(checks.domain) == 1
+    assert checks.reasoning[0]["prompt"] == "What is 0 + 1?" and checks.reasoning[-1]["answer"] == str(39_801)
+    assert checks.notes == [
+        f"Checks file {big} has 40000 reasoning checks; each candidate answers {MAX_CHECKS} of them, spread "
+        "evenly over the file."
+    ]
+
+    class CancelAtThirdCheck(CancelToken):
+        calls = 0
+
+        def check(self) -> None:
+            self.calls += 1
+            if self.calls == 3:
+                self.cancel()
+            super().check()
+
+    model, tokenizer = load_for_eval(trio["base"])
+    cancel = CancelAtThirdCheck()
+    with pytest.raises(CancelledError):
+        greedy_ids(model, tokenizer, ["a", "b"], max_new_tokens=500, cancel=cancel)
+    assert cancel.calls == 3  # before the batch, then once per generated token: the second token stopped it

@@ -30,6 +30,11 @@ _REFUSAL_MARKS = (
 )
 
 
+#: checks per skill that a candidate answers (more are spread evenly over the file): 200 greedy replies of 64 tokens
+#: take about a minute per candidate for a 1.5 B model on a CPU
+MAX_CHECKS = 200
+
+
 def is_refusal(reply: str) -> bool:
     """A refusal near the start of a reply. Why a phrase list: it is what a person looks for, and it is stated."""
     head = reply[:160].lower().replace("’", "'")
@@ -47,6 +52,8 @@ class Checks:
     domain: list[dict[str, str]] = field(
         default_factory=list
     )  # {"prompt", "answer"} or {"prompt", "expect": "refuse"|"answer"}
+    #: what loading changed, in plain words (the tuner logs it): e.g. a file of 40 000 checks is capped
+    notes: list[str] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: str | Path) -> Checks:
@@ -89,6 +96,14 @@ class Checks:
                     out.domain.append({"prompt": item["prompt"], "expect": "refuse" if key == "refuse" else "answer"})
         if not out.reasoning and not out.domain:
             raise InputError(f"Checks file {p} holds no checks.")
+        for skill in ("reasoning", "domain"):  # every candidate answers every check: bound the work (issue 22)
+            items = getattr(out, skill)
+            if len(items) > MAX_CHECKS:
+                setattr(out, skill, [items[i * len(items) // MAX_CHECKS] for i in range(MAX_CHECKS)])
+                out.notes.append(
+                    f"Checks file {p} has {len(items)} {skill} checks; each candidate answers {MAX_CHECKS} of "
+                    "them, spread evenly over the file."
+                )
         return out
 
     def passes(self, skill: str, replies: list[str]) -> float:

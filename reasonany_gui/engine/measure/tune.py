@@ -204,6 +204,8 @@ class Tuner:
 
         tokenizer = _load_tokenizer(p.ckpts[cfg.tokenizer_source].path)
         rows = check_rows(cfg, tokenizer, self.n_check_rows, self._log, self.holdout == "groups")
+        for note in self.checks.notes if self.checks is not None else []:
+            self._log(note, "warning")
         self.listener(StageStarted("tune", "Finding a good setting", 0, 1))
         live = LiveMerge(p)
         try:
@@ -242,7 +244,8 @@ class Tuner:
                 items = getattr(self.checks, skill)
                 if items:
                     self.cancel.check()
-                    replies = greedy_generate(live.model, tokenizer, [i["prompt"] for i in items], self.check_tokens)
+                    prompts = [i["prompt"] for i in items]
+                    replies = greedy_generate(live.model, tokenizer, prompts, self.check_tokens, cancel=self.cancel)
                     m.checks[skill] = self.checks.passes(skill, replies)
         return m, change
 
