@@ -397,3 +397,30 @@ def test_a_huge_checks_file_is_capped_and_generation_stops_at_the_next_token(tri
     with pytest.raises(CancelledError):
         greedy_ids(model, tokenizer, ["a", "b"], max_new_tokens=500, cancel=cancel)
     assert cancel.calls == 3  # before the batch, then once per generated token: the second token stopped it
+
+
+# ---------------------------------------------------------------------------- 3: what the scores depend on
+def test_the_score_cache_key_and_the_report_include_threads_and_processes(trio, data_files, tmp_path):
+    """Before: 1 and 2 threads (and 1 and 2 processes) summed the scores in different orders, which moved mask bits,
+    yet they shared one cache entry: a run reused scores it would not have computed itself."""
+    import torch
+
+    threads = torch.get_num_threads()
+    keys = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            out = tmp_path / f"t{n}"
+            logs: list[str] = []
+            cfg = skills.trio_config(trio, data_files, out, samples=2, max_length=32, device="cpu")
+            p = Pipeline(
+                cfg, listener=lambda e, logs=logs: logs.append(getattr(e, "message", "")), cache_root=tmp_path / "c"
+            )
+            p.run()
+            keys.append(dict(p.map_keys))
+            assert not any("found in the cache" in m for m in logs), logs  # 2 threads did not reuse 1 thread's
+            env = json.loads((run_files(out) / "report.json").read_text())["environment"]
+            assert env["threads"] == n and env["processes"] == 1
+    finally:
+        torch.set_num_threads(threads)
+    assert keys[0].keys() == keys[1].keys() and all(keys[0][m] != keys[1][m] for m in keys[0])

@@ -188,6 +188,7 @@ class Pipeline:
                 dtype=str(dtype),
                 device=self._dev.type,
                 precision=cfg.score_precision,
+                **collectives.summation_order(),
             )
             self.map_keys[map_id] = key
             self.store.hold(key)  # in use until close(): `cache clear` elsewhere leaves it alone
@@ -508,4 +509,4 @@ class Pipeline:
         )
 
     def environment(self) -> dict[str, Any]:
-        return environment(self.device)
+        return {**environment(self.device), **collectives.summation_order()}

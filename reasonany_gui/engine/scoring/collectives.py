@@ -92,6 +92,17 @@ def world_from_env(env: Mapping[str, str] | None = None) -> World | None:
 _alone = False
 
 
+def summation_order() -> dict[str, int]:
+    """What the float32 score sums depend on besides the inputs and settings: the CPU threads that split each
+    reduction, and the processes whose partial sums are added at the end. A different count sums in another
+    order, so a few scores round differently in the stored bfloat16 and a few mask bits at the threshold move
+    (issue 22: 168 of 0.23 B bits, 1 vs 2 threads). The score-cache key and the report include both, so a
+    cached entry is only reused where it is reproduced bit for bit (docs/SCALING.md, "What is reproducible").
+    From the environment, not the live group: rank 0 still keys its maps the same after it left the group."""
+    world = world_from_env()
+    return {"threads": torch.get_num_threads(), "processes": world.size if world is not None else 1}
+
+
 def active() -> bool:
     """Whether a process group is up and still in use (this process scores a share and joins the reductions)."""
     return not _alone and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
