@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from reasonany_gui.engine.io.writer import human_bytes  # noqa: F401 - the one byte formatter, for the screens
+from reasonany_gui.engine.methods.registry import REGISTRY
 from reasonany_gui.engine.settings.choices import ROLE_TITLES  # noqa: F401 - the models' names, for the screens
 from reasonany_gui.engine.settings.config import MergeConfig
 
@@ -98,3 +99,42 @@ def human_range(low: float, high: float) -> str:
     if f"{hours_low:.1f}" == f"{hours_high:.1f}":
         return f"about {hours_high:.1f} h"
     return f"{hours_low:.1f}–{hours_high:.1f} h"
+
+
+def setting_words(setting: Mapping[str, object]) -> str:
+    """A merge setting in the app's words, as its controls name it: 'ReasonAny · shares 20 % / 20 % · strengths
+    2.24 / 2.24 · each weight matrix'. Only what the method reads is named (Task Arithmetic has no shares).
+
+    Why not the engine's candidate labels ('p 0.2/0.2, λ 2.24/2.24'): the screens say share and strength; a
+    search that spoke of p and λ read as another setting (issue 23)."""
+    method = str(setting.get("method", ""))
+    record = REGISTRY.get(method)
+    parts = [record.title if record is not None else method]
+    uses = record.uses if record is not None else ()
+    if "reasoning_ratio" in setting and (record is None or record.needs_scores or "reasoning_ratio" in uses):
+        parts.append(f"shares {_percent(setting['reasoning_ratio'])} / {_percent(setting.get('domain_ratio'))}")
+    if "reasoning_scale" in setting:
+        parts.append(f"strengths {_number(setting['reasoning_scale'])} / {_number(setting.get('domain_scale'))}")
+    if record is not None and record.needs_scores and setting.get("scope"):
+        parts.append(CHOICE_TITLES["scope"].get(str(setting["scope"]), str(setting["scope"])).lower())
+    return " · ".join(parts)
+
+
+def _percent(value: object) -> str:
+    return f"{100 * float(str(value)):.3g} %"
+
+
+def _number(value: object) -> str:
+    return f"{float(str(value)):.3g}"
+
+
+#: why a kept share can be over 100 % (shown wherever one is)
+OVER_100_NOTE = (
+    "Over 100 % means the merge did better on that skill's held-out text than the expert itself (the other "
+    "expert's changes can help, and on a few rows the numbers are noisy); it counts as fully kept."
+)
+#: why the search's kept shares and Evaluate's can differ for the same setting
+MEASURES_DIFFER_NOTE = (
+    "The search measures on held-out rows of your calibration data (and your checks file); Evaluate measures on "
+    "other held-out texts, so the two can give the same setting different shares."
+)

@@ -13,7 +13,8 @@ from PySide6.QtCore import QPointF, Qt
 
 from reasonany_gui.engine.core.errors import CancelledError
 from reasonany_gui.engine.measure.candidates import SETTING_KEYS
-from reasonany_gui.ui.tune.view import split_summary
+from reasonany_gui.ui.texts import setting_words
+from reasonany_gui.ui.tune.view import in_app_terms, split_summary
 
 FAST = {"samples": 4, "max_length": 64, "device": "cpu"}  # as tests/ui/conftest.py's
 
@@ -91,11 +92,12 @@ def test_find_a_good_setting_through_the_widgets(qtbot, skilled_window, job_wait
     assert view.table.rowCount() == 4 and view.table.item(tuned.recommended, 0).text().startswith("★")
     assert (
         "Click to see" in view.scatter._tips[tuned.recommended]
-        and tuned.best().label() in view.scatter._tips[tuned.recommended]
+        and setting_words(tuned.best().setting) in view.scatter._tips[tuned.recommended]
     )
     # the result in words, and the recommended merge is what the masks show now (not saved yet)
-    words, extra = split_summary(tuned.summary)
+    words, extra = split_summary(in_app_terms(tuned.summary, tuned.report_section()["candidates"]))
     assert view.summary.text() == words and words.startswith("Recommended:")
+    assert "λ" not in words and setting_words(tuned.best().setting) in words  # the app's terms, not p and λ
     assert all(any(x in t for t in view.warning_texts()) for x in tuned.warnings + extra)
     assert setting_of(pipeline.config) == tuned.best().setting
     assert view.current == tuned.recommended and "the recommended setting" in view.shown_now.text()

@@ -191,3 +191,74 @@ FAKE_TUNE_SECTION = {
         }
     ],
 }
+
+
+def test_the_search_speaks_the_apps_terms_and_explains_its_numbers(qtbot, styled_app):
+    """Issue 23: no p or λ where the controls say share and strength; kept shares over 100 % and the difference
+    from Evaluate's numbers are explained in words."""
+    from reasonany_gui.engine.methods.registry import REGISTRY
+    from reasonany_gui.ui.results.evaluation import EvaluationView
+    from reasonany_gui.ui.tune.view import TuneView
+
+    settings = [
+        {
+            "method": "reasonany",
+            "reasoning_ratio": 0.2,
+            "domain_ratio": 0.2,
+            "reasoning_scale": 2.24,
+            "domain_scale": 2.24,
+            "scope": "tensor",
+        },
+        {
+            "method": "task_arithmetic",
+            "reasoning_ratio": 0.5,
+            "domain_ratio": 0.5,
+            "reasoning_scale": 1.0,
+            "domain_scale": 1.0,
+            "scope": "tensor",
+        },
+    ]
+    labels = [REGISTRY[s["method"]].describe(s) for s in settings]
+    assert "λ" in labels[0] and " p " in labels[0]  # the engine's own words
+    section = {
+        "summary": f"Recommended: {labels[1]}. The best masked merge tried, {labels[0]}, kept 90 % and 80 %.",
+        "recommended": 1,
+        "pareto": [0, 1],
+        "warnings": [],
+        "candidates": [
+            {"index": i, "label": label, "setting": s, "kept": kept}
+            for i, (label, s, kept) in enumerate(
+                zip(
+                    labels,
+                    settings,
+                    [{"reasoning": 0.9, "domain": 0.8}, {"reasoning": 1.12, "domain": 1.0}],
+                    strict=True,
+                )
+            )
+        ],
+    }
+    view = TuneView()
+    qtbot.addWidget(view)
+    view.set_result(section)
+    view.mark_current(settings[0])
+    view.refresh()
+    shown = [view.summary.text(), view.shown_now.text(), view.status.text()] + [
+        view.table.item(r, 0).text() for r in range(view.table.rowCount())
+    ]
+    assert not any("λ" in t or " p " in t for t in shown), shown
+    assert "ReasonAny · shares 20 % / 20 % · strengths 2.24 / 2.24" in view.summary.text()
+    assert "Task Arithmetic · strengths 1 / 1" in view.summary.text()
+    assert "Over 100 %" in view.status.text() and "Evaluate measures on other held-out texts" in view.status.text()
+
+    evaluation = EvaluationView()
+    qtbot.addWidget(evaluation)
+    evaluation.show_result(
+        {
+            "perplexity": {"r": {"merged": 2.0, "base": 3.0, "reasoning": 2.1, "domain": 3.1}},
+            "kept": {"merged": {"reasoning": 1.32, "domain": 0.9}},
+            "verdict": ["Task Arithmetic (λ 1/1) on the same data keeps 87 % of the reasoning gain."],
+            "generations": [],
+        }
+    )
+    assert "Over 100 %" in evaluation.status.text()
+    assert "other held-out texts" in evaluation.comparison.text()

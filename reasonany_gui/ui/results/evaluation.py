@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from reasonany_gui.engine.measure.verdicts import kept_verdict, perplexity_verdict
 
 from ..jobs import ASK_ROLES
+from ..texts import MEASURES_DIFFER_NOTE, OVER_100_NOTE
 from ..widgets import Banner
 
 EVAL_HINT = (
@@ -165,8 +166,8 @@ class EvaluationView(QWidget):
         verdict = [str(line) for line in ev.get("verdict") or []]
         warnings = [line for line in verdict if line.startswith("Warning")]
         others = [line for line in verdict if "Task Arithmetic" in line and line not in warnings]
-        if others:
-            self.comparison.setText(" ".join(others))
+        if others:  # the search may have measured the same setting on other rows: say why the numbers differ
+            self.comparison.setText(" ".join([*others, MEASURES_DIFFER_NOTE]))
             self.comparison.setVisible(True)
         if warnings:  # a lost skill or a better plain baseline: said in the warning colour, never buried
             self.verdict_warning.set_message(
@@ -194,6 +195,9 @@ class EvaluationView(QWidget):
         header = self.table.horizontalHeader().height()
         self.table.setFixedHeight(header + sum(self.table.rowHeight(r) for r in range(self.table.rowCount())) + 4)
         status = "Evaluation finished; it was also added to the report."
+        kept_all = [v for row in (ev.get("kept") or {}).values() if isinstance(row, dict) for v in row.values()]
+        if any(isinstance(v, (int, float)) and v > 1.0 for v in kept_all):
+            status += "\n" + OVER_100_NOTE
         warnings = list(ev.get("warnings") or [])
         if warnings:
             status += "\n⚠ " + "\n⚠ ".join(warnings)

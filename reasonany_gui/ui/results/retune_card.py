@@ -15,11 +15,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from reasonany_gui.engine.methods.registry import REGISTRY
 from reasonany_gui.engine.settings.config import MergeConfig
 
 from ..setting_widgets import changed_signal, setting_value, setting_widget, show_setting
-from ..texts import CHOICE_TITLES, FOLLOW_HELP, FOLLOW_LABEL, LABELS, TOOLTIPS
+from ..texts import FOLLOW_HELP, FOLLOW_LABEL, LABELS, TOOLTIPS, setting_words
 from ..widgets import Card, StrengthLink, strengths_follow_shares
 
 #: the settings on the Re-tune card (config.Setting.retune_card): applied to the measured scores in seconds
@@ -117,16 +116,7 @@ class RetuneCard(Card):
 
     def setting_line(self) -> str:
         """The card's setting in one line, in the app's words: method, shares, strengths, scope."""
-        v = self.values()
-        method = str(v["method"])
-        masked = method in REGISTRY and REGISTRY[method].needs_scores
-        parts = [CHOICE_TITLES["method"].get(method, method)]
-        if masked:
-            parts.append(f"shares {100 * float(v['reasoning_ratio']):.0f} % / {100 * float(v['domain_ratio']):.0f} %")
-        parts.append(f"strengths {float(v['reasoning_scale']):.2f} / {float(v['domain_scale']):.2f}")
-        if masked:
-            parts.append(CHOICE_TITLES["scope"].get(str(v["scope"]), str(v["scope"])).lower())
-        return " · ".join(parts)
+        return setting_words(self.values())
 
     def load(self, config: MergeConfig) -> None:
         self.follow.setChecked(False)

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from reasonany_gui.engine.core.events import Progress, TuneCandidate
 from reasonany_gui.engine.measure.verdicts import KEPT_FROM
 
+from ..texts import MEASURES_DIFFER_NOTE, OVER_100_NOTE, setting_words
 from ..widgets import AdaptiveSplitter, Banner
 from .candidate_table import CandidateTable, shown_pct
 from .options import TuneOptions
@@ -48,6 +49,20 @@ CAPTION = (
     "Top right is best. 100 % (dashed lines) = as good as the expert on its own held-out rows; 0 % = no better "
     "than the base model. A hollow symbol: that skill could not be measured (drawn at 0 %)."
 )
+
+
+def in_app_terms(text: str, candidates: list[dict[str, Any]]) -> str:
+    """The engine's words with each candidate's label ('ReasonAny p 0.2/0.2, λ 2.24/2.24, tensor scope') put in
+    the app's terms (texts.setting_words: shares, strengths)."""
+    for c in sorted(candidates, key=lambda c: -len(str(c.get("label", "")))):
+        if c.get("label"):
+            text = text.replace(str(c["label"]), setting_words(c["setting"]))
+    return text
+
+
+def over_100(kept: dict[str, Any]) -> bool:
+    """Whether a kept share is over 100 % (explained in words where shown: texts.OVER_100_NOTE)."""
+    return any(isinstance(v, (int, float)) and v > 1.0 for v in kept.values())
 
 
 def split_summary(summary: str) -> tuple[str, list[str]]:
@@ -217,19 +232,25 @@ class TuneView(QWidget):
         self.progress.setVisible(False)
         self.result = section
         self.points = {
-            int(c["index"]): {"label": c["label"], "setting": dict(c["setting"]), "kept": dict(c.get("kept") or {})}
+            int(c["index"]): {
+                "label": setting_words(c["setting"]),
+                "setting": dict(c["setting"]),
+                "kept": dict(c.get("kept") or {}),
+            }
             for c in section["candidates"]
         }
         self.recommended = int(section["recommended"])
         self.pareto = [int(i) for i in section.get("pareto") or []]
-        text, extra = split_summary(section.get("summary", ""))
+        text, extra = split_summary(in_app_terms(section.get("summary", ""), section["candidates"]))
         n = len(self.points)
         self.status.setText(
             f"{n} candidate merge{'s' * (n != 1)} measured on "
             + " and ".join(
                 f"{v.get('rows', '?')} held-out {k} rows" for k, v in (section.get("check_rows") or {}).items()
             )
-            + ". Click a point to see that merge's masks."
+            + ". Click a point to see that merge's masks. "
+            + MEASURES_DIFFER_NOTE
+            + (" " + OVER_100_NOTE if any(over_100(p["kept"]) for p in self.points.values()) else "")
         )
         best = self.points.get(self.recommended)
         worst = min([v for v in (best or {}).get("kept", {}).values() if v is not None] or [math.nan])
@@ -281,7 +302,7 @@ class TuneView(QWidget):
     def on_event(self, ev: object) -> None:
         if isinstance(ev, TuneCandidate):
             self.points[int(ev.index)] = {
-                "label": ev.label,
+                "label": setting_words(ev.setting),
                 "setting": dict(ev.setting),
                 "kept": {"reasoning": ev.kept_reasoning, "domain": ev.kept_domain},
             }
