@@ -187,15 +187,22 @@ def evaluate_job(out_dir: Path, data: list[str], device: str = "auto", **options
     return run
 
 
-#: the order the answers are shown in: the merge first, then its three inputs
-ASK_ROLES = ("merged", *ROLES)
+#: the order the answers are shown in: the merge and Task Arithmetic (the comparison Evaluate makes), then the inputs
+ASK_ROLES = ("merged", "task_arithmetic", *ROLES)
+#: each answer box's title
+ASK_TITLES = {
+    "merged": "Merged model",
+    "task_arithmetic": "Task Arithmetic (strengths 1 / 1)",
+    **{role: f"{role.capitalize()} model" for role in ROLES},
+}
 
 
 def ask_job(
     out_dir: Path, config: MergeConfig, prompt: str, device: str = "auto", max_new_tokens: int = 96
 ) -> Job[dict[str, Any]]:
-    """The user's own question, answered greedily by the merged model and the three inputs (one at a time in
-    memory). Returns {"prompt", "outputs": {role: text}}; the report is left as it is."""
+    """The user's own question, answered greedily by the merged model, Task Arithmetic at strengths 1/1 (merged in
+    memory, as Evaluate compares with it) and the three inputs, one model at a time in memory. Returns
+    {"prompt", "outputs": {role: text}}; the report is left as it is."""
 
     def run(listener: Listener, cancel: CancelToken) -> dict[str, Any]:
         from reasonany_gui.engine.core.devices import resolve_device
@@ -209,10 +216,39 @@ def ask_job(
         outputs: dict[str, str] = {}
         for i, role in enumerate(ASK_ROLES):
             cancel.check()
-            listener(Progress("ask", i / len(ASK_ROLES), i / len(ASK_ROLES), f"the {role} model answers"))
+            listener(Progress("ask", i / len(ASK_ROLES), i / len(ASK_ROLES), f"{ASK_TITLES[role]} answers"))
+            if role == "task_arithmetic":
+                outputs[role] = _task_arithmetic_answer(config, prompt, dev, max_new_tokens, cancel)
+                continue
             model, tokenizer = load_for_eval(paths[role], dev)
             outputs[role] = greedy_generate(model, tokenizer, [prompt], max_new_tokens)[0]
             del model
         return {"prompt": prompt, "outputs": outputs}
 
     return run
+
+
+def _task_arithmetic_answer(
+    config: MergeConfig, prompt: str, device: Any, max_new_tokens: int, cancel: CancelToken
+) -> str:
+    """θ_b + τ_r + τ_d merged in memory (measure.live.LiveMerge, the way evaluate_run measures it), answering."""
+    from reasonany_gui.engine.data.calibration import load_tokenizer
+    from reasonany_gui.engine.measure.evaluate import greedy_generate
+    from reasonany_gui.engine.measure.live import LiveMerge
+
+    ta = config.replace(
+        method="task_arithmetic", reasoning_scale=1.0, domain_scale=1.0, out=None, device=str(device), score_cache=True
+    )
+    pipe = Pipeline(ta, cancel=cancel)
+    try:
+        pipe.check()
+        pipe.select(announce=False)
+        live = LiveMerge(pipe, device)
+        try:
+            live.apply(cancel)
+            tokenizer = load_tokenizer(pipe.ckpts[config.tokenizer_source].path)
+            return greedy_generate(live.model, tokenizer, [prompt], max_new_tokens)[0]
+        finally:
+            live.close()
+    finally:
+        pipe.close()

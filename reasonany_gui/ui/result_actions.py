@@ -190,7 +190,7 @@ class ResultActions(WindowBase):
     def _answered(self, result: dict[str, Any]) -> None:
         self.session.record("answers", result)
         self.results.show_answers(result)
-        self.status_text.setText("All four models answered your question.")
+        self.status_text.setText("All five answered your question: the merge, Task Arithmetic and the three inputs.")
 
     def _ask_failed(self, exc: BaseException) -> None:
         cancelled = isinstance(exc, CancelledError)

@@ -60,7 +60,7 @@ BUSY_TEXT = {
     "evaluate": "Evaluating…",
     "open": "Opening the run…",
     "tune": "Finding a good setting…",
-    "ask": "The four models are answering your question…",
+    "ask": "The merge, Task Arithmetic and the three inputs are answering your question…",
 }
 
 

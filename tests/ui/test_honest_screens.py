@@ -262,3 +262,19 @@ def test_the_search_speaks_the_apps_terms_and_explains_its_numbers(qtbot, styled
     )
     assert "Over 100 %" in evaluation.status.text()
     assert "other held-out texts" in evaluation.comparison.text()
+
+
+def test_the_own_question_compares_with_task_arithmetic(qtbot, window, job_waiter):
+    """Issue 23: the own-question boxes show Task Arithmetic too, as Evaluate compares with it everywhere else."""
+    w = window
+    qtbot.mouseClick(w.merge_button, Qt.MouseButton.LeftButton)
+    assert job_waiter(w)[:2] == ("finished", "merge")
+    view = w.results.evaluation
+    view.reply_tokens.setValue(16)
+    view.prompt.setText("Who is Kob's grand-mentor?")
+    qtbot.mouseClick(view.ask_button, Qt.MouseButton.LeftButton)
+    state, name, result = job_waiter(w)
+    assert (state, name) == ("finished", "ask"), result
+    assert set(result["outputs"]) == {"merged", "task_arithmetic", "base", "reasoning", "domain"}
+    assert view.answers["task_arithmetic"].toPlainText() == result["outputs"]["task_arithmetic"].strip()
+    assert w.session.pipeline is not None  # the comparison merge was its own pipeline; the kept one is untouched

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from reasonany_gui.engine.measure.verdicts import kept_verdict, perplexity_verdict
 
-from ..jobs import ASK_ROLES
+from ..jobs import ASK_ROLES, ASK_TITLES
 from ..texts import MEASURES_DIFFER_NOTE, OVER_100_NOTE
 from ..widgets import Banner
 
@@ -85,8 +85,11 @@ class EvaluationView(QWidget):
         self.prompt = QLineEdit()
         self.prompt.setPlaceholderText("Your own question, e.g. a typical request from your field")
         self.prompt.returnPressed.connect(self._ask)
-        self.ask_button = QPushButton("Ask all four models")
-        self.ask_button.setToolTip("The base, both experts and the merged model answer your question side by side.")
+        self.ask_button = QPushButton("Ask all five")
+        self.ask_button.setToolTip(
+            "The merged model, Task Arithmetic (the simplest merge, for comparison), the base and both experts "
+            "answer your question side by side."
+        )
         self.ask_button.clicked.connect(self._ask)
         self.reply_tokens = QSpinBox()
         self.reply_tokens.setRange(*REPLY_TOKENS[:2])
@@ -107,7 +110,7 @@ class EvaluationView(QWidget):
         self.answers: dict[str, QPlainTextEdit] = {}
         answers = QGridLayout()
         for i, role in enumerate(ASK_ROLES):
-            title = QLabel(f"{role.capitalize()} model")
+            title = QLabel(ASK_TITLES[role])
             title.setObjectName("muted")
             box = QPlainTextEdit()
             box.setReadOnly(True)

@@ -295,7 +295,8 @@ class ResultsPanel(QWidget):
         return int(self.evaluation.reply_tokens.value())
 
     def show_answers(self, result: dict[str, Any] | None, note: str = "") -> None:
-        """The four models' answers to the user's question, or a note in each box (thinking, cancelled, failed)."""
+        """The five answers to the user's question (the merge, Task Arithmetic, the three inputs), or a note in
+        each box (thinking, cancelled, failed)."""
         self.evaluation.show_answers(result, note)
 
     def _open(self, what: str, path: Path | None) -> None:
