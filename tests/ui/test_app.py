@@ -141,7 +141,7 @@ def test_evaluate_then_clear_the_score_cache(qtbot, window, job_waiter, screensh
     columns = view.table.columnCount()
     assert view.table.rowCount() == 2 and columns >= 4  # the engine may add a comparison (Task Arithmetic)
     headers = [view.table.horizontalHeaderItem(c).text() for c in range(columns)]
-    assert headers[0] == "merged" and {"merged", "base", "reasoning", "domain"} <= set(headers)
+    assert headers[0] == "Merged" and {"Merged", "Base", "Reasoning", "Domain"} <= set(headers)  # in words
     values = [float(view.table.item(r, c).text()) for r in range(2) for c in range(4)]
     assert all(v > 1.0 for v in values)  # perplexities of a tiny random model
     assert "[merged]" in view.generations.toPlainText()

@@ -37,6 +37,14 @@ EVAL_HINT = (
 )
 
 
+#: the perplexity table's column titles (the engine's model keys in words)
+MODEL_TITLES = {
+    "merged": "Merged",
+    "task_arithmetic": "Task Arithmetic",
+    "base": "Base",
+    "reasoning": "Reasoning",
+    "domain": "Domain",
+}
 VERDICT_COLORS = {"kept": ("ok", "✓"), "partly": ("warn", "≈"), "lost": ("error", "✗"), "unclear": ("info", "?")}
 
 
@@ -180,7 +188,7 @@ class EvaluationView(QWidget):
         models = sorted({m for row in ppl.values() for m in row}, key=_model_order)
         self.table.setRowCount(len(ppl))
         self.table.setColumnCount(len(models))
-        self.table.setHorizontalHeaderLabels(models)
+        self.table.setHorizontalHeaderLabels([MODEL_TITLES.get(m, m) for m in models])
         self.table.setVerticalHeaderLabels([data_title(d) for d in ppl])
         for r, (_data, row) in enumerate(ppl.items()):
             for c, m in enumerate(models):
