@@ -1597,7 +1597,7 @@ def test_sigterm_cancels_cleanly_like_ctrl_c(trio, data_files, tmp_path):
 
     script = tmp_path / "run.py"
     script.write_text(
-        "import sys, time\nfrom reasonany_gui import cli\nfrom reasonany_gui.engine import pipeline\n"
+        "import sys, time\nfrom reasonany_gui import cli\nfrom reasonany_gui.engine.run import pipeline\n"
         "real = pipeline.Pipeline.merge_one\n"
         "def slow(*a, **k):\n    print('WRITING', flush=True)\n    time.sleep(0.5)\n"
         "    return real(*a, **k)\n"
