@@ -400,27 +400,27 @@ def test_a_huge_checks_file_is_capped_and_generation_stops_at_the_next_token(tri
 
 
 # ---------------------------------------------------------------------------- 3: what the scores depend on
-def test_the_score_cache_key_and_the_report_include_threads_and_processes(trio, data_files, tmp_path):
+def test_the_report_says_which_thread_and_process_counts_summed_the_scores(trio, data_files, tmp_path):
     """Before: 1 and 2 threads (and 1 and 2 processes) summed the scores in different orders, which moved mask bits,
-    yet they shared one cache entry: a run reused scores it would not have computed itself."""
+    and nothing recorded which counts a run's scores came from: a run that reused another's cache entry could
+    not be reproduced. Now every entry and every report that uses it say so (the key does not include them: the
+    app's re-tune of a 2-process run must reuse its scores)."""
     import torch
 
     threads = torch.get_num_threads()
-    keys = []
+    reports = []
     try:
         for n in (1, 2):
             torch.set_num_threads(n)
             out = tmp_path / f"t{n}"
-            logs: list[str] = []
             cfg = skills.trio_config(trio, data_files, out, samples=2, max_length=32, device="cpu")
-            p = Pipeline(
-                cfg, listener=lambda e, logs=logs: logs.append(getattr(e, "message", "")), cache_root=tmp_path / "c"
-            )
-            p.run()
-            keys.append(dict(p.map_keys))
-            assert not any("found in the cache" in m for m in logs), logs  # 2 threads did not reuse 1 thread's
-            env = json.loads((run_files(out) / "report.json").read_text())["environment"]
-            assert env["threads"] == n and env["processes"] == 1
+            Pipeline(cfg, cache_root=tmp_path / "c").run()
+            reports.append(json.loads((run_files(out) / "report.json").read_text())["environment"])
     finally:
         torch.set_num_threads(threads)
-    assert keys[0].keys() == keys[1].keys() and all(keys[0][m] != keys[1][m] for m in keys[0])
+    first, second = reports
+    assert (first["threads"], first["processes"], second["threads"], second["processes"]) == (1, 1, 2, 1)
+    maps = {"reasoning@reasoning", "base@reasoning", "domain@domain", "base@domain"} & set(first["score_maps"])
+    assert maps and set(first["score_maps"]) == set(second["score_maps"])
+    for m in maps:  # the 2-thread run reused the 1-thread entries, and says whose scores they are
+        assert first["score_maps"][m] == second["score_maps"][m] == {"threads": 1, "processes": 1}

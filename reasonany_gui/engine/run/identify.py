@@ -134,6 +134,7 @@ def score_map(
 
     plot = GroupedPlot(ctx.listener, len(groups), n_samples)
     meta: dict[str, Any] = {"map": map_id, "model": str(ckpt.path), "data": cs.spec, "score": cfg.score}
+    meta.update(collectives.summation_order())  # what summed the scores: the report of every run that reuses them
     stats: dict[str, Any] = {"samples": 0, "tokens": 0, "seconds": 0.0}
     record = MapRecord()
     with contextlib.ExitStack() as stack:

@@ -188,7 +188,6 @@ class Pipeline:
                 dtype=str(dtype),
                 device=self._dev.type,
                 precision=cfg.score_precision,
-                **collectives.summation_order(),
             )
             self.map_keys[map_id] = key
             self.store.hold(key)  # in use until close(): `cache clear` elsewhere leaves it alone
@@ -509,4 +508,16 @@ class Pipeline:
         )
 
     def environment(self) -> dict[str, Any]:
-        return {**environment(self.device), **collectives.summation_order()}
+        """The software and machine (core.environment), this process's thread and process counts, and the counts
+        that summed each score map used (`score_maps`, from its cache entry: a reused entry keeps its own)."""
+        return {**environment(self.device), **collectives.summation_order(), "score_maps": self._map_origins()}
+
+    def _map_origins(self) -> dict[str, dict[str, Any]]:
+        origins = {}
+        for map_id, key in sorted(self.map_keys.items()):
+            try:
+                meta = self.store.meta(key)
+            except (OSError, ValueError):
+                meta = {}
+            origins[map_id] = {k: meta.get(k) for k in ("threads", "processes")}
+        return origins

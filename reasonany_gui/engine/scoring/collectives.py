@@ -96,9 +96,10 @@ def summation_order() -> dict[str, int]:
     """What the float32 score sums depend on besides the inputs and settings: the CPU threads that split each
     reduction, and the processes whose partial sums are added at the end. A different count sums in another
     order, so a few scores round differently in the stored bfloat16 and a few mask bits at the threshold move
-    (issue 22: 168 of 0.23 B bits, 1 vs 2 threads). The score-cache key and the report include both, so a
-    cached entry is only reused where it is reproduced bit for bit (docs/SCALING.md, "What is reproducible").
-    From the environment, not the live group: rank 0 still keys its maps the same after it left the group."""
+    (issue 22: 168 of 0.23 B bits, 1 vs 2 threads). Each cache entry's meta.json and every report that uses it
+    record them (docs/SCALING.md, "What is reproducible"). Not part of the cache key: a re-tune in the app of a
+    2-process or 16-thread run must reuse its scores, not recompute hours of gradients to other rounding.
+    From the environment, not the live group: the same on rank 0 before and after it left the group."""
     world = world_from_env()
     return {"threads": torch.get_num_threads(), "processes": world.size if world is not None else 1}
 

@@ -8,8 +8,8 @@ in the chosen bin (a second pass) gives the exact k-th value with 65536 counters
 Ties: exactly k = floor(p·n) elements are selected. Elements strictly better than the threshold are
 all taken; among elements equal to it, the first ones in canonical order (tensors sorted by name, then
 flat index) fill the remaining budget, so the same scores always give the same masks, bit for bit. The scores
-themselves are reproduced bit for bit only with the same thread and process counts (collectives.summation_order;
-docs/SCALING.md, "What is reproducible").
+themselves are computed again bit for bit only with the same thread and process counts, which the report records
+(collectives.summation_order; docs/SCALING.md, "What is reproducible").
 Masks are kept bit-packed (numpy.packbits, little bit order), 1 bit per weight and mask.
 """
 
