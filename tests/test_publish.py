@@ -209,3 +209,29 @@ def test_cli_shows_the_plan_and_publishes(out, fake_hub, capsys):
     assert "reasonany/report.html" in fake_hub.commits[0]["files"]
     fake_hub.existing.add("me/m2")
     assert main(["publish", str(out), "--repo", "me/m2", "--quiet"]) == 2
+
+
+@pytest.mark.parametrize(
+    "text, valid",
+    [
+        ("Qwen/Qwen2.5-7B", True),
+        ("org/_name", False),  # the card's old rule took it; the Hub and resolve_model do not
+        ("org/né", False),
+        ("org/a--b", False),
+        ("org/a..b", False),
+        ("-org/name", False),
+    ],
+)
+def test_one_repo_id_rule_for_resolving_the_card_and_publishing(text, valid):
+    """io.resolve.is_repo_id is the engine's one rule: the card's base_model and publishing agree with it."""
+    from reasonany_gui.engine.io.publish import check_repo_id
+    from reasonany_gui.engine.io.resolve import is_repo_id
+    from reasonany_gui.engine.output.card import hub_repo_id
+
+    assert is_repo_id(text) is valid
+    assert (hub_repo_id(text) == text) is valid
+    if valid:
+        assert check_repo_id(text) == text
+    else:
+        with pytest.raises(InputError, match="is not a Hugging Face repo name"):
+            check_repo_id(text)

@@ -12,7 +12,6 @@ the upload: the Hub's own validation is an online call.
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,8 @@ from ..core.errors import CancelledError, InputError
 from ..core.events import CancelToken
 from ..core.paths import RUN_DIR, run_files
 from .download import SIDE_FILES, SIDE_PATTERNS, stored_token
+from .resolve import is_repo_id
 
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}$")
 CARD = "README.md"
 TAGS = ("merge", "reasonany")
 #: the run files a user may add (name for the choice → files inside OUT/reasonany/); they can hold local paths
@@ -58,7 +57,7 @@ class PublishPlan:
 
 def check_repo_id(repo_id: str) -> str:
     repo_id = str(repo_id or "").strip()
-    if not _REPO_ID.match(repo_id):
+    if not is_repo_id(repo_id):
         raise InputError(
             f"{repo_id!r} is not a Hugging Face repo name: write it as OWNER/NAME, e.g. your-name/my-merge "
             "(letters, digits, '-', '_' and '.')."
@@ -125,7 +124,7 @@ def validate_card(text: str) -> None:
     if not set(TAGS) <= set(data.get("tags") or []):
         raise InputError("The model card lacks the tags merge and reasonany.")
     for repo in data.get("base_model") or []:
-        if not _REPO_ID.match(str(repo)):
+        if not is_repo_id(str(repo)):
             raise InputError(f"The model card's base_model {repo!r} is not a Hub repo id.")
 
 

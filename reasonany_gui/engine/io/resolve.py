@@ -11,7 +11,15 @@ from pathlib import Path
 
 from ..core.errors import InputError
 
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}$")
+#: a Hugging Face repo id, OWNER/NAME: each part starts with an ASCII letter or digit, then letters, digits, '-',
+#: '_' or '.', at most 96 characters. The one rule of the engine: resolving a model, the card's base_model and
+#: publishing all use is_repo_id
+REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}$")
+
+
+def is_repo_id(text: str) -> bool:
+    """Whether `text` is a repo id the Hub accepts (REPO_ID, and no '..' or '--', which the Hub refuses too)."""
+    return bool(REPO_ID.match(text)) and ".." not in text and "--" not in text
 
 
 def resolve_model(spec: str, allow_download: bool = False, allow_pickle: bool = False) -> Path:
@@ -28,11 +36,11 @@ def resolve_model(spec: str, allow_download: bool = False, allow_pickle: bool = 
             raise InputError(f"{path} is a file; pick the model's folder (the one that holds config.json).")
         return path.resolve()
     looks_like_path = text.startswith(("/", "~", ".", "\\")) or os.sep in text.replace("/", "", 1) or ":" in text
-    if looks_like_path and ".." not in text and not _REPO_ID.match(text):
+    if looks_like_path and ".." not in text and not REPO_ID.match(text):
         raise InputError(
             f"Model folder {path} does not exist. Check the path (pick the folder that holds config.json)."
         )
-    if looks_like_path or ".." in text or not _REPO_ID.match(text):
+    if looks_like_path or not is_repo_id(text):
         raise InputError(
             f"Model {text!r} is neither an existing folder nor a valid Hugging Face repo id (owner/name, no '..', "
             "no absolute path). Check the path or the repo id."

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from ..core.units import pct
+from ..io.resolve import is_repo_id
 from ..methods.registry import FULL_TITLES
 from ..settings.config import ROLES, settings
 
 TOOL_URL = "https://pypi.org/project/reasonany-gui/"
 PAPER_URL = "https://arxiv.org/abs/2601.05560"
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
 _HF_CACHE_DIR = re.compile(r"(?:^|[\\/])models--([^\\/]+?)--([^\\/]+)(?:[\\/]|$)")
 
 
@@ -27,10 +27,10 @@ def hub_repo_id(spec: str, path: str | None = None) -> str | None:
     not appear in a card's metadata (the Hub rejects it, and it shows the user's folder names)."""
     for text in (str(spec or ""), str(path or "")):
         m = _HF_CACHE_DIR.search(text)
-        if m:
+        if m and is_repo_id(f"{m.group(1)}/{m.group(2)}"):
             return f"{m.group(1)}/{m.group(2)}"
     text = str(spec or "").strip()
-    if _REPO_ID.match(text) and not Path(text).expanduser().exists() and not text.startswith((".", "~")):
+    if is_repo_id(text) and not Path(text).expanduser().exists():
         return text
     return None
 
