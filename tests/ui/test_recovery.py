@@ -139,7 +139,7 @@ def test_output_folder_filled_during_the_run_goes_to_name_2(qtbot, window, job_w
     assert w.store.recent("runs")[0] == str(second)
     assert result.report and result.report.get("method") == "reasonany"
     opened = []
-    monkeypatch.setattr(w.results, "_open", lambda p: opened.append(p))
+    monkeypatch.setattr(w, "open_path", lambda _what, p: opened.append(p))  # what the buttons ask the window
     w.results.open_folder.click()
     w.results.open_report.click()
     assert opened == [second, second / "reasonany" / "report.html"]
