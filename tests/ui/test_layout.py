@@ -434,3 +434,17 @@ def test_a_new_run_shows_progress_and_cancel(qtbot, window, job_waiter):
     assert w.run_panel.cancel_button.isVisible()
     assert job_waiter(w)[:2] == ("finished", "merge")
     assert not w.status_cancel.isVisible()
+
+
+def test_results_before_any_run_say_what_to_do_above_the_fold(qtbot, window):
+    """Issue 23: Results before any run (and after a cancelled one) was blank at 1024 x 700: its words stood 600 px
+    down, centred in the height of the hidden results."""
+    w = window
+    w.resize(1024, 700)
+    w.go("results")
+    qtbot.wait(50)
+    area = w.stack.currentWidget()
+    empty = w.results.empty
+    assert not w.results.showing_results and empty.isVisible() and "Press Merge" in empty.text()
+    bottom = empty.mapTo(area.viewport(), empty.rect().bottomLeft()).y()
+    assert bottom < area.viewport().height() and area.verticalScrollBar().maximum() == 0
