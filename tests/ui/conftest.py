@@ -78,6 +78,8 @@ def window(qtbot, styled_app, trio, tmp_path):
     (tmp_path / "merges").mkdir(exist_ok=True)  # a name that reads well in the screenshots
     w.output.out.setText(str(tmp_path / "merges" / "qwen-safety-reasoning"))
     yield w
+    w.quit_confirmed = True  # a test that leaves re-tuned masks unsaved: close without the question, release all
+    w.close()
     w.runner.shutdown(10000)
     w.close()
 
