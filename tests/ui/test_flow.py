@@ -160,6 +160,9 @@ def test_full_flow(qtbot, window, job_waiter, screenshot, shot_size):
     assert "Method" in w.results.summary.text()
     assert w.store.recent("runs")[0] == str(out)
     assert w.session.pipeline is None and w.results.retune.isEnabled()
+    inspector.open_cell(1, "q")  # an opened run's masks come from its folder: the empty histogram says why
+    assert "an opened run shows its masks only" in detail.hist_plot.titleLabel.text
+    assert not detail.thresholds and not detail.hist_plot.listDataItems()  # no empty plot posing as scores
 
     # ... and re-tuning the opened run takes its scores from the score cache: no backward pass at all
     w.results.retune.boxes["domain_ratio"].setValue(2.0)
@@ -168,6 +171,8 @@ def test_full_flow(qtbot, window, job_waiter, screenshot, shot_size):
     assert (state, name) == ("finished", "retune"), result
     assert w.session.pipeline.backward_passes == 0 and w.session.pipeline.config.domain_ratio == 0.02
     assert sum(c["domain"] for c in inspector.table.shown_counts().values()) < totals["domain"]
+    inspector.open_cell(1, "q")  # re-tuned, the scores are at hand: the histogram is drawn
+    assert "threshold" in detail.hist_plot.titleLabel.text and detail.hist_plot.listDataItems()
 
 
 def test_settings_and_choices_persist(qtbot, styled_app, trio, picker):

@@ -23,6 +23,11 @@ from .selection import SelectionLike
 log = logging.getLogger(__name__)
 
 
+#: the histogram's title when the scores of the masks shown are not at hand: an opened run shows the masks from its
+#: folder; its scores are read (from the score cache, or measured again) when the user re-tunes it
+NO_SCORES_TITLE = "Importance scores: an opened run shows its masks only; Update masks loads its scores"
+
+
 class TensorDetail(QWidget):
     """One tensor: its mask as a picture with a legend, and its score histograms with thresholds."""
 
@@ -126,8 +131,8 @@ class TensorDetail(QWidget):
             except Exception as exc:  # noqa: BLE001 - an old run may have no cached scores
                 log.debug("no histogram for %s/%s: %s", name, which, exc)
                 data = None
-            if not data or data[0] is None or len(data[1]) == 0:
-                continue
+            if not data or data[0] is None or not np.asarray(data[1]).any():
+                continue  # no scores at hand (the engine then returns one empty bin): said in the title instead
             edges, counts, thr = data
             edges, counts = np.asarray(edges, dtype=float), np.asarray(counts, dtype=float)
             self.hist_plot.plot(
@@ -151,6 +156,6 @@ class TensorDetail(QWidget):
                 "<span style='color:#f08c00'>domain</span>; dashed line = threshold"
             )
             if shown
-            else "Importance scores (not kept for this run)"
+            else NO_SCORES_TITLE
         )
         self.hist_plot.setTitle(title, size="9pt", color="#1d2939")
