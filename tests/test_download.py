@@ -19,7 +19,8 @@ from reasonany_gui.engine.core.errors import CancelledError, InputError
 from reasonany_gui.engine.core.events import CancelToken, Progress
 from reasonany_gui.engine.core.paths import SAFETENSORS_INDEX
 from reasonany_gui.engine.io import download as dl
-from reasonany_gui.engine.io.checkpoints import cached_repo_ids, describe_model
+from reasonany_gui.engine.io.checkpoints import cached_repo_ids
+from reasonany_gui.engine.io.model_info import describe_model
 from reasonany_gui.engine.io.resolve import resolve_model
 
 REPO = "tester/tiny-base"

@@ -70,7 +70,7 @@ def test_engine_never_enables_remote_code_or_unsafe_pickle():
 
 
 def test_estimate_scales_with_model_and_names_the_cache(trio):
-    from reasonany_gui.engine.io.checkpoints import describe_model
+    from reasonany_gui.engine.io.model_info import describe_model
     from reasonany_gui.engine.scoring.estimate import estimate_run
     from reasonany_gui.engine.settings.config import MergeConfig
 

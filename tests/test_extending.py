@@ -22,7 +22,7 @@ from safetensors.torch import load_file
 
 from reasonany_gui import cli
 from reasonany_gui.engine.core.errors import InputError
-from reasonany_gui.engine.io.checkpoints import ModelInfo
+from reasonany_gui.engine.io.model_info import ModelInfo
 from reasonany_gui.engine.measure.candidates import anchor_settings, describe_setting, neighbours
 from reasonany_gui.engine.methods import registry
 from reasonany_gui.engine.methods.registry import REGISTRY, MergeMethod
@@ -128,7 +128,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QApplication, QDoubleSpinBox
 from reasonany_gui import cli
 from reasonany_gui.engine.core.errors import InputError
-from reasonany_gui.engine.io.checkpoints import ModelInfo
+from reasonany_gui.engine.io.model_info import ModelInfo
 from reasonany_gui.engine.measure.candidates import SETTING_KEYS, anchor_settings, neighbours
 from reasonany_gui.engine.methods.registry import REGISTRY
 from reasonany_gui.engine.scoring.estimate import stage_costs

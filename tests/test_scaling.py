@@ -209,7 +209,7 @@ def test_score_maps_keep_no_memory_map_open_between_reads(tmp_path):
 
 # ---------------------------------------------------------------------------- the estimate tells the truth
 def _qwen7b():
-    from reasonany_gui.engine.io.checkpoints import ModelInfo
+    from reasonany_gui.engine.io.model_info import ModelInfo
 
     return ModelInfo(
         path=Path("."),
@@ -532,7 +532,7 @@ def test_estimate_per_device_for_data_parallel_ranks():
 
 def test_estimate_uses_the_split_plan_for_a_model_across_gpus():
     """'+' in devices: placement.split_plan's per-device bytes (weights + accumulators), and whether it fits."""
-    from reasonany_gui.engine.io.checkpoints import ModelInfo
+    from reasonany_gui.engine.io.model_info import ModelInfo
     from reasonany_gui.engine.scoring.estimate import estimate_run
     from reasonany_gui.engine.settings.config import MergeConfig
 

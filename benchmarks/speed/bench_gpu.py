@@ -373,7 +373,7 @@ def main() -> None:
 
 def estimate_terms(cfg, n: int, dtype: torch.dtype, max_length: int) -> dict[str, int]:
     """The engine's own memory model (engine/estimate.py) for this shape, to compare with the measurement."""
-    from reasonany_gui.engine.io.checkpoints import ModelInfo
+    from reasonany_gui.engine.io.model_info import ModelInfo
     from reasonany_gui.engine.scoring.estimate import activation_bytes
 
     info = ModelInfo(

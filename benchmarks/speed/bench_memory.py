@@ -114,7 +114,8 @@ def build(folder: Path, hidden: int, layers: int, samples: int, threads: int) ->
 
 def groups_main(args: argparse.Namespace) -> None:
     """Low-RAM mode: identification's host peak and time for each G, against the estimate's host bytes."""
-    from reasonany_gui.engine.io.checkpoints import Checkpoint, info_of
+    from reasonany_gui.engine.io.checkpoints import Checkpoint
+    from reasonany_gui.engine.io.model_info import info_of
     from reasonany_gui.engine.scoring.estimate import estimate_run
 
     home = tempfile.mkdtemp(prefix="bench-home-")

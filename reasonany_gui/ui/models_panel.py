@@ -15,8 +15,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from reasonany_gui.engine.core.errors import InputError
-from reasonany_gui.engine.io import checkpoints
-from reasonany_gui.engine.io.checkpoints import ModelInfo
+from reasonany_gui.engine.io import checkpoints, model_info
+from reasonany_gui.engine.io.model_info import ModelInfo
 from reasonany_gui.engine.io.writer import human_bytes
 from reasonany_gui.engine.settings.choices import ROLE_TITLES
 from reasonany_gui.engine.settings.config import ROLES
@@ -135,7 +135,7 @@ class ModelPicker(Card):
             self.info.setProperty("error", False)
         else:
             try:
-                self.model_info = checkpoints.describe_model(self._spec)
+                self.model_info = model_info.describe_model(self._spec)
             except InputError as exc:
                 self.error = str(exc)
             except Exception as exc:  # noqa: BLE001 - a broken folder must not break the window
@@ -249,7 +249,7 @@ class ModelsPanel(QWidget):
                 out.append(f"{ROLE_TITLES[role]}: {p.error}")
         infos = self.infos
         if len(infos) == 3:
-            out += checkpoints.trio_problems(infos)
+            out += model_info.trio_problems(infos)
         return out
 
     def update_verdict(self) -> None:

@@ -35,7 +35,7 @@ from .tune.options import TuneOptions
 from .widgets import Banner, Card, Columns, StrengthLink, page_header, strengths_follow_shares
 
 if TYPE_CHECKING:
-    from reasonany_gui.engine.io.checkpoints import ModelInfo
+    from reasonany_gui.engine.io.model_info import ModelInfo
     from reasonany_gui.engine.scoring.estimate import LowRamOffer
 
 #: below this width the cards stand in one column (two columns of ~370 px cut labels and values off)

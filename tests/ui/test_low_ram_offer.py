@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reasonany_gui.engine.io.checkpoints import ModelInfo
+from reasonany_gui.engine.io.model_info import ModelInfo
 from reasonany_gui.engine.scoring.estimate import estimate_run, low_ram_offer
 from reasonany_gui.engine.settings.config import MergeConfig
 from reasonany_gui.ui.settings_panel import SettingsPanel

@@ -6,7 +6,8 @@ reported here at once; a model given in two roles is merged but warned about."""
 from __future__ import annotations
 
 from ..core.errors import InputError
-from .checkpoints import Checkpoint, info_of, trio_problems
+from .checkpoints import Checkpoint
+from .model_info import info_of, trio_problems
 
 
 def same_model_warnings(ckpts: dict[str, Checkpoint]) -> list[str]:

@@ -27,7 +27,7 @@ from .report_html import render_html
 
 if TYPE_CHECKING:
     from ..data.calibration import CalibrationSet
-    from ..io.checkpoints import ModelInfo
+    from ..io.model_info import ModelInfo
 
 TOKENIZER_FILES = (
     "tokenizer.json",
@@ -48,7 +48,7 @@ class RunFacts:
     """What a finished run knows about itself: everything report.json records, and nothing else.
 
     Why a record and not the Pipeline: the report used to read about ten attributes off the live pipeline,
-    untyped, so a renamed attribute broke the report only at the end of a run. `Pipeline.run_facts` builds this
+    untyped, so a renamed attribute broke the report only at the end of a run. `run.facts.run_facts` builds this
     in one place, after the timings are complete."""
 
     config: MergeConfig

@@ -13,19 +13,19 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 import torch
 
 from ..core import layout
 from ..core.devices import compute_dtype, resolve_device
-from ..core.environment import environment
 from ..core.errors import WriteError
 from ..core.events import CancelToken, Listener, Log, Progress, StageFinished, StageStarted, null_listener
 from ..core.paths import cache_dir, run_files
 from ..data import calibration
-from ..io.checkpoints import Checkpoint, ModelInfo, info_of
+from ..io.checkpoints import Checkpoint
 from ..io.finite import check_finite
+from ..io.model_info import ModelInfo, info_of
 from ..io.output_checks import bytes_needed, out_dtype_for, output_sizes, with_space
 from ..io.scorecache import ScoreStore, cache_key, check_cache_root, map_bytes, temp_score_root
 from ..io.tied import tied_aliases
@@ -35,13 +35,11 @@ from ..scoring import collectives
 from ..scoring.plan import MAPS, needed_maps
 from ..scoring.selection import Selection, empty_selection_warnings, mask_terms, select_masks
 from ..settings.config import ROLES, MergeConfig
+from .facts import TuneRecord, run_facts
 from .identify import Scoring, load_for_scoring, score_map
 from .inputs import check_data, check_tokenizer_source, open_models, prepare_data, renamed_note
 from .preflight import memory_warnings
 from .tensor_merge import merge_tensor_of
-
-if TYPE_CHECKING:
-    from ..output.report import RunFacts
 
 #: settings that only change selection or merging: re-tuning them needs no new gradients (each field's
 #: Setting.retunable in config.py says so)
@@ -50,16 +48,6 @@ RETUNABLE = set(MergeConfig.fields_where(retunable=True))
 
 def registry_path() -> Path:
     return cache_dir() / "temp-folders.json"
-
-
-class TuneRecord(Protocol):
-    """What the pipeline keeps of a tuner's result (measure.tune.TuneResult): its report section and tune.json.
-
-    A Protocol: the tuner stands above the pipeline (it merges candidates with the pipeline's stages)."""
-
-    def report_section(self) -> dict[str, Any]: ...
-
-    def write(self, folder: Path) -> Path: ...
 
 
 class Pipeline:
@@ -397,7 +385,7 @@ class Pipeline:
             if self._run_started is not None:
                 self.timings["total"] = time.perf_counter() - self._run_started
             masks = sel.packed_tensors() if sel is not None else {}
-            report.write_run_files(tmp.path, self.run_facts(out_dtype), masks)
+            report.write_run_files(tmp.path, run_facts(self, out_dtype), masks)
             if self.tune_result is not None:
                 self.tune_result.write(run_files(tmp.path))
             self.cancel.check()
@@ -485,39 +473,3 @@ class Pipeline:
         if self._tmp_root is not None:
             shutil.rmtree(self._tmp_root, ignore_errors=True)
             register_temp_folder(registry_path(), self._tmp_root, add=False)
-
-    # ------------------------------------------------------------------ facts for the report
-    def run_facts(self, out_dtype: torch.dtype) -> RunFacts:
-        """The run's facts for report.json, in one place: called by `write` once the timings are complete."""
-        from ..output.report import RunFacts
-
-        return RunFacts(
-            config=self.config,
-            out_dtype=out_dtype,
-            tokenizer_dir=self.ckpts[self.config.tokenizer_source].path,
-            models=dict(self.infos),
-            fingerprints={r: c.fingerprint() for r, c in self.ckpts.items()},
-            calib=dict(self.calib),
-            selection=self.selection,
-            pass_stats=dict(self.pass_stats),
-            timings=dict(self.timings),
-            peak_device_bytes=dict(self.peak_device_bytes),
-            backward_passes=self.backward_passes,
-            environment=self.environment(),
-            tune=self.tune_result.report_section() if self.tune_result is not None else None,
-        )
-
-    def environment(self) -> dict[str, Any]:
-        """The software and machine (core.environment), this process's thread and process counts, and the counts
-        that summed each score map used (`score_maps`, from its cache entry: a reused entry keeps its own)."""
-        return {**environment(self.device), **collectives.summation_order(), "score_maps": self._map_origins()}
-
-    def _map_origins(self) -> dict[str, dict[str, Any]]:
-        origins = {}
-        for map_id, key in sorted(self.map_keys.items()):
-            try:
-                meta = self.store.meta(key)
-            except (OSError, ValueError):
-                meta = {}
-            origins[map_id] = {k: meta.get(k) for k in ("threads", "processes")}
-        return origins

@@ -5,7 +5,7 @@ do what it says; the app's settings screen offers the same change before the run
 
 from __future__ import annotations
 
-from ..io.checkpoints import ModelInfo
+from ..io.model_info import ModelInfo
 from ..io.writer import human_bytes
 from ..settings.config import MergeConfig
 

@@ -16,7 +16,7 @@ import torch
 
 from ..core.devices import compute_dtype, resolve_device
 from ..core.errors import InputError
-from ..io.checkpoints import ModelInfo
+from ..io.model_info import ModelInfo
 from ..methods.registry import get_method
 from ..settings.config import MergeConfig
 from .importance import group_params_bound
