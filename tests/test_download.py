@@ -21,7 +21,7 @@ from reasonany_gui.engine.core.paths import SAFETENSORS_INDEX
 from reasonany_gui.engine.io import download as dl
 from reasonany_gui.engine.io.checkpoints import cached_repo_ids
 from reasonany_gui.engine.io.model_info import describe_model
-from reasonany_gui.engine.io.resolve import resolve_model
+from reasonany_gui.engine.io.resolve import APP_FETCH_HINT, resolve_model
 
 REPO = "tester/tiny-base"
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -166,8 +166,19 @@ def test_cancel_mid_file_leaves_nothing_resolvable_then_resumes(hub):
 
 
 def test_allow_download_fetches_through_module(hub):
-    with pytest.raises(InputError, match="Download… button.*--allow-download.*hf download tester/tiny-base"):
+    with pytest.raises(InputError) as cli:
         resolve_model(REPO)
+    assert str(cli.value) == (
+        "Model 'tester/tiny-base' is not in the local Hugging Face cache. Download it first: run again with "
+        "--allow-download, or in a terminal: hf download tester/tiny-base. Or pick a local folder."
+    )
+    assert "Download… button" not in str(cli.value)  # a CLI user has no button
+    with pytest.raises(InputError) as app:
+        resolve_model(REPO, fetch_hint=APP_FETCH_HINT)
+    assert str(app.value) == (
+        "Model 'tester/tiny-base' is not in the local Hugging Face cache. Download it first with the Download… "
+        "button next to the model, or pick a local folder."
+    )
     assert resolve_model(REPO, allow_download=True).joinpath("config.json").is_file()
     assert "config.json" in hub.calls
 

@@ -22,11 +22,23 @@ def is_repo_id(text: str) -> bool:
     return bool(REPO_ID.match(text)) and ".." not in text and "--" not in text
 
 
-def resolve_model(spec: str, allow_download: bool = False, allow_pickle: bool = False) -> Path:
+#: how a user fetches a model missing from the cache, `{repo}` filled in. The CLI has flags and a terminal; the app
+#: has a Download… button beside each model, so the caller says which words its user can act on
+CLI_FETCH_HINT = (
+    "Download it first: run again with --allow-download, or in a terminal: hf download {repo}. Or pick a local folder."
+)
+APP_FETCH_HINT = "Download it first with the Download… button next to the model, or pick a local folder."
+
+
+def resolve_model(
+    spec: str, allow_download: bool = False, allow_pickle: bool = False, fetch_hint: str = CLI_FETCH_HINT
+) -> Path:
     """A local folder, or a Hugging Face repo id found in the local hub cache (downloaded only if allowed).
 
     `allow_pickle` reaches the download: without it, a repo that has only .bin/.pt weights is refused there,
-    so `merge --allow-download --allow-pickle` on such a repo would fail before the flag could matter."""
+    so `merge --allow-download --allow-pickle` on such a repo would fail before the flag could matter.
+    `fetch_hint` ends the not-in-cache message: CLI_FETCH_HINT (the default: scripts and the CLI) or
+    APP_FETCH_HINT."""
     text = str(spec).strip()
     if not text:
         raise InputError("No model given: pick a model folder or type a Hugging Face repo id (owner/name).")
@@ -56,10 +68,7 @@ def resolve_model(spec: str, allow_download: bool = False, allow_pickle: bool = 
             from .download import fetch
 
             return fetch(text, allow_pickle=allow_pickle)
-        raise InputError(
-            f"Model {text!r} is not in the local Hugging Face cache. Download it first: with the Download… button "
-            f"next to the model, with `reasonany merge --allow-download`, or in a terminal with `hf download {text}`. "
-            "Or pick a local folder."
-        ) from None
+        hint = fetch_hint.format(repo=text)
+        raise InputError(f"Model {text!r} is not in the local Hugging Face cache. {hint}") from None
     except Exception as exc:  # network, auth, missing repo
         raise InputError(f"Could not get model {text!r} from the Hugging Face Hub: {exc}") from None
