@@ -16,7 +16,7 @@ from reasonany_gui.engine.core.paths import run_files
 from reasonany_gui.engine.run.pipeline import Pipeline
 from reasonany_gui.engine.settings.config import ROLES, MergeConfig
 from reasonany_gui.engine.workflows.merge import merge
-from reasonany_gui.engine.workflows.retune import retune
+from reasonany_gui.engine.workflows.retune import check_inputs_unchanged, retune
 
 if TYPE_CHECKING:
     from reasonany_gui.engine.measure.tune import Checks
@@ -115,13 +115,18 @@ def _closed_on_failure(
         raise
 
 
-def retune_job(pipeline: Pipeline | None, config: MergeConfig) -> Job[MergeResult]:
-    """Re-select with new shares/strengths/scope. With a live pipeline: no new gradients."""
+def retune_job(pipeline: Pipeline | None, config: MergeConfig, run_folder: Path | None = None) -> Job[MergeResult]:
+    """Re-select with new shares/strengths/scope. With a live pipeline: no new gradients.
+
+    `run_folder`: the opened run (no live pipeline); its models and data must be the ones it was merged from, or
+    the new masks would be made from scores of other inputs than its weights (InputError naming what changed)."""
 
     def run(listener: Listener, cancel: CancelToken) -> MergeResult:
         def work(p: Pipeline) -> MergeResult:
             if pipeline is None:  # an opened run: identification hits the score cache when its scores are kept
                 p.check()
+                if run_folder is not None:
+                    check_inputs_unchanged(p, run_folder)
                 p.identify()
             return MergeResult(p, p.select(config), None)
 
@@ -131,20 +136,26 @@ def retune_job(pipeline: Pipeline | None, config: MergeConfig) -> Job[MergeResul
 
 
 def tune_job(
-    pipeline: Pipeline | None, config: MergeConfig, budget: int, checks: str | None = None
+    pipeline: Pipeline | None,
+    config: MergeConfig,
+    budget: int,
+    checks: str | None = None,
+    run_folder: Path | None = None,
 ) -> Job[MergeResult]:
     """Find a good setting from the scores and select the recommended one: engine.workflows.retune, the path
     `reasonany tune RUN` takes too.
 
     The pipeline adopts the recommendation as a new unsaved version (and keeps `tune_result`, so a saved version
     carries tune.json and the report's tune section). Cancelled or failed, the pipeline is put back exactly as it
-    was (retune's promise), so "Save this version" never writes a half-searched state."""
+    was (retune's promise), so "Save this version" never writes a half-searched state. `run_folder`: the opened
+    run searched from (retune refuses it when its inputs changed); nothing is written into it here, the search
+    is saved with the version."""
 
     def run(listener: Listener, cancel: CancelToken) -> MergeResult:
         loaded = _load_checks({"checks": checks})
 
         def work(p: Pipeline) -> MergeResult:
-            retune(p, {"budget": int(budget), "checks": loaded})
+            retune(p, {"budget": int(budget), "checks": loaded}, run_folder=run_folder, write=False)
             return MergeResult(p, p.selection, None)
 
         return _closed_on_failure(pipeline, config, listener, cancel, work)

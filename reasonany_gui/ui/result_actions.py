@@ -32,7 +32,7 @@ class ResultActions(WindowBase):
         config = base.replace(**changes)
         self.start_job(
             "retune",
-            jobs.retune_job(self.session.pipeline, config),
+            jobs.retune_job(self.session.pipeline, config, self._opened_run()),
             lambda result: self._show_retuned(
                 result, "Masks updated from the measured scores. Save this version to keep it."
             ),
@@ -51,10 +51,16 @@ class ResultActions(WindowBase):
         self.results.begin_tune(int(options["budget"]))
         self.start_job(
             "tune",
-            jobs.tune_job(self.session.pipeline, config, int(options["budget"]), options.get("checks")),
+            jobs.tune_job(
+                self.session.pipeline, config, int(options["budget"]), options.get("checks"), self._opened_run()
+            ),
             self._tuned,
             self._tune_failed,
         )
+
+    def _opened_run(self) -> Path | None:
+        """The opened run's folder when no merge is kept open: a re-tune of it must find its inputs unchanged."""
+        return self.session.out_dir if self.session.pipeline is None else None
 
     def choose_candidate(self, setting: dict[str, Any]) -> None:
         """A point of the search was clicked: re-tune the masks to its setting (from the cached scores)."""
