@@ -111,6 +111,8 @@ def render_html(report: dict[str, Any]) -> str:
         if t
         else ""
     )
+    # Task Arithmetic selects nothing: no totals, no maps, and an empty heading would read as a failed selection
+    selection = f"<h2>Selection</h2>{summary}<div>{maps}</div>" if t or maps else ""
     timings = "".join(f"<tr><td>{esc(k)}</td><td>{v:.1f} s</td></tr>" for k, v in report["timings_seconds"].items())
     evaluation = _eval_html(report.get("evaluation")) + _tune_html(report.get("tune"), cfg)
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ReasonAny run report</title>
@@ -123,7 +125,7 @@ code{{font-size:12px}}.key{{color:#98a2b3;font-size:11px}}</style></head><body>
 <h1>ReasonAny run report</h1>
 <p>{esc(FULL_TITLES.get(report["method"], report["method"]))}, {esc(report["created"])}.</p>
 <h2>Models</h2><table><tr><th>role</th><th>model</th><th>architecture</th><th>parameters</th><th>dtype</th></tr>{models}</table>
-<h2>Selection</h2>{summary}<div>{maps}</div>
+{selection}
 {evaluation}
 <h2>Settings</h2><table>{rows}</table>
 <h2>Timings</h2><table>{timings}</table>
