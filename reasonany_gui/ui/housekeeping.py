@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from reasonany_gui import __version__
 from reasonany_gui.engine.core import paths
-from reasonany_gui.engine.io.scorecache import ScoreStore
+from reasonany_gui.engine.io.scorecache import Cleared, ScoreStore
 from reasonany_gui.engine.io.writer import human_bytes
 
 from .window_base import WindowBase
@@ -118,8 +118,7 @@ class Housekeeping(WindowBase):
         """Delete the score cache; the live pipeline reads from it, so re-tuning needs a new run afterwards."""
         self.session.close_pipeline()
         self.results.scores_cleared()
-        self.score_store().clear()
-        self.status_text.setText("Score cache cleared.")
+        self.status_text.setText(cleared_words(self.score_store().clear()))
 
     def about(self) -> None:
         self.errors.info(
@@ -128,3 +127,21 @@ class Housekeeping(WindowBase):
             "model (ReasonAny, arXiv 2601.05560).\n\n"
             f"Settings: {self.store.path}\nLog: {paths.log_file()}",
         )
+
+
+def cleared_words(cleared: Cleared) -> str:
+    """What clearing did, in words. Why say more than "cleared": entries a running merge still reads are kept (its
+    scores would vanish under it), so the user should not think the space they take was freed."""
+    words = f"Score cache cleared: {_count(cleared.removed, 'entry', 'entries')} removed."
+    if cleared.in_use:
+        words += f" {_count(len(cleared.in_use), 'entry', 'entries', ' in use')} kept: a running merge reads"
+        words += " them; clear again when it has finished."
+    if cleared.kept:
+        words += f" {_count(len(cleared.kept), 'item', 'items', ' not made by the app')} left alone."
+    return words
+
+
+def _count(n: int, one: str, many: str, tail: str = "") -> str:
+    """'1 entry' / '3 entries'; with a tail, the verb too: '1 entry in use was' / '2 entries in use were'."""
+    words = f"{n} {one if n == 1 else many}{tail}"
+    return f"{words} {'was' if n == 1 else 'were'}" if tail else words

@@ -159,6 +159,31 @@ def test_evaluate_then_clear_the_score_cache(qtbot, window, job_waiter, screensh
     assert w.session.pipeline is None and not w.results.retune.isEnabled()
 
 
+def test_clearing_the_cache_says_which_entries_in_use_were_kept(qtbot, window):
+    """An entry another run holds is not deleted under it, and the status bar says so (not just "cleared")."""
+    from reasonany_gui.engine.io.scorecache import ScoreStore
+
+    w = window
+    root = w.score_store().root
+    held, free = "a" * 24, "b" * 24
+    for key in (held, free):
+        (root / key).mkdir(parents=True)
+        (root / key / "meta.json").write_text("{}")
+    other_run = ScoreStore(root)
+    other_run.hold(held)
+    try:
+        w.clear_cache()
+        assert (root / held).is_dir() and not (root / free).exists()
+        assert w.status_text.text() == (
+            "Score cache cleared: 1 entry removed. 1 entry in use was kept: a running merge reads them; "
+            "clear again when it has finished."
+        )
+    finally:
+        other_run.release()
+    w.clear_cache()
+    assert not (root / held).exists() and w.status_text.text() == "Score cache cleared: 1 entry removed."
+
+
 MAIN_SCRIPT = """
 import sys
 from PySide6.QtCore import QTimer
