@@ -7,7 +7,6 @@ runs right when a model is picked and a mismatch is explained before anything he
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +16,7 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPush
 from reasonany_gui.engine.core.errors import InputError
 from reasonany_gui.engine.io import checkpoints, model_info
 from reasonany_gui.engine.io.model_info import ModelInfo
+from reasonany_gui.engine.io.resolve import is_repo_id
 from reasonany_gui.engine.io.writer import human_bytes
 from reasonany_gui.engine.settings.choices import ROLE_TITLES
 from reasonany_gui.engine.settings.config import ROLES
@@ -28,13 +28,13 @@ from .texts import TOOLTIPS, human_count
 from .widgets import Banner, Card, page_layout
 
 log = logging.getLogger(__name__)
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}$")
 
 
 def downloadable(spec: str) -> bool:
-    """A Hub repo id (owner/name) that is not a folder on disk: one the Download… button can fetch."""
+    """A Hub repo id (owner/name, by the engine's one rule) that is not a folder on disk: one the Download… button
+    can fetch."""
     text = spec.strip()
-    return bool(_REPO_ID.match(text)) and ".." not in text and not Path(text).expanduser().exists()
+    return is_repo_id(text) and not Path(text).expanduser().exists()
 
 
 def describe_text(info: ModelInfo) -> str:
