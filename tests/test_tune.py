@@ -98,7 +98,7 @@ def test_tuner_recommends_task_arithmetic_when_it_keeps_both_skills(skilled):
     assert best.worst > max(c.worst for c in masked) + 0.05
     user = result.candidates[0]  # the user's own setting is always measured first
     assert user.setting["reasoning_ratio"] == 0.05 and user.worst < best.worst
-    assert "Task Arithmetic kept more of both skills than any ReasonAny setting tried" in result.summary
+    assert "Task Arithmetic kept more of both skills than the best ReasonAny setting tried" in result.summary
     seen = [e for e in events if isinstance(e, TuneCandidate)]
     assert [e.index for e in seen] == list(range(len(result.candidates)))
     assert seen[-1].recommended == result.recommended
