@@ -218,11 +218,14 @@ def ask_job(
     def run(listener: Listener, cancel: CancelToken) -> dict[str, Any]:
         from reasonany_gui.engine.core.devices import resolve_device
         from reasonany_gui.engine.core.events import Progress
-        from reasonany_gui.engine.io.resolve import resolve_model
+        from reasonany_gui.engine.io.resolve import APP_FETCH_HINT, resolve_model
         from reasonany_gui.engine.measure.evaluate import greedy_generate, load_for_eval
 
         dev = resolve_device(device)
-        paths = {role: resolve_model(getattr(config, role), config.allow_download) for role in ROLES}
+        paths = {
+            role: resolve_model(getattr(config, role), config.allow_download, fetch_hint=APP_FETCH_HINT)
+            for role in ROLES
+        }
         paths["merged"] = Path(out_dir)
         outputs: dict[str, str] = {}
         for i, role in enumerate(ASK_ROLES):

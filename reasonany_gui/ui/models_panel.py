@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPush
 from reasonany_gui.engine.core.errors import InputError
 from reasonany_gui.engine.io import checkpoints, model_info
 from reasonany_gui.engine.io.model_info import ModelInfo
-from reasonany_gui.engine.io.resolve import is_repo_id
+from reasonany_gui.engine.io.resolve import APP_FETCH_HINT, is_repo_id, resolve_model
 from reasonany_gui.engine.io.writer import human_bytes
 from reasonany_gui.engine.settings.choices import ROLE_TITLES
 from reasonany_gui.engine.settings.config import ROLES
@@ -135,7 +135,9 @@ class ModelPicker(Card):
             self.info.setProperty("error", False)
         else:
             try:
-                self.model_info = model_info.describe_model(self._spec)
+                # resolved here first so a repo id missing from the cache names the Download… button, not the CLI
+                local = resolve_model(self._spec, fetch_hint=APP_FETCH_HINT)
+                self.model_info = model_info.describe_model(str(local))
             except InputError as exc:
                 self.error = str(exc)
             except Exception as exc:  # noqa: BLE001 - a broken folder must not break the window
