@@ -323,3 +323,68 @@ def test_the_app_runs_the_cli_path_and_keeps_it_open_for_retuning(trio, data_fil
     with pytest.raises(InputError):
         jobs.merge_job(bad)(lambda _ev: None, CancelToken())
     assert closed == [True]
+
+
+# ---------------------------------------------------------------------------- the write stage stays small
+def test_streamed_shards_are_save_files_bytes_and_hold_nothing(tmp_path):
+    """Each tensor goes to its shard file as it arrives (nothing held), and the files are byte for byte what
+    safetensors' save_file writes: mixed dtypes (its order is by dtype, then name), a scalar, several shards."""
+    from safetensors.torch import save_file
+
+    from reasonany_gui.engine.io.writer import ShardedWriter
+
+    g = torch.Generator().manual_seed(0)
+    tensors = {
+        "b.weight": torch.randn(3, 5, generator=g),
+        "a.weight": torch.randn(7, generator=g).to(torch.bfloat16),
+        "c.ids": torch.arange(4),
+        "d.flag": torch.tensor(True),
+        "e.weight": torch.randn(40, generator=g),
+        "f.weight": torch.randn(2, 2, generator=g).half(),
+    }
+    sizes = [(n, t.numel() * t.element_size()) for n, t in tensors.items()]
+    layouts = {n: (t.dtype, tuple(t.shape)) for n, t in tensors.items()}
+    streamed, held = tmp_path / "streamed", tmp_path / "held"
+    streamed.mkdir(), held.mkdir()
+    w = ShardedWriter(streamed, sizes, 100, layouts=layouts)
+    for n, t in tensors.items():
+        w.add(n, t)
+        assert w.held_bytes == 0
+    w.close()
+    assert len(w.shards) == 4
+    for shard in w.shards:
+        save_file({n: tensors[n] for n in shard}, str(held / w.file_of[shard[0]]), metadata={"format": "pt"})
+        f = w.file_of[shard[0]]
+        assert (streamed / f).read_bytes() == (held / f).read_bytes(), f
+    assert load_output(streamed).keys() == tensors.keys()
+    holding = ShardedWriter(held, sizes, 10**6)  # without layouts (score maps) a shard is held until complete
+    holding.add("b.weight", tensors["b.weight"])
+    assert holding.held_bytes == 60
+
+
+def test_write_stage_holds_one_tensor_and_no_input_maps(trio, data_files, tmp_path, monkeypatch):
+    """At the default shard size (the whole model in one shard) the write stage holds no merged tensor and
+    keeps no input file mapped between tensors: its memory is one tensor, not the three inputs plus a shard."""
+    from reasonany_gui.engine.io import writer
+
+    seen = []
+    real_add = writer.ShardedWriter.add
+
+    def add(self, name, tensor):
+        flushed = real_add(self, name, tensor)
+        seen.append((self.held_bytes, len(self.shards)))
+        return flushed
+
+    monkeypatch.setattr(writer.ShardedWriter, "add", add)
+    p = Pipeline(config(trio, data_files, tmp_path / "out", method="task_arithmetic"))
+    real_merge_one = p.merge_one
+    maps_open = []
+
+    def merge_one(*args):
+        maps_open.append(sum(len(c._open) for c in p.ckpts.values()))
+        return real_merge_one(*args)
+
+    p.merge_one = merge_one  # type: ignore[method-assign]
+    p.run()
+    assert seen and all(held == 0 and shards == 1 for held, shards in seen)
+    assert maps_open and max(maps_open) == 0

@@ -163,6 +163,11 @@ class TensorFiles:
         except Exception as exc:
             raise InputError(f"Reading tensor {name} from {meta.file} failed ({exc}): the file is damaged.") from None
 
+    def layouts(self, float_dtype: torch.dtype) -> dict[str, tuple[torch.dtype, tuple[int, ...]]]:
+        """Each tensor's (dtype, shape) with floats as `float_dtype`: the merged output's layout, known before it is
+        computed (writer.ShardedWriter streams each tensor to its offset with it)."""
+        return {n: (float_dtype if m.is_float else getattr(torch, m.dtype), m.shape) for n, m in self.tensors.items()}
+
     def release_maps(self) -> None:
         """Drop the open safetensors handles (and their memory maps); they reopen lazily on the next get()."""
         self._open.clear()

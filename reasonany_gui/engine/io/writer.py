@@ -14,6 +14,7 @@ import contextlib
 import errno
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -44,8 +45,17 @@ def plan_shards(sizes: list[tuple[str, int]], max_bytes: int) -> list[list[str]]
     return shards
 
 
+#: an output tensor's dtype and shape, known before it is computed (from the base's header)
+Layout = tuple[torch.dtype, tuple[int, ...]]
+
+
 class ShardedWriter:
-    """Receives tensors in plan order and writes each shard as soon as it is complete."""
+    """Receives tensors in plan order and writes each shard as soon as it is complete.
+
+    With `layouts` (every tensor's dtype and shape up front), each tensor goes straight into its shard file at its
+    final offset and is not kept: memory holds one tensor, not a shard (a default 5 GB shard holds a whole 1 B
+    model). Without them (score maps: shapes unknown), a shard is held until complete. Both write save_file's bytes.
+    """
 
     def __init__(
         self,
@@ -54,6 +64,7 @@ class ShardedWriter:
         max_bytes: int,
         prefix: str = "model",
         metadata: dict[str, str] | None = None,
+        layouts: dict[str, Layout] | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.shards = plan_shards(sizes, max_bytes)
@@ -61,22 +72,52 @@ class ShardedWriter:
         self.file_of = {
             name: f"{prefix}-{i + 1:05d}-of-{n:05d}.safetensors" for i, s in enumerate(self.shards) for name in s
         }
-        self._pending: dict[str, torch.Tensor] = {}
+        self._shard_of = {name: i for i, s in enumerate(self.shards) for name in s}
+        self._layouts = layouts
+        self._pending: dict[str, torch.Tensor] = {}  # held tensors (no layouts)
+        self._arrived: set[str] = set()
+        self._streams: dict[int, _ShardStream] = {}  # open shard files (layouts)
         self._next = 0
         self._total = 0
         self._metadata = {"format": "pt", **(metadata or {})}
 
+    @property
+    def held_bytes(self) -> int:
+        """Bytes of tensors received and not yet written: what the writer adds to host memory."""
+        return sum(t.numel() * t.element_size() for t in self._pending.values())
+
     def add(self, name: str, tensor: torch.Tensor) -> int:
-        """Queue one tensor; returns how many shards were written as a result (0 if none)."""
-        self._pending[name] = tensor.detach().to("cpu").contiguous()
+        """Take one tensor; returns how many shards were completed as a result (0 if none)."""
+        tensor = tensor.detach().to("cpu").contiguous()
+        if self._layouts is None:
+            self._pending[name] = tensor
+        else:
+            self._stream(name, tensor)
+        self._arrived.add(name)
         flushed = 0
-        while self._next < len(self.shards) and all(n in self._pending for n in self.shards[self._next]):
-            self._flush(self._next)
+        while self._next < len(self.shards) and all(n in self._arrived for n in self.shards[self._next]):
+            self._finish(self._next)
             self._next += 1
             flushed += 1
         return flushed
 
-    def _flush(self, i: int) -> None:
+    def _stream(self, name: str, tensor: torch.Tensor) -> None:
+        assert self._layouts is not None
+        if (tensor.dtype, tuple(tensor.shape)) != self._layouts[name]:
+            raise RuntimeError(f"{name}: got {tensor.dtype} {tuple(tensor.shape)}, planned {self._layouts[name]}")
+        i = self._shard_of[name]
+        if i not in self._streams:
+            names = self.shards[i]
+            path = self.folder / self.file_of[names[0]]
+            self._streams[i] = _ShardStream(path, {n: self._layouts[n] for n in names}, self._metadata)
+        self._streams[i].put(name, tensor)
+        self._total += tensor.numel() * tensor.element_size()
+
+    def _finish(self, i: int) -> None:
+        """Close a streamed shard's file, or write a held shard with save_file."""
+        if i in self._streams:
+            self._streams.pop(i).close()
+            return
         from safetensors.torch import save_file
 
         names = self.shards[i]
@@ -88,13 +129,73 @@ class ShardedWriter:
         except Exception as exc:
             raise write_error(exc, path) from None
 
+    def abort(self) -> None:
+        """Close the shard files of a run that stopped midway (its temporary folder is removed after)."""
+        for stream in self._streams.values():
+            stream.file.close()
+        self._streams.clear()
+        self._pending.clear()
+
     def close(self) -> None:
         """Write the index; every planned tensor must have arrived."""
         if self._next != len(self.shards):
-            missing = [n for s in self.shards[self._next :] for n in s if n not in self._pending][:5]
+            missing = [n for s in self.shards[self._next :] for n in s if n not in self._arrived][:5]
             raise RuntimeError(f"ShardedWriter closed before all tensors arrived (e.g. {missing})")
         index = {"metadata": {"total_size": self._total}, "weight_map": dict(sorted(self.file_of.items()))}
         write_text(self.folder / SAFETENSORS_INDEX, json.dumps(index, indent=2))
+
+
+class _ShardStream:
+    """One shard file written tensor by tensor: the header first, then each tensor's bytes at its offset."""
+
+    def __init__(self, path: Path, layouts: dict[str, Layout], metadata: dict[str, str]) -> None:
+        self.path = path
+        header, self.offsets = safetensors_header(layouts, metadata)
+        try:
+            self.file = open(path, "wb")  # noqa: SIM115 - open across add() calls, closed by close()/abort()
+            self.file.write(header)
+        except OSError as exc:
+            raise write_error(exc, path) from None
+
+    def put(self, name: str, tensor: torch.Tensor) -> None:
+        data = tensor.reshape(-1).view(torch.uint8).numpy()  # the tensor's own bytes, not a copy
+        try:
+            self.file.seek(self.offsets[name])
+            self.file.write(memoryview(data))
+        except OSError as exc:
+            self.file.close()
+            raise write_error(exc, self.path) from None
+
+    def close(self) -> None:
+        try:
+            self.file.close()
+        except OSError as exc:
+            raise write_error(exc, self.path) from None
+
+
+def safetensors_header(layouts: dict[str, Layout], metadata: dict[str, str]) -> tuple[bytes, dict[str, int]]:
+    """The header safetensors' save_file would write for tensors of these layouts (length prefix included), and
+    each tensor's offset in the file. Why ask safetensors: its order (by dtype, then name) and dtype names are its
+    own; saving empty stand-ins costs nothing and keeps the bytes identical to save_file's."""
+    from safetensors.torch import save
+
+    probe = save({n: torch.empty((0,), dtype=d) for n, (d, _) in layouts.items()}, metadata=metadata)
+    size = int.from_bytes(probe[:8], "little")
+    header: dict[str, Any] = {}
+    pos = 0
+    for name, info in json.loads(probe[8 : 8 + size]).items():
+        if name == "__metadata__":
+            header[name] = info
+            continue
+        dtype, shape = layouts[name]
+        nbytes = dtype.itemsize * math.prod(shape)
+        header[name] = {"dtype": info["dtype"], "shape": list(shape), "data_offsets": [pos, pos + nbytes]}
+        pos += nbytes
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)  # safetensors pads the header to 8 bytes with spaces
+    start = 8 + len(text)
+    offsets = {n: start + h["data_offsets"][0] for n, h in header.items() if n != "__metadata__"}
+    return len(text).to_bytes(8, "little") + text, offsets
 
 
 def write_text(path: Path, text: str) -> None:

@@ -366,19 +366,22 @@ class Pipeline:
         aliases = self.aliases()
         sel = self.selection
         with TempFolder(final, registry_path()) as tmp:
-            writer = ShardedWriter(tmp.path, sizes, cfg.shard_bytes)
+            writer = ShardedWriter(tmp.path, sizes, cfg.shard_bytes, layouts=base.layouts(out_dtype))
             done_bytes, total_bytes = 0, max(sum(s for _, s in sizes), 1)
-            for name, nbytes in sizes:
-                self.cancel.check()
-                merged = self.merge_one(aliases.get(name, name), base, rsn, dom, sel, out_dtype)
-                flushed = writer.add(name, merged)
-                if flushed:  # drop the inputs' memory maps with each shard: host memory stays near one shard
+            try:
+                for name, nbytes in sizes:
+                    self.cancel.check()
+                    writer.add(name, self.merge_one(aliases.get(name, name), base, rsn, dom, sel, out_dtype))
+                    # each tensor goes to disk as it comes; unmap the inputs' pages it read (mapped pages count as
+                    # the process's memory until unmapped): the stage holds one tensor, whatever the shard size
                     for ckpt in (base, rsn, dom):
                         ckpt.release_maps()
-                done_bytes += nbytes
-                frac = done_bytes / total_bytes
-                self._emit(Progress("write", frac, self._overall(frac), name))
-            writer.close()
+                    done_bytes += nbytes
+                    frac = done_bytes / total_bytes
+                    self._emit(Progress("write", frac, self._overall(frac), name))
+                writer.close()
+            finally:
+                writer.abort()
             self.cancel.check()
             # the report records the write and total times: set them now (up to the report itself)
             self.timings["write"] = self.timings.get("write", 0.0) + time.perf_counter() - start
