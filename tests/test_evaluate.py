@@ -208,3 +208,22 @@ def test_evaluate_warns_when_a_skill_is_lost_and_task_arithmetic_does_better(ski
     report = json.loads((out / "reasonany" / "report.json").read_text())
     assert report["evaluation"]["verdict"] == res["verdict"]
     assert "kept 0 % of the reasoning gain" in (out / "reasonany" / "report.html").read_text()
+
+
+def test_verdict_lines_speak_the_apps_terms():
+    """Strengths, not λ; a kept share measured on held-out rows is said as measured, not "estimated"."""
+    from reasonany_gui.engine.measure.evaluate import verdict_lines
+
+    lines = verdict_lines(
+        {"merged": {"reasoning": 0.9, "domain": 0.4}, "task_arithmetic": {"reasoning": 0.7, "domain": 0.8}}
+    )
+    assert lines == [
+        "The merged model kept the reasoning skill: it keeps 90 % of the reasoning model's gain on held-out "
+        "reasoning data.",
+        "The merged model partly kept the domain skill: it keeps 40 % of the domain model's gain on held-out "
+        "domain data.",
+        "Task Arithmetic (strengths 1/1) on the same data keeps 70 % of the reasoning gain, 80 % of the domain gain.",
+        'Warning: plain Task Arithmetic keeps more of the two skills than this merge. Run "Find a good setting" '
+        "(reasonany tune) before you use this merge.",
+    ]
+    assert not any("λ" in line or "estimated" in line for line in lines)

@@ -390,7 +390,7 @@ def evaluate_run(
         stage = "eval:task_arithmetic"
         listener(
             StageStarted(
-                stage, "Evaluating Task Arithmetic (λ 1/1) for comparison", len(EVAL_ROLES), len(EVAL_ROLES) + 1
+                stage, "Evaluating Task Arithmetic (strengths 1/1) for comparison", len(EVAL_ROLES), len(EVAL_ROLES) + 1
             )
         )
         t0 = time.perf_counter()
@@ -471,7 +471,10 @@ def kept_fractions(cfg: MergeConfig, ppl: dict[str, dict[str, float]]) -> dict[s
 
 
 def verdict_lines(kept: dict[str, dict[str, float]]) -> list[str]:
-    """Plain words: did the merge keep each skill, and how does it compare with Task Arithmetic at λ 1/1?"""
+    """Plain words: did the merge keep each skill, and how does it compare with Task Arithmetic at λ 1/1?
+
+    The words are the app's ("strengths", "kept ... on held-out data", not "λ" or "estimated"): these lines are
+    shown as they are on the Evaluate screen, in report.html and in the model card."""
     merged, ta = kept.get("merged", {}), kept.get("task_arithmetic", {})
     lines = []
     for skill, v in merged.items():
@@ -490,7 +493,7 @@ def verdict_lines(kept: dict[str, dict[str, float]]) -> list[str]:
         m_mean = sum(merged[s] for s in shared) / len(shared)
         t_mean = sum(ta[s] for s in shared) / len(shared)
         both = ", ".join(f"{100 * ta[s]:.0f} % of the {s} gain" for s in shared)
-        lines.append(f"Task Arithmetic (λ 1/1) on the same data keeps {both}.")
+        lines.append(f"Task Arithmetic (strengths 1/1) on the same data keeps {both}.")  # the app's word, not λ
         if t_mean > m_mean + 0.05:
             lines.append(
                 "Warning: plain Task Arithmetic keeps more of the two skills than this merge. Run "
