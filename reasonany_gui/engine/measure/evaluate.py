@@ -471,10 +471,8 @@ def kept_fractions(cfg: MergeConfig, ppl: dict[str, dict[str, float]]) -> dict[s
 
 
 def verdict_lines(kept: dict[str, dict[str, float]]) -> list[str]:
-    """Plain words: did the merge keep each skill, and how does it compare with Task Arithmetic at λ 1/1?
-
-    The words are the app's ("strengths", "kept ... on held-out data", not "λ" or "estimated"): these lines are
-    shown as they are on the Evaluate screen, in report.html and in the model card."""
+    """Plain words, the app's (strengths, not λ: shown as is on screen, in report.html and the card): did the
+    merge keep each skill, and how does it compare with Task Arithmetic at strengths 1/1?"""
     merged, ta = kept.get("merged", {}), kept.get("task_arithmetic", {})
     lines = []
     for skill, v in merged.items():
