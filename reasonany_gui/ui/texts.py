@@ -133,6 +133,11 @@ OVER_100_NOTE = (
     "Over 100 % means the merge did better on that skill's held-out text than the expert itself (the other "
     "expert's changes can help, and on a few rows the numbers are noisy); it counts as fully kept."
 )
+#: what the search's kept shares are (issue 21): estimates from a few rows, to be confirmed by Evaluate
+ESTIMATE_NOTE = (
+    "The kept shares are estimates from held-out rows of your calibration data (and your checks file, if you "
+    "gave one): check the pick with Evaluate."
+)
 #: why the search's kept shares and Evaluate's can differ for the same setting
 MEASURES_DIFFER_NOTE = (
     "The search measures on held-out rows of your calibration data (and your checks file); Evaluate measures on "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
 
 from reasonany_gui.engine.scoring.estimate import RunClock
 from reasonany_gui.engine.settings.config import MergeConfig
@@ -249,6 +250,14 @@ def test_the_search_speaks_the_apps_terms_and_explains_its_numbers(qtbot, styled
     assert "ReasonAny · shares 20 % / 20 % · strengths 2.24 / 2.24" in view.summary.text()
     assert "Task Arithmetic · strengths 1 / 1" in view.summary.text()
     assert "Over 100 %" in view.status.text() and "Evaluate measures on other held-out texts" in view.status.text()
+    # issue 21: the kept shares read as estimates from the user's checks, to be confirmed with Evaluate
+    headers = [view.table.horizontalHeaderItem(c).text() for c in (1, 2)]
+    assert headers == ["Reasoning kept (estimate)", "Domain kept (estimate)"]
+    axes = [view.scatter.plot.getAxis(side).labelText for side in ("bottom", "left")]
+    assert axes == ["reasoning gain kept on your checks (estimate)", "domain gain kept on your checks (estimate)"]
+    words = " ".join(label.text() for label in view.findChildren(QLabel))
+    assert "estimates from held-out rows" in words and "check the pick with Evaluate" in words
+    assert "reasoning kept (estimate): 90 %" in view.table.item(0, 1).toolTip()
 
     evaluation = EvaluationView()
     qtbot.addWidget(evaluation)

@@ -11,6 +11,8 @@ from PySide6.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem, QWidg
 
 from reasonany_gui.engine.core.units import pct
 
+from ..texts import ESTIMATE_NOTE
+
 
 def shown_pct(v: float | None) -> str:
     """A kept share in the search's words; a skill the checks could not measure says so."""
@@ -25,7 +27,7 @@ class CandidateTable(QTableWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(0, 3, parent)
-        self.setHorizontalHeaderLabels(["Setting", "Reasoning kept", "Domain kept"])
+        self.setHorizontalHeaderLabels(["Setting", "Reasoning kept (estimate)", "Domain kept (estimate)"])
         self.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for col in (1, 2):
             self.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
@@ -33,7 +35,7 @@ class CandidateTable(QTableWidget):
         self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
-        self.setToolTip("Double-click a row to see that merge's masks (like clicking its point).")
+        self.setToolTip(f"Double-click a row to see that merge's masks (like clicking its point). {ESTIMATE_NOTE}")
         self.setMinimumSize(300, 200)
         self.cellDoubleClicked.connect(lambda row, _col: self.candidate_chosen.emit(self.index_at(row)))
 

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from reasonany_gui.engine.core.events import Progress, TuneCandidate
 from reasonany_gui.engine.measure.verdicts import KEPT_FROM
 
-from ..texts import MEASURES_DIFFER_NOTE, OVER_100_NOTE, setting_words
+from ..texts import ESTIMATE_NOTE, MEASURES_DIFFER_NOTE, OVER_100_NOTE, setting_words
 from ..widgets import AdaptiveSplitter, Banner
 from .candidate_table import CandidateTable, shown_pct
 from .options import TuneOptions
@@ -42,7 +42,7 @@ INTRO = (
     "Measures many merges in memory, without writing anything: ReasonAny at several shares and strengths, "
     "and Task Arithmetic, TIES and DARE, each on held-out rows of your calibration data that the importance "
     "scores never saw. The recommended one keeps the most of the skill it keeps least of. Click a point to "
-    "see that merge's masks, then “Save this version…”."
+    "see that merge's masks, then “Save this version…”. " + ESTIMATE_NOTE
 )
 IDLE_TEXT = "No search yet. Press “Find a good setting”."
 CAPTION = (
@@ -92,7 +92,8 @@ class TuneView(QWidget):
         self.find_button = QPushButton("Find a good setting")
         self.find_button.setObjectName("primary")
         self.find_button.setToolTip(
-            "Search for the setting that keeps the most of both skills (nothing is written until you save)."
+            "Search for the setting that keeps the most of both skills, as estimated on held-out rows and your "
+            "checks file. Nothing is written until you save."
         )
         self.find_button.clicked.connect(lambda: self.tune_requested.emit(self.options.values()))
         self.find_button.setEnabled(False)
@@ -378,8 +379,9 @@ class TuneView(QWidget):
         p = self.points[i]
         marks = [" (recommended)" if i == self.recommended else "", " (shown now)" if i == self.current else ""]
         return (
-            f"{p['label']}{''.join(marks)}\nreasoning kept: {shown_pct(p['kept'].get('reasoning'))}\n"
-            f"domain kept: {shown_pct(p['kept'].get('domain'))}\nClick to see this merge's masks."
+            f"{p['label']}{''.join(marks)}\nreasoning kept (estimate): {shown_pct(p['kept'].get('reasoning'))}\n"
+            f"domain kept (estimate): {shown_pct(p['kept'].get('domain'))}\nClick to see this merge's masks, "
+            "then check it with Evaluate."
         )
 
     # ------------------------------------------------------------------ user actions
