@@ -72,3 +72,25 @@ def test_close_pipeline_never_raises():
     s = Session(pipeline=Broken(MergeConfig()))
     s.close_pipeline()
     assert s.pipeline is None
+
+
+def test_a_search_stays_through_re_tunes_of_its_run_and_ends_with_a_new_run(tmp_path):
+    """run_result: the search belongs to the run (each point picked from its plot is a re-tune of that run), so it
+    stays while versions change; result() drops it at the first re-tune. A new merge or an opened run ends it."""
+    s = Session()
+    p = FakePipeline(MergeConfig())
+    s.merged(p, "masks", tmp_path / "run1")
+    search = {"summary": "Recommended: ReasonAny."}
+    s.record("tune", search)
+    s.retuned(p, "recommended")  # the search adopts its recommendation: version 1
+    s.retuned(p, "clicked point")  # the user clicks another point: version 2
+    assert s.stamp == Stamp(1, 2)
+    assert s.run_result("tune") is search and s.result("tune") is None
+    s.version_saved(p, "clicked point", tmp_path / "run1-v2")
+    assert s.run_result("tune") is search  # saving a version is the same run
+
+    s.merged(FakePipeline(MergeConfig()), "masks", tmp_path / "run2")
+    assert s.stamp == Stamp(2, 0) and s.run_result("tune") is None
+    s.record("tune", search)
+    s.opened(SimpleNamespace(names=["w"], out_dir=str(tmp_path / "run1"), report=None))
+    assert s.run_result("tune") is None and s.run_result("evaluation") is None
