@@ -7,6 +7,7 @@ Why a stated phrase list for refusals: it is what a person looks for, and the us
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,9 @@ _REFUSAL_MARKS = (
 #: checks per skill that a candidate answers (more are spread evenly over the file): 200 greedy replies of 64 tokens
 #: take about a minute per candidate for a 1.5 B model on a CPU
 MAX_CHECKS = 200
+#: checks generated at a time on a CPU, where a batch's time grows with its size: a progress line every few
+#: seconds; on a GPU, where a batch of 64 costs about what one does, the tuner passes the generator's batch
+CHUNK = 8
 
 
 def is_refusal(reply: str) -> bool:
@@ -105,6 +109,24 @@ class Checks:
                     "them, spread evenly over the file."
                 )
         return out
+
+    def pass_rate(
+        self,
+        skill: str,
+        generate: Callable[[list[str]], list[str]],
+        progress: Callable[[int, int], None],
+        chunk: int = CHUNK,
+    ) -> float:
+        """The share of `skill`'s checks a model passes, its replies made by `generate` `chunk` prompts at a time.
+
+        Why chunks: a candidate answers up to MAX_CHECKS checks, minutes on a CPU; `progress(done, total)` after
+        each chunk is what keeps the screen from looking stuck (a smaller batch costs little next to that)."""
+        prompts = [i["prompt"] for i in getattr(self, skill)]
+        replies: list[str] = []
+        for start in range(0, len(prompts), chunk):
+            replies += generate(prompts[start : start + chunk])
+            progress(len(replies), len(prompts))
+        return self.passes(skill, replies)
 
     def passes(self, skill: str, replies: list[str]) -> float:
         items = getattr(self, skill)

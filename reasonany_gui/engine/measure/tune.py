@@ -28,8 +28,11 @@ The parts: heldout.py (held-out rows, reply loss, decisions), checks.py (the use
 from __future__ import annotations
 
 import json
+import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +62,7 @@ from .candidates import (
     reference_setting,
     setting_key,
 )
-from .checks import Checks
+from .checks import CHUNK, Checks
 from .heldout import (
     DEFAULT_CHECK_ROWS,
     DEFAULT_DECIDE_TOKENS,
@@ -105,6 +108,8 @@ __all__ = [
 
 TUNE_FILE = "tune.json"
 DEFAULT_BUDGET = 24
+#: at most this many progress lines a second while a candidate answers its checks (a screen reads no faster)
+PROGRESS_PER_SECOND = 10
 
 
 # ============================================================================ the search
@@ -188,6 +193,8 @@ class Tuner:
         self.decisions: dict[str, list[Decision]] = {}
         self.listener = listener or null_listener
         self.cancel = cancel or pipeline.cancel
+        #: the share of the budget measured so far (the progress lines within a candidate repeat it)
+        self.at = 0.0
         self.user_config = pipeline.config
 
     def _log(self, text: str, level: str = "info") -> None:
@@ -240,14 +247,30 @@ class Tuner:
             m.checks[f"decide:{skill}"] = round(sum(wins) / len(wins), 4)
             m.by_group[f"decide:{skill}"] = _by_group([d.group for d in points], [(float(w), 1) for w in wins])
         if self.checks is not None:
+            chunk = 64 if next(live.model.parameters()).device.type == "cuda" else CHUNK
+            answer = partial(
+                greedy_generate, live.model, tokenizer, max_new_tokens=self.check_tokens, cancel=self.cancel
+            )
             for skill in ("reasoning", "domain"):
-                items = getattr(self.checks, skill)
-                if items:
+                if getattr(self.checks, skill):
                     self.cancel.check()
-                    prompts = [i["prompt"] for i in items]
-                    replies = greedy_generate(live.model, tokenizer, prompts, self.check_tokens, cancel=self.cancel)
-                    m.checks[skill] = self.checks.passes(skill, replies)
+                    m.checks[skill] = self.checks.pass_rate(skill, answer, self._checks_progress(skill), chunk)
         return m, change
+
+    def _checks_progress(self, skill: str) -> Callable[[int, int], None]:
+        """A Progress line per chunk of generated checks, at most PROGRESS_PER_SECOND (issue 22: a big checks file
+        kept one candidate silent for minutes)."""
+        last = -math.inf
+
+        def report(done: int, total: int) -> None:
+            nonlocal last
+            now = time.perf_counter()
+            if done < total and now - last < 1 / PROGRESS_PER_SECOND:
+                return
+            last = now
+            self.listener(Progress("tune", self.at, self.at, f"{skill} checks answered: {done}/{total}"))
+
+        return report
 
     def _reference(
         self, live: LiveMerge, rows: dict[str, CheckRows], tokenizer: Any, role: str
@@ -375,6 +398,7 @@ class Tuner:
             c = Candidate(len(cands), setting, m.loss, m.checks, {}, change, seconds, phase, m.by_group)
             c.kept = kept_shares(m, refs, self.objective)
             cands.append(c)
+            self.at = len(cands) / self.budget
             best = recommend(cands)
             self.listener(
                 TuneCandidate(
@@ -387,14 +411,7 @@ class Tuner:
                     best.index,
                 )
             )
-            self.listener(
-                Progress(
-                    "tune",
-                    len(cands) / self.budget,
-                    len(cands) / self.budget,
-                    f"candidate {len(cands)}/{self.budget}: {c.label()}",
-                )
-            )
+            self.listener(Progress("tune", self.at, self.at, f"candidate {len(cands)}/{self.budget}: {c.label()}"))
         if not cands:
             raise CancelledError() if self.cancel.cancelled else InputError("No candidate could be measured.")
         best = recommend(cands)
@@ -459,14 +476,11 @@ def _against_best_masked(best: Candidate, other: Candidate) -> str:
         f"the best {other_title} setting tried ({other.label()}: {pct(other.kept.get('reasoning'))} "
         f"and {pct(other.kept.get('domain'))})"
     )
-    signs = {}
-    for skill in ("reasoning", "domain"):
-        a, b = best.kept.get(skill), other.kept.get(skill)
-        if a is not None and b is not None:
-            signs[skill] = (round(100 * a) > round(100 * b)) - (round(100 * a) < round(100 * b))
-    ahead = [k for k, v in signs.items() if v > 0]
-    behind = [k for k, v in signs.items() if v < 0]
-    if not signs:
+    pairs = [(k, best.kept.get(k), other.kept.get(k)) for k in ("reasoning", "domain")]
+    shown = {k: (round(100 * a), round(100 * b)) for k, a, b in pairs if a is not None and b is not None}
+    ahead = [k for k, (a, b) in shown.items() if a > b]
+    behind = [k for k, (a, b) in shown.items() if a < b]
+    if not shown:
         return f"For comparison, {numbers}."
     if not behind:
         amount = "more of both skills than" if len(ahead) == 2 else "at least as much as"
