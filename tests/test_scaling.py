@@ -521,7 +521,7 @@ def test_estimate_per_device_for_data_parallel_ranks():
     assert four.per_device == {f"cuda:{i}": one.device_bytes for i in range(4)}
     assert four.device_bytes == one.device_bytes
     assert four.host_accumulator_bytes == 4 * one.host_accumulator_bytes
-    assert four.host_bytes == 4 * one.host_bytes + 3 * PROCESS_HOST_BYTES
+    assert four.host_bytes == 4 * one.host_bytes + 3 * PROCESS_HOST_BYTES["cuda"]
     load = info.size_bytes / 400e6
     for stage, seconds in one.stage_seconds.items():
         if stage.startswith("identify:"):
@@ -593,3 +593,40 @@ def test_preflight_offers_the_low_ram_mode_when_memory_is_short(trio, data_files
 
     offered = [re.search(r"Score in (\d+) passes.*--score-groups (\d+)", m) for m in warned]
     assert any(m and m.group(1) == m.group(2) and int(m.group(1)) > 1 for m in offered), warned
+
+
+def test_cpu_ranks_are_not_charged_a_cuda_context():
+    """Two CPU processes: the second adds its own share plus an interpreter with torch (~0.4 GB), not the
+    2.5 GB of a CUDA context."""
+    from reasonany_gui.engine.scoring.estimate import PROCESS_HOST_BYTES, estimate_run
+    from reasonany_gui.engine.settings.config import MergeConfig
+
+    info = _qwen7b()
+    one = estimate_run(MergeConfig(device="cpu"), info, cuda_count=0)
+    two = estimate_run(MergeConfig(devices="cpu,cpu"), info, cuda_count=0)
+    assert two.ranks == 2 and PROCESS_HOST_BYTES["cpu"] == 400_000_000
+    assert two.host_bytes == 2 * one.host_bytes + 400_000_000
+
+
+def test_selection_time_counts_each_map_read_once():
+    """The per-read constant was measured with the reads in it: no disk time on top (it was counted twice)."""
+    from reasonany_gui.engine.scoring.estimate import SELECT_NS_PER_READ, stage_costs
+    from reasonany_gui.engine.settings.config import MergeConfig
+
+    info = _qwen7b()
+    for scope, reads in (("global", 4), ("tensor", 2)):
+        costs = stage_costs(MergeConfig(scope=scope), info, "cuda", host_accumulators=False)
+        assert costs["select"] == pytest.approx(0.2 + reads * info.num_params * SELECT_NS_PER_READ * 1e-9)
+    # 234 M parameters, 4 maps, global: 8 reads, measured 46.9 s on a busy 2-core Xeon (RESULTS.md)
+    assert pytest.approx(46.9, rel=0.1) == 8 * 234_435_072 * SELECT_NS_PER_READ * 1e-9
+
+
+def test_write_stage_host_memory_does_not_grow_with_the_shard_size():
+    """The write streams tensor by tensor: its host memory is the packed masks and one tensor's temporaries,
+    the same at a 5 GB and a 64 MB shard (it held a whole shard before: 15 GB of a 7B model at 5 GB)."""
+    from reasonany_gui.engine.scoring.estimate import estimate_run, write_host_bytes
+
+    info = _qwen7b()
+    assert write_host_bytes(info) == 3 * 7_615_616_512 // 8 + 32 * 152_064 * 3584  # the embedding is the largest
+    on_gpu = [estimate_run(_on_gpu(accumulators="device", shard_size=s), info, cuda_count=1) for s in ("5GB", "64MB")]
+    assert on_gpu[0].host_bytes == on_gpu[1].host_bytes == write_host_bytes(info)  # the write is the host's peak

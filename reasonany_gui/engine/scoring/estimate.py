@@ -42,17 +42,27 @@ HOST_ADD_NS = {4: 0.35, 2: 0.9}
 #: device -> pinned host copies, bytes/s (PCIe 4.0 x16 sustained; PCIe 3.0 is about half)
 BUS_RATE = 20e9
 #: selection: the radix select reads every map twice with a global scope (thresholds, then masks) and once with a
-#: tensor scope, ns per parameter and map read besides the disk (measured at 0.2 B params, one thread: 43.3 s for
-#: 8 reads of 213 M, bench_memory.py, RESULTS.md §6)
+#: tensor scope, ns per parameter and map read, the read back of the just-written maps included (they are in the
+#: page cache): 43.3 s for 8 reads of 213 M, and 46.9 s for 8 reads of 234 M (25 ns) on a busy 2-core Xeon, one
+#: thread, bench_memory.py (RESULTS.md §6, §8). Not plus DISK_RATE: the measurement already holds the reads.
 SELECT_NS_PER_READ = 24.0
-#: host memory of each extra process of a several-device run (Python, torch, the CUDA context): docs/SCALING.md
-PROCESS_HOST_BYTES = 2_500_000_000
+#: host memory of each extra process of a several-device run, by device type: Python, torch and the engine
+#: (336 MiB RSS measured after the imports), plus the CUDA context on a GPU (docs/SCALING.md)
+PROCESS_HOST_BYTES = {"cuda": 2_500_000_000, "cpu": 400_000_000}
 
 
 def largest_module_params(info: ModelInfo) -> int:
     """The largest module that tensor groups never cut (the embedding or output head, else an MLP matrix)."""
     inter = info.intermediate_size or 4 * info.hidden_size
     return max(info.vocab_size * info.hidden_size, inter * info.hidden_size)
+
+
+def write_host_bytes(info: ModelInfo) -> int:
+    """Host memory of the write stage, whatever the shard size: it streams each tensor to its shard file and
+    unmaps the inputs after it (io.writer, run.pipeline). What stays resident is the selection's bit-packed masks
+    (3 bits/param) and one tensor's merge temporaries (three float32 inputs, two task vectors, the result and a
+    masked term: ~32 B/element of the largest tensor, by counting methods.merge_tensor's float32 tensors)."""
+    return 3 * info.num_params // 8 + 32 * largest_module_params(info)
 
 
 def largest_block_params(info: ModelInfo) -> int:
@@ -189,9 +199,8 @@ def stage_costs(
         one_pass = ((compute + overhead) / ranks + load) * factor
         for m in maps:
             costs[f"identify:{m}"] = one_pass
-        map_bytes = 2 if config.score_precision == "bfloat16" else 4
         reads = len(maps) * (2 if config.scope == "global" else 1)
-        costs["select"] = 0.2 + reads * p * (map_bytes / DISK_RATE + SELECT_NS_PER_READ * 1e-9)
+        costs["select"] = 0.2 + reads * p * SELECT_NS_PER_READ * 1e-9
     out_bytes = p * {"float32": 4, "float16": 2, "bfloat16": 2}.get(
         info.dtype if config.dtype == "auto" else config.dtype, 2
     )
@@ -333,11 +342,7 @@ def estimate_run(
     passes = len(needed_maps(config))
     cache_bytes = passes * p * (2 if config.score_precision == "bfloat16" else 4)
     disk = out_bytes + (p // 4 if config.needs_scores else 0) + cache_bytes
-    shard = min(out_bytes, int(getattr(config, "shard_bytes", 5_000_000_000) or 5_000_000_000))
-    # the write holds one output shard, the selection's bit-packed masks (3 bits/param) and one tensor's merge
-    # temporaries (three float32 inputs, two task vectors, the result and a masked term: ~32 B/element of the
-    # largest tensor, by counting methods.merge_tensor's float32 tensors)
-    write_host = shard + 3 * p // 8 + 32 * info.vocab_size * info.hidden_size
+    write_host = write_host_bytes(info)
     host_acc = 0
     per_device: dict[str, int] = {}
     plan: SplitPlan | None = None
@@ -374,11 +379,12 @@ def estimate_run(
                 }
             )
         # every process holds its own host share; the extra ones their interpreter and CUDA context too
-        host_bytes = max(ranks * identify_host + (ranks - 1) * PROCESS_HOST_BYTES, write_host)
+        host_bytes = max(ranks * identify_host + (ranks - 1) * PROCESS_HOST_BYTES["cuda"], write_host)
     else:
         device_bytes = 0
         host_acc = acc * ranks
-        host_bytes = max(ranks * (weights + acc + largest_grad + act) + (ranks - 1) * PROCESS_HOST_BYTES, write_host)
+        process = PROCESS_HOST_BYTES["cpu"]  # no CUDA context on a CPU rank
+        host_bytes = max(ranks * (weights + acc + largest_grad + act) + (ranks - 1) * process, write_host)
     costs = stage_costs(config, info, device.type, speed_factor, on_host, ranks)
     seconds = sum(costs.values())
     spread = SPREAD_MEASURED if speed_factor else SPREAD_UNMEASURED
