@@ -161,7 +161,7 @@ class _ShardStream:
         data = tensor.reshape(-1).view(torch.uint8).numpy()  # the tensor's own bytes, not a copy
         try:
             self.file.seek(self.offsets[name])
-            self.file.write(memoryview(data))
+            self.file.write(data.data)
         except OSError as exc:
             self.file.close()
             raise write_error(exc, self.path) from None
