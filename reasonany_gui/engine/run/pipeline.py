@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 
 from ..core import layout
 from ..core.devices import compute_dtype, resolve_device
@@ -328,7 +329,7 @@ class Pipeline:
         sizes = self.output_sizes(out_dtype)
         try:
             written = self._write_into(final, sizes, out_dtype)
-        except OSError as exc:  # report files, copies: the shard writer already turns its own into WriteError
+        except (OSError, SafetensorError) as exc:  # report files (masks: safetensors' own error on a full disk)
             raise with_space(write_error(exc, final), final, needed) from None
         except WriteError as exc:
             raise with_space(exc, final, needed) from None
