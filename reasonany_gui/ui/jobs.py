@@ -245,24 +245,9 @@ def ask_job(
 def _task_arithmetic_answer(
     config: MergeConfig, prompt: str, device: Any, max_new_tokens: int, cancel: CancelToken
 ) -> str:
-    """θ_b + τ_r + τ_d merged in memory (measure.live.LiveMerge, the way evaluate_run measures it), answering."""
-    from reasonany_gui.engine.data.calibration import load_tokenizer
+    """θ_b + τ_r + τ_d merged in memory (measure.live, the way evaluate_run measures it), answering."""
     from reasonany_gui.engine.measure.evaluate import greedy_generate
-    from reasonany_gui.engine.measure.live import LiveMerge
+    from reasonany_gui.engine.measure.live import task_arithmetic_merged
 
-    ta = config.replace(
-        method="task_arithmetic", reasoning_scale=1.0, domain_scale=1.0, out=None, device=str(device), score_cache=True
-    )
-    pipe = Pipeline(ta, cancel=cancel)
-    try:
-        pipe.check()
-        pipe.select(announce=False)
-        live = LiveMerge(pipe, device)
-        try:
-            live.apply(cancel)
-            tokenizer = load_tokenizer(pipe.ckpts[config.tokenizer_source].path)
-            return greedy_generate(live.model, tokenizer, [prompt], max_new_tokens)[0]
-        finally:
-            live.close()
-    finally:
-        pipe.close()
+    with task_arithmetic_merged(config, device, cancel) as (model, tokenizer):
+        return greedy_generate(model, tokenizer, [prompt], max_new_tokens)[0]

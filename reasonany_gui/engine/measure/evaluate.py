@@ -425,29 +425,10 @@ def task_arithmetic_perplexity(
     cancel: CancelToken,
 ) -> dict[str, float]:
     """Perplexity of θ_b + τ_r + τ_d on the same held-out texts: merged in memory (live.LiveMerge), not written."""
-    from ..data.calibration import load_tokenizer
-    from ..run.pipeline import Pipeline
-    from .live import LiveMerge
+    from .live import task_arithmetic_merged
 
-    ta = cfg.replace(
-        method="task_arithmetic", reasoning_scale=1.0, domain_scale=1.0, out=None, device=str(device), score_cache=True
-    )
-    pipe = Pipeline(ta, cancel=cancel)
-    try:
-        pipe.check()
-        pipe.select(announce=False)
-        live = LiveMerge(pipe, device)
-        try:
-            live.apply(cancel)
-            tokenizer = load_tokenizer(pipe.ckpts[cfg.tokenizer_source].path)
-            return {
-                spec: perplexity_of(live.model, tokenizer, samples, max_length, cancel)
-                for spec, samples in held.items()
-            }
-        finally:
-            live.close()
-    finally:
-        pipe.close()
+    with task_arithmetic_merged(cfg, device, cancel) as (model, tokenizer):
+        return {spec: perplexity_of(model, tokenizer, samples, max_length, cancel) for spec, samples in held.items()}
 
 
 def kept_fractions(cfg: MergeConfig, ppl: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:

@@ -10,17 +10,19 @@ what Save would write (up to the evaluation dtype).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import torch
 
 from ..core.devices import resolve_device
 from ..core.errors import InputError, OutOfMemoryError
 from ..core.events import CancelToken
+from ..data.calibration import load_tokenizer
 from ..io.loading import load_model
-
-if TYPE_CHECKING:
-    from ..run.pipeline import Pipeline
+from ..run.pipeline import Pipeline
+from ..settings.config import MergeConfig
 
 
 def eval_dtype(device: torch.device) -> torch.dtype:
@@ -96,3 +98,26 @@ class LiveMerge:
         self.targets = {}
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+@contextmanager
+def task_arithmetic_merged(
+    cfg: MergeConfig, device: torch.device | str, cancel: CancelToken
+) -> Iterator[tuple[torch.nn.Module, Any]]:
+    """θ_b + τ_r + τ_d (Task Arithmetic at strengths 1/1) merged in memory, and the tokenizer: the simple baseline
+    that Evaluate and the app's own-question answers put next to a merge. Nothing is written; closed afterwards."""
+    ta = cfg.replace(
+        method="task_arithmetic", reasoning_scale=1.0, domain_scale=1.0, out=None, device=str(device), score_cache=True
+    )
+    pipe = Pipeline(ta, cancel=cancel)
+    try:
+        pipe.check()
+        pipe.select(announce=False)
+        live = LiveMerge(pipe, device)
+        try:
+            live.apply(cancel)
+            yield live.model, load_tokenizer(pipe.ckpts[cfg.tokenizer_source].path)
+        finally:
+            live.close()
+    finally:
+        pipe.close()
