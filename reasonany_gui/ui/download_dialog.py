@@ -1,8 +1,7 @@
 """Download a model from the Hugging Face Hub into the local cache: size first, then progress with Cancel.
 
-Why its own JobRunner: the dialog is modal-ish and short-lived, and a download touches only the HF cache, so
-it needs nothing from the window's job queue. The token is handed to huggingface_hub's own login (stored where
-`hf auth login` keeps it), never to QSettings.
+A download touches only the HF cache, so it runs as the dialog's own job (job_dialog.py). The token is handed
+to huggingface_hub's own login (stored where `hf auth login` keeps it), never to QSettings.
 """
 
 from __future__ import annotations
@@ -10,26 +9,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QDialog,
-    QDialogButtonBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from reasonany_gui.engine.core.errors import CancelledError
-from reasonany_gui.engine.core.events import CancelToken, Listener, Progress
+from reasonany_gui.engine.core.events import CancelToken, Listener
 from reasonany_gui.engine.io import download as dl
 from reasonany_gui.engine.io.writer import human_bytes
 
-from .dialogs import ErrorReporter
-from .worker import JobFn, JobRunner
+from .job_dialog import JobDialog
+from .worker import JobFn
 
 
 def plan_job(repo_id: str, token: str | None) -> JobFn:
@@ -63,10 +58,12 @@ def plan_text(p: dl.DownloadPlan) -> str:
     return "<br>".join(lines)
 
 
-class DownloadDialog(QDialog):
+class DownloadDialog(JobDialog):
     """Check (size first) → Download (progress, Cancel) → `downloaded(repo_id, folder)`."""
 
     downloaded = Signal(str, object)
+    stage = "download"
+    cancelling = "Cancelling… what was fetched stays in the cache and resumes next time."
 
     def __init__(self, repo_id: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -74,8 +71,6 @@ class DownloadDialog(QDialog):
         self.repo_id = repo_id
         self.plan: dl.DownloadPlan | None = None
         self.result_path: Path | None = None
-        self.runner = JobRunner(self)
-        self.errors = ErrorReporter(self)
         lay = QVBoxLayout(self)
         self.summary = QLabel("Asking the Hugging Face Hub for the files and their size…")
         self.summary.setWordWrap(True)
@@ -97,23 +92,8 @@ class DownloadDialog(QDialog):
         self.login_state = QLabel()
         self.login_state.setObjectName("muted")
         lay.addWidget(self.login_state)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setVisible(False)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        lay.addWidget(self.progress)
-        lay.addWidget(self.status)
-        self.buttons = QDialogButtonBox()
-        self.download_button = self.buttons.addButton("Download", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.download_button = self.add_job_footer(lay, "Download", self.start_download)
         self.download_button.setEnabled(False)
-        self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
-        self.download_button.clicked.connect(self.start_download)
-        self.cancel_button.clicked.connect(self.cancel_or_close)
-        lay.addWidget(self.buttons)
-        self.runner.engine_event.connect(self._on_event)
-        self.runner.finished.connect(self._on_finished)
-        self.runner.failed.connect(self._on_failed)
         self.resize(560, 240)
         self._update_login_state()
 
@@ -138,13 +118,6 @@ class DownloadDialog(QDialog):
         self.status.setText("Starting the download…")
         self.runner.start("download", download_job(self.plan))
 
-    def cancel_or_close(self) -> None:
-        if self.runner.busy:
-            self.status.setText("Cancelling… what was fetched stays in the cache and resumes next time.")
-            self.runner.cancel()
-        else:
-            self.reject()
-
     def _logout(self) -> None:
         try:
             dl.logout()
@@ -162,11 +135,6 @@ class DownloadDialog(QDialog):
         self.logout_button.setEnabled(logged_in)
 
     # ------------------------------------------------------------------ job signals
-    def _on_event(self, ev: object) -> None:
-        if isinstance(ev, Progress) and ev.stage == "download":
-            self.progress.setValue(int(1000 * ev.overall))
-            self.status.setText(f"{100 * ev.overall:.0f} % · {ev.message}")
-
     def _on_finished(self, name: str, result: object) -> None:
         self._update_login_state()
         if name == "download-plan":
@@ -196,12 +164,3 @@ class DownloadDialog(QDialog):
         self.status.setText("")
         title = "The download failed" if name == "download" else "Could not look up this model on the Hub"
         self.errors.show_error(exc, self.runner.last_traceback, title=title)
-
-    # ------------------------------------------------------------------ closing
-    def done(self, r: int) -> None:  # noqa: D401 - Qt override: never leave a download running
-        self.runner.shutdown()
-        super().done(r)
-
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
-        self.runner.shutdown()
-        super().closeEvent(event)

@@ -1,36 +1,29 @@
 """Export the merged model to one GGUF file (llama.cpp, Ollama, LM Studio): pick a type, see the size, Export with
 progress and Cancel, then read how to load it.
 
-Why its own JobRunner (as the download dialog): the export reads only the finished output folder, so it needs
-nothing from the window's job queue and can run while the user looks at the results. The engine does the work
-(engine/workflows/export.py); this dialog only shows it.
+The engine does the work (engine/workflows/export.py); this dialog only shows it (its own job: job_dialog.py).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QComboBox,
-    QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QLabel,
-    QProgressBar,
     QVBoxLayout,
     QWidget,
 )
 
 from reasonany_gui.engine.core.errors import CancelledError, ReasonAnyError
-from reasonany_gui.engine.core.events import CancelToken, Listener, Progress
+from reasonany_gui.engine.core.events import CancelToken, Listener
 from reasonany_gui.engine.io.writer import human_bytes
 from reasonany_gui.engine.output import gguf
 from reasonany_gui.engine.workflows.export import EXPORT_STAGE, Exported, export_gguf
 
-from .dialogs import ErrorReporter
-from .worker import JobFn, JobRunner
+from .job_dialog import JobDialog
+from .worker import JobFn
 
 
 def export_job(out: Path, type_name: str) -> JobFn:
@@ -40,16 +33,17 @@ def export_job(out: Path, type_name: str) -> JobFn:
     return run
 
 
-class ExportDialog(QDialog):
+class ExportDialog(JobDialog):
     """Type → Export (progress, Cancel) → where the file is and how to load it into Ollama or LM Studio."""
+
+    stage = EXPORT_STAGE
+    cancelling = "Cancelling… no half-written file is left."
 
     def __init__(self, out: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.out = Path(out)
         self.setWindowTitle("Export for llama.cpp, Ollama and LM Studio (GGUF)")
         self.exported: Exported | None = None
-        self.runner = JobRunner(self)
-        self.errors = ErrorReporter(self)
         lay = QVBoxLayout(self)
         intro = QLabel(
             "Writes the merged model as one <b>.gguf</b> file in the output folder, with an Ollama "
@@ -68,23 +62,7 @@ class ExportDialog(QDialog):
         self.file_label.setWordWrap(True)
         form.addRow("File", self.file_label)
         lay.addLayout(form)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setVisible(False)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)  # commands to copy
-        lay.addWidget(self.progress)
-        lay.addWidget(self.status, 1)
-        self.buttons = QDialogButtonBox()
-        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
-        self.export_button.clicked.connect(self.start)
-        self.cancel_button.clicked.connect(self.cancel_or_close)
-        lay.addWidget(self.buttons)
-        self.runner.engine_event.connect(self._on_event)
-        self.runner.finished.connect(self._on_finished)
-        self.runner.failed.connect(self._on_failed)
+        self.export_button = self.add_job_footer(lay, "Export", self.start, selectable=True, stretch=1)
         self.resize(620, 300)
         self._update_size()
 
@@ -110,22 +88,7 @@ class ExportDialog(QDialog):
             return
         self.export_button.setEnabled(False)
         self.type_box.setEnabled(False)
-        self.progress.setVisible(True)
-        self.progress.setValue(0)
-        self.status.setText("Starting…")
-        self.runner.start("export-gguf", export_job(self.out, self.type_name))
-
-    def cancel_or_close(self) -> None:
-        if self.runner.busy:
-            self.status.setText("Cancelling… no half-written file is left.")
-            self.runner.cancel()
-        else:
-            self.reject()
-
-    def _on_event(self, ev: object) -> None:
-        if isinstance(ev, Progress) and ev.stage == EXPORT_STAGE:
-            self.progress.setValue(int(1000 * ev.overall))
-            self.status.setText(f"{100 * ev.overall:.0f} % · {ev.message}")
+        self.begin("export-gguf", export_job(self.out, self.type_name), "Starting…")
 
     def _on_finished(self, _name: str, result: object) -> None:
         assert isinstance(result, Exported)
@@ -145,14 +108,6 @@ class ExportDialog(QDialog):
             return
         self.status.setText("")
         self.errors.show_error(exc, self.runner.last_traceback)
-
-    def done(self, r: int) -> None:  # noqa: D401 - Qt override: never leave an export running
-        self.runner.shutdown()
-        super().done(r)
-
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
-        self.runner.shutdown()
-        super().closeEvent(event)
 
 
 def open_export_dialog(out: Path, parent: QWidget | None = None) -> ExportDialog:

@@ -11,30 +11,26 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
-    QProgressBar,
     QVBoxLayout,
     QWidget,
 )
 
 from reasonany_gui.engine.core.errors import CancelledError, ReasonAnyError
-from reasonany_gui.engine.core.events import CancelToken, Listener, Progress
+from reasonany_gui.engine.core.events import CancelToken, Listener
 from reasonany_gui.engine.io import publish as hub
 from reasonany_gui.engine.io.download import stored_token
 from reasonany_gui.engine.io.writer import human_bytes
 from reasonany_gui.engine.workflows.export import PUBLISH_STAGE, publish
 
-from .dialogs import ErrorReporter
-from .worker import JobFn, JobRunner
+from .job_dialog import JobDialog
+from .worker import JobFn
 
 #: the optional run files, as the dialog names them
 EXTRAS = {
@@ -59,8 +55,11 @@ def plan_text(plan: hub.PublishPlan) -> str:
     )
 
 
-class PublishDialog(QDialog):
+class PublishDialog(JobDialog):
     """Repo and choices → the files and size → Publish (progress, Cancel) → the repo's address."""
+
+    stage = PUBLISH_STAGE
+    cancelling = "Cancelling… nothing is committed to the repo."
 
     def __init__(self, out: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -68,8 +67,6 @@ class PublishDialog(QDialog):
         self.setWindowTitle("Publish to the Hugging Face Hub")
         self.plan: hub.PublishPlan | None = None
         self.url: str | None = None
-        self.runner = JobRunner(self)
-        self.errors = ErrorReporter(self)
         lay = QVBoxLayout(self)
         form = QFormLayout()
         self.repo = QLineEdit()
@@ -99,23 +96,7 @@ class PublishDialog(QDialog):
         self.login_state = QLabel()
         self.login_state.setObjectName("muted")
         lay.addWidget(self.login_state)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setVisible(False)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        lay.addWidget(self.progress)
-        lay.addWidget(self.status)
-        self.buttons = QDialogButtonBox()
-        self.publish_button = self.buttons.addButton("Publish", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
-        self.publish_button.clicked.connect(self.start)
-        self.cancel_button.clicked.connect(self.cancel_or_close)
-        lay.addWidget(self.buttons)
-        self.runner.engine_event.connect(self._on_event)
-        self.runner.finished.connect(self._on_finished)
-        self.runner.failed.connect(self._on_failed)
+        self.publish_button = self.add_job_footer(lay, "Publish", self.start, selectable=True)
         self.resize(680, 460)
         self.update_plan()
 
@@ -146,22 +127,7 @@ class PublishDialog(QDialog):
         if self.plan is None or self.runner.busy:
             return
         self.publish_button.setEnabled(False)
-        self.progress.setVisible(True)
-        self.progress.setValue(0)
-        self.status.setText("Starting the upload…")
-        self.runner.start("publish", publish_job(self.plan, self.add_commit.isChecked()))
-
-    def cancel_or_close(self) -> None:
-        if self.runner.busy:
-            self.status.setText("Cancelling… nothing is committed to the repo.")
-            self.runner.cancel()
-        else:
-            self.reject()
-
-    def _on_event(self, ev: object) -> None:
-        if isinstance(ev, Progress) and ev.stage == PUBLISH_STAGE:
-            self.progress.setValue(int(1000 * ev.overall))
-            self.status.setText(f"{100 * ev.overall:.0f} % · {ev.message}")
+        self.begin("publish", publish_job(self.plan, self.add_commit.isChecked()), "Starting the upload…")
 
     def _on_finished(self, _name: str, result: object) -> None:
         self.url = str(result)
@@ -183,14 +149,6 @@ class PublishDialog(QDialog):
             return
         self.status.setText("")
         self.errors.show_error(exc, self.runner.last_traceback)
-
-    def done(self, r: int) -> None:  # noqa: D401 - Qt override: never leave an upload running
-        self.runner.shutdown()
-        super().done(r)
-
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
-        self.runner.shutdown()
-        super().closeEvent(event)
 
 
 def open_publish_dialog(out: Path, parent: QWidget | None = None) -> PublishDialog:
