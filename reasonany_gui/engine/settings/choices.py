@@ -34,11 +34,4 @@ GRANULARITY_TITLES: dict[str, str] = {
 }
 SCORE_PRECISION_TITLES: dict[str, str] = {"bfloat16": "bfloat16 (half the disk space)", "float32": "float32 (exact)"}
 
-SCORES = tuple(SCORE_TITLES)
-SCOPES = tuple(SCOPE_TITLES)
-OUT_DTYPES = tuple(SAVE_DTYPE_TITLES)
-COMPUTE_DTYPES = tuple(DTYPE_TITLES)
-ACCUMULATORS = tuple(ACCUMULATOR_TITLES)
-SCORE_PRECISIONS = tuple(SCORE_PRECISION_TITLES)
-GRANULARITIES = tuple(GRANULARITY_TITLES)
 DEVICES_HELP = "auto, cpu, cuda or cuda:N"
